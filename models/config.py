@@ -1,0 +1,62 @@
+"""The model family's typed configuration and the tutorial's two presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A single (depth 1) or stacked (depth 2+) bidirectional LSTM classifier."""
+
+    vocab_size: int = 1000
+    """Token ids the embedding accepts, padding (0) and out-of-vocabulary (1) included."""
+    embedding_dim: int = 64
+    """Width of the token embedding."""
+    units: tuple[int, ...] = (64,)
+    """LSTM units per direction, one entry per stacked layer (first = closest to the input)."""
+    dense_units: int = 64
+    """Width of the ReLU layer between the LSTMs and the output logit."""
+    dropout: float = 0.0
+    """Dropout rate after the ReLU layer; 0 leaves the layer out."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", tuple(int(u) for u in self.units))
+        _check(self.vocab_size >= 3, "vocab_size", self.vocab_size, "an integer >= 3")
+        _check(self.embedding_dim >= 1, "embedding_dim", self.embedding_dim, "an integer >= 1")
+        _check(len(self.units) >= 1, "units", self.units, "one or more layer widths")
+        _check(all(u >= 1 for u in self.units), "units", self.units, "widths >= 1")
+        _check(self.dense_units >= 1, "dense_units", self.dense_units, "an integer >= 1")
+        _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
+
+    @property
+    def depth(self) -> int:
+        return len(self.units)
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "units": list(self.units)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        return cls(**{**values, "units": tuple(values["units"])})
+
+
+def stacked_units(first: int, depth: int) -> tuple[int, ...]:
+    """Layer widths that halve with depth, as in the tutorial's 64 + 32 (never below 8)."""
+    return tuple(max(8, first // 2**i) for i in range(depth))
+
+
+def _check(ok: bool, name: str, value, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "tutorial-single": ModelConfig(vocab_size=1000, units=(64,), dropout=0.0),
+    "tutorial-stacked": ModelConfig(vocab_size=1000, units=(64, 32), dropout=0.5),
+}
+"""The two hand-picked models of TensorFlow's "Text classification with an RNN"."""
+
+TUTORIAL_LEARNING_RATE = 1e-4
+TUTORIAL_BATCH_SIZE = 64

@@ -1,0 +1,324 @@
+"""IMDB reviews: read once, split, build the vocabulary, vectorize, cache on disk.
+
+Sources: "tfds" (TensorFlow Datasets' imdb_reviews), an aclImdb folder, or a .tar.gz
+with that layout (aclImdb/{train,test}/{pos,neg}/*.txt). The training reviews become
+train + validation (stratified, seeded); the test split is kept apart for the final
+evaluation of the exported model only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA_ENV = "IMDB_DATA"
+CACHE_ENV = "IMDB_CACHE_DIR"
+SPLITS = ("train", "val", "test")
+PAD_ID, OOV_ID = 0, 1
+_MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
+
+
+class DataError(ValueError):
+    """A data source or setting the user can fix; its message is one actionable line."""
+
+
+def default_source() -> str:
+    return os.environ.get(DATA_ENV, "tfds")
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "bilstm-search"))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the reviews come from and how they are split and vectorized."""
+
+    source: str = "tfds"
+    """"tfds", a path to an aclImdb folder, or a path to a .tar.gz with that layout."""
+    val_fraction: float = 0.2
+    """Share of the training reviews held out for validation (stratified by label)."""
+    max_vocab: int = 20000
+    """Vocabulary built once at the largest size any trial uses; smaller sizes truncate it."""
+    limit: int | None = None
+    """Use only the first N training reviews (after a seeded shuffle); None = all."""
+    test_limit: int | None = None
+    """Use only the first N test reviews (after a seeded shuffle); None = all."""
+    seed: int = 0
+    """Seed of the shuffle and of the train/validation split."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise DataError(f"val_fraction={self.val_fraction} is invalid: expected a fraction in (0, 1)")
+        if self.max_vocab < 3:
+            raise DataError(f"max_vocab={self.max_vocab} is invalid: expected an integer >= 3")
+        for name in ("limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 2:
+                raise DataError(f"{name}={value} is invalid: expected at least 2 reviews, or no limit")
+
+
+@dataclass
+class Split:
+    """Reviews as one flat array of token ids; review i is tokens[offsets[i]:offsets[i+1]]."""
+
+    tokens: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def review(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    def with_vocab(self, vocab_size: int) -> "Split":
+        """The same reviews with ids >= vocab_size mapped to the out-of-vocabulary id."""
+        tokens = np.where(self.tokens >= vocab_size, OOV_ID, self.tokens).astype(np.int32)
+        return Split(tokens, self.offsets, self.labels)
+
+    def take(self, n: int) -> "Split":
+        n = min(n, len(self))
+        end = self.offsets[n]
+        return Split(self.tokens[:end], self.offsets[: n + 1], self.labels[:n])
+
+
+@dataclass
+class Prepared:
+    """The vectorized splits, their vocabulary and the fingerprint that identifies them."""
+
+    splits: dict[str, Split]
+    vocabulary: list[str]
+    fingerprint: str
+    facts: dict
+    """Source, sizes and counts worth recording beside the run (JSON-serializable)."""
+
+    def for_trials(self) -> "Prepared":
+        """Train and validation only: the test split never reaches a trial."""
+        splits = {k: v for k, v in self.splits.items() if k != "test"}
+        return Prepared(splits, self.vocabulary, self.fingerprint, self.facts)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], int]:
+    """{"train"|"test": (texts, labels)} from a source, and how many reviews had bad bytes."""
+    if source == "tfds":
+        return _read_tfds(), 0
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"--data {source}: no such file or folder; give an aclImdb folder, a .tar.gz of one, or 'tfds'")
+    if path.is_dir():
+        files = ((str(p.relative_to(path)), p.read_bytes) for p in sorted(path.rglob("*.txt")))
+        return _collect(source, files)
+    if not tarfile.is_tarfile(path):
+        raise DataError(f"--data {source}: not a folder or a tar archive; give an aclImdb folder or aclImdb_v1.tar.gz")
+    with tarfile.open(path) as archive:
+        members = (m for m in archive if m.isfile())
+        return _collect(source, ((m.name, lambda m=m: archive.extractfile(m).read()) for m in members))
+
+
+def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]], int]:
+    found: dict[str, list[tuple[str, int, str]]] = {"train": [], "test": []}
+    replaced = 0
+    for name, read in files:
+        match = _MEMBER.search(name)
+        if not match:
+            continue
+        split, polarity, stem = match.groups()
+        raw = read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            replaced += 1
+        found[split].append((f"{polarity}/{stem}", int(polarity == "pos"), text))
+    for split, rows in found.items():
+        if not rows:
+            raise DataError(
+                f"--data {source}: no {split}/pos/*.txt or {split}/neg/*.txt reviews found; "
+                "expected the aclImdb layout (aclImdb/{train,test}/{pos,neg}/*.txt)"
+            )
+        if len({label for _, label, _ in rows}) < 2:
+            raise DataError(f"--data {source}: the {split} split has reviews of one class only; both pos/ and neg/ are needed")
+    out = {}
+    for split, rows in found.items():
+        rows.sort()
+        out[split] = ([text for _, _, text in rows], np.array([label for _, label, _ in rows], np.int8))
+    return out, replaced
+
+
+def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
+    try:
+        import tensorflow_datasets as tfds
+
+        train, test = tfds.load("imdb_reviews", split=["train", "test"], as_supervised=True, batch_size=-1)
+    except Exception as error:  # tfds raises many kinds when it cannot download
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise DataError(
+            f"--data tfds: TensorFlow Datasets could not load imdb_reviews ({first}); "
+            f"without internet pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV})"
+        ) from None
+    out = {}
+    for split, (texts, labels) in (("train", train), ("test", test)):
+        texts = [t.decode("utf-8", errors="replace") for t in texts.numpy()]
+        out[split] = (texts, labels.numpy().astype(np.int8))
+    return out
+
+
+def source_fingerprint(source: str) -> str:
+    """Identifies the source's content cheaply: file bytes, a folder's names and sizes, or tfds."""
+    digest = hashlib.sha256()
+    if source == "tfds":
+        digest.update(b"tfds:imdb_reviews:1.0.0")
+        return digest.hexdigest()
+    path = Path(source).expanduser()
+    if path.is_file():
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    elif path.is_dir():
+        for p in sorted(path.rglob("*.txt")):
+            digest.update(f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}\n".encode())
+    else:
+        raise DataError(f"--data {source}: no such file or folder; give an aclImdb folder, a .tar.gz of one, or 'tfds'")
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- splitting
+
+
+def shuffled_prefix(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """Indices in a seeded random order, cut to the first `limit`."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    return order if limit is None else order[:limit]
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): each label keeps its share in both, seeded."""
+    rng = np.random.default_rng(seed + 1)
+    train, val = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_val = int(round(len(members) * val_fraction))
+        val.append(members[:n_val])
+        train.append(members[n_val:])
+    train_idx, val_idx = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise DataError(
+            f"val_fraction={val_fraction} of {len(labels)} reviews leaves an empty split; use more reviews or another fraction"
+        )
+    return train_idx, val_idx
+
+
+# ---------------------------------------------------------------- vectorizing
+
+
+def build_vocabulary(texts: list[str], max_tokens: int) -> list[str]:
+    """Keras TextVectorization's vocabulary: "", "[UNK]", then tokens by count (ties by token)."""
+    import keras
+
+    vectorizer = keras.layers.TextVectorization(max_tokens=max_tokens)
+    vectorizer.adapt(np.array(texts, dtype=object), batch_size=1024)
+    return [str(t) for t in vectorizer.get_vocabulary()]
+
+
+def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Split:
+    import keras
+
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=len(vocabulary), vocabulary=vocabulary[2:], ragged=True
+    )
+    tokens, lengths = [], []
+    for start in range(0, len(texts), 2048):
+        ragged = vectorizer(np.array(texts[start : start + 2048], dtype=object))
+        tokens.append(ragged.flat_values.numpy().astype(np.int32))
+        lengths.append(ragged.row_lengths().numpy())
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
+    return Split(np.concatenate(tokens), offsets, labels.astype(np.float32))
+
+
+# ---------------------------------------------------------------- preparing and caching
+
+
+def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
+    """Read, split, build the vocabulary and vectorize once; later calls load the cache."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
+    fingerprint = hashlib.sha256(
+        json.dumps({"source": source_fingerprint(config.source), **settings}, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
+    if cache.exists():
+        return _load(cache, fingerprint)
+    prepared = _prepare(config, fingerprint)
+    _save(prepared, cache)
+    return prepared
+
+
+def select_splits(reviews: dict, config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
+    """{"train"|"val"|"test": (texts, labels)}: seeded shuffle, limits, stratified split."""
+    texts, labels = reviews["train"]
+    keep = shuffled_prefix(labels, config.limit, config.seed)
+    texts, labels = [texts[i] for i in keep], labels[keep]
+    train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed)
+    test_texts, test_labels = reviews["test"]
+    keep_test = shuffled_prefix(test_labels, config.test_limit, config.seed)
+    return {
+        "train": ([texts[i] for i in train_idx], labels[train_idx]),
+        "val": ([texts[i] for i in val_idx], labels[val_idx]),
+        "test": ([test_texts[i] for i in keep_test], test_labels[keep_test]),
+    }
+
+
+def raw_splits(config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The prepared splits as raw text, in the prepared order (for raw-text pipelines)."""
+    return select_splits(read_reviews(config.source)[0], config)
+
+
+def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
+    reviews, replaced = read_reviews(config.source)
+    selected = select_splits(reviews, config)
+    vocabulary = build_vocabulary(selected["train"][0], config.max_vocab)
+    splits = {name: vectorize(texts, labels, vocabulary) for name, (texts, labels) in selected.items()}
+    facts = {
+        "source": config.source,
+        "fingerprint": fingerprint,
+        "sizes": {name: len(split) for name, split in splits.items()},
+        "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
+        "vocabulary_size": len(vocabulary),
+        "reviews_with_replaced_bytes": replaced,
+        **{k: v for k, v in dataclasses.asdict(config).items() if k != "source"},
+    }
+    return Prepared(splits, vocabulary, fingerprint, facts)
+
+
+def _save(prepared: Prepared, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"vocabulary": np.array(prepared.vocabulary, dtype=str), "facts": np.array(json.dumps(prepared.facts))}
+    for name, split in prepared.splits.items():
+        arrays |= {f"{name}_tokens": split.tokens, f"{name}_offsets": split.offsets, f"{name}_labels": split.labels}
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        np.savez(tmp, **arrays)
+    os.replace(tmp.name, path)
+
+
+def _load(path: Path, fingerprint: str) -> Prepared:
+    with np.load(path) as saved:
+        splits = {
+            name: Split(saved[f"{name}_tokens"], saved[f"{name}_offsets"], saved[f"{name}_labels"]) for name in SPLITS
+        }
+        return Prepared(splits, saved["vocabulary"].tolist(), fingerprint, json.loads(str(saved["facts"])))

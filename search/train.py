@@ -1,0 +1,277 @@
+"""Train one BiLSTM configuration and measure its accuracy and throughput.
+
+    python -m search.train --preset tutorial-single --data PATH --epochs 1 --limit 2000 --json OUT.json
+
+Prints one line per epoch (accuracy, loss, examples/s, tokens/s) and writes them to --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from search.data import DataConfig, DataError, Prepared, Split, default_source, prepare
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one configuration is trained (the model's shape lives in models.ModelConfig)."""
+
+    epochs: int = 10
+    """Passes over the training split."""
+    batch_size: int = 64
+    """Reviews per training step."""
+    learning_rate: float = 1e-4
+    """Adam's step size."""
+    max_len: int | None = None
+    """Keep only the first max_len tokens of each review; None keeps whole reviews."""
+    bucket: bool = True
+    """Group reviews of similar length into a batch so that it pads to its own length."""
+    seed: int = 0
+    """Seeds weights, dropout and batch order."""
+    threads: int | None = None
+    """TensorFlow threads (intra-op); None = the CPUs this process may use."""
+    jit_compile: bool = False
+    """Compile the training step with XLA."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("epochs", 1), ("batch_size", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name}={getattr(self, name)} is invalid: expected an integer >= {low}")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning_rate={self.learning_rate} is invalid: expected a value in (0, 1)")
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError(f"max_len={self.max_len} is invalid: expected an integer >= 1, or None for no limit")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads={self.threads} is invalid: expected an integer >= 1")
+
+
+EpochMetrics = dict
+"""epoch, train_loss, train_accuracy, val_loss, val_accuracy, epoch_s, eval_s,
+examples_per_s, tokens_per_s, padding_fraction."""
+
+
+def configure_tensorflow(threads: int | None) -> str:
+    """Thread counts from the CPUs given and GPU memory growth; returns the device used."""
+    import tensorflow as tf
+
+    threads = threads or len(os.sched_getaffinity(0))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # TensorFlow already started in this process: keep its settings
+        pass
+    gpus = tf.config.list_physical_devices("GPU")
+    return "GPU:0" if gpus else "CPU"
+
+
+# ---------------------------------------------------------------- batching
+
+
+def pad_batch(split: Split, rows: np.ndarray, max_len: int | None) -> np.ndarray:
+    """Right-padded ids of the given reviews, as long as the longest of them."""
+    lengths = np.minimum(split.lengths[rows], max_len) if max_len else split.lengths[rows]
+    batch = np.zeros((len(rows), max(1, int(lengths.max()))), np.int32)
+    for j, (row, n) in enumerate(zip(rows, lengths)):
+        start = split.offsets[row]
+        batch[j, :n] = split.tokens[start : start + n]
+    return batch
+
+
+def batch_rows(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None, bucket: bool) -> list[np.ndarray]:
+    """Row indices per batch. Shuffled when rng is given; with bucket, similar lengths together.
+
+    Bucketing sorts pools of 50 batches by length, cuts them into batches and shuffles the
+    batches, so each epoch sees a different order but pads little.
+    """
+    order = rng.permutation(len(lengths)) if rng is not None else np.arange(len(lengths))
+    if bucket:
+        pool = batch_size * 50
+        order = np.concatenate(
+            [chunk[np.argsort(lengths[chunk], kind="stable")] for chunk in np.array_split(order, max(1, -(-len(order) // pool)))]
+        )
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None and bucket:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def batches(split: Split, rows: list[np.ndarray], max_len: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for r in rows:
+        yield pad_batch(split, r, max_len), split.labels[r]
+
+
+def _dataset(split: Split, rows_fn: Callable[[], list[np.ndarray]], max_len: int | None, batch_size: int):
+    import tensorflow as tf
+
+    spec = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
+    dataset = tf.data.Dataset.from_generator(lambda: batches(split, rows_fn(), max_len), output_signature=spec)
+    n_batches = -(-len(split) // batch_size)
+    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(4)
+
+
+# ---------------------------------------------------------------- training
+
+
+def compile_model(model, learning_rate: float, jit_compile: bool = False) -> None:
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")],
+        jit_compile=jit_compile,
+    )
+
+
+def train_and_evaluate(
+    model_config,
+    train_config: TrainConfig,
+    data: Prepared,
+    on_epoch: Callable[[EpochMetrics, object], None] | None = None,
+    model=None,
+    start_epoch: int = 0,
+) -> list[EpochMetrics]:
+    """Train `model_config` on data's train split, validating after every epoch.
+
+    `on_epoch(metrics, model)` is called after each epoch (reporting, checkpointing).
+    A `model` restored from a checkpoint continues from `start_epoch`.
+    Returns the metrics of the epochs run here, plus `setup_s` on the first one.
+    """
+    import keras
+
+    from models import build_model
+
+    t0 = time.perf_counter()
+    keras.utils.set_random_seed(train_config.seed + start_epoch)
+    train = data.splits["train"].with_vocab(model_config.vocab_size)
+    val = data.splits["val"].with_vocab(model_config.vocab_size)
+    if model is None:
+        model = build_model(model_config)
+        compile_model(model, train_config.learning_rate, train_config.jit_compile)
+    rng = np.random.default_rng(train_config.seed + start_epoch)
+    epoch_rows: list[list[np.ndarray]] = []
+
+    def next_epoch_rows() -> list[np.ndarray]:
+        epoch_rows.append(batch_rows(train.lengths, train_config.batch_size, rng, train_config.bucket))
+        return epoch_rows[-1]
+
+    train_ds = _dataset(train, next_epoch_rows, train_config.max_len, train_config.batch_size)
+    val_rows = batch_rows(val.lengths, 256, None, bucket=True)
+    val_ds = _dataset(val, lambda: val_rows, train_config.max_len, 256)
+    setup_s = time.perf_counter() - t0
+
+    history = []
+    for epoch in range(start_epoch, train_config.epochs):
+        start = time.perf_counter()
+        fit = model.fit(train_ds, epochs=1, verbose=0, shuffle=False).history
+        epoch_s = time.perf_counter() - start
+        val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
+        eval_s = time.perf_counter() - start - epoch_s
+        rows = epoch_rows[-1]
+        real_tokens, padded_tokens = _token_counts(train, rows, train_config.max_len)
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": float(fit["loss"][-1]),
+            "train_accuracy": float(fit["accuracy"][-1]),
+            "val_loss": float(val_loss),
+            "val_accuracy": float(val_accuracy),
+            "epoch_s": epoch_s,
+            "eval_s": eval_s,
+            "examples_per_s": len(train) / epoch_s,
+            "tokens_per_s": real_tokens / epoch_s,
+            "padding_fraction": 1 - real_tokens / padded_tokens,
+        }
+        if not history:
+            metrics["setup_s"] = setup_s
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(metrics, model)
+    return history
+
+
+def _token_counts(split: Split, rows: list[np.ndarray], max_len: int | None) -> tuple[int, int]:
+    real = padded = 0
+    for r in rows:
+        lengths = np.minimum(split.lengths[r], max_len) if max_len else split.lengths[r]
+        real += int(lengths.sum())
+        padded += len(r) * max(1, int(lengths.max()))
+    return real, padded
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    from models import PRESETS, TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
+
+    parser = argparse.ArgumentParser(prog="python -m search.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="tutorial-single", help="model to train (default: %(default)s)")
+    parser.add_argument("--data", default=default_source(), help="'tfds', an aclImdb folder or .tar.gz (default: $IMDB_DATA or 'tfds')")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs to train (default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training reviews (default: all)")
+    parser.add_argument("--batch-size", type=int, default=TUTORIAL_BATCH_SIZE, help="default: %(default)s")
+    parser.add_argument("--learning-rate", type=float, default=TUTORIAL_LEARNING_RATE, help="default: %(default)s")
+    parser.add_argument("--max-len", type=int, default=None, help="truncate reviews to N tokens (default: no limit)")
+    parser.add_argument("--no-bucket", action="store_true", help="shuffle without grouping by length")
+    parser.add_argument("--threads", type=int, default=None, help="TensorFlow threads (default: the CPUs available)")
+    parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    parser.add_argument("--json", type=Path, default=None, help="write the per-epoch metrics here")
+    args = parser.parse_args(argv)
+    try:
+        train_config = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            max_len=args.max_len,
+            bucket=not args.no_bucket,
+            seed=args.seed,
+            threads=args.threads,
+        )
+        data_config = DataConfig(source=args.data, limit=args.limit, seed=args.seed, max_vocab=PRESETS[args.preset].vocab_size)
+        if args.json is not None and not args.json.parent.is_dir():
+            raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
+        device = configure_tensorflow(train_config.threads)
+        data = prepare(data_config)
+    except (DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{args.preset} on {device}: {len(data.splits['train'])} train / {len(data.splits['val'])} validation reviews")
+    model_config = PRESETS[args.preset]
+
+    def show(m: EpochMetrics, _model) -> None:
+        print(
+            f"epoch {m['epoch']}: train_accuracy {m['train_accuracy']:.4f}  val_accuracy {m['val_accuracy']:.4f}  "
+            f"val_loss {m['val_loss']:.4f}  {m['examples_per_s']:.1f} examples/s  {m['tokens_per_s']:.0f} tokens/s  "
+            f"{m['epoch_s']:.1f} s",
+            flush=True,
+        )
+
+    history = train_and_evaluate(model_config, train_config, data.for_trials(), on_epoch=show)
+    if args.json is not None:
+        result = {
+            "preset": args.preset,
+            "device": device,
+            "model": model_config.to_dict(),
+            "train": asdict(train_config),
+            "data": data.facts,
+            "epochs": history,
+        }
+        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
+        tmp.write_text(json.dumps(result, indent=2))
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

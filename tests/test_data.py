@@ -1,0 +1,130 @@
+import io
+import tarfile
+
+import keras
+import numpy as np
+import pytest
+
+from search.data import DataConfig, DataError, OOV_ID, prepare, raw_splits, read_reviews, stratified_split
+
+
+def test_sample_reads_with_the_official_layout(sample):
+    reviews, replaced = read_reviews(sample)
+    assert {split: len(texts) for split, (texts, _) in reviews.items()} == {"train": 240, "test": 240}
+    assert replaced == 0
+    assert set(np.unique(reviews["train"][1])) == {0, 1}
+    assert "<br />" in " ".join(reviews["train"][0])
+
+
+def test_folder_and_archive_give_the_same_reviews(sample, tmp_path):
+    with tarfile.open(sample) as archive:
+        archive.extractall(tmp_path, filter="data")
+    from_folder, _ = read_reviews(str(tmp_path / "aclImdb"))
+    from_archive, _ = read_reviews(sample)
+    assert from_folder["train"][0] == from_archive["train"][0]
+    assert np.array_equal(from_folder["test"][1], from_archive["test"][1])
+
+
+def test_split_is_stratified_seeded_and_disjoint():
+    labels = np.array([0] * 70 + [1] * 30)
+    train, val = stratified_split(labels, 0.2, seed=3)
+    assert len(val) == 20 and labels[val].sum() == 6
+    assert not set(train) & set(val) and len(train) + len(val) == 100
+    assert np.array_equal(val, stratified_split(labels, 0.2, seed=3)[1])
+    assert not np.array_equal(val, stratified_split(labels, 0.2, seed=4)[1])
+
+
+def test_prepare_splits_vectorizes_and_caches(sample, tmp_path):
+    config = DataConfig(source=sample, max_vocab=500, seed=1)
+    first = prepare(config, tmp_path)
+    assert first.facts["sizes"] == {"train": 192, "val": 48, "test": 240}
+    assert first.vocabulary[:2] == ["", "[UNK]"] and len(first.vocabulary) == 500
+    train = first.splits["train"]
+    assert train.tokens.max() < 500 and train.lengths.min() > 0
+    assert list(tmp_path.glob("imdb-*.npz")) == [tmp_path / f"imdb-{first.fingerprint}.npz"]
+    again = prepare(config, tmp_path)
+    assert again.fingerprint == first.fingerprint and again.vocabulary == first.vocabulary
+    assert np.array_equal(again.splits["val"].tokens, first.splits["val"].tokens)
+    other = prepare(DataConfig(source=sample, max_vocab=500, seed=2), tmp_path)
+    assert other.fingerprint != first.fingerprint
+
+
+def test_trials_never_receive_the_test_split(sample, tmp_path):
+    prepared = prepare(DataConfig(source=sample, max_vocab=300), tmp_path)
+    assert set(prepared.for_trials().splits) == {"train", "val"}
+
+
+def test_limit_keeps_both_classes(sample, tmp_path):
+    prepared = prepare(DataConfig(source=sample, max_vocab=300, limit=50, test_limit=20), tmp_path)
+    assert prepared.facts["sizes"] == {"train": 40, "val": 10, "test": 20}
+    assert set(prepared.splits["train"].labels) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("k", [50, 137])
+def test_truncated_vocabulary_equals_textvectorization_adapted_at_k(sample, tmp_path, k):
+    config = DataConfig(source=sample, max_vocab=1000)
+    prepared = prepare(config, tmp_path)
+    texts, _ = raw_splits(config)["val"]
+    reference = keras.layers.TextVectorization(max_tokens=k)
+    reference.adapt(np.array(raw_splits(config)["train"][0], dtype=object))
+    expected = reference(np.array(texts[:20], dtype=object)).numpy()
+    truncated = prepared.splits["val"].with_vocab(k)
+    for i in range(20):
+        ids = truncated.review(i)
+        assert np.array_equal(ids, expected[i, : len(ids)]) and not expected[i, len(ids) :].any()
+    assert truncated.tokens.max() == k - 1 or (truncated.tokens < k).all()
+    assert (truncated.tokens == OOV_ID).sum() >= (prepared.splits["val"].tokens == OOV_ID).sum()
+
+
+def _archive(tmp_path, files: dict[str, bytes]) -> str:
+    path = tmp_path / "bad.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
+    files = {f"aclImdb/{s}/{p}/{i}_{r}.txt": b"good film" for s in ("train", "test") for p, r in (("pos", 9), ("neg", 2)) for i in range(2)}
+    files["aclImdb/train/pos/9_10.txt"] = b"caf\xe9 \xff great"
+    reviews, replaced = read_reviews(_archive(tmp_path, files))
+    assert replaced == 1
+    assert "caf\ufffd \ufffd great" in reviews["train"][0]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: str(tmp / "missing.tar.gz"), "no such file or folder"),
+        (lambda tmp: _archive(tmp, {"notes/readme.txt": b"x"}), "aclImdb layout"),
+        (lambda tmp: _archive(tmp, {"aclImdb/train/pos/1_9.txt": b"a", "aclImdb/test/pos/1_9.txt": b"b",
+                                    "aclImdb/test/neg/1_1.txt": b"c"}), "one class only"),
+        (lambda tmp: (tmp / "plain.txt").write_text("hello") and str(tmp / "plain.txt"), "not a folder or a tar archive"),
+    ],
+)
+def test_bad_sources_fail_with_one_clear_line(tmp_path, make, message):
+    source = make(tmp_path)
+    with pytest.raises(DataError) as caught:
+        prepare(DataConfig(source=source), tmp_path / "cache")
+    text = str(caught.value)
+    assert message in text and source in text and "\n" not in text
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+
+
+def test_tfds_without_network_names_the_alternative(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Failed to reach the download server")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(DataError, match=r"--data tfds: .*Failed to reach.*--data PATH"):
+        read_reviews("tfds")
+
+
+@pytest.mark.parametrize("field, value", [("val_fraction", 1.0), ("max_vocab", 2), ("limit", 1)])
+def test_data_config_rejects_bad_values(field, value):
+    with pytest.raises(DataError, match=field):
+        DataConfig(**{field: value})

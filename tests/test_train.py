@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from models import ModelConfig
+from search import train
+from search.data import Split
+from search.train import TrainConfig, batch_rows, pad_batch
+
+
+def _split(lengths):
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    tokens = np.arange(2, 2 + offsets[-1], dtype=np.int32)
+    return Split(tokens, offsets, np.arange(len(lengths)) % 2)
+
+
+def test_pad_batch_right_pads_and_truncates():
+    split = _split([3, 1, 5])
+    assert pad_batch(split, np.array([0, 1]), None).tolist() == [[2, 3, 4], [5, 0, 0]]
+    assert pad_batch(split, np.array([2, 1]), 2).tolist() == [[6, 7], [5, 0]]
+
+
+def test_bucketing_covers_every_row_once_and_pads_less():
+    lengths = np.random.default_rng(0).integers(10, 1000, 5000)
+    rng = np.random.default_rng(1)
+    bucketed = batch_rows(lengths, 64, rng, bucket=True)
+    plain = batch_rows(lengths, 64, np.random.default_rng(1), bucket=False)
+    assert sorted(np.concatenate(bucketed).tolist()) == list(range(5000))
+    padded = lambda rows: sum(len(r) * lengths[r].max() for r in rows)
+    assert padded(bucketed) < 0.6 * padded(plain)
+    assert not np.array_equal(np.concatenate(bucketed), np.concatenate(batch_rows(lengths, 64, rng, bucket=True)))
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", 0.0), ("max_len", 0), ("batch_size", 0)])
+def test_train_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_train_and_evaluate_learns_and_measures(sample, tmp_path):
+    from search.data import DataConfig, prepare
+
+    data = prepare(DataConfig(source=sample, max_vocab=2000)).for_trials()
+    seen = []
+    history = train.train_and_evaluate(
+        ModelConfig(vocab_size=2000, units=(8,), dense_units=8, embedding_dim=16),
+        TrainConfig(epochs=3, learning_rate=1e-2, batch_size=32, max_len=200),
+        data,
+        on_epoch=lambda m, model: seen.append((m["epoch"], model.count_params())),
+    )
+    assert [m["epoch"] for m in history] == [1, 2, 3] == [e for e, _ in seen]
+    for m in history:
+        assert 0 <= m["val_accuracy"] <= 1 and 0 <= m["train_accuracy"] <= 1
+        assert m["examples_per_s"] > 0 and m["tokens_per_s"] > m["examples_per_s"] and 0 <= m["padding_fraction"] < 1
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[0]["setup_s"] > 0
+
+
+def test_command_prints_and_writes_json(sample, tmp_path, capsys):
+    out = tmp_path / "one.json"
+    code = train.main(["--preset", "tutorial-single", "--data", sample, "--epochs", "1", "--limit", "100", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "epoch 1:" in printed and "examples/s" in printed
+    result = json.loads(out.read_text())
+    assert result["preset"] == "tutorial-single" and result["model"]["units"] == [64]
+    assert result["data"]["sizes"] == {"train": 80, "val": 20, "test": 240}
+    assert len(result["epochs"]) == 1 and result["epochs"][0]["examples_per_s"] > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--data", "/nonexistent/imdb.tar.gz"], "no such file"), (["--epochs", "0"], "epochs=0"), (["--json", "/no/dir/x.json"], "/no/dir")],
+)
+def test_command_bad_input_is_one_line_and_exit_2(sample, capsys, args, message):
+    code = train.main(["--data", sample, *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1 and err.startswith("error: ")
