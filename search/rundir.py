@@ -63,8 +63,14 @@ class TrialLog(tune.Callback):
         self.max_epochs = max_epochs
         self.cpus = cpus_per_trial
         self.budget_hit = False
-        self.trials: dict[str, dict] = {row["trial_id"]: row for row in read_rows(self.trials_csv)}
+        self.trials: dict[str, dict] = {}
         self.epochs: dict[str, list[dict]] = {}
+
+    def setup(self, **info):
+        """Start from the tables on disk: a resumed run keeps the rows of its first part."""
+        self.started = time.time()
+        self.trials = {row["trial_id"]: row for row in read_rows(self.trials_csv)}
+        self.epochs = {}
         for row in read_rows(self.epochs_csv):
             self.epochs.setdefault(row["trial_id"], []).append(row)
 
@@ -188,6 +194,12 @@ class TrialLog(tune.Callback):
             for row in sorted(self.trials.values(), key=lambda r: int(r["number"])):
                 writer.writerow(row)
         os.replace(tmp, self.trials_csv)
+
+    def interrupted(self, num_trials: int) -> bool:
+        """Tune returned before every trial ended (Ctrl-C, or the driver was stopped)."""
+        counts = self.counts()
+        ended = counts["completed"] + counts["stopped_early"] + counts["errored"]
+        return ended < counts["total"] or (counts["total"] < num_trials and not self.budget_hit)
 
     def counts(self) -> dict[str, int]:
         states = [row["state"] for row in self.trials.values()]

@@ -139,3 +139,30 @@ def test_an_earlier_run_is_never_overwritten(tmp_path, sample, capsys):
     assert search_run.main(["--data", sample, "--out", str(out)]) == 2
     assert "pass --resume" in capsys.readouterr().err
     assert (out / "summary.json").read_text() == "{}"
+
+
+def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = ["--data", sample, "--trials", "3", "--max-epochs", "3", "--cpus", "2", "--out", str(out), *TINY]
+    driver = subprocess.Popen([sys.executable, "-m", "search.run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (out / "epochs.csv").exists():
+        time.sleep(1)
+    driver.send_signal(signal.SIGINT)
+    assert driver.wait(timeout=120) == 130
+    first_part = rows(out / "epochs.csv")
+    assert first_part and not (out / "summary.json").exists()
+
+    assert search_run.main([*args, "--resume"]) == 0
+    trials = rows(out / "trials.csv")
+    assert len(trials) == 3 and all(t["state"] in ("completed", "stopped_early") for t in trials)
+    epochs = rows(out / "epochs.csv")
+    assert epochs[: len(first_part)] == first_part
+    assert json.loads((out / "summary.json").read_text())["counts"]["total"] == 3
+    assert len(json.loads((out / "run.json").read_text())["resumed"]) == 1
