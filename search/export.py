@@ -68,7 +68,7 @@ def export_best(checkpoint_model: Path, params: dict, data: Prepared, dest: Path
     card = {
         **facts,
         "model": model_config.to_dict(),
-        "train": {k: v for k, v in overrides.items()},
+        "train": overrides,
         "params": params,
         "test_accuracy": test_accuracy,
         "test_examples": len(data.splits["test"]),

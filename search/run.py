@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import os
 import shlex
 import sys
@@ -273,7 +274,7 @@ def _search(search, data_config, prepared: Prepared, resources: Resources, out: 
         "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "configs": {
             "data": dataclasses.asdict(data_config),
-            "search": dataclasses.asdict(search) | {"time_budget_min": search.time_budget_min},
+            "search": dataclasses.asdict(search),
             "train": train_defaults,
         },
         "data": prepared.facts,
@@ -283,8 +284,6 @@ def _search(search, data_config, prepared: Prepared, resources: Resources, out: 
         "versions": library_versions(),
     }
     if resume and (out / "run.json").exists():
-        import json
-
         previous = json.loads((out / "run.json").read_text())
         run_facts["resumed"] = previous.get("resumed", []) + [run_facts["started_at"]]
         run_facts["started_at"] = previous["started_at"]
@@ -321,9 +320,7 @@ def _search(search, data_config, prepared: Prepared, resources: Resources, out: 
         return 1
     best = results.get_best_result(OBJECTIVE.metric, OBJECTIVE.mode, scope="all")
     checkpoint = best.get_best_checkpoint(OBJECTIVE.metric, OBJECTIVE.mode)
-    best_epoch = max(
-        (m for m in best.metrics_dataframe.to_dict("records")), key=lambda m: m[OBJECTIVE.metric]
-    )
+    best_epoch = max(best.metrics_dataframe.to_dict("records"), key=lambda m: m[OBJECTIVE.metric])
     params = {p.name: best.config[p.name] for p in space}
     with checkpoint.as_directory() as folder:
         card = export_best(

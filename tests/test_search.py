@@ -2,7 +2,6 @@
 
 import csv
 import json
-import sqlite3
 
 import keras
 import numpy as np
@@ -142,7 +141,6 @@ def test_an_earlier_run_is_never_overwritten(tmp_path, sample, capsys):
 
 
 def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
-    import os
     import signal
     import subprocess
     import sys
