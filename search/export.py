@@ -16,7 +16,7 @@ import numpy as np
 from search.data import Prepared
 from search.rundir import write_json
 from search.space import configs_from
-from search.train import TrainConfig, batch_rows, pad_batch
+from search.train import TrainConfig, compiled_steps, evaluate
 
 MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
@@ -37,15 +37,8 @@ def library_versions() -> dict[str, str]:
 
 def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int | None) -> float:
     """Accuracy of a trained network (logit out) on the prepared test split."""
-    import tensorflow as tf
-
-    predict = tf.function(lambda ids: network(ids, training=False), reduce_retracing=True)
-    test = data.splits["test"].with_vocab(vocab_size)
-    correct = 0
-    for rows in batch_rows(test.lengths, 256, None, bucket=True):
-        logits = predict(pad_batch(test, rows, max_len)).numpy()[:, 0]
-        correct += int(((logits > 0) == (test.labels[rows] > 0.5)).sum())
-    return correct / len(test)
+    _, predict_step = compiled_steps(network)
+    return evaluate(predict_step, data.splits["test"].with_vocab(vocab_size), max_len)[1]
 
 
 def export_best(checkpoint_model: Path, params: dict, data: Prepared, dest: Path, facts: dict) -> dict:

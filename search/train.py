@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,8 +39,6 @@ class TrainConfig:
     """Seeds weights, dropout and batch order."""
     threads: int | None = None
     """TensorFlow threads (intra-op); None = the CPUs this process may use."""
-    jit_compile: bool = False
-    """Compile the training step with XLA."""
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch_size", 1)):
@@ -106,32 +104,52 @@ def batch_rows(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | 
     return batches
 
 
-def batches(split: Split, rows: list[np.ndarray], max_len: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for r in rows:
-        yield pad_batch(split, r, max_len), split.labels[r]
-
-
-def _dataset(split: Split, rows_fn: Callable[[], list[np.ndarray]], max_len: int | None, batch_size: int):
-    import tensorflow as tf
-
-    spec = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32))
-    dataset = tf.data.Dataset.from_generator(lambda: batches(split, rows_fn(), max_len), output_signature=spec)
-    n_batches = -(-len(split) // batch_size)
-    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(4)
-
-
 # ---------------------------------------------------------------- training
 
 
-def compile_model(model, learning_rate: float, jit_compile: bool = False) -> None:
+def compile_model(model, learning_rate: float) -> None:
+    """Adam on binary cross-entropy of the logit; kept on the model so checkpoints carry it."""
     import keras
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
         metrics=[keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")],
-        jit_compile=jit_compile,
     )
+
+
+def compiled_steps(model):
+    """(train_step, predict_step): traced once for any batch shape, so no retracing."""
+    import tensorflow as tf
+
+    ids = tf.TensorSpec((None, None), tf.int32)
+    labels = tf.TensorSpec((None,), tf.float32)
+
+    @tf.function(input_signature=[ids, labels])
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)[:, 0]
+            loss = model.loss(y, logits)
+        variables = model.trainable_variables
+        model.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss, logits
+
+    @tf.function(input_signature=[ids])
+    def predict_step(x):
+        return model(x, training=False)[:, 0]
+
+    return train_step, predict_step
+
+
+def evaluate(predict_step, split: Split, max_len: int | None, batch_size: int = 256) -> tuple[float, float]:
+    """(loss, accuracy) of the logits on a split, batched by length."""
+    losses, correct = [], 0
+    for rows in batch_rows(split.lengths, batch_size, None, bucket=True):
+        logits = predict_step(pad_batch(split, rows, max_len)).numpy()
+        y = split.labels[rows]
+        losses.append(np.logaddexp(0, logits) - y * logits)  # binary cross-entropy from logits
+        correct += int(((logits > 0) == (y > 0.5)).sum())
+    return float(np.concatenate(losses).mean()), correct / len(split)
 
 
 def train_and_evaluate(
@@ -145,7 +163,7 @@ def train_and_evaluate(
     """Train `model_config` on data's train split, validating after every epoch.
 
     `on_epoch(metrics, model)` is called after each epoch (reporting, checkpointing).
-    A `model` restored from a checkpoint continues from `start_epoch`.
+    A compiled `model` restored from a checkpoint continues from `start_epoch`.
     Returns the metrics of the epochs run here, plus `setup_s` on the first one.
     """
     import keras
@@ -158,34 +176,28 @@ def train_and_evaluate(
     val = data.splits["val"].with_vocab(model_config.vocab_size)
     if model is None:
         model = build_model(model_config)
-        compile_model(model, train_config.learning_rate, train_config.jit_compile)
+        compile_model(model, train_config.learning_rate)
+    train_step, predict_step = compiled_steps(model)
     rng = np.random.default_rng(train_config.seed + start_epoch)
-    epoch_rows: list[list[np.ndarray]] = []
-
-    def next_epoch_rows() -> list[np.ndarray]:
-        epoch_rows.append(batch_rows(train.lengths, train_config.batch_size, rng, train_config.bucket))
-        return epoch_rows[-1]
-
-    train_ds = _dataset(train, next_epoch_rows, train_config.max_len, train_config.batch_size)
-    val_rows = batch_rows(val.lengths, 256, None, bucket=True)
-    val_ds = _dataset(val, lambda: val_rows, train_config.max_len, 256)
     setup_s = time.perf_counter() - t0
 
     history = []
     for epoch in range(start_epoch, train_config.epochs):
+        rows = batch_rows(train.lengths, train_config.batch_size, rng, train_config.bucket)
         start = time.perf_counter()
-        fit = model.fit(train_ds, epochs=1, verbose=0, shuffle=False).history
+        outputs = [train_step(pad_batch(train, r, train_config.max_len), train.labels[r]) for r in rows]
+        loss_sum = sum(float(loss) * len(r) for (loss, _), r in zip(outputs, rows))
+        correct = sum(int(((logits.numpy() > 0) == (train.labels[r] > 0.5)).sum()) for (_, logits), r in zip(outputs, rows))
         epoch_s = time.perf_counter() - start
-        val_loss, val_accuracy = model.evaluate(val_ds, verbose=0)
+        val_loss, val_accuracy = evaluate(predict_step, val, train_config.max_len)
         eval_s = time.perf_counter() - start - epoch_s
-        rows = epoch_rows[-1]
         real_tokens, padded_tokens = _token_counts(train, rows, train_config.max_len)
         metrics = {
             "epoch": epoch + 1,
-            "train_loss": float(fit["loss"][-1]),
-            "train_accuracy": float(fit["accuracy"][-1]),
-            "val_loss": float(val_loss),
-            "val_accuracy": float(val_accuracy),
+            "train_loss": loss_sum / len(train),
+            "train_accuracy": correct / len(train),
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
             "epoch_s": epoch_s,
             "eval_s": eval_s,
             "examples_per_s": len(train) / epoch_s,
