@@ -1,0 +1,253 @@
+"""The HTML report of a search run: load → figures → html, written to RUN_DIR/report/.
+
+    python -m reports RUN_DIR        # or reports.build(run_dir) at the end of a run
+
+assemble() is pure (a loaded Run in, the page and its figures out); build() is the only
+function that writes, and it replaces report/ atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from reports import analysis, figures, page
+from reports.analysis import format_value, state_label
+from reports.load import ReportError, Run, load
+
+__all__ = ["build", "assemble", "load", "ReportError"]
+
+TOP_CURVES = 10
+
+
+def build(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report/index.html and its PNGs; return the path of index.html."""
+    run = load(run_dir)
+    html, pictures = assemble(run)
+    report = Path(run_dir) / "report"
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=run_dir))
+    try:
+        for name, picture in pictures.items():
+            picture.savefig(staging / name, dpi=100)
+        (staging / "index.html").write_text(html, encoding="utf-8")
+        _replace_dir(staging, report)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report / "index.html"
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap new in for target by renames, so target is never half-written."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=".report-old-", dir=target.parent))
+        old.rmdir()
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def assemble(run: Run) -> tuple[str, dict]:
+    """The page's HTML and its figures by file name (matplotlib Figures, not yet written)."""
+    pictures: dict = {}
+
+    def add(name: str, picture) -> str | None:
+        if picture is None:
+            return None
+        pictures[name] = picture
+        return name
+
+    metric, trials = run.metric, run.trials
+    rows = analysis.headline(run)
+    best_id = rows[0]["trial_id"] if rows and rows[0]["model"].startswith("best") else ""
+    sections = [
+        _status(run),
+        page.warnings_list(run.notes),
+        _headline(run, rows),
+        _leaderboard(run, best_id),
+        page.section("families", "3. Single vs stacked",
+                     page.paragraph("Depth 1 is a single BiLSTM layer, depth 2 and more a stacked one."),
+                     page.figure(add("families.png", figures.family_figure(trials, metric)),
+                                 "objective and throughput by model family")),
+        _curves(run, add),
+        _pareto(run, add, best_id),
+        _progress(run, add),
+        _params(run, add, best_id),
+        _importance(run, add),
+        _timeline(run, add),
+        _facts(run),
+    ]
+    title = f"BiLSTM search report: {run.run_dir.resolve().name}"
+    body = f"<h1>{page.esc(title)}</h1>\n" + "\n".join(s for s in sections if s)
+    return page.document(title, body), pictures
+
+
+def _status(run: Run) -> str:
+    counts = run.trials["state"].value_counts().to_dict()
+    listed = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(counts.items()))
+    if run.finished:
+        wall = page.fmt_seconds((run.summary or {}).get("wall_s"))
+        text = f"Finished run: {len(run.trials)} trials ({listed})" + (f", wall time {wall}" if wall else "") + "."
+        return f"<div class=\"banner done\">{page.esc(text)}</div>"
+    text = (f"Run in progress or interrupted (no final summary.json): {len(run.trials)} trials so far"
+            + (f" ({listed})" if listed else "") + ". Figures show what has been reported until now.")
+    return f"<div class=\"banner progress\">{page.esc(text)}</div>"
+
+
+def _config_text(params: dict) -> str:
+    return ", ".join(f"{k}={format_value(k, v)}" for k, v in params.items())
+
+
+def _headline(run: Run, rows: list[dict]) -> str:
+    table = page.table(
+        ["model", "trial", "configuration", "validation accuracy", "test accuracy", "examples/s", "tokens/s", "state"],
+        [[r["model"], r["trial_id"], _config_text(r["params"]), page.fmt_accuracy(r["val_accuracy"]),
+          page.fmt_accuracy(r["test_accuracy"]), page.fmt_number(r["examples_per_s"]),
+          page.fmt_number(r["tokens_per_s"]), r["state"]] for r in rows],
+        numeric={3, 4, 5, 6})
+    lines = []
+    if rows and rows[0]["model"].startswith("best"):
+        best = rows[0]
+        for other in rows[1:]:
+            if not math.isnan(other["val_accuracy"]) and not math.isnan(best["val_accuracy"]):
+                delta = (best["val_accuracy"] - other["val_accuracy"]) * 100
+                speed = best["examples_per_s"] / other["examples_per_s"] if other["examples_per_s"] > 0 else math.nan
+                lines.append(f"vs {other['model']}: {delta:+.1f} points of validation accuracy"
+                             + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput"))
+    test_note = ("Test accuracy is measured once, for the exported model only; the others are ranked on validation."
+                 if run.summary else "Test accuracy appears when the run finishes and exports its best model.")
+    body = [table, "".join(page.paragraph(line) for line in lines), page.note(test_note)]
+    return page.section("headline", "1. Best model vs the tutorial's two models", *body)
+
+
+def _leaderboard(run: Run, best_id: str) -> str:
+    trials = analysis.ranked(run.trials, run.metric, run.maximize)
+    names = [p.name for p in run.space if p.name in trials]
+    headers = (["rank", "#", "trial", "preset", "state", "reason"] + names
+               + ["epochs", "best epoch", "validation accuracy", "validation loss", "examples/s", "where"])
+    rows, classes = [], []
+    for rank, (_, t) in enumerate(trials.iterrows(), start=1):
+        rows.append([rank, format_value("number", t["number"]), t["trial_id"], t["preset"], state_label(t["state"]),
+                     t["reason"]] + [format_value(n, t[n]) for n in names]
+                    + [format_value("epochs", t["epochs"]), format_value("best_epoch", t["best_epoch"]),
+                       page.fmt_accuracy(t["val_accuracy"]), page.fmt_number(t["val_loss"], 4),
+                       page.fmt_number(t["examples_per_s"]), " · ".join(x for x in (t["hostname"], t["device"]) if x)])
+        classes.append(t["state"] + (" best" if t["trial_id"] == best_id else ""))
+    first = 6 + len(names)
+    table = page.table(headers, rows, numeric={0, 1, *range(6, first + 5)}, row_classes=classes)
+    return page.section("leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})",
+                        table if rows else page.note("no trials yet"))
+
+
+def _curves(run: Run, add) -> str:
+    top = analysis.top_trials(run.trials, run.metric, run.maximize, TOP_CURVES)
+    picture = figures.curves_figure(run.trials, run.epochs, run.metric, top)
+    return page.section("curves", "4. Learning curves of the top trials",
+                        page.figure(add("curves.png", picture), "validation accuracy per epoch of the top trials",
+                                    "no epochs reported yet (epochs.csv is empty or absent)"))
+
+
+def _pareto(run: Run, add, best_id: str) -> str:
+    rows = run.trials[run.trials[run.metric].notna() & (run.trials["examples_per_s"] > 0)]
+    front = rows[analysis.pareto_mask(rows[run.metric].to_numpy(), rows["examples_per_s"].to_numpy())]
+    front = front.sort_values("examples_per_s")
+    listed = page.table(["#", "trial", "validation accuracy", "examples/s", "configuration"],
+                        [[format_value("number", t["number"]), t["trial_id"], page.fmt_accuracy(t[run.metric]),
+                          page.fmt_number(t["examples_per_s"]), _config_text(analysis.params_of(t, run.space))]
+                         for _, t in front.iterrows()], numeric={0, 2, 3}) if len(front) else ""
+    return page.section("pareto", "5. Accuracy vs throughput",
+                        page.figure(add("pareto.png", figures.pareto_figure(run.trials, run.metric, best_id)),
+                                    "validation accuracy against throughput with the Pareto front"),
+                        page.paragraph("Pareto front: no other trial is both more accurate and faster.") if len(front) else "",
+                        listed)
+
+
+def _progress(run: Run, add) -> str:
+    by_number, by_time = analysis.progress(run)
+    return page.section("progress", "6. Search progress",
+                        page.figure(add("progress.png", figures.progress_figure(by_number, by_time, run.metric)),
+                                    "best validation accuracy so far by trial number and by wall time"))
+
+
+def _params(run: Run, add, best_id: str) -> str:
+    if not run.space:
+        return page.section("params", "7. Hyperparameters", page.note("run.json declares no search space"))
+    warnings = analysis.edge_warnings(run)
+    cells = []
+    for index, param in enumerate(run.space):
+        name = f"param_{index:02d}_{re.sub(r'[^A-Za-z0-9_-]', '_', param.name)[:40]}.png"
+        picture = figures.param_figure(run.trials, param, run.metric, best_id, warnings.get(param.name, ""))
+        cells.append(f"<div>{page.figure(add(name, picture), f'{run.metric} against {param.name}', f'{param.name}: no values yet')}"
+                     f"{page.note(param.help)}</div>")
+    intro = page.paragraph("The objective against each searched hyperparameter; the dotted lines are the range's "
+                           "bounds, the star the best trial. A max_len of 0 means the whole review (\"full\").")
+    return page.section("params", "7. Hyperparameters", intro, page.warnings_list(list(warnings.values())),
+                        f"<div class=\"grid\">{''.join(cells)}</div>")
+
+
+def _importance(run: Run, add) -> str:
+    values, note = analysis.importances(run)
+    if values is None:
+        return page.section("importance", "8. Hyperparameter importance", page.note(note))
+    table = page.table(["hyperparameter", "importance"], [[k, f"{v:.3f}"] for k, v in values.items()], numeric={1})
+    return page.section("importance", "8. Hyperparameter importance",
+                        page.figure(add("importance.png", figures.importance_figure(values)), "hyperparameter importance"),
+                        table, page.note(note))
+
+
+def _timeline(run: Run, add) -> str:
+    placed = analysis.lanes(run.trials, run.epochs)
+    usage = analysis.utilization(placed)
+    start = analysis.run_start(run)
+    text = ""
+    if usage["lanes"]:
+        text = (f"{usage['lanes']} lanes (one per host · device and per trial running there at the same time), "
+                f"busy {page.fmt_seconds(usage['busy_s'])} of {usage['lanes']} × {page.fmt_seconds(usage['wall_s'])}: "
+                f"utilization {usage['utilization']:.0%} (busy time / (lanes × wall time)).")
+    concurrency = (run.info.get("resources") or {}).get("concurrency")
+    if concurrency:
+        text += f" The run allowed {concurrency} trials at once."
+    per_place = placed.groupby("place").agg(trials=("trial_id", "count"), lanes=("lane", "nunique")) if len(placed) else None
+    table = page.table(["host · device", "trials", "lanes"],
+                       [[place, int(r["trials"]), int(r["lanes"])] for place, r in per_place.iterrows()],
+                       numeric={1, 2}) if per_place is not None else ""
+    return page.section("timeline", "9. Where trials ran",
+                        page.figure(add("timeline.png", figures.timeline_figure(placed, start, usage)),
+                                    "timeline of trials per worker and device", "no trial has started yet"),
+                        page.paragraph(text), table)
+
+
+def _facts(run: Run) -> str:
+    info, summary = run.info, run.summary or {}
+    data = info.get("data") or {}
+    configs = info.get("configs") or {}
+    sizes = data.get("sizes") or {}
+    pairs = [
+        ("command", page.fmt_json(info.get("command") or " ".join(map(str, info.get("argv") or [])))),
+        ("started at", page.fmt_json(info.get("started_at"))),
+        ("run directory", str(run.run_dir)),
+        ("data source", page.fmt_json(data.get("source") or (configs.get("data") or {}).get("source"))),
+        ("data fingerprint", page.fmt_json(data.get("fingerprint"))),
+        ("split sizes", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items())),
+        ("vocabulary size", page.fmt_json(data.get("vocabulary_size"))),
+        ("reviews with replaced bytes", page.fmt_json(data.get("reviews_with_replaced_bytes"))),
+        ("tokens", page.fmt_json(data.get("tokens"))),
+        ("objective", page.fmt_json(info.get("objective"))),
+        ("budget", page.fmt_json(summary.get("budget") or {k: (configs.get("search") or {}).get(k)
+                                                            for k in ("trials", "max_epochs", "time_budget_min")})),
+        ("counts", page.fmt_json(summary.get("counts"))),
+        ("wall time", page.fmt_seconds(summary.get("wall_s"))),
+        ("resources", page.fmt_json(info.get("resources"))),
+        ("versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())),
+    ] + [(f"{name} config", page.fmt_json(value)) for name, value in configs.items()]
+    space = page.table(
+        ["hyperparameter", "kind", "range or choices", "log", "role", "help"],
+        [[p.name, p.kind,
+          ", ".join(format_value(p.name, c) for c in p.choices) if p.choices
+          else f"[{format_value(p.name, p.low)}, {format_value(p.name, p.high)}]",
+          "log" if p.log else "", p.role, p.help] for p in run.space]) if run.space else page.note("no search space in run.json")
+    return page.section("facts", "10. Run facts", page.facts(pairs), "<h3>Search space</h3>", space)

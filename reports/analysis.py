@@ -1,0 +1,278 @@
+"""Pure computations on the trials' table: ranking, Pareto front, progress, edges, lanes, importance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from reports.load import Param, Run
+
+STATE_LABELS = {
+    "completed": "completed",
+    "stopped_early": "stopped early",
+    "errored": "errored",
+    "running": "running",
+    "pending": "pending",
+}
+PRESETS = ("tutorial-single", "tutorial-stacked")
+PRESET_DEPTH = {"tutorial-single": 1, "tutorial-stacked": 2}
+MIN_IMPORTANCE_TRIALS = 5
+EDGE_FRACTION = 0.1
+"""A value within this fraction of a range's width (log width where log) of a bound sits at its edge."""
+
+
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state.replace("_", " ") or "unknown")
+
+
+def depth(trials: pd.DataFrame) -> pd.Series:
+    """BiLSTM layers per trial: the depth column, else the preset's depth, else NaN."""
+    values = pd.to_numeric(trials["depth"], errors="coerce") if "depth" in trials else pd.Series(np.nan, index=trials.index)
+    return values.fillna(trials["preset"].map(PRESET_DEPTH)).astype(float)
+
+
+def family(trials: pd.DataFrame) -> pd.Series:
+    """"single" (depth 1), "stacked" (depth 2+) or "unknown"."""
+    d = depth(trials)
+    return pd.Series(np.where(d.isna(), "unknown", np.where(d <= 1, "single", "stacked")), index=trials.index)
+
+
+def ranked(trials: pd.DataFrame, metric: str, maximize: bool) -> pd.DataFrame:
+    """Trials best first by the objective; trials without a value last, by number."""
+    if metric not in trials:
+        return trials.sort_values("number")
+    return trials.sort_values([metric, "number"], ascending=[not maximize, True], na_position="last", kind="stable")
+
+
+def params_of(row: pd.Series, space: list[Param]) -> dict:
+    """A trial's searched hyperparameters (missing ones left out)."""
+    values = {}
+    for param in space:
+        value = row.get(param.name)
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+            continue
+        values[param.name] = value
+    return values
+
+
+def format_value(name: str, value) -> str:
+    """A hyperparameter value as people read it: integers without .0, max_len 0 as "full"."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+        if math.isnan(number):
+            return ""
+        if name == "max_len" and number == 0:
+            return "full"
+        if number.is_integer() and abs(number) < 1e15:
+            return str(int(number))
+        return f"{number:.3g}"
+    text = str(value)
+    if name == "max_len" and text in ("0", "0.0"):
+        return "full"
+    return text
+
+
+def headline(run: Run) -> list[dict]:
+    """The best model beside the tutorial's two models, as rows for a table."""
+    trials, best = run.trials, run.summary.get("best") if run.summary else None
+    rows = []
+    if isinstance(best, dict) and best:
+        match = trials[trials["trial_id"] == str(best.get("trial_id", ""))]
+        row = match.iloc[0].to_dict() if len(match) else {}
+        params = best.get("params") if isinstance(best.get("params"), dict) else params_of(pd.Series(row), run.space)
+        rows.append({
+            "model": "best (exported)", "trial_id": str(best.get("trial_id", "")), "params": params,
+            "val_accuracy": _num(best.get("val_accuracy", row.get("val_accuracy"))),
+            "test_accuracy": _num(best.get("test_accuracy")),
+            "examples_per_s": _num(best.get("examples_per_s", row.get("examples_per_s"))),
+            "tokens_per_s": _num(best.get("tokens_per_s", row.get("tokens_per_s"))),
+            "state": state_label(str(row.get("state", "completed"))),
+        })
+    else:
+        top = ranked(trials, run.metric, run.maximize)
+        top = top[top[run.metric].notna()] if run.metric in top else top.iloc[:0]
+        if len(top):
+            row = top.iloc[0]
+            rows.append(_trial_row("best so far", row, run.space))
+    for preset in PRESETS:
+        match = trials[trials["preset"] == preset]
+        if len(match):
+            rows.append(_trial_row(preset, match.iloc[-1], run.space))
+        else:
+            rows.append({"model": preset, "trial_id": "", "params": {}, "val_accuracy": math.nan,
+                         "test_accuracy": math.nan, "examples_per_s": math.nan, "tokens_per_s": math.nan,
+                         "state": "not in this run"})
+    return rows
+
+
+def _trial_row(model: str, row: pd.Series, space: list[Param]) -> dict:
+    return {
+        "model": model, "trial_id": row["trial_id"], "params": params_of(row, space),
+        "val_accuracy": _num(row["val_accuracy"]), "test_accuracy": math.nan,
+        "examples_per_s": _num(row["examples_per_s"]), "tokens_per_s": _num(row["tokens_per_s"]),
+        "state": state_label(row["state"]),
+    }
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def pareto_mask(accuracy: np.ndarray, throughput: np.ndarray) -> np.ndarray:
+    """True where no other point is at least as good on both axes and better on one (both maximized)."""
+    accuracy, throughput = np.asarray(accuracy, float), np.asarray(throughput, float)
+    mask = np.zeros(len(accuracy), bool)
+    for i in range(len(accuracy)):
+        if np.isnan(accuracy[i]) or np.isnan(throughput[i]):
+            continue
+        dominated = (accuracy >= accuracy[i]) & (throughput >= throughput[i]) & (
+            (accuracy > accuracy[i]) | (throughput > throughput[i]))
+        mask[i] = not dominated.any()
+    return mask
+
+
+def run_start(run: Run) -> float:
+    """Unix seconds when the run started: run.json's started_at, else the first trial's start."""
+    started = run.info.get("started_at")
+    if started:
+        try:
+            return pd.Timestamp(started).timestamp()
+        except (ValueError, TypeError):
+            pass
+    values = pd.concat([run.trials["started_at"], run.epochs["time"] - run.epochs["trial_time_s"]]).dropna()
+    return float(values.min()) if len(values) else math.nan
+
+
+def trial_ends(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.Series:
+    """When each trial ended, or its last report for one still running."""
+    last_report = epochs.groupby("trial_id")["time"].max() if len(epochs) else pd.Series(dtype=float)
+    return trials["ended_at"].fillna(trials["trial_id"].map(last_report)).astype(float)
+
+
+def progress(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Best objective so far, per trial in order of number and in order of the time it was known."""
+    metric, trials = run.metric, run.trials
+    done = trials[trials[metric].notna()].copy() if metric in trials else trials.iloc[:0].copy()
+    done["known_at"] = trial_ends(done, run.epochs)
+    start = run_start(run)
+    done["minutes"] = (done["known_at"] - start) / 60.0
+    best = np.fmax.accumulate if run.maximize else np.fmin.accumulate
+    by_number = done.sort_values("number")
+    by_time = done.dropna(subset=["minutes"]).sort_values("minutes")
+    return pd.DataFrame({
+        "number": by_number["number"].to_numpy(),
+        "value": by_number[metric].to_numpy(),
+        "best_by_number": best(by_number[metric].to_numpy()) if len(by_number) else [],
+    }), pd.DataFrame({
+        "minutes": by_time["minutes"].to_numpy(),
+        "value": by_time[metric].to_numpy(),
+        "best_by_time": best(by_time[metric].to_numpy()) if len(by_time) else [],
+    })
+
+
+def top_trials(trials: pd.DataFrame, metric: str, maximize: bool, n: int) -> pd.DataFrame:
+    """The n best trials by the objective, among those with a value."""
+    rows = ranked(trials, metric, maximize)
+    return rows[rows[metric].notna()].head(n) if metric in rows else rows.iloc[:0]
+
+
+def position(param: Param, values: np.ndarray) -> np.ndarray:
+    """Where values sit in the param's range: 0 at low, 1 at high (log scale where log)."""
+    low, high, values = param.low, param.high, np.asarray(values, float)
+    if param.log and low > 0 and high > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            low, high, values = np.log(low), np.log(high), np.log(values)
+    return (values - low) / (high - low) if high > low else np.full(len(values), 0.5)
+
+
+def edge_warnings(run: Run) -> dict[str, str]:
+    """Per numeric param, a warning when the best trials all sit at one edge of its range.
+
+    "Best trials" are the top 10% of those with a value (at least 1, at most 5). A bottom
+    edge at a natural minimum (0 for a float, 1 for an int: no dropout, one layer) is not
+    flagged, since the range cannot be widened there.
+    """
+    top = top_trials(run.trials, run.metric, run.maximize, 5)
+    count = int(run.trials[run.metric].notna().sum()) if run.metric in run.trials else 0
+    top = top.head(max(1, min(5, math.ceil(0.1 * count))))
+    warnings = {}
+    if not len(top):
+        return warnings
+    for param in run.space:
+        if not param.numeric or param.name not in top:
+            continue
+        where = position(param, top[param.name].to_numpy(float))
+        where = where[~np.isnan(where)]
+        if not len(where):
+            continue
+        bounds = f"[{format_value(param.name, param.low)}, {format_value(param.name, param.high)}]"
+        best = "the best trial" if len(top) == 1 else f"the {len(top)} best trials"
+        if (where >= 1 - EDGE_FRACTION).all():
+            warnings[param.name] = f"best {param.name} sits at the top of its range {bounds} ({best}): widen it"
+        elif (where <= EDGE_FRACTION).all() and not _natural_minimum(param):
+            warnings[param.name] = f"best {param.name} sits at the bottom of its range {bounds} ({best}): widen it"
+    return warnings
+
+
+def _natural_minimum(param: Param) -> bool:
+    return (param.kind == "float" and param.low == 0) or (param.kind == "int" and param.low <= 1)
+
+
+def importances(run: Run) -> tuple[dict[str, float] | None, str]:
+    """Optuna's hyperparameter importances on the stored study, or (None, why not)."""
+    if run.study is None:
+        return None, run.study_note or "no study"
+    import optuna
+
+    completed = [t for t in run.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(completed) < MIN_IMPORTANCE_TRIALS:
+        return None, (f"too few completed trials in the study for importances: {len(completed)} "
+                      f"(at least {MIN_IMPORTANCE_TRIALS} are needed)")
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    try:
+        values = optuna.importance.get_param_importances(run.study, evaluator=evaluator)
+    except Exception as error:  # importance is advisory: report the reason, keep the page
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return None, f"Optuna could not compute importances: {first_line}"
+    if not values:
+        return None, "Optuna returned no importances (no parameter varies across completed trials)"
+    note = (f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) "
+            f"on {len(completed)} completed trials of the stored study; normalized to sum to 1.")
+    return dict(values), note
+
+
+def lanes(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """Trials placed on lanes: one per (host, device, GPU ids) and per trial running at once there."""
+    rows = trials[trials["started_at"].notna()].copy()
+    rows["end"] = trial_ends(rows, epochs)
+    latest = np.nanmax(np.concatenate([rows["end"].to_numpy(float), rows["started_at"].to_numpy(float)])) if len(rows) else np.nan
+    rows["end"] = rows["end"].fillna(latest)
+    rows["start"] = rows["started_at"]
+    host = rows["hostname"].where(rows["hostname"] != "", rows["node_id"].str.slice(0, 8)).replace("", "unknown host")
+    device = rows["device"].replace("", "unknown device")
+    gpus = rows["gpu_ids"].map(lambda g: f" (GPU ids {g})" if g else "")
+    rows["place"] = host + " · " + device + gpus
+    rows["lane"] = ""
+    for place, group in rows.sort_values(["start", "number"]).groupby("place", sort=True):
+        slot_ends: list[float] = []
+        for index, row in group.iterrows():
+            slot = next((i for i, end in enumerate(slot_ends) if end <= row["start"]), len(slot_ends))
+            slot_ends[slot:slot + 1] = [row["end"]]
+            rows.loc[index, "lane"] = f"{place} #{slot + 1}"
+    return rows[["trial_id", "number", "state", "place", "lane", "start", "end"]].sort_values(["lane", "start"])
+
+
+def utilization(placed: pd.DataFrame) -> dict:
+    """Busy time / (lanes x wall time) for the placed trials."""
+    if not len(placed):
+        return {"lanes": 0, "wall_s": math.nan, "busy_s": 0.0, "utilization": math.nan}
+    wall = float(placed["end"].max() - placed["start"].min())
+    busy = float((placed["end"] - placed["start"]).clip(lower=0).sum())
+    count = placed["lane"].nunique()
+    return {"lanes": count, "wall_s": wall, "busy_s": busy,
+            "utilization": busy / (count * wall) if wall > 0 else math.nan}

@@ -1,0 +1,287 @@
+"""Figures of the report: pure functions from tables to matplotlib Figures (None when there is nothing to draw).
+
+Figures are built with matplotlib.figure.Figure and rendered by the Agg canvas, so no
+pyplot state or GUI backend is involved. Text that comes from data is passed through
+plain() so that a "$" in it is never read as mathtext.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from reports.analysis import format_value, family, pareto_mask, state_label
+from reports.load import Param
+
+STATE_COLORS = {
+    "completed": "#1f77b4",
+    "stopped_early": "#ff7f0e",
+    "errored": "#d62728",
+    "running": "#2ca02c",
+    "pending": "#7f7f7f",
+}
+FAMILY_COLORS = {"single": "#4c72b0", "stacked": "#dd8452", "unknown": "#8c8c8c"}
+STATE_ORDER = ["completed", "stopped_early", "running", "errored", "pending"]
+
+
+def plain(text) -> str:
+    """Data text safe for matplotlib: no mathtext, bounded length."""
+    text = str(text).replace("$", r"\$")
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def metric_label(metric: str) -> str:
+    return {"val_accuracy": "validation accuracy (fraction correct)",
+            "val_loss": "validation loss (binary cross-entropy)"}.get(metric, plain(metric))
+
+
+def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    return figure, axes
+
+
+def log_axis(axis, low: float, high: float) -> None:
+    """A log axis labelled with plain numbers (20, 50, 100; 0.0001, 0.001) that do not collide."""
+    decades = math.log10(high / low) if low > 0 and high > low else 1.0
+    subs = (1.0,) if decades > 2.5 else (1.0, 2.0, 5.0) if decades > 0.7 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _state_color(state: str) -> str:
+    return STATE_COLORS.get(state, "#8c8c8c")
+
+
+def _jitter(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.12, 0.12, count)
+
+
+def family_figure(trials: pd.DataFrame, metric: str) -> Figure | None:
+    """Single (depth 1) vs stacked (depth 2+): the objective and the throughput, side by side."""
+    families = family(trials)
+    if not trials[metric].notna().any() and not trials["examples_per_s"].notna().any():
+        return None
+    figure, axes = _figure(9.5, 4.0, 1, 2)
+    groups = [name for name in ("single", "stacked", "unknown") if (families == name).any()]
+    panels = [(metric, metric_label(metric), "Objective by family"),
+              ("examples_per_s", "training throughput (examples/s)", "Throughput by family")]
+    for ax, (column, label, title) in zip(axes[0], panels):
+        data = [trials.loc[(families == name) & trials[column].notna(), column].to_numpy(float) for name in groups]
+        positions = np.arange(1, len(groups) + 1)
+        filled = [i for i, values in enumerate(data) if len(values)]
+        if filled:
+            boxes = ax.boxplot([data[i] for i in filled], positions=positions[filled], widths=0.5,
+                               patch_artist=True, showfliers=False)
+            for i, patch in zip(filled, boxes["boxes"]):
+                patch.set(facecolor=FAMILY_COLORS[groups[i]], alpha=0.35)
+        for i, values in enumerate(data):
+            ax.scatter(positions[i] + _jitter(len(values), i), values, s=22, color=FAMILY_COLORS[groups[i]],
+                       edgecolor="black", linewidth=0.4, zorder=3)
+        ax.set_xticks(positions, [f"{name}\n(n={len(data[i])})" for i, name in enumerate(groups)])
+        ax.set_xlim(0.4, len(groups) + 0.6)
+        ax.set_xlabel("model family (single = 1 BiLSTM layer, stacked = 2+)")
+        ax.set_ylabel(label)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def curves_figure(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str, top: pd.DataFrame) -> Figure | None:
+    """Validation accuracy per epoch of the top trials; early-stopped ones faded and dashed."""
+    column = metric if metric in epochs else "val_accuracy"
+    curves = epochs[epochs["trial_id"].isin(top["trial_id"]) & epochs[column].notna()]
+    if not len(curves):
+        return None
+    figure, axes = _figure(9.5, 4.6)
+    ax = axes[0, 0]
+    colors = iter(np.tile(np.array(["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                                    "#bcbd22", "#d62728", "#ff7f0e", "#7f7f7f"]), 3))
+    for _, trial in top.iterrows():
+        rows = curves[curves["trial_id"] == trial["trial_id"]]
+        color = next(colors)
+        if not len(rows):
+            continue
+        faded = trial["state"] in ("stopped_early", "errored")
+        label = f"#{format_value('number', trial['number'])}" + (f" {plain(trial['preset'])}" if trial["preset"] else "")
+        label += f" ({state_label(trial['state'])})" if trial["state"] != "completed" else ""
+        ax.plot(rows["epoch"], rows[column], marker="o", markersize=3.5, color=color,
+                alpha=0.35 if faded else 0.95, linestyle="--" if faded else "-", linewidth=1.6, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric_label(column))
+    ax.set_title(f"Learning curves of the top {len(top)} trials (faded, dashed: stopped early or errored)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(title="trial", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return figure
+
+
+def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | None:
+    """Objective against throughput, the Pareto front (both maximized) marked."""
+    rows = trials[trials[metric].notna() & (trials["examples_per_s"] > 0)]
+    if not len(rows):
+        return None
+    figure, axes = _figure(9.5, 5.0)
+    ax = axes[0, 0]
+    families = family(rows)
+    for name in ("single", "stacked", "unknown"):
+        part = rows[families == name]
+        if len(part):
+            ax.scatter(part["examples_per_s"], part[metric], s=30, color=FAMILY_COLORS[name], alpha=0.8,
+                       edgecolor="black", linewidth=0.4, label=f"{name} ({len(part)})", zorder=3)
+    front = rows[pareto_mask(rows[metric].to_numpy(), rows["examples_per_s"].to_numpy())]
+    front = front.sort_values("examples_per_s")
+    ax.plot(front["examples_per_s"], front[metric], drawstyle="steps-pre", color="black", linewidth=1.2,
+            zorder=2, label=f"Pareto front ({len(front)} trials)")
+    ax.scatter(front["examples_per_s"], front[metric], s=110, facecolor="none", edgecolor="black", zorder=4)
+    for _, row in rows[rows["preset"] != ""].iterrows():
+        ax.annotate(plain(row["preset"]), (row["examples_per_s"], row[metric]), xytext=(6, -12),
+                    textcoords="offset points", fontsize=8)
+    best = rows[rows["trial_id"] == best_id]
+    if len(best):
+        ax.scatter(best["examples_per_s"], best[metric], marker="*", s=260, color="gold", edgecolor="black",
+                   zorder=5, label="best (exported)")
+    ax.set_xscale("log")
+    log_axis(ax.xaxis, rows["examples_per_s"].min(), rows["examples_per_s"].max())
+    ax.set_xlabel("training throughput (examples/s, log scale)")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title("Accuracy vs throughput (up and right is better)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    return figure
+
+
+def progress_figure(by_number: pd.DataFrame, by_time: pd.DataFrame, metric: str) -> Figure | None:
+    """Best objective so far against trial number and against wall time."""
+    if not len(by_number):
+        return None
+    figure, axes = _figure(9.5, 3.8, 1, 2)
+    left, right = axes[0]
+    left.scatter(by_number["number"], by_number["value"], s=16, color="#7f7f7f", alpha=0.7, label="each trial")
+    left.step(by_number["number"], by_number["best_by_number"], where="post", color="#1f77b4", label="best so far")
+    left.set_xlabel("trial number (order of creation)")
+    left.xaxis.get_major_locator().set_params(integer=True)
+    left.set_title("Best so far by trial")
+    if len(by_time):
+        right.scatter(by_time["minutes"], by_time["value"], s=16, color="#7f7f7f", alpha=0.7, label="each trial")
+        right.step(by_time["minutes"], by_time["best_by_time"], where="post", color="#1f77b4", label="best so far")
+    else:
+        right.text(0.5, 0.5, "no trial end times recorded", ha="center", va="center", transform=right.transAxes)
+    right.set_xlabel("wall time since the run started (minutes)")
+    right.set_title("Best so far by wall time")
+    for ax in (left, right):
+        ax.set_ylabel(metric_label(metric))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower right")
+    return figure
+
+
+def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, warning: str) -> Figure | None:
+    """The objective against one hyperparameter's value; log or categorical axis as the space says."""
+    if param.name not in trials:
+        return None
+    rows = trials[trials[metric].notna() & trials[param.name].notna()]
+    if not len(rows):
+        return None
+    figure, axes = _figure(4.8, 3.7)
+    ax = axes[0, 0]
+    if param.kind == "categorical" and param.choices:
+        x = np.array([_choice_index(v, param.choices) for v in rows[param.name]], float)
+        x = x + _jitter(len(x))
+        labels = [plain(format_value(param.name, c)) for c in param.choices]
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if max(map(len, labels)) > 6 else 0)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        xlabel = f"{param.name} (choice)"
+    else:
+        x = pd.to_numeric(rows[param.name], errors="coerce").to_numpy(float)
+        if param.log:
+            ax.set_xscale("log")
+            low = param.low if param.numeric and param.low > 0 else np.nanmin(x)
+            high = param.high if param.numeric else np.nanmax(x)
+            log_axis(ax.xaxis, low, high)
+        if param.kind == "int" and not param.log:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        xlabel = f"{param.name}" + (" (log scale)" if param.log else "")
+        ax.tick_params(axis="x", labelrotation=30)
+    for state in STATE_ORDER + sorted(set(rows["state"]) - set(STATE_ORDER)):
+        part = rows["state"] == state
+        if part.any():
+            ax.scatter(x[part.to_numpy()], rows.loc[part, metric], s=22, color=_state_color(state),
+                       edgecolor="black", linewidth=0.3, alpha=0.85, label=state_label(state), zorder=3)
+    if param.kind != "categorical" and param.numeric:
+        for bound in (param.low, param.high):
+            ax.axvline(bound, color="#999999", linestyle=":", linewidth=1)
+    best = (rows["trial_id"] == best_id).to_numpy()
+    if best.any():
+        ax.scatter(x[best], rows.loc[best, metric], marker="*", s=200, color="gold", edgecolor="black",
+                   zorder=4, label="best")
+    ax.set_xlabel(plain(xlabel))
+    ax.set_ylabel("validation accuracy" if metric == "val_accuracy" else plain(metric))
+    ax.set_title(plain(param.name) + ("  ⚠ at edge" if warning else ""), color="#b00020" if warning else "black")
+    ax.grid(alpha=0.3)
+    figure.legend(fontsize=7, loc="outside lower center", ncol=4, frameon=False)
+    return figure
+
+
+def _choice_index(value, choices: tuple) -> float:
+    for i, choice in enumerate(choices):
+        if value == choice or str(value) == str(choice):
+            return float(i)
+        try:
+            if float(value) == float(choice):
+                return float(i)
+        except (TypeError, ValueError):
+            pass
+    return math.nan
+
+
+def importance_figure(values: dict[str, float]) -> Figure:
+    """Horizontal bars, most important on top."""
+    names = list(values)[::-1]
+    figure, axes = _figure(7.0, 0.9 + 0.38 * len(names))
+    ax = axes[0, 0]
+    ax.barh([plain(n) for n in names], [values[n] for n in names], color="#4c72b0")
+    for i, name in enumerate(names):
+        ax.text(values[name], i, f" {values[name]:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, max(max(values.values()) * 1.18, 0.05))
+    ax.set_xlabel("importance (fraction of the total)")
+    ax.set_title("Hyperparameter importance (PED-ANOVA)")
+    ax.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def timeline_figure(placed: pd.DataFrame, start: float, usage: dict) -> Figure | None:
+    """Trials as bars on their lane (host · device · concurrent slot) over wall time."""
+    if not len(placed):
+        return None
+    lanes = sorted(placed["lane"].unique())
+    origin = start if not math.isnan(start) and start <= placed["start"].min() else placed["start"].min()
+    figure, axes = _figure(9.5, 1.4 + 0.42 * len(lanes))
+    ax = axes[0, 0]
+    span = max((placed["end"].max() - origin) / 60.0, 1e-3)
+    for _, row in placed.iterrows():
+        y = lanes.index(row["lane"])
+        left, width = (row["start"] - origin) / 60.0, max((row["end"] - row["start"]) / 60.0, span * 0.003)
+        ax.barh(y, width, left=left, height=0.7, color=_state_color(row["state"]), edgecolor="black", linewidth=0.4)
+        if width > span * 0.04:
+            ax.text(left + width / 2, y, f"#{format_value('number', row['number'])}", ha="center", va="center",
+                    fontsize=7, color="white")
+    ax.set_yticks(range(len(lanes)), [plain(lane) for lane in lanes], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, span * 1.02)
+    ax.set_xlabel("wall time since the run started (minutes)")
+    ax.set_title(f"Where trials ran: {usage['lanes']} lanes, utilization {usage['utilization']:.0%}"
+                 if not math.isnan(usage["utilization"]) else "Where trials ran")
+    handles = [Patch(color=_state_color(s), label=state_label(s)) for s in STATE_ORDER if (placed["state"] == s).any()]
+    figure.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=max(1, len(handles)), frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    return figure

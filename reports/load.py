@@ -1,0 +1,216 @@
+"""Read a run directory into plain data: the only module of the report that reads files.
+
+Tolerant by design: a run in progress has no summary.json and maybe no study.db,
+a resumed run repeats epochs, a driver of another version may add or drop columns.
+Missing columns become NaN (numbers) or "" (text); unreadable optional files are
+reported as notes instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+STUDY_NAME = "search"
+
+TRIAL_TEXT = ["trial_id", "preset", "state", "reason", "node_id", "hostname", "device", "gpu_ids"]
+TRIAL_NUMBERS = [
+    "number", "epochs", "best_epoch", "val_accuracy", "val_loss", "train_accuracy",
+    "examples_per_s", "tokens_per_s", "epoch_s", "setup_s", "started_at", "ended_at", "cpus",
+]
+EPOCH_TEXT = ["trial_id", "node_id", "hostname", "device", "gpu_ids"]
+EPOCH_NUMBERS = [
+    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s", "eval_s",
+    "examples_per_s", "tokens_per_s", "padding_fraction", "time", "trial_time_s",
+]
+
+
+class ReportError(ValueError):
+    """The run directory cannot be reported on; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched hyperparameter, as declared in run.json's space."""
+
+    name: str
+    kind: str
+    """"int", "float" or "categorical"."""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    log: bool = False
+    role: str = ""
+    help: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("int", "float") and self.low is not None and self.high is not None
+
+
+@dataclass
+class Run:
+    """Everything the report shows, read from one run directory."""
+
+    run_dir: Path
+    info: dict
+    """run.json (empty when absent)."""
+    trials: pd.DataFrame
+    """trials.csv, one row per trial, every contract column present."""
+    epochs: pd.DataFrame
+    """epochs.csv, one row per (trial, epoch): the last reported row wins."""
+    summary: dict | None
+    """summary.json, None while the run is in progress."""
+    space: list[Param]
+    study: object | None = None
+    """The Optuna study copied into memory, or None (see study_note)."""
+    study_note: str = ""
+    notes: list[str] = field(default_factory=list)
+    """Problems met while reading optional files, shown on the page."""
+
+    @property
+    def metric(self) -> str:
+        return str((self.info.get("objective") or {}).get("metric") or "val_accuracy")
+
+    @property
+    def maximize(self) -> bool:
+        return str((self.info.get("objective") or {}).get("mode") or "max").lower() != "min"
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.summary and self.summary.get("finished", True))
+
+
+def load(run_dir: str | Path) -> Run:
+    """Read RUN_DIR; raise ReportError when it is not a run directory at all."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ReportError(f"run directory {run_dir} does not exist or is not a directory")
+    if not (run_dir / "run.json").is_file() and not (run_dir / "trials.csv").is_file():
+        raise ReportError(f"{run_dir} is not a run directory: it holds neither run.json nor trials.csv")
+    notes: list[str] = []
+    info = _read_json(run_dir / "run.json", required=(run_dir / "run.json").is_file()) or {}
+    summary = _read_json(run_dir / "summary.json", required=False, notes=notes)
+    space = parse_space(info.get("space") or [])
+    trials = read_trials(run_dir / "trials.csv", space, notes)
+    epochs = read_epochs(run_dir / "epochs.csv", notes)
+    study, study_note = read_study(run_dir / "study.db")
+    return Run(run_dir, info, trials, epochs, summary, space, study, study_note, notes)
+
+
+def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object")
+        return value
+    except (OSError, ValueError) as error:
+        if required:
+            raise ReportError(f"{path} is not valid JSON: {error}") from None
+        if notes is not None:
+            notes.append(f"{path.name} could not be read ({error}); it is ignored")
+        return None
+
+
+def parse_space(entries: list) -> list[Param]:
+    """run.json's space → Params, skipping entries without a name."""
+    space = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("name"):
+            continue
+        choices = entry.get("choices")
+        space.append(Param(
+            name=str(entry["name"]),
+            kind=str(entry.get("kind") or ("categorical" if choices else "float")),
+            low=_number_or_none(entry.get("low")),
+            high=_number_or_none(entry.get("high")),
+            choices=tuple(choices) if isinstance(choices, list) else None,
+            log=bool(entry.get("log")),
+            role=str(entry.get("role") or ""),
+            help=str(entry.get("help") or ""),
+        ))
+    return space
+
+
+def _number_or_none(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _read_csv(path: Path, text_columns: list[str], notes: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(path, dtype={c: "object" for c in text_columns}, on_bad_lines="skip")
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        notes.append(f"{path.name} could not be read ({error}); it is ignored")
+        return pd.DataFrame()
+
+
+def _normalize(frame: pd.DataFrame, text: list[str], numbers: list[str]) -> pd.DataFrame:
+    """Add missing contract columns; text → str ("" for missing), numbers → float (NaN)."""
+    frame = frame.copy()
+    for column in text:
+        values = frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)
+        frame[column] = [("" if _missing(v) else str(v)) for v in values]
+        frame[column] = frame[column].astype(object)
+    for column in numbers:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float) if column in frame else np.nan
+    return frame
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def read_trials(path: Path, space: list[Param], notes: list[str]) -> pd.DataFrame:
+    frame = _normalize(_read_csv(path, TRIAL_TEXT, notes), TRIAL_TEXT, TRIAL_NUMBERS)
+    for param in space:
+        if param.name not in frame:
+            frame[param.name] = np.nan
+        elif param.kind in ("int", "float"):
+            frame[param.name] = pd.to_numeric(frame[param.name], errors="coerce").astype(float)
+    frame["state"] = frame["state"].str.strip().str.lower().replace("", "unknown")
+    frame = frame.drop_duplicates("trial_id", keep="last") if len(frame) else frame
+    if frame["number"].isna().all():
+        frame["number"] = np.arange(1, len(frame) + 1, dtype=float)
+    return frame.reset_index(drop=True)
+
+
+def read_epochs(path: Path, notes: list[str]) -> pd.DataFrame:
+    frame = _normalize(_read_csv(path, EPOCH_TEXT, notes), EPOCH_TEXT, EPOCH_NUMBERS)
+    frame = frame.dropna(subset=["epoch"])
+    # A resumed trial may report an epoch twice: the last row wins.
+    frame = frame.drop_duplicates(["trial_id", "epoch"], keep="last")
+    return frame.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+
+
+def read_study(path: Path):
+    """The persisted Optuna study copied into memory, or (None, why not)."""
+    if not path.is_file():
+        return None, "study.db is absent (the driver has not written the study yet, or the run predates it)"
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # Read-only: the report must never create or migrate the driver's database.
+        storage = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
+        stored = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+        copy = optuna.create_study(directions=stored.directions)
+        copy.add_trials(stored.get_trials(deepcopy=False))
+        return copy, ""
+    except Exception as error:  # any failure of an optional section is reported, not raised
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return None, f"study.db could not be read: {first_line}"
