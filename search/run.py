@@ -391,6 +391,7 @@ def _tune_config(search: SearchConfig, space, resources: Resources, out: Path):
         max_concurrent_trials=resources.concurrency,
         time_budget_s=search.time_budget_s,
         trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        reuse_actors=True,  # a worker keeps TensorFlow loaded from one trial to the next
     )
 
 

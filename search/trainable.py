@@ -28,6 +28,7 @@ def bilstm(params: dict, data: Prepared, train_defaults: dict) -> None:
     from ray import tune
 
     started = time.time()
+    keras.backend.clear_session()  # the worker may have run an earlier trial
     model_config, overrides = configs_from(params)
     train_config = TrainConfig(**{**train_defaults, **overrides})
     device = configure_tensorflow(train_config.threads)

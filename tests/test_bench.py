@@ -1,0 +1,44 @@
+"""The benchmark runs end to end on a tiny input (no timing assertions: it is a benchmark)."""
+
+import json
+
+from search import bench
+
+
+def test_bench_writes_both_pipelines_and_their_ratio(sample, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = bench.main(["--data", sample, "--preset", "tutorial-single", "--examples", "60", "--repeats", "1",
+                       "--threads", "1", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())["tutorial-single"]
+    for name in ("tutorial", "harness"):
+        figures = result[name]
+        assert figures["examples_per_s"] > 0 and figures["tokens_per_s"] > figures["examples_per_s"]
+        assert figures["peak_rss_mb"] > 0 and 0 <= figures["val_accuracy"] <= 1
+    assert result["ratio"] == result["harness"]["examples_per_s"] / result["tutorial"]["examples_per_s"]
+    assert result["epochs"] == {"warmup": 1, "measured": 1, "train_examples": 48}
+    assert 0 < result["limits"]["fraction_of_peak"] < 1 and result["harness"]["setup_s"] > 0
+    printed = capsys.readouterr().out
+    assert "ratio" in printed and "examples/s" in printed
+
+
+def test_flops_per_token_follow_the_lstm_shapes():
+    # single: one BiLSTM(64) on 64-wide embeddings; stacked adds a BiLSTM(32) on its 128-wide output
+    single = 3 * 2 * 2 * 4 * 64 * (64 + 64)
+    assert bench.lstm_flops_per_token("tutorial-single") == single
+    assert bench.lstm_flops_per_token("tutorial-stacked") == single + 3 * 2 * 2 * 4 * 32 * (128 + 32)
+
+
+def test_overhead_of_a_search_from_its_timelines(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"resources": {"cpus": 2}}))
+    (tmp_path / "trials.csv").write_text("trial_id,cpus,started_at,ended_at\na,1,0,100\nb,1,10,100\n")
+    (tmp_path / "epochs.csv").write_text("trial_id,epoch_s,eval_s\na,45,5\na,45,5\nb,80,5\n")
+    overhead = bench.tune_overhead(tmp_path)
+    assert overhead["training_share"] == 170 / 200 and overhead["training_and_evaluation_share"] == 185 / 200
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    assert bench.main(["--data", str(tmp_path / "none.tar.gz")]) == 2
+    assert bench.main(["--overhead", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
