@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search.atomic import write_json
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
 
 PIPELINES = ("tutorial", "harness")
@@ -287,9 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json is not None:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, args.json)
+        write_json(args.json, result)
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from search.data import Prepared
-from search.rundir import write_json
+from search.atomic import write_json
 from search.space import configs_from
 from search.train import TrainConfig, compiled_steps, evaluate
 

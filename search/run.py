@@ -262,7 +262,8 @@ def _search(search, data_config, prepared: Prepared, resources: Resources, out: 
     from ray import tune
 
     from search.export import export_best, library_versions
-    from search.rundir import TrialLog, write_json
+    from search.atomic import write_json
+    from search.rundir import TrialLog
     from search.trainable import MODEL_FILE, bilstm
 
     out = out.resolve()

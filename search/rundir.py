@@ -8,11 +8,9 @@ report can be built from the files at any moment.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from ray import tune
 
@@ -28,13 +26,6 @@ TRIAL_TAIL = [
     "epochs", "best_epoch", "val_accuracy", "val_loss", "train_accuracy", "examples_per_s", "tokens_per_s",
     "epoch_s", "setup_s", "started_at", "ended_at", "node_id", "hostname", "device", "gpu_ids", "cpus",
 ]
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Write JSON atomically: readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -8,7 +8,6 @@ Prints one line per epoch (accuracy, loss, examples/s, tokens/s) and writes them
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search.atomic import write_json
 from search.data import DataConfig, DataError, Prepared, Split, default_source, prepare
 
 
@@ -279,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": data.facts,
             "epochs": history,
         }
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, args.json)
+        write_json(args.json, result)
     return 0
 
 
