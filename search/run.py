@@ -309,7 +309,8 @@ def _search(search, data_config, prepared: Prepared, resources: Resources, out: 
     fit_started = time.time()
     results = tuner.fit()
     log.setup()  # a resumed Tuner reports to its own unpickled copy of the log: read the files it wrote
-    log.budget_hit = bool(search.time_budget_s) and time.time() - fit_started >= search.time_budget_s
+    if search.time_budget_s and time.time() - fit_started >= search.time_budget_s:
+        log.stop_for_budget()
     if log.interrupted(search.trials):
         print(f"[search] interrupted; continue with: python -m search.run --resume --out {out}", file=sys.stderr, flush=True)
         _build_report(out)

@@ -186,6 +186,15 @@ class TrialLog(tune.Callback):
                 writer.writerow(row)
         os.replace(tmp, self.trials_csv)
 
+    def stop_for_budget(self) -> None:
+        """The time budget ended the search: trials it cut short are stopped early, not running."""
+        for row in self.trials.values():
+            if row["state"] in ("running", "pending"):
+                done = int(row.get("epochs") or 0)
+                row.update(state="stopped_early", reason=f"time budget ran out after epoch {done}", ended_at=time.time())
+        self.budget_hit = True
+        self._write_trials()
+
     def interrupted(self, num_trials: int) -> bool:
         """Tune returned before every trial ended (Ctrl-C, or the driver was stopped)."""
         counts = self.counts()

@@ -164,3 +164,14 @@ def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
     assert epochs[: len(first_part)] == first_part
     assert json.loads((out / "summary.json").read_text())["counts"]["total"] == 3
     assert len(json.loads((out / "run.json").read_text())["resumed"]) == 1
+
+
+def test_time_budget_ends_the_search_and_still_exports(tmp_path, sample):
+    out = tmp_path / "run"
+    args = ["--data", sample, "--trials", "30", "--max-epochs", "3", "--time-budget", "0.5", "--out", str(out), *TINY]
+    assert search_run.main(args) == 0
+    trials = rows(out / "trials.csv")
+    assert len(trials) < 30 and all(t["state"] in ("completed", "stopped_early") for t in trials)
+    assert any(t["reason"].startswith("time budget ran out") for t in trials)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["total"] == len(trials) and (out / "best_model" / "model.keras").exists()
