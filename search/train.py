@@ -94,10 +94,9 @@ def batch_rows(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | 
     """
     order = rng.permutation(len(lengths)) if rng is not None else np.arange(len(lengths))
     if bucket:
-        pool = batch_size * 50
-        order = np.concatenate(
-            [chunk[np.argsort(lengths[chunk], kind="stable")] for chunk in np.array_split(order, max(1, -(-len(order) // pool)))]
-        )
+        pool = batch_size * 50  # a whole number of batches, so no batch straddles two pools
+        chunks = (order[i : i + pool] for i in range(0, len(order), pool))
+        order = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")] for chunk in chunks])
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if rng is not None and bucket:
         batches = [batches[i] for i in rng.permutation(len(batches))]
