@@ -150,6 +150,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
         ax.scatter(best["examples_per_s"], best[metric], marker="*", s=260, color="gold", edgecolor="black",
                    zorder=5, label="best (exported)")
     ax.set_xscale("log")
+    ax.margins(y=0.1)  # room for the best trial's star above the top point
     log_axis(ax.xaxis, rows["examples_per_s"].min(), rows["examples_per_s"].max())
     ax.set_xlabel("training throughput (examples/s, log scale)")
     ax.set_ylabel(metric_label(metric))
@@ -224,6 +225,7 @@ def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, 
     if best.any():
         ax.scatter(x[best], rows.loc[best, metric], marker="*", s=200, color="gold", edgecolor="black",
                    zorder=4, label="best")
+    ax.margins(y=0.1)  # room for the best trial's star above the top point
     ax.set_xlabel(plain(xlabel))
     ax.set_ylabel("validation accuracy" if metric == "val_accuracy" else plain(metric))
     ax.set_title(plain(param.name) + ("  ⚠ at edge" if warning else ""), color="#b00020" if warning else "black")

@@ -87,14 +87,12 @@ def export_best(checkpoint_model: Path, params: dict, data: Prepared, dest: Path
     return card
 
 
-def load_for_prediction(path: Path):
-    """The raw-text model of a run directory or of an exported model folder / .keras file."""
-    import keras
-
+def find_model(path: Path) -> Path | None:
+    """The raw-text model.keras of a run directory, an exported model folder, or the file itself."""
     path = Path(path)
     for candidate in (path, path / MODEL_FILE, path / "best_model" / MODEL_FILE):
         if candidate.is_file() and candidate.suffix == ".keras":
-            return keras.saving.load_model(candidate, safe_mode=True)
+            return candidate
     return None
 
 

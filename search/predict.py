@@ -19,12 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("texts", nargs="+", help="review texts to classify")
     args = parser.parse_args(argv)
 
-    from search.export import load_for_prediction, probabilities
+    from search.export import find_model, probabilities
 
-    model = load_for_prediction(args.path)
-    if model is None:
+    found = find_model(args.path)
+    if found is None:
         print(f"error: {args.path}: no exported model (expected model.keras, best_model/model.keras in a finished run)", file=sys.stderr)
         return 2
+    import keras
+
+    model = keras.saving.load_model(found, safe_mode=True)
     for text, p in zip(args.texts, probabilities(model, args.texts)):
         label = "positive" if p >= 0.5 else "negative"
         preview = text if len(text) <= 60 else text[:57] + "..."

@@ -175,3 +175,11 @@ def test_time_budget_ends_the_search_and_still_exports(tmp_path, sample):
     assert any(t["reason"].startswith("time budget ran out") for t in trials)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["total"] == len(trials) and (out / "best_model" / "model.keras").exists()
+
+
+def test_predict_without_a_model_is_one_line_and_exit_2(tmp_path, capsys):
+    from search import predict
+
+    assert predict.main([str(tmp_path), "some review"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no exported model" in err
