@@ -1,9 +1,11 @@
 """The BiLSTM text-classifier family: typed configs, one builder, tutorial presets.
 
-Keras only: nothing here knows of Ray, Optuna or files.
+Keras and TensorFlow only, plus the LSTM kernel they compile for this machine
+(`models.kernels`): nothing here knows of Ray, Optuna or run directories.
 """
 
 from models.build import build_model, make_vectorizer, with_vectorizer
+from models.fused import FusedBiLSTM
 from models.config import (
     PRESETS,
     TUTORIAL_BATCH_SIZE,
@@ -13,6 +15,7 @@ from models.config import (
 )
 
 __all__ = [
+    "FusedBiLSTM",
     "PRESETS",
     "TUTORIAL_BATCH_SIZE",
     "TUTORIAL_LEARNING_RATE",

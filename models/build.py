@@ -5,13 +5,16 @@ from __future__ import annotations
 import keras
 
 from models.config import ModelConfig
+from models.fused import FusedBiLSTM
 
 
-def build_model(config: ModelConfig) -> keras.Sequential:
+def build_model(config: ModelConfig, fused: bool = False) -> keras.Sequential:
     """Integer token ids (0 = padding, masked) in, one logit out.
 
     With `PRESETS["tutorial-single"]` and `PRESETS["tutorial-stacked"]` this is the
     tutorial's network layer for layer, minus its TextVectorization (see `with_vectorizer`).
+    `fused` swaps each `Bidirectional(LSTM)` for `FusedBiLSTM`: the same network, faster on
+    a CPU; the two builds' weights are interchangeable (`get_weights` / `set_weights`).
     """
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(None,), dtype="int32", name="token_ids"),
@@ -19,7 +22,10 @@ def build_model(config: ModelConfig) -> keras.Sequential:
     ]
     for i, units in enumerate(config.units):
         last = i == config.depth - 1
-        layers.append(keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=not last)))
+        if fused:
+            layers.append(FusedBiLSTM(units, return_sequences=not last))
+        else:
+            layers.append(keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=not last)))
     layers.append(keras.layers.Dense(config.dense_units, activation="relu"))
     if config.dropout > 0:
         layers.append(keras.layers.Dropout(config.dropout))
