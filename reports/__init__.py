@@ -135,12 +135,18 @@ def _leaderboard(run: Run, best_id: str) -> str:
                      t["reason"]] + [format_value(n, t[n]) for n in names]
                     + [format_value("epochs", t["epochs"]), format_value("best_epoch", t["best_epoch"]),
                        page.fmt_accuracy(t["val_accuracy"]), page.fmt_number(t["val_loss"], 4),
-                       page.fmt_number(t["examples_per_s"]), " · ".join(x for x in (t["hostname"], t["device"]) if x)])
+                       page.fmt_number(t["examples_per_s"]), _where(t)])
         classes.append(t["state"] + (" best" if t["trial_id"] == best_id else ""))
     first = 6 + len(names)
     table = page.table(headers, rows, numeric={0, 1, *range(6, first + 5)}, row_classes=classes)
     return page.section("leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})",
                         table if rows else page.note("no trials yet"))
+
+
+def _where(trial) -> str:
+    """Host and device, and which LSTM implementation trained (it sets the speed)."""
+    lstm = {"fused": "fused LSTM", "keras": "Keras LSTM"}.get(trial["lstm"], "")
+    return " · ".join(x for x in (trial["hostname"], trial["device"], lstm) if x)
 
 
 def _curves(run: Run, add) -> str:

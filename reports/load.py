@@ -18,12 +18,12 @@ import pandas as pd
 
 STUDY_NAME = "search"
 
-TRIAL_TEXT = ["trial_id", "preset", "state", "reason", "node_id", "hostname", "device", "gpu_ids"]
+TRIAL_TEXT = ["trial_id", "preset", "state", "reason", "node_id", "hostname", "device", "lstm", "gpu_ids"]
 TRIAL_NUMBERS = [
     "number", "epochs", "best_epoch", "val_accuracy", "val_loss", "train_accuracy",
     "examples_per_s", "tokens_per_s", "epoch_s", "setup_s", "started_at", "ended_at", "cpus",
 ]
-EPOCH_TEXT = ["trial_id", "node_id", "hostname", "device", "gpu_ids"]
+EPOCH_TEXT = ["trial_id", "node_id", "hostname", "device", "lstm", "gpu_ids"]
 EPOCH_NUMBERS = [
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s", "eval_s",
     "examples_per_s", "tokens_per_s", "padding_fraction", "time", "trial_time_s",

@@ -49,11 +49,14 @@ def export_best(checkpoint_model: Path, params: dict, data: Prepared, dest: Path
     """
     import keras
 
-    from models import make_vectorizer, with_vectorizer
+    from models import build_model, make_vectorizer, with_vectorizer
 
     model_config, overrides = configs_from(params)
     train_config = TrainConfig(**overrides)
-    network = keras.saving.load_model(checkpoint_model)
+    # Ship Keras's own layers (cuDNN on a GPU, no compiled kernel needed to load it),
+    # whichever LSTM implementation the trial trained with: the weights are the same.
+    network = build_model(model_config)
+    network.set_weights(keras.saving.load_model(checkpoint_model).get_weights())
     test_accuracy = evaluate_test(network, data, model_config.vocab_size, train_config.max_len)
 
     vectorizer = make_vectorizer(data.vocabulary[: model_config.vocab_size], train_config.max_len)

@@ -57,6 +57,8 @@ class SearchConfig:
     """Address of a running Ray cluster; None starts Ray on this machine."""
     seed: int = 0
     """Seeds Optuna's sampler, the data split and every trial."""
+    keras_lstm: bool = False
+    """Train with Keras's LSTM layers on CPUs too (default: the fused kernel there, cuDNN on GPUs)."""
     fixed: dict = dataclasses.field(default_factory=dict)
     """Hyperparameters pinned to one value instead of searched."""
 
@@ -139,6 +141,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--address", default=None, help="join the Ray cluster at this address instead of starting Ray here")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sampler, the split and the trials (default: 0)")
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE", help="pin a searched hyperparameter to one value, e.g. --fix max_len=256 (repeatable)")
+    parser.add_argument("--keras-lstm", action="store_true", help="train with Keras's LSTM layers instead of the fused CPU kernel")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     parser.add_argument("--smoke", action="store_true", help=f"a few-minute run of the whole pipeline on a subset: {SMOKE['limit']} reviews, {SMOKE['trials']} trials, {SMOKE['max_epochs']} epochs, max_len 128")
     return parser.parse_args(argv)
@@ -173,6 +176,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
         cpus_per_trial=args.cpus_per_trial,
         address=args.address,
         seed=args.seed,
+        keras_lstm=args.keras_lstm,
         fixed=dict(smoke.get("fixed", {})) | parse_fixed(args.fix),
     )
     space = narrowed(SPACE, search.fixed)
@@ -270,6 +274,8 @@ def _search(search, data_config, prepared: Prepared, resources: Resources, out: 
     out.mkdir(parents=True, exist_ok=True)
     space = narrowed(SPACE, search.fixed)
     train_defaults = {"epochs": search.max_epochs, "seed": search.seed, "threads": resources.cpus_per_trial}
+    if search.keras_lstm:
+        train_defaults["fused_lstm"] = False
     run_facts = {
         "command": command,
         "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -19,12 +19,12 @@ from search.space import OBJECTIVE, Param, preset_of
 EPOCH_COLUMNS = [
     "trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s", "eval_s",
     "examples_per_s", "tokens_per_s", "padding_fraction", "time", "trial_time_s", "node_id", "hostname",
-    "device", "gpu_ids",
+    "device", "lstm", "gpu_ids",
 ]
 TRIAL_HEAD = ["trial_id", "number", "preset", "state", "reason"]
 TRIAL_TAIL = [
     "epochs", "best_epoch", "val_accuracy", "val_loss", "train_accuracy", "examples_per_s", "tokens_per_s",
-    "epoch_s", "setup_s", "started_at", "ended_at", "node_id", "hostname", "device", "gpu_ids", "cpus",
+    "epoch_s", "setup_s", "started_at", "ended_at", "node_id", "hostname", "device", "lstm", "gpu_ids", "cpus",
 ]
 
 
@@ -94,7 +94,7 @@ class TrialLog(tune.Callback):
                 writer.writeheader()
             writer.writerow(epoch)
         row = self._row(trial)
-        row.update(state="running", **{k: result[k] for k in ("node_id", "hostname", "device", "gpu_ids")})
+        row.update(state="running", **{k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids")})
         if "setup_s" in result:
             row["setup_s"] = result["setup_s"]
         self._summarize(row)

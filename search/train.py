@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ class TrainConfig:
     """Seeds weights, dropout and batch order."""
     threads: int | None = None
     """TensorFlow threads (intra-op); None = the CPUs this process may use."""
+    fused_lstm: bool | None = None
+    """Run the LSTMs as `models.FusedBiLSTM` (same network, compiled CPU kernel) instead of
+    Keras's layers. None = where it pays: on a machine without a GPU (Keras uses cuDNN on
+    one), when the kernel builds."""
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch_size", 1)):
@@ -54,7 +59,7 @@ class TrainConfig:
 
 EpochMetrics = dict
 """epoch, train_loss, train_accuracy, val_loss, val_accuracy, epoch_s, eval_s,
-examples_per_s, tokens_per_s, padding_fraction."""
+examples_per_s, tokens_per_s, padding_fraction, lstm ("fused" or "keras")."""
 
 
 def configure_tensorflow(threads: int | None) -> str:
@@ -71,6 +76,22 @@ def configure_tensorflow(threads: int | None) -> str:
         pass
     gpus = tf.config.list_physical_devices("GPU")
     return "GPU:0" if gpus else "CPU"
+
+
+def use_fused_lstm(wanted: bool | None) -> bool:
+    """Resolve `TrainConfig.fused_lstm`; True without a kernel is a RuntimeError."""
+    import tensorflow as tf
+
+    from models import kernels
+
+    if wanted is False or (wanted is None and tf.config.list_logical_devices("GPU")):
+        return False
+    if kernels.load() is not None:
+        return True
+    if wanted:
+        raise RuntimeError(f"fused_lstm=True: {kernels.why_unavailable()}")
+    warnings.warn(f"Keras's LSTM layers instead of the fused kernel: {kernels.why_unavailable()}", stacklevel=2)
+    return False
 
 
 # ---------------------------------------------------------------- batching
@@ -167,16 +188,17 @@ def train_and_evaluate(
     """
     import keras
 
-    from models import build_model
+    from models import FusedBiLSTM, build_model
 
     t0 = time.perf_counter()
     keras.utils.set_random_seed(train_config.seed + start_epoch)
     train = data.splits["train"].with_vocab(model_config.vocab_size)
     val = data.splits["val"].with_vocab(model_config.vocab_size)
     if model is None:
-        model = build_model(model_config)
+        model = build_model(model_config, fused=use_fused_lstm(train_config.fused_lstm))
         compile_model(model, train_config.learning_rate)
     train_step, predict_step = compiled_steps(model)
+    lstm = "fused" if any(isinstance(layer, FusedBiLSTM) for layer in model.layers) else "keras"
     rng = np.random.default_rng(train_config.seed + start_epoch)
     setup_s = time.perf_counter() - t0
 
@@ -202,6 +224,7 @@ def train_and_evaluate(
             "examples_per_s": len(train) / epoch_s,
             "tokens_per_s": real_tokens / epoch_s,
             "padding_fraction": 1 - real_tokens / padded_tokens,
+            "lstm": lstm,
         }
         if not history:
             metrics["setup_s"] = setup_s
@@ -236,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-len", type=int, default=None, help="truncate reviews to N tokens (default: no limit)")
     parser.add_argument("--no-bucket", action="store_true", help="shuffle without grouping by length")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow threads (default: the CPUs available)")
+    parser.add_argument("--keras-lstm", action="store_true", help="Keras's LSTM layers instead of the fused CPU kernel")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument("--json", type=Path, default=None, help="write the per-epoch metrics here")
     args = parser.parse_args(argv)
@@ -248,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             bucket=not args.no_bucket,
             seed=args.seed,
             threads=args.threads,
+            fused_lstm=False if args.keras_lstm else None,
         )
         data_config = DataConfig(source=args.data, limit=args.limit, seed=args.seed, max_vocab=PRESETS[args.preset].vocab_size)
         if args.json is not None and not args.json.parent.is_dir():

@@ -27,6 +27,8 @@ def bilstm(params: dict, data: Prepared, train_defaults: dict) -> None:
     import ray
     from ray import tune
 
+    import models  # noqa: F401  registers FusedBiLSTM, which checkpoints may hold
+
     started = time.time()
     keras.backend.clear_session()  # the worker may have run an earlier trial
     model_config, overrides = configs_from(params)

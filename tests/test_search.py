@@ -2,6 +2,7 @@
 
 import csv
 import json
+import zipfile
 
 import keras
 import numpy as np
@@ -72,6 +73,10 @@ def test_exported_model_takes_raw_text(finished_run, capsys):
     model = keras.saving.load_model(finished_run / "best_model" / "model.keras", safe_mode=True)
     logits = model.predict_on_batch(np.array(["a wonderful film", "dull and boring <br /> awful"], dtype=object))
     assert logits.shape == (2, 1) and np.isfinite(logits).all()
+    network = next(layer for layer in model.layers if isinstance(layer, keras.Sequential))
+    assert any(isinstance(layer, keras.layers.Bidirectional) for layer in network.layers)  # Keras's own LSTM
+    checkpoint = next((finished_run / "tune").rglob("model.keras"))  # trials trained with the fused kernel
+    assert "FusedBiLSTM" in json.dumps(json.loads(zipfile.ZipFile(checkpoint).read("config.json")))
     card = json.loads((finished_run / "best_model" / "card.json").read_text())
     summary = json.loads((finished_run / "summary.json").read_text())
     assert card["test_accuracy"] == summary["best"]["test_accuracy"] and card["data"]["fingerprint"]
