@@ -7,7 +7,9 @@ For each preset, two worker processes hold one pipeline each and train epochs in
 - tutorial: TextVectorization inside the model, shuffled batches of 64 padded to their
   longest review, Keras fit, Adam(1e-4) on binary cross-entropy, as the tutorial writes it;
 - harness: search.train's pipeline (cached integer ids, length-bucketed batches, one
-  traced training step) on the same model configuration.
+  traced training step, the fused LSTM kernel on a CPU) on the same model configuration.
+Both start from the same initial weights, so their validation accuracy after the same
+epochs shows what the harness's shortcuts cost, if anything.
 Prints training examples/s of each, their ratio, tokens/s, peak memory, validation
 accuracy after the same epochs, and the LSTM's floating-point rate against the cores' peak.
 `--overhead RUN_DIR` prints how much of a finished search's CPU time went into training.
@@ -60,6 +62,7 @@ def _tutorial_worker(conn, preset: str, data_config: DataConfig, threads: int, s
         optimizer=keras.optimizers.Adam(1e-4),
         metrics=["accuracy"],
     )
+    model.set_weights(conn.recv())  # the harness's initial weights: both start from the same point
     train = (
         tf.data.Dataset.from_tensor_slices((np.array(texts, dtype=object), labels.astype(np.float32)))
         .shuffle(10000, seed=seed)
@@ -98,14 +101,23 @@ def tutorial_layers(preset: str, encoder) -> list:
     ]
 
 
-def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int) -> None:
+def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, fused: bool | None) -> None:
     """The harness's trial pipeline, driven one epoch per request through on_epoch."""
-    from models import PRESETS
-    from search.train import TrainConfig, configure_tensorflow, train_and_evaluate
+    import keras
+
+    from models import PRESETS, TUTORIAL_LEARNING_RATE, build_model
+    from search.train import TrainConfig, compile_model, configure_tensorflow, train_and_evaluate, use_fused_lstm
 
     configure_tensorflow(threads)
+    fused = use_fused_lstm(fused)
     data = prepare(data_config).for_trials()
     epochs = conn.recv()  # how many epochs will be asked for
+    start = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    model = build_model(PRESETS[preset], fused=fused)
+    compile_model(model, TUTORIAL_LEARNING_RATE)
+    build_s = time.perf_counter() - start
+    conn.send(model.get_weights())
 
     def hand_over(metrics: dict, _model) -> None:
         conn.send({
@@ -113,12 +125,14 @@ def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, se
             "examples": len(data.splits["train"]),
             "val_accuracy": metrics["val_accuracy"],
             "peak_rss_mb": _peak_rss_mb(),
-            "setup_s": metrics.get("setup_s"),
+            "setup_s": build_s + metrics.get("setup_s", 0.0),
+            "lstm": "fused" if fused else "keras",
         })
         conn.recv()
 
     conn.recv()
-    train_and_evaluate(PRESETS[preset], TrainConfig(epochs=epochs, seed=seed, threads=threads), data, on_epoch=hand_over)
+    config = TrainConfig(epochs=epochs, seed=seed, threads=threads, learning_rate=TUTORIAL_LEARNING_RATE, fused_lstm=fused)
+    train_and_evaluate(PRESETS[preset], config, data, on_epoch=hand_over, model=model)
 
 
 # ---------------------------------------------------------------- measuring (driver side)
@@ -149,15 +163,18 @@ def peak_gflops(threads: int) -> tuple[float, str]:
     return peak, f"{threads} cores x {ghz:.2f} GHz x {lanes} fp32 lanes ({isa}) x 2 FMA units x 2 flops"
 
 
-def measure_preset(preset: str, data_config: DataConfig, repeats: int, warmup: int, threads: int, seed: int) -> dict:
+def measure_preset(
+    preset: str, data_config: DataConfig, repeats: int, warmup: int, threads: int, seed: int, fused: bool | None = None
+) -> dict:
     ctx = multiprocessing.get_context("spawn")
     workers, conns = {}, {}
-    for name, target in (("tutorial", _tutorial_worker), ("harness", _harness_worker)):
+    for name, target, extra in (("tutorial", _tutorial_worker, ()), ("harness", _harness_worker, (fused,))):
         parent, child = ctx.Pipe()
-        workers[name] = ctx.Process(target=target, args=(child, preset, data_config, threads, seed), daemon=True)
+        workers[name] = ctx.Process(target=target, args=(child, preset, data_config, threads, seed, *extra), daemon=True)
         workers[name].start()
         conns[name] = parent
     conns["harness"].send(warmup + repeats)
+    conns["tutorial"].send(conns["harness"].recv())  # same initial weights in both
     epochs: dict[str, list[dict]] = {name: [] for name in PIPELINES}
     try:
         for _ in range(warmup + repeats):
@@ -174,6 +191,7 @@ def measure_preset(preset: str, data_config: DataConfig, repeats: int, warmup: i
     tokens = int(prepare(data_config).splits["train"].lengths.sum())
     result = {name: summarize(epochs[name][warmup:], tokens) for name in PIPELINES}
     result["harness"]["setup_s"] = epochs["harness"][0]["setup_s"]
+    result["harness"]["lstm"] = epochs["harness"][0]["lstm"]
     for name in PIPELINES:
         result[name]["first_epoch_s"] = epochs[name][0]["epoch_s"]
     result["ratio"] = result["harness"]["examples_per_s"] / result["tutorial"]["examples_per_s"]
@@ -238,13 +256,14 @@ def print_preset(preset: str, r: dict) -> None:
           f"median of {r['epochs']['measured']} epochs after {r['epochs']['warmup']} warm-up")
     for name in PIPELINES:
         p = r[name]
-        print(f"  {name:9s} {p['examples_per_s']:8.1f} examples/s  {p['tokens_per_s']:9.0f} tokens/s  "
+        label = f"{name} ({p['lstm']})" if name == "harness" else name
+        print(f"  {label:17s} {p['examples_per_s']:8.1f} examples/s  {p['tokens_per_s']:9.0f} tokens/s  "
               f"epoch {p['epoch_s']:6.1f} s (first {p['first_epoch_s']:.1f} s)  peak {p['peak_rss_mb']:6.0f} MB  "
               f"val_accuracy {p['val_accuracy']:.4f}")
-    print(f"  ratio     {r['ratio']:.2f}x harness / tutorial examples/s; harness setup before the first step "
+    print(f"  ratio             {r['ratio']:.2f}x harness / tutorial examples/s; harness setup before the first step "
           f"{r['harness']['setup_s']:.2f} s")
     lim = r["limits"]
-    print(f"  limits    LSTM training {lim['lstm_training_flops_per_token'] / 1e3:.0f} kFLOP/token x tokens/s = "
+    print(f"  limits            LSTM training {lim['lstm_training_flops_per_token'] / 1e3:.0f} kFLOP/token x tokens/s = "
           f"{lim['harness_gflops_per_s']:.1f} GFLOP/s of a {lim['peak_gflops_per_s']:.0f} GFLOP/s peak "
           f"({lim['fraction_of_peak']:.1%}; {lim['peak_assumption']})")
 
@@ -258,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="epochs per pipeline before measuring (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow threads per pipeline (default: the CPUs available)")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    parser.add_argument("--keras-lstm", action="store_true", help="the harness with Keras's LSTM layers instead of the fused CPU kernel")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--overhead", type=Path, default=None, metavar="RUN_DIR", help="instead, print the training share of a finished search's CPU time")
     args = parser.parse_args(argv)
@@ -282,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             presets = [args.preset] if args.preset else ["tutorial-single", "tutorial-stacked"]
             result = {}
             for preset in presets:
-                result[preset] = measure_preset(preset, data_config, args.repeats, args.warmup, threads, args.seed)
+                fused = False if args.keras_lstm else None
+                result[preset] = measure_preset(preset, data_config, args.repeats, args.warmup, threads, args.seed, fused)
                 print_preset(preset, result[preset])
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
