@@ -18,6 +18,7 @@ def test_bench_writes_both_pipelines_and_their_ratio(sample, tmp_path, capsys):
     assert result["ratio"] == result["harness"]["examples_per_s"] / result["tutorial"]["examples_per_s"]
     assert result["epochs"] == {"warmup": 1, "measured": 1, "train_examples": 48}
     assert 0 < result["limits"]["fraction_of_peak"] < 1 and result["harness"]["setup_s"] > 0
+    assert result["harness"]["lstm"] == "fused"
     printed = capsys.readouterr().out
     assert "ratio" in printed and "examples/s" in printed
 

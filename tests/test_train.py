@@ -57,9 +57,10 @@ def test_train_and_evaluate_learns_and_measures(sample, tmp_path):
     assert history[0]["setup_s"] > 0
 
 
-def test_command_prints_and_writes_json(sample, tmp_path, capsys):
+@pytest.mark.parametrize("flags, lstm", [([], "fused"), (["--keras-lstm"], "keras")])
+def test_command_prints_and_writes_json(sample, tmp_path, capsys, flags, lstm):
     out = tmp_path / "one.json"
-    code = train.main(["--preset", "tutorial-single", "--data", sample, "--epochs", "1", "--limit", "100", "--json", str(out)])
+    code = train.main(["--preset", "tutorial-single", "--data", sample, "--epochs", "1", "--limit", "100", "--json", str(out), *flags])
     assert code == 0
     printed = capsys.readouterr().out
     assert "epoch 1:" in printed and "examples/s" in printed
@@ -67,6 +68,7 @@ def test_command_prints_and_writes_json(sample, tmp_path, capsys):
     assert result["preset"] == "tutorial-single" and result["model"]["units"] == [64]
     assert result["data"]["sizes"] == {"train": 80, "val": 20, "test": 240}
     assert len(result["epochs"]) == 1 and result["epochs"][0]["examples_per_s"] > 0
+    assert result["epochs"][0]["lstm"] == lstm
 
 
 @pytest.mark.parametrize(
