@@ -62,8 +62,16 @@ class TrialLog(tune.Callback):
         self.started = time.time()
         self.trials = {row["trial_id"]: row for row in read_rows(self.trials_csv)}
         self.epochs = {}
-        for row in read_rows(self.epochs_csv):
+        rows = read_rows(self.epochs_csv)
+        for row in rows:
             self.epochs.setdefault(row["trial_id"], []).append(row)
+        if rows and list(rows[0]) != EPOCH_COLUMNS:  # written by another version: new rows must line up
+            tmp = self.epochs_csv.with_name("epochs.csv.tmp")
+            with tmp.open("w", newline="") as f:
+                writer = csv.DictWriter(f, EPOCH_COLUMNS, restval="", extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(tmp, self.epochs_csv)
 
     @property
     def trials_csv(self) -> Path:

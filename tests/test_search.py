@@ -188,3 +188,14 @@ def test_predict_without_a_model_is_one_line_and_exit_2(tmp_path, capsys):
     assert predict.main([str(tmp_path), "some review"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no exported model" in err
+
+
+def test_resuming_a_run_with_older_epoch_columns_keeps_rows_aligned(tmp_path):
+    from search.rundir import EPOCH_COLUMNS, TrialLog
+
+    old_columns = [c for c in EPOCH_COLUMNS if c != "lstm"]
+    (tmp_path / "epochs.csv").write_text(",".join(old_columns) + "\n" + ",".join(str(i) for i in range(len(old_columns))) + "\n")
+    TrialLog(tmp_path, SPACE, 3, 1, 3, None).setup()
+    (row,) = rows(tmp_path / "epochs.csv")
+    assert list(row) == EPOCH_COLUMNS and row["lstm"] == ""
+    assert [row[c] for c in old_columns] == [str(i) for i in range(len(old_columns))]
