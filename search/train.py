@@ -138,6 +138,28 @@ def compile_model(model, learning_rate: float) -> None:
     )
 
 
+def is_fused(model) -> bool:
+    from models import FusedBiLSTM
+
+    return any(isinstance(layer, FusedBiLSTM) for layer in model.layers)
+
+
+def rebuilt(model, model_config, learning_rate: float, fused: bool):
+    """The same trained network and optimizer state with the other LSTM implementation."""
+    from models import build_model
+
+    twin = build_model(model_config, fused=fused)
+    compile_model(twin, learning_rate)
+    twin.set_weights(model.get_weights())
+    twin.optimizer.build(twin.trainable_variables)
+    theirs = model.optimizer.variables
+    if [v.shape for v in twin.optimizer.variables] != [v.shape for v in theirs]:
+        raise ValueError("the checkpoint's optimizer state does not match its network")
+    for mine, value in zip(twin.optimizer.variables, theirs):
+        mine.assign(value)
+    return twin
+
+
 def compiled_steps(model):
     """(train_step, predict_step): traced once for any batch shape, so no retracing."""
     import tensorflow as tf
@@ -188,17 +210,20 @@ def train_and_evaluate(
     """
     import keras
 
-    from models import FusedBiLSTM, build_model
+    from models import build_model
 
     t0 = time.perf_counter()
     keras.utils.set_random_seed(train_config.seed + start_epoch)
     train = data.splits["train"].with_vocab(model_config.vocab_size)
     val = data.splits["val"].with_vocab(model_config.vocab_size)
+    fused = use_fused_lstm(train_config.fused_lstm)
     if model is None:
-        model = build_model(model_config, fused=use_fused_lstm(train_config.fused_lstm))
+        model = build_model(model_config, fused=fused)
         compile_model(model, train_config.learning_rate)
+    elif is_fused(model) != fused:  # a checkpoint from a machine that ran the other LSTM
+        model = rebuilt(model, model_config, train_config.learning_rate, fused)
     train_step, predict_step = compiled_steps(model)
-    lstm = "fused" if any(isinstance(layer, FusedBiLSTM) for layer in model.layers) else "keras"
+    lstm = "fused" if fused else "keras"
     rng = np.random.default_rng(train_config.seed + start_epoch)
     setup_s = time.perf_counter() - t0
 

@@ -57,6 +57,27 @@ def test_train_and_evaluate_learns_and_measures(sample, tmp_path):
     assert history[0]["setup_s"] > 0
 
 
+def test_a_checkpoint_continues_with_the_other_lstm_implementation(sample):
+    from search.data import DataConfig, prepare
+
+    data = prepare(DataConfig(source=sample, max_vocab=2000)).for_trials()
+    config = ModelConfig(vocab_size=2000, units=(8, 4), dense_units=8, embedding_dim=8)
+    trained = []
+    train.train_and_evaluate(config, TrainConfig(epochs=1, batch_size=32, max_len=50), data,
+                             on_epoch=lambda m, model: trained.append(model))
+    fused = trained[0]
+    plain = train.rebuilt(fused, config, 1e-4, fused=False)
+    assert train.is_fused(fused) and not train.is_fused(plain)
+    ids = np.array([[4, 5, 6, 0], [7, 8, 9, 10]], np.int32)
+    np.testing.assert_allclose(plain(ids).numpy(), fused(ids).numpy(), atol=1e-5)
+    assert int(plain.optimizer.iterations) == int(fused.optimizer.iterations) > 0
+    for mine, theirs in zip(plain.optimizer.variables, fused.optimizer.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    history = train.train_and_evaluate(config, TrainConfig(epochs=2, batch_size=32, max_len=50, fused_lstm=False),
+                                       data, model=fused, start_epoch=1)
+    assert [(m["epoch"], m["lstm"]) for m in history] == [(2, "keras")]
+
+
 @pytest.mark.parametrize("flags, lstm", [([], "fused"), (["--keras-lstm"], "keras")])
 def test_command_prints_and_writes_json(sample, tmp_path, capsys, flags, lstm):
     out = tmp_path / "one.json"
