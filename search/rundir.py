@@ -35,6 +35,16 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def write_rows(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """Replace a CSV table at once (missing values empty, extra keys dropped)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
 def _creation_number(trial, default: int) -> int:
     """Tune's counter of created trials, the head of its experiment tag ("3_depth=2,...")."""
     head = str(getattr(trial, "experiment_tag", "")).split("_")[0]
@@ -66,12 +76,7 @@ class TrialLog(tune.Callback):
         for row in rows:
             self.epochs.setdefault(row["trial_id"], []).append(row)
         if rows and list(rows[0]) != EPOCH_COLUMNS:  # written by another version: new rows must line up
-            tmp = self.epochs_csv.with_name("epochs.csv.tmp")
-            with tmp.open("w", newline="") as f:
-                writer = csv.DictWriter(f, EPOCH_COLUMNS, restval="", extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(tmp, self.epochs_csv)
+            write_rows(self.epochs_csv, EPOCH_COLUMNS, rows)
 
     @property
     def trials_csv(self) -> Path:
@@ -186,13 +191,7 @@ class TrialLog(tune.Callback):
 
     def _write_trials(self) -> None:
         columns = TRIAL_HEAD + [p.name for p in self.space] + TRIAL_TAIL
-        tmp = self.trials_csv.with_name("trials.csv.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, columns, extrasaction="ignore")
-            writer.writeheader()
-            for row in sorted(self.trials.values(), key=lambda r: int(r["number"])):
-                writer.writerow(row)
-        os.replace(tmp, self.trials_csv)
+        write_rows(self.trials_csv, columns, sorted(self.trials.values(), key=lambda r: int(r["number"])))
 
     def stop_for_budget(self) -> None:
         """The time budget ended the search: trials it cut short are stopped early, not running."""

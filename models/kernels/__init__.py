@@ -35,13 +35,12 @@ def _cpu_identity() -> str:
     return platform.machine() + "".join(lines.values())
 
 
-def _command(output: Path) -> list[str]:
+def _command(compiler: str, output: Path) -> list[str]:
     import tensorflow as tf
 
-    compiler = os.environ.get("CXX", "g++")
-    flags = ["-shared", "-fPIC", "-O3", "-march=native", "-mno-avx512fp16", "-w"]
-    if platform.machine() not in ("x86_64", "AMD64"):
-        flags.remove("-mno-avx512fp16")
+    flags = ["-shared", "-fPIC", "-O3", "-march=native", "-w"]
+    if platform.machine() in ("x86_64", "AMD64"):
+        flags.append("-mno-avx512fp16")  # TensorFlow's Eigen headers do not compile with it
     return [compiler, *flags, *tf.sysconfig.get_compile_flags(), str(SOURCE), "-o", str(output), *tf.sysconfig.get_link_flags()]
 
 
@@ -61,12 +60,13 @@ def build() -> Path:
     target = library_path()
     if target.exists():
         return target
-    if shutil.which(_command(target)[0]) is None:
-        raise RuntimeError(f"no C++ compiler ({_command(target)[0]}) to build {SOURCE.name}; set CXX or install g++")
+    compiler = os.environ.get("CXX", "g++")
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler ({compiler}) to build {SOURCE.name}; set CXX or install g++")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
-        done = subprocess.run(_command(built), capture_output=True, text=True)
+        done = subprocess.run(_command(compiler, built), capture_output=True, text=True)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise RuntimeError(f"building {SOURCE.name} failed: {last}")
