@@ -74,3 +74,18 @@ def test_a_failed_build_says_why(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="building lstm.cc failed"):
         kernels.build()
     assert not list((tmp_path / "kernels").glob("*.so"))  # nothing half-built is left to load
+
+
+def test_without_a_kernel_training_warns_and_uses_keras(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILSTM_KERNEL_CACHE", str(tmp_path / "kernels"))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    kernels.load.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="no C\\+\\+ compiler"):
+            assert use_fused_lstm(None) is False
+        with pytest.raises(RuntimeError, match="fused_lstm=True: no C\\+\\+ compiler"):
+            use_fused_lstm(True)
+    finally:
+        kernels.load.cache_clear()  # later tests load the real kernel again
+    monkeypatch.undo()
+    assert kernels.load() is not None and kernels.why_unavailable() is None

@@ -80,6 +80,7 @@ def load():
     global _failure
     import tensorflow as tf
 
+    _failure = None
     try:
         return tf.load_op_library(str(build()))
     except (RuntimeError, OSError, tf.errors.NotFoundError) as error:
