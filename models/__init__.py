@@ -1,27 +1,46 @@
-"""The BiLSTM text-classifier family: typed configs, one builder, tutorial presets.
+"""The BiLSTM text-classifier family: typed configs, one builder, tutorial presets, checkpoints.
 
 Keras and TensorFlow only, plus the LSTM kernel they compile for this machine
-(`models.kernels`): nothing here knows of Ray, Optuna or run directories.
+(`models.kernels`): nothing here knows of Ray, Optuna or run directories. The configs
+(`models.config`) import no TensorFlow; the Keras parts load when first used, so
+`from models import ModelConfig` stays cheap.
 """
 
-from models.build import build_model, make_vectorizer, with_vectorizer
-from models.fused import FusedBiLSTM
+import importlib
+
 from models.config import (
     PRESETS,
     TUTORIAL_BATCH_SIZE,
     TUTORIAL_LEARNING_RATE,
+    LstmChoice,
     ModelConfig,
     stacked_units,
 )
 
+_KERAS_PARTS = {
+    "FusedBiLSTM": "models.fused",
+    "build_model": "models.build",
+    "make_vectorizer": "models.build",
+    "resolve_lstm": "models.build",
+    "uses_fused": "models.build",
+    "with_vectorizer": "models.build",
+    "load_checkpoint": "models.checkpoint",
+    "save_checkpoint": "models.checkpoint",
+}
+
 __all__ = [
-    "FusedBiLSTM",
     "PRESETS",
     "TUTORIAL_BATCH_SIZE",
     "TUTORIAL_LEARNING_RATE",
+    "LstmChoice",
     "ModelConfig",
-    "build_model",
-    "make_vectorizer",
     "stacked_units",
-    "with_vectorizer",
+    *_KERAS_PARTS,
 ]
+
+
+def __getattr__(name: str):
+    """Load a Keras part (and TensorFlow with it) on first use."""
+    if name in _KERAS_PARTS:
+        return getattr(importlib.import_module(_KERAS_PARTS[name]), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")

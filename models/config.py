@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
+
+STANDARDIZATION_VERSION = 1
+"""Of `models.text.standardize`: bumped whenever its mapping changes (prepared data is cached under it)."""
+
+LstmChoice = Literal["auto", "fused", "keras"]
+"""Which LSTM implementation a network is built with: Keras's `Bidirectional(LSTM)`
+("keras", cuDNN on a GPU), `models.FusedBiLSTM` ("fused", a compiled CPU kernel; same
+network, same weights), or "auto": fused where TensorFlow sees no GPU and the kernel
+loads, Keras's layers otherwise."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ class ModelConfig:
         return {**dataclasses.asdict(self), "units": list(self.units)}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ModelConfig":
+    def from_dict(cls, values: dict) -> ModelConfig:
         return cls(**{**values, "units": tuple(values["units"])})
 
 

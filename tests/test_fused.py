@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import ModelConfig, build_model, kernels
+from models import ModelConfig, build_model, kernels, resolve_lstm
 from models.fused import FusedBiLSTM
-from search.train import use_fused_lstm
 
 
 def _pair(units: int, return_sequences: bool, inputs, mask):
@@ -49,7 +48,7 @@ def test_values_and_gradients_match_keras(return_sequences):
 
 def test_fused_and_keras_builds_are_the_same_network(tmp_path):
     config = ModelConfig(vocab_size=40, embedding_dim=6, units=(8, 4), dense_units=5)
-    fused, plain = build_model(config, fused=True), build_model(config)
+    fused, plain = build_model(config, lstm="fused"), build_model(config, lstm="keras")
     plain.set_weights(fused.get_weights())
     ids = np.array([[5, 6, 7, 0, 0, 0], [3, 9, 9, 2, 8, 1]], np.int32)
     np.testing.assert_allclose(fused(ids).numpy(), plain(ids).numpy(), atol=1e-5)
@@ -60,32 +59,68 @@ def test_fused_and_keras_builds_are_the_same_network(tmp_path):
     np.testing.assert_allclose(loaded(ids).numpy(), fused(ids).numpy(), atol=1e-6)
 
 
-def test_training_uses_the_kernel_on_a_cpu_unless_told_not_to():
+def test_auto_picks_the_kernel_on_a_cpu():
     assert kernels.load() is not None, kernels.why_unavailable()
-    assert use_fused_lstm(None) is True and use_fused_lstm(True) is True and use_fused_lstm(False) is False
+    assert [resolve_lstm(choice) for choice in ("auto", "fused", "keras")] == ["fused", "fused", "keras"]
+    assert any(isinstance(layer, FusedBiLSTM) for layer in build_model(ModelConfig(), lstm="auto").layers)
+    with pytest.raises(ValueError, match="lstm='cudnn' is invalid"):
+        resolve_lstm("cudnn")
 
 
-def test_a_failed_build_says_why(tmp_path, monkeypatch):
+def test_a_failed_build_says_why_and_keeps_the_whole_log(tmp_path, monkeypatch):
     monkeypatch.setenv("BILSTM_KERNEL_CACHE", str(tmp_path / "kernels"))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):
+    with pytest.raises(kernels.KernelBuildError, match="no C\\+\\+ compiler"):
         kernels.build()
-    monkeypatch.setenv("CXX", "false")  # a "compiler" that fails
-    with pytest.raises(RuntimeError, match="building lstm.cc failed"):
+    broken = tmp_path / "cxx"  # a compiler that prints a warning, then two errors
+    broken.write_text("#!/bin/sh\necho 'lstm.cc:1:1: warning: odd' >&2\necho 'lstm.cc:2:5: error: first' >&2\n"
+                      "echo 'lstm.cc:9:1: error: second' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("CXX", str(broken))
+    with pytest.raises(kernels.KernelBuildError, match="building lstm.cc failed: lstm.cc:2:5: error: first") as caught:
         kernels.build()
+    assert "\n" not in str(caught.value)
+    (log,) = (tmp_path / "kernels").glob("*.log")
+    assert "warning: odd" in log.read_text() and "error: second" in log.read_text() and str(log) in str(caught.value)
     assert not list((tmp_path / "kernels").glob("*.so"))  # nothing half-built is left to load
 
 
-def test_without_a_kernel_training_warns_and_uses_keras(tmp_path, monkeypatch):
+def test_the_cache_key_covers_the_compiler(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILSTM_KERNEL_CACHE", str(tmp_path / "kernels"))
+    wrapper = tmp_path / "g++-wrapper"
+    wrapper.write_text('#!/bin/sh\n[ "$1" = --version ] && { echo "wrapper 1.0"; exit 0; }\nexec g++ "$@"\n')
+    wrapper.chmod(0o755)
+    default = kernels.library_path()
+    monkeypatch.setenv("CXX", str(wrapper))
+    assert kernels.library_path() != default
+
+
+def test_without_a_kernel_auto_uses_keras_and_fused_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("BILSTM_KERNEL_CACHE", str(tmp_path / "kernels"))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     kernels.load.cache_clear()
     try:
-        with pytest.warns(UserWarning, match="no C\\+\\+ compiler"):
-            assert use_fused_lstm(None) is False
-        with pytest.raises(RuntimeError, match="fused_lstm=True: no C\\+\\+ compiler"):
-            use_fused_lstm(True)
+        assert resolve_lstm("auto") == "keras" and "no C++ compiler" in kernels.why_unavailable()
+        with pytest.raises(RuntimeError, match="lstm='fused': no C\\+\\+ compiler"):
+            resolve_lstm("fused")
     finally:
         kernels.load.cache_clear()  # later tests load the real kernel again
     monkeypatch.undo()
     assert kernels.load() is not None and kernels.why_unavailable() is None
+
+
+def test_concurrent_builds_compile_once(tmp_path):
+    import subprocess
+    import sys
+
+    calls = tmp_path / "calls"
+    slow = tmp_path / "cxx"  # a compiler that takes a while and records each build
+    slow.write_text('#!/bin/sh\n[ "$1" = --version ] && { echo "slow 1.0"; exit 0; }\n'
+                    f'echo build >> {calls}\nsleep 2\nwhile [ "$1" != -o ]; do shift; done\ntouch "$2"\n')
+    slow.chmod(0o755)
+    env = {**__import__("os").environ, "CXX": str(slow), "BILSTM_KERNEL_CACHE": str(tmp_path / "kernels")}
+    code = "from models import kernels; print(kernels.build())"
+    builders = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    paths = {builder.communicate(timeout=120)[0].strip() for builder in builders}
+    assert all(builder.returncode == 0 for builder in builders)
+    assert len(paths) == 1 and calls.read_text().splitlines() == ["build"]

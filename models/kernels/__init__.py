@@ -1,10 +1,15 @@
-"""The LSTM recurrence as a compiled TensorFlow op (`lstm.cc`), built on first use.
+"""The LSTM recurrence as a compiled TensorFlow op (`lstm.cc`), built once per machine.
+
+    python -m models.kernels        # build it now (a cluster node's setup step); prints its path
 
 The op library is compiled with the local C++ compiler against the installed TensorFlow,
 for this machine's CPU, and cached under `$BILSTM_KERNEL_CACHE` (default
-`~/.cache/bilstm-search/kernels`), keyed by the source, TensorFlow's version and the CPU,
-so each machine builds it once (about 30 s). Where it cannot be built, `load()` returns
-None and `why_unavailable()` says why; callers then use Keras's own LSTM.
+`~/.cache/bilstm-search/kernels`). The cache key covers the source, TensorFlow's version,
+the CPU, and the compiler's command line and version, so each machine builds it once
+(about 30 s). Builds take a file lock, so concurrent processes wait for one build instead
+of compiling side by side; the compiler's whole output is kept beside the library
+(`lstm-KEY.log`). Where it cannot be built, `load()` returns None and `why_unavailable()`
+says why (the compiler's first `error:` line); callers then use Keras's own LSTM.
 """
 
 from __future__ import annotations
@@ -18,13 +23,21 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from filelock import FileLock
+
 SOURCE = Path(__file__).with_name("lstm.cc")
+LOCK_TIMEOUT_S = 600
+"""How long a process waits for another one's build before giving up."""
 _failure: str | None = None
+
+
+class KernelBuildError(RuntimeError):
+    """The kernel could not be built here; the message is one line saying why."""
 
 
 def cache_dir() -> Path:
     default = Path.home() / ".cache" / "bilstm-search" / "kernels"
-    return Path(os.environ.get("BILSTM_KERNEL_CACHE", default))
+    return Path(os.environ.get("BILSTM_KERNEL_CACHE", default)).expanduser()
 
 
 def _cpu_identity() -> str:
@@ -35,7 +48,20 @@ def _cpu_identity() -> str:
     return platform.machine() + "".join(lines.values())
 
 
+def _compiler() -> str:
+    compiler = os.environ.get("CXX", "g++")
+    if shutil.which(compiler) is None:
+        raise KernelBuildError(f"no C++ compiler ({compiler}) to build {SOURCE.name}; set CXX or install g++")
+    return compiler
+
+
+def _compiler_version(compiler: str) -> str:
+    done = subprocess.run([compiler, "--version"], capture_output=True, text=True)
+    return (done.stdout.strip().splitlines() or [""])[0]
+
+
 def _command(compiler: str, output: Path) -> list[str]:
+    """The compiler's command line for the op library (TensorFlow's flags included)."""
     import tensorflow as tf
 
     flags = ["-shared", "-fPIC", "-O3", "-march=native", "-w"]
@@ -44,34 +70,53 @@ def _command(compiler: str, output: Path) -> list[str]:
     return [compiler, *flags, *tf.sysconfig.get_compile_flags(), str(SOURCE), "-o", str(output), *tf.sysconfig.get_link_flags()]
 
 
-def library_path() -> Path:
+def library_path(compiler: str | None = None) -> Path:
     """Where this machine's build lives (whether or not it exists yet)."""
     import tensorflow as tf
 
-    key = hashlib.sha256(SOURCE.read_bytes() + tf.__version__.encode() + _cpu_identity().encode()).hexdigest()[:16]
-    return cache_dir() / f"lstm-{key}.so"
+    compiler = compiler or _compiler()
+    command = " ".join(_command(compiler, Path("OUT")))
+    identity = [SOURCE.read_bytes(), tf.__version__, _cpu_identity(), command, _compiler_version(compiler)]
+    key = hashlib.sha256(b"\0".join(part if isinstance(part, bytes) else part.encode() for part in identity)).hexdigest()
+    return cache_dir() / f"lstm-{key[:16]}.so"
 
 
 def build() -> Path:
     """Compile the op library unless this machine has it; returns its path.
 
-    Raises RuntimeError with the compiler's last line when the build fails.
+    Raises KernelBuildError (one line: the compiler's first `error:` line, and where the
+    whole log is) when the build fails or another process's build takes too long.
     """
-    target = library_path()
+    compiler = _compiler()
+    target = library_path(compiler)
     if target.exists():
         return target
-    compiler = os.environ.get("CXX", "g++")
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C++ compiler ({compiler}) to build {SOURCE.name}; set CXX or install g++")
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S):
+            if not target.exists():  # another process may have built it while we waited
+                _compile(compiler, target)
+    except TimeoutError:
+        raise KernelBuildError(f"waited {LOCK_TIMEOUT_S} s for another process to build {target.name}") from None
+    return target
+
+
+def _compile(compiler: str, target: Path) -> None:
+    log = target.with_suffix(".log")
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
-        done = subprocess.run(_command(compiler, built), capture_output=True, text=True)
+        command = _command(compiler, built)
+        done = subprocess.run(command, capture_output=True, text=True)
+        log.write_text(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}exit status {done.returncode}\n")
         if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise RuntimeError(f"building {SOURCE.name} failed: {last}")
-        os.replace(built, target)  # atomic: a concurrent build finds a whole file or none
-    return target
+            raise KernelBuildError(f"building {SOURCE.name} failed: {first_error(done.stderr)} (full log: {log})")
+        os.replace(built, target)  # atomic: a reader finds a whole file or none
+
+
+def first_error(output: str) -> str:
+    """The compiler's first `error:` line, else its last line."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    return next((line for line in lines if "error:" in line), lines[-1] if lines else "(no output)")
 
 
 @functools.cache
@@ -83,8 +128,8 @@ def load():
     _failure = None
     try:
         return tf.load_op_library(str(build()))
-    except (RuntimeError, OSError, tf.errors.NotFoundError) as error:
-        _failure = str(error)
+    except (KernelBuildError, OSError, tf.errors.NotFoundError) as error:
+        _failure = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return None
 
 
