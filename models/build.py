@@ -4,18 +4,47 @@ from __future__ import annotations
 
 import keras
 
-from models.config import ModelConfig
+from models import kernels
+from models.config import LstmChoice, ModelConfig
 from models.fused import FusedBiLSTM
+from models.text import NonEmpty, text_vectorizer
 
 
-def build_model(config: ModelConfig, fused: bool = False) -> keras.Sequential:
-    """Integer token ids (0 = padding, masked) in, one logit out.
+def resolve_lstm(lstm: LstmChoice) -> str:
+    """"fused" or "keras" for this process (see `LstmChoice`).
+
+    "auto" is fused where TensorFlow sees no GPU (on one, Keras's layers run cuDNN) and
+    the kernel loads. Raises RuntimeError for "fused" when the kernel is unavailable, and
+    ValueError for anything but the three choices.
+    """
+    import tensorflow as tf
+
+    if lstm not in ("auto", "fused", "keras"):
+        raise ValueError(f"lstm={lstm!r} is invalid: expected 'auto', 'fused' or 'keras'")
+    if lstm == "keras" or (lstm == "auto" and tf.config.list_logical_devices("GPU")):
+        return "keras"
+    if kernels.load() is not None:
+        return "fused"
+    if lstm == "fused":
+        raise RuntimeError(f"lstm='fused': {kernels.why_unavailable()}")
+    return "keras"
+
+
+def uses_fused(network: keras.Model) -> bool:
+    """Whether a network was built with `FusedBiLSTM` layers."""
+    return any(isinstance(layer, FusedBiLSTM) for layer in network.layers)
+
+
+def build_model(config: ModelConfig, lstm: LstmChoice = "keras") -> keras.Sequential:
+    """Integer token ids [batch, time] (0 = padding, masked) in, one logit [batch, 1] out.
 
     With `PRESETS["tutorial-single"]` and `PRESETS["tutorial-stacked"]` this is the
     tutorial's network layer for layer, minus its TextVectorization (see `with_vectorizer`).
-    `fused` swaps each `Bidirectional(LSTM)` for `FusedBiLSTM`: the same network, faster on
-    a CPU; the two builds' weights are interchangeable (`get_weights` / `set_weights`).
+    `lstm` picks the implementation (`resolve_lstm`): `FusedBiLSTM` is the same network as
+    `Bidirectional(LSTM)`, faster on a CPU, and the two builds' weights are interchangeable
+    (`get_weights` / `set_weights`), so a checkpoint continues with either.
     """
+    fused = resolve_lstm(lstm) == "fused"
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(None,), dtype="int32", name="token_ids"),
         keras.layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True),
@@ -33,23 +62,22 @@ def build_model(config: ModelConfig, fused: bool = False) -> keras.Sequential:
     return keras.Sequential(layers, name=f"bilstm_{config.depth}x")
 
 
-def make_vectorizer(vocabulary: list[str], max_len: int | None = None) -> keras.layers.TextVectorization:
+def make_vectorizer(vocabulary: list[str], max_len: int = 0) -> keras.layers.TextVectorization:
     """The TextVectorization that maps raw text to the ids a network was trained on.
 
     `vocabulary` starts with the padding ("") and out-of-vocabulary ("[UNK]") tokens.
-    `max_len` keeps the first `max_len` tokens, as training did; shorter reviews are then
-    padded with 0, which the network masks, so their predictions are unchanged.
+    `max_len` keeps the first `max_len` tokens, as training did (0: whole reviews);
+    shorter reviews are then padded with 0, which the network masks, so their
+    predictions are unchanged.
     """
-    return keras.layers.TextVectorization(
-        max_tokens=len(vocabulary),
-        vocabulary=vocabulary[2:],
-        output_sequence_length=max_len or None,
-        name="vectorizer",
-    )
+    return text_vectorizer(vocabulary=vocabulary, max_len=max_len, name="vectorizer")
 
 
 def with_vectorizer(network: keras.Model, vectorizer: keras.layers.TextVectorization) -> keras.Model:
-    """Wrap a trained network so that it takes a batch of raw review strings."""
+    """Wrap a trained network so that it takes a batch of raw review strings [batch] → logits [batch, 1].
+
+    Any string works, the empty one included (`models.text.NonEmpty`).
+    """
     text = keras.Input(shape=(), dtype="string", name="text")
-    logit = network(vectorizer(text))
+    logit = network(NonEmpty()(vectorizer(text)))
     return keras.Model(text, logit, name="text_classifier")

@@ -43,8 +43,9 @@ def default_cache_dir() -> Path:
 class DataConfig:
     """Where the reviews come from and how they are split and vectorized."""
 
-    source: str = "tfds"
-    """"tfds", a path to an aclImdb folder, or a path to a .tar.gz with that layout."""
+    source: str = dataclasses.field(default_factory=default_source)
+    """"tfds" (TensorFlow Datasets' imdb_reviews), an aclImdb folder, or a .tar.gz with that
+    layout; the default is $IMDB_DATA, else "tfds"."""
     val_fraction: float = 0.2
     """Share of the training reviews held out for validation (stratified by label)."""
     max_vocab: int = 20000
@@ -85,12 +86,12 @@ class Split:
     def review(self, i: int) -> np.ndarray:
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
-    def with_vocab(self, vocab_size: int) -> "Split":
+    def with_vocab(self, vocab_size: int) -> Split:
         """The same reviews with ids >= vocab_size mapped to the out-of-vocabulary id."""
         tokens = np.where(self.tokens >= vocab_size, OOV_ID, self.tokens).astype(np.int32)
         return Split(tokens, self.offsets, self.labels)
 
-    def take(self, n: int) -> "Split":
+    def take(self, n: int) -> Split:
         n = min(n, len(self))
         end = self.offsets[n]
         return Split(self.tokens[:end], self.offsets[: n + 1], self.labels[:n])
@@ -106,7 +107,7 @@ class Prepared:
     facts: dict
     """Source, sizes and counts worth recording beside the run (JSON-serializable)."""
 
-    def for_trials(self) -> "Prepared":
+    def for_trials(self) -> Prepared:
         """Train and validation only: the test split never reaches a trial."""
         splits = {k: v for k, v in self.splits.items() if k != "test"}
         return Prepared(splits, self.vocabulary, self.fingerprint, self.facts)
@@ -115,10 +116,15 @@ class Prepared:
 # ---------------------------------------------------------------- reading
 
 
-def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], int]:
-    """{"train"|"test": (texts, labels)} from a source, and how many reviews had bad bytes."""
+def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], dict]:
+    """{"train"|"test": (texts, labels)} from a source, and what reading it found: reviews
+    read per split and class, reviews whose bad bytes were replaced, hidden files skipped.
+
+    Raises DataError (one line) for a missing or unreadable source, a folder or archive
+    without the aclImdb layout, or one holding more than one dataset tree.
+    """
     if source == "tfds":
-        return _read_tfds(), 0
+        return _counted(_read_tfds(), replaced=0, hidden=0)
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(f"--data {source}: no such file or folder; give an aclImdb folder, a .tar.gz of one, or 'tfds'")
@@ -132,21 +138,42 @@ def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], 
         return _collect(source, ((m.name, lambda m=m: archive.extractfile(m).read()) for m in members))
 
 
-def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]], int]:
+def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]], dict]:
+    """Reviews from (name, read) pairs in the aclImdb layout; hidden files (.*, macOS's ._*) skipped."""
     found: dict[str, list[tuple[str, int, str]]] = {"train": [], "test": []}
-    replaced = 0
+    trees, replaced, hidden = set(), 0, 0
     for name, read in files:
         match = _MEMBER.search(name)
         if not match:
             continue
+        if any(part.startswith(".") for part in name.split("/")):
+            hidden += 1
+            continue
+        trees.add(name[: match.start()] or ".")
         split, polarity, stem = match.groups()
-        raw = read()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("utf-8", errors="replace")
-            replaced += 1
+        text, bad = _decode(read())
+        replaced += bad
         found[split].append((f"{polarity}/{stem}", int(polarity == "pos"), text))
+    if len(trees) > 1:
+        raise DataError(f"--data {source}: holds {len(trees)} dataset trees ({', '.join(sorted(trees))}); "
+                        "point --data at one of them")
+    _check_layout(source, found)
+    out = {}
+    for split, rows in found.items():
+        rows.sort()
+        out[split] = ([text for _, _, text in rows], np.array([label for _, label, _ in rows], np.int8))
+    return _counted(out, replaced, hidden)
+
+
+def _decode(raw: bytes) -> tuple[str, int]:
+    """UTF-8 text (a byte-order mark dropped), and 1 when bad bytes had to be replaced."""
+    try:
+        return raw.decode("utf-8-sig"), 0
+    except UnicodeDecodeError:
+        return raw.decode("utf-8-sig", errors="replace"), 1
+
+
+def _check_layout(source: str, found: dict) -> None:
     for split, rows in found.items():
         if not rows:
             raise DataError(
@@ -155,11 +182,11 @@ def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]
             )
         if len({label for _, label, _ in rows}) < 2:
             raise DataError(f"--data {source}: the {split} split has reviews of one class only; both pos/ and neg/ are needed")
-    out = {}
-    for split, rows in found.items():
-        rows.sort()
-        out[split] = ([text for _, _, text in rows], np.array([label for _, label, _ in rows], np.int8))
-    return out, replaced
+
+
+def _counted(reviews: dict, replaced: int, hidden: int) -> tuple[dict, dict]:
+    read = {split: {"pos": int(labels.sum()), "neg": int(len(labels) - labels.sum())} for split, (_, labels) in reviews.items()}
+    return reviews, {"read": read, "reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
 
 
 def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
@@ -229,25 +256,28 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
 
 
 def build_vocabulary(texts: list[str], max_tokens: int) -> list[str]:
-    """Keras TextVectorization's vocabulary: "", "[UNK]", then tokens by count (ties by token)."""
-    import keras
+    """Keras TextVectorization's vocabulary of the standardized texts (`models.text`):
+    "", "[UNK]", then tokens by count (ties by token)."""
+    from models.text import text_vectorizer
 
-    vectorizer = keras.layers.TextVectorization(max_tokens=max_tokens)
+    vectorizer = text_vectorizer(max_tokens=max_tokens)
     vectorizer.adapt(np.array(texts, dtype=object), batch_size=1024)
     return [str(t) for t in vectorizer.get_vocabulary()]
 
 
 def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Split:
-    import keras
+    """Token ids of each text; a text without words becomes one out-of-vocabulary id, as the
+    exported model encodes it (`models.text.NonEmpty`)."""
+    from models.text import text_vectorizer
 
-    vectorizer = keras.layers.TextVectorization(
-        max_tokens=len(vocabulary), vocabulary=vocabulary[2:], ragged=True
-    )
+    vectorizer = text_vectorizer(vocabulary=vocabulary, ragged=True)
     tokens, lengths = [], []
     for start in range(0, len(texts), 2048):
         ragged = vectorizer(np.array(texts[start : start + 2048], dtype=object))
-        tokens.append(ragged.flat_values.numpy().astype(np.int32))
-        lengths.append(ragged.row_lengths().numpy())
+        values, counts = ragged.flat_values.numpy().astype(np.int32), ragged.row_lengths().numpy()
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        tokens.append(np.insert(values, starts[counts == 0], OOV_ID))
+        lengths.append(np.maximum(counts, 1))
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
     return Split(np.concatenate(tokens), offsets, labels.astype(np.float32))
 
@@ -257,7 +287,10 @@ def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Sp
 
 def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     """Read, split, build the vocabulary and vectorize once; later calls load the cache."""
+    from models.config import STANDARDIZATION_VERSION
+
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
+    settings["standardization"] = STANDARDIZATION_VERSION
     fingerprint = hashlib.sha256(
         json.dumps({"source": source_fingerprint(config.source), **settings}, sort_keys=True).encode()
     ).hexdigest()[:16]
@@ -290,7 +323,7 @@ def raw_splits(config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
 
 
 def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
-    reviews, replaced = read_reviews(config.source)
+    reviews, notes = read_reviews(config.source)
     selected = select_splits(reviews, config)
     vocabulary = build_vocabulary(selected["train"][0], config.max_vocab)
     splits = {name: vectorize(texts, labels, vocabulary) for name, (texts, labels) in selected.items()}
@@ -300,7 +333,7 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         "sizes": {name: len(split) for name, split in splits.items()},
         "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
         "vocabulary_size": len(vocabulary),
-        "reviews_with_replaced_bytes": replaced,
+        **notes,
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "source"},
     }
     return Prepared(splits, vocabulary, fingerprint, facts)

@@ -1,38 +1,83 @@
 """Classify raw review texts with an exported model.
 
     python -m search.predict RUN_DIR "A moving, beautifully shot film." "Two hours I won't get back."
+    python -m search.predict RUN_DIR --file reviews.txt --json      # one review per line; - reads standard input
 
-RUN_DIR may also be an exported model folder (best_model/) or its model.keras.
-Prints one line per text: the probability that the review is positive, and the label.
+RUN_DIR may also be an exported model folder (best_model/) or its model.keras. Prints one
+line per text: the probability that the review is positive, the label and the text's
+start; with --json, one JSON object per line instead ({"text", "probability", "label"}).
+Any string is accepted: bytes that are not UTF-8 are replaced, an empty text gets a
+probability like any other.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
+from search.cli import ArgumentParser, UsageError, fail
+
+BATCH = 256
+"""Texts classified per call of the model."""
+
+
+def parse_args(argv: list[str]):
+    parser = ArgumentParser(prog="python -m search.predict", description=__doc__.split("\n")[0])
+    parser.add_argument("path", type=Path, help="a run directory, its best_model/ folder, or a model.keras file")
+    parser.add_argument("texts", nargs="*", help="review texts to classify")
+    parser.add_argument("--file", metavar="FILE", help="read reviews from FILE, one per line ('-': standard input)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    return parser.parse_intermixed_args(argv)
+
+
+def read_texts(args) -> list[str]:
+    """The texts to classify: arguments (undecodable bytes replaced) and --file's lines."""
+    texts = [os.fsencode(text).decode("utf-8", errors="replace") for text in args.texts]
+    if args.file == "-":
+        texts += [line.rstrip("\n") for line in sys.stdin.buffer.read().decode("utf-8", errors="replace").splitlines()]
+    elif args.file is not None:
+        try:
+            texts += Path(args.file).read_bytes().decode("utf-8", errors="replace").splitlines()
+        except OSError as error:
+            raise UsageError(f"--file {args.file}: cannot read it ({error.strerror}); give a text file or - for standard input")
+    if not texts:
+        raise UsageError("no texts to classify: give them as arguments or with --file FILE (- for standard input)")
+    return texts
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m search.predict", description=__doc__.split("\n")[0])
-    parser.add_argument("path", type=Path, help="a run directory, its best_model/ folder, or a model.keras file")
-    parser.add_argument("texts", nargs="+", help="review texts to classify")
-    args = parser.parse_args(argv)
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        texts = read_texts(args)
+        from search.export import find_model
 
-    from search.export import find_model, probabilities
-
-    found = find_model(args.path)
-    if found is None:
-        print(f"error: {args.path}: no exported model (expected model.keras, best_model/model.keras in a finished run)", file=sys.stderr)
-        return 2
+        found = find_model(args.path)
+        if found is None:
+            raise UsageError(f"{args.path}: no exported model (expected model.keras, best_model/model.keras in a finished run)")
+    except UsageError as error:
+        return fail(error)
     import keras
 
+    import models.text  # noqa: F401  registers the standardization and NonEmpty layer the model holds
+    from search.export import probabilities
+
     model = keras.saving.load_model(found, safe_mode=True)
-    for text, p in zip(args.texts, probabilities(model, args.texts)):
-        label = "positive" if p >= 0.5 else "negative"
-        preview = text if len(text) <= 60 else text[:57] + "..."
-        print(f"{p:.4f}  {label:8s}  {preview}")
+    for start in range(0, len(texts), BATCH):
+        batch = texts[start : start + BATCH]
+        for text, p in zip(batch, probabilities(model, batch), strict=True):
+            print(_line(text, float(p), args.json), flush=False)
+    sys.stdout.flush()
     return 0
+
+
+def _line(text: str, probability: float, as_json: bool) -> str:
+    label = "positive" if probability >= 0.5 else "negative"
+    if as_json:
+        return json.dumps({"text": text, "probability": probability, "label": label}, ensure_ascii=False)
+    preview = text if len(text) <= 60 else text[:57] + "..."
+    return f"{probability:.4f}  {label:8s}  {preview}"
 
 
 if __name__ == "__main__":

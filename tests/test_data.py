@@ -1,17 +1,18 @@
 import io
 import tarfile
 
-import keras
+from models.text import text_vectorizer
 import numpy as np
 import pytest
 
-from search.data import DataConfig, DataError, OOV_ID, prepare, raw_splits, read_reviews, stratified_split
+from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split
 
 
 def test_sample_reads_with_the_official_layout(sample):
-    reviews, replaced = read_reviews(sample)
+    reviews, notes = read_reviews(sample)
     assert {split: len(texts) for split, (texts, _) in reviews.items()} == {"train": 240, "test": 240}
-    assert replaced == 0
+    assert notes == {"read": {"train": {"pos": 120, "neg": 120}, "test": {"pos": 120, "neg": 120}},
+                     "reviews_with_replaced_bytes": 0, "hidden_files_skipped": 0}
     assert set(np.unique(reviews["train"][1])) == {0, 1}
     assert "<br />" in " ".join(reviews["train"][0])
 
@@ -65,7 +66,7 @@ def test_truncated_vocabulary_equals_textvectorization_adapted_at_k(sample, tmp_
     config = DataConfig(source=sample, max_vocab=1000)
     prepared = prepare(config, tmp_path)
     texts, _ = raw_splits(config)["val"]
-    reference = keras.layers.TextVectorization(max_tokens=k)
+    reference = text_vectorizer(max_tokens=k)  # the project's one standardization, adapted at k
     reference.adapt(np.array(raw_splits(config)["train"][0], dtype=object))
     expected = reference(np.array(texts[:20], dtype=object)).numpy()
     truncated = prepared.splits["val"].with_vocab(k)
@@ -89,8 +90,8 @@ def _archive(tmp_path, files: dict[str, bytes]) -> str:
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     files = {f"aclImdb/{s}/{p}/{i}_{r}.txt": b"good film" for s in ("train", "test") for p, r in (("pos", 9), ("neg", 2)) for i in range(2)}
     files["aclImdb/train/pos/9_10.txt"] = b"caf\xe9 \xff great"
-    reviews, replaced = read_reviews(_archive(tmp_path, files))
-    assert replaced == 1
+    reviews, notes = read_reviews(_archive(tmp_path, files))
+    assert notes["reviews_with_replaced_bytes"] == 1
     assert "caf\ufffd \ufffd great" in reviews["train"][0]
 
 
@@ -128,3 +129,38 @@ def test_tfds_without_network_names_the_alternative(monkeypatch):
 def test_data_config_rejects_bad_values(field, value):
     with pytest.raises(DataError, match=field):
         DataConfig(**{field: value})
+
+
+def _tree(root, extra: dict[str, bytes] | None = None):
+    files = {f"aclImdb/{s}/{p}/{i}_{r}.txt": f"{p} review {i} of {s}".encode()
+             for s in ("train", "test") for p, r in (("pos", 9), ("neg", 2)) for i in range(3)}
+    for name, data in {**files, **(extra or {})}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+@pytest.mark.parametrize("where", ["folder", "archive"])
+def test_hidden_files_and_resource_forks_are_skipped_and_counted(tmp_path, where):
+    extra = {"aclImdb/train/pos/._101_8.txt": b"\x00\x05\x16\x07 resource fork", "aclImdb/test/neg/.draft_1.txt": b"x",
+             "aclImdb/.hidden/train/pos/1_9.txt": b"y"}
+    root = _tree(tmp_path / "tree", extra)
+    source = str(root / "aclImdb") if where == "folder" else _archive(tmp_path, {
+        str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.txt")})
+    reviews, notes = read_reviews(source)
+    assert notes["hidden_files_skipped"] == 3
+    assert notes["read"] == {"train": {"pos": 3, "neg": 3}, "test": {"pos": 3, "neg": 3}}
+    assert not any("resource fork" in text for text in reviews["train"][0])
+
+
+def test_a_folder_with_two_dataset_trees_is_refused(tmp_path):
+    _tree(tmp_path / "data" / "first")
+    _tree(tmp_path / "data" / "second")
+    with pytest.raises(DataError, match=r"holds 2 dataset trees \(first/aclImdb, second/aclImdb\); point --data at one"):
+        read_reviews(str(tmp_path / "data"))
+
+
+def test_a_byte_order_mark_never_reaches_a_token(tmp_path):
+    root = _tree(tmp_path / "tree", {"aclImdb/train/pos/9_10.txt": "\ufeffthe film".encode()})
+    reviews, _ = read_reviews(str(root / "aclImdb"))
+    assert "the film" in reviews["train"][0]

@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -77,3 +79,81 @@ def test_raw_text_model_saves_and_loads_in_safe_mode(tmp_path, max_len):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(loaded(texts).numpy(), expected, atol=1e-6)
+
+
+SAME_WORDS = ["\ufeffThe café film", "the\u00a0cafe\u0301\u2003film", "THE CAFÉ FILM!", "the<br />café<br/>film",
+              "«The» café, film…", "ｔｈｅ ｃａｆé ｆｉｌｍ", "the\u200bcafé film"]
+"""One review in many spellings: byte-order mark, no-break and em spaces, NFC and NFD accents,
+upper case, HTML line breaks, Unicode punctuation, full-width letters, a zero-width space."""
+
+
+def test_one_standardization_for_every_spelling():
+    from models.text import text_vectorizer
+
+    from models.text import standardize, text_vectorizer
+
+    vectorizer = text_vectorizer(max_tokens=10)
+    vectorizer.adapt(np.array(SAME_WORDS, dtype=object))
+    vocabulary = vectorizer.get_vocabulary()
+    assert vocabulary[:2] == ["", "[UNK]"] and sorted(vocabulary[2:]) == ["cafe", "film", "the"]
+    ids = vectorizer(np.array(SAME_WORDS, dtype=object)).numpy()
+    assert (ids == ids[0]).all() and [vocabulary[i] for i in ids[0]] == ["the", "cafe", "film"]
+    words = standardize(np.array(["don't", "Straße", "ﬁlm", "cof\u00adfee", "½ of 😀"], dtype=object)).numpy()
+    assert [w.decode().split() for w in words] == [["dont"], ["strasse"], ["film"], ["coffee"], ["1", "2", "of"]]
+
+
+def _exported(tmp_path, max_len: int):
+    from search.export import write_saved_model
+
+    vocabulary = ["", "[UNK]", "good", "bad", "film", "the"]
+    network = build_model(ModelConfig(vocab_size=len(vocabulary), units=(4,), dense_units=4, embedding_dim=4))
+    model = with_vectorizer(network, make_vectorizer(vocabulary, max_len))
+    model.save(tmp_path / "model.keras")
+    write_saved_model(model, tmp_path / "saved_model")
+    return tmp_path
+
+
+@pytest.mark.parametrize("max_len", [0, 4])
+def test_texts_without_words_get_the_same_finite_probability_everywhere(tmp_path, capsys, max_len):
+    import json
+
+    import tensorflow as tf
+
+    from search import predict
+    from search.export import probabilities
+
+    folder = _exported(tmp_path, max_len)
+    texts = ["", "!!!", "   ", "\u00a0", "good film"]
+    loaded = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    from_keras = probabilities(loaded, texts)
+    served = tf.saved_model.load(str(folder / "saved_model")).signatures["serving_default"](text=tf.constant(texts))
+    assert predict.main([str(folder), "--json", *texts]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert np.isfinite(from_keras).all() and len(set(from_keras[:4].round(6))) == 1
+    np.testing.assert_allclose(served["probability"].numpy(), from_keras, atol=1e-6)
+    np.testing.assert_allclose(served["logit"].numpy(), np.log(from_keras / (1 - from_keras)), atol=1e-4)
+    assert [p["text"] for p in printed] == texts
+    np.testing.assert_allclose([p["probability"] for p in printed], from_keras, atol=1e-6)
+    assert all(p["label"] == ("positive" if p["probability"] >= 0.5 else "negative") for p in printed)
+
+
+def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = _exported(tmp_path, 0)
+    (tmp_path / "reviews.txt").write_bytes("good film\ncaf\xe9 bad\n".encode("latin-1"))
+    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "search.predict", str(folder), *args],
+                                             capture_output=True, **kw)
+    from_file = run("--file", str(tmp_path / "reviews.txt"), "--json")
+    from_stdin = run("--file", "-", "--json", input=(tmp_path / "reviews.txt").read_bytes())
+    from_argv = run(os.fsdecode(b"caf\xe9 bad"), "--json")
+    for done in (from_file, from_stdin, from_argv):
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr[-500:]
+    rows = [json.loads(line) for line in from_file.stdout.decode().splitlines()]
+    assert [r["text"] for r in rows] == ["good film", "caf\ufffd bad"]
+    assert from_stdin.stdout == from_file.stdout
+    assert json.loads(from_argv.stdout)["text"] == "caf\ufffd bad"
+    missing = run("--file", str(tmp_path / "none.txt"))
+    assert missing.returncode == 2 and missing.stderr.decode().count("\n") == 1 and b"--file" in missing.stderr
