@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from reports import analysis, figures, page
 from reports.analysis import format_value, state_label
 from reports.load import ReportError, Run, load
+from search.rundir import RunDir, replace_dir, staging_dir
 
 __all__ = ["build", "assemble", "load", "ReportError"]
 
@@ -24,31 +24,23 @@ TOP_CURVES = 10
 
 
 def build(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report/index.html and its PNGs; return the path of index.html."""
+    """Write RUN_DIR/report/index.html and its PNGs; return the path of index.html.
+
+    Raises ReportError when RUN_DIR is not a run directory; report/ is replaced at once,
+    and left as it was when anything fails.
+    """
     run = load(run_dir)
     html, pictures = assemble(run)
-    report = Path(run_dir) / "report"
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=run_dir))
+    report = RunDir(run_dir).report
+    staging = staging_dir(report)
     try:
         for name, picture in pictures.items():
             picture.savefig(staging / name, dpi=100)
         (staging / "index.html").write_text(html, encoding="utf-8")
-        _replace_dir(staging, report)
+        replace_dir(staging, report)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report / "index.html"
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Swap new in for target by renames, so target is never half-written."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=".report-old-", dir=target.parent))
-        old.rmdir()
-        target.rename(old)
-    new.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def assemble(run: Run) -> tuple[str, dict]:

@@ -7,30 +7,22 @@ import math
 import numpy as np
 import pandas as pd
 
-from reports.load import Param, Run
+from reports.load import Run
+from search.rundir import TUTORIAL_PRESETS, Objective, Param, State, rank_key
 
-STATE_LABELS = {
-    "completed": "completed",
-    "stopped_early": "stopped early",
-    "errored": "errored",
-    "running": "running",
-    "pending": "pending",
-}
-PRESETS = ("tutorial-single", "tutorial-stacked")
-PRESET_DEPTH = {"tutorial-single": 1, "tutorial-stacked": 2}
 MIN_IMPORTANCE_TRIALS = 5
 EDGE_FRACTION = 0.1
 """A value within this fraction of a range's width (log width where log) of a bound sits at its edge."""
 
 
 def state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state.replace("_", " ") or "unknown")
+    return State(state).label if state in State._value2member_map_ else (state.replace("_", " ") or "unknown")
 
 
 def depth(trials: pd.DataFrame) -> pd.Series:
-    """BiLSTM layers per trial: the depth column, else the preset's depth, else NaN."""
+    """BiLSTM layers per trial: the depth column, else NaN."""
     values = pd.to_numeric(trials["depth"], errors="coerce") if "depth" in trials else pd.Series(np.nan, index=trials.index)
-    return values.fillna(trials["preset"].map(PRESET_DEPTH)).astype(float)
+    return values.astype(float)
 
 
 def family(trials: pd.DataFrame) -> pd.Series:
@@ -40,10 +32,12 @@ def family(trials: pd.DataFrame) -> pd.Series:
 
 
 def ranked(trials: pd.DataFrame, metric: str, maximize: bool) -> pd.DataFrame:
-    """Trials best first by the objective; trials without a value last, by number."""
-    if metric not in trials:
-        return trials.sort_values("number")
-    return trials.sort_values([metric, "number"], ascending=[not maximize, True], na_position="last", kind="stable")
+    """Trials in the harness's one ranking (search.rundir.rank_key): completed ones first,
+    then others with a value, then the rest; by the objective, then by number."""
+    objective = Objective(metric, "max" if maximize else "min")
+    keys = [rank_key(row, objective) for row in trials.to_dict("records")]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return trials.iloc[order]
 
 
 def params_of(row: pd.Series, space: list[Param]) -> dict:
@@ -96,7 +90,7 @@ def headline(run: Run) -> list[dict]:
         if len(top):
             row = top.iloc[0]
             rows.append(_trial_row("best so far", row, run.space))
-    for preset in PRESETS:
+    for preset in TUTORIAL_PRESETS:
         match = trials[trials["preset"] == preset]
         if len(match):
             rows.append(_trial_row(preset, match.iloc[-1], run.space))

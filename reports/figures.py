@@ -16,18 +16,19 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from reports.analysis import format_value, family, pareto_mask, state_label
-from reports.load import Param
+from reports.analysis import family, format_value, pareto_mask, state_label
+from search.rundir import Param, State
 
 STATE_COLORS = {
-    "completed": "#1f77b4",
-    "stopped_early": "#ff7f0e",
-    "errored": "#d62728",
-    "running": "#2ca02c",
-    "pending": "#7f7f7f",
+    State.COMPLETED: "#1f77b4",
+    State.STOPPED_EARLY: "#ff7f0e",
+    State.DIVERGED: "#9467bd",
+    State.ERRORED: "#d62728",
+    State.RUNNING: "#2ca02c",
+    State.PENDING: "#7f7f7f",
 }
 FAMILY_COLORS = {"single": "#4c72b0", "stacked": "#dd8452", "unknown": "#8c8c8c"}
-STATE_ORDER = ["completed", "stopped_early", "running", "errored", "pending"]
+STATE_ORDER = [State.COMPLETED, State.STOPPED_EARLY, State.RUNNING, State.DIVERGED, State.ERRORED, State.PENDING]
 
 
 def plain(text) -> str:
@@ -110,9 +111,9 @@ def curves_figure(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str, top: 
         color = next(colors)
         if not len(rows):
             continue
-        faded = trial["state"] in ("stopped_early", "errored")
+        faded = trial["state"] in (State.STOPPED_EARLY, State.DIVERGED, State.ERRORED)
         label = f"#{format_value('number', trial['number'])}" + (f" {plain(trial['preset'])}" if trial["preset"] else "")
-        label += f" ({state_label(trial['state'])})" if trial["state"] != "completed" else ""
+        label += f" ({state_label(trial['state'])})" if trial["state"] != State.COMPLETED else ""
         ax.plot(rows["epoch"], rows[column], marker="o", markersize=3.5, color=color,
                 alpha=0.35 if faded else 0.95, linestyle="--" if faded else "-", linewidth=1.6, label=label)
     ax.set_xlabel("epoch")

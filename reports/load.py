@@ -16,41 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-STUDY_NAME = "search"
+from search.rundir import EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 
-TRIAL_TEXT = ["trial_id", "preset", "state", "reason", "node_id", "hostname", "device", "lstm", "gpu_ids"]
-TRIAL_NUMBERS = [
-    "number", "epochs", "best_epoch", "val_accuracy", "val_loss", "train_accuracy",
-    "examples_per_s", "tokens_per_s", "epoch_s", "setup_s", "started_at", "ended_at", "cpus",
-]
-EPOCH_TEXT = ["trial_id", "node_id", "hostname", "device", "lstm", "gpu_ids"]
-EPOCH_NUMBERS = [
-    "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s", "eval_s",
-    "examples_per_s", "tokens_per_s", "padding_fraction", "time", "trial_time_s",
-]
+TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
+TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)
+EPOCH_TEXT = names(EPOCH_COLUMNS, str)
+EPOCH_NUMBERS = names(EPOCH_COLUMNS, int) + names(EPOCH_COLUMNS, float)
 
 
 class ReportError(ValueError):
     """The run directory cannot be reported on; the message says which file and why."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """One searched hyperparameter, as declared in run.json's space."""
-
-    name: str
-    kind: str
-    """"int", "float" or "categorical"."""
-    low: float | None = None
-    high: float | None = None
-    choices: tuple | None = None
-    log: bool = False
-    role: str = ""
-    help: str = ""
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind in ("int", "float") and self.low is not None and self.high is not None
 
 
 @dataclass
@@ -82,25 +57,30 @@ class Run:
         return str((self.info.get("objective") or {}).get("mode") or "max").lower() != "min"
 
     @property
+    def objective(self) -> Objective:
+        return Objective(self.metric, "max" if self.maximize else "min")
+
+    @property
     def finished(self) -> bool:
         return bool(self.summary and self.summary.get("finished", True))
 
 
 def load(run_dir: str | Path) -> Run:
     """Read RUN_DIR; raise ReportError when it is not a run directory at all."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ReportError(f"run directory {run_dir} does not exist or is not a directory")
-    if not (run_dir / "run.json").is_file() and not (run_dir / "trials.csv").is_file():
-        raise ReportError(f"{run_dir} is not a run directory: it holds neither run.json nor trials.csv")
+    files = RunDir(run_dir)
+    if not files.root.is_dir():
+        raise ReportError(f"run directory {files.root} does not exist or is not a directory")
+    if not files.run_json.is_file() and not files.trials_csv.is_file():
+        raise ReportError(f"{files.root} is not a run directory: it holds neither {files.run_json.name} "
+                          f"nor {files.trials_csv.name}")
     notes: list[str] = []
-    info = _read_json(run_dir / "run.json", required=(run_dir / "run.json").is_file()) or {}
-    summary = _read_json(run_dir / "summary.json", required=False, notes=notes)
+    info = _read_json(files.run_json, required=files.run_json.is_file()) or {}
+    summary = _read_json(files.summary_json, required=False, notes=notes)
     space = parse_space(info.get("space") or [])
-    trials = read_trials(run_dir / "trials.csv", space, notes)
-    epochs = read_epochs(run_dir / "epochs.csv", notes)
-    study, study_note = read_study(run_dir / "study.db")
-    return Run(run_dir, info, trials, epochs, summary, space, study, study_note, notes)
+    trials = read_trials(files.trials_csv, space, notes)
+    epochs = read_epochs(files.epochs_csv, notes)
+    study, study_note = read_study(files.study_db)
+    return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes)
 
 
 def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> dict | None:
@@ -120,31 +100,14 @@ def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> di
 
 
 def parse_space(entries: list) -> list[Param]:
-    """run.json's space → Params, skipping entries without a name."""
+    """run.json's space → Params, skipping entries that are not one."""
     space = []
     for entry in entries:
-        if not isinstance(entry, dict) or not entry.get("name"):
+        try:
+            space.append(Param.from_json(entry))
+        except ValueError:
             continue
-        choices = entry.get("choices")
-        space.append(Param(
-            name=str(entry["name"]),
-            kind=str(entry.get("kind") or ("categorical" if choices else "float")),
-            low=_number_or_none(entry.get("low")),
-            high=_number_or_none(entry.get("high")),
-            choices=tuple(choices) if isinstance(choices, list) else None,
-            log=bool(entry.get("log")),
-            role=str(entry.get("role") or ""),
-            help=str(entry.get("help") or ""),
-        ))
     return space
-
-
-def _number_or_none(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _read_csv(path: Path, text_columns: list[str], notes: list[str]) -> pd.DataFrame:
@@ -200,7 +163,7 @@ def read_epochs(path: Path, notes: list[str]) -> pd.DataFrame:
 def read_study(path: Path):
     """The persisted Optuna study copied into memory, or (None, why not)."""
     if not path.is_file():
-        return None, "study.db is absent (the driver has not written the study yet, or the run predates it)"
+        return None, f"{path.name} is absent (the driver has not written the study yet, or the run predates it)"
     try:
         import optuna
 
@@ -213,4 +176,4 @@ def read_study(path: Path):
         return copy, ""
     except Exception as error:  # any failure of an optional section is reported, not raised
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return None, f"study.db could not be read: {first_line}"
+        return None, f"{path.name} could not be read: {first_line}"

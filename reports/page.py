@@ -13,7 +13,7 @@ import hashlib
 import html
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;padding:0 20px 40px;color:#1d1d1f;line-height:1.4}
@@ -22,6 +22,7 @@ table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px soli
 th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .scroll{overflow-x:auto;max-height:640px;overflow-y:auto}
 tr.errored td{background:#fdecea}tr.stopped_early td{background:#fff4e5}tr.running td{background:#eaf7ea}tr.pending td{color:#777}
+tr.diverged td{background:#f3ecf9}
 tr.best td{font-weight:600}
 .banner{padding:8px 12px;border-radius:6px;margin:10px 0}.progress{background:#eaf2fd;border:1px solid #9cc0f0}.done{background:#eaf7ea;border:1px solid #9ad29a}
 .warn{background:#fff4e5;border:1px solid #f0b75e;padding:6px 10px;border-radius:6px;margin:6px 0}
@@ -127,7 +128,7 @@ def fmt_seconds(value) -> str:
 def fmt_time(unix_s) -> str:
     if _nan(unix_s):
         return ""
-    return datetime.fromtimestamp(float(unix_s), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(float(unix_s), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def fmt_json(value) -> str:

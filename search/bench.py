@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.atomic import write_json
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
+from search.rundir import write_json
 
 PIPELINES = ("tutorial", "harness")
 
@@ -101,38 +101,34 @@ def tutorial_layers(preset: str, encoder) -> list:
     ]
 
 
-def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, fused: bool | None) -> None:
+def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, lstm: str) -> None:
     """The harness's trial pipeline, driven one epoch per request through on_epoch."""
-    import keras
-
-    from models import PRESETS, TUTORIAL_LEARNING_RATE, build_model
-    from search.train import TrainConfig, compile_model, configure_tensorflow, train_and_evaluate, use_fused_lstm
+    from models import PRESETS, TUTORIAL_LEARNING_RATE, resolve_lstm
+    from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
 
     configure_tensorflow(threads)
-    fused = use_fused_lstm(fused)
+    lstm = resolve_lstm(lstm)
     data = prepare(data_config).for_trials()
     epochs = conn.recv()  # how many epochs will be asked for
+    config = TrainConfig(epochs=epochs, seed=seed, threads=threads, learning_rate=TUTORIAL_LEARNING_RATE, lstm=lstm)
     start = time.perf_counter()
-    keras.utils.set_random_seed(seed)
-    model = build_model(PRESETS[preset], fused=fused)
-    compile_model(model, TUTORIAL_LEARNING_RATE)
+    training = start_training(PRESETS[preset], config)
     build_s = time.perf_counter() - start
-    conn.send(model.get_weights())
+    conn.send(training.network.get_weights())
 
-    def hand_over(metrics: dict, _model) -> None:
+    def hand_over(metrics: dict, _training) -> None:
         conn.send({
             "epoch_s": metrics["epoch_s"],
-            "examples": len(data.splits["train"]),
+            "examples": metrics["examples"],
             "val_accuracy": metrics["val_accuracy"],
             "peak_rss_mb": _peak_rss_mb(),
             "setup_s": build_s + metrics.get("setup_s", 0.0),
-            "lstm": "fused" if fused else "keras",
+            "lstm": metrics["lstm"],
         })
         conn.recv()
 
     conn.recv()
-    config = TrainConfig(epochs=epochs, seed=seed, threads=threads, learning_rate=TUTORIAL_LEARNING_RATE, fused_lstm=fused)
-    train_and_evaluate(PRESETS[preset], config, data, on_epoch=hand_over, model=model)
+    train_and_evaluate(PRESETS[preset], config, data, on_epoch=hand_over, resume=training)
 
 
 # ---------------------------------------------------------------- measuring (driver side)
@@ -164,11 +160,11 @@ def peak_gflops(threads: int) -> tuple[float, str]:
 
 
 def measure_preset(
-    preset: str, data_config: DataConfig, repeats: int, warmup: int, threads: int, seed: int, fused: bool | None = None
+    preset: str, data_config: DataConfig, repeats: int, warmup: int, threads: int, seed: int, lstm: str = "auto"
 ) -> dict:
     ctx = multiprocessing.get_context("spawn")
     workers, conns = {}, {}
-    for name, target, extra in (("tutorial", _tutorial_worker, ()), ("harness", _harness_worker, (fused,))):
+    for name, target, extra in (("tutorial", _tutorial_worker, ()), ("harness", _harness_worker, (lstm,))):
         parent, child = ctx.Pipe()
         workers[name] = ctx.Process(target=target, args=(child, preset, data_config, threads, seed, *extra), daemon=True)
         workers[name].start()
@@ -277,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="epochs per pipeline before measuring (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow threads per pipeline (default: the CPUs available)")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    parser.add_argument("--keras-lstm", action="store_true", help="the harness with Keras's LSTM layers instead of the fused CPU kernel")
+    parser.add_argument("--lstm", choices=("auto", "fused", "keras"), default="auto", help="the harness's LSTM implementation (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--overhead", type=Path, default=None, metavar="RUN_DIR", help="instead, print the training share of a finished search's CPU time")
     args = parser.parse_args(argv)
@@ -302,8 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             presets = [args.preset] if args.preset else ["tutorial-single", "tutorial-stacked"]
             result = {}
             for preset in presets:
-                fused = False if args.keras_lstm else None
-                result[preset] = measure_preset(preset, data_config, args.repeats, args.warmup, threads, args.seed, fused)
+                result[preset] = measure_preset(preset, data_config, args.repeats, args.warmup, threads, args.seed, args.lstm)
                 print_preset(preset, result[preset])
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)

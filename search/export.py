@@ -5,22 +5,17 @@ The test split is evaluated here, once, for the exported model only.
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from search import faults
 from search.data import Prepared
-from search.atomic import write_json
+from search.rundir import CARD_FILE, MODEL_FILE, SAVED_MODEL_DIR, RunDir, replace_dir, staging_dir, write_json
 from search.space import configs_from
-from search.train import TrainConfig, compiled_steps, evaluate
-
-MODEL_FILE = "model.keras"
-SAVED_MODEL_DIR = "saved_model"
-CARD_FILE = "card.json"
+from search.train import compiled_eval_step, evaluate
 
 
 def library_versions() -> dict[str, str]:
@@ -35,32 +30,25 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int | None) -> float:
-    """Accuracy of a trained network (logit out) on the prepared test split."""
-    _, predict_step = compiled_steps(network)
-    return evaluate(predict_step, data.splits["test"].with_vocab(vocab_size), max_len)[1]
+def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int) -> float:
+    """Accuracy of a trained network (ids in, logit out) on the prepared test split."""
+    return evaluate(compiled_eval_step(network), data.splits["test"].with_vocab(vocab_size), max_len)[1]
 
 
-def export_best(checkpoint_model: Path, params: dict, data: Prepared, dest: Path, facts: dict) -> dict:
-    """Write dest/{model.keras, saved_model/, card.json}; returns the card.
+def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, facts: dict) -> dict:
+    """Write dest/{model.keras, saved_model/, card.json} from a trial's checkpoint; returns the card.
 
-    Built in a temporary folder beside `dest` and moved into place at the end, so an
-    earlier export stays intact until the new one is complete.
+    The network is rebuilt with Keras's own layers (cuDNN on a GPU, no compiled kernel
+    needed to load it), whichever LSTM implementation the trial trained with. Built in a
+    staging folder beside `dest` and swapped in at the end, so an earlier export stays
+    intact until the new one is complete.
     """
-    import keras
-
-    from models import build_model, make_vectorizer, with_vectorizer
+    from models import load_checkpoint, make_vectorizer, with_vectorizer
 
     model_config, overrides = configs_from(params)
-    train_config = TrainConfig(**overrides)
-    # Ship Keras's own layers (cuDNN on a GPU, no compiled kernel needed to load it),
-    # whichever LSTM implementation the trial trained with: the weights are the same.
-    network = build_model(model_config)
-    network.set_weights(keras.saving.load_model(checkpoint_model).get_weights())
-    test_accuracy = evaluate_test(network, data, model_config.vocab_size, train_config.max_len)
-
-    vectorizer = make_vectorizer(data.vocabulary[: model_config.vocab_size], train_config.max_len)
-    model = with_vectorizer(network, vectorizer)
+    network, _, _, _ = load_checkpoint(checkpoint, lstm="keras")
+    test_accuracy = evaluate_test(network, data, model_config.vocab_size, overrides["max_len"])
+    model = with_vectorizer(network, make_vectorizer(data.vocabulary[: model_config.vocab_size], overrides["max_len"]))
     card = {
         **facts,
         "model": model_config.to_dict(),
@@ -71,34 +59,54 @@ def export_best(checkpoint_model: Path, params: dict, data: Prepared, dest: Path
         "data": data.facts,
         "versions": library_versions(),
         "inputs": "a batch of raw review strings (shape [batch], dtype string)",
-        "outputs": "one logit per review; sigmoid(logit) is the probability the review is positive",
-        "load": "keras.saving.load_model('model.keras', safe_mode=True)",
+        "outputs": "model.keras: one logit per review [batch, 1], sigmoid(logit) = P(positive); saved_model/: "
+                   "signature serving_default, text [batch] string -> probability, logit [batch] float32",
+        "load": "import models.text; keras.saving.load_model('model.keras', safe_mode=True)  "
+                "(models.text registers the standardization); saved_model/ needs only TensorFlow",
     }
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".best_model-", dir=dest.parent))
+    staging = staging_dir(dest)
     try:
         model.save(staging / MODEL_FILE)
-        model.export(str(staging / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+        faults.pause("export")  # test-only: a driver stopped here leaves a half-built export
+        write_saved_model(model, staging / SAVED_MODEL_DIR)
         write_json(staging / CARD_FILE, card)
-        if dest.exists():
-            old = dest.with_name(dest.name + ".old")
-            os.replace(dest, old)
-            shutil.rmtree(old)
-        os.replace(staging, dest)
+        replace_dir(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
 
 
+def write_saved_model(model, path: Path) -> None:
+    """A SavedModel for serving (TensorFlow Serving, `tf.saved_model.load`).
+
+    Its one endpoint, `serve` (also the `serving_default` signature), takes `text`, a
+    batch of raw review strings [batch], and returns `probability` (that the review is
+    positive) and `logit`, both [batch] float32.
+    """
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(text):
+        logit = model(text, training=False)[:, 0]
+        return {"probability": tf.sigmoid(logit), "logit": logit}
+
+    archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    archive.write_out(str(path), verbose=False)
+
+
 def find_model(path: Path) -> Path | None:
     """The raw-text model.keras of a run directory, an exported model folder, or the file itself."""
     path = Path(path)
-    for candidate in (path, path / MODEL_FILE, path / "best_model" / MODEL_FILE):
+    for candidate in (path, path / MODEL_FILE, RunDir(path).best_model / MODEL_FILE):
         if candidate.is_file() and candidate.suffix == ".keras":
             return candidate
     return None
 
 
 def probabilities(model, texts: list[str]) -> np.ndarray:
+    """P(positive) [len(texts)] from a raw-text model's logits."""
     logits = model.predict_on_batch(np.array(texts, dtype=object))[:, 0]
     return 1 / (1 + np.exp(-logits))

@@ -1,213 +1,359 @@
-"""The run directory's trial tables, kept current while Tune runs (see README's layout).
+"""The run directory's contract: every name, column and state it holds, declared once.
 
-`TrialLog` is a Tune callback on the driver: it appends a row to epochs.csv for every
-reported epoch and rewrites trials.csv whenever a trial starts, reports or ends, so a
-report can be built from the files at any moment.
+Standard library only, so the driver (`search/`), the report (`reports/`) and the tests
+share it without importing TensorFlow, Ray or pandas. README's "The run directory"
+documents the same layout. Writers here replace files atomically: a reader sees the old
+version or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
+import math
 import os
-import time
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import Any, Literal
 
-from ray import tune
-
-from search.space import OBJECTIVE, Param, preset_of
-
-EPOCH_COLUMNS = [
-    "trial_id", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s", "eval_s",
-    "examples_per_s", "tokens_per_s", "padding_fraction", "time", "trial_time_s", "node_id", "hostname",
-    "device", "lstm", "gpu_ids",
-]
-TRIAL_HEAD = ["trial_id", "number", "preset", "state", "reason"]
-TRIAL_TAIL = [
-    "epochs", "best_epoch", "val_accuracy", "val_loss", "train_accuracy", "examples_per_s", "tokens_per_s",
-    "epoch_s", "setup_s", "started_at", "ended_at", "node_id", "hostname", "device", "lstm", "gpu_ids", "cpus",
-]
+STUDY_NAME = "search"
+"""The Optuna study's name inside study.db."""
+MODEL_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+CARD_FILE = "card.json"
+TUTORIAL_PRESETS = ("tutorial-single", "tutorial-stacked")
+"""The two hand-picked models of TensorFlow's "Text classification with an RNN"."""
 
 
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+@dataclass(frozen=True)
+class RunDir:
+    """The files of one run directory (`python -m search.run --out DIR`)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    run_json = property(lambda self: self.root / "run.json")
+    """Command line, configs, search space, objective, presets, resources, data facts, versions."""
+    study_db = property(lambda self: self.root / "study.db")
+    """The Optuna study (SQLite), written only by the driver."""
+    tune = property(lambda self: self.root / "tune")
+    """Ray Tune's experiment folder: trials, checkpoints, TensorBoard event files."""
+    trials_csv = property(lambda self: self.root / "trials.csv")
+    epochs_csv = property(lambda self: self.root / "epochs.csv")
+    summary_json = property(lambda self: self.root / "summary.json")
+    best_model = property(lambda self: self.root / "best_model")
+    report = property(lambda self: self.root / "report")
+
+    @property
+    def study_url(self) -> str:
+        """The study's SQLAlchemy URL, as Optuna and optuna-dashboard take it."""
+        return f"sqlite:///{self.study_db.resolve()}"
 
 
-def write_rows(path: Path, columns: list[str], rows: list[dict]) -> None:
-    """Replace a CSV table at once (missing values empty, extra keys dropped)."""
+@dataclass(frozen=True)
+class Objective:
+    """The metric trials are ranked by; the scheduler, searcher, report and export share it."""
+
+    metric: str = "val_accuracy"
+    mode: Literal["max", "min"] = "max"
+
+    def worst_first(self, value: float | None) -> float:
+        """A sort key, smaller is better; NaN and missing values sort last."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return math.inf
+        return -value if self.mode == "max" else value
+
+
+OBJECTIVE = Objective()
+
+
+class State(StrEnum):
+    """A trial's state in trials.csv."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    """Trained every epoch it was given (COMPLETE in the study)."""
+    STOPPED_EARLY = "stopped_early"
+    """Stopped by ASHA or by a budget (PRUNED in the study)."""
+    DIVERGED = "diverged"
+    """Its loss became NaN or infinite (FAIL in the study)."""
+    ERRORED = "errored"
+    """It raised, and its retries did too (FAIL in the study)."""
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+    @property
+    def ended(self) -> bool:
+        return self not in (State.PENDING, State.RUNNING)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: its name, the type of its values, what it holds."""
+
+    name: str
+    kind: type
+    help: str
+
+
+EPOCH_COLUMNS = (
+    Column("trial_id", str, "the trial"),
+    Column("epoch", int, "1, 2, ... (a resumed trial may report an epoch twice; the last row wins)"),
+    Column("train_loss", float, "mean binary cross-entropy over the epoch's training steps"),
+    Column("train_accuracy", float, "accuracy on the training batches as they were trained"),
+    Column("val_loss", float, "binary cross-entropy on the validation split"),
+    Column("val_accuracy", float, "accuracy on the validation split"),
+    Column("examples", int, "training examples processed in this epoch"),
+    Column("epoch_s", float, "seconds of training steps"),
+    Column("eval_s", float, "seconds of validation"),
+    Column("examples_per_s", float, "training examples per second"),
+    Column("tokens_per_s", float, "real (unpadded) training tokens per second"),
+    Column("padding_fraction", float, "share of batch tokens that were padding"),
+    Column("time", float, "Unix seconds at the report"),
+    Column("trial_time_s", float, "seconds since the trial (or its resumed part) started"),
+    Column("node_id", str, "Ray node id"),
+    Column("hostname", str, "host name"),
+    Column("device", str, "CPU or GPU:0"),
+    Column("lstm", str, "the LSTM implementation: fused or keras"),
+    Column("gpu_ids", str, "Ray's GPU ids, ;-separated"),
+)
+TRIAL_HEAD = (
+    Column("trial_id", str, "trial_NNNN, from the study's trial number"),
+    Column("number", int, "the Optuna trial number (0, 1, ...), as optuna-dashboard shows it"),
+    Column("preset", str, "tutorial-single, tutorial-stacked, or empty for a sampled trial"),
+    Column("state", str, "a State value"),
+    Column("reason", str, "why it stopped early, diverged or errored"),
+)
+TRIAL_TAIL = (
+    Column("epochs", int, "epochs reported"),
+    Column("best_epoch", int, "the epoch with the best objective"),
+    Column("val_accuracy", float, "at the best epoch (empty for a diverged or errored trial)"),
+    Column("val_loss", float, "at the best epoch"),
+    Column("train_accuracy", float, "at the last epoch"),
+    Column("examples", int, "training examples processed, all epochs"),
+    Column("examples_per_s", float, "mean over epochs"),
+    Column("tokens_per_s", float, "mean over epochs"),
+    Column("epoch_s", float, "mean over epochs"),
+    Column("setup_s", float, "seconds before the first training step"),
+    Column("started_at", float, "Unix seconds"),
+    Column("ended_at", float, "Unix seconds"),
+    Column("node_id", str, "Ray node id of the last epoch"),
+    Column("hostname", str, "host name of the last epoch"),
+    Column("device", str, "CPU or GPU:0"),
+    Column("lstm", str, "fused or keras"),
+    Column("gpu_ids", str, "Ray's GPU ids, ;-separated"),
+    Column("cpus", float, "CPUs given to the trial"),
+    Column("checkpoint", str, "the latest checkpoint, relative to the run directory"),
+    Column("best_checkpoint", str, "the best epoch's checkpoint, relative to the run directory"),
+)
+
+
+def trial_id(number: int) -> str:
+    """The trial id of study trial `number` (trial_0003 for 3)."""
+    return f"trial_{number:04d}"
+
+
+def trial_columns(param_names: Iterable[str]) -> list[str]:
+    """trials.csv's columns: the head, one column per searched hyperparameter, the tail."""
+    return [c.name for c in TRIAL_HEAD] + list(param_names) + [c.name for c in TRIAL_TAIL]
+
+
+def names(columns: Iterable[Column], kind: type | None = None) -> list[str]:
+    """Column names, optionally only those of one kind (str, int or float)."""
+    return [c.name for c in columns if kind is None or c.kind is kind]
+
+
+# ---------------------------------------------------------------- the search space's parameter
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched hyperparameter, as search/space.py declares it and run.json records it."""
+
+    name: str
+    kind: Literal["int", "float", "categorical"]
+    help: str = ""
+    role: Literal["model", "train", ""] = ""
+    """Whether it shapes the network or its training."""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    log: bool = False
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "categorical":
+            return value in self.choices
+        return self.low <= value <= self.high
+
+    def describe(self) -> str:
+        """The range as people read it: [16, 128] log, or {32, 64, 128}."""
+        if self.kind == "categorical":
+            return "{" + ", ".join(map(str, self.choices)) + "}"
+        return f"[{self.low:g}, {self.high:g}]" + (" log" if self.log else "")
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("int", "float") and self.low is not None and self.high is not None
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "choices": list(self.choices) if self.choices is not None else None}
+
+    @classmethod
+    def from_json(cls, entry: dict) -> Param:
+        """A run.json space entry → Param; raises ValueError on an entry without a name or kind."""
+        if not isinstance(entry, dict) or not entry.get("name") or entry.get("kind") not in ("int", "float", "categorical"):
+            raise ValueError(f"not a search-space entry: {entry!r}")
+        choices = entry.get("choices")
+        return cls(
+            name=str(entry["name"]),
+            kind=entry["kind"],
+            help=str(entry.get("help") or ""),
+            role=entry.get("role") or "",
+            low=_finite_or_none(entry.get("low")),
+            high=_finite_or_none(entry.get("high")),
+            choices=tuple(choices) if isinstance(choices, list) else None,
+            log=bool(entry.get("log")),
+        )
+
+
+def _finite_or_none(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+# ---------------------------------------------------------------- ranking
+
+
+def rank_key(row: dict, objective: Objective = OBJECTIVE) -> tuple:
+    """How trials are ranked everywhere (leaderboard, progress, summary, export).
+
+    Completed trials first (only they are COMPLETE in the study, so Optuna's best trial
+    is the first of them), then the others that reported a value, then the rest; within
+    each, by the objective at the best epoch (NaN and missing worst), then by number.
+    """
+    value = as_float(row.get(objective.metric))
+    scored = not math.isnan(value) and row.get("state") not in (State.DIVERGED, State.ERRORED)
+    group = 0 if scored and row.get("state") == State.COMPLETED else 1 if scored else 2
+    return group, objective.worst_first(value), as_float(row.get("number"))
+
+
+def best_row(rows: Iterable[dict], objective: Objective = OBJECTIVE) -> dict | None:
+    """The best trial: the first by rank_key among those with a value, or None."""
+    ranked = sorted(rows, key=lambda row: rank_key(row, objective))
+    return ranked[0] if ranked and rank_key(ranked[0], objective)[0] < 2 else None
+
+
+def as_float(value) -> float:
+    """A table cell as a float; empty, missing or unparsable cells are NaN."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+# ---------------------------------------------------------------- reading and writing
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object from a file, or None when the file is absent; ValueError when it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    value = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Replace a JSON file at once; NaN and infinities become null, NumPy scalars numbers."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, columns, restval="", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    tmp.write_text(json.dumps(jsonable(value), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _creation_number(trial, default: int) -> int:
-    """Tune's counter of created trials, the head of its experiment tag ("3_depth=2,...")."""
-    head = str(getattr(trial, "experiment_tag", "")).split("_")[0]
-    return int(head) if head.isdigit() else default
+def jsonable(value: Any) -> Any:
+    """A value JSON can hold: numbers stay numbers (NaN → None), paths and others become text."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a NumPy scalar
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
 
 
-class TrialLog(tune.Callback):
-    def __init__(
-        self, run_dir: Path, space: tuple[Param, ...], max_epochs: int, cpus_per_trial: float,
-        num_trials: int, time_budget_s: float | None,
-    ):
-        self.run_dir = Path(run_dir)
-        self.num_trials = num_trials
-        self.time_budget_s = time_budget_s
-        self.started = time.time()
-        self.space = space
-        self.max_epochs = max_epochs
-        self.cpus = cpus_per_trial
-        self.budget_hit = False
-        self.trials: dict[str, dict] = {}
-        self.epochs: dict[str, list[dict]] = {}
+def read_rows(path: Path) -> list[dict]:
+    """A CSV table as dicts of text cells; [] when the file is absent or empty."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
-    def setup(self, **info):
-        """Start from the tables on disk: a resumed run keeps the rows of its first part."""
-        self.started = time.time()
-        self.trials = {row["trial_id"]: row for row in read_rows(self.trials_csv)}
-        self.epochs = {}
-        rows = read_rows(self.epochs_csv)
-        for row in rows:
-            self.epochs.setdefault(row["trial_id"], []).append(row)
-        if rows and list(rows[0]) != EPOCH_COLUMNS:  # written by another version: new rows must line up
-            write_rows(self.epochs_csv, EPOCH_COLUMNS, rows)
 
-    @property
-    def trials_csv(self) -> Path:
-        return self.run_dir / "trials.csv"
+def write_rows(path: Path, columns: list[str], rows: Iterable[dict]) -> None:
+    """Replace a CSV table at once (missing values empty, extra keys dropped)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, columns, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(_cells(row) for row in rows)
+    os.replace(tmp, path)
 
-    @property
-    def epochs_csv(self) -> Path:
-        return self.run_dir / "epochs.csv"
 
-    # ------------------------------------------------------------ Tune's hooks
+def append_row(path: Path, columns: list[str], row: dict) -> None:
+    """Append one row to a CSV table, writing the header first if the file is new."""
+    path = Path(path)
+    new = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, columns, restval="", extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(_cells(row))
 
-    def on_trial_start(self, iteration, trials, trial, **info):
-        row = self._row(trial)
-        row.update(state="running", reason="")
-        row["started_at"] = row.get("started_at") or time.time()
-        self._write_trials()
 
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        if "val_accuracy" not in result:
-            return
-        epoch = {k: result.get(k, "") for k in EPOCH_COLUMNS}
-        epoch["trial_id"] = trial.trial_id
-        self.epochs.setdefault(trial.trial_id, []).append(epoch)
-        new_file = not self.epochs_csv.exists()
-        with self.epochs_csv.open("a", newline="") as f:
-            writer = csv.DictWriter(f, EPOCH_COLUMNS)
-            if new_file:
-                writer.writeheader()
-            writer.writerow(epoch)
-        row = self._row(trial)
-        row.update(state="running", **{k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids")})
-        if "setup_s" in result:
-            row["setup_s"] = result["setup_s"]
-        self._summarize(row)
-        self._write_trials()
+def _cells(row: dict) -> dict:
+    """None and NaN as empty cells, so every reader sees missing values the same way."""
+    return {k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v for k, v in row.items()}
 
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        row = self._row(trial)
-        done = int(row.get("epochs") or 0)
-        if done >= self.max_epochs:
-            row.update(state="completed", reason="")
-        elif self.budget_hit:
-            row.update(state="stopped_early", reason=f"time budget ran out after epoch {done}")
-        else:
-            row.update(
-                state="stopped_early",
-                reason=f"ASHA stopped it after epoch {done}: {OBJECTIVE.metric} below its rung's cut-off",
-            )
-        row["ended_at"] = time.time()
-        self._write_trials()
-        self._print_progress()
 
-    def on_trial_error(self, iteration, trials, trial, **info):
-        row = self._row(trial)
-        error = trial.get_error()
-        message = str(error).strip().splitlines()[-1] if error and str(error).strip() else "the trial raised an error"
-        row.update(state="errored", reason=message[:300], ended_at=time.time())
-        self._write_trials()
-        self._print_progress()
+def staging_dir(target: Path) -> Path:
+    """An empty folder beside `target` to build its replacement in (see replace_dir)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
 
-    def on_step_end(self, iteration, trials, **info):
-        if self.time_budget_s and time.time() - self.started >= self.time_budget_s:
-            self.budget_hit = True
 
-    def _print_progress(self) -> None:
-        counts = self.counts()
-        done = counts["completed"] + counts["stopped_early"] + counts["errored"]
-        line = (
-            f"[search] {done} of {self.num_trials} trials done ({counts['completed']} completed, "
-            f"{counts['stopped_early']} stopped early, {counts['errored']} errored)"
-        )
-        scored = [r for r in self.trials.values() if r.get("val_accuracy") not in (None, "")]
-        if scored:
-            best = max(scored, key=lambda r: float(r["val_accuracy"]))
-            line += f"; best {OBJECTIVE.metric} {float(best['val_accuracy']):.4f} ({best['trial_id']}{' ' + best['preset'] if best['preset'] else ''})"
-        elapsed = time.time() - self.started
-        line += f"; {elapsed / 60:.1f} min elapsed"
-        if self.time_budget_s:
-            line += f", {max(0.0, self.time_budget_s - elapsed) / 60:.1f} min of the budget left"
-        print(line, flush=True)
-
-    # ------------------------------------------------------------ rows
-
-    def _row(self, trial) -> dict:
-        if trial.trial_id not in self.trials:
-            params = {p.name: trial.config.get(p.name) for p in self.space}
-            self.trials[trial.trial_id] = {
-                "trial_id": trial.trial_id,
-                "number": _creation_number(trial, default=len(self.trials) + 1),
-                "preset": preset_of(params, self.space),
-                "state": "pending",
-                **params,
-                "cpus": self.cpus,
-            }
-        return self.trials[trial.trial_id]
-
-    def _summarize(self, row: dict) -> None:
-        by_epoch = {int(e["epoch"]): e for e in self.epochs[row["trial_id"]]}  # a resumed epoch: last wins
-        epochs = [by_epoch[k] for k in sorted(by_epoch)]
-        best = max(epochs, key=lambda e: float(e[OBJECTIVE.metric]) * (1 if OBJECTIVE.mode == "max" else -1))
-        mean = lambda key: sum(float(e[key]) for e in epochs) / len(epochs)
-        row.update(
-            epochs=len(epochs),
-            best_epoch=best["epoch"],
-            val_accuracy=best["val_accuracy"],
-            val_loss=best["val_loss"],
-            train_accuracy=epochs[-1]["train_accuracy"],
-            examples_per_s=mean("examples_per_s"),
-            tokens_per_s=mean("tokens_per_s"),
-            epoch_s=mean("epoch_s"),
-        )
-
-    def _write_trials(self) -> None:
-        columns = TRIAL_HEAD + [p.name for p in self.space] + TRIAL_TAIL
-        write_rows(self.trials_csv, columns, sorted(self.trials.values(), key=lambda r: int(r["number"])))
-
-    def stop_for_budget(self) -> None:
-        """The time budget ended the search: trials it cut short are stopped early, not running."""
-        for row in self.trials.values():
-            if row["state"] in ("running", "pending"):
-                done = int(row.get("epochs") or 0)
-                row.update(state="stopped_early", reason=f"time budget ran out after epoch {done}", ended_at=time.time())
-        self.budget_hit = True
-        self._write_trials()
-
-    def interrupted(self, num_trials: int) -> bool:
-        """Tune returned before every trial ended (Ctrl-C, or the driver was stopped)."""
-        counts = self.counts()
-        ended = counts["completed"] + counts["stopped_early"] + counts["errored"]
-        return ended < counts["total"] or (counts["total"] < num_trials and not self.budget_hit)
-
-    def counts(self) -> dict[str, int]:
-        states = [row["state"] for row in self.trials.values()]
-        return {s: states.count(s) for s in ("completed", "stopped_early", "errored")} | {"total": len(states)}
+def replace_dir(new: Path, target: Path) -> None:
+    """Swap `new` in for `target` by renames, so `target` is never half-written."""
+    new, target = Path(new), Path(target)
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        old.rmdir()
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

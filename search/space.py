@@ -1,52 +1,18 @@
-"""The search space, declared once, and the objective it is searched for.
+"""The search space, declared once.
 
 Everything else derives from `SPACE`: Optuna's distributions, the tutorial's starting
-points, the configs a trial trains, the CLI's help and the report's axes (through run.json).
+points, the configs a trial trains, the CLI's help and the report's axes (through
+run.json). No TensorFlow here: `python -m search.run --help` and the report stay light.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from models import PRESETS, TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE, ModelConfig, stacked_units
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The metric trials are ranked by; the scheduler, searcher, report and export share it."""
-
-    metric: str = "val_accuracy"
-    mode: Literal["max", "min"] = "max"
-
-
-OBJECTIVE = Objective()
-
-
-@dataclass(frozen=True)
-class Param:
-    """One searched hyperparameter."""
-
-    name: str
-    kind: Literal["int", "float", "categorical"]
-    help: str
-    role: Literal["model", "train"]
-    low: float | None = None
-    high: float | None = None
-    choices: tuple | None = None
-    log: bool = False
-
-    def contains(self, value: Any) -> bool:
-        if self.kind == "categorical":
-            return value in self.choices
-        return self.low <= value <= self.high
-
-    def describe(self) -> str:
-        if self.kind == "categorical":
-            return "{" + ", ".join(map(str, self.choices)) + "}"
-        return f"[{self.low:g}, {self.high:g}]" + (" log" if self.log else "")
-
+from models.config import PRESETS, TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE, ModelConfig, stacked_units
+from search.cli import UsageError
+from search.rundir import TUTORIAL_PRESETS, Param
 
 SPACE: tuple[Param, ...] = (
     Param("depth", "int", "BiLSTM layers: 1 = single, 2-3 = stacked", "model", 1, 3),
@@ -61,11 +27,35 @@ SPACE: tuple[Param, ...] = (
 PARAMS = {p.name: p for p in SPACE}
 
 
+def parse_fixed(items: list[str], space: tuple[Param, ...] = SPACE) -> dict[str, Any]:
+    """--fix NAME=VALUE pairs → {name: value}, each converted to its parameter's type.
+
+    Raises UsageError naming the pair when the name is not searched, the value does not
+    convert, or it lies outside the parameter's range or choices.
+    """
+    by_name = {p.name: p for p in space}
+    fixed = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        param = by_name.get(name)
+        if param is None or not text:
+            raise UsageError(f"--fix {item}: expected NAME=VALUE with NAME one of {', '.join(by_name)}")
+        kind = type(param.choices[0]) if param.kind == "categorical" else {"int": int, "float": float}[param.kind]
+        try:
+            value = kind(text)
+        except ValueError:
+            raise UsageError(f"--fix {item}: {name} takes a {kind.__name__} value in {param.describe()}") from None
+        if not param.contains(value):
+            raise UsageError(f"--fix {item}: {name} must lie in {param.describe()}")
+        fixed[name] = value
+    return fixed
+
+
 def narrowed(space: tuple[Param, ...], fixed: dict[str, Any]) -> tuple[Param, ...]:
     """The space with some parameters pinned to one value (a categorical of one choice)."""
-    for name, value in fixed.items():
-        if name not in PARAMS:
-            raise ValueError(f"cannot fix {name!r}: not a searched parameter ({', '.join(PARAMS)})")
+    for name in fixed:
+        if name not in {p.name for p in space}:
+            raise UsageError(f"cannot fix {name!r}: not a searched parameter ({', '.join(p.name for p in space)})")
     return tuple(
         dataclasses.replace(p, kind="categorical", low=None, high=None, log=False, choices=(fixed[p.name],))
         if p.name in fixed
@@ -88,12 +78,8 @@ def optuna_space(space: tuple[Param, ...]) -> dict:
     return {p.name: one(p) for p in space}
 
 
-def to_json(space: tuple[Param, ...]) -> list[dict]:
-    return [{**dataclasses.asdict(p), "choices": list(p.choices) if p.choices else None} for p in space]
-
-
 def configs_from(params: dict[str, Any]) -> tuple[ModelConfig, dict[str, Any]]:
-    """A trial's sampled values → (model config, training overrides)."""
+    """A trial's sampled values → (model config, training overrides for search.train.TrainConfig)."""
     model = ModelConfig(
         vocab_size=int(params["vocab_size"]),
         embedding_dim=int(params["embedding_dim"]),
@@ -103,15 +89,15 @@ def configs_from(params: dict[str, Any]) -> tuple[ModelConfig, dict[str, Any]]:
     train = {
         "learning_rate": float(params["learning_rate"]),
         "batch_size": int(params["batch_size"]),
-        "max_len": int(params["max_len"]) or None,
+        "max_len": int(params["max_len"]),
     }
     return model, train
 
 
-def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
-    """A tutorial model expressed in the space's parameters (pinned ones keep their value)."""
+def tutorial_point(preset: str) -> dict[str, Any]:
+    """A tutorial model expressed in the space's parameters."""
     model = PRESETS[preset]
-    point = {
+    return {
         "depth": model.depth,
         "units": model.units[0],
         "embedding_dim": model.embedding_dim,
@@ -121,6 +107,14 @@ def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
         "batch_size": TUTORIAL_BATCH_SIZE,
         "max_len": 0,
     }
+
+
+def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
+    """The tutorial model as a starting point of this space: pinned parameters keep their value.
+
+    Raises ValueError when the point lies outside the space.
+    """
+    point = tutorial_point(preset)
     for p in space:
         if p.kind == "categorical" and len(p.choices) == 1:
             point[p.name] = p.choices[0]
@@ -129,9 +123,9 @@ def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
     return point
 
 
-def preset_of(params: dict[str, Any], space: tuple[Param, ...]) -> str:
-    """The tutorial preset these values are, or "" for a sampled configuration."""
-    for preset in PRESETS:
-        if all(params.get(k) == v for k, v in preset_point(preset, space).items()):
+def preset_of(params: dict[str, Any]) -> str:
+    """The tutorial preset these values are exactly, or "" (a sampled or altered configuration)."""
+    for preset in TUTORIAL_PRESETS:
+        if all(params.get(k) == v for k, v in tutorial_point(preset).items()):
             return preset
     return ""

@@ -1,59 +1,76 @@
 """The Ray Tune trainable: a thin function of a trial's sampled values.
 
 dict → typed configs → search.train.train_and_evaluate, reporting every epoch to Tune
-with where it ran and a checkpoint (the full model, so a resumed trial continues).
+with where it ran and a checkpoint (weights, optimizer state and model config, so a
+resumed trial continues with whichever LSTM implementation its machine runs).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import tempfile
 import time
-from pathlib import Path
 
+from search import faults
 from search.data import Prepared
 from search.space import configs_from
-from search.train import TrainConfig, configure_tensorflow, train_and_evaluate
-
-MODEL_FILE = "model.keras"
-STATE_FILE = "state.json"
+from search.train import TrainConfig, Training, configure_tensorflow, train_and_evaluate
+from search.tuning import NUMBER
 
 
-def bilstm(params: dict, data: Prepared, train_defaults: dict) -> None:
-    """Train one sampled configuration; `train_defaults` holds what all trials share."""
+def bilstm(config: dict, data: Prepared, train_defaults: dict, resume_from: dict) -> None:
+    """Train one sampled configuration.
+
+    `train_defaults` holds what all trials share (epochs, seed, threads, lstm);
+    `resume_from` maps study trial numbers to the `tune.Checkpoint` a resumed run
+    continues them from (Tune's own checkpoint of this trial, after a retry, comes first).
+    """
     import keras
-    import ray
     from ray import tune
-
-    import models  # noqa: F401  registers FusedBiLSTM, which checkpoints may hold
 
     started = time.time()
     keras.backend.clear_session()  # the worker may have run an earlier trial
+    params = {k: v for k, v in config.items() if k != NUMBER}
     model_config, overrides = configs_from(params)
     train_config = TrainConfig(**{**train_defaults, **overrides})
-    device = configure_tensorflow(train_config.threads)
-    where = {
+    where = _where(configure_tensorflow(train_config.threads))
+    checkpoint = tune.get_checkpoint() or resume_from.get(config[NUMBER])
+    resume = _restore(checkpoint, train_config) if checkpoint is not None else None
+
+    def report(metrics: dict, training: Training) -> None:
+        row = {**metrics, **where, "time": time.time(), "trial_time_s": time.time() - started}
+        if "diverged" in metrics:  # nothing worth continuing from
+            tune.report(row)
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            from models import save_checkpoint
+
+            save_checkpoint(folder, training.network, training.optimizer, model_config, {"epoch": training.epoch, "params": params})
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    def strike(training: Training) -> None:
+        faults.before_epoch(config[NUMBER], training.epoch + 1, training)
+
+    train_and_evaluate(model_config, train_config, data, on_epoch=report, resume=resume, before_epoch=strike)
+
+
+def _restore(checkpoint, train_config: TrainConfig) -> Training:
+    from models import load_checkpoint
+
+    with checkpoint.as_directory() as folder:
+        network, optimizer, _, state = load_checkpoint(folder, lstm=train_config.lstm)
+    return Training(network, optimizer, int(state["epoch"]))
+
+
+def _where(device: str) -> dict:
+    """Where this trial runs: node, host, device, Ray's GPU ids, process."""
+    import ray
+
+    return {
         "node_id": ray.get_runtime_context().get_node_id(),
         "hostname": socket.gethostname(),
         "device": device,
         "gpu_ids": ";".join(str(i) for i in ray.get_gpu_ids()),
         "pid": os.getpid(),
     }
-
-    model, start_epoch = None, 0
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            model = keras.saving.load_model(Path(folder) / MODEL_FILE)
-            start_epoch = json.loads((Path(folder) / STATE_FILE).read_text())["epoch"]
-
-    def report(metrics: dict, model) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            model.save(Path(folder) / MODEL_FILE)
-            (Path(folder) / STATE_FILE).write_text(json.dumps({"epoch": metrics["epoch"], "params": params}))
-            row = {**metrics, **where, "time": time.time(), "trial_time_s": time.time() - started}
-            tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
-
-    train_and_evaluate(model_config, train_config, data, on_epoch=report, model=model, start_epoch=start_epoch)

@@ -1,19 +1,28 @@
-"""The report (python -m reports RUN_DIR) on run directories built by tests/reports_fixture.py.
+"""The report (python -m reports RUN_DIR) on real run directories.
 
     python -m pytest -q tests/test_reports.py
 
-Finished, in-progress, resumed runs and runs with errored / stopped-early trials; the pure
-assemble(); escaping and self-containment; the atomic replacement of report/; the CLI's
-errors; and the page in headless Chromium (skipped only when no chromium binary is found).
+The tests read the real search of tests/conftest.py (`real_run`: 6 trials on the sample,
+finished, exported and reported by the driver; never changed) or a copy of it (`run_copy`)
+turned into an edge case through the run directory's contract (search/rundir.py): tutorial
+presets, a resumed epoch, a run in progress, diverged and errored trials, a trial stopped
+early above every completed one, studies with few or many completed trials, best trials at
+the edges of the search space, hostile strings, missing columns and files. Expected values
+come from the files (the contract's ranking, the trials' own numbers), not from the report's
+functions. Also: the pure assemble(), the atomic replacement of report/, the CLI, the Pareto
+mask, and the page in headless Chromium (skipped only when no chromium binary is found).
 """
 
 import base64
 import hashlib
-import json
+import html
+import math
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter, defaultdict
+from itertools import accumulate
 from pathlib import Path
 
 import matplotlib
@@ -21,279 +30,570 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
-import pandas as pd
+import optuna
 import pytest
 from matplotlib.figure import Figure
 
 import reports
 from reports import analysis, figures
 from reports.__main__ import main
-from reports.load import Run, load, parse_space
-from reports_fixture import SCRIPT, make_run
+from reports.load import load
+from search.rundir import (
+    EPOCH_COLUMNS,
+    OBJECTIVE,
+    STUDY_NAME,
+    TRIAL_HEAD,
+    TUTORIAL_PRESETS,
+    Param,
+    RunDir,
+    State,
+    append_row,
+    as_float,
+    best_row,
+    names,
+    rank_key,
+    read_json,
+    read_rows,
+    trial_columns,
+    write_json,
+    write_rows,
+)
 
 REPO = Path(__file__).parents[1]
+METRIC = OBJECTIVE.metric
 FIGURES = {"families.png", "curves.png", "pareto.png", "progress.png", "timeline.png"}
 SECTIONS = ["headline", "leaderboard", "families", "curves", "pareto", "progress", "params", "importance",
             "timeline", "facts"]
-ALERT = "<script>alert(1)</script>"
+MIN_IMPORTANCE = 5  # completed trials the importance section needs
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Leaderboard cells: rank, #, trial, preset, state, reason, one per hyperparameter, then the tail.
+TRIAL, STATE, REASON = 2, 4, 5
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# --- reading and changing run directories through the contract -------------------------------
+
+
+def _space(run_dir: Path) -> list[Param]:
+    return [Param.from_json(entry) for entry in read_json(RunDir(run_dir).run_json)["space"]]
+
+
+def _param_names(run_dir: Path) -> list[str]:
+    return [p.name for p in _space(run_dir)]
+
+
+def _trials(run_dir: Path) -> list[dict]:
+    return read_rows(RunDir(run_dir).trials_csv)
+
+
+def _write_trials(run_dir: Path, rows: list[dict]) -> list[dict]:
+    write_rows(RunDir(run_dir).trials_csv, trial_columns(_param_names(run_dir)), rows)
+    return rows
+
+
+def _edit_trials(run_dir: Path, edits: dict[str, dict]) -> list[dict]:
+    """Rewrite trials.csv with some cells replaced (by trial id), every other cell as the driver wrote it."""
+    rows = _trials(run_dir)
+    assert set(edits) <= {r["trial_id"] for r in rows}
+    for row in rows:
+        row.update(edits.get(row["trial_id"], {}))
+    return _write_trials(run_dir, rows)
+
+
+def _by_rank(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=rank_key)
+
+
+def _best_completed(rows: list[dict]) -> dict:
+    """The harness's best trial, found without rank_key: the completed one with the highest value, then lowest number."""
+    completed = [r for r in rows if r["state"] == State.COMPLETED and not math.isnan(as_float(r[METRIC]))]
+    return max(completed, key=lambda r: (float(r[METRIC]), -int(r["number"])))
+
+
+def _listed(rows: list[dict]) -> str:
+    """The banner's counts: "3 completed, 3 stopped early"."""
+    return ", ".join(f"{n} {State(s).label}" for s, n in sorted(Counter(r["state"] for r in rows).items()))
+
+
+def _in_progress(run_dir: Path) -> None:
+    """What a run directory holds mid-run: no summary, no exported model, no report, no study yet."""
+    files = RunDir(run_dir)
+    files.summary_json.unlink()
+    files.study_db.unlink()
+    shutil.rmtree(files.best_model)
+    shutil.rmtree(files.report)
+
+
+def _restudy(run_dir: Path, complete: int, pruned: int = 1) -> None:
+    """Replace the copy's study.db by one with `complete` COMPLETE and `pruned` PRUNED trials over the
+    real study's distributions, through Optuna's API; the value grows with the learning rate only."""
+    files = RunDir(run_dir)
+    real = optuna.load_study(study_name=STUDY_NAME, storage=files.study_url)
+    distributions, directions = real.trials[0].distributions, real.directions
+    files.study_db.unlink()
+    study = optuna.create_study(study_name=STUDY_NAME, storage=files.study_url, directions=directions,
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(complete):
+        trial = study.ask(distributions)
+        study.tell(trial, 0.5 + 0.1 * math.log10(trial.params["learning_rate"] / 1e-4))
+    for _ in range(pruned):
+        study.tell(study.ask(distributions), state=optuna.trial.TrialState.PRUNED)
+
+
+def _completed_in_study(run_dir: Path) -> int:
+    """COMPLETE trials in study.db, read without writing (the real run must stay as it is)."""
+    storage = f"sqlite:///file:{RunDir(run_dir).study_db.resolve()}?mode=ro&uri=true"
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+
+
+# --- reading the page -------------------------------------------------------------------------
 
 
 def _pngs(report: Path) -> set[str]:
     return {p.name for p in report.glob("*.png")}
 
 
-def _referenced_images(html: str) -> set[str]:
-    return set(re.findall(r'<img src="([^"]+)"', html))
+def _referenced_images(text: str) -> set[str]:
+    return set(re.findall(r'<img src="([^"]+)"', text))
 
 
-def _section(html: str, anchor: str) -> str:
-    return html.split(f'<section id="{anchor}">')[1].split("</section>")[0]
+def _section(text: str, anchor: str) -> str:
+    return text.split(f'<section id="{anchor}">')[1].split("</section>")[0]
+
+
+def _table(text: str) -> list[tuple[str, list[str]]]:
+    """(row class, unescaped cells) of each body row of the first table in text."""
+    body = text.split("<tbody>")[1].split("</tbody>")[0]
+    return [(cls, [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)])
+            for cls, cells in re.findall(r'<tr(?: class="([^"]*)")?>(.*?)</tr>', body)]
 
 
 def _snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under root with its size, mtime and content hash: to prove nothing was written."""
+    """Every path under root with its mtime and content hash: to prove nothing was written."""
     return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_mtime_ns,
                                        None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
             for p in sorted(root.rglob("*"))}
 
 
-def _edit_trials(run_dir: Path, edits: dict[str, dict[str, str]]) -> None:
-    """Rewrite trials.csv with some cells replaced, every other cell kept as written."""
-    path = run_dir / "trials.csv"
-    trials = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for trial_id, values in edits.items():
-        for column, value in values.items():
-            trials.loc[trials["trial_id"] == trial_id, column] = value
-    trials.to_csv(path, index=False)
+def _staging_left(run_dir: Path) -> list[Path]:
+    return list(run_dir.glob(f".{RunDir(run_dir).report.name}-*"))
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    """A finished run (12 trials: 2 stopped early, 1 errored, a resumed epoch) with its report built once."""
-    run_dir = make_run(tmp_path_factory.mktemp("finished") / "run")
-    reports.build(run_dir)
-    return run_dir
+# --- expectations computed from the files ------------------------------------------------------
 
 
-# --- whole runs ---------------------------------------------------------------------------------
+def _place(row: dict) -> str:
+    return f"{row['hostname']} · {row['device']}" + (f" (GPU ids {row['gpu_ids']})" if row["gpu_ids"] else "")
 
 
-def test_finished_run_report(finished):
-    index = finished / "report" / "index.html"
-    html = index.read_text()
-    pngs = _pngs(index.parent)
+def _lanes_needed(rows: list[dict]) -> dict[str, int]:
+    """Per place, the most trials running there at once (one ending as another starts: not at once)."""
+    events = defaultdict(list)
+    for r in rows:
+        events[_place(r)] += [(float(r["started_at"]), 1), (float(r["ended_at"]), -1)]
+    return {place: max(accumulate(step for _, step in sorted(e))) for place, e in events.items()}
+
+
+def _pareto_front(rows: list[dict]) -> set[str]:
+    """Trials that no other trial matches on accuracy and throughput while beating it on one."""
+    points = {r["trial_id"]: (float(r[METRIC]), float(r["examples_per_s"])) for r in rows
+              if not math.isnan(as_float(r[METRIC])) and as_float(r["examples_per_s"]) > 0}
+    return {t for t, (a, s) in points.items()
+            if not any(b >= a and u >= s and (b > a or u > s) for b, u in points.values())}
+
+
+def _best_tenth(rows: list[dict]) -> list[dict]:
+    """The best 10% of the trials with a value (at least 1, at most 5): those the edge warnings look at."""
+    scored = [r for r in _by_rank(rows) if not math.isnan(as_float(r[METRIC]))]
+    return scored[:max(1, min(5, math.ceil(0.1 * len(scored))))]
+
+
+def _edges(rows: list[dict], space: list[Param]) -> set[tuple[str, str]]:
+    """(param, "top" | "bottom") where the best tenth all sit within 10% of a numeric range's bound
+    (log width where log); a bottom at 0 (float) or 1 (int) is natural, never an edge."""
+    top, found = _best_tenth(rows), set()
+    for p in space:
+        if p.kind == "categorical" or p.low is None or p.high is None:
+            continue
+        scale = math.log if p.log else float
+        where = [(scale(float(r[p.name])) - scale(p.low)) / (scale(p.high) - scale(p.low)) for r in top]
+        if all(w >= 0.9 for w in where):
+            found.add((p.name, "top"))
+        elif all(w <= 0.1 for w in where) and not ((p.kind == "float" and p.low == 0) or (p.kind == "int" and p.low <= 1)):
+            found.add((p.name, "bottom"))
+    return found
+
+
+# --- the finished real run, as the driver reported it ------------------------------------------
+
+
+def test_finished_run_report(real_run):
+    files = RunDir(real_run)
+    text = (files.report / "index.html").read_text()
+    pngs = _pngs(files.report)
+    rows, space, info, summary = _trials(real_run), _space(real_run), read_json(files.run_json), read_json(files.summary_json)
+    param_names = [p.name for p in space]
+    completed_in_study = _completed_in_study(real_run)
+    assert list(rows[0]) == trial_columns(param_names) and list(read_rows(files.epochs_csv)[0]) == names(EPOCH_COLUMNS)
 
     # Files: every figure written is referenced by relative path, every referenced one exists, all real PNGs.
-    assert FIGURES | {"importance.png"} <= pngs
-    assert len([p for p in pngs if p.startswith("param_")]) == 8
-    assert _referenced_images(html) == pngs
-    assert all((index.parent / p).read_bytes()[:8] == PNG_MAGIC for p in pngs)
-    assert sorted(p.name for p in index.parent.iterdir()) == sorted(pngs | {"index.html"})
-    assert not list(finished.glob(".report-*"))  # no staging folder left behind
+    params = {f"param_{i:02d}_{name}.png" for i, name in enumerate(param_names)}
+    importance = {"importance.png"} if completed_in_study >= MIN_IMPORTANCE else set()
+    assert pngs == FIGURES | params | importance and len(params) == 8
+    assert _referenced_images(text) == pngs
+    assert all((files.report / p).read_bytes()[:8] == PNG_MAGIC for p in pngs)
+    assert sorted(p.name for p in files.report.iterdir()) == sorted(pngs | {"index.html"})
+    assert not _staging_left(real_run)
 
-    # Sections 1-10, in order, numbered.
-    assert re.findall(r'<section id="([^"]+)">', html) == SECTIONS
-    titles = re.findall(r"<h2>(\d+)\. ", html)
-    assert titles == [str(i) for i in range(1, 11)]
-    assert "Finished run: 12 trials (9 completed, 1 errored, 2 stopped early)" in html
+    # Sections 1-10, in order, numbered; the banner counts the trials of trials.csv, as summary.json does.
+    assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
+    assert re.findall(r"<h2>(\d+)\. ", text) == [str(i) for i in range(1, 11)]
+    counts = Counter(r["state"] for r in rows)
+    assert all(summary["counts"][state] == n for state, n in counts.items()) and summary["counts"]["total"] == len(rows)
+    assert re.search(rf"Finished run: {len(rows)} trials \({re.escape(_listed(rows))}\), wall time [\d.]+ (s|min|h)\.", text)
 
-    # 1. Headline: the exported best beside the tutorial's two models; test accuracy only for the best.
-    summary = json.loads((finished / "summary.json").read_text())
-    headline = _section(html, "headline")
-    assert "best (exported)" in headline and "tutorial-single" in headline and "tutorial-stacked" in headline
-    assert f"{summary['best']['test_accuracy']:.2%}" in headline and summary["best"]["trial_id"] == "t_00003"
-    assert "vs tutorial-single: " in headline and "vs tutorial-stacked: " in headline
+    # 1. Headline: the exported best (the best completed trial) beside the tutorial's two models.
+    best = _best_completed(rows)
+    assert summary["best"]["trial_id"] == best["trial_id"] == best_row(rows)["trial_id"]
+    headline = _section(text, "headline")
+    first, *tutorial = _table(headline)
+    assert first[1][:2] == ["best (exported)", best["trial_id"]]
+    assert all(f"{name}=" in first[1][2] for name in param_names)
+    assert first[1][3:5] == [f"{float(best[METRIC]):.2%}", f"{summary['best']['test_accuracy']:.2%}"]
+    assert first[1][7] == State.COMPLETED.label
+    assert not any(r["preset"] for r in rows)  # the pinned presets are not the tutorial's models
+    assert [cells for _, cells in tutorial] == [[p, "", "", "", "", "", "", "not in this run"] for p in TUTORIAL_PRESETS]
+    assert "vs tutorial" not in headline and "Test accuracy is measured once" in headline
 
-    # 2. Leaderboard by validation accuracy; the errored trial (no accuracy) last; state and reason shown.
-    trials = pd.read_csv(finished / "trials.csv")
-    expected = trials.sort_values("val_accuracy", ascending=False, na_position="last")["trial_id"].tolist()
-    board = _section(html, "leaderboard")
-    assert re.findall(r"<td>(t_\d+)</td>", board) == expected
-    assert board.count('<tr class="stopped_early">') == 2 and board.count('<tr class="errored">') == 1
-    assert board.count("ASHA: below the median at epoch 1") == 2 and "<td>stopped early</td>" in board
-    assert "<td>errored</td><td>ResourceExhaustedError: OOM when allocating tensor</td>" in board
-    assert '<tr class="completed best">' in board
+    # 2. Leaderboard in the contract's ranking: state, reason, class (with the best marked) per trial.
+    board = _section(text, "leaderboard")
+    assert f"2. Leaderboard ({len(rows)} trials, by {METRIC})" in board
+    shown = _table(board)
+    ranked = _by_rank(rows)
+    assert [cells[TRIAL] for _, cells in shown] == [r["trial_id"] for r in ranked]
+    assert shown[0][1][TRIAL] == best["trial_id"]
+    for rank, ((cls, cells), row) in enumerate(zip(shown, ranked, strict=True), start=1):
+        assert cls == row["state"] + (" best" if row is best else "")
+        assert cells[:REASON + 1] == [str(rank), row["number"], row["trial_id"], row["preset"], State(row["state"]).label,
+                                      row["reason"]]
+        assert cells[-4] == f"{float(row[METRIC]):.2%}"
+    states = [r["state"] for r in ranked]
+    assert states == sorted(states, key=lambda s: s != State.COMPLETED)  # completed trials first
 
     # 3-6. Single vs stacked, learning curves, accuracy vs throughput with its front, progress.
-    assert '<img src="families.png"' in _section(html, "families")
-    assert '<img src="curves.png"' in _section(html, "curves")
-    pareto = _section(html, "pareto")
-    assert '<img src="pareto.png"' in pareto and "Pareto front: no other trial is both more accurate and faster" in pareto
-    front = re.findall(r"<td>(t_\d+)</td>", pareto)
-    rows = trials[trials["val_accuracy"].notna()]
-    expected_front = rows[analysis.pareto_mask(rows["val_accuracy"].to_numpy(), rows["examples_per_s"].to_numpy())]
-    assert sorted(front) == sorted(expected_front["trial_id"]) and "t_00003" in front
-    assert '<img src="progress.png"' in _section(html, "progress")
+    for anchor in ("families", "curves", "pareto", "progress"):
+        assert f'<img src="{anchor}.png"' in _section(text, anchor)
+    pareto = _section(text, "pareto")
+    assert "Pareto front: no other trial is both more accurate and faster" in pareto
+    front = [cells[1] for _, cells in _table(pareto)]
+    assert set(front) == _pareto_front(rows)
+    speeds = {r["trial_id"]: float(r["examples_per_s"]) for r in rows}
+    assert front == sorted(front, key=speeds.get)
 
-    # 7. One plot per hyperparameter; the best learning rate is at the top of its range (warned),
-    # dropout at 0 is a natural bound (never warned).
-    params = _section(html, "params")
-    for i, name in enumerate(["depth", "units", "learning_rate", "dropout", "vocab_size", "embedding_dim",
-                              "batch_size", "max_len"]):
-        assert f'<img src="param_{i:02d}_{name}.png"' in params
-    assert "best learning_rate sits at the top of its range [0.0001, 0.01]" in params
-    assert "best dropout" not in html
+    # 7. One plot per hyperparameter, and the edge warnings that the best trials' values call for.
+    section = _section(text, "params")
+    for i, name in enumerate(param_names):
+        assert f'<img src="param_{i:02d}_{name}.png"' in section
+    shown_edges = set(re.findall(r'<div class="warn">⚠ best (\w+) sits at the (top|bottom) of its range', section))
+    assert shown_edges == _edges(rows, space)
+    assert "best dropout sits at the bottom" not in text
 
-    # 8. Importance computed by Optuna on the stored study, one row per searched hyperparameter.
-    importance = _section(html, "importance")
-    assert '<img src="importance.png"' in importance
-    assert "PED-ANOVA" in importance and "11 completed trials" in importance
-    assert all(f"<td>{name}</td>" in importance for name in ("learning_rate", "depth", "max_len"))
-
-    # 9. Where trials ran, with utilization.
-    timeline = _section(html, "timeline")
-    assert '<img src="timeline.png"' in timeline
-    assert re.search(r"2 lanes .* utilization \d+% \(busy time / \(lanes × wall time\)\)", timeline)
-    assert "The run allowed 2 trials at once." in timeline and "<td>node-a · CPU</td>" in timeline
-
-    # 10. Run facts: fingerprint, split sizes, versions, command line.
-    facts = _section(html, "facts")
-    assert "<dt>data fingerprint</dt><dd>361a4aabcc28a4f7</dd>" in facts
-    assert "<dt>split sizes</dt><dd>train 1,600, val 400, test 2,000</dd>" in facts
-    assert "tensorflow 2.21.0" in facts and "optuna 5.0.0" in facts and "python 3.11.7" in facts
-    assert f"<dt>command</dt><dd>python -m search.run --smoke --out {finished}</dd>" in facts
-
-
-def test_resumed_epoch_keeps_the_last_row(finished):
-    # The fixture re-reports trial 3's epoch 2 with val_accuracy 0.6551 (a resume): the last row wins.
-    written = pd.read_csv(finished / "epochs.csv")
-    assert len(written[(written["trial_id"] == "t_00003") & (written["epoch"] == 2)]) == 2
-
-    run = load(finished)
-
-    rows = run.epochs[run.epochs["trial_id"] == "t_00003"]
-    assert rows["epoch"].tolist() == [1.0, 2.0, 3.0, 4.0]
-    assert rows.loc[rows["epoch"] == 2, "val_accuracy"].item() == pytest.approx(0.6551)
-    curves = reports.assemble(run)[1]["curves.png"]
-    line = next(line for line in curves.axes[0].get_lines() if line.get_label() == "#3")
-    assert line.get_xdata().tolist() == [1.0, 2.0, 3.0, 4.0] and line.get_ydata()[1] == pytest.approx(0.6551)
-
-
-def test_in_progress_run_without_summary_model_or_study(tmp_path):
-    run_dir = make_run(tmp_path / "run", finished=False, study=False)
-    assert not (run_dir / "summary.json").exists() and not (run_dir / "best_model").exists()
-
-    html = reports.build(run_dir).read_text()
-
-    report = run_dir / "report"
-    assert _referenced_images(html) == _pngs(report) and FIGURES <= _pngs(report)
-    assert "importance.png" not in _pngs(report)
-    assert "Run in progress" in html and "1 running" in html and "1 pending" in html
-    headline = _section(html, "headline")
-    assert "best so far" in headline and "best (exported)" not in headline
-    assert "Test accuracy appears when the run finishes" in headline
-    board = _section(html, "leaderboard")
-    # The running trial is ranked by what it has reported so far; the pending one (no value) comes last.
-    assert re.search(r'<tr class="running"><td class="num">\d+</td><td class="num">11</td><td>t_00011</td>', board)
-    assert re.findall(r"<td>(t_\d+)</td>", board)[-2:] == ["t_00006", "t_00012"]  # errored 6, pending 12 by number
-    assert "<td>running</td>" in board and "<td>pending</td>" in board
-    assert "study.db is absent" in _section(html, "importance")
-    assert not (run_dir / "study.db").exists()  # the report never creates the driver's database
-
-
-def test_importance_says_so_when_too_few_trials(tmp_path):
-    run_dir = make_run(tmp_path / "run", trials=4)  # 4 completed trials in the study
-
-    html, pictures = reports.assemble(load(run_dir))
-
-    assert "too few completed trials in the study for importances: 4 (at least 5 are needed)" in html
-    assert "importance.png" not in pictures
-
-
-def test_assemble_is_pure(finished):
-    before = _snapshot(finished)
-
-    html, pictures = reports.assemble(load(finished))
-
-    assert _snapshot(finished) == before  # nothing written, not even a SQLite journal next to study.db
-    assert html.startswith("<!DOCTYPE html>") and _referenced_images(html) == set(pictures)
-    assert all(isinstance(p, Figure) for p in pictures.values())
-    assert html == (finished / "report" / "index.html").read_text()  # the same page build() wrote
-
-
-# --- edges of the search space ------------------------------------------------------------------
-
-
-def _best_two(run_dir: Path) -> list[str]:
-    trials = pd.read_csv(run_dir / "trials.csv")
-    return trials.sort_values("val_accuracy", ascending=False)["trial_id"].head(2).tolist()
-
-
-@pytest.mark.parametrize("learning_rate, warning", [
-    ("0.0099", "best learning_rate sits at the top of its range [0.0001, 0.01] (the 2 best trials): widen it"),
-    ("0.00011", "best learning_rate sits at the bottom of its range [0.0001, 0.01] (the 2 best trials): widen it"),
-    ("0.001", None),  # the middle of the (log) range
-])
-def test_edge_warning_when_the_best_trials_sit_at_an_edge(tmp_path, learning_rate, warning):
-    run_dir = make_run(tmp_path / "run", study=False)
-    best = _best_two(run_dir)  # 11 trials with a value: the top 10% rounds up to 2
-    _edit_trials(run_dir, {trial_id: {"learning_rate": learning_rate} for trial_id in best})
-
-    html, _ = reports.assemble(load(run_dir))
-
-    params = _section(html, "params")
-    if warning:
-        assert f'<div class="warn">⚠ {warning}</div>' in params
+    # 8. Importance: PED-ANOVA on the stored study once it has enough completed trials, else why not.
+    section = _section(text, "importance")
+    if completed_in_study >= MIN_IMPORTANCE:
+        assert '<img src="importance.png"' in section and f"on {completed_in_study} completed trials" in section
     else:
-        assert "best learning_rate" not in html
+        assert (f"too few completed trials in the study for importances: {completed_in_study} "
+                f"(at least {MIN_IMPORTANCE} are needed)") in section
+
+    # 9. Where trials ran: the lanes the trials' start and end times need, and the utilization they give.
+    section = _section(text, "timeline")
+    assert '<img src="timeline.png"' in section
+    needed = _lanes_needed(rows)
+    lanes = sum(needed.values())
+    busy = sum(float(r["ended_at"]) - float(r["started_at"]) for r in rows)
+    wall = max(float(r["ended_at"]) for r in rows) - min(float(r["started_at"]) for r in rows)
+    assert f"<p>{lanes} lanes (one per host · device" in section
+    assert f"utilization {busy / (lanes * wall):.0%} (busy time / (lanes × wall time))." in section
+    assert f"The run allowed {info['resources']['concurrency']} trials at once." in section
+    per_place = Counter(_place(r) for r in rows)
+    assert _table(section) == [("", [place, str(per_place[place]), str(needed[place])]) for place in sorted(per_place)]
+
+    # 10. Run facts: fingerprint, split sizes, versions, command line, the search space.
+    facts = _section(text, "facts")
+    data = info["data"]
+    assert f"<dt>data fingerprint</dt><dd>{data['fingerprint']}</dd>" in facts
+    assert data["sizes"] == {"train": 192, "val": 48, "test": 240}
+    assert "<dt>split sizes</dt><dd>train 192, val 48, test 240</dd>" in facts
+    assert "<dt>versions</dt><dd>" + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + "</dd>" in facts
+    assert f"<dt>command</dt><dd>{html.escape(info['command'])}</dd>" in facts
+    assert f"<dt>run directory</dt><dd>{html.escape(str(real_run))}</dd>" in facts
+    assert [(cells[0], cells[1]) for _, cells in _table(facts.split("<h3>Search space</h3>")[1])] == [
+        (p.name, p.kind) for p in space]
 
 
-def test_edge_warnings_and_axis_labels():
-    space = parse_space([
-        {"name": "learning_rate", "kind": "float", "low": 1e-4, "high": 1e-2, "log": True},
-        {"name": "units", "kind": "int", "low": 16, "high": 128, "log": True},
-        {"name": "dropout", "kind": "float", "low": 0.0, "high": 0.6},
-        {"name": "max_len", "kind": "categorical", "choices": [128, 0]},
-    ])
-    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "number": [1.0, 2.0, 3.0], "state": ["completed"] * 3,
-                           "preset": [""] * 3, "val_accuracy": [0.9, 0.5, 0.6],
-                           "learning_rate": [9e-3, 1e-3, 2e-3], "units": [17.0, 64.0, 100.0],
-                           "dropout": [0.0, 0.3, 0.3], "max_len": [0, 128, 128]})
-    run = Run(Path("."), {}, trials, pd.DataFrame(), None, space)
+def test_assemble_is_pure(real_run):
+    before = _snapshot(real_run)
 
-    warnings = analysis.edge_warnings(run)
+    text, pictures = reports.assemble(load(real_run))
 
-    assert warnings["learning_rate"] == ("best learning_rate sits at the top of its range [0.0001, 0.01] "
-                                         "(the best trial): widen it")
-    assert "bottom of its range [16, 128]" in warnings["units"]
-    assert "dropout" not in warnings and "max_len" not in warnings  # natural minimum; categorical
+    assert _snapshot(real_run) == before  # nothing written, not even a SQLite journal next to study.db
+    assert text.startswith("<!DOCTYPE html>") and _referenced_images(text) == set(pictures)
+    assert all(isinstance(p, Figure) for p in pictures.values())
+    assert text == (RunDir(real_run).report / "index.html").read_text()  # the page the driver's build() wrote
+
+
+# --- copies changed into edge cases ------------------------------------------------------------
+
+
+def test_tutorial_presets_in_the_headline(run_copy):
+    # The first two trials are the presets' points (pinned small): label them as the tutorial's models.
+    presets = read_json(RunDir(run_copy).run_json)["presets"]
+    rows = _trials(run_copy)
+    tutorial = {}
+    for preset in TUTORIAL_PRESETS:
+        row = next(r for r in rows if all(r[k] == str(v) for k, v in presets[preset].items()))
+        tutorial[preset] = row
+    rows = _edit_trials(run_copy, {row["trial_id"]: {"preset": preset} for preset, row in tutorial.items()})
+    summary = read_json(RunDir(run_copy).summary_json)
+
+    text, _ = reports.assemble(load(run_copy))
+
+    headline = _section(text, "headline")
+    shown = {cells[0]: cells for _, cells in _table(headline)}
+    assert list(shown) == ["best (exported)", *TUTORIAL_PRESETS]
+    for preset, row in tutorial.items():
+        cells = shown[preset]
+        assert cells[1] == row["trial_id"] and cells[3] == f"{float(row[METRIC]):.2%}"
+        assert cells[4] == "" and cells[7] == State(row["state"]).label  # test accuracy only for the exported model
+        delta = (summary["best"][METRIC] - float(row[METRIC])) * 100
+        speed = summary["best"]["examples_per_s"] / float(row["examples_per_s"])
+        assert f"<p>vs {preset}: {delta:+.1f} points of validation accuracy, {speed:.2f}× its training throughput</p>" in headline
+    board = {cells[TRIAL]: cells for _, cells in _table(_section(text, "leaderboard"))}
+    assert all(board[row["trial_id"]][3] == preset for preset, row in tutorial.items())
+
+
+def test_resumed_epoch_keeps_the_last_row(run_copy):
+    # A resume re-reports an epoch of the best trial: appended, as the driver appends, with another value.
+    files = RunDir(run_copy)
+    best = _best_completed(_trials(run_copy))
+    epochs = [e for e in read_rows(files.epochs_csv) if e["trial_id"] == best["trial_id"]]
+    assert [e["epoch"] for e in epochs] == ["1", "2", "3"]
+    again = dict(epochs[1], val_accuracy="0.4321", time=str(float(epochs[1]["time"]) + 0.5))
+    append_row(files.epochs_csv, names(EPOCH_COLUMNS), again)
+    assert sum(e["trial_id"] == best["trial_id"] and e["epoch"] == "2" for e in read_rows(files.epochs_csv)) == 2
+
+    run = load(run_copy)
+
+    rows = run.epochs[run.epochs["trial_id"] == best["trial_id"]]
+    assert rows["epoch"].tolist() == [1.0, 2.0, 3.0]
+    assert rows[METRIC].tolist() == [float(epochs[0][METRIC]), 0.4321, float(epochs[2][METRIC])]
+    curves = reports.assemble(run)[1]["curves.png"]
+    line = next(line for line in curves.axes[0].get_lines() if line.get_label().split()[0] == f"#{best['number']}")
+    assert line.get_xdata().tolist() == [1.0, 2.0, 3.0] and line.get_ydata()[1] == pytest.approx(0.4321)
+
+
+def test_in_progress_run_without_summary_model_or_study(run_copy):
+    # The last two trials by number: one running (it has reported epochs), one pending (nothing yet).
+    files = RunDir(run_copy)
+    _in_progress(run_copy)
+    rows = _trials(run_copy)
+    running, pending = rows[-2], rows[-1]
+    running.update(state=State.RUNNING, reason="", ended_at="")
+    kept = set(names(TRIAL_HEAD)) | set(_param_names(run_copy))
+    pending.update({k: "" for k in pending if k not in kept}, state=State.PENDING, reason="")
+    _write_trials(run_copy, rows)
+    write_rows(files.epochs_csv, names(EPOCH_COLUMNS),
+               [e for e in read_rows(files.epochs_csv) if e["trial_id"] != pending["trial_id"]])
+
+    text = reports.build(run_copy).read_text()
+
+    pngs = _pngs(files.report)
+    assert _referenced_images(text) == pngs and pngs >= FIGURES and "importance.png" not in pngs
+    assert (f"Run in progress or interrupted (no final {files.summary_json.name}): {len(rows)} trials so far "
+            f"({_listed(rows)}).") in text
+    assert "1 running" in _listed(rows) and "1 pending" in _listed(rows)
+    headline = _table(_section(text, "headline"))
+    assert headline[0][1][:2] == ["best so far", best_row(rows)["trial_id"]]
+    if any(r["state"] == State.COMPLETED for r in rows):
+        assert best_row(rows) is _best_completed(rows)
+    assert "best (exported)" not in text and "Test accuracy appears when the run finishes" in text
+    # The running trial is ranked by what it has reported so far; the pending one (no value) comes last.
+    board = _table(_section(text, "leaderboard"))
+    assert [cells[TRIAL] for _, cells in board] == [r["trial_id"] for r in _by_rank(rows)]
+    classes = {cells[TRIAL]: (cls, cells[STATE]) for cls, cells in board}
+    assert classes[running["trial_id"]] == ("running", "running") and classes[pending["trial_id"]] == ("pending", "pending")
+    assert board[-1][1][TRIAL] == pending["trial_id"]
+    assert f"{files.study_db.name} is absent" in _section(text, "importance")
+    assert not files.study_db.exists()  # the report never creates the driver's database
+
+
+def test_diverged_and_errored_trials(run_copy):
+    # The two last-ranked trials diverge and error, as the driver writes them: a reason, no value.
+    rows = _trials(run_copy)
+    best = _best_completed(rows)
+    diverged, errored = [r for r in _by_rank(rows) if r is not best][-2:]
+    rows = _edit_trials(run_copy, {
+        diverged["trial_id"]: {"state": State.DIVERGED, "reason": "diverged at epoch 2: loss is nan",
+                               METRIC: "", "val_loss": ""},
+        errored["trial_id"]: {"state": State.ERRORED, METRIC: "", "val_loss": "",
+                              "reason": "ResourceExhaustedError: OOM when allocating tensor (log: tune/x/error.txt)"},
+    })
+    # Even with a value left in the row, the contract never scores them: they rank after every scored trial.
+    for row in (diverged, errored):
+        fake = {**next(r for r in rows if r["trial_id"] == row["trial_id"]), METRIC: "1.0"}
+        assert rank_key(fake)[0] == 2 and best_row([fake, best]) is best
+
+    text, _ = reports.assemble(load(run_copy))
+
+    assert f"Finished run: {len(rows)} trials ({_listed(rows)})" in text
+    assert "1 diverged" in _listed(rows) and "1 errored" in _listed(rows)
+    board = _table(_section(text, "leaderboard"))
+    assert [cells[TRIAL] for _, cells in board] == [r["trial_id"] for r in _by_rank(rows)]
+    assert [(cls, cells[TRIAL], cells[STATE]) for cls, cells in board[-2:]] == [
+        ("diverged", diverged["trial_id"], "diverged"), ("errored", errored["trial_id"], "errored")]
+    assert board[-2][1][REASON] == "diverged at epoch 2: loss is nan" and board[-1][1][REASON].startswith("ResourceExhausted")
+    assert board[0][0] == "completed best" and board[0][1][TRIAL] == best["trial_id"]
+    # Each state that is not "completed" has its own row colour.
+    style = text.split("<style>")[1].split("</style>")[0]
+    for state in (State.STOPPED_EARLY, State.DIVERGED, State.ERRORED, State.RUNNING, State.PENDING):
+        assert re.search(rf"tr\.{state} td\{{[^}}]*(background|color):", style), state
+    # Without summary.json the headline's best so far is still the best completed trial.
+    RunDir(run_copy).summary_json.unlink()
+    text, _ = reports.assemble(load(run_copy))
+    assert _table(_section(text, "headline"))[0][1][:2] == ["best so far", best["trial_id"]]
+
+
+def test_a_trial_stopped_early_above_every_completed_one_is_not_the_best(run_copy):
+    # Only completed trials compete (as for Optuna's best_trial): a stopped trial's higher value does not win.
+    rows = _trials(run_copy)
+    best = _best_completed(rows)
+    stopped = next((r for r in rows if r["state"] == State.STOPPED_EARLY), None) or next(r for r in rows if r is not best)
+    higher = (1 + float(best[METRIC])) / 2
+    assert higher > float(best[METRIC])
+    rows = _edit_trials(run_copy, {stopped["trial_id"]: {"state": State.STOPPED_EARLY, METRIC: str(higher),
+                                                         "reason": "ASHA stopped it after epoch 1"}})
+    study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(run_copy).study_url)
+    assert study.best_trial.number == int(best["number"])
+
+    text, _ = reports.assemble(load(run_copy))
+
+    headline = _table(_section(text, "headline"))
+    assert headline[0][1][:2] == ["best (exported)", best["trial_id"]]
+    board = _table(_section(text, "leaderboard"))
+    assert board[0][0] == "completed best" and board[0][1][TRIAL] == best["trial_id"]
+    order = [cells[TRIAL] for _, cells in board]
+    assert order == [r["trial_id"] for r in _by_rank(rows)]
+    completed = [r["trial_id"] for r in rows if r["state"] == State.COMPLETED]
+    assert order.index(stopped["trial_id"]) > max(order.index(t) for t in completed)
+    RunDir(run_copy).summary_json.unlink()  # in progress: the report ranks by itself
+    text, _ = reports.assemble(load(run_copy))
+    assert _table(_section(text, "headline"))[0][1][:2] == ["best so far", best["trial_id"]]
+
+
+@pytest.mark.parametrize("complete", [4, 10])
+def test_importance_needs_enough_completed_trials(run_copy, complete):
+    _restudy(run_copy, complete)  # and one pruned trial, which does not count
+
+    text, pictures = reports.assemble(load(run_copy))
+
+    section = _section(text, "importance")
+    if complete < MIN_IMPORTANCE:
+        assert f"too few completed trials in the study for importances: {complete} (at least 5 are needed)" in section
+        assert "importance.png" not in pictures
+        return
+    assert '<img src="importance.png"' in section and "importance.png" in pictures
+    assert html.escape(f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) on {complete} "
+                       "completed trials of the stored study") in section
+    shown = [(cells[0], float(cells[1])) for _, cells in _table(section)]
+    assert sorted(name for name, _ in shown) == sorted(_param_names(run_copy))
+    assert sum(v for _, v in shown) == pytest.approx(1, abs=0.01) and shown == sorted(shown, key=lambda s: -s[1])
+    assert shown[0][0] == "learning_rate"  # the study's value depends on the learning rate only
+
+
+@pytest.mark.parametrize("where", ["top", "bottom", "middle"])
+def test_edge_warning_when_the_best_trials_sit_at_an_edge(run_copy, where):
+    learning_rate = next(p for p in _space(run_copy) if p.name == "learning_rate")
+    low, high = learning_rate.low, learning_rate.high
+    value = {"top": high * 0.99, "bottom": low * 1.1, "middle": math.sqrt(low * high)}[where]
+    top = _best_tenth(_trials(run_copy))
+    # dropout 0 and depth 1 are natural minimums: never at an edge.
+    _edit_trials(run_copy, {r["trial_id"]: {"learning_rate": str(value), "dropout": "0.0", "depth": "1"} for r in top})
+
+    text, _ = reports.assemble(load(run_copy))
+
+    section = _section(text, "params")
+    best = "the best trial" if len(top) == 1 else f"the {len(top)} best trials"
+    if where == "middle":
+        assert "best learning_rate" not in text
+    else:
+        warning = f"best learning_rate sits at the {where} of its range [{low:g}, {high:g}] ({best}): widen it"
+        assert f'<div class="warn">⚠ {warning}</div>' in section
+    assert "best dropout" not in text and "best depth" not in text
+
+
+def test_edge_warning_on_an_int_log_range_never_on_a_categorical(run_copy):
+    # Unpin units into an int log range and put the best trial near its bottom; max_len stays pinned (categorical).
+    files = RunDir(run_copy)
+    info = read_json(files.run_json)
+    units = Param("units", "int", low=16, high=128, log=True)
+    info["space"] = [units.to_json() if e["name"] == "units" else e for e in info["space"]]
+    write_json(files.run_json, info)
+    best = _by_rank(_trials(run_copy))[0]
+    _edit_trials(run_copy, {best["trial_id"]: {"units": "17"}})
+
+    text, _ = reports.assemble(load(run_copy))
+
+    assert ("best units sits at the bottom of its range [16, 128] (the best trial): widen it") in _section(text, "params")
+    assert "best max_len" not in text and "best batch_size" not in text
     assert analysis.format_value("max_len", 0) == "full" and analysis.format_value("units", 64.0) == "64"
 
 
 # --- safety ------------------------------------------------------------------------------------
 
 
-def test_hostile_strings_are_escaped_and_the_page_is_self_contained(tmp_path):
-    run_dir = make_run(tmp_path / "run", hostile=True, study=False)  # SCRIPT in a hostname, max_len, the command
-    _edit_trials(run_dir, {"t_00004": {"batch_size": ALERT}, "t_00006": {"reason": f"ValueError: {ALERT}"}})
+HOSTILE_HOST = r"$\oops$<script>alert('host')</script>"  # mathtext that would not parse, and a script
+HOSTILE_REASON = "ValueError: <script>alert('reason')</script> & more"
+HOSTILE_CHOICE = "<script>alert('choice')</script>"
+HOSTILE_COMMAND = "python -m search.run --note '<script>alert(\"command\")</script>'"
 
-    html = reports.build(run_dir).read_text()
 
-    assert "<script>alert" not in html and SCRIPT not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the parameter value
-    assert "<td>ValueError: &lt;script&gt;alert(1)&lt;/script&gt;</td>" in _section(html, "leaderboard")
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html  # hostname, max_len, command
-    assert html.count("<script") == 1  # only the page's own check script...
-    assert "script-src &#x27;sha256-" in html  # ...and the CSP would refuse any other
+def test_hostile_strings_are_escaped_and_the_page_is_self_contained(run_copy):
+    rows = _by_rank(_trials(run_copy))
+    _edit_trials(run_copy, {rows[0]["trial_id"]: {"hostname": HOSTILE_HOST}, rows[-1]["trial_id"]: {"reason": HOSTILE_REASON},
+                            rows[1]["trial_id"]: {"batch_size": HOSTILE_CHOICE}})
+    info = read_json(RunDir(run_copy).run_json)
+    write_json(RunDir(run_copy).run_json, {**info, "command": HOSTILE_COMMAND})
+
+    text = reports.build(run_copy).read_text()
+
+    assert "<script>alert" not in text
+    board = _section(text, "leaderboard")
+    assert f"<td>{html.escape(HOSTILE_REASON)}</td>" in board
+    assert f"<td>{html.escape(HOSTILE_HOST)} · " in board and f"<td>{html.escape(HOSTILE_HOST)} · " in _section(text, "timeline")
+    assert f">{html.escape(HOSTILE_CHOICE)}</td>" in board
+    assert f"<dt>command</dt><dd>{html.escape(HOSTILE_COMMAND)}</dd>" in _section(text, "facts")
+    assert text.count("<script") == 1  # only the page's own check script...
+    assert "script-src &#x27;sha256-" in text  # ...and the CSP would refuse any other
     # Self-contained: nothing from the network, every src/href a file beside the page.
-    assert "http://" not in html and "https://" not in html and "//" not in "".join(
-        re.findall(r'(?:src|href)="([^"]*)"', html))
-    assert all((run_dir / "report" / src).is_file() for src in re.findall(r'(?:src|href)="([^"]*)"', html))
-    assert "url(" not in html and "@import" not in html
+    links = re.findall(r'(?:src|href)="([^"]*)"', text)
+    assert "http://" not in text and "https://" not in text and "//" not in "".join(links)
+    assert links and all((RunDir(run_copy).report / link).is_file() for link in links)
+    assert "url(" not in text and "@import" not in text
 
 
-# --- atomic replacement -------------------------------------------------------------------------
+def test_build_replaces_the_report_and_keeps_the_old_one_on_failure(run_copy, monkeypatch, capsys):
+    report = RunDir(run_copy).report
+    (report / "stale.png").write_bytes(b"old")
 
-
-def test_build_replaces_the_report_and_keeps_the_old_one_on_failure(tmp_path, monkeypatch):
-    run_dir = make_run(tmp_path / "run", trials=4, study=False)
-    (run_dir / "report").mkdir()
-    (run_dir / "report" / "stale.png").write_bytes(b"old")
-
-    reports.build(run_dir)
-    assert not (run_dir / "report" / "stale.png").exists()
-    before = _snapshot(run_dir / "report")
+    # The CLI builds a new report/ in place of the old one and prints the page's path.
+    assert main([str(run_copy)]) == 0
+    assert capsys.readouterr().out.strip() == str(report / "index.html")
+    assert not (report / "stale.png").exists()
+    assert _referenced_images((report / "index.html").read_text()) == _pngs(report)
+    before = _snapshot(report)
 
     # A figure function that raises: nothing is written.
     def boom(*args, **kwargs):
@@ -302,22 +602,23 @@ def test_build_replaces_the_report_and_keeps_the_old_one_on_failure(tmp_path, mo
     with monkeypatch.context() as patch:
         patch.setattr(figures, "pareto_figure", boom)
         with pytest.raises(RuntimeError, match="boom"):
-            reports.build(run_dir)
-    assert _snapshot(run_dir / "report") == before
-    assert not list(run_dir.glob(".report-*"))
+            reports.build(run_copy)
+    assert _snapshot(report) == before
+    assert not _staging_left(run_copy)
 
-    # A figure that fails while being saved, after others were written into the staging folder.
-    def half_broken(run):
-        html, pictures = real(run)
-        pictures["zz_broken.png"] = None  # savefig on None fails half-way through writing
-        return html, pictures
-
+    # A figure that fails while being saved, after another was written into the staging folder.
     real = reports.assemble
+
+    def half_broken(run):
+        text, pictures = real(run)
+        first = next(iter(pictures))
+        return text, {first: pictures[first], "zz_broken.png": None}  # savefig on None fails half-way
+
     monkeypatch.setattr(reports, "assemble", half_broken)
     with pytest.raises(AttributeError):
-        reports.build(run_dir)
-    assert _snapshot(run_dir / "report") == before
-    assert not list(run_dir.glob(".report-*"))
+        reports.build(run_copy)
+    assert _snapshot(report) == before
+    assert not _staging_left(run_copy)
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -329,7 +630,8 @@ def test_cli_missing_or_invalid_run_dir_exits_2(tmp_path, capsys):
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1 and "does not exist" in captured.err
     assert captured.out == ""
     assert main([str(tmp_path)]) == 2
-    assert "neither run.json nor trials.csv" in capsys.readouterr().err
+    files = RunDir(tmp_path)
+    assert f"neither {files.run_json.name} nor {files.trials_csv.name}" in capsys.readouterr().err
 
     result = subprocess.run([sys.executable, "-m", "reports", "/missing/dir"], capture_output=True, text=True,
                             cwd=REPO, timeout=120)
@@ -338,33 +640,29 @@ def test_cli_missing_or_invalid_run_dir_exits_2(tmp_path, capsys):
     assert "/missing/dir" in result.stderr
 
 
-def test_cli_writes_the_report(tmp_path, capsys):
-    run_dir = make_run(tmp_path / "run", trials=4, study=False)
-    assert main([str(run_dir)]) == 0
-    assert capsys.readouterr().out.strip() == str(run_dir / "report" / "index.html")
-    assert (run_dir / "report" / "index.html").is_file()
+# --- tolerance and pure helpers ------------------------------------------------------------------
 
 
-# --- pure helpers -------------------------------------------------------------------------------
+def test_loader_tolerates_missing_columns_and_empty_files(run_copy):
+    # trials.csv of another driver version: only the head's text columns, the objective and the
+    # hyperparameters (no number, no times, no hosts) plus a column this version does not know.
+    files = RunDir(run_copy)
+    space_names = _param_names(run_copy)
+    columns = names(TRIAL_HEAD, str) + [METRIC] + space_names + ["from_the_future"]
+    rows = _trials(run_copy)
+    write_rows(files.trials_csv, columns, [dict(r, from_the_future="x") for r in rows])
+    files.epochs_csv.write_text("")
+    files.summary_json.write_text("{not json")
 
+    run = load(run_copy)
+    text, _ = reports.assemble(run)
 
-def test_loader_tolerates_missing_columns_and_empty_files(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "run.json").write_text(json.dumps({"space": [{"name": "learning_rate", "kind": "float",
-                                                              "low": 1e-4, "high": 1e-2, "log": True}]}))
-    (run_dir / "trials.csv").write_text("trial_id,state,val_accuracy,learning_rate\na,completed,0.7,0.001\n"
-                                        "b,running,,0.002\n")
-    (run_dir / "epochs.csv").write_text("")
-    (run_dir / "summary.json").write_text("{not json")
-
-    run = load(run_dir)
-    html, _ = reports.assemble(run)
-
-    assert run.trials["examples_per_s"].isna().all() and run.trials["hostname"].tolist() == ["", ""]
-    assert run.trials["number"].tolist() == [1.0, 2.0] and run.epochs.empty
-    assert "summary.json could not be read" in html
-    assert "no epochs reported yet" in html and "no trial has started yet" in html
+    assert run.trials["trial_id"].tolist() == [r["trial_id"] for r in rows]
+    assert run.trials["examples_per_s"].isna().all() and run.trials["hostname"].tolist() == [""] * len(rows)
+    assert run.trials["number"].tolist() == list(range(1, len(rows) + 1)) and run.epochs.empty
+    assert run.summary is None and f"{files.summary_json.name} could not be read" in text
+    assert "Run in progress" in text
+    assert "no epochs reported yet" in text and "no trial has started yet" in text
 
 
 def test_pareto_mask_keeps_undominated_points():
@@ -373,22 +671,30 @@ def test_pareto_mask_keeps_undominated_points():
     assert analysis.pareto_mask(accuracy, throughput).tolist() == [True, True, False, False, False, False]
 
 
-def test_family_lanes_and_utilization():
-    trials = pd.DataFrame({
-        "trial_id": list("abcd"), "number": [1.0, 2.0, 3.0, 4.0], "state": ["completed"] * 3 + ["running"],
-        "preset": ["tutorial-stacked", "", "", ""], "depth": [np.nan, 1, 3, 2],
-        "started_at": [0.0, 0.0, 50.0, 0.0], "ended_at": [100.0, 50.0, 100.0, np.nan],
-        "hostname": ["h1", "h1", "h1", "h2"], "node_id": ["n1"] * 3 + ["n2"], "device": ["CPU", "CPU", "CPU", "GPU:0"],
-        "gpu_ids": ["", "", "", "0"],
-    })
-    epochs = pd.DataFrame({"trial_id": ["d"], "epoch": [1.0], "time": [60.0]})
+def test_family_lanes_and_utilization(run_copy):
+    # Four trials on two hosts: two at once on h1, a third after the second, one still running on a GPU of h2.
+    files = RunDir(run_copy)
+    rows = _trials(run_copy)[:4]
+    t0 = float(rows[0]["started_at"])
+    places = [("h1", "CPU", ""), ("h1", "CPU", ""), ("h1", "CPU", ""), ("h2", "GPU:0", "0")]
+    times = [(0, 100), (0, 50), (50, 100), (0, None)]
+    for row, depth, (host, device, gpus), (start, end) in zip(rows, ["", "1", "3", "2"], places, times, strict=True):
+        row.update(depth=depth, hostname=host, device=device, gpu_ids=gpus, started_at=str(t0 + start),
+                   ended_at="" if end is None else str(t0 + end), state=State.COMPLETED if end else State.RUNNING)
+    _write_trials(run_copy, rows)
+    running = dict(read_rows(files.epochs_csv)[0], trial_id=rows[3]["trial_id"], epoch="1", time=str(t0 + 60))
+    write_rows(files.epochs_csv, names(EPOCH_COLUMNS), [running])
 
-    assert analysis.family(trials).tolist() == ["stacked", "single", "stacked", "stacked"]
-    placed = analysis.lanes(trials, epochs)
+    run = load(run_copy)
+
+    assert analysis.family(run.trials).tolist() == ["unknown", "single", "stacked", "stacked"]
+    placed = analysis.lanes(run.trials, run.epochs)
     assert placed.set_index("trial_id")["lane"].to_dict() == {
-        "a": "h1 · CPU #1", "b": "h1 · CPU #2", "c": "h1 · CPU #2", "d": "h2 · GPU:0 (GPU ids 0) #1"}
+        rows[0]["trial_id"]: "h1 · CPU #1", rows[1]["trial_id"]: "h1 · CPU #2", rows[2]["trial_id"]: "h1 · CPU #2",
+        rows[3]["trial_id"]: "h2 · GPU:0 (GPU ids 0) #1"}
     usage = analysis.utilization(placed)
-    assert usage["lanes"] == 3 and usage["busy_s"] == 260 and usage["utilization"] == pytest.approx(260 / 300)
+    assert usage["lanes"] == 3 and usage["busy_s"] == pytest.approx(260)
+    assert usage["utilization"] == pytest.approx(260 / 300)
 
 
 # --- in a real browser --------------------------------------------------------------------------
@@ -407,7 +713,7 @@ return original.apply(console,arguments);};
 window.addEventListener('load',function(){var images=document.images,ok=0,broken=[];
 for(var i=0;i<images.length;i++){if(images[i].complete&&images[i].naturalWidth>0){ok++;}else{broken.push(images[i].getAttribute('src'));}}
 var b=document.body;b.setAttribute('data-probe-images-ok',ok+'/'+images.length);b.setAttribute('data-probe-broken',broken.join(' '));
-b.setAttribute('data-probe-errors',errors.join(' | '));b.setAttribute('data-probe-csp',csp.join(' | '));});})();"""
+b.setAttribute('data-probe-errors',errors.join(' | '));b.setAttribute('data-probe-csp',csp.join(' | '));});})();"""  # noqa: E501
 CANARY = "<script>document.documentElement.setAttribute('data-canary','ran')</script>"
 
 
@@ -419,15 +725,15 @@ def _probing_copy(report: Path, target: Path, canary: bool = False) -> Path:
     script-src and nothing else: images and styles still load under the page's own policy.
     """
     shutil.copytree(report, target)
-    html = (target / "index.html").read_text()
+    text = (target / "index.html").read_text()
     digest = base64.b64encode(hashlib.sha256(PROBE.encode()).digest()).decode()
-    assert html.count("script-src &#x27;sha256-") == 1
-    html = html.replace("script-src &#x27;sha256-", f"script-src &#x27;sha256-{digest}&#x27; &#x27;sha256-")
-    csp_meta = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>\n', html).group(0)
-    html = html.replace(csp_meta, f"{csp_meta}<script>{PROBE}</script>\n")
+    assert text.count("script-src &#x27;sha256-") == 1
+    text = text.replace("script-src &#x27;sha256-", f"script-src &#x27;sha256-{digest}&#x27; &#x27;sha256-")
+    csp_meta = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>\n', text).group(0)
+    text = text.replace(csp_meta, f"{csp_meta}<script>{PROBE}</script>\n")
     if canary:
-        html = html.replace("</body>", f"{CANARY}\n</body>")
-    (target / "index.html").write_text(html)
+        text = text.replace("</body>", f"{CANARY}\n</body>")
+    (target / "index.html").write_text(text)
     return target / "index.html"
 
 
@@ -442,11 +748,11 @@ def _body_attributes(dom: str) -> dict[str, str]:
     return dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
 
 
-def test_report_opens_in_a_real_browser(finished, tmp_path):
+def test_report_opens_in_a_real_browser(real_run, tmp_path):
     binary = shutil.which("chromium")
     if binary is None:
         pytest.skip("no chromium binary on PATH: the browser test needs Chromium (Debian: apt install chromium)")
-    report = finished / "report"
+    report = RunDir(real_run).report
     pngs = _pngs(report)
     dump = ("--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom")
 

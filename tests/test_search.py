@@ -1,8 +1,9 @@
 """The main job end to end on the small sample: real Ray Tune, Optuna and Keras training."""
 
-import csv
-import json
-import zipfile
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
@@ -11,92 +12,111 @@ import pytest
 import ray
 
 from search import run as search_run
-from search.space import SPACE, narrowed
+from search.config import Resources, SearchConfig
+from search.rundir import EPOCH_COLUMNS, STUDY_NAME, RunDir, State, best_row, names, read_json, read_rows
+from search.space import SPACE, preset_point
 
-TINY = ["--fix", "units=8", "--fix", "embedding_dim=8", "--fix", "max_len=64", "--fix", "vocab_size=2000"]
-
-
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+from conftest import TINY
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, sample):
-    out = tmp_path_factory.mktemp("search") / "run"
-    code = search_run.main(["--data", sample, "--trials", "4", "--max-epochs", "2", "--cpus", "2", "--out", str(out), *TINY])
-    assert code == 0
-    return out
-
-
-def test_run_writes_the_documented_layout(finished_run):
-    names = {p.name for p in finished_run.iterdir()}
-    assert {"run.json", "study.db", "tune", "trials.csv", "epochs.csv", "summary.json", "best_model"} <= names
-    assert {p.name for p in (finished_run / "best_model").iterdir()} == {"model.keras", "saved_model", "card.json"}
-    facts = json.loads((finished_run / "run.json").read_text())
+def test_run_writes_the_documented_layout(real_run):
+    files = RunDir(real_run)
+    names_here = {p.name for p in real_run.iterdir()}
+    assert {"run.json", "study.db", "tune", "trials.csv", "epochs.csv", "summary.json", "best_model", "report"} <= names_here
+    assert {p.name for p in files.best_model.iterdir()} == {"model.keras", "saved_model", "card.json"}
+    assert (files.report / "index.html").is_file() and list(files.report.glob("*.png"))
+    facts = read_json(files.run_json)
     assert facts["objective"] == {"metric": "val_accuracy", "mode": "max"}
     assert facts["data"]["sizes"] == {"train": 192, "val": 48, "test": 240}
     assert [p["name"] for p in facts["space"]] == [p.name for p in SPACE]
     assert facts["command"].startswith("python -m search.run --data")
+    assert facts["lstm"]["trials"] == "auto" and facts["lstm"]["kernel"].endswith(".so")
+    assert set(facts["presets"]) == {"tutorial-single", "tutorial-stacked"}
+    assert len(facts["sessions"]) == 1 and facts["sessions"][0]["search_s"] > 0
 
 
-def test_trials_table_and_summary_agree(finished_run):
-    trials = rows(finished_run / "trials.csv")
-    summary = json.loads((finished_run / "summary.json").read_text())
-    assert len(trials) == 4 and [t["number"] for t in trials] == ["1", "2", "3", "4"]
-    assert [t["preset"] for t in trials[:2]] == ["tutorial-single", "tutorial-stacked"]
-    assert {t["state"] for t in trials} <= {"completed", "stopped_early"}
+def test_trials_table_study_and_summary_agree(real_run):
+    files = RunDir(real_run)
+    trials = read_rows(files.trials_csv)
+    summary = read_json(files.summary_json)
+    facts = read_json(files.run_json)
+    assert [t["number"] for t in trials] == ["0", "1", "2", "3", "4", "5"]
+    assert [t["trial_id"] for t in trials] == [f"trial_000{i}" for i in range(6)]
+    for t, preset in zip(trials, ("tutorial-single", "tutorial-stacked")):  # queued first, pinned by TINY
+        assert {k: t[k] for k in facts["presets"][preset]} == {k: str(v) for k, v in facts["presets"][preset].items()}
+        assert t["preset"] == ""  # the pinned values make them other models than the tutorial's
+    assert {t["state"] for t in trials} <= {State.COMPLETED, State.STOPPED_EARLY}
     for t in trials:
         assert 0 <= float(t["val_accuracy"]) <= 1 and float(t["examples_per_s"]) > 0 and t["node_id"] and t["device"] == "CPU"
-        assert 1 <= int(t["epochs"]) <= 2 and (t["state"] == "completed") == (t["epochs"] == "2")
-    best = max(trials, key=lambda t: float(t["val_accuracy"]))
-    assert summary["best"]["trial_id"] == best["trial_id"]
+        assert t["lstm"] == "fused" and int(t["examples"]) == 192 * int(t["epochs"])
+        assert (t["state"] == State.COMPLETED) == (t["epochs"] == "3")
+        if t["state"] == State.STOPPED_EARLY:
+            assert t["reason"].startswith(f"ASHA stopped it after epoch {t['epochs']}: val_accuracy")
+    best = best_row(trials)
+    assert best["state"] == State.COMPLETED and summary["best"]["trial_id"] == best["trial_id"]
     assert summary["best"]["val_accuracy"] == pytest.approx(float(best["val_accuracy"]))
     assert 0 <= summary["best"]["test_accuracy"] <= 1 and summary["best"]["test_examples"] == 240
-    assert summary["counts"]["total"] == 4 and summary["counts"]["completed"] + summary["counts"]["stopped_early"] == 4
-    assert set(summary["tutorial"]) == {"tutorial-single", "tutorial-stacked"}
-    epochs = rows(finished_run / "epochs.csv")
+    assert summary["counts"]["total"] == 6 and summary["counts"]["completed"] + summary["counts"]["stopped_early"] == 6
+    assert summary["budget"]["examples_used"] == sum(int(t["examples"]) for t in trials)
+    epochs = read_rows(files.epochs_csv)
+    assert list(epochs[0]) == names(EPOCH_COLUMNS)
     assert sum(int(t["epochs"]) for t in trials) == len(epochs)
     assert all(0 <= float(e["val_accuracy"]) <= 1 and float(e["tokens_per_s"]) > 0 for e in epochs)
 
 
-def test_study_is_persisted_for_optuna(finished_run):
-    study = optuna.load_study(study_name="search", storage=f"sqlite:///{finished_run / 'study.db'}")
-    assert len(study.trials) == 4
-    assert study.trials[0].params["depth"] == 1 and study.trials[1].params["depth"] == 2
-    assert all(t.value is not None and 0 <= t.value <= 1 for t in study.trials)
+def test_the_study_ranks_as_the_report_does(real_run):
+    files = RunDir(real_run)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=files.study_url)
+    trials = {int(t["number"]): t for t in read_rows(files.trials_csv)}
+    assert len(study.trials) == 6 and study.trials[0].params == preset_point("tutorial-single", SPACE) | {
+        k: v for k, v in zip(("units", "embedding_dim", "max_len", "vocab_size"), (16, 16, 128, 2000))}
+    expected = {State.COMPLETED: optuna.trial.TrialState.COMPLETE, State.STOPPED_EARLY: optuna.trial.TrialState.PRUNED}
+    for frozen in study.trials:
+        row = trials[frozen.number]
+        assert frozen.state == expected[row["state"]]
+        assert max(frozen.intermediate_values.values()) == pytest.approx(float(row["val_accuracy"]))
+        if frozen.state == optuna.trial.TrialState.COMPLETE:
+            assert frozen.value == pytest.approx(float(row["val_accuracy"]))  # the best epoch's, not the last's
+        else:
+            assert frozen.user_attrs["reason"] == row["reason"]
+    summary = read_json(files.summary_json)
+    assert study.best_trial.number == summary["best"]["number"]
 
 
-def test_exported_model_takes_raw_text(finished_run, capsys):
+def test_exported_model_takes_raw_text(real_run, capsys):
     from search import predict
 
-    model = keras.saving.load_model(finished_run / "best_model" / "model.keras", safe_mode=True)
+    files = RunDir(real_run)
+    model = keras.saving.load_model(files.best_model / "model.keras", safe_mode=True)
     logits = model.predict_on_batch(np.array(["a wonderful film", "dull and boring <br /> awful"], dtype=object))
     assert logits.shape == (2, 1) and np.isfinite(logits).all()
     network = next(layer for layer in model.layers if isinstance(layer, keras.Sequential))
     assert any(isinstance(layer, keras.layers.Bidirectional) for layer in network.layers)  # Keras's own LSTM
-    checkpoint = next((finished_run / "tune").rglob("model.keras"))  # trials trained with the fused kernel
-    assert "FusedBiLSTM" in json.dumps(json.loads(zipfile.ZipFile(checkpoint).read("config.json")))
-    card = json.loads((finished_run / "best_model" / "card.json").read_text())
-    summary = json.loads((finished_run / "summary.json").read_text())
+    checkpoint = next(files.tune.rglob("model.json"))  # trials trained with the fused kernel...
+    assert "Fused" not in checkpoint.read_text() and "Bidirectional" not in checkpoint.read_text()  # ...which it does not record
+    card = read_json(files.best_model / "card.json")
+    summary = read_json(files.summary_json)
     assert card["test_accuracy"] == summary["best"]["test_accuracy"] and card["data"]["fingerprint"]
-    assert predict.main([str(finished_run), "a wonderful film", "awful"]) == 0
+    assert predict.main([str(real_run), "a wonderful film", "awful"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(line.split()[1] in ("positive", "negative") for line in lines)
     assert 0 <= float(lines[0].split()[0]) <= 1
 
 
-def test_same_seed_proposes_the_same_first_configurations(tmp_path):
+def test_same_seed_proposes_the_same_first_configurations(tmp_path, sample):
+    from search.space import optuna_space
+    from search.tuning import Ledger, StudySearch
+
     def first_proposals(seed, folder):
         folder.mkdir()
-        config = search_run.SearchConfig(trials=5, seed=seed)
-        resources = search_run.Resources(1, 0, 1, 0, 1, None)
-        searcher = search_run._tune_config(config, narrowed(SPACE, {}), resources, folder).search_alg
+        searcher = StudySearch(optuna_space(SPACE), RunDir(folder), Ledger(100), optuna.samplers.TPESampler(seed=seed),
+                               [preset_point(p, SPACE) for p in ("tutorial-single", "tutorial-stacked")], [], 5)
         return [searcher.suggest(f"t{i}") for i in range(5)]
 
     a, b, c = first_proposals(7, tmp_path / "a"), first_proposals(7, tmp_path / "b"), first_proposals(8, tmp_path / "c")
     assert a == b
     assert a[:2] == c[:2] and a[2:] != c[2:]  # the tutorial's two models first, then sampled ones
+    assert [p["trial_number"] for p in a] == [0, 1, 2, 3, 4]
 
 
 def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
@@ -107,14 +127,15 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
     finally:
         ray.shutdown()
     assert code == 0
-    trials = rows(out / "trials.csv")
+    trials = read_rows(out / "trials.csv")
     assert len(trials) == 5 and all(t["gpu_ids"] for t in trials)
     spans = [(float(t["started_at"]), float(t["ended_at"]), t["gpu_ids"]) for t in trials]
     for start, _, _ in spans:
         running = [gpu for s, e, gpu in spans if s <= start < e]
         assert len(running) <= 4 and len(set(running)) == len(running)
     assert {gpu for _, _, gpu in spans} <= {"0", "1", "2", "3"}
-    assert json.loads((out / "run.json").read_text())["resources"]["concurrency"] == 4
+    facts = read_json(out / "run.json")
+    assert facts["resources"]["concurrency"] == 4 and facts["lstm"] == {"requested": "auto", "trials": "auto"}
 
 
 @pytest.mark.parametrize(
@@ -123,16 +144,20 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
         (["--gpus", "4"], "--gpus 4: this machine has 0 GPUs"),
         (["--data", "/nowhere/imdb.tar.gz"], "no such file"),
         (["--trials", "0"], "--trials 0 is invalid"),
-        (["--fix", "dropout=1.5"], "dropout=1.5"),
+        (["--trials", "many"], "argument --trials: invalid int value: 'many'"),
+        (["--fix", "dropout=1.5"], "--fix dropout=1.5: dropout must lie in [0, 0.6]"),
+        (["--fix", "depth=7"], "--fix depth=7: depth must lie in [1, 3]"),
         (["--fix", "colour=blue"], "--fix colour=blue"),
-        (["--resume"], "no interrupted run"),
+        (["--cpus", "64"], "--cpus 64: this machine has"),
+        (["--lstm", "cudnn"], "argument --lstm: invalid choice: 'cudnn'"),
+        (["--resume"], "no run there"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sample, capsys, args, message):
     out = tmp_path / "run"
     code = search_run.main(["--data", sample, "--out", str(out), *args])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert code == 2 and message in err and len(err.splitlines()) == 1 and err.startswith("error: ")
     assert not out.exists()
 
 
@@ -146,11 +171,6 @@ def test_an_earlier_run_is_never_overwritten(tmp_path, sample, capsys):
 
 
 def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     out = tmp_path / "run"
     args = ["--data", sample, "--trials", "3", "--max-epochs", "3", "--cpus", "2", "--out", str(out), *TINY]
     driver = subprocess.Popen([sys.executable, "-m", "search.run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -159,27 +179,29 @@ def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
         time.sleep(1)
     driver.send_signal(signal.SIGINT)
     assert driver.wait(timeout=120) == 130
-    first_part = rows(out / "epochs.csv")
+    first_part = read_rows(out / "epochs.csv")
     assert first_part and not (out / "summary.json").exists()
 
     assert search_run.main([*args, "--resume"]) == 0
-    trials = rows(out / "trials.csv")
-    assert len(trials) == 3 and all(t["state"] in ("completed", "stopped_early") for t in trials)
-    epochs = rows(out / "epochs.csv")
+    trials = read_rows(out / "trials.csv")
+    assert len(trials) == 3 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
+    epochs = read_rows(out / "epochs.csv")
     assert epochs[: len(first_part)] == first_part
-    assert json.loads((out / "summary.json").read_text())["counts"]["total"] == 3
-    assert len(json.loads((out / "run.json").read_text())["resumed"]) == 1
+    assert read_json(out / "summary.json")["counts"]["total"] == 3
+    assert len(read_json(out / "run.json")["sessions"]) == 2
 
 
 def test_time_budget_ends_the_search_and_still_exports(tmp_path, sample):
     out = tmp_path / "run"
     args = ["--data", sample, "--trials", "30", "--max-epochs", "3", "--time-budget", "0.5", "--out", str(out), *TINY]
     assert search_run.main(args) == 0
-    trials = rows(out / "trials.csv")
-    assert len(trials) < 30 and all(t["state"] in ("completed", "stopped_early") for t in trials)
+    trials = read_rows(out / "trials.csv")
+    assert len(trials) < 30 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
     assert any(t["reason"].startswith("time budget ran out") for t in trials)
-    summary = json.loads((out / "summary.json").read_text())
+    summary = read_json(out / "summary.json")
     assert summary["counts"]["total"] == len(trials) and (out / "best_model" / "model.keras").exists()
+    study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(out).study_url)
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
 def test_predict_without_a_model_is_one_line_and_exit_2(tmp_path, capsys):
@@ -191,11 +213,19 @@ def test_predict_without_a_model_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_resuming_a_run_with_older_epoch_columns_keeps_rows_aligned(tmp_path):
-    from search.rundir import EPOCH_COLUMNS, TrialLog
+    from search.tracking import TrialTable
 
-    old_columns = [c for c in EPOCH_COLUMNS if c != "lstm"]
+    current = names(EPOCH_COLUMNS)
+    old_columns = [c for c in current if c not in ("lstm", "examples")]
     (tmp_path / "epochs.csv").write_text(",".join(old_columns) + "\n" + ",".join(str(i) for i in range(len(old_columns))) + "\n")
-    TrialLog(tmp_path, SPACE, 3, 1, 3, None).setup()
-    (row,) = rows(tmp_path / "epochs.csv")
-    assert list(row) == EPOCH_COLUMNS and row["lstm"] == ""
+    TrialTable(RunDir(tmp_path), [p.name for p in SPACE], None, None, 1, None)
+    (row,) = read_rows(tmp_path / "epochs.csv")
+    assert list(row) == current and row["lstm"] == "" and row["examples"] == ""
     assert [row[c] for c in old_columns] == [str(i) for i in range(len(old_columns))]
+
+
+def test_search_config_and_resources_plan():
+    config = SearchConfig(trials=5, gpus=2, gpus_per_trial=0.5)
+    from search.config import plan_resources
+
+    assert plan_resources(config, {"CPU": 8, "GPU": 2}) == Resources(8, 2, 2, 0.5, 4, None)

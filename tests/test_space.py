@@ -2,7 +2,8 @@ import optuna
 import pytest
 
 from models import PRESETS
-from search.space import PARAMS, SPACE, configs_from, narrowed, optuna_space, preset_of, preset_point, to_json
+from search.cli import UsageError
+from search.space import PARAMS, SPACE, configs_from, narrowed, optuna_space, parse_fixed, preset_of, preset_point
 
 
 def test_space_covers_what_the_issue_asks_for():
@@ -16,9 +17,9 @@ def test_tutorial_models_are_points_of_the_space(preset):
     point = preset_point(preset, SPACE)
     model, train = configs_from(point)
     assert model == PRESETS[preset]
-    assert train == {"learning_rate": 1e-4, "batch_size": 64, "max_len": None}
-    assert preset_of(point, SPACE) == preset
-    assert preset_of({**point, "dropout": 0.3}, SPACE) == ""
+    assert train == {"learning_rate": 1e-4, "batch_size": 64, "max_len": 0}
+    assert preset_of(point) == preset
+    assert preset_of({**point, "dropout": 0.3}) == ""
 
 
 def test_optuna_distributions_follow_the_declaration():
@@ -26,13 +27,32 @@ def test_optuna_distributions_follow_the_declaration():
     assert list(distributions) == [p.name for p in SPACE]
     assert distributions["learning_rate"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
     assert distributions["batch_size"] == optuna.distributions.CategoricalDistribution((32, 64, 128))
-    assert [entry["name"] for entry in to_json(SPACE)] == list(distributions)
+    assert [p.to_json()["name"] for p in SPACE] == list(distributions)
 
 
-def test_narrowing_pins_values_and_the_presets_follow():
-    space = narrowed(SPACE, {"max_len": 128, "units": 8})
+def test_narrowing_pins_values_and_a_pinned_preset_is_no_longer_the_tutorials():
+    space = narrowed(SPACE, {"max_len": 128, "units": 16})
     assert optuna_space(space)["max_len"] == optuna.distributions.CategoricalDistribution((128,))
     point = preset_point("tutorial-stacked", space)
-    assert point["max_len"] == 128 and point["units"] == 8 and point["depth"] == 2
-    with pytest.raises(ValueError, match="not a searched parameter"):
+    assert point["max_len"] == 128 and point["units"] == 16 and point["depth"] == 2
+    assert preset_of(point) == ""  # never called the tutorial's model unless it is
+    with pytest.raises(UsageError, match="not a searched parameter"):
         narrowed(SPACE, {"colour": 1})
+
+
+@pytest.mark.parametrize("item, message", [
+    ("depth=7", "--fix depth=7: depth must lie in [1, 3]"),
+    ("batch_size=48", "--fix batch_size=48: batch_size must lie in {32, 64, 128}"),
+    ("learning_rate=0.9", "--fix learning_rate=0.9: learning_rate must lie in [0.0001, 0.01] log"),
+    ("units=many", "--fix units=many: units takes a int value in [16, 128] log"),
+    ("colour=blue", "--fix colour=blue: expected NAME=VALUE with NAME one of depth"),
+    ("depth", "--fix depth: expected NAME=VALUE"),
+])
+def test_fixed_values_outside_the_space_are_refused(item, message):
+    with pytest.raises(UsageError) as caught:
+        parse_fixed([item])
+    assert str(caught.value).startswith(message)
+
+
+def test_fixed_values_are_typed():
+    assert parse_fixed(["depth=2", "learning_rate=0.001", "max_len=0"]) == {"depth": 2, "learning_rate": 0.001, "max_len": 0}

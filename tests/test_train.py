@@ -32,7 +32,8 @@ def test_bucketing_covers_every_row_once_and_pads_less():
     assert not np.array_equal(np.concatenate(bucketed), np.concatenate(batch_rows(lengths, 64, rng, bucket=True)))
 
 
-@pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", 0.0), ("max_len", 0), ("batch_size", 0)])
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", 0.0), ("max_len", -1), ("batch_size", 0),
+                                          ("lstm", "cudnn")])
 def test_train_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
@@ -47,7 +48,7 @@ def test_train_and_evaluate_learns_and_measures(sample, tmp_path):
         ModelConfig(vocab_size=2000, units=(8,), dense_units=8, embedding_dim=16),
         TrainConfig(epochs=3, learning_rate=1e-2, batch_size=32, max_len=200),
         data,
-        on_epoch=lambda m, model: seen.append((m["epoch"], model.count_params())),
+        on_epoch=lambda m, training: seen.append((m["epoch"], training.network.count_params())),
     )
     assert [m["epoch"] for m in history] == [1, 2, 3] == [e for e, _ in seen]
     for m in history:
@@ -57,28 +58,44 @@ def test_train_and_evaluate_learns_and_measures(sample, tmp_path):
     assert history[0]["setup_s"] > 0
 
 
-def test_a_checkpoint_continues_with_the_other_lstm_implementation(sample):
+def test_a_checkpoint_continues_with_the_other_lstm_implementation(sample, tmp_path):
+    from models import load_checkpoint, save_checkpoint, uses_fused
     from search.data import DataConfig, prepare
 
     data = prepare(DataConfig(source=sample, max_vocab=2000)).for_trials()
     config = ModelConfig(vocab_size=2000, units=(8, 4), dense_units=8, embedding_dim=8)
-    trained = []
-    train.train_and_evaluate(config, TrainConfig(epochs=1, batch_size=32, max_len=50), data,
-                             on_epoch=lambda m, model: trained.append(model))
-    fused = trained[0]
-    plain = train.rebuilt(fused, config, 1e-4, fused=False)
-    assert train.is_fused(fused) and not train.is_fused(plain)
+    saved = []
+    train.train_and_evaluate(config, TrainConfig(epochs=1, batch_size=32, max_len=50, lstm="fused"), data,
+                             on_epoch=lambda m, training: saved.append(save_checkpoint(tmp_path, training.network,
+                                                                                       training.optimizer, config, {"epoch": 1})))
+    fused, fused_optimizer, _, _ = load_checkpoint(tmp_path, lstm="fused")
+    plain, plain_optimizer, loaded_config, state = load_checkpoint(tmp_path, lstm="keras")
+    assert uses_fused(fused) and not uses_fused(plain) and loaded_config == config and state == {"epoch": 1}
     ids = np.array([[4, 5, 6, 0], [7, 8, 9, 10]], np.int32)
     np.testing.assert_allclose(plain(ids).numpy(), fused(ids).numpy(), atol=1e-5)
-    assert int(plain.optimizer.iterations) == int(fused.optimizer.iterations) > 0
-    for mine, theirs in zip(plain.optimizer.variables, fused.optimizer.variables):
+    assert int(plain_optimizer.iterations) == int(fused_optimizer.iterations) > 0
+    for mine, theirs in zip(plain_optimizer.variables, fused_optimizer.variables):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
-    history = train.train_and_evaluate(config, TrainConfig(epochs=2, batch_size=32, max_len=50, fused_lstm=False),
-                                       data, model=fused, start_epoch=1)
+    resumed = train.Training(plain, plain_optimizer, epoch=1)
+    history = train.train_and_evaluate(config, TrainConfig(epochs=2, batch_size=32, max_len=50, lstm="keras"),
+                                       data, resume=resumed)
     assert [(m["epoch"], m["lstm"]) for m in history] == [(2, "keras")]
 
 
-@pytest.mark.parametrize("flags, lstm", [([], "fused"), (["--keras-lstm"], "keras")])
+def test_a_non_finite_loss_ends_training_as_diverged(sample):
+    from search.data import DataConfig, prepare
+
+    data = prepare(DataConfig(source=sample, max_vocab=2000)).for_trials()
+    config = ModelConfig(vocab_size=2000, units=(8,), dense_units=8, embedding_dim=8)
+    training = train.start_training(config, TrainConfig(lstm="keras"))
+    weights = training.network.get_weights()
+    training.network.set_weights(weights[:-1] + [np.full_like(weights[-1], np.nan)])  # a NaN output bias
+    history = train.train_and_evaluate(config, TrainConfig(epochs=3, batch_size=32, max_len=50), data, resume=training)
+    assert len(history) == 1 and history[0]["diverged"] == "training loss is nan"
+    assert np.isnan(history[0]["val_accuracy"])
+
+
+@pytest.mark.parametrize("flags, lstm", [([], "fused"), (["--lstm", "keras"], "keras")])
 def test_command_prints_and_writes_json(sample, tmp_path, capsys, flags, lstm):
     out = tmp_path / "one.json"
     code = train.main(["--preset", "tutorial-single", "--data", sample, "--epochs", "1", "--limit", "100", "--json", str(out), *flags])
@@ -94,7 +111,8 @@ def test_command_prints_and_writes_json(sample, tmp_path, capsys, flags, lstm):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--data", "/nonexistent/imdb.tar.gz"], "no such file"), (["--epochs", "0"], "epochs=0"), (["--json", "/no/dir/x.json"], "/no/dir")],
+    [(["--data", "/nonexistent/imdb.tar.gz"], "no such file"), (["--epochs", "0"], "epochs=0"), (["--json", "/no/dir/x.json"], "/no/dir"),
+     (["--epochs", "two"], "invalid int value: 'two'"), (["--lstm", "cudnn"], "invalid choice: 'cudnn'")],
 )
 def test_command_bad_input_is_one_line_and_exit_2(sample, capsys, args, message):
     code = train.main(["--data", sample, *args])

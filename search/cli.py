@@ -1,0 +1,85 @@
+"""Command lines derived from the typed configs: one source for each flag's type, default and help.
+
+A flag's help is its dataclass field's docstring (read with `docstring_parser`), its type
+the field's annotation, its default the field's default; `add_fields` turns the fields of
+a config class into argparse flags. User mistakes end in one line, `error: ...`, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import sys
+import types
+import typing
+from typing import Any, Literal
+
+import docstring_parser
+
+
+class UsageError(ValueError):
+    """A command-line value the user can fix; printed as one line, exit 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors raise UsageError (one line, no usage block) for the caller to print."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise UsageError(f"{self.prog}: {message}; see --help")
+
+
+@functools.cache
+def field_help(config_class: type) -> dict[str, str]:
+    """Each field's docstring (the string literal under it), by field name."""
+    return {p.arg_name: " ".join((p.description or "").split()) for p in docstring_parser.parse_from_object(config_class).params}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_fields(group, config_class: type, fields: list[str], flags: dict[str, str] | None = None,
+               metavars: dict[str, str] | None = None, suppress: bool = False) -> None:
+    """Add one flag per dataclass field to an argparse parser or group.
+
+    `flags` renames a field's flag (e.g. {"time_budget_min": "--time-budget"}). With
+    `suppress`, flags not given are absent from the parsed namespace (so a caller can tell
+    what the user set), and the help still shows the field's default.
+    """
+    hints = typing.get_type_hints(config_class)
+    defaults = {f.name: _default(f) for f in dataclasses.fields(config_class)}
+    for name in fields:
+        kind, choices = _argparse_type(hints[name])
+        default = defaults[name]
+        shown = "" if default is dataclasses.MISSING else f" (default: {'none' if default is None else default})"
+        options = {"help": field_help(config_class).get(name, "") + shown,
+                   "default": argparse.SUPPRESS if suppress else default, "dest": name}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(type=kind, choices=choices, metavar=(metavars or {}).get(name))
+        group.add_argument((flags or {}).get(name, flag(name)), **options)
+
+
+def _default(field: dataclasses.Field):
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _argparse_type(hint) -> tuple[Any, tuple | None]:
+    """(type converter, choices) for a field annotation such as `int | None` or a Literal."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _argparse_type(args[0])
+    if typing.get_origin(hint) is Literal:
+        return type(args[0]), tuple(args)
+    return hint, None
+
+
+def fail(error: Exception | str) -> int:
+    """Print a user mistake as one line on standard error; return exit code 2."""
+    text = " ".join(str(error).split())
+    print(text if text.startswith("error:") else f"error: {text}", file=sys.stderr)
+    return 2

@@ -1,0 +1,209 @@
+"""What a search run is asked to do: its typed config, the resources it gets, its command line.
+
+`SearchConfig` is the one source of the run's options: `parse_args` derives the flags
+(type, default, help) from its fields, and a resumed run takes the recorded values back
+from run.json, accepting new values only for the options that may change on resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models import LstmChoice
+from search.cli import ArgumentParser, UsageError, add_fields
+from search.data import DataConfig
+from search.space import SPACE, narrowed, parse_fixed
+
+SMOKE = {"limit": 2000, "test_limit": 2000, "trials": 6, "max_epochs": 2, "fixed": {"max_len": 128}}
+"""--smoke: small enough for a 2-core laptop in a few minutes, yet the whole pipeline."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What is searched, for how long, and on which resources."""
+
+    trials: int = 20
+    """Trials to run, the tutorial's two models included."""
+    max_epochs: int = 10
+    """Epochs a trial trains if neither ASHA nor a budget stops it."""
+    grace_period: int = 1
+    """Epochs every trial trains before ASHA may stop it."""
+    time_budget_min: float | None = None
+    """Minutes the search may run; then running trials stop at once (none: no limit)."""
+    budget_examples: int | None = None
+    """Training examples the search may process, summed over all trials; no trial starts an
+    epoch the remaining budget cannot pay for, running ones finish theirs (none: no limit)."""
+    gpus: float = 0
+    """GPUs used in total; 0 trains on CPUs."""
+    gpus_per_trial: float = 1
+    """Each trial's share of a GPU (a fraction packs several trials on one GPU)."""
+    cpus: int | None = None
+    """CPUs used in total (none: all of this machine's or the cluster's)."""
+    cpus_per_trial: int | None = None
+    """CPUs (and TensorFlow threads) per trial (none: 1 on CPUs, an even share with GPUs)."""
+    address: str | None = None
+    """Address of a running Ray cluster ('auto', HOST:PORT or ray://HOST:10001); none starts Ray here."""
+    seed: int = 0
+    """Seeds Optuna's sampler, the data split and every trial."""
+    lstm: LstmChoice = "auto"
+    """The LSTM implementation: 'auto' = the fused kernel on CPUs, Keras's layers (cuDNN) on GPUs."""
+    max_failures: int = 2
+    """Times a trial that raises is retried from its last checkpoint before it counts as errored."""
+    fixed: dict = dataclasses.field(default_factory=dict)
+    """Hyperparameters pinned to one value instead of searched."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("trials", 1), ("max_epochs", 1), ("grace_period", 1), ("max_failures", 0)):
+            if getattr(self, name) < low:
+                raise UsageError(f"--{name.replace('_', '-')} {getattr(self, name)} is invalid: expected an integer >= {low}")
+        if self.grace_period > self.max_epochs:
+            raise UsageError(f"--grace-period {self.grace_period} is invalid: expected at most --max-epochs ({self.max_epochs})")
+        if self.time_budget_min is not None and self.time_budget_min <= 0:
+            raise UsageError(f"--time-budget {self.time_budget_min} is invalid: expected minutes > 0")
+        if self.budget_examples is not None and self.budget_examples < 1:
+            raise UsageError(f"--budget-examples {self.budget_examples} is invalid: expected an integer >= 1")
+        if self.gpus < 0:
+            raise UsageError(f"--gpus {self.gpus} is invalid: expected 0 or more")
+        if not 0 < self.gpus_per_trial <= max(1.0, self.gpus):
+            raise UsageError(f"--gpus-per-trial {self.gpus_per_trial} is invalid: expected a share in (0, {max(1.0, self.gpus):g}]")
+        for name in ("cpus", "cpus_per_trial"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"--{name.replace('_', '-')} {value} is invalid: expected an integer >= 1")
+
+    @property
+    def time_budget_s(self) -> float | None:
+        return self.time_budget_min * 60 if self.time_budget_min else None
+
+    @property
+    def space(self):
+        """The search space with this run's pinned values."""
+        return narrowed(SPACE, self.fixed)
+
+
+RESUMABLE = ("trials", "time_budget_min", "budget_examples", "gpus", "gpus_per_trial", "cpus", "cpus_per_trial",
+             "address", "max_failures", "lstm")
+"""Options a resumed run may change; every other one keeps the value the run started with."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """How trials are packed onto what Ray has."""
+
+    cpus: int
+    gpus: float
+    cpus_per_trial: int
+    gpus_per_trial: float
+    concurrency: int
+    address: str | None
+
+
+def plan_resources(config: SearchConfig, available: dict) -> Resources:
+    """Per-trial shares and concurrency; asking for more GPUs or CPUs than there are is a UsageError."""
+    have_gpus, have_cpus = available.get("GPU", 0), int(available.get("CPU", 0))
+    where = f"the cluster at {config.address}" if config.address else "this machine"
+    if config.gpus > have_gpus:
+        raise UsageError(f"--gpus {config.gpus:g}: {where} has {have_gpus:g} GPUs; ask for at most {have_gpus:g}")
+    cpus = config.cpus or have_cpus
+    if cpus > have_cpus:
+        raise UsageError(f"--cpus {cpus}: {where} has {have_cpus} CPUs; ask for at most {have_cpus}")
+    if config.gpus:
+        concurrency = max(1, int(config.gpus / config.gpus_per_trial + 1e-9))
+        per_trial = config.cpus_per_trial or max(1, cpus // concurrency)
+        gpus_per_trial = config.gpus_per_trial
+    else:
+        per_trial = config.cpus_per_trial or 1
+        concurrency, gpus_per_trial = max(1, cpus // per_trial), 0
+    if per_trial > cpus:
+        raise UsageError(f"--cpus-per-trial {per_trial}: more than the {cpus} CPUs in use")
+    return Resources(cpus, config.gpus, per_trial, gpus_per_trial, min(concurrency, config.trials), config.address)
+
+
+def local_cpus() -> int:
+    """CPUs this process may use on this machine."""
+    return len(os.sched_getaffinity(0))
+
+
+# ---------------------------------------------------------------- command line
+
+SEARCH_FLAGS = {"time_budget_min": "--time-budget"}
+SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The namespace holds only the options given (flags not given are absent)."""
+    parser = ArgumentParser(
+        prog="python -m search.run",
+        description="Search single and stacked BiLSTMs on IMDB with Ray Tune + Optuna.",
+        epilog="Searched: " + "; ".join(f"{p.name} {p.describe()} ({p.help})" for p in SPACE),
+    )
+    add_fields(parser, SearchConfig, SEARCH_FIELDS, flags=SEARCH_FLAGS, metavars={"time_budget_min": "MINUTES"}, suppress=True)
+    add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"}, suppress=True)
+    parser.add_argument("--fix", action="append", metavar="NAME=VALUE", default=argparse.SUPPRESS,
+                        help="pin a searched hyperparameter to one value, e.g. --fix max_len=256 (repeatable)")
+    parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out (interrupted, or with more trials or budget)")
+    parser.add_argument("--smoke", action="store_true", help=f"a few-minute run of the whole pipeline on a subset: {SMOKE}")
+    return parser.parse_args(argv)
+
+
+def run_dir_of(args: argparse.Namespace) -> Path:
+    """--out with ~ expanded, or runs/<date-time>."""
+    if hasattr(args, "out"):
+        return Path(os.path.expanduser(args.out))
+    return Path("runs") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfig]:
+    """A new run's configs: the dataclasses' defaults, then --smoke's, then the flags given."""
+    given = vars(args)
+    smoke = SMOKE if args.smoke else {}
+    search_values = {k: v for k, v in smoke.items() if k in SEARCH_FIELDS} | {k: given[k] for k in SEARCH_FIELDS if k in given}
+    fixed = dict(smoke.get("fixed", {})) | parse_fixed(given.get("fix", []))
+    search = SearchConfig(**search_values, fixed=fixed)
+    data_values = {"limit": smoke.get("limit"), "test_limit": smoke.get("test_limit")}
+    data_values |= {k: given[k] for k in ("source", "limit") if k in given}
+    return search, DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
+
+
+def max_vocab(search: SearchConfig) -> int:
+    """The vocabulary the data is prepared with: the largest size any trial may use."""
+    vocab = next(p for p in search.space if p.name == "vocab_size")
+    return int(vocab.high if vocab.kind != "categorical" else max(vocab.choices))
+
+
+def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchConfig, DataConfig]:
+    """The recorded configs of a run, with the resumable options given now.
+
+    Raises UsageError naming every option given now (or implied by --smoke) that cannot
+    change on resume and differs from the value the run started with.
+    """
+    wanted_search, wanted_data = configs_from_args(args)
+    given = set(vars(args)) | (set(SMOKE) | {"fix", "test_limit"} if args.smoke else set())
+    search_recorded, data_recorded = recorded["search"], recorded["data"]
+    changed = [_flag(k) for k in SEARCH_FIELDS if k in given and k not in RESUMABLE
+               and getattr(wanted_search, k) != search_recorded.get(k)]
+    if "fix" in given and wanted_search.fixed != search_recorded.get("fixed"):
+        changed.append("--fix")
+    changed += [_flag(k) for k in ("source", "limit", "test_limit")
+                if k in given and getattr(wanted_data, k) != data_recorded.get(k)]
+    if changed:
+        raise UsageError(f"--resume: {', '.join(dict.fromkeys(changed))} cannot change on resume (the run started "
+                         "with other values); drop them, or start a new run with another --out")
+    updates = {k: getattr(wanted_search, k) for k in RESUMABLE if k in given}
+    return SearchConfig(**{**search_recorded, **updates}), DataConfig(**data_recorded)
+
+
+def _flag(field: str) -> str:
+    return {"source": "--data", "test_limit": "--smoke", **SEARCH_FLAGS}.get(field, "--" + field.replace("_", "-"))
+
+
+def recorded_configs(search: SearchConfig, data: DataConfig) -> dict[str, Any]:
+    """The configs as run.json records them (and resumed_configs reads them back)."""
+    return {"search": dataclasses.asdict(search), "data": dataclasses.asdict(data)}

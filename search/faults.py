@@ -1,0 +1,58 @@
+"""Test-only fault injection, so tests make trials fail for real (documented in README's Tests).
+
+`BILSTM_FAULTS` holds a JSON list of faults; each names a study trial number and an epoch
+(1-based: the fault strikes as that epoch starts):
+
+    [{"trial": 2, "epoch": 1, "fault": "raise"},             # raises on every attempt
+     {"trial": 3, "epoch": 2, "fault": "raise", "once": true}, # raises once; the retry goes on
+     {"trial": 4, "epoch": 2, "fault": "nan"},               # its weights become NaN: the loss diverges
+     {"point": "export", "fault": "pause", "seconds": 5}]    # the driver waits there
+
+A fault raised `once` leaves a marker file in the folder `BILSTM_FAULTS_STATE` names (it
+must be set for such faults), so that the retry does not raise again. Unset (the normal
+case), nothing happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+ENV = "BILSTM_FAULTS"
+STATE_ENV = "BILSTM_FAULTS_STATE"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by a trial because BILSTM_FAULTS asked for it."""
+
+
+def planned() -> list[dict]:
+    return json.loads(os.environ.get(ENV) or "[]")
+
+
+def before_epoch(number: int, epoch: int, training) -> None:
+    """Strike the faults planned for this trial and epoch (see the module's docstring)."""
+    import numpy as np
+
+    for fault in planned():
+        if fault.get("trial") != number or fault.get("epoch") != epoch:
+            continue
+        if fault["fault"] == "nan":
+            weights = training.network.get_weights()
+            training.network.set_weights(weights[:-1] + [np.full_like(weights[-1], np.nan)])
+        elif fault["fault"] == "raise":
+            if fault.get("once"):
+                marker = Path(os.environ[STATE_ENV]) / f"raised-{number}-{epoch}"
+                if marker.exists():
+                    continue
+                marker.touch()
+            raise InjectedFault(f"injected fault: trial {number} raises at epoch {epoch}")
+
+
+def pause(point: str) -> None:
+    """Wait where a fault asks the driver to (so a test can stop it there)."""
+    for fault in planned():
+        if fault.get("point") == point and fault["fault"] == "pause":
+            time.sleep(float(fault.get("seconds", 5)))

@@ -1,0 +1,166 @@
+"""The last phases of a run: how its trials ended, the best one's export, the summary, the report.
+
+The best trial is computed once, here (`search.rundir.best_row` on the trial table, which
+agrees with the study's best trial), and the export, summary.json, the final line and
+the report all use that answer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.cli import fail
+from search.rundir import (
+    CARD_FILE,
+    MODEL_FILE,
+    OBJECTIVE,
+    TUTORIAL_PRESETS,
+    RunDir,
+    State,
+    as_float,
+    best_row,
+    read_json,
+    write_json,
+)
+
+INTERRUPTED = 130
+
+
+@dataclass
+class Outcome:
+    """How a session ended: the exit code so far, and the best trial when there is one."""
+
+    code: int
+    best: dict | None = None
+
+
+def settle(session, built, progress) -> Outcome:
+    """End the trials the time budget cut, detect an interruption, find the best trial."""
+    table, run_dir = built.table, session.run_dir
+    if built.time_budget.spent:  # Tune ended every trial at once: tell the study and the table
+        for number, params in built.searcher.prune_unfinished("time budget ran out"):
+            table.add(number, params)
+        unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
+        table.mark(unfinished, State.STOPPED_EARLY, "time budget ran out after epoch {epochs}")
+    unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
+    _record_session(run_dir, built.search_s)
+    if unfinished or (not built.searcher_done() and not built.time_budget.spent):
+        progress.say(f"interrupted; continue with: python -m search.run --resume --out {run_dir.root}")
+        return Outcome(INTERRUPTED)
+    if built.tuner is None and built.ledger.exhausted:
+        progress.say("the run's budget is spent: nothing left to train (raise --time-budget or --budget-examples to go on)")
+    best = best_row(table.rows.values(), OBJECTIVE)
+    if best is None:
+        fail(_why_no_best(table.counts(), built.time_budget.spent))
+        return Outcome(1)
+    return Outcome(0, best)
+
+
+def _why_no_best(counts: dict, time_spent: bool) -> str:
+    if counts["total"] and counts[State.DIVERGED.value] == counts["total"]:
+        return "error: every trial diverged (its loss became NaN or infinite); try a lower --fix learning_rate=..."
+    if time_spent:
+        return "error: no trial finished an epoch within the time budget; raise --time-budget"
+    return "error: no trial finished an epoch; see the reasons in trials.csv"
+
+
+def _record_session(run_dir: RunDir, search_s: float) -> None:
+    """Add this session's searching time to run.json (the time budget spans sessions)."""
+    facts = read_json(run_dir.run_json)
+    facts["sessions"][-1]["search_s"] = search_s
+    write_json(run_dir.run_json, facts)
+
+
+# ---------------------------------------------------------------- export and summary
+
+
+def export_and_summarize(session, built, outcome: Outcome, progress) -> dict:
+    """Export the best trial (unless it is already exported) and write summary.json."""
+    run_dir, best = session.run_dir, outcome.best
+    card = _existing_card(run_dir, best) or _export(session, best)
+    summary = {
+        "best": _best_entry(best, card),
+        "tutorial": {row["preset"]: {"trial_id": row["trial_id"], "state": row["state"],
+                                     OBJECTIVE.metric: _number(row.get(OBJECTIVE.metric))}
+                     for row in built.table.rows.values() if row.get("preset") in TUTORIAL_PRESETS},
+        "counts": built.table.counts(),
+        "wall_s": time.time() - session.started,
+        "budget": _budget(session, built),
+        "finished": True,
+    }
+    write_json(run_dir.summary_json, summary)
+    progress.say(f"best: {best['trial_id']} {OBJECTIVE.metric} {summary['best'][OBJECTIVE.metric]:.4f}, test_accuracy "
+                 f"{card['test_accuracy']:.4f} on {card['test_examples']} test reviews; model in {run_dir.best_model}")
+    return summary
+
+
+def _existing_card(run_dir: RunDir, best: dict) -> dict | None:
+    """The card of an export of this very trial and epoch (a resumed, finished run): the test
+    split is not evaluated a second time."""
+    summary = read_json(run_dir.summary_json) if run_dir.summary_json.is_file() else None
+    card = read_json(run_dir.best_model / CARD_FILE) if (run_dir.best_model / MODEL_FILE).is_file() else None
+    if not summary or not card:
+        return None
+    same = summary["best"]["trial_id"] == best["trial_id"] and str(card.get("epoch")) == str(best["best_epoch"])
+    return card if same else None
+
+
+def _export(session, best: dict) -> dict:
+    from search.export import export_best
+
+    from search.tuner import trial_of
+
+    run_dir = session.run_dir
+    params = trial_of(run_dir, int(best["number"])).params
+    path = best["best_checkpoint"]
+    checkpoint = Path(path) if Path(path).is_absolute() else run_dir.root / path
+    facts = {"trial_id": best["trial_id"], OBJECTIVE.metric: _number(best[OBJECTIVE.metric]), "epoch": int(best["best_epoch"]),
+             "examples_per_s": _number(best["examples_per_s"]), "tokens_per_s": _number(best["tokens_per_s"])}
+    return export_best(checkpoint, params, session.prepared, run_dir.best_model, facts)
+
+
+def _best_entry(best: dict, card: dict) -> dict:
+    return {
+        "trial_id": best["trial_id"],
+        "number": int(best["number"]),
+        "params": card["params"],
+        "preset": best.get("preset") or "",
+        OBJECTIVE.metric: card[OBJECTIVE.metric],
+        "test_accuracy": card["test_accuracy"],
+        "test_examples": card["test_examples"],
+        "best_epoch": card["epoch"],
+        "examples_per_s": card["examples_per_s"],
+        "tokens_per_s": card["tokens_per_s"],
+    }
+
+
+def _budget(session, built) -> dict:
+    search, facts = session.search, read_json(session.run_dir.run_json)
+    return {
+        "trials": search.trials,
+        "max_epochs": search.max_epochs,
+        "time_budget_min": search.time_budget_min,
+        "budget_examples": search.budget_examples,
+        "examples_used": built.ledger.used,
+        "search_s": sum(float(s.get("search_s") or 0.0) for s in facts["sessions"]),
+    }
+
+
+def _number(value) -> float | None:
+    number = as_float(value)
+    return None if number != number else number
+
+
+def build_report(run_dir: RunDir, progress) -> None:
+    """The HTML report from the run directory; a failure is reported, the run's results stand."""
+    try:
+        import reports
+
+        index = reports.build(run_dir.root)
+    except Exception as error:
+        progress.warn(f"the report could not be built ({type(error).__name__}: {error}); "
+                      f"retry with: python -m reports {run_dir.root}")
+        return
+    progress.say(f"report: {index}")

@@ -1,0 +1,196 @@
+"""The run directory's trial tables, kept current while Tune runs (see README's layout).
+
+`TrialTable` is a Tune callback on the driver: it appends a row to epochs.csv for every
+reported epoch and rewrites trials.csv whenever a trial starts, reports, checkpoints or
+ends, so a report can be built from the files at any moment. A trial's state comes from
+Tune's own events (started, ended, raised) plus why it ended: the scheduler's reason for
+stopping it, or the trial's own report that its loss diverged.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ray import tune
+
+from search.progress import Progress
+from search.rundir import (
+    EPOCH_COLUMNS,
+    OBJECTIVE,
+    RunDir,
+    State,
+    append_row,
+    as_float,
+    names,
+    read_rows,
+    trial_columns,
+    trial_id,
+    write_rows,
+)
+from search.space import preset_of
+from search.tuning import NUMBER, Ledger, StoppingScheduler, scheduler_path
+
+EPOCH_NAMES = names(EPOCH_COLUMNS)
+
+
+class TrialTable(tune.Callback):
+    """trials.csv and epochs.csv of one run directory, earlier sessions' rows kept."""
+
+    def __init__(self, run_dir: RunDir, param_names: list[str], ledger: Ledger, scheduler: StoppingScheduler,
+                 cpus_per_trial: float, progress: Progress):
+        self.run_dir, self.param_names, self.ledger, self.scheduler = run_dir, list(param_names), ledger, scheduler
+        self.cpus, self.progress = cpus_per_trial, progress
+        self.rows = {row["trial_id"]: row for row in read_rows(run_dir.trials_csv)}
+        self.epochs: dict[str, list[dict]] = defaultdict(list)
+        epochs = read_rows(run_dir.epochs_csv)
+        for row in epochs:
+            self.epochs[row["trial_id"]].append(row)
+        if epochs and list(epochs[0]) != EPOCH_NAMES:  # written with other columns: appended rows must line up
+            write_rows(run_dir.epochs_csv, EPOCH_NAMES, epochs)
+
+    # ------------------------------------------------------------ Tune's hooks
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        row = self._row(trial)
+        row.update(state=State.RUNNING, reason="")
+        row["started_at"] = row.get("started_at") or time.time()
+        self.write()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if "epoch" not in result:
+            return
+        row = self._row(trial)
+        epoch = {name: result.get(name, "") for name in EPOCH_NAMES} | {"trial_id": row["trial_id"]}
+        append_row(self.run_dir.epochs_csv, EPOCH_NAMES, epoch)
+        self.epochs[row["trial_id"]].append(epoch)
+        row.update({k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids")})
+        if "setup_s" in result:
+            row["setup_s"] = result["setup_s"]
+        row.update(summarize(self.epochs[row["trial_id"]]))
+        self.write()
+        self.scheduler.save(str(scheduler_path(self.run_dir)))
+        self.progress.epoch(row, result)
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        """Keep each trial's latest checkpoint (to resume) and its best epoch's (to export); delete the rest."""
+        row = self._row(trial)
+        before = {row.get("checkpoint"), row.get("best_checkpoint")}
+        path = self._relative(checkpoint.path)
+        row["checkpoint"] = path
+        if str(trial.last_result.get("epoch")) == str(row.get("best_epoch")):
+            row["best_checkpoint"] = path
+        self.write()
+        for stale in before - {row["checkpoint"], row["best_checkpoint"], "", None}:
+            delete_checkpoint(self.run_dir, stale)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        row = self._row(trial)
+        diverged = trial.last_result.get("diverged")
+        if diverged:
+            row.update(state=State.DIVERGED, reason=f"diverged at epoch {trial.last_result.get('epoch')}: {diverged}",
+                       val_accuracy="", val_loss="")
+        elif trial.trial_id in self.ledger.reasons:
+            row.update(state=State.STOPPED_EARLY, reason=self.ledger.reasons[trial.trial_id])
+        else:
+            row.update(state=State.COMPLETED, reason="")
+        self._end(row)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        row = self._row(trial)
+        error = _error_text(trial)
+        message = error.splitlines()[-1] if error else "the trial raised an error"
+        where = f" (log: {self._relative(str(Path(trial.path) / Path(trial.error_file).name))})" if trial.error_file else ""
+        row.update(state=State.ERRORED, reason=(message[:300] + where), val_accuracy="", val_loss="")
+        self._end(row)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        row = self._row(trial)
+        error = _error_text(trial)
+        row["reason"] = "retried from its last checkpoint after: " + (error.splitlines()[-1][:200] if error else "an error")
+        self.write()
+
+    # ------------------------------------------------------------ rows
+
+    def _row(self, trial) -> dict:
+        return self.add(int(trial.config[NUMBER]), trial.config)
+
+    def add(self, number: int, params: dict) -> dict:
+        """The row of study trial `number`, added (pending) if the table has none yet."""
+        key = trial_id(number)
+        if key not in self.rows:
+            values = {name: params.get(name) for name in self.param_names}
+            self.rows[key] = {"trial_id": key, "number": number, "preset": preset_of(values),
+                              "state": State.PENDING, **values, "cpus": self.cpus}
+        return self.rows[key]
+
+    def _end(self, row: dict) -> None:
+        row["ended_at"] = time.time()
+        self.write()
+        self.progress.trial_ended(row, self.counts())
+
+    def _relative(self, path: str | None) -> str:
+        """A path under the run directory relative to it (portable when the folder moves)."""
+        if not path:
+            return ""
+        try:
+            return str(Path(path).resolve().relative_to(self.run_dir.root.resolve()))
+        except ValueError:
+            return str(path)
+
+    def mark(self, rows: list[dict], state: State, reason: str) -> None:
+        """Set the state of trials the driver ended itself (the time budget ran out)."""
+        for row in rows:
+            row.update(state=state, reason=reason.format(epochs=row.get("epochs") or 0))
+            row["ended_at"] = row.get("ended_at") or time.time()
+        self.write()
+
+    def write(self) -> None:
+        ordered = sorted(self.rows.values(), key=lambda r: int(r["number"]))
+        write_rows(self.run_dir.trials_csv, trial_columns(self.param_names), ordered)
+
+    def counts(self) -> dict[str, int]:
+        """Trials per state, plus "total"."""
+        states = [str(row["state"]) for row in self.rows.values()]
+        return {s.value: states.count(s.value) for s in State} | {"total": len(states)}
+
+
+def _error_text(trial) -> str:
+    """The trial's error log as Tune wrote it on the driver (storage gets a copy later)."""
+    if trial.error_file and Path(trial.error_file).is_file():
+        return Path(trial.error_file).read_text(errors="replace").strip()
+    return str(trial.get_error() or "").strip()
+
+
+def delete_checkpoint(run_dir: RunDir, path: str) -> None:
+    """Remove a checkpoint folder recorded in trials.csv (a path under the run directory, or a URI)."""
+    import pyarrow.fs
+
+    if "://" in path:
+        filesystem, inside = pyarrow.fs.FileSystem.from_uri(path)
+        filesystem.delete_dir(inside)
+    else:
+        shutil.rmtree(run_dir.root / path, ignore_errors=True)
+
+
+def summarize(epochs: list[dict]) -> dict:
+    """A trial's row from its epoch rows: best epoch by the objective, means, examples processed."""
+    by_epoch = {int(as_float(e["epoch"])): e for e in epochs}  # an epoch reported twice: the last row wins
+    ordered = [by_epoch[k] for k in sorted(by_epoch)]
+    scored = [e for e in ordered if not math.isnan(as_float(e.get(OBJECTIVE.metric)))]
+    mean = lambda key: sum(as_float(e[key]) for e in ordered) / len(ordered)
+    row = {
+        "epochs": max(by_epoch),
+        "train_accuracy": ordered[-1]["train_accuracy"],
+        "examples": int(sum(v for v in (as_float(e.get("examples")) for e in epochs) if not math.isnan(v))),
+        "examples_per_s": mean("examples_per_s"),
+        "tokens_per_s": mean("tokens_per_s"),
+        "epoch_s": mean("epoch_s"),
+    }
+    if scored:
+        best = min(scored, key=lambda e: OBJECTIVE.worst_first(as_float(e[OBJECTIVE.metric])))
+        row.update(best_epoch=best["epoch"], val_accuracy=best["val_accuracy"], val_loss=best["val_loss"])
+    return row

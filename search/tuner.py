@@ -1,0 +1,208 @@
+"""The tuner phase of a run: which LSTM trials use, and a Ray Tune Tuner on the run's study.
+
+A new run starts a study with the tutorial's two models queued first. A resumed run
+reads the study, which is the run's record of its trials: those a stopped driver left
+RUNNING continue under their own numbers from their latest checkpoints, a table row the
+driver did not get to update takes the study's word, and the budgets count what earlier
+sessions spent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, State, as_float, read_rows, trial_id, write_rows
+from search.tracking import TrialTable
+from search.tuning import Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
+
+STUDY_STATES = {"COMPLETE": State.COMPLETED, "PRUNED": State.STOPPED_EARLY, "FAIL": State.ERRORED}
+
+
+def choose_lstm(search, resources, progress) -> dict:
+    """The LSTM trials use, as run.json records it; builds the fused kernel first when wanted.
+
+    Raises UsageError for --lstm fused on a machine that cannot build the kernel; with
+    'auto', says once why it falls back to Keras's layers.
+    """
+    from search.cli import UsageError
+
+    if search.lstm == "keras" or (search.lstm == "auto" and resources.gpus_per_trial > 0):
+        return {"requested": search.lstm, "trials": search.lstm}
+    from models import kernels
+
+    try:
+        library = kernels.build()
+    except kernels.KernelBuildError as error:
+        if search.lstm == "fused":
+            raise UsageError(f"--lstm fused: {error}") from None
+        progress.warn(f"trials use Keras's LSTM layers: the fused kernel is unavailable here ({error})")
+        return {"requested": search.lstm, "trials": "keras", "reason": str(error)}
+    return {"requested": search.lstm, "trials": search.lstm, "kernel": str(library)}
+
+
+@dataclass
+class Built:
+    """The tuner of one session and the pieces the outcome phase reads back."""
+
+    table: TrialTable
+    ledger: Ledger
+    time_budget: TimeBudget
+    searcher: StudySearch | None = None
+    tuner: object | None = None
+    search_s: float = 0.0
+
+    @property
+    def runnable(self) -> bool:
+        return self.tuner is not None
+
+    def fit(self) -> None:
+        started = time.time()
+        self.tuner.fit()
+        self.search_s = time.time() - started
+
+    def searcher_done(self) -> bool:
+        """Whether the searcher created every trial it was asked for (or the budget stopped it)."""
+        return self.searcher is None or self.ledger.exhausted or self.searcher.study_size() >= self.searcher._total
+
+
+def build(session, lstm: dict, facts: dict, progress) -> Built:
+    """Everything a session needs to fit; `Built.tuner` is None when nothing is left to run."""
+    run_dir, search = session.run_dir, session.search
+    unfinished = reconcile(run_dir) if session.resume else []
+    ledger = Ledger(len(session.prepared.splits["train"]), search.budget_examples, examples_used(run_dir))
+    time_left = None if search.time_budget_s is None else search.time_budget_s - time_used(facts)
+    scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period)
+    if session.resume and scheduler_path(run_dir).exists():
+        scheduler.restore(str(scheduler_path(run_dir)))
+    table = TrialTable(run_dir, [p.name for p in search.space], ledger, scheduler, session.resources.cpus_per_trial, progress)
+    built = Built(table, ledger, TimeBudget(time_left, time.time()))
+    study_size = _study_size(run_dir) if session.resume else 0
+    remaining = len(unfinished) + max(0, search.trials - study_size)
+    if remaining == 0 or not ledger.can_fund_epoch() or (time_left is not None and time_left <= 0):
+        ledger.exhausted = remaining > 0
+        return built
+    built.searcher = _searcher(session, ledger, unfinished, study_size)
+    built.tuner = _tuner(session, built, scheduler, lstm, unfinished, remaining)
+    return built
+
+
+def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
+    from search.space import optuna_space, preset_point
+
+    search = session.search
+    if session.resume:
+        sampler = load_sampler(session.run_dir, study_size, search.seed)
+        presets = []
+    else:
+        sampler = optuna.samplers.TPESampler(seed=search.seed)
+        presets = [preset_point(name, search.space) for name in TUTORIAL_PRESETS]
+    return StudySearch(optuna_space(search.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
+
+
+def _tuner(session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfinished: list[Unfinished], samples: int):
+    from ray import tune
+
+    from search.run import train_defaults
+    from search.trainable import bilstm
+
+    resources = session.resources
+    trainable = tune.with_parameters(bilstm, data=session.prepared.for_trials(), resume_from={u.number: u.checkpoint for u in unfinished},
+                                     train_defaults=train_defaults(session.search, resources, lstm))
+    return tune.Tuner(
+        tune.with_resources(trainable, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
+        tune_config=tune.TuneConfig(
+            search_alg=built.searcher,
+            scheduler=scheduler,
+            num_samples=samples,
+            max_concurrent_trials=resources.concurrency,
+            trial_dirname_creator=_dirname,
+            reuse_actors=True,  # a worker keeps TensorFlow loaded from one trial to the next
+        ),
+        run_config=tune.RunConfig(
+            name=session.run_dir.tune.name,
+            storage_path=str(session.run_dir.root.resolve()),
+            callbacks=[built.table],
+            stop=built.time_budget,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the trial table keeps the best and the latest
+            failure_config=tune.FailureConfig(max_failures=session.search.max_failures),
+            verbose=0,
+        ),
+    )
+
+
+def _dirname(trial) -> str:
+    """tune/trial_0003_<Tune's id>: the study's number first; Tune's id keeps sessions apart."""
+    from search.tuning import NUMBER
+
+    return f"{trial_id(int(trial.config[NUMBER]))}_{trial.trial_id}"
+
+
+# ---------------------------------------------------------------- resuming
+
+
+def _study(run_dir: RunDir) -> optuna.Study:
+    return optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url)
+
+
+def _study_size(run_dir: RunDir) -> int:
+    waiting = optuna.trial.TrialState.WAITING
+    return sum(1 for t in _study(run_dir).get_trials(deepcopy=False) if t.state != waiting)
+
+
+def reconcile(run_dir: RunDir) -> list[Unfinished]:
+    """The study's unfinished trials, and trials.csv brought in line with the study.
+
+    A trial the study ended but the table still shows running (the driver stopped between
+    the two writes) takes the study's state and reason.
+    """
+    table = read_rows(run_dir.trials_csv)
+    rows = {int(row["number"]): row for row in table}
+    unfinished = []
+    for trial in _study(run_dir).get_trials(deepcopy=False):
+        row = rows.get(trial.number)
+        if trial.state == optuna.trial.TrialState.RUNNING:
+            unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), _best(trial)))
+        elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and trial.state.name in STUDY_STATES:
+            reason = trial.user_attrs.get("reason", "")
+            state = State.DIVERGED if reason.startswith("diverged") else STUDY_STATES[trial.state.name]
+            row.update(state=state, reason=reason)
+    if table:
+        write_rows(run_dir.trials_csv, list(table[0]), table)
+    return unfinished
+
+
+def _checkpoint(run_dir: RunDir, row: dict | None):
+    from ray import tune
+
+    path = (row or {}).get("checkpoint")
+    if not path:
+        return None
+    full = path if "://" in path else str(run_dir.root / path)
+    return tune.Checkpoint(full) if "://" in path or Path(full).is_dir() else None
+
+
+def _best(trial: optuna.trial.FrozenTrial) -> float:
+    """The trial's best value so far, oriented so that larger is better."""
+    values = [v if OBJECTIVE.mode == "max" else -v for v in trial.intermediate_values.values() if math.isfinite(v)]
+    return max(values, default=-math.inf)
+
+
+def examples_used(run_dir: RunDir) -> int:
+    """Training examples of every epoch the run has reported so far."""
+    values = (as_float(row.get("examples")) for row in read_rows(run_dir.epochs_csv))
+    return int(sum(v for v in values if not math.isnan(v)))
+
+
+def time_used(facts: dict) -> float:
+    """Seconds the run's earlier sessions spent searching."""
+    return sum(float(s.get("search_s") or 0.0) for s in facts.get("sessions", []))
+
+
+def trial_of(run_dir: RunDir, number: int) -> optuna.trial.FrozenTrial:
+    """The study's record of one trial (typed parameters, state, values)."""
+    return _study(run_dir).trials[number]
