@@ -1,6 +1,6 @@
 """IMDB reviews: read once, split, build the vocabulary, vectorize, cache on disk.
 
-Sources: "tfds" (TensorFlow Datasets' imdb_reviews), an aclImdb folder, or a .tar.gz
+Sources: "tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR), an aclImdb folder, or a .tar.gz
 with that layout (aclImdb/{train,test}/{pos,neg}/*.txt). The training reviews become
 train + validation (stratified, seeded); the test split is kept apart for the final
 evaluation of the exported model only.
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import re
+import socket
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +24,11 @@ import numpy as np
 
 DATA_ENV = "IMDB_DATA"
 CACHE_ENV = "IMDB_CACHE_DIR"
+TFDS_SOURCE = "tfds"
+TFDS_NAME = "imdb_reviews"
+TFDS_DATA_ENV = "TFDS_DATA_DIR"
+TFDS_PACKAGES = {"tensorflow_datasets": "tensorflow-datasets", "importlib_resources": "importlib_resources"}
+"""Modules the TFDS path imports, each with the pip requirement in pyproject.toml that installs it."""
 SPLITS = ("train", "val", "test")
 PAD_ID, OOV_ID = 0, 1
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
@@ -32,7 +39,7 @@ class DataError(ValueError):
 
 
 def default_source() -> str:
-    return os.environ.get(DATA_ENV, "tfds")
+    return os.environ.get(DATA_ENV, TFDS_SOURCE)
 
 
 def default_cache_dir() -> Path:
@@ -43,7 +50,7 @@ def default_cache_dir() -> Path:
 class DataConfig:
     """Where the reviews come from and how they are split and vectorized."""
 
-    source: str = "tfds"
+    source: str = TFDS_SOURCE
     """"tfds", a path to an aclImdb folder, or a path to a .tar.gz with that layout."""
     val_fraction: float = 0.2
     """Share of the training reviews held out for validation (stratified by label)."""
@@ -116,8 +123,16 @@ class Prepared:
 
 
 def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], int]:
-    """{"train"|"test": (texts, labels)} from a source, and how many reviews had bad bytes."""
-    if source == "tfds":
+    """{"train"|"test": (texts, labels)} from a source, and how many reviews had bad bytes.
+
+    "tfds" loads TensorFlow Datasets' imdb_reviews from $TFDS_DATA_DIR (default ~/tensorflow_datasets),
+    downloading and preparing it there on first use.
+
+    Raises:
+        DataError: one line: a path that is missing or not in the aclImdb layout; for "tfds", a missing
+            package (which one, and its pip command), no network, or TFDS's own error's first line.
+    """
+    if source == TFDS_SOURCE:
         return _read_tfds(), 0
     path = Path(source).expanduser()
     if not path.exists():
@@ -162,17 +177,34 @@ def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]
     return out, replaced
 
 
-def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
-    try:
-        import tensorflow_datasets as tfds
+def check_source(source: str) -> None:
+    """Fail fast, before Ray starts, when the packages a source needs do not import.
 
-        train, test = tfds.load("imdb_reviews", split=["train", "test"], as_supervised=True, batch_size=-1)
-    except Exception as error:  # tfds raises many kinds when it cannot download
-        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise DataError(
-            f"--data tfds: TensorFlow Datasets could not load imdb_reviews ({first}); "
-            f"without internet pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV})"
-        ) from None
+    Only "tfds" needs more than the base install: it imports each module in TFDS_PACKAGES.
+    Cheap: TensorFlow Datasets imports TensorFlow lazily, and nothing is downloaded.
+
+    Raises:
+        DataError: one line naming the missing package and the pip command that installs it
+            (or, for a package that is installed but fails to import, the error's first line).
+    """
+    if source != TFDS_SOURCE:
+        return
+    for module in TFDS_PACKAGES:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:  # not installed, or installed but broken
+            raise _tfds_error(error) from error
+
+
+def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
+    check_source(TFDS_SOURCE)
+    import tensorflow_datasets as tfds
+
+    data_dir = os.environ.get(TFDS_DATA_ENV)  # read now: TFDS reads its default once, when imported
+    try:
+        train, test = tfds.load(TFDS_NAME, split=["train", "test"], as_supervised=True, batch_size=-1, data_dir=data_dir)
+    except Exception as error:  # TFDS raises many kinds; classify by the chain of causes
+        raise _tfds_error(error) from error
     out = {}
     for split, (texts, labels) in (("train", train), ("test", test)):
         texts = [t.decode("utf-8", errors="replace") for t in texts.numpy()]
@@ -180,10 +212,54 @@ def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
     return out
 
 
+def _tfds_error(error: Exception) -> DataError:
+    """One actionable line for a failure of TFDS: a missing package, no network, or anything else."""
+    chain = _causes(error)
+    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
+    if missing is not None:
+        return _missing_package(missing)
+    if any(_is_offline(e) for e in chain):
+        return DataError(
+            f"--data tfds: no network: TensorFlow Datasets could not download {TFDS_NAME} ({_first_line(chain[-1])}); "
+            f"pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV}), "
+            f"or prepare {TFDS_NAME} on a machine with internet and copy its {TFDS_DATA_ENV} here"
+        )
+    return DataError(f"--data tfds: TensorFlow Datasets could not prepare {TFDS_NAME} ({_first_line(error)})")
+
+
+def _missing_package(error: ModuleNotFoundError) -> DataError:
+    module = error.name.partition(".")[0]
+    package = TFDS_PACKAGES.get(module, module)
+    return DataError(
+        f"--data tfds: the Python package {package} is not installed (no module named {module!r}); "
+        f"install it with `pip install {package}`, or reinstall this project with `pip install -e .`"
+    )
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain = [error]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
+        chain.append(cause)
+    return chain
+
+
+def _is_offline(error: BaseException) -> bool:
+    """A failure to reach a host: refused, unresolved, timed out, or a proxy that does not answer."""
+    import requests
+
+    offline = (ConnectionError, TimeoutError, socket.gaierror, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+    return isinstance(error, offline)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:240] if text else type(error).__name__
+
+
 def source_fingerprint(source: str) -> str:
     """Identifies the source's content cheaply: file bytes, a folder's names and sizes, or tfds."""
     digest = hashlib.sha256()
-    if source == "tfds":
+    if source == TFDS_SOURCE:
         digest.update(b"tfds:imdb_reviews:1.0.0")
         return digest.hexdigest()
     path = Path(source).expanduser()
