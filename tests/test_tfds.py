@@ -24,6 +24,7 @@ from etils import epath
 from tensorflow_datasets.core.download import downloader, resource
 
 from search.data import (
+    DATA_ENV,
     TFDS_DATA_ENV,
     TFDS_NAME,
     TFDS_PACKAGES,
@@ -123,7 +124,7 @@ def test_smoke_search_on_tfds_finishes(tfds_dir, official_archive, tmp_path):
     assert (tfds_dir / TFDS_NAME / "plain_text" / "1.0.0" / "dataset_info.json").is_file()  # prepared by this run
     facts = json.loads((out / "run.json").read_text())["data"]
     settings = {f.name: facts[f.name] for f in dataclasses.fields(DataConfig) if f.name != "source"}
-    from_archive = prepare(DataConfig(source=str(official_archive), **settings), tmp_path / "cache").facts
+    from_archive = prepare(DataConfig(source=str(official_archive), **settings), tmp_path / "archive-cache").facts
     assert facts["source"] == "tfds" and facts["sizes"] == from_archive["sizes"] == {"train": 192, "val": 48, "test": 240}
     assert facts["tokens"]["test"] == from_archive["tokens"]["test"]
     assert facts["tokens"]["train"] + facts["tokens"]["val"] == from_archive["tokens"]["train"] + from_archive["tokens"]["val"]
@@ -152,7 +153,7 @@ def test_check_source_names_a_missing_package(monkeypatch, module):
 
 def test_missing_package_fails_the_default_command_with_one_line(tmp_path):
     block = "import runpy, sys; sys.modules['importlib_resources'] = None; runpy.run_module('search.run', run_name='__main__')"
-    env = {**os.environ, TFDS_DATA_ENV: str(tmp_path / "tfds")}
+    env = {**{k: v for k, v in os.environ.items() if k != DATA_ENV}, TFDS_DATA_ENV: str(tmp_path / "tfds")}  # the default source
     result = subprocess.run(
         [sys.executable, "-c", block, "--smoke", "--out", str(tmp_path / "run")], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
