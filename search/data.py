@@ -253,7 +253,7 @@ def _is_offline(error: BaseException) -> bool:
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0][:240] if text else type(error).__name__
+    return text.splitlines()[0][:400] if text else type(error).__name__
 
 
 def source_fingerprint(source: str) -> str:

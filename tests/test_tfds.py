@@ -6,6 +6,7 @@ small archive in the official layout built from the repository's sample; everyth
 """
 
 import dataclasses
+import http.server
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import tomllib
 from pathlib import Path
 
@@ -183,3 +185,32 @@ def test_other_failures_give_their_first_line(tmp_path, official_archive, offlin
     message = str(caught.value)
     assert message.startswith("--data tfds: TensorFlow Datasets could not prepare imdb_reviews (Artifact http")
     assert "wrong checksum" in message and "\n" not in message and "network" not in message
+
+
+def test_a_download_of_other_bytes_is_refused(tmp_path, official_archive, offline, monkeypatch):
+    """TFDS's own downloader fetches the official URL, here from a server on 127.0.0.1, and checks its checksum."""
+    requested, body = [], official_archive.read_bytes()
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
+        with pytest.raises(DataError, match=r"^--data tfds: TensorFlow Datasets could not prepare imdb_reviews .*wrong checksum"):
+            read_reviews("tfds")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert requested == list(tfds.builder_cls(TFDS_NAME).url_infos)
