@@ -1,6 +1,6 @@
 """IMDB reviews: read once, split, build the vocabulary, vectorize, cache on disk.
 
-Sources: "tfds" (TensorFlow Datasets' imdb_reviews), an aclImdb folder, or a .tar.gz
+Sources: "tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR), an aclImdb folder, or a .tar.gz
 with that layout (aclImdb/{train,test}/{pos,neg}/*.txt). The training reviews become
 train + validation (stratified, seeded); the test split is kept apart for the final
 evaluation of the exported model only.
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import re
+import socket
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +24,15 @@ import numpy as np
 
 DATA_ENV = "IMDB_DATA"
 CACHE_ENV = "IMDB_CACHE_DIR"
+TFDS_SOURCE = "tfds"
+TFDS_NAME = "imdb_reviews"
+TFDS_DATA_ENV = "TFDS_DATA_DIR"
+TFDS_VERSION_DIR = Path("imdb_reviews", "plain_text", "1.0.0")
+"""Where TFDS prepares imdb_reviews inside its data folder."""
+TFDS_HOST = ("ai.stanford.edu", 80)
+"""Where TFDS downloads the official archive from."""
+TFDS_PACKAGES = {"tensorflow_datasets": "tensorflow-datasets", "importlib_resources": "importlib_resources"}
+"""Modules the TFDS path imports, each with the pip requirement in pyproject.toml that installs it."""
 SPLITS = ("train", "val", "test")
 PAD_ID, OOV_ID = 0, 1
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
@@ -32,7 +43,7 @@ class DataError(ValueError):
 
 
 def default_source() -> str:
-    return os.environ.get(DATA_ENV, "tfds")
+    return os.environ.get(DATA_ENV, TFDS_SOURCE)
 
 
 def default_cache_dir() -> Path:
@@ -44,8 +55,8 @@ class DataConfig:
     """Where the reviews come from and how they are split and vectorized."""
 
     source: str = dataclasses.field(default_factory=default_source)
-    """"tfds" (TensorFlow Datasets' imdb_reviews), an aclImdb folder, or a .tar.gz with that
-    layout; the default is $IMDB_DATA, else "tfds"."""
+    """"tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR), an aclImdb folder, or a
+    .tar.gz with that layout; the default is $IMDB_DATA, else "tfds"."""
     val_fraction: float = 0.2
     """Share of the training reviews held out for validation (stratified by label)."""
     max_vocab: int = 20000
@@ -120,10 +131,14 @@ def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], 
     """{"train"|"test": (texts, labels)} from a source, and what reading it found: reviews
     read per split and class, reviews whose bad bytes were replaced, hidden files skipped.
 
+    "tfds" loads TensorFlow Datasets' imdb_reviews from $TFDS_DATA_DIR (default
+    ~/tensorflow_datasets), downloading and preparing it there on first use.
+
     Raises DataError (one line) for a missing or unreadable source, a folder or archive
-    without the aclImdb layout, or one holding more than one dataset tree.
+    without the aclImdb layout, or one holding more than one dataset tree; for "tfds", a
+    missing package (which one, and its pip command), no network, or TFDS's own first line.
     """
-    if source == "tfds":
+    if source == TFDS_SOURCE:
         return _counted(_read_tfds(), replaced=0, hidden=0)
     path = Path(source).expanduser()
     if not path.exists():
@@ -189,17 +204,77 @@ def _counted(reviews: dict, replaced: int, hidden: int) -> tuple[dict, dict]:
     return reviews, {"read": read, "reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
 
 
-def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
-    try:
-        import tensorflow_datasets as tfds
+def check_source(source: str) -> None:
+    """Fail fast, before Ray starts, when a source cannot work here.
 
-        train, test = tfds.load("imdb_reviews", split=["train", "test"], as_supervised=True, batch_size=-1)
-    except Exception as error:  # tfds raises many kinds when it cannot download
-        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+    Only "tfds" needs more than the base install: its packages must import
+    (`check_tfds_packages`), and unless TFDS already has imdb_reviews prepared or its
+    archive downloaded, the download host must answer (a 5 s probe; skipped behind a proxy).
+
+    Raises:
+        DataError: one line: the missing package and the pip command that installs it, or no network.
+    """
+    if source != TFDS_SOURCE:
+        return
+    check_tfds_packages()
+    if not _tfds_local_copy() and not _proxied() and not _reachable(TFDS_HOST):
         raise DataError(
-            f"--data tfds: TensorFlow Datasets could not load imdb_reviews ({first}); "
-            f"without internet pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV})"
-        ) from None
+            f"--data tfds: no network: {TFDS_HOST[0]} does not answer and {tfds_data_dir()} holds no prepared "
+            f"{TFDS_NAME}; pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV}), "
+            f"or prepare {TFDS_NAME} on a machine with internet and copy its {TFDS_DATA_ENV} here"
+        )
+
+
+def check_tfds_packages() -> None:
+    """Import each module in TFDS_PACKAGES (cheap: TensorFlow Datasets loads TensorFlow lazily).
+
+    Raises DataError naming a missing package and the pip command that installs it (or, for
+    one installed but broken, its import error's first line).
+    """
+    for module in TFDS_PACKAGES:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:  # not installed, or installed but broken
+            raise _tfds_error(error) from error
+
+
+def tfds_data_dir() -> Path:
+    """Where TFDS prepares datasets: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+    return Path(os.environ.get(TFDS_DATA_ENV) or Path.home() / "tensorflow_datasets").expanduser()
+
+
+def _tfds_info() -> Path | None:
+    """The prepared imdb_reviews's dataset_info.json (version, split sizes, checksums), if any."""
+    info = tfds_data_dir() / TFDS_VERSION_DIR / "dataset_info.json"
+    return info if info.is_file() else None
+
+
+def _tfds_local_copy() -> bool:
+    """Whether TFDS can prepare imdb_reviews without the network: prepared, or its archive downloaded."""
+    return _tfds_info() is not None or any((tfds_data_dir() / "downloads").glob("**/*aclImdb*"))
+
+
+def _proxied() -> bool:
+    return any(os.environ.get(name) for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"))
+
+
+def _reachable(address: tuple[str, int], timeout_s: float = 5.0) -> bool:
+    try:
+        socket.create_connection(address, timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
+    check_tfds_packages()
+    import tensorflow_datasets as tfds
+
+    data_dir = os.environ.get(TFDS_DATA_ENV)  # read now: TFDS reads its default once, when imported
+    try:
+        train, test = tfds.load(TFDS_NAME, split=["train", "test"], as_supervised=True, batch_size=-1, data_dir=data_dir)
+    except Exception as error:  # TFDS raises many kinds; classify by the chain of causes
+        raise _tfds_error(error) from error
     out = {}
     for split, (texts, labels) in (("train", train), ("test", test)):
         texts = [t.decode("utf-8", errors="replace") for t in texts.numpy()]
@@ -207,11 +282,56 @@ def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
     return out
 
 
+def _tfds_error(error: Exception) -> DataError:
+    """One actionable line for a failure of TFDS: a missing package, no network, or anything else."""
+    chain = _causes(error)
+    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
+    if missing is not None:
+        return _missing_package(missing)
+    if any(_is_offline(e) for e in chain):
+        return DataError(
+            f"--data tfds: no network: TensorFlow Datasets could not download {TFDS_NAME} ({_first_line(chain[-1])}); "
+            f"pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV}), "
+            f"or prepare {TFDS_NAME} on a machine with internet and copy its {TFDS_DATA_ENV} here"
+        )
+    return DataError(f"--data tfds: TensorFlow Datasets could not prepare {TFDS_NAME} ({_first_line(error)})")
+
+
+def _missing_package(error: ModuleNotFoundError) -> DataError:
+    module = error.name.partition(".")[0]
+    package = TFDS_PACKAGES.get(module, module)
+    return DataError(
+        f"--data tfds: the Python package {package} is not installed (no module named {module!r}); "
+        f"install it with `pip install {package}`, or reinstall this project with `pip install -e .`"
+    )
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain = [error]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) is not None and cause not in chain:
+        chain.append(cause)
+    return chain
+
+
+def _is_offline(error: BaseException) -> bool:
+    """A failure to reach a host: refused, unresolved, timed out, or a proxy that does not answer."""
+    import requests
+
+    offline = (ConnectionError, TimeoutError, socket.gaierror, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+    return isinstance(error, offline)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:400] if text else type(error).__name__
+
+
 def source_fingerprint(source: str) -> str:
     """Identifies the source's content cheaply: file bytes, a folder's names and sizes, or tfds."""
     digest = hashlib.sha256()
-    if source == "tfds":
-        digest.update(b"tfds:imdb_reviews:1.0.0")
+    if source == TFDS_SOURCE:  # the prepared dataset's info (checksums, sizes), once TFDS has it
+        info = _tfds_info()
+        digest.update(info.read_bytes() if info else b"tfds:imdb_reviews:1.0.0")
         return digest.hexdigest()
     path = Path(source).expanduser()
     if path.is_file():

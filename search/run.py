@@ -32,7 +32,7 @@ from search.config import (
     resumed_configs,
     run_dir_of,
 )
-from search.data import DataConfig, DataError, Prepared, prepare, source_fingerprint
+from search.data import DataConfig, DataError, Prepared, check_source, prepare, source_fingerprint
 from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, read_json, write_json
 
 INTERRUPTED = 130
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             search, data_config = configs_from_args(args)
         check_local_resources(search)
-        source_fingerprint(data_config.source)  # a missing source fails here, before Ray starts
+        check_source(data_config.source)  # a missing package or source fails here, before Ray starts
+        source_fingerprint(data_config.source)
     except (UsageError, DataError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.run", *argv])

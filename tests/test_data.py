@@ -114,17 +114,6 @@ def test_bad_sources_fail_with_one_clear_line(tmp_path, make, message):
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
 
 
-def test_tfds_without_network_names_the_alternative(monkeypatch):
-    import tensorflow_datasets as tfds
-
-    def offline(*args, **kwargs):
-        raise ConnectionError("Failed to reach the download server")
-
-    monkeypatch.setattr(tfds, "load", offline)
-    with pytest.raises(DataError, match=r"--data tfds: .*Failed to reach.*--data PATH"):
-        read_reviews("tfds")
-
-
 @pytest.mark.parametrize("field, value", [("val_fraction", 1.0), ("max_vocab", 2), ("limit", 1)])
 def test_data_config_rejects_bad_values(field, value):
     with pytest.raises(DataError, match=field):

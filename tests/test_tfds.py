@@ -1,0 +1,235 @@
+"""The default source, --data tfds, through TensorFlow Datasets' own imdb_reviews builder, offline.
+
+TFDS downloads the official aclImdb_v1.tar.gz from Stanford. Here its download cache holds instead a
+small archive in the official layout built from the repository's sample; everything after the download
+(the builder reading the archive, its three splits written as TFRecords, tfds.load) is TFDS's real code.
+"""
+
+import dataclasses
+import http.server
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+import tensorflow_datasets as tfds
+from conftest import TINY
+from etils import epath
+from tensorflow_datasets.core.download import downloader, resource
+
+from search.data import (
+    DATA_ENV,
+    TFDS_DATA_ENV,
+    TFDS_NAME,
+    TFDS_PACKAGES,
+    DataConfig,
+    DataError,
+    check_source,
+    check_tfds_packages,
+    prepare,
+    read_reviews,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+UNSUP = 20
+"""Unlabelled reviews put in train/unsup/, which the builder turns into its "unsupervised" split."""
+
+
+@pytest.fixture(scope="module")
+def official_archive(tmp_path_factory, sample) -> Path:
+    """aclImdb_v1.tar.gz in the official layout: the sample's train/test pos/neg, and train/unsup."""
+    path = tmp_path_factory.mktemp("official") / "aclImdb_v1.tar.gz"
+    with tarfile.open(sample) as source, tarfile.open(path, "w:gz") as archive:
+        members = [m for m in source if m.isfile()]
+        for member in members:
+            archive.addfile(member, source.extractfile(member))
+        for i, member in enumerate(m for m in members if "/test/" in m.name):
+            if i == UNSUP:
+                break
+            text = source.extractfile(member).read()
+            info = tarfile.TarInfo(f"aclImdb/train/unsup/{i}_0.txt")
+            info.size = len(text)
+            archive.addfile(info, io.BytesIO(text))
+    return path
+
+
+def put_in_download_cache(archive: Path, data_dir: Path) -> None:
+    """Place `archive` where TFDS caches the download of imdb_reviews' URL, as if it had been downloaded.
+
+    Why the cache: TFDS checks a download against the checksum registered for the official URL
+    (84,125,825 bytes), so a local server serving a small archive (through HTTP_PROXY) ends in
+    NonMatchingChecksumError, and so does the documented manual dir (<data_dir>/downloads/manual). A file
+    cached under the registered checksum's name with its .INFO file beside it is taken as already
+    verified: the cache layout that tfds.download.DownloadManager documents, written with TFDS's own
+    naming and INFO functions.
+    """
+    url, url_info = next(iter(tfds.builder_cls(TFDS_NAME).url_infos.items()))
+    cached = epath.Path(data_dir) / "downloads" / TFDS_NAME / resource.get_dl_fname(url, url_info.checksum)
+    cached.parent.mkdir(parents=True)
+    shutil.copyfile(archive, cached)
+    resource.write_info_file(url=url, path=cached, dataset_name=TFDS_NAME, original_fname=url_info.filename, url_info=url_info)
+
+
+@pytest.fixture
+def tfds_dir(tmp_path, official_archive) -> Path:
+    """A fresh TFDS_DATA_DIR whose download cache holds the official-layout archive; nothing prepared yet."""
+    data_dir = tmp_path / "tfds"
+    put_in_download_cache(official_archive, data_dir)
+    return data_dir
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """HTTP goes to a closed port on 127.0.0.1 and TFDS gives up at once: no test reaches the internet."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, proxy)
+        for name in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(downloader, "MAX_RETRIES", 0)  # TFDS retries 10 times, about 3.5 minutes
+        yield
+
+
+def pairs(reviews: dict, split: str) -> list[tuple[str, int]]:
+    texts, labels = reviews[split]
+    return sorted(zip(texts, labels.tolist()))
+
+
+def test_tfds_prepares_the_same_reviews_as_the_archive(tfds_dir, official_archive, offline, monkeypatch):
+    monkeypatch.setenv(TFDS_DATA_ENV, str(tfds_dir))
+    from_tfds, notes = read_reviews("tfds")
+    from_archive, _ = read_reviews(str(official_archive))
+    assert notes["reviews_with_replaced_bytes"] == 0
+    for split in ("train", "test"):
+        assert len(from_tfds[split][0]) == len(from_archive[split][0]) == 240
+        assert pairs(from_tfds, split) == pairs(from_archive, split)
+    info = tfds.builder(TFDS_NAME, data_dir=str(tfds_dir)).info
+    assert {name: split.num_examples for name, split in info.splits.items()} == {"train": 240, "test": 240, "unsupervised": UNSUP}
+
+
+def test_smoke_search_on_tfds_finishes(tfds_dir, official_archive, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "search.run", "--data", "tfds", "--smoke", "--trials", "2", "--max-epochs", "1"]
+    env = {**os.environ, TFDS_DATA_ENV: str(tfds_dir)}
+    result = subprocess.run([*command, "--cpus", "2", "--out", str(out), *TINY], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tfds_dir / TFDS_NAME / "plain_text" / "1.0.0" / "dataset_info.json").is_file()  # prepared by this run
+    facts = json.loads((out / "run.json").read_text())["data"]
+    settings = {f.name: facts[f.name] for f in dataclasses.fields(DataConfig) if f.name != "source"}
+    from_archive = prepare(DataConfig(source=str(official_archive), **settings), tmp_path / "archive-cache").facts
+    assert facts["source"] == "tfds" and facts["sizes"] == from_archive["sizes"] == {"train": 192, "val": 48, "test": 240}
+    assert facts["tokens"]["test"] == from_archive["tokens"]["test"]
+    assert facts["tokens"]["train"] + facts["tokens"]["val"] == from_archive["tokens"]["train"] + from_archive["tokens"]["val"]
+    assert (out / "summary.json").is_file() and (out / "best_model" / "model.keras").is_file()
+
+
+def test_tfds_packages_are_declared_and_import():
+    requirements = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {_normalized(re.match(r"[A-Za-z0-9._-]+", r).group()) for r in requirements}
+    assert {_normalized(p) for p in TFDS_PACKAGES.values()} <= declared
+    check_tfds_packages()
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.parametrize("module", list(TFDS_PACKAGES))
+def test_check_source_names_a_missing_package(monkeypatch, module):
+    monkeypatch.setitem(sys.modules, module, None)  # the next import of it fails, as if not installed
+    with pytest.raises(DataError) as caught:
+        check_source("tfds")
+    message = str(caught.value)
+    assert f"pip install {TFDS_PACKAGES[module]}" in message and "\n" not in message and "network" not in message
+
+
+def test_missing_package_fails_the_default_command_with_one_line(tmp_path):
+    block = "import runpy, sys; sys.modules['importlib_resources'] = None; runpy.run_module('search.run', run_name='__main__')"
+    env = {**{k: v for k, v in os.environ.items() if k != DATA_ENV}, TFDS_DATA_ENV: str(tmp_path / "tfds")}  # the default source
+    result = subprocess.run(
+        [sys.executable, "-c", block, "--smoke", "--out", str(tmp_path / "run")], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --data tfds: the Python package importlib_resources is not installed (no module named 'importlib_resources'); "
+        "install it with `pip install importlib_resources`, or reinstall this project with `pip install -e .`"
+    )
+
+
+def test_no_network_says_no_network(tmp_path, offline, monkeypatch):
+    monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
+    with pytest.raises(DataError) as caught:
+        read_reviews("tfds")
+    message = str(caught.value)
+    assert message.startswith("--data tfds: no network: ") and "\n" not in message
+    assert "--data PATH" in message and TFDS_DATA_ENV in message
+
+
+def test_no_network_is_found_before_ray_starts(tmp_path, monkeypatch):
+    import time
+
+    from search import data
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    monkeypatch.setattr(data, "TFDS_HOST", closed.getsockname())
+    monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    started = time.time()
+    with pytest.raises(DataError, match=r"^--data tfds: no network: 127\.0\.0\.1 does not answer and .* holds no prepared"):
+        check_source("tfds")
+    assert time.time() - started < 10
+    closed.close()
+
+
+def test_other_failures_give_their_first_line(tmp_path, official_archive, offline, monkeypatch):
+    manual = tmp_path / "tfds" / "downloads" / "manual"  # where TFDS looks for a manually downloaded archive
+    manual.mkdir(parents=True)
+    shutil.copyfile(official_archive, manual / "aclImdb_v1.tar.gz")  # not the official bytes
+    monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
+    with pytest.raises(DataError) as caught:
+        read_reviews("tfds")
+    message = str(caught.value)
+    assert message.startswith("--data tfds: TensorFlow Datasets could not prepare imdb_reviews (Artifact http")
+    assert "wrong checksum" in message and "\n" not in message and "network" not in message
+
+
+def test_a_download_of_other_bytes_is_refused(tmp_path, official_archive, offline, monkeypatch):
+    """TFDS's own downloader fetches the official URL, here from a server on 127.0.0.1, and checks its checksum."""
+    requested, body = [], official_archive.read_bytes()
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
+        with pytest.raises(DataError, match=r"^--data tfds: TensorFlow Datasets could not prepare imdb_reviews .*wrong checksum"):
+            read_reviews("tfds")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert requested == list(tfds.builder_cls(TFDS_NAME).url_infos)
