@@ -91,8 +91,10 @@ def export_and_summarize(session, built, outcome: Outcome, progress) -> dict:
         "finished": True,
     }
     write_json(run_dir.summary_json, summary)
-    progress.say(f"best: {best['trial_id']} {OBJECTIVE.metric} {summary['best'][OBJECTIVE.metric]:.4f}, test_accuracy "
-                 f"{card['test_accuracy']:.4f} on {card['test_examples']} test reviews; model in {run_dir.best_model}")
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in card["params"].items())
+    progress.field("best", f"{best['trial_id']}: {OBJECTIVE.metric} {summary['best'][OBJECTIVE.metric]:.4f}, test_accuracy "
+                           f"{card['test_accuracy']:.4f} on {card['test_examples']:,} test reviews ({params})")
+    progress.field("model", f"{run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
     return summary
 
 
@@ -163,4 +165,4 @@ def build_report(run_dir: RunDir, progress) -> None:
         progress.warn(f"the report could not be built ({type(error).__name__}: {error}); "
                       f"retry with: python -m reports {run_dir.root}")
         return
-    progress.say(f"report: {index}")
+    progress.field("report", str(index))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import shlex
 import sys
@@ -21,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from search.cli import UsageError, fail
+from search.console import Progress, keep_log, quiet_libraries
 from search.config import (
     Resources,
     SearchConfig,
@@ -55,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.run", *argv])
-    return run(search, data_config, run_dir, resume=args.resume, command=command)
+    progress = Progress()
+    with quiet_libraries(args.verbose, progress) as log:
+        code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose)
+    keep_log(log, run_dir.root)
+    return code
 
 
 def check_out(run_dir: RunDir, resume: bool) -> None:
@@ -90,14 +96,17 @@ class Session:
     command: str
     resume: bool
     started: float
+    progress: Progress
+    verbose: bool = False
 
 
-def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: bool, command: str) -> int:
+def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: bool, command: str,
+        progress: Progress, verbose: bool = False) -> int:
     """Run (or continue) a search in run_dir; returns the exit code (0, 1, 2 or 130)."""
     import ray
 
     started = time.time()
-    with ray_session(search) as failure:
+    with ray_session(search, verbose) as failure:
         if failure:
             return fail(f"--address {search.address}: could not connect to Ray ({failure})")
         try:
@@ -105,23 +114,27 @@ def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: 
             prepared = prepare(data_config)
         except (UsageError, DataError) as error:
             return fail(error)
-        session = Session(run_dir, search, data_config, prepared, resources, command, resume, started)
-        return phases(session)
+        session = Session(run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose)
+        try:
+            return phases(session)
+        except UsageError as error:
+            return fail(error)
 
 
 @contextlib.contextmanager
-def ray_session(search: SearchConfig):
+def ray_session(search: SearchConfig, verbose: bool = False):
     """Connect to the cluster at --address or start Ray here; yields why it failed, or None."""
     import ray
 
     started_here = False
     try:
         if not ray.is_initialized():
-            env = {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}}
+            options = {"runtime_env": {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}},
+                       "log_to_driver": False, "logging_level": logging.INFO if verbose else logging.ERROR}
             if search.address:
-                ray.init(address=search.address, runtime_env=env, log_to_driver=False)
+                ray.init(address=search.address, **options)
             else:
-                ray.init(num_cpus=search.cpus or local_cpus(), include_dashboard=False, runtime_env=env, log_to_driver=False)
+                ray.init(num_cpus=search.cpus or local_cpus(), include_dashboard=False, **options)
             started_here = True
     except Exception as error:  # a wrong --address, or a cluster that refuses us
         yield (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -136,23 +149,40 @@ def ray_session(search: SearchConfig):
 def phases(session: Session) -> int:
     """facts → tuner → fit → outcome → export → summary (and the report at the end)."""
     from search import outcome, tuner
-    from search.progress import Progress
 
-    run_dir, search = session.run_dir, session.search
+    run_dir, progress = session.run_dir, session.progress
     run_dir.root.mkdir(parents=True, exist_ok=True)
-    progress = Progress(search.trials, search.time_budget_s, search.budget_examples)
-    lstm = tuner.choose_lstm(search, session.resources, progress)
+    lstm = tuner.choose_lstm(session.search, session.resources, progress)
     facts = write_facts(session, lstm)
     built = tuner.build(session, lstm, facts, progress)
+    header(session, lstm)
     if built.runnable:
-        built.fit()
+        built.fit(progress)
     result = outcome.settle(session, built, progress)
-    if result.code != 0:
-        outcome.build_report(run_dir, progress)
-        return result.code
-    summary = outcome.export_and_summarize(session, built, result, progress)
+    if result.code == 0:
+        outcome.export_and_summarize(session, built, result, progress)
     outcome.build_report(run_dir, progress)
-    return 0 if summary else 1
+    return result.code
+
+
+def header(session: Session, lstm: dict) -> None:
+    """What is searched, on what, with what, and where it is written."""
+    search, resources, sizes, progress = session.search, session.resources, session.prepared.facts["sizes"], session.progress
+    pinned = [p for p in search.space if p.kind == "categorical" and len(p.choices) == 1]
+    budgets = [f"{search.time_budget_min:g} min" if search.time_budget_min else "",
+               f"{search.budget_examples:,} training examples" if search.budget_examples else ""]
+    gpus = f"{resources.gpus_per_trial:g} GPU and " if resources.gpus_per_trial else ""
+    lstm_text = "Keras's layers" if lstm["trials"] == "keras" else "Keras's layers (cuDNN)" if gpus else "the fused kernel"
+    progress.field("data", f"{session.data_config.source}: {sizes['train']:,} train / {sizes['val']:,} validation / "
+                           f"{sizes['test']:,} test reviews")
+    progress.field("space", f"{len(search.space)} hyperparameters"
+                            + (f", {len(pinned)} pinned ({', '.join(f'{p.name}={p.choices[0]}' for p in pinned)})" if pinned else ""))
+    progress.field("search", f"{search.trials} trials of up to {search.max_epochs} epochs, ASHA after {search.grace_period}; "
+                             f"budget: {' and '.join(b for b in budgets if b) or 'none'}")
+    progress.field("resources", f"{resources.concurrency} trials at once, {gpus}{resources.cpus_per_trial} CPU each; "
+                                f"LSTM: {lstm_text}")
+    progress.field("run", f"{session.run_dir.root}")
+    progress.field("tools", f"tensorboard --logdir {session.run_dir.tune}  ·  optuna-dashboard {session.run_dir.study_url}")
 
 
 def write_facts(session: Session, lstm: dict) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ray import tune
 
-from search.progress import Progress
+from search.console import Progress
 from search.rundir import (
     EPOCH_COLUMNS,
     OBJECTIVE,
@@ -73,7 +73,7 @@ class TrialTable(tune.Callback):
         row.update(summarize(self.epochs[row["trial_id"]]))
         self.write()
         self.scheduler.save(str(scheduler_path(self.run_dir)))
-        self.progress.epoch(row, result)
+        self.progress.epoch(row, self.ledger.used)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         """Keep each trial's latest checkpoint (to resume) and its best epoch's (to export); delete the rest."""

@@ -52,6 +52,8 @@ class Built:
     table: TrialTable
     ledger: Ledger
     time_budget: TimeBudget
+    trials: int = 0
+    concurrency: int = 1
     searcher: StudySearch | None = None
     tuner: object | None = None
     search_s: float = 0.0
@@ -60,10 +62,17 @@ class Built:
     def runnable(self) -> bool:
         return self.tuner is not None
 
-    def fit(self) -> None:
+    def fit(self, progress) -> None:
+        """Run the trials, showing progress; returns when Tune does (finished, stopped or interrupted)."""
         started = time.time()
-        self.tuner.fit()
-        self.search_s = time.time() - started
+        time_left = None if self.time_budget.deadline is None else self.time_budget.deadline - started
+        progress.start(self.table.rows, self.trials, self.concurrency, self.ledger.budget_examples, time_left,
+                       self.ledger.used, self.table.param_names)
+        try:
+            self.tuner.fit()
+        finally:
+            progress.stop()
+            self.search_s = time.time() - started
 
     def searcher_done(self) -> bool:
         """Whether the searcher created every trial it was asked for (or the budget stopped it)."""
@@ -80,7 +89,7 @@ def build(session, lstm: dict, facts: dict, progress) -> Built:
     if session.resume and scheduler_path(run_dir).exists():
         scheduler.restore(str(scheduler_path(run_dir)))
     table = TrialTable(run_dir, [p.name for p in search.space], ledger, scheduler, session.resources.cpus_per_trial, progress)
-    built = Built(table, ledger, TimeBudget(time_left, time.time()))
+    built = Built(table, ledger, TimeBudget(time_left, time.time()), search.trials, session.resources.concurrency)
     study_size = _study_size(run_dir) if session.resume else 0
     remaining = len(unfinished) + max(0, search.trials - study_size)
     if remaining == 0 or not ledger.can_fund_epoch() or (time_left is not None and time_left <= 0):
@@ -130,7 +139,7 @@ def _tuner(session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfi
             stop=built.time_budget,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the trial table keeps the best and the latest
             failure_config=tune.FailureConfig(max_failures=session.search.max_failures),
-            verbose=0,
+            verbose=2 if session.verbose else 0,
         ),
     )
 

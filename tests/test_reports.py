@@ -13,7 +13,6 @@ functions. Also: the pure assemble(), the atomic replacement of report/, the CLI
 mask, and the page in headless Chromium (skipped only when no chromium binary is found).
 """
 
-import base64
 import hashlib
 import html
 import math
@@ -29,6 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import browser
 import numpy as np
 import optuna
 import pytest
@@ -65,7 +65,7 @@ FIGURES = {"families.png", "curves.png", "pareto.png", "progress.png", "timeline
 SECTIONS = ["headline", "leaderboard", "families", "curves", "pareto", "progress", "params", "importance",
             "timeline", "facts"]
 MIN_IMPORTANCE = 5  # completed trials the importance section needs
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PNG_MAGIC = browser.PNG_MAGIC
 # Leaderboard cells: rank, #, trial, preset, state, reason, one per hyperparameter, then the tail.
 TRIAL, STATE, REASON = 2, 4, 5
 
@@ -81,6 +81,22 @@ def _space(run_dir: Path) -> list[Param]:
 
 def _param_names(run_dir: Path) -> list[str]:
     return [p.name for p in _space(run_dir)]
+
+
+def _pinned(space: list[Param]) -> dict:
+    """The hyperparameters a run held fixed: a categorical with one choice (what --fix declares)."""
+    return {p.name: p.choices[0] for p in space if p.kind == "categorical" and len(p.choices) == 1}
+
+
+def _searched_names(run_dir: Path) -> list[str]:
+    space = _space(run_dir)
+    return [p.name for p in space if p.name not in _pinned(space)]
+
+
+def _headers(text: str) -> list[str]:
+    """The header cells of the first table in text, as read (a <wbr> break opportunity is no text)."""
+    head = text.split("<thead>")[1].split("</thead>")[0]
+    return [html.unescape(h.replace("<wbr>", "")) for h in re.findall(r"<th[^>]*>(.*?)</th>", head)]
 
 
 def _trials(run_dir: Path) -> list[dict]:
@@ -235,13 +251,18 @@ def test_finished_run_report(real_run):
     pngs = _pngs(files.report)
     rows, space, info, summary = _trials(real_run), _space(real_run), read_json(files.run_json), read_json(files.summary_json)
     param_names = [p.name for p in space]
+    pinned = _pinned(space)
+    searched = [name for name in param_names if name not in pinned]
+    pinned_text = ", ".join(f"{name}={value}" for name, value in pinned.items())
+    assert pinned == info["configs"]["search"]["fixed"] and len(searched) == 4  # conftest's TINY pins four
     completed_in_study = _completed_in_study(real_run)
     assert list(rows[0]) == trial_columns(param_names) and list(read_rows(files.epochs_csv)[0]) == names(EPOCH_COLUMNS)
 
-    # Files: every figure written is referenced by relative path, every referenced one exists, all real PNGs.
-    params = {f"param_{i:02d}_{name}.png" for i, name in enumerate(param_names)}
+    # Files: every figure written is referenced by relative path, every referenced one exists, all real PNGs;
+    # one plot per searched hyperparameter, none for a pinned one.
+    params = {f"param_{i:02d}_{name}.png" for i, name in enumerate(searched)}
     importance = {"importance.png"} if completed_in_study >= MIN_IMPORTANCE else set()
-    assert pngs == FIGURES | params | importance and len(params) == 8
+    assert pngs == FIGURES | params | importance and len(params) == len(searched)
     assert _referenced_images(text) == pngs
     assert all((files.report / p).read_bytes()[:8] == PNG_MAGIC for p in pngs)
     assert sorted(p.name for p in files.report.iterdir()) == sorted(pngs | {"index.html"})
@@ -260,7 +281,7 @@ def test_finished_run_report(real_run):
     headline = _section(text, "headline")
     first, *tutorial = _table(headline)
     assert first[1][:2] == ["best (exported)", best["trial_id"]]
-    assert all(f"{name}=" in first[1][2] for name in param_names)
+    assert [part.split("=")[0] for part in first[1][2].split(", ")] == searched  # pinned ones are listed once, below
     assert first[1][3:5] == [f"{float(best[METRIC]):.2%}", f"{summary['best']['test_accuracy']:.2%}"]
     assert first[1][7] == State.COMPLETED.label
     assert not any(r["preset"] for r in rows)  # the pinned presets are not the tutorial's models
@@ -272,6 +293,8 @@ def test_finished_run_report(real_run):
     assert f"2. Leaderboard ({len(rows)} trials, by {METRIC})" in board
     shown = _table(board)
     ranked = _by_rank(rows)
+    assert _headers(board) == ["rank", "#", "trial", "preset", "state", "reason", *searched, "epochs", "best epoch",
+                               "validation accuracy", "validation loss", "examples/s", "where"]
     assert [cells[TRIAL] for _, cells in shown] == [r["trial_id"] for r in ranked]
     assert shown[0][1][TRIAL] == best["trial_id"]
     for rank, ((cls, cells), row) in enumerate(zip(shown, ranked, strict=True), start=1):
@@ -292,10 +315,13 @@ def test_finished_run_report(real_run):
     speeds = {r["trial_id"]: float(r["examples_per_s"]) for r in rows}
     assert front == sorted(front, key=speeds.get)
 
-    # 7. One plot per hyperparameter, and the edge warnings that the best trials' values call for.
+    # 7. One plot per searched hyperparameter, the pinned ones listed once, and the edge warnings that the
+    # best trials' values call for.
     section = _section(text, "params")
-    for i, name in enumerate(param_names):
+    for i, name in enumerate(searched):
         assert f'<img src="param_{i:02d}_{name}.png"' in section
+    assert section.count("<img ") == len(searched)
+    assert f"<p>pinned: {pinned_text} (the same in every trial, so not plotted)</p>" in section
     shown_edges = set(re.findall(r'<div class="warn">⚠ best (\w+) sits at the (top|bottom) of its range', section))
     assert shown_edges == _edges(rows, space)
     assert "best dropout sits at the bottom" not in text
@@ -304,6 +330,7 @@ def test_finished_run_report(real_run):
     section = _section(text, "importance")
     if completed_in_study >= MIN_IMPORTANCE:
         assert '<img src="importance.png"' in section and f"on {completed_in_study} completed trials" in section
+        assert sorted(cells[0] for _, cells in _table(section)) == sorted(searched)
     else:
         assert (f"too few completed trials in the study for importances: {completed_in_study} "
                 f"(at least {MIN_IMPORTANCE} are needed)") in section
@@ -331,7 +358,9 @@ def test_finished_run_report(real_run):
     assert f"<dt>command</dt><dd>{html.escape(info['command'])}</dd>" in facts
     assert f"<dt>run directory</dt><dd>{html.escape(str(real_run))}</dd>" in facts
     assert [(cells[0], cells[1]) for _, cells in _table(facts.split("<h3>Search space</h3>")[1])] == [
-        (p.name, p.kind) for p in space]
+        (p.name, p.kind) for p in space if p.name in searched]
+    assert f"<dt>pinned</dt><dd>{pinned_text}</dd>" in facts
+    assert text.count(pinned_text) == 2  # once among the hyperparameters, once in the facts
 
 
 def test_assemble_is_pure(real_run):
@@ -446,9 +475,13 @@ def test_diverged_and_errored_trials(run_copy):
         fake = {**next(r for r in rows if r["trial_id"] == row["trial_id"]), METRIC: "1.0"}
         assert rank_key(fake)[0] == 2 and best_row([fake, best]) is best
 
-    text, _ = reports.assemble(load(run_copy))
+    text, pictures = reports.assemble(load(run_copy))
 
     assert f"Finished run: {len(rows)} trials ({_listed(rows)})" in text
+    # The learning curves say which trials they fade: every state that did not train all its epochs.
+    faded = "stopped early, diverged or errored"
+    assert pictures["curves.png"].axes[0].get_title().endswith(f"(faded, dashed: {faded})")
+    assert f'<p class="note">Faded, dashed lines: trials {faded}.</p>' in _section(text, "curves")
     assert "1 diverged" in _listed(rows) and "1 errored" in _listed(rows)
     board = _table(_section(text, "leaderboard"))
     assert [cells[TRIAL] for _, cells in board] == [r["trial_id"] for r in _by_rank(rows)]
@@ -478,7 +511,20 @@ def test_a_trial_stopped_early_above_every_completed_one_is_not_the_best(run_cop
     study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(run_copy).study_url)
     assert study.best_trial.number == int(best["number"])
 
-    text, _ = reports.assemble(load(run_copy))
+    text, pictures = reports.assemble(load(run_copy))
+
+    # Progress: the best-so-far line, by number and by end time, moves with completed trials only;
+    # the stopped trial shows as a point above it.
+    by_number, by_end = pictures["progress.png"].axes
+    for ax, order in ((by_number, lambda r: int(r["number"])), (by_end, lambda r: float(r["ended_at"]))):
+        scored = sorted((r for r in rows if r[METRIC]), key=order)
+        expected = list(accumulate((float(r[METRIC]) if r["state"] == State.COMPLETED else -math.inf for r in scored),
+                                   max))
+        line = next(line for line in ax.get_lines() if line.get_label() == "best so far")
+        assert [y if not math.isnan(y) else -math.inf for y in line.get_ydata()] == pytest.approx(expected)
+        assert np.nanmax(line.get_ydata()) == pytest.approx(float(best[METRIC])) and float(best[METRIC]) < higher
+        assert higher in np.concatenate([points.get_offsets()[:, 1] for points in ax.collections])
+    assert "a trial stopped early shows as a hollow point and never moves the best-so-far line" in _section(text, "progress")
 
     headline = _table(_section(text, "headline"))
     assert headline[0][1][:2] == ["best (exported)", best["trial_id"]]
@@ -508,7 +554,7 @@ def test_importance_needs_enough_completed_trials(run_copy, complete):
     assert html.escape(f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) on {complete} "
                        "completed trials of the stored study") in section
     shown = [(cells[0], float(cells[1])) for _, cells in _table(section)]
-    assert sorted(name for name, _ in shown) == sorted(_param_names(run_copy))
+    assert sorted(name for name, _ in shown) == sorted(_searched_names(run_copy))  # no row for a pinned one
     assert sum(v for _, v in shown) == pytest.approx(1, abs=0.01) and shown == sorted(shown, key=lambda s: -s[1])
     assert shown[0][0] == "learning_rate"  # the study's value depends on the learning rate only
 
@@ -571,7 +617,7 @@ def test_hostile_strings_are_escaped_and_the_page_is_self_contained(run_copy):
 
     assert "<script>alert" not in text
     board = _section(text, "leaderboard")
-    assert f"<td>{html.escape(HOSTILE_REASON)}</td>" in board
+    assert f'<td class="reason">{html.escape(HOSTILE_REASON)}</td>' in board
     assert f"<td>{html.escape(HOSTILE_HOST)} · " in board and f"<td>{html.escape(HOSTILE_HOST)} · " in _section(text, "timeline")
     assert f">{html.escape(HOSTILE_CHOICE)}</td>" in board
     assert f"<dt>command</dt><dd>{html.escape(HOSTILE_COMMAND)}</dd>" in _section(text, "facts")
@@ -659,7 +705,7 @@ def test_loader_tolerates_missing_columns_and_empty_files(run_copy):
 
     assert run.trials["trial_id"].tolist() == [r["trial_id"] for r in rows]
     assert run.trials["examples_per_s"].isna().all() and run.trials["hostname"].tolist() == [""] * len(rows)
-    assert run.trials["number"].tolist() == list(range(1, len(rows) + 1)) and run.epochs.empty
+    assert run.trials["number"].tolist() == list(range(len(rows))) and run.epochs.empty  # Optuna's numbering, from 0
     assert run.summary is None and f"{files.summary_json.name} could not be read" in text
     assert "Run in progress" in text
     assert "no epochs reported yet" in text and "no trial has started yet" in text
@@ -699,84 +745,42 @@ def test_family_lanes_and_utilization(run_copy):
 
 # --- in a real browser --------------------------------------------------------------------------
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-# Independent of the page's own check script: records failed resource loads (capture phase), script
-# errors, console.error calls and CSP violations, then on 'load' counts the images that decoded.
-PROBE = """(function(){var errors=[],csp=[];
-window.addEventListener('error',function(e){var t=e.target;
-errors.push(t&&t!==window&&(t.src||t.href)?'failed to load '+(t.src||t.href):'script error: '+(e.message||e.type));},true);
-document.addEventListener('securitypolicyviolation',function(e){csp.push(e.violatedDirective+' '+e.blockedURI);});
-var original=console.error;console.error=function(){errors.push('console.error: '+Array.prototype.join.call(arguments,' '));
-return original.apply(console,arguments);};
-window.addEventListener('load',function(){var images=document.images,ok=0,broken=[];
-for(var i=0;i<images.length;i++){if(images[i].complete&&images[i].naturalWidth>0){ok++;}else{broken.push(images[i].getAttribute('src'));}}
-var b=document.body;b.setAttribute('data-probe-images-ok',ok+'/'+images.length);b.setAttribute('data-probe-broken',broken.join(' '));
-b.setAttribute('data-probe-errors',errors.join(' | '));b.setAttribute('data-probe-csp',csp.join(' | '));});})();"""  # noqa: E501
-CANARY = "<script>document.documentElement.setAttribute('data-canary','ran')</script>"
-
-
-def _probing_copy(report: Path, target: Path, canary: bool = False) -> Path:
-    """A copy of report/ whose index.html runs PROBE first.
-
-    The page's CSP (script-src by hash only) refuses inline scripts and would refuse
-    <script src="probe.js"> too (no 'self' in script-src), so the copy adds PROBE's hash to
-    script-src and nothing else: images and styles still load under the page's own policy.
-    """
-    shutil.copytree(report, target)
-    text = (target / "index.html").read_text()
-    digest = base64.b64encode(hashlib.sha256(PROBE.encode()).digest()).decode()
-    assert text.count("script-src &#x27;sha256-") == 1
-    text = text.replace("script-src &#x27;sha256-", f"script-src &#x27;sha256-{digest}&#x27; &#x27;sha256-")
-    csp_meta = re.search(r'<meta http-equiv="Content-Security-Policy"[^>]*>\n', text).group(0)
-    text = text.replace(csp_meta, f"{csp_meta}<script>{PROBE}</script>\n")
-    if canary:
-        text = text.replace("</body>", f"{CANARY}\n</body>")
-    (target / "index.html").write_text(text)
-    return target / "index.html"
-
-
-def _chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=90)
-
-
-def _body_attributes(dom: str) -> dict[str, str]:
-    body = re.search(r"<body([^>]*)>", dom)
-    assert body, f"no <body> in the dumped DOM: {dom[:300]!r}"
-    return dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
-
 
 def test_report_opens_in_a_real_browser(real_run, tmp_path):
-    binary = shutil.which("chromium")
-    if binary is None:
-        pytest.skip("no chromium binary on PATH: the browser test needs Chromium (Debian: apt install chromium)")
+    binary = browser.chromium()
     report = RunDir(real_run).report
-    pngs = _pngs(report)
-    dump = ("--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom")
 
-    # Every image decodes, nothing fails, under the page's own CSP.
-    index = _probing_copy(report, tmp_path / "probe")
-    result = _chromium(binary, tmp_path / "profile-probe", *dump, index.as_uri())
-    body = _body_attributes(result.stdout)
-    assert "data-probe-images-ok" in body, f"the probe did not run: {body} {result.stderr[-2000:]}"
-    assert body["data-probe-images-ok"] == f"{len(pngs)}/{len(pngs)}", body["data-probe-broken"]
-    assert body["data-probe-errors"] == "" and body["data-probe-csp"] == ""
-    assert body["data-images-ok"] == f"{len(pngs)}/{len(pngs)}" and body["data-errors"] == ""  # the page's own check
-    assert not [line for line in result.stderr.splitlines() if ":CONSOLE" in line]  # nothing logged at all
-
-    # The CSP refuses a script injected into the page.
-    index = _probing_copy(report, tmp_path / "canary", canary=True)
-    result = _chromium(binary, tmp_path / "profile-canary", *dump, index.as_uri())
-    assert "data-canary" not in result.stdout.split("<body")[0]
-    assert "script-src" in _body_attributes(result.stdout)["data-probe-csp"]
+    # Every image decodes, nothing fails, the page fits a 1280 px window, the CSP refuses an injected script.
+    body = browser.assert_loads_cleanly(binary, report, tmp_path, images=len(_pngs(report)))
+    # No table needs sideways scrolling: the leaderboard has a column per searched hyperparameter only
+    # (the pinned ones are listed once) and its reasons wrap.
+    assert body["data-probe-scrolling"] == ""
 
     # A screenshot of the page as shipped, to look at.
-    shown = tmp_path / "shown"
-    shutil.copytree(report, shown)
-    screenshot = tmp_path / "report.png"
-    _chromium(binary, tmp_path / "profile-shot", "--hide-scrollbars", "--window-size=1280,5000",
-              f"--screenshot={screenshot}", (shown / "index.html").as_uri())
-    assert screenshot.is_file() and screenshot.read_bytes()[:8] == PNG_MAGIC and screenshot.stat().st_size > 100_000
+    screenshot = browser.screenshot(binary, report, tmp_path, height=5000)
+    assert screenshot.stat().st_size > 100_000
     shutil.copy(screenshot, "/tmp/report_screenshot.png")
+
+
+LONG_REASON = ("ResourceExhaustedError: OOM when allocating tensor with shape[128,256,512] and type float on "
+               "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc "
+               "(log: tune/trial_0004_a06c3c7b/" + "x" * 120 + "/error.txt)")
+
+
+def test_leaderboard_fits_a_1280px_window_and_reasons_wrap(run_copy, tmp_path):
+    # The last-ranked trial errored with a long reason holding a long unbroken path.
+    binary = browser.chromium()
+    last = _by_rank(_trials(run_copy))[-1]
+    _edit_trials(run_copy, {last["trial_id"]: {"state": State.ERRORED, "reason": LONG_REASON, METRIC: "", "val_loss": ""}})
+    report = reports.build(run_copy).parent
+
+    body, _ = browser.probe(binary, report, tmp_path)
+
+    width, window = map(int, body["data-probe-width"].split("/"))
+    assert width <= window == browser.WINDOW[0]
+    assert "leaderboard" not in body["data-probe-scrolling"].split()
+    # Every reason cell wraps at a readable width: 14 to 26 em of 12 px text, padding and border included.
+    reason_px = [int(px) for px in body["data-probe-reason-px"].split()]
+    assert len(reason_px) == len(_trials(run_copy)) and all(14 * 12 <= px <= 26 * 12 + 16 for px in reason_px), reason_px
+    board = _section((report / "index.html").read_text(), "leaderboard")
+    assert board.count('<td class="reason">') == len(reason_px) and html.escape(LONG_REASON) in board

@@ -1,0 +1,366 @@
+"""The comparison of runs (python -m reports compare RUN_A RUN_B --out DIR) on two real searches.
+
+    python -m pytest -q tests/test_compare.py
+
+`real_run` (tests/conftest.py: 6 trials of up to 3 epochs, seed 0) and `second_run` (below: 4
+trials of up to 2 epochs, seed 1, so another split of the sample and another fingerprint), both
+finished and exported by the driver. Expected values come from their files, read through the run
+directory's contract (search/rundir.py), not from the report's functions. Also: bad input fails
+in one line and writes nothing, DIR is replaced atomically, hostile strings are escaped, and the
+page opens in headless Chromium (skipped only when no chromium binary is found).
+"""
+
+import hashlib
+import html
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime
+from itertools import accumulate
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import browser
+import numpy as np
+import pytest
+
+import reports
+from reports import figures
+from reports.__main__ import main
+from reports.compare import run_names
+from reports.load import load
+from search import run as search_run
+from search.rundir import OBJECTIVE, Param, RunDir, State, as_float, read_json, read_rows, trial_columns, write_json, write_rows
+
+from conftest import SAMPLE, TINY
+
+REPO = Path(__file__).parents[1]
+METRIC = OBJECTIVE.metric
+SECTIONS = ["runs", "progress", "pareto", "configs"]
+FIGURES = {"progress.png", "pareto.png"}
+
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory) -> Path:
+    """A second real search on the sample, with another seed and a smaller budget; never changed."""
+    root = tmp_path_factory.mktemp("second_run")
+    out = root / "run"
+    previous = os.environ.get("IMDB_CACHE_DIR")
+    os.environ["IMDB_CACHE_DIR"] = str(root / "cache")
+    try:
+        args = ["--data", str(SAMPLE), "--seed", "1", "--trials", "4", "--max-epochs", "2", "--cpus", "2",
+                "--out", str(out), *TINY]
+        assert search_run.main(args) == 0
+    finally:
+        if previous is None:
+            os.environ.pop("IMDB_CACHE_DIR")
+        else:
+            os.environ["IMDB_CACHE_DIR"] = previous
+    return out
+
+
+# --- reading run directories and pages --------------------------------------------------------
+
+
+def _trials(run_dir: Path) -> list[dict]:
+    return read_rows(RunDir(run_dir).trials_csv)
+
+
+def _space(run_dir: Path) -> list[Param]:
+    return [Param.from_json(entry) for entry in read_json(RunDir(run_dir).run_json)["space"]]
+
+
+def _pinned(run_dir: Path) -> set[str]:
+    return {p.name for p in _space(run_dir) if p.kind == "categorical" and len(p.choices) == 1}
+
+
+def _edit_trials(run_dir: Path, edits: dict[str, dict]) -> list[dict]:
+    rows = _trials(run_dir)
+    for row in rows:
+        row.update(edits.get(row["trial_id"], {}))
+    write_rows(RunDir(run_dir).trials_csv, trial_columns(p.name for p in _space(run_dir)), rows)
+    return rows
+
+
+def _best_completed(rows: list[dict]) -> dict:
+    completed = [r for r in rows if r["state"] == State.COMPLETED and not math.isnan(as_float(r[METRIC]))]
+    return max(completed, key=lambda r: (float(r[METRIC]), -int(r["number"])))
+
+
+def _section(text: str, anchor: str) -> str:
+    return text.split(f'<section id="{anchor}">')[1].split("</section>")[0]
+
+
+def _tables(text: str) -> list[list[list[str]]]:
+    """Every table in text: its body rows, each a list of cells as plain text (tags dropped, <br> as " | ")."""
+    def plain(cell: str) -> str:
+        return html.unescape(re.sub(r"<[^>]+>", "", cell.replace("<br>", " | ")))
+
+    return [[[plain(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
+            for body in re.findall(r"<tbody>(.*?)</tbody>", text, re.S)]
+
+
+def _snapshot(root: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_mtime_ns,
+                                       None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(root.rglob("*"))}
+
+
+def _seconds(text: str) -> float:
+    """"37.2 s", "2.1 min" or "1.05 h" back in seconds."""
+    number, unit = text.split()
+    return float(number) * {"s": 1, "min": 60, "h": 3600}[unit]
+
+
+# --- expectations computed from the files -------------------------------------------------------
+
+
+def _progress(run_dir: Path) -> dict[str, list[float]]:
+    """Trials in order of their end: examples processed until then, minutes since the run started,
+    and the best value so far among completed trials (-inf before the first)."""
+    rows = sorted((r for r in _trials(run_dir) if r["ended_at"]), key=lambda r: (float(r["ended_at"]), int(r["number"])))
+    start = datetime.fromisoformat(read_json(RunDir(run_dir).run_json)["started_at"]).timestamp()
+    return {
+        "examples": list(accumulate(float(r["examples"] or 0) for r in rows)),
+        "minutes": [(float(r["ended_at"]) - start) / 60 for r in rows],
+        "best": list(accumulate((float(r[METRIC]) if r["state"] == State.COMPLETED and r[METRIC] else -math.inf
+                                 for r in rows), max)),
+    }
+
+
+def _front(run_dir: Path) -> list[float]:
+    """The throughputs of the run's Pareto front (accuracy and examples/s both maximized), ascending."""
+    points = [(float(r[METRIC]), float(r["examples_per_s"])) for r in _trials(run_dir)
+              if r[METRIC] and as_float(r["examples_per_s"]) > 0]
+    return sorted(s for a, s in points if not any(b >= a and u >= s and (b > a or u > s) for b, u in points))
+
+
+def _shown(value) -> str:
+    """A hyperparameter's value as the page shows it: integers without .0, others to 3 significant digits."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+
+
+def _line_y(line) -> list[float]:
+    return [-math.inf if math.isnan(y) else y for y in line.get_ydata()]
+
+
+# --- the comparison of two real runs ----------------------------------------------------------
+
+
+def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
+    out = tmp_path / "compare"
+    run_dirs = [real_run, second_run]
+    before = {run: _snapshot(run) for run in run_dirs}
+
+    assert main(["compare", str(real_run), str(second_run), "--out", str(out)]) == 0
+
+    assert capsys.readouterr().out.strip() == str(out / "index.html")
+    assert {run: _snapshot(run) for run in run_dirs} == before  # the runs are only read
+    text = (out / "index.html").read_text()
+    assert sorted(p.name for p in out.iterdir()) == sorted(FIGURES | {"index.html"})
+    assert set(re.findall(r'<img src="([^"]+)"', text)) == FIGURES
+    assert all((out / name).read_bytes()[:8] == browser.PNG_MAGIC for name in FIGURES)
+    assert not list(tmp_path.glob(".compare-*"))  # no staging folder left
+    assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
+    assert re.findall(r"<h2>(\d+)\. ", text) == ["1", "2", "3", "4"]
+    names = ["real_run0/run", "second_run0/run"]  # the folders are both "run": one parent more tells them apart
+    assert run_names(run_dirs) == names
+    assert f"<h1>BiLSTM search comparison: {names[0]} vs {names[1]}</h1>" in text
+
+    # The page assemble_comparison() makes of the loaded runs is the page written.
+    page, pictures = reports.assemble_comparison([load(run) for run in run_dirs])
+    assert page == text and set(pictures) == FIGURES
+
+    # 1. The runs: data, budget, trials, best validation and test accuracy and configuration, wall time, examples.
+    infos = [read_json(RunDir(run).run_json) for run in run_dirs]
+    summaries = [read_json(RunDir(run).summary_json) for run in run_dirs]
+    table = _tables(_section(text, "runs"))[0]
+    assert len(table) == 2
+    for cells, name, run, info, summary in zip(table, names, run_dirs, infos, summaries, strict=True):
+        data, search, best = info["data"], info["configs"]["search"], summary["best"]
+        rows = _trials(run)
+        assert cells[0] == f"{name} | {run}"
+        sizes = ", ".join(f"{k} {v:,}" for k, v in data["sizes"].items())
+        assert cells[1] == f"{data['source']} | fingerprint {data['fingerprint']} | {sizes}"
+        assert cells[2] == (f"{search['trials']} trials, at most {search['max_epochs']} epochs each, "
+                            "no time budget, no examples budget")
+        counts = ", ".join(f"{n} {State(s).label}" for s, n in sorted(Counter(r["state"] for r in rows).items()))
+        assert cells[3] == f"{len(rows)}: {counts}"
+        assert best["trial_id"] == _best_completed(rows)["trial_id"]
+        assert cells[4:6] == [f"{best[METRIC]:.2%}", f"{best['test_accuracy']:.2%}"]
+        assert cells[6] == f"{best['trial_id']}: " + ", ".join(f"{k}={_shown(v)}" for k, v in best["params"].items())
+        assert _seconds(cells[7]) == pytest.approx(summary["wall_s"], rel=0.01, abs=0.06)
+        used = summary["budget"]["examples_used"]
+        assert used == sum(int(r["examples"]) for r in rows) and cells[8] == f"{used:,}"
+    assert [len(_trials(run)) for run in run_dirs] == [6, 4]
+    fingerprints = [info["data"]["fingerprint"] for info in infos]
+    assert fingerprints[0] != fingerprints[1]  # another seed, another split of the sample
+    assert (f"the runs used different data (fingerprints {names[0]}: {fingerprints[0]}, {names[1]}: {fingerprints[1]})"
+            in text)
+
+    # 2. Best so far of each run against examples processed and wall time, on shared axes.
+    by_examples, by_time = pictures["progress.png"].axes
+    for index, (name, run, summary) in enumerate(zip(names, run_dirs, summaries, strict=True)):
+        expected = _progress(run)
+        left = [line for line in by_examples.get_lines() if line.get_label() == f"{name}: best so far"]
+        assert len(left) == 1
+        right = by_time.get_lines()[index]
+        assert left[0].get_xdata().tolist() == pytest.approx(expected["examples"])
+        assert left[0].get_xdata()[-1] == summary["budget"]["examples_used"]
+        assert right.get_xdata().tolist() == pytest.approx(expected["minutes"])
+        for line in (left[0], right):
+            assert _line_y(line) == pytest.approx(expected["best"])
+            assert expected["best"][-1] == summary["best"][METRIC]
+    assert by_examples.get_shared_y_axes().joined(by_examples, by_time)
+
+    # 3. The accuracy-throughput fronts, overlaid: one line per run through its front.
+    (ax,) = pictures["pareto.png"].axes
+    for name, run, line in zip(names, run_dirs, ax.get_lines(), strict=True):
+        front = _front(run)
+        assert line.get_label() == f"{name}: front of {len(front)} (of {len(_trials(run))} trials)"
+        assert line.get_xdata().tolist() == pytest.approx(front)
+
+    # 4. The best configurations: the hyperparameters that differ, then those that match, separated.
+    section = _section(text, "configs")
+    params = [summary["best"]["params"] for summary in summaries]
+    differ = [p.name for p in _space(real_run) if params[0][p.name] != params[1][p.name]]
+    match = [p.name for p in _space(real_run) if params[0][p.name] == params[1][p.name]]
+    assert differ and set(_pinned(real_run)) <= set(match)
+    different, same = section.split("<h3>The same in every run</h3>")
+    assert "<h3>Different</h3>" in different
+    pinned = _pinned(real_run) & _pinned(second_run)
+    for part, expected in ((different, differ), (same, match)):
+        rows = _tables(part)[0]
+        assert [cells[0] for cells in rows] == expected
+        for cells in rows:
+            mark = " (pinned)" if cells[0] in pinned else ""
+            assert cells[1:] == [f"{_shown(p[cells[0]])}{mark}" for p in params]
+    headers = [h.replace("<wbr>", "") for h in re.findall(r"<th>(.*?)</th>", section)[:3]]
+    assert headers == ["hyperparameter", *(f"{n} ({s['best']['trial_id']})" for n, s in zip(names, summaries, strict=True))]
+
+
+def test_a_stopped_trial_above_the_best_does_not_move_the_line(run_copy, second_run, tmp_path):
+    # As in the report: only completed trials can be the best, whatever a stopped trial reported.
+    rows = _trials(run_copy)
+    best = _best_completed(rows)
+    stopped = next((r for r in rows if r["state"] == State.STOPPED_EARLY), None) or next(r for r in rows if r is not best)
+    higher = (1 + float(best[METRIC])) / 2
+    _edit_trials(run_copy, {stopped["trial_id"]: {"state": State.STOPPED_EARLY, METRIC: str(higher)}})
+
+    text, pictures = reports.assemble_comparison([load(run_copy), load(second_run)])
+
+    expected = _progress(run_copy)
+    assert higher not in expected["best"]
+    for ax in pictures["progress.png"].axes:
+        line = ax.get_lines()[0]  # the first run's
+        assert _line_y(line) == pytest.approx(expected["best"])
+        assert np.nanmax(line.get_ydata()) == float(best[METRIC]) < higher
+        assert higher in np.concatenate([points.get_offsets()[:, 1] for points in ax.collections])
+    assert f"{float(best[METRIC]):.2%}" in _tables(_section(text, "runs"))[0][0][4]
+
+
+# --- bad input, atomic writes, safety ------------------------------------------------------------
+
+
+def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, capsys):
+    out = tmp_path / "compare"
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    before = _snapshot(tmp_path), _snapshot(real_run)
+    files = RunDir(real_run)
+    cases = [
+        ([str(real_run), str(tmp_path / "missing"), "--out", str(out)], f"run directory {tmp_path / 'missing'} does not exist"),
+        ([str(not_a_run), str(real_run), "--out", str(out)],
+         f"{not_a_run} is not a run directory: it holds neither {files.run_json.name} nor {files.trials_csv.name}"),
+        ([str(real_run), "--out", str(out)], f"compare needs at least 2 run directories, got 1 ({real_run})"),
+        (["--out", str(out)], "compare needs at least 2 run directories, got 0"),
+        ([str(real_run), str(real_run)], "the following arguments are required: --out"),
+        ([str(real_run), str(real_run), "--out", str(a_file)], f"--out {a_file} is a file"),
+        ([str(real_run), str(real_run), "--out", str(real_run)], f"--out {real_run} is {real_run} or its report"),
+        ([str(real_run), str(real_run), "--out", str(files.report)], "or its report"),
+        ([str(real_run), str(real_run), "--out", str(real_run.parent)], f"--out {real_run.parent} holds other files"),
+    ]
+    for argv, message in cases:
+        assert main(["compare", *argv]) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+        assert message in captured.err, (argv, captured.err)
+    assert (_snapshot(tmp_path), _snapshot(real_run)) == before
+
+    # As a command: one line on stderr, exit status 2, nothing written.
+    result = subprocess.run([sys.executable, "-m", "reports", "compare", "/missing/a", str(real_run), "--out", str(out)],
+                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr == "error: run directory /missing/a does not exist or is not a directory\n"
+    assert not out.exists()
+
+
+def test_the_comparison_replaces_out_and_keeps_it_on_failure(real_run, second_run, tmp_path, monkeypatch):
+    out = tmp_path / "compare"
+    reports.build_comparison([real_run, second_run], out)
+    (out / "stale.png").write_bytes(b"old")
+
+    index = reports.build_comparison([second_run, real_run], out)  # an earlier comparison may be replaced
+
+    assert index == out / "index.html" and not (out / "stale.png").exists()
+    assert "BiLSTM search comparison: second_run0/run vs real_run0/run" in index.read_text()
+    before = _snapshot(out)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(figures, "comparison_pareto_figure", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        reports.build_comparison([real_run, second_run], out)
+    assert _snapshot(out) == before and not list(tmp_path.glob(".compare-*"))
+
+
+HOSTILE_NAME = "<img src=x onerror=alert('name')>"
+HOSTILE_SOURCE = "<script>alert('source')</script>.tar.gz"
+HOSTILE_VALUE = "<script>alert('value')</script>"
+
+
+def test_hostile_strings_are_escaped_and_the_page_is_self_contained(run_copy, second_run, tmp_path):
+    hostile = run_copy.rename(run_copy.parent / HOSTILE_NAME)
+    files = RunDir(hostile)
+    info = read_json(files.run_json)
+    write_json(files.run_json, {**info, "data": {**info["data"], "source": HOSTILE_SOURCE}})
+    summary = read_json(files.summary_json)
+    summary["best"]["params"]["batch_size"] = HOSTILE_VALUE
+    write_json(files.summary_json, summary)
+
+    text = reports.build_comparison([hostile, second_run], tmp_path / "compare").read_text()
+
+    assert "<script>alert" not in text and "<img src=x" not in text
+    assert text.count("<script") == 1 and "script-src &#x27;sha256-" in text  # only the page's own check script
+    assert html.escape(HOSTILE_NAME) in _section(text, "runs") and html.escape(HOSTILE_SOURCE) in _section(text, "runs")
+    assert f"<td>{html.escape(HOSTILE_VALUE)}</td>" in _section(text, "configs")
+    assert f"batch_size={html.escape(HOSTILE_VALUE)}" in _section(text, "runs")
+    links = re.findall(r'(?:src|href)="([^"]*)"', text)
+    assert "http://" not in text and "https://" not in text and "//" not in "".join(links)
+    assert links and all((tmp_path / "compare" / link).is_file() for link in links)
+
+
+# --- in a real browser --------------------------------------------------------------------------
+
+
+def test_comparison_opens_in_a_real_browser(real_run, second_run, tmp_path):
+    binary = browser.chromium()
+    out = tmp_path / "compare"
+    reports.build_comparison([real_run, second_run], out)
+
+    body = browser.assert_loads_cleanly(binary, out, tmp_path, images=len(FIGURES))
+    assert body["data-probe-scrolling"] == ""  # every table fits its box at 1280 px
+
+    screenshot = browser.screenshot(binary, out, tmp_path, height=2600)
+    assert screenshot.stat().st_size > 50_000
+    shutil.copy(screenshot, "/tmp/compare_screenshot.png")
