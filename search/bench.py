@@ -18,7 +18,6 @@ accuracy after the same epochs, and the LSTM's floating-point rate against the c
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import resource
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
-from search.rundir import write_json
+from search.rundir import TUTORIAL_PRESETS, RunDir, read_json, read_rows, write_json
 
 PIPELINES = ("tutorial", "harness")
 
@@ -219,13 +218,9 @@ def summarize(epochs: list[dict], tokens: int) -> dict:
 
 def tune_overhead(run_dir: Path) -> dict:
     """Share of the CPUs' time a finished search spent training, from its trial timelines."""
-    import csv
-
-    run = json.loads((run_dir / "run.json").read_text())
-    with (run_dir / "trials.csv").open() as f:
-        trials = list(csv.DictReader(f))
-    with (run_dir / "epochs.csv").open() as f:
-        epochs = list(csv.DictReader(f))
+    files = RunDir(run_dir)
+    run = read_json(files.run_json)
+    trials, epochs = read_rows(files.trials_csv), read_rows(files.epochs_csv)
     cpus = run["resources"]["cpus"]
     starts = [float(t["started_at"]) for t in trials if t["started_at"]]
     ends = [float(t["ended_at"]) for t in trials if t["ended_at"]]
@@ -267,7 +262,7 @@ def print_preset(preset: str, r: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=default_source(), help="'tfds', an aclImdb folder or .tar.gz (default: $IMDB_DATA or 'tfds')")
-    parser.add_argument("--preset", choices=("tutorial-single", "tutorial-stacked"), default=None, help="one preset (default: both)")
+    parser.add_argument("--preset", choices=TUTORIAL_PRESETS, default=None, help="one preset (default: both)")
     parser.add_argument("--examples", type=int, default=2560, help="reviews taken from the training split, 20%% of them for validation (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=2, help="measured epochs per pipeline (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=1, help="epochs per pipeline before measuring (default: %(default)s)")
@@ -282,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json is not None and not args.json.parent.is_dir():
             raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
         if args.overhead is not None:
-            if not (args.overhead / "epochs.csv").exists():
-                raise DataError(f"--overhead {args.overhead}: not a search run directory (no epochs.csv)")
+            if not RunDir(args.overhead).epochs_csv.exists():
+                raise DataError(f"--overhead {args.overhead}: not a search run directory (no {RunDir(args.overhead).epochs_csv.name})")
             result = {"overhead": tune_overhead(args.overhead)}
             o = result["overhead"]
             print(f"{o['trials']} trials on {o['cpus']} CPUs in {o['wall_s']:.1f} s: training {o['training_share']:.1%} "
@@ -295,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             data_config = DataConfig(source=args.data, limit=args.examples, test_limit=2, max_vocab=1000, seed=args.seed)
             prepare(data_config)  # fails here, with one line, on a bad source; warms the cache for the workers
             threads = args.threads or len(os.sched_getaffinity(0))
-            presets = [args.preset] if args.preset else ["tutorial-single", "tutorial-stacked"]
+            presets = [args.preset] if args.preset else list(TUTORIAL_PRESETS)
             result = {}
             for preset in presets:
                 result[preset] = measure_preset(preset, data_config, args.repeats, args.warmup, threads, args.seed, args.lstm)

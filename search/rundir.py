@@ -1,7 +1,7 @@
 """The run directory's contract: every name, column and state it holds, declared once.
 
-Standard library only, so the driver (`search/`), the report (`reports/`) and the tests
-share it without importing TensorFlow, Ray or pandas. README's "The run directory"
+Standard library only (and `models.config`, which is too), so the driver (`search/`), the
+report (`reports/`) and the tests share it without importing TensorFlow, Ray or pandas. README's "The run directory"
 documents the same layout. Writers here replace files atomically: a reader sees the old
 version or the new one, never half of one.
 """
@@ -21,13 +21,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+from models.config import PRESETS
+
 STUDY_NAME = "search"
 """The Optuna study's name inside study.db."""
 MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 CARD_FILE = "card.json"
-TUTORIAL_PRESETS = ("tutorial-single", "tutorial-stacked")
-"""The two hand-picked models of TensorFlow's "Text classification with an RNN"."""
+TUTORIAL_PRESETS = tuple(PRESETS)
+"""The two hand-picked models of TensorFlow's "Text classification with an RNN" (models.config.PRESETS)."""
 
 
 @dataclass(frozen=True)

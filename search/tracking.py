@@ -32,6 +32,7 @@ from search.rundir import (
     write_rows,
 )
 from search.space import preset_of
+from search.train import DIVERGED
 from search.tuning import NUMBER, Ledger, StoppingScheduler, scheduler_path
 
 EPOCH_NAMES = names(EPOCH_COLUMNS)
@@ -89,7 +90,7 @@ class TrialTable(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         row = self._row(trial)
-        diverged = trial.last_result.get("diverged")
+        diverged = trial.last_result.get(DIVERGED)
         if diverged:
             row.update(state=State.DIVERGED, reason=f"diverged at epoch {trial.last_result.get('epoch')}: {diverged}",
                        val_accuracy="", val_loss="")

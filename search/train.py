@@ -59,6 +59,9 @@ class TrainConfig:
             raise ValueError(f"lstm={self.lstm!r} is invalid: expected 'auto', 'fused' or 'keras'")
 
 
+DIVERGED = "diverged"
+"""The key of an epoch's metrics that says why its loss was not finite (absent otherwise)."""
+
 EpochMetrics = dict
 """epoch, train_loss, train_accuracy, val_loss, val_accuracy, examples, epoch_s, eval_s,
 examples_per_s, tokens_per_s, padding_fraction, lstm ("fused" or "keras"); setup_s on the
@@ -207,7 +210,7 @@ def train_and_evaluate(
     `before_epoch(training)` before each one.
     `resume` (from a checkpoint) continues its network and optimizer after `resume.epoch`.
     Returns the metrics of the epochs run here; training ends early, after calling
-    on_epoch, when an epoch's loss is not finite (metrics["diverged"] says which).
+    on_epoch, when an epoch's loss is not finite (metrics[DIVERGED] says which).
     """
     import keras
 
@@ -232,7 +235,7 @@ def train_and_evaluate(
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(metrics, training)
-        if "diverged" in metrics:
+        if DIVERGED in metrics:
             break
     return history
 
@@ -257,11 +260,11 @@ def _train_epoch(train_step, eval_step, train: Split, val: Split, config: TrainC
     }
     if not np.isfinite(train_loss):
         return {**metrics, "val_loss": math.nan, "val_accuracy": math.nan, "eval_s": 0.0,
-                "diverged": f"training loss is {train_loss}"}
+                DIVERGED: f"training loss is {train_loss}"}
     val_loss, val_accuracy = evaluate(eval_step, val, config.max_len)
     metrics.update(val_loss=val_loss, eval_s=time.perf_counter() - start - epoch_s)
     if not np.isfinite(val_loss):
-        return {**metrics, "val_accuracy": math.nan, "diverged": f"validation loss is {val_loss}"}
+        return {**metrics, "val_accuracy": math.nan, DIVERGED: f"validation loss is {val_loss}"}
     return {**metrics, "val_accuracy": val_accuracy}
 
 
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     from models import PRESETS
 
     parser = ArgumentParser(prog="python -m search.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="tutorial-single", help="model to train (default: %(default)s)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=next(iter(PRESETS)), help="model to train (default: %(default)s)")
     add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"})
     add_fields(parser, TrainConfig, ["epochs", "batch_size", "learning_rate", "max_len", "bucket", "threads", "lstm", "seed"])
     parser.add_argument("--json", type=Path, default=None, help="write the per-epoch metrics here")
@@ -312,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_epoch(m: EpochMetrics, _training: Training) -> None:
-    if "diverged" in m:
-        print(f"epoch {m['epoch']}: diverged ({m['diverged']})", flush=True)
+    if DIVERGED in m:
+        print(f"epoch {m['epoch']}: diverged ({m[DIVERGED]})", flush=True)
         return
     print(
         f"epoch {m['epoch']}: train_accuracy {m['train_accuracy']:.4f}  val_accuracy {m['val_accuracy']:.4f}  "

@@ -40,7 +40,7 @@ def bilstm(config: dict, data: Prepared, train_defaults: dict, resume_from: dict
 
     def report(metrics: dict, training: Training) -> None:
         row = {**metrics, **where, "time": time.time(), "trial_time_s": time.time() - started}
-        if "diverged" in metrics:  # nothing worth continuing from
+        if DIVERGED in metrics:  # nothing worth continuing from
             tune.report(row)
             return
         with tempfile.TemporaryDirectory() as folder:

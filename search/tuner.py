@@ -20,9 +20,6 @@ from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, State
 from search.tracking import TrialTable
 from search.tuning import Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
 
-STUDY_STATES = {"COMPLETE": State.COMPLETED, "PRUNED": State.STOPPED_EARLY, "FAIL": State.ERRORED}
-
-
 def choose_lstm(search, resources, progress) -> dict:
     """The LSTM trials use, as run.json records it; builds the fused kernel first when wanted.
 
@@ -176,10 +173,8 @@ def reconcile(run_dir: RunDir) -> list[Unfinished]:
         row = rows.get(trial.number)
         if trial.state == optuna.trial.TrialState.RUNNING:
             unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), _best(trial)))
-        elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and trial.state.name in STUDY_STATES:
-            reason = trial.user_attrs.get("reason", "")
-            state = State.DIVERGED if reason.startswith("diverged") else STUDY_STATES[trial.state.name]
-            row.update(state=state, reason=reason)
+        elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and "state" in trial.user_attrs:
+            row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
     if table:
         write_rows(run_dir.trials_csv, list(table[0]), table)
     return unfinished

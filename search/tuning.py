@@ -27,7 +27,8 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from search.rundir import OBJECTIVE, STUDY_NAME, RunDir, as_float
+from search.rundir import OBJECTIVE, STUDY_NAME, RunDir, State, as_float
+from search.train import DIVERGED
 
 NUMBER = "trial_number"
 """The key of a trial's config that holds its study trial number."""
@@ -135,8 +136,8 @@ class StudySearch(OptunaSearch):
         TrialState = optuna.trial.TrialState
         if error:
             return TrialState.FAIL, "it raised an error (see trials.csv)"
-        if result.get("diverged"):
-            return TrialState.FAIL, f"diverged at epoch {result.get('epoch')}: {result['diverged']}"
+        if result.get(DIVERGED):
+            return TrialState.FAIL, f"diverged at epoch {result.get('epoch')}: {result[DIVERGED]}"
         if trial_id in self._ledger.reasons:
             return TrialState.PRUNED, self._ledger.reasons[trial_id]
         if not math.isfinite(self._best.get(trial_id, -math.inf)):
@@ -144,8 +145,9 @@ class StudySearch(OptunaSearch):
         return TrialState.COMPLETE, ""
 
     def tell(self, trial_id: str, state, reason: str) -> None:
-        """Tell the study how a trial ended (COMPLETE with its best epoch's value)."""
+        """Tell the study how a trial ended (COMPLETE with its best epoch's value), and why."""
         ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr("state", _table_state(state, reason))
         if reason:
             ot_trial.set_user_attr("reason", reason)
         best = self._best.get(trial_id, -math.inf)
@@ -160,6 +162,14 @@ class StudySearch(OptunaSearch):
             self._ledger.reasons[trial_id] = reason
             self.tell(trial_id, optuna.trial.TrialState.PRUNED, reason)
         return [(self._ot_trials[t].number, self._ot_trials[t].params) for t in ended]
+
+
+def _table_state(state, reason: str) -> str:
+    """The trials.csv state of a trial the study records as `state`."""
+    TrialState = optuna.trial.TrialState
+    if state == TrialState.FAIL:
+        return State.DIVERGED if reason.startswith("diverged") else State.ERRORED
+    return State.COMPLETED if state == TrialState.COMPLETE else State.STOPPED_EARLY
 
 
 def save_sampler(run_dir: RunDir, sampler, study_size: int) -> None:
@@ -192,7 +202,7 @@ class StoppingScheduler(ASHAScheduler):
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         self.ledger.used += int(result.get("examples", 0))
         epoch = int(result["epoch"])
-        if result.get("diverged"):  # the trial ends by itself; its NaN never enters a rung
+        if result.get(DIVERGED):  # the trial ends by itself; its NaN never enters a rung
             return TrialScheduler.CONTINUE
         if epoch >= self.max_epochs:
             return super().on_trial_result(tune_controller, trial, result)

@@ -56,3 +56,20 @@ def test_fixed_values_outside_the_space_are_refused(item, message):
 
 def test_fixed_values_are_typed():
     assert parse_fixed(["depth=2", "learning_rate=0.001", "max_len=0"]) == {"depth": 2, "learning_rate": 0.001, "max_len": 0}
+
+
+@pytest.mark.parametrize("code, heavy", [
+    ("import reports", ("tensorflow", "keras", "ray")),
+    ("import search.rundir", ("tensorflow", "keras", "ray", "pandas", "numpy")),
+    ("import search.space, search.config", ("tensorflow", "keras", "ray")),
+    ("import runpy, sys; sys.argv = ['search.run', '--help']\ntry:\n    runpy.run_module('search.run', run_name='__main__')\n"
+     "except SystemExit:\n    pass", ("tensorflow", "keras", "ray")),
+])
+def test_the_contract_the_space_the_report_and_help_load_no_tensorflow(code, heavy):
+    import subprocess
+    import sys
+
+    probe = code + f"\nimport sys\nheavy = [m for m in {heavy!r} if m in sys.modules]\nprint('heavy:', heavy)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "heavy: []" in done.stdout
