@@ -150,6 +150,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out (interrupted, or with more trials or budget)")
     parser.add_argument("--smoke", action="store_true", help=f"a few-minute run of the whole pipeline on a subset: {SMOKE}")
+    parser.add_argument("--certify", action="store_true",
+                        help="then re-train the top 3 configurations with 3 fresh seeds each and export the best on "
+                             "average (python -m search.certify does it on a finished run)")
     parser.add_argument("--verbose", action="store_true",
                         help="also show what Ray, Tune and TensorFlow print (Tune's trial tables; otherwise in DIR/driver.log)")
     return parser.parse_args(argv)

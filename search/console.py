@@ -166,6 +166,7 @@ def quiet_libraries(verbose: bool, progress: Progress) -> Iterator[Path | None]:
         sys.stderr = open(terminal, "w", buffering=1, closefd=False)  # noqa: SIM115 - restored below
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     _quiet_optuna()
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     handler, resources = _Forward(progress), logging.getLogger(RESOURCE_LOGGER)
     resources.addHandler(handler)
     resources.setLevel(logging.WARNING)  # Ray's other loggers stay at ERROR (ray.init's logging_level)

@@ -39,15 +39,26 @@ def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, fact
     """Write dest/{model.keras, saved_model/, card.json} from a trial's checkpoint; returns the card.
 
     The network is rebuilt with Keras's own layers (cuDNN on a GPU, no compiled kernel
-    needed to load it), whichever LSTM implementation the trial trained with. Built in a
-    staging folder beside `dest` and swapped in at the end, so an earlier export stays
-    intact until the new one is complete.
+    needed to load it), whichever LSTM implementation the trial trained with.
     """
-    from models import load_checkpoint, make_vectorizer, with_vectorizer
+    from models import load_checkpoint
+
+    network, _, _, _ = load_checkpoint(checkpoint, lstm="keras")
+    return export_network(network, params, data, dest, facts)
+
+
+def export_network(network, params: dict, data: Prepared, dest: Path, facts: dict, test_accuracy: float | None = None) -> dict:
+    """Write dest/{model.keras, saved_model/, card.json} for a trained network (Keras's layers); returns the card.
+
+    The test split is evaluated here unless `test_accuracy` is given (it was, for this very
+    network). Built in a staging folder beside `dest` and swapped in at the end, so an
+    earlier export stays intact until the new one is complete.
+    """
+    from models import make_vectorizer, with_vectorizer
 
     model_config, overrides = configs_from(params)
-    network, _, _, _ = load_checkpoint(checkpoint, lstm="keras")
-    test_accuracy = evaluate_test(network, data, model_config.vocab_size, overrides["max_len"])
+    if test_accuracy is None:
+        test_accuracy = evaluate_test(network, data, model_config.vocab_size, overrides["max_len"])
     model = with_vectorizer(network, make_vectorizer(data.vocabulary[: model_config.vocab_size], overrides["max_len"]))
     card = {
         **facts,

@@ -76,12 +76,16 @@ def _record_session(run_dir: RunDir, search_s: float) -> None:
 # ---------------------------------------------------------------- export and summary
 
 
-def export_and_summarize(session, built, outcome: Outcome, progress) -> dict:
-    """Export the best trial (unless it is already exported) and write summary.json."""
+def export_and_summarize(session, built, outcome: Outcome, progress, export: bool = True) -> dict:
+    """Export the best trial (unless it is already exported, or `export` is off because
+    certification will export) and write summary.json."""
     run_dir, best = session.run_dir, outcome.best
-    card = _existing_card(run_dir, best) or _export(session, best)
+    previous = _unchanged(run_dir, best)
+    card = previous.get("card") or (_export(session, best) if export else None)
     summary = {
-        "best": _best_entry(best, card),
+        "best": _best_entry(run_dir, best, card),
+        "exported": _exported_entry(card),
+        "certification": previous.get("certification"),
         "tutorial": {row["preset"]: {"trial_id": row["trial_id"], "state": row["state"],
                                      OBJECTIVE.metric: _number(row.get(OBJECTIVE.metric))}
                      for row in built.table.rows.values() if row.get("preset") in TUTORIAL_PRESETS},
@@ -91,22 +95,25 @@ def export_and_summarize(session, built, outcome: Outcome, progress) -> dict:
         "finished": True,
     }
     write_json(run_dir.summary_json, summary)
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in card["params"].items())
-    progress.field("best", f"{best['trial_id']}: {OBJECTIVE.metric} {summary['best'][OBJECTIVE.metric]:.4f}, test_accuracy "
-                           f"{card['test_accuracy']:.4f} on {card['test_examples']:,} test reviews ({params})")
-    progress.field("model", f"{run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+    entry = summary["best"]
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["params"].items())
+    tested = (f", test_accuracy {entry['test_accuracy']:.4f} on {entry['test_examples']:,} test reviews"
+              if "test_accuracy" in entry else "")
+    progress.field("best", f"{best['trial_id']}: {OBJECTIVE.metric} {entry[OBJECTIVE.metric]:.4f}{tested} ({params})")
+    if card:
+        progress.field("model", f"{run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
     return summary
 
 
-def _existing_card(run_dir: RunDir, best: dict) -> dict | None:
-    """The card of an export of this very trial and epoch (a resumed, finished run): the test
-    split is not evaluated a second time."""
+def _unchanged(run_dir: RunDir, best: dict) -> dict:
+    """The export and certification of an earlier session, when its best trial and epoch are
+    still the best (a resumed, finished run): the test split is not evaluated again."""
     summary = read_json(run_dir.summary_json) if run_dir.summary_json.is_file() else None
     card = read_json(run_dir.best_model / CARD_FILE) if (run_dir.best_model / MODEL_FILE).is_file() else None
     if not summary or not card:
-        return None
-    same = summary["best"]["trial_id"] == best["trial_id"] and str(card.get("epoch")) == str(best["best_epoch"])
-    return card if same else None
+        return {}
+    same = summary["best"]["trial_id"] == best["trial_id"] and str(summary["best"]["best_epoch"]) == str(best["best_epoch"])
+    return {"card": card, "certification": summary.get("certification")} if same else {}
 
 
 def _export(session, best: dict) -> dict:
@@ -123,19 +130,30 @@ def _export(session, best: dict) -> dict:
     return export_best(checkpoint, params, session.prepared, run_dir.best_model, facts)
 
 
-def _best_entry(best: dict, card: dict) -> dict:
-    return {
+def _best_entry(run_dir: RunDir, best: dict, card: dict | None) -> dict:
+    """The search's best trial (the study's best); its test accuracy when its own model is exported."""
+    from search.tuner import trial_of
+
+    entry = {
         "trial_id": best["trial_id"],
         "number": int(best["number"]),
-        "params": card["params"],
+        "params": trial_of(run_dir, int(best["number"])).params,
         "preset": best.get("preset") or "",
-        OBJECTIVE.metric: card[OBJECTIVE.metric],
-        "test_accuracy": card["test_accuracy"],
-        "test_examples": card["test_examples"],
-        "best_epoch": card["epoch"],
-        "examples_per_s": card["examples_per_s"],
-        "tokens_per_s": card["tokens_per_s"],
+        OBJECTIVE.metric: _number(best[OBJECTIVE.metric]),
+        "best_epoch": int(best["best_epoch"]),
+        "examples_per_s": _number(best["examples_per_s"]),
+        "tokens_per_s": _number(best["tokens_per_s"]),
     }
+    if card and card["trial_id"] == best["trial_id"] and card.get("seed") is None:
+        entry |= {"test_accuracy": card["test_accuracy"], "test_examples": card["test_examples"]}
+    return entry
+
+
+def _exported_entry(card: dict | None) -> dict | None:
+    """What best_model/ holds: which trial (and seed, for a certified model), its accuracies."""
+    if card is None:
+        return None
+    return {k: card.get(k) for k in ("trial_id", "seed", "epoch", OBJECTIVE.metric, "test_accuracy", "test_examples", "certified")}
 
 
 def _budget(session, built) -> dict:

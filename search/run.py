@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "search.run", *argv])
     progress = Progress()
     with quiet_libraries(args.verbose, progress) as log:
-        code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose)
+        code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify)
     keep_log(log, run_dir.root)
     return code
 
@@ -98,10 +98,11 @@ class Session:
     started: float
     progress: Progress
     verbose: bool = False
+    certify: bool = False
 
 
 def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: bool, command: str,
-        progress: Progress, verbose: bool = False) -> int:
+        progress: Progress, verbose: bool = False, certify: bool = False) -> int:
     """Run (or continue) a search in run_dir; returns the exit code (0, 1, 2 or 130)."""
     import ray
 
@@ -114,7 +115,8 @@ def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: 
             prepared = prepare(data_config)
         except (UsageError, DataError) as error:
             return fail(error)
-        session = Session(run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose)
+        session = Session(run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose,
+                          certify)
         try:
             return phases(session)
         except UsageError as error:
@@ -130,7 +132,7 @@ def ray_session(search: SearchConfig, verbose: bool = False):
     try:
         if not ray.is_initialized():
             options = {"runtime_env": {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}},
-                       "log_to_driver": False, "logging_level": logging.INFO if verbose else logging.ERROR}
+                       "log_to_driver": False, "logging_level": logging.INFO if verbose else logging.CRITICAL}
             if search.address:
                 ray.init(address=search.address, **options)
             else:
@@ -160,9 +162,42 @@ def phases(session: Session) -> int:
         built.fit(progress)
     result = outcome.settle(session, built, progress)
     if result.code == 0:
-        outcome.export_and_summarize(session, built, result, progress)
+        outcome.export_and_summarize(session, built, result, progress, export=not session.certify)
+        if session.certify:
+            certified(session)
     outcome.build_report(run_dir, progress)
     return result.code
+
+
+def certified(session: Session) -> None:
+    """Certify the search's result over seeds; the export becomes the configuration best on average."""
+    from search import certify
+
+    certify.record(session.run_dir, certify.certify(session, certify.CertifyConfig(), session.progress))
+    session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+
+
+def certify_run(run_dir: RunDir, config) -> int:
+    """python -m search.certify: certify a finished run in its own driver session."""
+    from search import certify, outcome
+
+    recorded = read_json(run_dir.run_json)
+    search, data_config = SearchConfig(**recorded["configs"]["search"]), DataConfig(**recorded["configs"]["data"])
+    progress = Progress()
+    with quiet_libraries(False, progress) as log, ray_session(search) as failure:
+        if failure:
+            return fail(f"--address {search.address}: could not connect to Ray ({failure})")
+        import ray
+
+        try:
+            resources = plan_resources(search, ray.cluster_resources())
+        except UsageError as error:
+            return fail(error)
+        session = Session(run_dir, search, data_config, prepare(data_config), resources, "", True, time.time(), progress)
+        certify.record(run_dir, certify.certify(session, config, progress))
+        outcome.build_report(run_dir, progress)
+    keep_log(log, run_dir.root)
+    return 0
 
 
 def header(session: Session, lstm: dict) -> None:

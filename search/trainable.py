@@ -15,7 +15,7 @@ import time
 from search import faults
 from search.data import Prepared
 from search.space import configs_from
-from search.train import TrainConfig, Training, configure_tensorflow, train_and_evaluate
+from search.train import DIVERGED, TrainConfig, Training, configure_tensorflow, train_and_evaluate
 from search.tuning import NUMBER
 
 

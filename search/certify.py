@@ -1,0 +1,150 @@
+"""Certify a search's result over seeds, and export the configuration that is best on average.
+
+    python -m search.run ... --certify                   # at the end of a search
+    python -m search.certify RUN_DIR [--top 3] [--seeds 3]  # on a finished run directory
+
+The top configurations by validation accuracy (the harness's ranking: completed trials
+only) are re-trained with fresh seeds (the run's seed + 1, + 2, ...) for as many epochs
+as their trial trained, each keeping its best epoch by validation accuracy. The test
+split is evaluated for every seed's model (they are certified), never to choose: the
+configuration exported is the one with the best mean validation accuracy, and the
+model shipped is its seed with the best validation accuracy. Results go to
+DIR/certify.csv and summary.json ("certification"); their compute is counted apart from
+the search's budget.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+from search.cli import ArgumentParser, UsageError, add_fields, fail
+from search.rundir import OBJECTIVE, RunDir, State, read_json, read_rows, rank_key, write_json, write_rows
+from search.retrain import Job, run_jobs, spread, test_accuracy
+
+CERTIFY_COLUMNS = ["trial_id", "rank", "seed", "epochs", "best_epoch", OBJECTIVE.metric, "test_accuracy", "examples"]
+
+
+@dataclass(frozen=True)
+class CertifyConfig:
+    """How a search's result is certified."""
+
+    top: int = 3
+    """Configurations re-trained: the best ones by validation accuracy."""
+    seeds: int = 3
+    """Fresh seeds each configuration is re-trained with."""
+
+    def __post_init__(self) -> None:
+        for name in ("top", "seeds"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
+
+
+def candidates(run_dir: RunDir, top: int) -> list[dict]:
+    """The top trials that ran to the end, best first; UsageError when there is none."""
+    rows = [r for r in sorted(read_rows(run_dir.trials_csv), key=rank_key) if r["state"] == State.COMPLETED]
+    if not rows:
+        raise UsageError(f"{run_dir.root}: no completed trial to certify")
+    return rows[:top]
+
+
+def certify(session, config: CertifyConfig, progress) -> dict:
+    """Re-train, evaluate and export (see the module's docstring); returns summary.json's "certification"."""
+    from search.run import train_defaults
+    from search.tuner import trial_of
+
+    run_dir, search, resources = session.run_dir, session.search, session.resources
+    chosen = candidates(run_dir, config.top)
+    base = train_defaults(search, resources, read_json(run_dir.run_json)["lstm"])
+    jobs = [Job(trial_of(run_dir, int(row["number"])).params, {**base, "epochs": int(row["epochs"]), "seed": search.seed + s},
+                label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": int(row["epochs"])})
+            for rank, row in enumerate(chosen, start=1) for s in range(1, config.seeds + 1)]
+    progress.field("certify", f"{len(chosen)} configurations x {config.seeds} seeds, {len(jobs)} trainings")
+    started = time.time()
+    results = run_jobs(jobs, session.prepared, resources.cpus_per_trial, resources.gpus_per_trial,
+                       on_done=lambda r: progress.say(f"seed      {r['label']['trial_id']} seed {r['label']['seed']}: "
+                                                      f"{OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} at epoch {r['epoch']}"))
+    for job, result in zip(jobs, results, strict=True):
+        result["test_accuracy"] = test_accuracy(job.params, result["weights"], session.prepared)
+    write_rows(run_dir.root / "certify.csv", CERTIFY_COLUMNS, [_row(r) for r in results])
+    summary = _summarize(jobs, results, time.time() - started)
+    _export(session, jobs, results, summary, progress)
+    return summary
+
+
+def _row(result: dict) -> dict:
+    return {**result["label"], "best_epoch": result["epoch"], OBJECTIVE.metric: result[OBJECTIVE.metric],
+            "test_accuracy": result["test_accuracy"], "examples": result["examples"]}
+
+
+def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> dict:
+    configs = []
+    for trial_id in dict.fromkeys(job.label["trial_id"] for job in jobs):
+        mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == trial_id]
+        val_mean, val_std = spread([r[OBJECTIVE.metric] for _, r in mine])
+        test_mean, test_std = spread([r["test_accuracy"] for _, r in mine])
+        configs.append({"trial_id": trial_id, "rank": mine[0][0].label["rank"], "params": mine[0][0].params,
+                        "epochs": mine[0][0].label["epochs"], f"{OBJECTIVE.metric}_mean": val_mean,
+                        f"{OBJECTIVE.metric}_std": val_std, "test_accuracy_mean": test_mean, "test_accuracy_std": test_std,
+                        "seeds": [_row(r) for _, r in mine]})
+    best = min(configs, key=lambda c: OBJECTIVE.worst_first(c[f"{OBJECTIVE.metric}_mean"]))
+    return {"configurations": configs, "exported": best["trial_id"], "examples": sum(r["examples"] for r in results),
+            "wall_s": seconds}
+
+
+def _export(session, jobs: list[Job], results: list[dict], summary: dict, progress) -> None:
+    """Ship the chosen configuration's seed with the best validation accuracy."""
+    from search.export import export_network
+    from search.retrain import network_of
+
+    mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary["exported"]]
+    job, result = min(mine, key=lambda pair: OBJECTIVE.worst_first(pair[1][OBJECTIVE.metric]))
+    chosen = next(c for c in summary["configurations"] if c["trial_id"] == summary["exported"])
+    facts = {"trial_id": summary["exported"], "seed": job.label["seed"], OBJECTIVE.metric: result[OBJECTIVE.metric],
+             "epoch": result["epoch"], "examples_per_s": _mean(result["history"], "examples_per_s"),
+             "tokens_per_s": _mean(result["history"], "tokens_per_s"),
+             "certified": {k: chosen[k] for k in chosen if k.endswith(("_mean", "_std"))}}
+    export_network(network_of(job.params, result["weights"]), job.params, session.prepared, session.run_dir.best_model,
+                   facts, test_accuracy=result["test_accuracy"])
+    progress.field("certified", f"{summary['exported']}: test_accuracy {chosen['test_accuracy_mean']:.4f} "
+                                f"± {chosen['test_accuracy_std']:.4f} over {len(mine)} seeds "
+                                f"({OBJECTIVE.metric} {chosen[f'{OBJECTIVE.metric}_mean']:.4f} ± {chosen[f'{OBJECTIVE.metric}_std']:.4f})")
+
+
+def _mean(history: list[dict], key: str) -> float:
+    return sum(m[key] for m in history) / len(history)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    from search import run as search_run
+
+    parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
+    add_fields(parser, CertifyConfig, ["top", "seeds"])
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        config = CertifyConfig(top=args.top, seeds=args.seeds)
+        run_dir = RunDir(args.run_dir)
+        if read_json(run_dir.summary_json) is None:
+            raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")
+        candidates(run_dir, config.top)
+    except (UsageError, ValueError) as error:
+        return fail(error)
+    return search_run.certify_run(run_dir, config)
+
+
+def record(run_dir: RunDir, certification: dict) -> None:
+    """Add the certification to summary.json (and what was exported with it)."""
+    summary = read_json(run_dir.summary_json)
+    card = read_json(run_dir.best_model / "card.json")
+    summary["certification"] = certification
+    summary["exported"] = {k: card.get(k) for k in ("trial_id", "seed", OBJECTIVE.metric, "test_accuracy", "certified")}
+    write_json(run_dir.summary_json, summary)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Train chosen configurations outside the search, as Ray tasks: certification seeds, the tutorial's baseline.
+
+Each job trains one configuration on the prepared train split, validating every epoch,
+and hands back the weights of the epoch it keeps (the best by validation, or the last)
+with its history; the driver then evaluates the test split on them, so the test split
+still never reaches a trial.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from search.data import Prepared
+from search.rundir import OBJECTIVE
+from search.train import DIVERGED, TrainConfig, configure_tensorflow, train_and_evaluate
+
+
+@dataclass
+class Job:
+    """One configuration to train: its searched values and the TrainConfig fields to override."""
+
+    params: dict
+    train: dict
+    keep: str = "best"
+    """"best": the weights of the best epoch by the objective; "last": of the last epoch."""
+    label: dict = field(default_factory=dict)
+    """Anything the caller wants back with the result (which trial, which seed)."""
+
+
+def train_job(job: Job, data: Prepared) -> dict:
+    """Train a job (in a Ray task): {"history", "epoch", OBJECTIVE.metric, "weights", "examples", "label"}."""
+    import keras
+
+    from search.space import configs_from
+
+    keras.backend.clear_session()  # the worker may have run an earlier job
+    model_config, overrides = configs_from(job.params)
+    config = TrainConfig(**{**overrides, **job.train})
+    configure_tensorflow(config.threads)
+    kept: dict = {"value": -math.inf}
+
+    def keep(metrics: dict, training) -> None:
+        value = metrics[OBJECTIVE.metric] if OBJECTIVE.mode == "max" else -metrics[OBJECTIVE.metric]
+        if DIVERGED not in metrics and (job.keep == "last" or value > kept["value"]):
+            kept.update(value=value, epoch=metrics["epoch"], metric=metrics[OBJECTIVE.metric],
+                        weights=training.network.get_weights())
+
+    history = train_and_evaluate(model_config, config, data, on_epoch=keep)
+    if "weights" not in kept:
+        raise RuntimeError(f"{job.label}: every epoch diverged")
+    return {"history": history, "epoch": kept["epoch"], OBJECTIVE.metric: kept["metric"], "weights": kept["weights"],
+            "examples": sum(m["examples"] for m in history), "label": job.label}
+
+
+def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=None) -> list[dict]:
+    """Run jobs as Ray tasks, each with `cpus` CPUs and `gpus` GPUs; results in the jobs' order.
+
+    `on_done(result)` is called as each finishes. A task that fails is retried twice by Ray.
+    """
+    import ray
+
+    shared = ray.put(data.for_trials())
+    task = ray.remote(train_job).options(num_cpus=cpus, num_gpus=gpus, max_retries=2)
+    pending = {task.remote(job, shared): i for i, job in enumerate(jobs)}
+    results: list = [None] * len(jobs)
+    while pending:
+        (done,), _ = ray.wait(list(pending), num_returns=1)
+        results[pending.pop(done)] = result = ray.get(done)
+        if on_done is not None:
+            on_done(result)
+    return results
+
+
+def network_of(params: dict, weights: list):
+    """A Keras-layers network of `params` holding `weights` (from either LSTM implementation)."""
+    from models import build_model
+    from search.space import configs_from
+
+    network = build_model(configs_from(params)[0], lstm="keras")
+    network.set_weights(weights)
+    return network
+
+
+def test_accuracy(params: dict, weights: list, data: Prepared) -> float:
+    """Accuracy on the prepared test split of a retrained network."""
+    from search.export import evaluate_test
+    from search.space import configs_from
+
+    model_config, overrides = configs_from(params)
+    return evaluate_test(network_of(params, weights), data, model_config.vocab_size, overrides["max_len"])
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """(mean, sample standard deviation; 0 for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
