@@ -8,9 +8,10 @@ validation accuracy that depends on the trial's learning rate and grows with the
 so TPE and ASHA have something to act on. No data, no model, no checkpoints: what is measured
 is the driver. For each trial count, in a fresh process so Ray and peak memory start clean,
 it prints the wall time, the driver's peak memory (RSS) and how much it grew during the
-search, the share of the trial slots' time spent outside trials (wall time x concurrent
-trials, minus the time trials spent inside `sleeper`), and the searcher's own time. Given two
-or more counts, it then prints how each figure grew from the smallest count to the largest.
+search, the share of the trial slots' time (wall time x concurrent trials) not spent on the
+trials' own work (their sleeps), the time trials waited inside `tune.report` for the driver,
+and the searcher's own time. Given two or more counts, it then prints how each figure grew
+from the smallest count to the largest.
 """
 
 from __future__ import annotations
@@ -75,13 +76,19 @@ def score(params: dict, iteration: int) -> float:
 
 
 def sleeper(params: dict, iterations: int, sleep_s: float) -> None:
-    """The benchmark's trainable: sleeps and reports `score`, plus `busy_s`, its seconds in this function so far."""
+    """The benchmark's trainable: sleeps and reports `score`.
+
+    Each report also carries, in seconds so far, `work_s` (sleeping: the trial's own work)
+    and `busy_s` (all of this function, so work plus waits inside `tune.report`).
+    """
     from ray import tune
 
-    started = time.perf_counter()
+    started, work_s = time.perf_counter(), 0.0
     for iteration in range(1, iterations + 1):
+        slept = time.perf_counter()
         time.sleep(sleep_s)
-        tune.report({OBJECTIVE.metric: score(params, iteration), "busy_s": time.perf_counter() - started})
+        work_s += time.perf_counter() - slept
+        tune.report({OBJECTIVE.metric: score(params, iteration), "work_s": work_s, "busy_s": time.perf_counter() - started})
 
 
 # ---------------------------------------------------------------- one measured search
@@ -195,7 +202,7 @@ def measure(config: ScaleConfig) -> dict:
 def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, searcher_s: float) -> dict:
     """What one search cost the driver, from Tune's results and the measurements around it."""
     finals = [r.metrics for r in results if r.metrics]
-    busy_s = sum(m["busy_s"] for m in finals)
+    work_s = sum(m["work_s"] for m in finals)
     slots_s = wall_s * min(config.concurrency, config.trials)
     return {
         "config": asdict(config),
@@ -204,9 +211,10 @@ def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, search
         "stopped_early": sum(m["training_iteration"] < config.iterations for m in finals),
         "reports": sum(m["training_iteration"] for m in finals),
         "wall_s": wall_s,
-        "trial_busy_s": busy_s,
-        "outside_trials_share": 1 - busy_s / slots_s,
-        "outside_trials_ms_per_trial": 1000 * (slots_s - busy_s) / len(results),
+        "trial_work_s": work_s,
+        "report_wait_s": sum(m["busy_s"] - m["work_s"] for m in finals),
+        "outside_trials_share": 1 - work_s / slots_s,
+        "outside_trials_ms_per_trial": 1000 * (slots_s - work_s) / len(results),
         "searcher_s": searcher_s,
         "searcher_share": searcher_s / wall_s,
         "driver_rss_before_mb": rss.start_mb,
@@ -243,8 +251,9 @@ def measure_in_child(config: ScaleConfig) -> dict:
 def describe(one: dict) -> str:
     return (
         f"[scale] {one['trials']} trials ({one['stopped_early']} stopped early, {one['errored']} errored, "
-        f"{one['reports']} reports): wall {one['wall_s']:.1f} s; outside trials "
-        f"{100 * one['outside_trials_share']:.1f}% of the slots' time ({one['outside_trials_ms_per_trial']:.0f} ms/trial); "
+        f"{one['reports']} reports): wall {one['wall_s']:.1f} s; outside trials' work "
+        f"{100 * one['outside_trials_share']:.1f}% of the slots' time ({one['outside_trials_ms_per_trial']:.0f} ms/trial), "
+        f"trials waiting in tune.report {one['report_wait_s']:.1f} s; "
         f"searcher {one['searcher_s']:.1f} s ({100 * one['searcher_share']:.1f}% of wall); driver RSS peak "
         f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search)"
     )
