@@ -1,0 +1,313 @@
+"""Benchmark the search driver at scale: many trials that only sleep, scheduled as `search.run`
+schedules real ones (Ray Tune, Optuna's TPE on a SQLite study, ASHA) on a local Ray.
+
+    python -m search.scale --trials 100 1000 --json scale.json
+
+Each trial runs `sleeper`: --iterations iterations of --sleep seconds, each reporting a
+validation accuracy that depends on the trial's learning rate and grows with the iteration,
+so TPE and ASHA have something to act on. No data, no model, no checkpoints: what is measured
+is the driver. For each trial count, in a fresh process so Ray and peak memory start clean,
+it prints the wall time, the driver's peak memory (RSS) and how much it grew during the
+search, the share of the trial slots' time (wall time x concurrent trials) not spent on the
+trials' own work (their sleeps), the time trials waited inside `tune.report` for the driver,
+and the searcher's own time. Given two or more counts, it then prints how each figure grew
+from the smallest count to the largest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ray.tune.search.optuna import OptunaSearch
+
+from search.atomic import write_json
+from search.space import OBJECTIVE, SPACE, optuna_space, preset_point
+
+BEST_LEARNING_RATE = 1e-3
+"""The learning rate at which `score` peaks."""
+
+
+class UsageError(ValueError):
+    """A command-line value the user can fix; printed as one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """One benchmark run: how many trials, how long each, how many at once."""
+
+    trials: int = 100
+    """Trials in the search, the tutorial's two models included."""
+    iterations: int = 4
+    """Reports per trial that ASHA does not stop (ASHA's max_t)."""
+    sleep_s: float = 0.05
+    """Seconds a trial sleeps before each report."""
+    concurrency: int = 4
+    """Trials running at once; Ray is started with this many (logical) CPUs."""
+    seed: int = 0
+    """Seeds Optuna's sampler."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("trials", 1), ("iterations", 1), ("concurrency", 1)):
+            if getattr(self, name) < low:
+                raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= {low}")
+        if self.sleep_s < 0:
+            raise UsageError(f"--sleep {self.sleep_s} is invalid: expected seconds >= 0")
+
+
+# ---------------------------------------------------------------- the trial
+
+
+def score(params: dict, iteration: int) -> float:
+    """A made-up validation accuracy in (0.5, 1): best at BEST_LEARNING_RATE, rising with iteration (1-based)."""
+    import math
+
+    distance = abs(math.log10(params["learning_rate"] / BEST_LEARNING_RATE))
+    return 0.5 + 0.45 / (1 + distance) * (1 - 0.5**iteration)
+
+
+def sleeper(params: dict, iterations: int, sleep_s: float) -> None:
+    """The benchmark's trainable: sleeps and reports `score`.
+
+    Each report also carries, in seconds so far, `work_s` (sleeping: the trial's own work)
+    and `busy_s` (all of this function, so work plus waits inside `tune.report`).
+    """
+    from ray import tune
+
+    started, work_s = time.perf_counter(), 0.0
+    for iteration in range(1, iterations + 1):
+        slept = time.perf_counter()
+        time.sleep(sleep_s)
+        work_s += time.perf_counter() - slept
+        tune.report({OBJECTIVE.metric: score(params, iteration), "work_s": work_s, "busy_s": time.perf_counter() - started})
+
+
+# ---------------------------------------------------------------- one measured search
+
+
+class TimedOptunaSearch(OptunaSearch):
+    """OptunaSearch that adds up the seconds spent in its own methods (`seconds`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seconds = 0.0
+
+    def _timed(self, method, *args):
+        started = time.perf_counter()
+        try:
+            return method(*args)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def suggest(self, trial_id):
+        return self._timed(super().suggest, trial_id)
+
+    def on_trial_result(self, trial_id, result):
+        return self._timed(super().on_trial_result, trial_id, result)
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        return self._timed(super().on_trial_complete, trial_id, result, error)
+
+
+def searcher(seed: int, study_db: Path) -> TimedOptunaSearch:
+    """search.run's searcher: the space and objective, the tutorial's models first, TPE, a SQLite study."""
+    import optuna
+
+    return TimedOptunaSearch(
+        space=optuna_space(SPACE),
+        metric=OBJECTIVE.metric,
+        mode=OBJECTIVE.mode,
+        points_to_evaluate=[preset_point(p, SPACE) for p in ("tutorial-single", "tutorial-stacked")],
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        study_name="scale",
+        storage=optuna.storages.RDBStorage(f"sqlite:///{study_db}"),
+    )
+
+
+class RssSampler:
+    """The peak resident memory of this process, sampled every `period_s` seconds in a thread."""
+
+    def __init__(self, period_s: float = 0.1):
+        import psutil
+
+        self._process = psutil.Process()
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self.start_mb = self.peak_mb = self._rss_mb()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss_mb(self) -> float:
+        return self._process.memory_info().rss / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period_s):
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+
+def measure(config: ScaleConfig) -> dict:
+    """Run one search of `config.trials` sleeping trials on a fresh local Ray; its figures (seconds, MB)."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    ray.init(num_cpus=config.concurrency, include_dashboard=False, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
+            search = searcher(config.seed, Path(scratch) / "study.db")
+            tuner = tune.Tuner(
+                tune.with_resources(
+                    tune.with_parameters(sleeper, iterations=config.iterations, sleep_s=config.sleep_s), {"cpu": 1}
+                ),
+                tune_config=tune.TuneConfig(
+                    search_alg=search,
+                    scheduler=ASHAScheduler(
+                        time_attr="training_iteration", metric=OBJECTIVE.metric, mode=OBJECTIVE.mode,
+                        max_t=config.iterations, grace_period=1, reduction_factor=3,
+                    ),
+                    num_samples=config.trials,
+                    max_concurrent_trials=config.concurrency,
+                    trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(name="tune", storage_path=scratch, verbose=0),
+            )
+            with RssSampler() as rss:
+                started = time.perf_counter()
+                results = tuner.fit()
+                wall_s = time.perf_counter() - started
+            return figures(config, results, wall_s, rss, search.seconds)
+    finally:
+        ray.shutdown()
+
+
+def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, searcher_s: float) -> dict:
+    """What one search cost the driver, from Tune's results and the measurements around it."""
+    finals = [r.metrics for r in results if r.metrics]
+    work_s = sum(m["work_s"] for m in finals)
+    slots_s = wall_s * min(config.concurrency, config.trials)
+    return {
+        "config": asdict(config),
+        "trials": len(results),
+        "errored": sum(r.error is not None for r in results),
+        "stopped_early": sum(m["training_iteration"] < config.iterations for m in finals),
+        "reports": sum(m["training_iteration"] for m in finals),
+        "wall_s": wall_s,
+        "trial_work_s": work_s,
+        "report_wait_s": sum(m["busy_s"] - m["work_s"] for m in finals),
+        "outside_trials_share": 1 - work_s / slots_s,
+        "outside_trials_ms_per_trial": 1000 * (slots_s - work_s) / len(results),
+        "searcher_s": searcher_s,
+        "searcher_share": searcher_s / wall_s,
+        "driver_rss_before_mb": rss.start_mb,
+        "driver_rss_peak_mb": rss.peak_mb,
+        "driver_rss_growth_mb": rss.peak_mb - rss.start_mb,
+        "driver_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+# ---------------------------------------------------------------- several trial counts
+
+
+def growth(small: dict, large: dict) -> dict:
+    """How the figures of the largest count compare with the smallest's (ratios, large / small)."""
+    names = ("trials", "wall_s", "outside_trials_ms_per_trial", "searcher_s", "driver_rss_peak_mb", "driver_rss_growth_mb")
+    ratios = {name: large[name] / small[name] if small[name] else None for name in names}
+    ratios["searcher_s_per_trial"] = ratios["searcher_s"] / ratios["trials"] if ratios["searcher_s"] else None
+    return {"from_trials": small["trials"], "to_trials": large["trials"], "ratios": ratios}
+
+
+def measure_in_child(config: ScaleConfig) -> dict:
+    """`measure` in a fresh Python process, so each count starts with a new Ray and its own peak memory."""
+    with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
+        out = Path(scratch) / "one.json"
+        argv = [sys.executable, "-m", "search.scale", "--trials", str(config.trials), "--iterations", str(config.iterations),
+                "--sleep", str(config.sleep_s), "--concurrency", str(config.concurrency), "--seed", str(config.seed),
+                "--json", str(out)]
+        done = subprocess.run(argv, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        if done.returncode != 0:
+            raise RuntimeError(f"the {config.trials}-trial run failed (exit {done.returncode})")
+        return json.loads(out.read_text())[str(config.trials)]
+
+
+def describe(one: dict) -> str:
+    return (
+        f"[scale] {one['trials']} trials ({one['stopped_early']} stopped early, {one['errored']} errored, "
+        f"{one['reports']} reports): wall {one['wall_s']:.1f} s; outside trials' work "
+        f"{100 * one['outside_trials_share']:.1f}% of the slots' time ({one['outside_trials_ms_per_trial']:.0f} ms/trial), "
+        f"trials waiting in tune.report {one['report_wait_s']:.1f} s; "
+        f"searcher {one['searcher_s']:.1f} s ({100 * one['searcher_share']:.1f}% of wall); driver RSS peak "
+        f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search)"
+    )
+
+
+def describe_growth(g: dict) -> str:
+    r = g["ratios"]
+
+    def ratio(name: str) -> str:
+        return "n/a" if r[name] is None else f"{r[name]:.2f}x"
+
+    return (
+        f"[scale] {g['from_trials']} -> {g['to_trials']} trials ({ratio('trials')}): wall {ratio('wall_s')}, "
+        f"outside-trials time per trial {ratio('outside_trials_ms_per_trial')}, searcher time {ratio('searcher_s')} "
+        f"({ratio('searcher_s_per_trial')} per trial), driver RSS peak {ratio('driver_rss_peak_mb')}, "
+        f"RSS growth {ratio('driver_rss_growth_mb')}"
+    )
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    defaults = ScaleConfig()
+    parser = argparse.ArgumentParser(prog="python -m search.scale", description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, nargs="+", default=[defaults.trials], help="trial counts; each runs in a fresh process when more than one (default: %(default)s)")
+    parser.add_argument("--iterations", type=int, default=defaults.iterations, help="reports per trial ASHA lets run to the end (default: %(default)s)")
+    parser.add_argument("--sleep", type=float, default=defaults.sleep_s, help="seconds a trial sleeps per iteration (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="trials at once (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds the sampler (default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here, by trial count, with 'growth'")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        configs = [ScaleConfig(n, args.iterations, args.sleep, args.concurrency, args.seed) for n in sorted(set(args.trials))]
+        if args.json is not None and not args.json.parent.is_dir():
+            raise UsageError(f"--json {args.json}: folder {args.json.parent} does not exist")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if len(configs) == 1:
+        by_count = {str(configs[0].trials): measure(configs[0])}
+        print(describe(by_count[str(configs[0].trials)]), flush=True)
+    else:
+        by_count = {str(c.trials): measure_in_child(c) for c in configs}
+        by_count["growth"] = growth(by_count[str(configs[0].trials)], by_count[str(configs[-1].trials)])
+        print(describe_growth(by_count["growth"]), flush=True)
+    if args.json is not None:
+        write_json(args.json, by_count)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""The driver-scale benchmark runs a real small search and reports its figures (no timing assertions)."""
+
+import json
+
+import pytest
+
+from search import scale
+
+FIGURES = {
+    "config", "trials", "errored", "stopped_early", "reports", "wall_s", "trial_work_s", "report_wait_s", "outside_trials_share",
+    "outside_trials_ms_per_trial", "searcher_s", "searcher_share", "driver_rss_before_mb", "driver_rss_peak_mb",
+    "driver_rss_growth_mb", "driver_maxrss_mb",
+}
+
+
+def test_a_small_search_reports_the_driver_figures(tmp_path, capsys):
+    out = tmp_path / "scale.json"
+    argv = ["--trials", "5", "--iterations", "2", "--sleep", "0", "--concurrency", "2", "--json", str(out)]
+    assert scale.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"5"}
+    figures = result["5"]
+    assert set(figures) == FIGURES
+    assert figures["trials"] == 5 and figures["errored"] == 0
+    assert 5 <= figures["reports"] <= 10 and 0 <= figures["stopped_early"] <= 4
+    assert figures["trial_work_s"] >= 0 and figures["report_wait_s"] >= 0 and 0 < figures["outside_trials_share"] <= 1
+    assert figures["searcher_s"] > 0 and figures["driver_rss_peak_mb"] >= figures["driver_rss_before_mb"] > 0
+    assert figures["config"] == {"trials": 5, "iterations": 2, "sleep_s": 0.0, "concurrency": 2, "seed": 0}
+    assert "[scale] 5 trials (" in capsys.readouterr().out
+
+
+def test_growth_compares_the_largest_count_with_the_smallest():
+    small = {"trials": 100, "wall_s": 10.0, "outside_trials_ms_per_trial": 50.0, "searcher_s": 1.0,
+             "driver_rss_peak_mb": 900.0, "driver_rss_growth_mb": 10.0}
+    large = dict(small, trials=1000, wall_s=120.0, searcher_s=30.0, driver_rss_peak_mb=990.0, driver_rss_growth_mb=0.0)
+    ratios = scale.growth(small, dict(large))["ratios"]
+    assert ratios["trials"] == 10 and ratios["wall_s"] == 12 and ratios["searcher_s_per_trial"] == pytest.approx(3)
+    assert ratios["driver_rss_peak_mb"] == pytest.approx(1.1) and ratios["driver_rss_growth_mb"] == 0
+    assert scale.growth(dict(small, driver_rss_growth_mb=0.0), large)["ratios"]["driver_rss_growth_mb"] is None
+    assert "100 -> 1000 trials (10.00x)" in scale.describe_growth(scale.growth(small, large))
+
+
+def test_score_peaks_at_the_best_learning_rate_and_rises_with_iterations():
+    best = scale.score({"learning_rate": scale.BEST_LEARNING_RATE}, 3)
+    assert best > scale.score({"learning_rate": 1e-2}, 3) and best > scale.score({"learning_rate": 1e-4}, 3)
+    assert scale.score({"learning_rate": 1e-3}, 1) < best < 1 and scale.score({"learning_rate": 1e-4}, 1) > 0.5
+
+
+@pytest.mark.parametrize("argv", [["--trials", "0"], ["--sleep", "-1"], ["--concurrency", "0"], ["--json", "/no/such/dir/x.json"]])
+def test_bad_input_is_one_line_and_exit_2(argv, capsys):
+    assert scale.main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --")
