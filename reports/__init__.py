@@ -1,9 +1,12 @@
-"""The HTML report of a search run: load → figures → html, written to RUN_DIR/report/.
+"""The HTML report of a search run: load → figures → html, written to RUN_DIR/report/;
+and the comparison of several runs on one page.
 
     python -m reports RUN_DIR        # or reports.build(run_dir) at the end of a run
+    python -m reports compare RUN_A RUN_B [...] --out DIR
 
-assemble() is pure (a loaded Run in, the page and its figures out); build() is the only
-function that writes, and it replaces report/ atomically.
+assemble() and compare.assemble_comparison() are pure (loaded Runs in, the page and its
+figures out); build() and build_comparison() are the only functions that write, and each
+replaces its folder atomically.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from pathlib import Path
 
 from reports import analysis, figures, page
 from reports.analysis import format_value, state_label
+from reports.compare import assemble_comparison
 from reports.load import ReportError, Run, load
 from search.rundir import RunDir, replace_dir, staging_dir
 
-__all__ = ["build", "assemble", "load", "ReportError"]
+__all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load", "ReportError"]
 
 TOP_CURVES = 10
+PROGRESS_NOTE = ("Only completed trials can be the best (the harness's ranking, as for the exported model): "
+                 "a trial stopped early or still running shows as a hollow point and never moves the best-so-far line.")
 
 
 def build(run_dir: str | Path) -> Path:
@@ -31,16 +37,51 @@ def build(run_dir: str | Path) -> Path:
     """
     run = load(run_dir)
     html, pictures = assemble(run)
-    report = RunDir(run_dir).report
-    staging = staging_dir(report)
+    return _write_page(RunDir(run_dir).report, html, pictures)
+
+
+def build_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
+    """Write OUT/index.html comparing the runs, with its PNGs; return the path of index.html.
+
+    Raises ReportError, before anything is written, when fewer than two runs are given, one is
+    not a run directory, or OUT is not a folder a comparison may replace (absent, empty, or an
+    earlier comparison: index.html and PNGs only). OUT is replaced at once, and left as it was
+    when anything fails.
+    """
+    if len(run_dirs) < 2:
+        raise ReportError(f"compare needs at least 2 run directories, got {len(run_dirs)}"
+                          + (f" ({run_dirs[0]})" if run_dirs else ""))
+    runs = [load(run_dir) for run_dir in run_dirs]
+    out = Path(out)
+    _check_comparison_out(out, runs)
+    html, pictures = assemble_comparison(runs)
+    return _write_page(out, html, pictures)
+
+
+def _check_comparison_out(out: Path, runs: list[Run]) -> None:
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out} is a file; choose a folder")
+    for run in runs:
+        if out.resolve() in (run.run_dir.resolve(), RunDir(run.run_dir).report.resolve()):
+            raise ReportError(f"--out {out} is {run.run_dir} or its report; choose a folder of its own")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name != "index.html" and p.suffix != ".png")
+        if others:
+            raise ReportError(f"--out {out} holds other files ({', '.join(others[:3])}); choose an empty folder "
+                              "or an earlier comparison's")
+
+
+def _write_page(target: Path, html: str, pictures: dict) -> Path:
+    """target/index.html and its figures, built in a staging folder and swapped in for target at once."""
+    staging = staging_dir(target)
     try:
         for name, picture in pictures.items():
             picture.savefig(staging / name, dpi=100)
         (staging / "index.html").write_text(html, encoding="utf-8")
-        replace_dir(staging, report)
+        replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return report / "index.html"
+    return target / "index.html"
 
 
 def assemble(run: Run) -> tuple[str, dict]:
@@ -90,14 +131,16 @@ def _status(run: Run) -> str:
     return f"<div class=\"banner progress\">{page.esc(text)}</div>"
 
 
-def _config_text(params: dict) -> str:
-    return ", ".join(f"{k}={format_value(k, v)}" for k, v in params.items())
+def _config_text(params: dict, space: list | None = None) -> str:
+    """name=value, ...; with a space, only its searched hyperparameters (the pinned ones are listed once)."""
+    fixed = analysis.pinned(space or [])
+    return ", ".join(f"{k}={format_value(k, v)}" for k, v in params.items() if k not in fixed)
 
 
 def _headline(run: Run, rows: list[dict]) -> str:
     table = page.table(
         ["model", "trial", "configuration", "validation accuracy", "test accuracy", "examples/s", "tokens/s", "state"],
-        [[r["model"], r["trial_id"], _config_text(r["params"]), page.fmt_accuracy(r["val_accuracy"]),
+        [[r["model"], r["trial_id"], _config_text(r["params"], run.space), page.fmt_accuracy(r["val_accuracy"]),
           page.fmt_accuracy(r["test_accuracy"]), page.fmt_number(r["examples_per_s"]),
           page.fmt_number(r["tokens_per_s"]), r["state"]] for r in rows],
         numeric={3, 4, 5, 6})
@@ -118,7 +161,7 @@ def _headline(run: Run, rows: list[dict]) -> str:
 
 def _leaderboard(run: Run, best_id: str) -> str:
     trials = analysis.ranked(run.trials, run.metric, run.maximize)
-    names = [p.name for p in run.space if p.name in trials]
+    names = [p.name for p in analysis.searched(run.space) if p.name in trials]
     headers = (["rank", "#", "trial", "preset", "state", "reason"] + names
                + ["epochs", "best epoch", "validation accuracy", "validation loss", "examples/s", "where"])
     rows, classes = [], []
@@ -130,7 +173,8 @@ def _leaderboard(run: Run, best_id: str) -> str:
                        page.fmt_number(t["examples_per_s"]), _where(t)])
         classes.append(t["state"] + (" best" if t["trial_id"] == best_id else ""))
     first = 6 + len(names)
-    table = page.table(headers, rows, numeric={0, 1, *range(6, first + 5)}, row_classes=classes)
+    table = page.table(headers, rows, numeric={0, 1, *range(6, first + 5)}, row_classes=classes,
+                       column_classes={headers.index("reason"): "reason", headers.index("where"): "where"})
     return page.section("leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})",
                         table if rows else page.note("no trials yet"))
 
@@ -146,7 +190,8 @@ def _curves(run: Run, add) -> str:
     picture = figures.curves_figure(run.trials, run.epochs, run.metric, top)
     return page.section("curves", "4. Learning curves of the top trials",
                         page.figure(add("curves.png", picture), "validation accuracy per epoch of the top trials",
-                                    "no epochs reported yet (epochs.csv is empty or absent)"))
+                                    "no epochs reported yet (epochs.csv is empty or absent)"),
+                        page.note(f"Faded, dashed lines: trials {figures.FADED_TEXT}.") if picture else "")
 
 
 def _pareto(run: Run, add, best_id: str) -> str:
@@ -155,7 +200,7 @@ def _pareto(run: Run, add, best_id: str) -> str:
     front = front.sort_values("examples_per_s")
     listed = page.table(["#", "trial", "validation accuracy", "examples/s", "configuration"],
                         [[format_value("number", t["number"]), t["trial_id"], page.fmt_accuracy(t[run.metric]),
-                          page.fmt_number(t["examples_per_s"]), _config_text(analysis.params_of(t, run.space))]
+                          page.fmt_number(t["examples_per_s"]), _config_text(analysis.params_of(t, run.space), run.space)]
                          for _, t in front.iterrows()], numeric={0, 2, 3}) if len(front) else ""
     return page.section("pareto", "5. Accuracy vs throughput",
                         page.figure(add("pareto.png", figures.pareto_figure(run.trials, run.metric, best_id)),
@@ -168,7 +213,8 @@ def _progress(run: Run, add) -> str:
     by_number, by_time = analysis.progress(run)
     return page.section("progress", "6. Search progress",
                         page.figure(add("progress.png", figures.progress_figure(by_number, by_time, run.metric)),
-                                    "best validation accuracy so far by trial number and by wall time"))
+                                    "best validation accuracy so far by trial number and by wall time"),
+                        page.note(PROGRESS_NOTE))
 
 
 def _params(run: Run, add, best_id: str) -> str:
@@ -176,15 +222,18 @@ def _params(run: Run, add, best_id: str) -> str:
         return page.section("params", "7. Hyperparameters", page.note("run.json declares no search space"))
     warnings = analysis.edge_warnings(run)
     cells = []
-    for index, param in enumerate(run.space):
+    for index, param in enumerate(analysis.searched(run.space)):
         name = f"param_{index:02d}_{re.sub(r'[^A-Za-z0-9_-]', '_', param.name)[:40]}.png"
         picture = figures.param_figure(run.trials, param, run.metric, best_id, warnings.get(param.name, ""))
         cells.append(f"<div>{page.figure(add(name, picture), f'{run.metric} against {param.name}', f'{param.name}: no values yet')}"
                      f"{page.note(param.help)}</div>")
     intro = page.paragraph("The objective against each searched hyperparameter; the dotted lines are the range's "
                            "bounds, the star the best trial. A max_len of 0 means the whole review (\"full\").")
-    return page.section("params", "7. Hyperparameters", intro, page.warnings_list(list(warnings.values())),
-                        f"<div class=\"grid\">{''.join(cells)}</div>")
+    pinned = analysis.pinned_text(run.space)
+    return page.section("params", "7. Hyperparameters", intro,
+                        page.paragraph(f"pinned: {pinned} (the same in every trial, so not plotted)") if pinned else "",
+                        page.warnings_list(list(warnings.values())),
+                        f"<div class=\"grid\">{''.join(cells)}</div>" if cells else page.note("no searched hyperparameter"))
 
 
 def _importance(run: Run, add) -> str:
@@ -235,6 +284,7 @@ def _facts(run: Run) -> str:
         ("reviews with replaced bytes", page.fmt_json(data.get("reviews_with_replaced_bytes"))),
         ("tokens", page.fmt_json(data.get("tokens"))),
         ("objective", page.fmt_json(info.get("objective"))),
+        ("pinned", analysis.pinned_text(run.space)),
         ("budget", page.fmt_json(summary.get("budget") or {k: (configs.get("search") or {}).get(k)
                                                             for k in ("trials", "max_epochs", "time_budget_min")})),
         ("counts", page.fmt_json(summary.get("counts"))),
@@ -247,5 +297,6 @@ def _facts(run: Run) -> str:
         [[p.name, p.kind,
           ", ".join(format_value(p.name, c) for c in p.choices) if p.choices
           else f"[{format_value(p.name, p.low)}, {format_value(p.name, p.high)}]",
-          "log" if p.log else "", p.role, p.help] for p in run.space]) if run.space else page.note("no search space in run.json")
+          "log" if p.log else "", p.role, p.help] for p in analysis.searched(run.space)]
+    ) if run.space else page.note("no search space in run.json")
     return page.section("facts", "10. Run facts", page.facts(pairs), "<h3>Search space</h3>", space)

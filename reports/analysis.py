@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from reports.load import Run
-from search.rundir import TUTORIAL_PRESETS, Objective, Param, State, rank_key
+from search.rundir import TUTORIAL_PRESETS, Objective, Param, State, best_row, rank_key
 
 MIN_IMPORTANCE_TRIALS = 5
 EDGE_FRACTION = 0.1
@@ -38,6 +38,62 @@ def ranked(trials: pd.DataFrame, metric: str, maximize: bool) -> pd.DataFrame:
     keys = [rank_key(row, objective) for row in trials.to_dict("records")]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return trials.iloc[order]
+
+
+def pinned(space: list[Param]) -> dict:
+    """The hyperparameters a run held fixed (a categorical with one choice, as --fix makes it,
+    or a range of one value): name → value, in the space's order."""
+    values = {}
+    for param in space:
+        if param.kind == "categorical" and param.choices is not None and len(param.choices) == 1:
+            values[param.name] = param.choices[0]
+        elif param.numeric and param.low == param.high:
+            values[param.name] = param.low
+    return values
+
+
+def searched(space: list[Param]) -> list[Param]:
+    """The hyperparameters that vary between trials: the space without the pinned ones."""
+    fixed = pinned(space)
+    return [param for param in space if param.name not in fixed]
+
+
+def pinned_text(space: list[Param]) -> str:
+    """"units=16, embedding_dim=16" for the pinned hyperparameters, "" when none is."""
+    return ", ".join(f"{name}={format_value(name, value)}" for name, value in pinned(space).items())
+
+
+def counts_as_best(trials: pd.DataFrame, objective: Objective) -> np.ndarray:
+    """True for the trials the harness's ranking lets be the best (rank_key group 0: completed, scored)."""
+    return np.array([rank_key(row, objective)[0] == 0 for row in trials.to_dict("records")], bool)
+
+
+def best_so_far(values: np.ndarray, counts: np.ndarray, maximize: bool) -> np.ndarray:
+    """The running best of the values that count (NaN until the first one): a trial that cannot be
+    the best (stopped early, say) never moves it, whatever its value."""
+    masked = np.where(np.asarray(counts, bool), np.asarray(values, float), np.nan)
+    if not len(masked):
+        return masked
+    return (np.fmax if maximize else np.fmin).accumulate(masked)
+
+
+def best_trial(run: Run) -> dict | None:
+    """The run's best trial as {trial_id, number, params, value, test_accuracy, final}: summary.json's
+    (final: True; its test accuracy when its own model was exported), else the first by the harness's
+    ranking; None before any trial has a value. params holds every hyperparameter, pinned ones included."""
+    best = (run.summary or {}).get("best")
+    if isinstance(best, dict) and best.get("trial_id"):
+        match = run.trials[run.trials["trial_id"] == str(best["trial_id"])]
+        row = match.iloc[0] if len(match) else pd.Series(dtype=object)
+        params = best.get("params") if isinstance(best.get("params"), dict) else params_of(row, run.space)
+        return {"trial_id": str(best["trial_id"]), "number": _num(best.get("number", row.get("number"))),
+                "params": params, "value": _num(best.get(run.metric, row.get(run.metric))),
+                "test_accuracy": _num(best.get("test_accuracy")), "final": True}
+    row = best_row(run.trials.to_dict("records"), run.objective)
+    if row is None:
+        return None
+    return {"trial_id": row["trial_id"], "number": _num(row["number"]), "params": params_of(pd.Series(row), run.space),
+            "value": _num(row[run.metric]), "test_accuracy": math.nan, "final": False}
 
 
 def params_of(row: pd.Series, space: list[Param]) -> dict:
@@ -149,24 +205,29 @@ def trial_ends(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.Series:
 
 
 def progress(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Best objective so far, per trial in order of number and in order of the time it was known."""
+    """Best objective so far, in order of trial number and in order of the time each trial ended.
+
+    Only the trials the harness's ranking lets be the best (completed ones) move the best so far;
+    the others still show as points. by_time holds every trial that has ended or reported, with
+    the training examples processed until its end (summed over the trials that ended before it).
+    """
     metric, trials = run.metric, run.trials
-    done = trials[trials[metric].notna()].copy() if metric in trials else trials.iloc[:0].copy()
-    done["known_at"] = trial_ends(done, run.epochs)
+    rows = trials.assign(value=trials.get(metric, np.nan),
+                         counts=counts_as_best(trials, run.objective),
+                         examples=trials["examples"].fillna(0.0),
+                         known_at=trial_ends(trials, run.epochs))
+    by_number = rows[rows["value"].notna()].sort_values("number")
+    by_time = rows.dropna(subset=["known_at"]).sort_values(["known_at", "number"])
     start = run_start(run)
-    done["minutes"] = (done["known_at"] - start) / 60.0
-    best = np.fmax.accumulate if run.maximize else np.fmin.accumulate
-    by_number = done.sort_values("number")
-    by_time = done.dropna(subset=["minutes"]).sort_values("minutes")
-    return pd.DataFrame({
-        "number": by_number["number"].to_numpy(),
-        "value": by_number[metric].to_numpy(),
-        "best_by_number": best(by_number[metric].to_numpy()) if len(by_number) else [],
-    }), pd.DataFrame({
-        "minutes": by_time["minutes"].to_numpy(),
-        "value": by_time[metric].to_numpy(),
-        "best_by_time": best(by_time[metric].to_numpy()) if len(by_time) else [],
-    })
+    if math.isnan(start) and len(by_time):
+        start = float(by_time["known_at"].min())
+    columns = ["trial_id", "number", "state", "value", "counts"]
+    return (by_number[columns].assign(best=best_so_far(by_number["value"], by_number["counts"], run.maximize))
+            .reset_index(drop=True),
+            by_time[columns].assign(minutes=(by_time["known_at"] - start) / 60.0,
+                                    examples_processed=by_time["examples"].cumsum(),
+                                    best=best_so_far(by_time["value"], by_time["counts"], run.maximize))
+            .reset_index(drop=True))
 
 
 def top_trials(trials: pd.DataFrame, metric: str, maximize: bool, n: int) -> pd.DataFrame:
@@ -197,7 +258,7 @@ def edge_warnings(run: Run) -> dict[str, str]:
     warnings = {}
     if not len(top):
         return warnings
-    for param in run.space:
+    for param in searched(run.space):
         if not param.numeric or param.name not in top:
             continue
         where = position(param, top[param.name].to_numpy(float))
@@ -233,6 +294,8 @@ def importances(run: Run) -> tuple[dict[str, float] | None, str]:
     except Exception as error:  # importance is advisory: report the reason, keep the page
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         return None, f"Optuna could not compute importances: {first_line}"
+    fixed = pinned(run.space)
+    values = {name: value for name, value in values.items() if name not in fixed}
     if not values:
         return None, "Optuna returned no importances (no parameter varies across completed trials)"
     note = (f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) "

@@ -28,6 +28,9 @@ STATE_COLORS = {
     State.PENDING: "#7f7f7f",
 }
 FAMILY_COLORS = {"single": "#4c72b0", "stacked": "#dd8452", "unknown": "#8c8c8c"}
+FADED_STATES = (State.STOPPED_EARLY, State.DIVERGED, State.ERRORED)
+"""Trials whose learning curve is drawn faded and dashed: they did not train every epoch they were given."""
+FADED_TEXT = ", ".join(s.label for s in FADED_STATES[:-1]) + f" or {FADED_STATES[-1].label}"
 STATE_ORDER = [State.COMPLETED, State.STOPPED_EARLY, State.RUNNING, State.DIVERGED, State.ERRORED, State.PENDING]
 
 
@@ -111,14 +114,14 @@ def curves_figure(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str, top: 
         color = next(colors)
         if not len(rows):
             continue
-        faded = trial["state"] in (State.STOPPED_EARLY, State.DIVERGED, State.ERRORED)
+        faded = trial["state"] in FADED_STATES
         label = f"#{format_value('number', trial['number'])}" + (f" {plain(trial['preset'])}" if trial["preset"] else "")
         label += f" ({state_label(trial['state'])})" if trial["state"] != State.COMPLETED else ""
         ax.plot(rows["epoch"], rows[column], marker="o", markersize=3.5, color=color,
                 alpha=0.35 if faded else 0.95, linestyle="--" if faded else "-", linewidth=1.6, label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric_label(column))
-    ax.set_title(f"Learning curves of the top {len(top)} trials (faded, dashed: stopped early or errored)")
+    ax.set_title(f"Learning curves of the top {len(top)} trials (faded, dashed: {FADED_TEXT})")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(title="trial", fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
@@ -162,19 +165,19 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
 
 
 def progress_figure(by_number: pd.DataFrame, by_time: pd.DataFrame, metric: str) -> Figure | None:
-    """Best objective so far against trial number and against wall time."""
+    """Best objective so far against trial number and against wall time; only completed trials move it."""
     if not len(by_number):
         return None
     figure, axes = _figure(9.5, 3.8, 1, 2)
     left, right = axes[0]
-    left.scatter(by_number["number"], by_number["value"], s=16, color="#7f7f7f", alpha=0.7, label="each trial")
-    left.step(by_number["number"], by_number["best_by_number"], where="post", color="#1f77b4", label="best so far")
+    _progress_points(left, by_number["number"], by_number, "#7f7f7f")
+    left.step(by_number["number"], by_number["best"], where="post", color="#1f77b4", label="best so far")
     left.set_xlabel("trial number (order of creation)")
     left.xaxis.get_major_locator().set_params(integer=True)
     left.set_title("Best so far by trial")
-    if len(by_time):
-        right.scatter(by_time["minutes"], by_time["value"], s=16, color="#7f7f7f", alpha=0.7, label="each trial")
-        right.step(by_time["minutes"], by_time["best_by_time"], where="post", color="#1f77b4", label="best so far")
+    if by_time["value"].notna().any():
+        _progress_points(right, by_time["minutes"], by_time, "#7f7f7f")
+        right.step(by_time["minutes"], by_time["best"], where="post", color="#1f77b4", label="best so far")
     else:
         right.text(0.5, 0.5, "no trial end times recorded", ha="center", va="center", transform=right.transAxes)
     right.set_xlabel("wall time since the run started (minutes)")
@@ -182,9 +185,19 @@ def progress_figure(by_number: pd.DataFrame, by_time: pd.DataFrame, metric: str)
     for ax in (left, right):
         ax.set_ylabel(metric_label(metric))
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="lower right")
+    handles, labels = left.get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=3, frameon=False)
     return figure
+
+
+def _progress_points(ax, x, rows: pd.DataFrame, color: str, legend: bool = True) -> None:
+    """Each trial's value: filled where it may be the best (completed), hollow where it may not."""
+    x, values, counts = np.asarray(x, float), rows["value"].to_numpy(float), rows["counts"].to_numpy(bool)
+    others = ~counts & ~np.isnan(values)
+    ax.scatter(x[counts], values[counts], s=16, color=color, alpha=0.7, label="completed trial" if legend else None)
+    if others.any():
+        ax.scatter(x[others], values[others], s=18, facecolor="none", edgecolor=color, alpha=0.8,
+                   label="not completed: cannot be the best" if legend else None)
 
 
 def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, warning: str) -> Figure | None:
@@ -287,4 +300,72 @@ def timeline_figure(placed: pd.DataFrame, start: float, usage: dict) -> Figure |
     handles = [Patch(color=_state_color(s), label=state_label(s)) for s in STATE_ORDER if (placed["state"] == s).any()]
     figure.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=max(1, len(handles)), frameon=False)
     ax.grid(axis="x", alpha=0.3)
+    return figure
+
+
+# ---------------------------------------------------------------- comparing runs
+
+RUN_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+RUN_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<"]
+
+
+def _run_style(index: int) -> tuple[str, str]:
+    return RUN_COLORS[index % len(RUN_COLORS)], RUN_MARKERS[index % len(RUN_MARKERS)]
+
+
+def comparison_progress_figure(curves: dict[str, pd.DataFrame], metric: str) -> Figure | None:
+    """Each run's best so far against training examples processed and against wall time, on shared axes.
+
+    curves: run name → its trials in order of completion (analysis.progress's by_time)."""
+    if not any(rows["value"].notna().any() for rows in curves.values()):
+        return None
+    figure, axes = _figure(11.0, 4.4, 1, 2)
+    left, right = axes[0]
+    right.sharey(left)
+    for index, (name, rows) in enumerate(curves.items()):
+        color, _ = _run_style(index)
+        for ax, x in ((left, "examples_processed"), (right, "minutes")):
+            _progress_points(ax, rows[x], rows, color, legend=False)
+            ax.step(rows[x], rows["best"], where="post", color=color, linewidth=1.8,
+                    label=f"{plain(name)}: best so far" if ax is left else None)
+    left.set_xlabel("training examples processed (cumulative, trials in order of completion)")
+    left.set_title("Best so far by examples processed")
+    left.set_ylabel(metric_label(metric))
+    right.set_xlabel("wall time since the run started (minutes)")
+    right.set_title("Best so far by wall time")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.set_xlim(left=0)
+    left.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    figure.legend(fontsize=8, loc="outside lower center", ncol=min(4, len(curves)), frameon=False)
+    return figure
+
+
+def comparison_pareto_figure(points: dict[str, pd.DataFrame], metric: str) -> Figure | None:
+    """Every run's trials (objective against throughput) and its Pareto front (both maximized), overlaid.
+
+    points: run name → columns examples_per_s and value, one row per trial."""
+    usable = {name: rows[rows["value"].notna() & (rows["examples_per_s"] > 0)] for name, rows in points.items()}
+    if not any(len(rows) for rows in usable.values()):
+        return None
+    figure, axes = _figure(9.5, 5.0)
+    ax = axes[0, 0]
+    for index, (name, rows) in enumerate(usable.items()):
+        if not len(rows):
+            continue
+        color, marker = _run_style(index)
+        front = rows[pareto_mask(rows["value"].to_numpy(), rows["examples_per_s"].to_numpy())].sort_values("examples_per_s")
+        ax.scatter(rows["examples_per_s"], rows["value"], s=22, color=color, marker=marker, alpha=0.3, zorder=2)
+        ax.plot(front["examples_per_s"], front["value"], drawstyle="steps-pre", color=color, linewidth=1.6,
+                marker=marker, markersize=7, markeredgecolor="black", markeredgewidth=0.5, zorder=3,
+                label=f"{plain(name)}: front of {len(front)} (of {len(rows)} trials)")
+    speeds = pd.concat([rows["examples_per_s"] for rows in usable.values()])
+    ax.set_xscale("log")
+    log_axis(ax.xaxis, speeds.min(), speeds.max())
+    ax.margins(y=0.1)
+    ax.set_xlabel("training throughput (examples/s, log scale)")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title("Accuracy vs throughput of every run (up and right is better)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
     return figure

@@ -147,8 +147,8 @@ def read_trials(path: Path, space: list[Param], notes: list[str]) -> pd.DataFram
             frame[param.name] = pd.to_numeric(frame[param.name], errors="coerce").astype(float)
     frame["state"] = frame["state"].str.strip().str.lower().replace("", "unknown")
     frame = frame.drop_duplicates("trial_id", keep="last") if len(frame) else frame
-    if frame["number"].isna().all():
-        frame["number"] = np.arange(1, len(frame) + 1, dtype=float)
+    if frame["number"].isna().all():  # a driver that wrote no numbers: Optuna's, in order (0, 1, ...)
+        frame["number"] = np.arange(len(frame), dtype=float)
     return frame.reset_index(drop=True)
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;padding:0 20px 40px;color:#1d1d1f;line-height:1.4}
 h1{font-size:1.6em;margin:18px 0 4px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:34px}
-table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 5px;text-align:left;vertical-align:top}
 th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .scroll{overflow-x:auto;max-height:640px;overflow-y:auto}
 tr.errored td{background:#fdecea}tr.stopped_early td{background:#fff4e5}tr.running td{background:#eaf7ea}tr.pending td{color:#777}
@@ -31,7 +31,7 @@ figure{margin:10px 0}figure img{max-width:100%;height:auto;border:1px solid #eee
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:10px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;font-size:14px}dl.facts dt{font-weight:600}dl.facts dd{margin:0;word-break:break-word}
 code{font-size:12px;background:#f4f4f6;padding:1px 4px;border-radius:3px;word-break:break-all}
-.reason{max-width:360px;word-break:break-word}
+.reason{min-width:12em;max-width:26em;overflow-wrap:anywhere}.where{min-width:7em}.run{min-width:12em}
 """
 
 # Records image and script errors into the DOM after load, so a headless browser's
@@ -79,16 +79,22 @@ def figure(filename: str | None, alt: str, missing: str = "not enough data yet f
 
 
 def table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), row_classes: list[str] | None = None,
-          raw: set[int] = frozenset()) -> str:
-    """A table; cells are escaped except the columns in raw (already-built HTML)."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+          raw: set[int] = frozenset(), column_classes: dict[int, str] | None = None) -> str:
+    """A table; cells are escaped except the columns in raw (already-built HTML).
+
+    Numeric columns get the class "num"; column_classes adds one per column (e.g. "reason": wraps).
+    """
+    def cls(c: int) -> str:
+        names = " ".join(x for x in ("num" if c in numeric else "", (column_classes or {}).get(c, "")) if x)
+        return f" class=\"{esc(names)}\"" if names else ""
+
+    # A header may break after an underscore (learning_<wbr>rate), so a narrow column keeps a narrow header.
+    head = "".join(f"<th{cls(c)}>{esc(h).replace('_', '_<wbr>')}</th>" for c, h in enumerate(headers))
     body = []
     for r, row in enumerate(rows):
-        cls = f" class=\"{esc(row_classes[r])}\"" if row_classes and row_classes[r] else ""
-        cells = "".join(
-            ("<td class=\"num\">" if c in numeric else "<td>") + (cell if c in raw else esc(cell)) + "</td>"
-            for c, cell in enumerate(row))
-        body.append(f"<tr{cls}>{cells}</tr>")
+        row_cls = f" class=\"{esc(row_classes[r])}\"" if row_classes and row_classes[r] else ""
+        cells = "".join(f"<td{cls(c)}>" + (cell if c in raw else esc(cell)) + "</td>" for c, cell in enumerate(row))
+        body.append(f"<tr{row_cls}>{cells}</tr>")
     return f"<div class=\"scroll\"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table></div>"
 
 

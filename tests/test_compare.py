@@ -266,6 +266,23 @@ def test_a_stopped_trial_above_the_best_does_not_move_the_line(run_copy, second_
     assert f"{float(best[METRIC]):.2%}" in _tables(_section(text, "runs"))[0][0][4]
 
 
+def test_a_run_in_progress_is_compared_on_what_it_has_reported(run_copy, second_run):
+    # No summary.json yet: the best is the best completed trial so far, examples are the trials' sum.
+    RunDir(run_copy).summary_json.unlink()
+    rows = _trials(run_copy)
+    best = _best_completed(rows)
+    name = run_names([run_copy, second_run])[0]
+
+    text, pictures = reports.assemble_comparison([load(run_copy), load(second_run)])
+
+    assert f"{name} has no final summary.json (in progress or interrupted)" in text
+    cells = _tables(_section(text, "runs"))[0][0]
+    assert cells[4:6] == [f"{float(best[METRIC]):.2%} (so far)", ""]
+    assert cells[6].startswith(f"{best['trial_id']}: ") and cells[7] == "not finished"
+    assert cells[8] == f"{sum(int(r['examples']) for r in rows):,}"
+    assert set(pictures) == FIGURES
+
+
 # --- bad input, atomic writes, safety ------------------------------------------------------------
 
 

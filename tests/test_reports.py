@@ -524,7 +524,8 @@ def test_a_trial_stopped_early_above_every_completed_one_is_not_the_best(run_cop
         assert [y if not math.isnan(y) else -math.inf for y in line.get_ydata()] == pytest.approx(expected)
         assert np.nanmax(line.get_ydata()) == pytest.approx(float(best[METRIC])) and float(best[METRIC]) < higher
         assert higher in np.concatenate([points.get_offsets()[:, 1] for points in ax.collections])
-    assert "a trial stopped early shows as a hollow point and never moves the best-so-far line" in _section(text, "progress")
+    assert "a trial stopped early or still running shows as a hollow point and never moves the best-so-far line" in (
+        _section(text, "progress"))
 
     headline = _table(_section(text, "headline"))
     assert headline[0][1][:2] == ["best (exported)", best["trial_id"]]
@@ -618,7 +619,8 @@ def test_hostile_strings_are_escaped_and_the_page_is_self_contained(run_copy):
     assert "<script>alert" not in text
     board = _section(text, "leaderboard")
     assert f'<td class="reason">{html.escape(HOSTILE_REASON)}</td>' in board
-    assert f"<td>{html.escape(HOSTILE_HOST)} · " in board and f"<td>{html.escape(HOSTILE_HOST)} · " in _section(text, "timeline")
+    assert f'<td class="where">{html.escape(HOSTILE_HOST)} · ' in board
+    assert f"<td>{html.escape(HOSTILE_HOST)} · " in _section(text, "timeline")
     assert f">{html.escape(HOSTILE_CHOICE)}</td>" in board
     assert f"<dt>command</dt><dd>{html.escape(HOSTILE_COMMAND)}</dd>" in _section(text, "facts")
     assert text.count("<script") == 1  # only the page's own check script...
@@ -779,8 +781,8 @@ def test_leaderboard_fits_a_1280px_window_and_reasons_wrap(run_copy, tmp_path):
     width, window = map(int, body["data-probe-width"].split("/"))
     assert width <= window == browser.WINDOW[0]
     assert "leaderboard" not in body["data-probe-scrolling"].split()
-    # Every reason cell wraps at a readable width: 14 to 26 em of 12 px text, padding and border included.
+    # Every reason cell wraps at a readable width: 12 to 26 em of 12 px text, padding and border included.
     reason_px = [int(px) for px in body["data-probe-reason-px"].split()]
-    assert len(reason_px) == len(_trials(run_copy)) and all(14 * 12 <= px <= 26 * 12 + 16 for px in reason_px), reason_px
+    assert len(reason_px) == len(_trials(run_copy)) and all(12 * 12 <= px <= 26 * 12 + 16 for px in reason_px), reason_px
     board = _section((report / "index.html").read_text(), "leaderboard")
     assert board.count('<td class="reason">') == len(reason_px) and html.escape(LONG_REASON) in board

@@ -1,0 +1,223 @@
+"""Compare search runs on one page: their data, budgets and best models, progress against
+examples and wall time, accuracy-throughput fronts, and how their best configurations differ.
+
+    python -m reports compare RUN_A RUN_B [...] --out DIR
+
+assemble_comparison() is pure (loaded Runs in, the page and its figures out);
+reports.build_comparison() is the only function that writes, and it replaces DIR atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from reports import analysis, figures, page
+from reports.analysis import format_value, state_label
+from reports.load import Run
+
+NO_VALUE = "—"
+
+
+def run_names(paths: list[Path]) -> list[str]:
+    """Short names that tell the runs apart: the folder's name, or as many trailing path parts as it takes."""
+    parts = [Path(p).resolve().parts for p in paths]
+    for depth in range(1, max(map(len, parts)) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return ["/".join(p) for p in parts]
+
+
+def assemble_comparison(runs: list[Run]) -> tuple[str, dict]:
+    """The comparison page's HTML and its figures by file name (matplotlib Figures, not yet written)."""
+    names = run_names([run.run_dir for run in runs])
+    pictures: dict = {}
+
+    def add(name: str, picture) -> str | None:
+        if picture is None:
+            return None
+        pictures[name] = picture
+        return name
+
+    metric = _shared_metric(runs)
+    sections = [
+        page.warnings_list(_warnings(runs, names)),
+        _runs_table(runs, names),
+        _progress(runs, names, metric, add),
+        _fronts(runs, names, metric, add),
+        _configurations(runs, names),
+    ]
+    title = "BiLSTM search comparison: " + " vs ".join(names)
+    body = f"<h1>{page.esc(title)}</h1>\n" + "\n".join(s for s in sections if s)
+    return page.document(title, body), pictures
+
+
+def _shared_metric(runs: list[Run]) -> str:
+    metrics = {run.metric for run in runs}
+    return metrics.pop() if len(metrics) == 1 else "objective"
+
+
+def _warnings(runs: list[Run], names: list[str]) -> list[str]:
+    """What makes the runs less comparable than they look: other data, another objective, a run not finished."""
+    warnings = []
+    fingerprints = {name: (run.info.get("data") or {}).get("fingerprint") for name, run in zip(names, runs, strict=True)}
+    if len(set(fingerprints.values())) > 1:
+        listed = ", ".join(f"{name}: {value or 'unknown'}" for name, value in fingerprints.items())
+        warnings.append(f"the runs used different data (fingerprints {listed}): their accuracies are not measured "
+                        "on the same reviews")
+    objectives = {name: f"{run.metric} ({'max' if run.maximize else 'min'})" for name, run in zip(names, runs, strict=True)}
+    if len(set(objectives.values())) > 1:
+        warnings.append("the runs rank trials by different objectives: "
+                        + ", ".join(f"{name}: {value}" for name, value in objectives.items()))
+    for name, run in zip(names, runs, strict=True):
+        if not run.finished:
+            warnings.append(f"{name} has no final summary.json (in progress or interrupted): its figures show "
+                            "what it has reported so far")
+        warnings += [f"{name}: {note}" for note in run.notes]
+    return warnings
+
+
+# ---------------------------------------------------------------- 1. the runs
+
+
+def _runs_table(runs: list[Run], names: list[str]) -> str:
+    headers = ["run", "data", "budget", "trials", "best validation accuracy", "test accuracy", "best configuration",
+               "wall time", "examples processed"]
+    rows = []
+    for name, run in zip(names, runs, strict=True):
+        best = analysis.best_trial(run)
+        rows.append([
+            f"<strong>{page.esc(name)}</strong><br><code>{page.esc(run.run_dir)}</code>",
+            "<br>".join(page.esc(line) for line in _data_lines(run)),
+            page.esc(_budget_text(run)),
+            page.esc(_counts_text(run)),
+            page.esc(_best_value_text(best)),
+            page.esc(page.fmt_accuracy(best["test_accuracy"]) if best else ""),
+            page.esc(_best_config_text(run, best)),
+            page.esc(page.fmt_seconds((run.summary or {}).get("wall_s")) or "not finished"),
+            page.esc(page.fmt_number(examples_processed(run))),
+        ])
+    return page.section("runs", "1. The runs", page.table(headers, rows, numeric={4, 5, 7, 8}, raw=set(range(len(headers))),
+                                                             column_classes={0: "run"}),
+                        page.note("Best: a finished run's best trial (summary.json; test accuracy where its own "
+                                  "model was exported and tested, once, at the end), else the best completed trial "
+                                  "so far. Wall time is summary.json's; examples processed are training examples "
+                                  "summed over every trial."))
+
+
+def _data_lines(run: Run) -> list[str]:
+    data, configs = run.info.get("data") or {}, run.info.get("configs") or {}
+    sizes = data.get("sizes") or {}
+    source = data.get("source") or (configs.get("data") or {}).get("source") or "unknown source"
+    return [str(source), f"fingerprint {data.get('fingerprint') or 'unknown'}",
+            ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items())]
+
+
+def _budget_text(run: Run) -> str:
+    search = (run.info.get("configs") or {}).get("search") or {}
+    budget = {**search, **((run.summary or {}).get("budget") or {})}
+    minutes, examples = budget.get("time_budget_min"), budget.get("budget_examples")
+    return ", ".join([
+        f"{budget.get('trials', '?')} trials", f"at most {budget.get('max_epochs', '?')} epochs each",
+        f"time budget {minutes:g} min" if isinstance(minutes, (int, float)) else "no time budget",
+        f"examples budget {examples:,}" if isinstance(examples, int) else "no examples budget",
+    ])
+
+
+def _counts_text(run: Run) -> str:
+    counts = run.trials["state"].value_counts().to_dict()
+    return f"{len(run.trials)}: " + ", ".join(f"{n} {state_label(s)}" for s, n in sorted(counts.items()))
+
+
+def _best_value_text(best: dict | None) -> str:
+    if best is None:
+        return "no trial with a value yet"
+    return page.fmt_accuracy(best["value"]) + ("" if best["final"] else " (so far)")
+
+
+def _best_config_text(run: Run, best: dict | None) -> str:
+    if best is None:
+        return ""
+    config = ", ".join(f"{k}={format_value(k, v)}" for k, v in best["params"].items())
+    return f"{best['trial_id']}: {config}"
+
+
+def examples_processed(run: Run) -> float:
+    """Training examples processed by the whole run: summary.json's count, else the trials' sum so far."""
+    used = ((run.summary or {}).get("budget") or {}).get("examples_used")
+    if isinstance(used, (int, float)):
+        return float(used)
+    return float(run.trials["examples"].fillna(0).sum())
+
+
+# ---------------------------------------------------------------- 2. progress and 3. fronts
+
+
+def curves(runs: list[Run], names: list[str]) -> dict[str, pd.DataFrame]:
+    """Per run, its trials in order of completion: the examples processed until then, the minutes since
+    the run started, each value and the best so far (only trials that count as best move it)."""
+    return {name: analysis.progress(run)[1] for name, run in zip(names, runs, strict=True)}
+
+
+def _progress(runs: list[Run], names: list[str], metric: str, add) -> str:
+    picture = figures.comparison_progress_figure(curves(runs, names), metric)
+    return page.section("progress", "2. Best so far against examples processed and wall time",
+                        page.figure(add("progress.png", picture),
+                                    "best validation accuracy so far of every run against training examples "
+                                    "processed and against wall time", "no run has a trial with a value yet"),
+                        page.note("Each run's trials in the order they ended; examples processed are summed over "
+                                  "the trials that ended until then. Only completed trials can be the best (the "
+                                  "harness's ranking): hollow points, stopped early or still running, never move "
+                                  "a run's line."))
+
+
+def _fronts(runs: list[Run], names: list[str], metric: str, add) -> str:
+    points = {name: pd.DataFrame({"examples_per_s": run.trials["examples_per_s"],
+                                  "value": run.trials.get(run.metric, float("nan"))})
+              for name, run in zip(names, runs, strict=True)}
+    return page.section("pareto", "3. Accuracy vs throughput",
+                        page.figure(add("pareto.png", figures.comparison_pareto_figure(points, metric)),
+                                    "validation accuracy against training throughput of every run, with each "
+                                    "run's Pareto front", "no run has a trial with a value and a throughput yet"),
+                        page.note("A run's front joins its trials that no other trial of the same run beats on "
+                                  "both accuracy and examples/s."))
+
+
+# ---------------------------------------------------------------- 4. configurations
+
+
+def configuration_rows(runs: list[Run]) -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """The best trials' hyperparameters: (names that differ, names that match, name → a cell per run).
+
+    A cell is the value as people read it, "(pinned)" after a value the run held fixed, and a
+    dash where the run has no such hyperparameter; values are compared without the mark.
+    """
+    bests = [analysis.best_trial(run) for run in runs]
+    order: list[str] = []
+    for run, best in zip(runs, bests, strict=True):
+        for name in [p.name for p in run.space] + list((best or {}).get("params") or {}):
+            if name not in order:
+                order.append(name)
+    differ, match, cells = [], [], {}
+    for name in order:
+        values = [format_value(name, best["params"][name]) if best and name in best["params"] else NO_VALUE
+                  for best in bests]
+        pinned = [name in analysis.pinned(run.space) for run in runs]
+        cells[name] = [v + (" (pinned)" if p and v != NO_VALUE else "") for v, p in zip(values, pinned, strict=True)]
+        (match if len(set(values)) == 1 else differ).append(name)
+    return differ, match, cells
+
+
+def _configurations(runs: list[Run], names: list[str]) -> str:
+    differ, match, cells = configuration_rows(runs)
+    bests = [analysis.best_trial(run) for run in runs]
+    headers = ["hyperparameter"] + [f"{name} ({best['trial_id']})" if best else name
+                                    for name, best in zip(names, bests, strict=True)]
+    parts = [page.paragraph("The hyperparameters of each run's best trial.")]
+    parts += ["<h3>Different</h3>",
+              page.table(headers, [[n, *cells[n]] for n in differ]) if differ else page.note("none: the best trials agree")]
+    parts += ["<h3>The same in every run</h3>",
+              page.table(headers, [[n, *cells[n]] for n in match]) if match else page.note("none")]
+    return page.section("configs", "4. Best configurations compared", *parts)
