@@ -262,10 +262,13 @@ def _timeline(run: Run, add) -> str:
     table = page.table(["host · device", "trials", "lanes"],
                        [[place, int(r["trials"]), int(r["lanes"])] for place, r in per_place.iterrows()],
                        numeric={1, 2}) if per_place is not None else ""
+    moved = [f"trial {format_value('number', m['number'])} ({m['trial_id']}) moved from {m['from']} to {m['to']} "
+             f"after {page.fmt_seconds(m['at'] - start)}, continuing from its last checkpoint"
+             for m in analysis.moves(placed)] if not math.isnan(start) else []
     return page.section("timeline", "9. Where trials ran",
                         page.figure(add("timeline.png", figures.timeline_figure(placed, start, usage)),
                                     "timeline of trials per worker and device", "no trial has started yet"),
-                        page.paragraph(text), table)
+                        page.paragraph(text), page.warnings_list(moved), table)
 
 
 def _facts(run: Run) -> str:

@@ -303,17 +303,60 @@ def importances(run: Run) -> tuple[dict[str, float] | None, str]:
     return dict(values), note
 
 
-def lanes(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
-    """Trials placed on lanes: one per (host, device, GPU ids) and per trial running at once there."""
+def segments(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """Where each started trial ran: one row per stretch on one node (a trial that moved, e.g.
+    after its node was lost, has one per node), with start and end in Unix seconds."""
     rows = trials[trials["started_at"].notna()].copy()
     rows["end"] = trial_ends(rows, epochs)
     latest = np.nanmax(np.concatenate([rows["end"].to_numpy(float), rows["started_at"].to_numpy(float)])) if len(rows) else np.nan
     rows["end"] = rows["end"].fillna(latest)
     rows["start"] = rows["started_at"]
+    columns = ["trial_id", "number", "state", "hostname", "node_id", "device", "gpu_ids", "start", "end"]
+    pieces = []
+    for _, trial in rows.iterrows():
+        mine = epochs[epochs["trial_id"] == trial["trial_id"]].sort_values("time") if len(epochs) else epochs
+        stretches = _stretches(mine)
+        if len(stretches) < 2:
+            pieces.append({c: trial[c] for c in columns})
+            continue
+        for i, stretch in enumerate(stretches):
+            first = stretch.iloc[0]
+            start = trial["start"] if i == 0 else first["time"] - first["trial_time_s"]
+            end = trial["end"] if i == len(stretches) - 1 else stretch["time"].max()
+            pieces.append({**{c: trial[c] for c in ("trial_id", "number", "state")}, "hostname": first["hostname"],
+                           "node_id": first["node_id"], "device": first["device"], "gpu_ids": first["gpu_ids"],
+                           "start": start, "end": end})
+    return pd.DataFrame(pieces, columns=columns)
+
+
+def _stretches(epochs: pd.DataFrame) -> list[pd.DataFrame]:
+    """A trial's epochs cut where the node that reported them changes."""
+    if not len(epochs) or "node_id" not in epochs or epochs["node_id"].eq("").all():
+        return [epochs]
+    change = (epochs["node_id"] != epochs["node_id"].shift()).cumsum()
+    return [group for _, group in epochs.groupby(change, sort=True)]
+
+
+def moves(placed: pd.DataFrame) -> list[dict]:
+    """Trials that ran on more than one node: {trial_id, number, from, to, at} per move."""
+    found = []
+    for trial_id, group in placed.sort_values("start").groupby("trial_id", sort=False):
+        for before, after in zip(group.iloc[:-1].itertuples(), group.iloc[1:].itertuples(), strict=True):
+            found.append({"trial_id": trial_id, "number": after.number, "from": before.place, "to": after.place,
+                          "at": after.start})
+    return found
+
+
+def lanes(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """Trials placed on lanes: one per place (host, node where a host has several, device, GPU
+    ids) and per trial running at once there; a trial that moved is on one lane per place."""
+    rows = segments(trials, epochs)
     host = rows["hostname"].where(rows["hostname"] != "", rows["node_id"].str.slice(0, 8)).replace("", "unknown host")
+    shared = rows.groupby(host)["node_id"].transform("nunique") > 1 if len(rows) else pd.Series(dtype=bool)
+    node = rows["node_id"].str.slice(0, 8).map(lambda n: f" · node {n}").where(shared, "")
     device = rows["device"].replace("", "unknown device")
     gpus = rows["gpu_ids"].map(lambda g: f" (GPU ids {g})" if g else "")
-    rows["place"] = host + " · " + device + gpus
+    rows["place"] = host + node + " · " + device + gpus
     rows["lane"] = ""
     for place, group in rows.sort_values(["start", "number"]).groupby("place", sort=True):
         slot_ends: list[float] = []

@@ -49,6 +49,11 @@ class SearchConfig:
     """CPUs (and TensorFlow threads) per trial (none: 1 on CPUs, an even share with GPUs)."""
     address: str | None = None
     """Address of a running Ray cluster ('auto', HOST:PORT or ray://HOST:10001); none starts Ray here."""
+    storage: str | None = None
+    """Where Ray Tune writes the experiment from every node, and the driver copies the run directory
+    at the end: a folder all nodes share, or a URI such as s3://bucket/prefix (none: --out only)."""
+    resource_wait_min: float = 15
+    """Minutes to wait for a cluster's autoscaler to add the GPUs asked for before giving up."""
     seed: int = 0
     """Seeds Optuna's sampler, the data split and every trial."""
     lstm: LstmChoice = "auto"
@@ -88,7 +93,7 @@ class SearchConfig:
 
 
 RESUMABLE = ("trials", "time_budget_min", "budget_examples", "gpus", "gpus_per_trial", "cpus", "cpus_per_trial",
-             "address", "max_failures", "lstm")
+             "address", "resource_wait_min", "max_failures", "lstm")
 """Options a resumed run may change; every other one keeps the value the run started with."""
 
 
@@ -132,7 +137,7 @@ def local_cpus() -> int:
 
 # ---------------------------------------------------------------- command line
 
-SEARCH_FLAGS = {"time_budget_min": "--time-budget"}
+SEARCH_FLAGS = {"time_budget_min": "--time-budget", "resource_wait_min": "--resource-wait"}
 SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
 
 
@@ -143,7 +148,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Search single and stacked BiLSTMs on IMDB with Ray Tune + Optuna.",
         epilog="Searched: " + "; ".join(f"{p.name} {p.describe()} ({p.help})" for p in SPACE),
     )
-    add_fields(parser, SearchConfig, SEARCH_FIELDS, flags=SEARCH_FLAGS, metavars={"time_budget_min": "MINUTES"}, suppress=True)
+    add_fields(parser, SearchConfig, SEARCH_FIELDS, flags=SEARCH_FLAGS, metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI"}, suppress=True)
     add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"}, suppress=True)
     parser.add_argument("--fix", action="append", metavar="NAME=VALUE", default=argparse.SUPPRESS,
                         help="pin a searched hyperparameter to one value, e.g. --fix max_len=256 (repeatable)")

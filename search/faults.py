@@ -6,10 +6,11 @@
     [{"trial": 2, "epoch": 1, "fault": "raise"},             # raises on every attempt
      {"trial": 3, "epoch": 2, "fault": "raise", "once": true}, # raises once; the retry goes on
      {"trial": 4, "epoch": 2, "fault": "nan"},               # its weights become NaN: the loss diverges
+     {"trial": "*", "epoch": 3, "fault": "pause", "seconds": 20, "once": true},  # every trial waits there
      {"point": "export", "fault": "pause", "seconds": 5}]    # the driver waits there
 
-A fault raised `once` leaves a marker file in the folder `BILSTM_FAULTS_STATE` names (it
-must be set for such faults), so that the retry does not raise again. Unset (the normal
+A fault that strikes `once` leaves a marker file in the folder `BILSTM_FAULTS_STATE` names
+(it must be set for such faults), so that a retry does not strike again. Unset (the normal
 case), nothing happens.
 """
 
@@ -28,6 +29,11 @@ class InjectedFault(RuntimeError):
     """Raised by a trial because BILSTM_FAULTS asked for it."""
 
 
+def environment() -> dict:
+    """The fault variables set in this process, for the trials' workers on every node (runtime_env)."""
+    return {name: os.environ[name] for name in (ENV, STATE_ENV) if name in os.environ}
+
+
 def planned() -> list[dict]:
     return json.loads(os.environ.get(ENV) or "[]")
 
@@ -37,18 +43,26 @@ def before_epoch(number: int, epoch: int, training) -> None:
     import numpy as np
 
     for fault in planned():
-        if fault.get("trial") != number or fault.get("epoch") != epoch:
+        if fault.get("trial") not in (number, "*") or fault.get("epoch") != epoch or _struck(fault, number, epoch):
             continue
         if fault["fault"] == "nan":
             weights = training.network.get_weights()
             training.network.set_weights(weights[:-1] + [np.full_like(weights[-1], np.nan)])
+        elif fault["fault"] == "pause":
+            time.sleep(float(fault.get("seconds", 5)))
         elif fault["fault"] == "raise":
-            if fault.get("once"):
-                marker = Path(os.environ[STATE_ENV]) / f"raised-{number}-{epoch}"
-                if marker.exists():
-                    continue
-                marker.touch()
             raise InjectedFault(f"injected fault: trial {number} raises at epoch {epoch}")
+
+
+def _struck(fault: dict, number: int, epoch: int) -> bool:
+    """For a fault that strikes once: whether it already has (and mark it as struck now)."""
+    if not fault.get("once"):
+        return False
+    marker = Path(os.environ[STATE_ENV]) / f"{fault['fault']}-{number}-{epoch}"
+    if marker.exists():
+        return True
+    marker.touch()
+    return False
 
 
 def pause(point: str) -> None:

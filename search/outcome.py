@@ -67,9 +67,13 @@ def _why_no_best(counts: dict, time_spent: bool) -> str:
 
 
 def _record_session(run_dir: RunDir, search_s: float) -> None:
-    """Add this session's searching time to run.json (the time budget spans sessions)."""
+    """Add this session's searching time to run.json (the time budget spans sessions), and
+    which LSTM implementation each node ran."""
+    from search.cluster import node_facts
+
     facts = read_json(run_dir.run_json)
     facts["sessions"][-1]["search_s"] = search_s
+    facts["nodes"] = node_facts(run_dir)
     write_json(run_dir.run_json, facts)
 
 
@@ -123,11 +127,15 @@ def _export(session, best: dict) -> dict:
 
     run_dir = session.run_dir
     params = trial_of(run_dir, int(best["number"])).params
-    path = best["best_checkpoint"]
-    checkpoint = Path(path) if Path(path).is_absolute() else run_dir.root / path
     facts = {"trial_id": best["trial_id"], OBJECTIVE.metric: _number(best[OBJECTIVE.metric]), "epoch": int(best["best_epoch"]),
              "examples_per_s": _number(best["examples_per_s"]), "tokens_per_s": _number(best["tokens_per_s"])}
-    return export_best(checkpoint, params, session.prepared, run_dir.best_model, facts)
+    path = best["best_checkpoint"]
+    if "://" in path:  # in the storage of a cluster: fetched to a temporary folder
+        from ray import tune
+
+        with tune.Checkpoint(path).as_directory() as folder:
+            return export_best(Path(folder), params, session.prepared, run_dir.best_model, facts)
+    return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, facts)
 
 
 def _best_entry(run_dir: RunDir, best: dict, card: dict | None) -> dict:

@@ -21,7 +21,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+from search import faults
 from search.cli import UsageError, fail
+from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.console import Progress, keep_log, quiet_libraries
 from search.config import (
     Resources,
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             search, data_config = configs_from_args(args)
         check_local_resources(search)
+        check_address(search.address)
         check_source(data_config.source)  # a missing package or source fails here, before Ray starts
         source_fingerprint(data_config.source)
     except (UsageError, DataError, ValueError) as error:
@@ -111,7 +114,8 @@ def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: 
         if failure:
             return fail(f"--address {search.address}: could not connect to Ray ({failure})")
         try:
-            resources = plan_resources(search, ray.cluster_resources())
+            available = wait_for_gpus(search.gpus, search.resource_wait_min * 60, progress) if search.address else None
+            resources = plan_resources(search, available or ray.cluster_resources())
             prepared = prepare(data_config)
         except (UsageError, DataError) as error:
             return fail(error)
@@ -131,7 +135,8 @@ def ray_session(search: SearchConfig, verbose: bool = False):
     started_here = False
     try:
         if not ray.is_initialized():
-            options = {"runtime_env": {"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}},
+            env_vars = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", **faults.environment()}
+            options = {"runtime_env": {"env_vars": env_vars},
                        "log_to_driver": False, "logging_level": logging.INFO if verbose else logging.CRITICAL}
             if search.address:
                 ray.init(address=search.address, **options)
@@ -166,6 +171,7 @@ def phases(session: Session) -> int:
         if session.certify:
             certified(session)
     outcome.build_report(run_dir, progress)
+    upload(run_dir, session.search.storage)
     return result.code
 
 
@@ -217,7 +223,8 @@ def header(session: Session, lstm: dict) -> None:
     progress.field("resources", f"{resources.concurrency} trials at once, {gpus}{resources.cpus_per_trial} CPU each; "
                                 f"LSTM: {lstm_text}")
     progress.field("run", f"{session.run_dir.root}")
-    progress.field("tools", f"tensorboard --logdir {session.run_dir.tune}  ·  optuna-dashboard {session.run_dir.study_url}")
+    tune_dir = storage_path(session.run_dir, search.storage) + "/" + session.run_dir.tune.name
+    progress.field("tools", f"tensorboard --logdir {tune_dir}  ·  optuna-dashboard {session.run_dir.study_url}")
 
 
 def write_facts(session: Session, lstm: dict) -> dict:

@@ -45,13 +45,21 @@ class TrialTable(tune.Callback):
                  cpus_per_trial: float, progress: Progress):
         self.run_dir, self.param_names, self.ledger, self.scheduler = run_dir, list(param_names), ledger, scheduler
         self.cpus, self.progress = cpus_per_trial, progress
-        self.rows = {row["trial_id"]: row for row in read_rows(run_dir.trials_csv)}
+        self.rows: dict[str, dict] = {}
         self.epochs: dict[str, list[dict]] = defaultdict(list)
-        epochs = read_rows(run_dir.epochs_csv)
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the tables back from the files: an earlier session's rows, or those a copy of this
+        callback wrote elsewhere (with the Ray client, Tune runs on the cluster's head)."""
+        self.rows.clear()
+        self.rows.update((row["trial_id"], row) for row in read_rows(self.run_dir.trials_csv))
+        self.epochs.clear()
+        epochs = read_rows(self.run_dir.epochs_csv)
         for row in epochs:
             self.epochs[row["trial_id"]].append(row)
         if epochs and list(epochs[0]) != EPOCH_NAMES:  # written with other columns: appended rows must line up
-            write_rows(run_dir.epochs_csv, EPOCH_NAMES, epochs)
+            write_rows(self.run_dir.epochs_csv, EPOCH_NAMES, epochs)
 
     # ------------------------------------------------------------ Tune's hooks
 
@@ -80,7 +88,7 @@ class TrialTable(tune.Callback):
         """Keep each trial's latest checkpoint (to resume) and its best epoch's (to export); delete the rest."""
         row = self._row(trial)
         before = {row.get("checkpoint"), row.get("best_checkpoint")}
-        path = self._relative(checkpoint.path)
+        path = self._relative(_uri(checkpoint))
         row["checkpoint"] = path
         if str(trial.last_result.get("epoch")) == str(row.get("best_epoch")):
             row["best_checkpoint"] = path
@@ -135,8 +143,8 @@ class TrialTable(tune.Callback):
 
     def _relative(self, path: str | None) -> str:
         """A path under the run directory relative to it (portable when the folder moves)."""
-        if not path:
-            return ""
+        if not path or "://" in path:
+            return path or ""
         try:
             return str(Path(path).resolve().relative_to(self.run_dir.root.resolve()))
         except ValueError:
@@ -157,6 +165,12 @@ class TrialTable(tune.Callback):
         """Trials per state, plus "total"."""
         states = [str(row["state"]) for row in self.rows.values()]
         return {s.value: states.count(s.value) for s in State} | {"total": len(states)}
+
+
+def _uri(checkpoint) -> str:
+    """A checkpoint's path as a local path, or a URI (s3://...) on another filesystem."""
+    kind = getattr(checkpoint.filesystem, "type_name", "local")
+    return checkpoint.path if kind == "local" else f"{kind}://{checkpoint.path}"
 
 
 def _error_text(trial) -> str:

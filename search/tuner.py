@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 
 from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, State, as_float, read_rows, trial_id, write_rows
+from search.cluster import storage_path
 from search.tracking import TrialTable
 from search.tuning import Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
 
@@ -70,6 +71,9 @@ class Built:
         finally:
             progress.stop()
             self.search_s = time.time() - started
+        self.table.reload()  # what Tune's own copies of the callbacks wrote (the Ray client runs them remotely)
+        self.ledger.used = examples_used(self.table.run_dir)
+        self.ledger.exhausted = self.ledger.exhausted or not self.ledger.can_fund_epoch()
 
     def searcher_done(self) -> bool:
         """Whether the searcher created every trial it was asked for (or the budget stopped it)."""
@@ -131,7 +135,7 @@ def _tuner(session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfi
         ),
         run_config=tune.RunConfig(
             name=session.run_dir.tune.name,
-            storage_path=str(session.run_dir.root.resolve()),
+            storage_path=storage_path(session.run_dir, session.search.storage),
             callbacks=[built.table],
             stop=built.time_budget,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the trial table keeps the best and the latest

@@ -242,13 +242,15 @@ class TimeBudget(tune.Stopper):
 
     def __init__(self, budget_s: float | None, start: float):
         self.deadline = None if budget_s is None else start + budget_s
-        self.spent = False
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         return False
 
+    @property
+    def spent(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
     def stop_all(self) -> bool:
-        self.spent = self.spent or (self.deadline is not None and time.time() >= self.deadline)
         return self.spent
 
 

@@ -27,7 +27,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import browser
 import numpy as np
 import pytest
 
@@ -39,6 +38,7 @@ from reports.load import load
 from search import run as search_run
 from search.rundir import OBJECTIVE, Param, RunDir, State, as_float, read_json, read_rows, trial_columns, write_json, write_rows
 
+import browser
 from conftest import SAMPLE, TINY
 
 REPO = Path(__file__).parents[1]

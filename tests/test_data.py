@@ -1,10 +1,10 @@
 import io
 import tarfile
 
-from models.text import text_vectorizer
 import numpy as np
 import pytest
 
+from models.text import text_vectorizer
 from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split
 
 

@@ -88,8 +88,6 @@ upper case, HTML line breaks, Unicode punctuation, full-width letters, a zero-wi
 
 
 def test_one_standardization_for_every_spelling():
-    from models.text import text_vectorizer
-
     from models.text import standardize, text_vectorizer
 
     vectorizer = text_vectorizer(max_tokens=10)

@@ -15,10 +15,11 @@ import time
 
 import optuna
 import pytest
-from conftest import SAMPLE, TINY
 
 from search import run as search_run
 from search.rundir import STUDY_NAME, RunDir, State, read_json, read_rows
+
+from conftest import SAMPLE, TINY
 
 SMALL = ["--data", str(SAMPLE), "--cpus", "2", *TINY]
 

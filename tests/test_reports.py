@@ -28,7 +28,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import browser
 import numpy as np
 import optuna
 import pytest
@@ -58,6 +57,8 @@ from search.rundir import (
     write_json,
     write_rows,
 )
+
+import browser
 
 REPO = Path(__file__).parents[1]
 METRIC = OBJECTIVE.metric
@@ -743,6 +744,26 @@ def test_family_lanes_and_utilization(run_copy):
     usage = analysis.utilization(placed)
     assert usage["lanes"] == 3 and usage["busy_s"] == pytest.approx(260)
     assert usage["utilization"] == pytest.approx(260 / 300)
+
+
+def test_a_trial_that_moved_to_another_node_has_a_lane_on_each(run_copy):
+    files = RunDir(run_copy)
+    epochs = read_rows(files.epochs_csv)
+    trial = next(r["trial_id"] for r in _trials(run_copy) if int(r["epochs"]) >= 2)
+    mine = [e for e in epochs if e["trial_id"] == trial]
+    for row in mine[1:]:  # its node was lost after epoch 1; it went on elsewhere, on the same host
+        row.update(node_id="f" * 56, trial_time_s=str(float(row["trial_time_s"]) / 4))
+    write_rows(files.epochs_csv, names(EPOCH_COLUMNS), epochs)
+
+    run = load(run_copy)
+    placed = analysis.lanes(run.trials, run.epochs)
+    html, _ = reports.assemble(run)
+
+    lanes = placed[placed["trial_id"] == trial]["place"].tolist()
+    assert len(lanes) == 2 and lanes[0] != lanes[1] and "node ffffffff" in lanes[1]
+    (move,) = analysis.moves(placed)
+    assert move["trial_id"] == trial and move["from"] == lanes[0] and move["to"] == lanes[1]
+    assert f"({trial}) moved from {lanes[0]} to {lanes[1]} after " in _section(html, "timeline").replace("&#x27;", "'")
 
 
 # --- in a real browser --------------------------------------------------------------------------

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
-from conftest import SAMPLE, TINY
 from rich.console import Console
 
 from search.console import Progress, trial_line
 from search.rundir import RunDir, State, read_json, read_rows
+
+from conftest import SAMPLE, TINY
 
 NOISE = re.compile(r"absl|oneDNN|cpu_feature_guard|CUDA|cuda|Trial status|Configuration for experiment|INFO |WARNING ")
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import tensorflow_datasets as tfds
-from conftest import TINY
 from etils import epath
 from tensorflow_datasets.core.download import downloader, resource
 
@@ -38,6 +37,8 @@ from search.data import (
     prepare,
     read_reviews,
 )
+
+from conftest import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 UNSUP = 20

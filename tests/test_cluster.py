@@ -1,0 +1,183 @@
+"""The search on a real multi-node Ray cluster on this machine: token authentication, both
+launch paths (--address and a Ray job), data through the object store only, a node lost
+mid-search, and addresses that do not answer.
+
+    python -m pytest -q tests/test_cluster.py
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from search import run as search_run
+from search.rundir import RunDir, State, read_json, read_rows
+
+from conftest import SAMPLE, TINY
+from localcluster import RAY, LocalCluster, token_env
+
+REPO = Path(__file__).resolve().parents[1]
+NODES = "import json, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); " \
+        "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in ray.nodes() if n['Alive']]))"
+HIDDEN = "import json, os, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); " \
+         "probe = ray.remote(lambda path: os.path.exists(path)).options(resources={'worker_node': 0.01}); " \
+         "print(json.dumps(ray.get(probe.remote(sys.argv[2]))))"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head (1 CPU) and a worker node (1 CPU) that cannot see the folder holding the data."""
+    base = tmp_path_factory.mktemp("cluster")
+    (base / "data").mkdir()
+    archive = Path(shutil.copy(SAMPLE, base / "data" / "sample.tar.gz"))
+    local = LocalCluster(token_env(base))
+    try:
+        local.start_head("--num-cpus=1")
+        local.add_node("--num-cpus=1", '--resources={"worker_node": 1}', hide=archive.parent)
+        yield local, archive
+    finally:
+        local.stop()
+
+
+def _python(cluster: LocalCluster, code: str, *args: str) -> object:
+    done = subprocess.run([sys.executable, "-c", code, cluster.address, *args], env=cluster.env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _search(cluster: LocalCluster, *args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search.run", *args], cwd=REPO, env={**cluster.env, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _complete(out: Path) -> None:
+    files = RunDir(out)
+    for path in (files.run_json, files.study_db, files.trials_csv, files.epochs_csv, files.summary_json,
+                 files.best_model / "model.keras", files.report / "index.html"):
+        assert path.exists(), path
+
+
+def test_a_search_uses_both_nodes_and_no_worker_reads_the_data(cluster, tmp_path):
+    local, archive = cluster
+    out = tmp_path / "run"
+    done = _search(local, "--address", local.address, "--data", str(archive), "--trials", "4", "--max-epochs", "2",
+                   "--out", str(out), *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _complete(out)
+    nodes = {node["id"] for node in _python(local, NODES)}
+    assert len(nodes) == 2 and {row["node_id"] for row in read_rows(RunDir(out).trials_csv)} == nodes
+    facts = read_json(RunDir(out).run_json)
+    assert set(facts["nodes"]) == nodes and all(node["lstm"] == ["fused"] for node in facts["nodes"].values())
+    assert facts["resources"]["cpus"] == 2 and facts["resources"]["concurrency"] == 2
+    assert _python(local, HIDDEN, str(archive)) is False  # the worker node's trials got the data from the object store
+
+
+def test_a_search_through_the_ray_client(cluster, tmp_path):
+    local, archive = cluster
+    out = tmp_path / "run"
+    done = _search(local, "--address", f"ray://127.0.0.1:{local.client_port}", "--data", str(archive), "--trials", "2",
+                   "--max-epochs", "1", "--out", str(out), *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _complete(out)
+    assert len(read_rows(RunDir(out).trials_csv)) == 2
+
+
+def test_a_search_submitted_as_a_ray_job(cluster, tmp_path):
+    local, archive = cluster
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [RAY, "job", "submit", "--address", local.dashboard, "--working-dir", str(REPO), "--",
+         "python", "-m", "search.run", "--address", "auto", "--data", str(archive), "--trials", "2", "--max-epochs", "1",
+         "--out", str(out), *TINY],
+        cwd=REPO, env=local.env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "succeeded" in done.stdout + done.stderr
+    _complete(out)
+    assert {row["state"] for row in read_rows(RunDir(out).trials_csv)} <= {State.COMPLETED, State.STOPPED_EARLY}
+
+
+def test_a_lost_node_does_not_end_the_search(cluster, tmp_path):
+    local, archive = cluster
+    doomed = local.add_node("--num-cpus=1", '--resources={"doomed": 1}')
+    doomed_id = next(node["id"] for node in _python(local, NODES) if "doomed" in node["resources"])
+    out = tmp_path / "run"
+    pause = {"trial": "*", "epoch": 3, "fault": "pause", "seconds": 15, "once": True}  # a window to lose the node in
+    env = {"BILSTM_FAULTS": json.dumps([pause]), "BILSTM_FAULTS_STATE": str(tmp_path)}
+    args = ["--address", local.address, "--data", str(archive), "--trials", "3", "--max-epochs", "4", "--grace-period", "4",
+            "--out", str(out), *TINY]
+    driver = subprocess.Popen([sys.executable, "-m", "search.run", *args], cwd=REPO, env={**local.env, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim, killed_at = _kill_after_second_epoch(doomed, doomed_id, out, timeout_s=600)
+    stdout, stderr = driver.communicate(timeout=900)
+    assert driver.returncode == 0, stderr[-3000:]
+    rows = read_rows(RunDir(out).trials_csv)
+    assert [r["number"] for r in rows] == ["0", "1", "2"] and all(r["state"] == State.COMPLETED for r in rows)
+    epochs = [(e["trial_id"], int(e["epoch"])) for e in read_rows(RunDir(out).epochs_csv)]
+    assert len(epochs) == len(set(epochs)) == 12  # every epoch of every trial once: nothing trained twice
+    moved = [e for e in read_rows(RunDir(out).epochs_csv) if e["trial_id"] == victim]
+    assert [int(e["epoch"]) for e in moved] == [1, 2, 3, 4]  # continued from its checkpoint, not restarted
+    assert {e["node_id"] for e in moved[:2]} == {doomed_id} and doomed_id not in {e["node_id"] for e in moved[2:]}
+    resumed_at = float(moved[2]["time"]) - float(moved[2]["trial_time_s"])
+    print(f"node {doomed_id[:8]} killed at {killed_at:.1f}; {victim} resumed on node {moved[2]['node_id'][:8]} "
+          f"{resumed_at - killed_at:.1f} s later, epoch 3 reported {float(moved[2]['time']) - killed_at:.1f} s after the kill")
+    _complete(out)
+    timeline = (RunDir(out).report / "index.html").read_text().split('<section id="timeline">')[1]
+    assert f"({victim}) moved from" in timeline and f"node {moved[2]['node_id'][:8]}" in timeline
+
+
+def _kill_after_second_epoch(node, node_id: str, out: Path, timeout_s: float) -> tuple[str, float]:
+    """SIGKILL `node` once a trial on it has reported epoch 2 (its checkpoint exists); (trial id, when)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for row in read_rows(RunDir(out).epochs_csv):
+            if row["node_id"] == node_id and row["epoch"] == "2":
+                node.kill()
+                return row["trial_id"], time.time()
+        time.sleep(0.5)
+    raise AssertionError("no trial reached its second epoch on the node to lose")
+
+
+@pytest.mark.parametrize("address, says", [
+    ("127.0.0.1:1", "nothing accepts connections there"),
+    ("ray://127.0.0.1:1", "nothing accepts connections there"),
+    ("not-an-address", "expected HOST:PORT"),
+    ("127.0.0.1:99999", "expected HOST:PORT"),
+    ("CLOSED", "nothing accepts connections there"),
+])
+def test_an_address_that_does_not_answer_fails_fast_in_one_line(tmp_path, capsys, address, says):
+    with socket.socket() as closed:  # bound, never listening
+        closed.bind(("127.0.0.1", 0))
+        address = address.replace("CLOSED", f"127.0.0.1:{closed.getsockname()[1]}")
+        started = time.time()
+        code = search_run.main(["--address", address, "--data", str(SAMPLE), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and time.time() - started < 30
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: --address {address}: ") and says in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_port_that_answers_but_is_no_ray_cluster_fails_within_30_s(tmp_path, capsys):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        started = time.time()
+        code = search_run.main(["--address", address, "--data", str(SAMPLE), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and time.time() - started < 35 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: --address {address}: ")
+
+
+def test_the_cluster_config_asks_every_node_to_build_the_kernel():
+    import yaml
+
+    config = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    assert any("python -m models.kernels" in command for command in config["setup_commands"])
+    assert os.path.exists(REPO / "models" / "kernels" / "__main__.py")
