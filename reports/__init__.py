@@ -140,8 +140,9 @@ def _config_text(params: dict, space: list | None = None) -> str:
 def _headline(run: Run, rows: list[dict]) -> str:
     table = page.table(
         ["model", "trial", "configuration", "validation accuracy", "test accuracy", "examples/s", "tokens/s", "state"],
-        [[r["model"], r["trial_id"], _config_text(r["params"], run.space), page.fmt_accuracy(r["val_accuracy"]),
-          page.fmt_accuracy(r["test_accuracy"]), page.fmt_number(r["examples_per_s"]),
+        [[r["model"], r["trial_id"], _config_text(r["params"], run.space),
+          r.get("val_text") or page.fmt_accuracy(r["val_accuracy"]),
+          r.get("test_text") or page.fmt_accuracy(r["test_accuracy"]), page.fmt_number(r["examples_per_s"]),
           page.fmt_number(r["tokens_per_s"]), r["state"]] for r in rows],
         numeric={3, 4, 5, 6})
     lines = []
@@ -153,10 +154,40 @@ def _headline(run: Run, rows: list[dict]) -> str:
                 speed = best["examples_per_s"] / other["examples_per_s"] if other["examples_per_s"] > 0 else math.nan
                 lines.append(f"vs {other['model']}: {delta:+.1f} points of validation accuracy"
                              + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput"))
-    test_note = ("Test accuracy is measured once, for the exported model only; the others are ranked on validation."
+    test_note = ("Test accuracy is measured only for what is exported or certified; trials are ranked on validation."
                  if run.summary else "Test accuracy appears when the run finishes and exports its best model.")
-    body = [table, "".join(page.paragraph(line) for line in lines), page.note(test_note)]
+    body = [table, "".join(page.paragraph(line) for line in lines), page.note(test_note), _compute(run), _certified(run)]
     return page.section("headline", "1. Best model vs the tutorial's two models", *body)
+
+
+def _compute(run: Run) -> str:
+    """Training examples each part of the run processed; a bar of the search's budget used."""
+    parts = []
+    for what, examples, budget in analysis.compute(run):
+        text = f"{what}: {examples:,.0f} training examples"
+        if budget:
+            text += f" of a budget of {budget:,.0f} ({examples / budget:.0%})"
+            parts.append(page.paragraph(text) + f'<progress value="{examples:.0f}" max="{budget:.0f}"></progress>')
+        else:
+            parts.append(page.paragraph(text))
+    return "<h3>Compute</h3>" + "".join(parts) if parts else ""
+
+
+def _certified(run: Run) -> str:
+    """Every certified configuration's seeds: validation and test accuracy."""
+    certified = (run.summary or {}).get("certification")
+    if not isinstance(certified, dict) or not certified.get("configurations"):
+        return ""
+    rows = [[c.get("rank"), c.get("trial_id"), _config_text(c.get("params") or {}, run.space), c.get("epochs"),
+             analysis._plus_minus(c.get(f"{run.metric}_mean"), c.get(f"{run.metric}_std")),
+             analysis._plus_minus(c.get("test_accuracy_mean"), c.get("test_accuracy_std")),
+             ", ".join(page.fmt_accuracy(s.get("test_accuracy")) for s in c.get("seeds", []))]
+            for c in certified["configurations"]]
+    table = page.table(["rank", "trial", "configuration", "epochs", "validation (mean ± std)", "test (mean ± std)",
+                        "test per seed"], rows, numeric={0, 3})
+    return ("<h3>Certified over seeds</h3>" + page.paragraph(
+        f"The top {len(rows)} configurations re-trained with fresh seeds; {certified.get('exported')} is exported: "
+        "the best mean validation accuracy (its best seed is the model shipped).") + table)
 
 
 def _leaderboard(run: Run, best_id: str) -> str:

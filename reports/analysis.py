@@ -125,15 +125,17 @@ def format_value(name: str, value) -> str:
 
 
 def headline(run: Run) -> list[dict]:
-    """The best model beside the tutorial's two models, as rows for a table."""
+    """The best model (and the certified one) beside the tutorial's two models, as rows for a table."""
     trials, best = run.trials, run.summary.get("best") if run.summary else None
+    certified = (run.summary or {}).get("certification")
     rows = []
     if isinstance(best, dict) and best:
         match = trials[trials["trial_id"] == str(best.get("trial_id", ""))]
         row = match.iloc[0].to_dict() if len(match) else {}
         params = best.get("params") if isinstance(best.get("params"), dict) else params_of(pd.Series(row), run.space)
         rows.append({
-            "model": "best (exported)", "trial_id": str(best.get("trial_id", "")), "params": params,
+            "model": "best of the search" if certified else "best (exported)", "trial_id": str(best.get("trial_id", "")),
+            "params": params,
             "val_accuracy": _num(best.get("val_accuracy", row.get("val_accuracy"))),
             "test_accuracy": _num(best.get("test_accuracy")),
             "examples_per_s": _num(best.get("examples_per_s", row.get("examples_per_s"))),
@@ -146,6 +148,8 @@ def headline(run: Run) -> list[dict]:
         if len(top):
             row = top.iloc[0]
             rows.append(_trial_row("best so far", row, run.space))
+    if isinstance(certified, dict):
+        rows.append(certified_row(certified, run.metric))
     for preset in TUTORIAL_PRESETS:
         match = trials[trials["preset"] == preset]
         if len(match):
@@ -154,7 +158,53 @@ def headline(run: Run) -> list[dict]:
             rows.append({"model": preset, "trial_id": "", "params": {}, "val_accuracy": math.nan,
                          "test_accuracy": math.nan, "examples_per_s": math.nan, "tokens_per_s": math.nan,
                          "state": "not in this run"})
+    return rows + baseline_rows(run)
+
+
+def certified_row(certified: dict, metric: str) -> dict:
+    """The exported configuration, certified over seeds: means and standard deviations."""
+    chosen = next((c for c in certified.get("configurations", []) if c.get("trial_id") == certified.get("exported")), {})
+    seeds = len(chosen.get("seeds", []))
+    return {
+        "model": f"exported: certified over {seeds} seeds", "trial_id": str(chosen.get("trial_id", "")),
+        "params": chosen.get("params") or {}, "val_accuracy": _num(chosen.get(f"{metric}_mean")),
+        "val_text": _plus_minus(chosen.get(f"{metric}_mean"), chosen.get(f"{metric}_std")),
+        "test_accuracy": _num(chosen.get("test_accuracy_mean")),
+        "test_text": _plus_minus(chosen.get("test_accuracy_mean"), chosen.get("test_accuracy_std")),
+        "examples_per_s": math.nan, "tokens_per_s": math.nan, "state": "certified",
+    }
+
+
+def baseline_rows(run: Run) -> list[dict]:
+    """The tutorial's models trained as the tutorial trains them (baseline.json), if there."""
+    baseline = run.baseline or {}
+    rows = []
+    for preset, model in (baseline.get("models") or {}).items():
+        rows.append({"model": f"{preset}, the tutorial's training ({baseline.get('epochs')} epochs)", "trial_id": "",
+                     "params": model.get("params") or {}, "val_accuracy": _num(model.get(run.metric)),
+                     "test_accuracy": _num(model.get("test_accuracy")), "examples_per_s": _num(model.get("examples_per_s")),
+                     "tokens_per_s": math.nan, "state": "baseline"})
     return rows
+
+
+def _plus_minus(mean, std) -> str:
+    mean, std = _num(mean), _num(std)
+    return "" if math.isnan(mean) else f"{mean:.2%} ± {std:.2%}"
+
+
+def compute(run: Run) -> list[tuple[str, float, float | None]]:
+    """(what, training examples processed, its budget or None): the search, certification, baseline."""
+    summary, baseline = run.summary or {}, run.baseline or {}
+    budget = summary.get("budget") or {}
+    used = _num(budget.get("examples_used"))
+    if math.isnan(used) and len(run.epochs) and "examples" in run.epochs:
+        used = float(run.epochs["examples"].sum())
+    found = [("the search", used, budget.get("budget_examples"))] if not math.isnan(used) else []
+    if isinstance(summary.get("certification"), dict):
+        found.append(("certification over seeds", _num(summary["certification"].get("examples")), None))
+    if baseline:
+        found.append(("the tutorial's two models, trained as the tutorial trains them", _num(baseline.get("examples")), None))
+    return found
 
 
 def _trial_row(model: str, row: pd.Series, space: list[Param]) -> dict:

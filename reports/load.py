@@ -47,6 +47,8 @@ class Run:
     study_note: str = ""
     notes: list[str] = field(default_factory=list)
     """Problems met while reading optional files, shown on the page."""
+    baseline: dict | None = None
+    """baseline.json (the tutorial's models trained as the tutorial trains them), None when absent."""
 
     @property
     def metric(self) -> str:
@@ -76,11 +78,12 @@ def load(run_dir: str | Path) -> Run:
     notes: list[str] = []
     info = _read_json(files.run_json, required=files.run_json.is_file()) or {}
     summary = _read_json(files.summary_json, required=False, notes=notes)
+    baseline = _read_json(files.baseline_json, required=False, notes=notes)
     space = parse_space(info.get("space") or [])
     trials = read_trials(files.trials_csv, space, notes)
     epochs = read_epochs(files.epochs_csv, notes)
     study, study_note = read_study(files.study_db)
-    return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes)
+    return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline)
 
 
 def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> dict | None:

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 
 from search.cli import ArgumentParser, UsageError, add_fields, fail
-from search.rundir import OBJECTIVE, RunDir, State, read_json, read_rows, rank_key, write_json, write_rows
 from search.retrain import Job, run_jobs, spread, test_accuracy
+from search.rundir import OBJECTIVE, RunDir, State, rank_key, read_json, read_rows, write_json, write_rows
 
 CERTIFY_COLUMNS = ["trial_id", "rank", "seed", "epochs", "best_epoch", OBJECTIVE.metric, "test_accuracy", "examples"]
 
@@ -67,7 +67,7 @@ def certify(session, config: CertifyConfig, progress) -> dict:
                                                       f"{OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} at epoch {r['epoch']}"))
     for job, result in zip(jobs, results, strict=True):
         result["test_accuracy"] = test_accuracy(job.params, result["weights"], session.prepared)
-    write_rows(run_dir.root / "certify.csv", CERTIFY_COLUMNS, [_row(r) for r in results])
+    write_rows(run_dir.certify_csv, CERTIFY_COLUMNS, [_row(r) for r in results])
     summary = _summarize(jobs, results, time.time() - started)
     _export(session, jobs, results, summary, progress)
     return summary
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates(run_dir, config.top)
     except (UsageError, ValueError) as error:
         return fail(error)
-    return search_run.certify_run(run_dir, config)
+    return search_run.follow_up(run_dir, lambda session: record(run_dir, certify(session, config, session.progress)))
 
 
 def record(run_dir: RunDir, certification: dict) -> None:

@@ -122,7 +122,6 @@ def _unchanged(run_dir: RunDir, best: dict) -> dict:
 
 def _export(session, best: dict) -> dict:
     from search.export import export_best
-
     from search.tuner import trial_of
 
     run_dir = session.run_dir

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from search import faults
 from search.cli import UsageError, fail
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
-from search.console import Progress, keep_log, quiet_libraries
 from search.config import (
     Resources,
     SearchConfig,
@@ -36,6 +35,7 @@ from search.config import (
     resumed_configs,
     run_dir_of,
 )
+from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, prepare, source_fingerprint
 from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, read_json, write_json
 
@@ -183,9 +183,11 @@ def certified(session: Session) -> None:
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
 
 
-def certify_run(run_dir: RunDir, config) -> int:
-    """python -m search.certify: certify a finished run in its own driver session."""
-    from search import certify, outcome
+def follow_up(run_dir: RunDir, work) -> int:
+    """A command on a finished run in its own driver session (python -m search.certify,
+    python -m search.baseline): the run's own data and resources, then `work(session)`,
+    then the report; returns the exit code."""
+    from search import outcome
 
     recorded = read_json(run_dir.run_json)
     search, data_config = SearchConfig(**recorded["configs"]["search"]), DataConfig(**recorded["configs"]["data"])
@@ -200,7 +202,7 @@ def certify_run(run_dir: RunDir, config) -> int:
         except UsageError as error:
             return fail(error)
         session = Session(run_dir, search, data_config, prepare(data_config), resources, "", True, time.time(), progress)
-        certify.record(run_dir, certify.certify(session, config, progress))
+        work(session)
         outcome.build_report(run_dir, progress)
     keep_log(log, run_dir.root)
     return 0

@@ -50,6 +50,10 @@ class RunDir:
     trials_csv = property(lambda self: self.root / "trials.csv")
     epochs_csv = property(lambda self: self.root / "epochs.csv")
     summary_json = property(lambda self: self.root / "summary.json")
+    baseline_json = property(lambda self: self.root / "baseline.json")
+    """The tutorial's two models trained as the tutorial trains them (python -m search.baseline)."""
+    certify_csv = property(lambda self: self.root / "certify.csv")
+    """Each certification seed's validation and test accuracy (--certify)."""
     best_model = property(lambda self: self.root / "best_model")
     report = property(lambda self: self.root / "report")
 

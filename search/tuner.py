@@ -16,10 +16,11 @@ from pathlib import Path
 
 import optuna
 
-from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, State, as_float, read_rows, trial_id, write_rows
 from search.cluster import storage_path
+from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, State, as_float, read_rows, trial_id, write_rows
 from search.tracking import TrialTable
 from search.tuning import Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
+
 
 def choose_lstm(search, resources, progress) -> dict:
     """The LSTM trials use, as run.json records it; builds the fused kernel first when wanted.

@@ -1,0 +1,87 @@
+"""The tutorial's two models trained as the tutorial trains them, beside a search, for a like-for-like comparison.
+
+    python -m search.baseline RUN_DIR [--epochs 10]
+
+TensorFlow's "Text classification with an RNN" trains each model for 10 epochs with Adam
+at 1e-4 on shuffled batches of 64 reviews, each padded to its longest review (no
+truncation, no grouping by length), and reports the last epoch's model. Here both are
+trained that way on the run's own train/validation split (the same prepared data as
+its trials: the harness's standardization and vocabulary, cut to the tutorial's 1,000
+words), validated after every epoch, and their last epoch's model evaluated once on the
+test split. Results go to DIR/baseline.json, with their compute (training examples,
+wall time), which the report shows beside the search's result.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+from models import TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
+from search.cli import ArgumentParser, UsageError, add_fields, fail
+from search.retrain import Job, run_jobs, test_accuracy
+from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, read_json, write_json
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """How the tutorial's models are trained."""
+
+    epochs: int = 10
+    """Epochs, as the tutorial trains its models."""
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise UsageError(f"--epochs {self.epochs} is invalid: expected an integer >= 1")
+
+
+def train_baseline(session, config: BaselineConfig) -> dict:
+    """Train both presets (see the module's docstring), evaluate each once on the test split;
+    returns what baseline.json holds."""
+    from search.space import tutorial_point
+
+    search, resources = session.search, session.resources
+    train = {"epochs": config.epochs, "learning_rate": TUTORIAL_LEARNING_RATE, "batch_size": TUTORIAL_BATCH_SIZE,
+             "max_len": 0, "bucket": False, "seed": search.seed, "threads": resources.cpus_per_trial,
+             "lstm": "keras" if search.lstm == "keras" else "auto"}
+    jobs = [Job(tutorial_point(preset), train, keep="last", label={"preset": preset}) for preset in TUTORIAL_PRESETS]
+    session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {config.epochs} epochs each")
+    started = time.time()
+    results = run_jobs(jobs, session.prepared, resources.cpus_per_trial, resources.gpus_per_trial,
+                       on_done=lambda r: session.progress.say(f"baseline  {r['label']['preset']}: {OBJECTIVE.metric} "
+                                                              f"{r[OBJECTIVE.metric]:.4f} after {config.epochs} epochs"))
+    models = {}
+    for job, result in zip(jobs, results, strict=True):
+        models[job.label["preset"]] = {
+            "params": job.params, "train": train, OBJECTIVE.metric: result[OBJECTIVE.metric],
+            "test_accuracy": test_accuracy(job.params, result["weights"], session.prepared),
+            "test_examples": len(session.prepared.splits["test"]), "examples": result["examples"],
+            "examples_per_s": sum(m["examples_per_s"] for m in result["history"]) / len(result["history"]),
+            "epochs": [{k: m.get(k) for k in ("epoch", OBJECTIVE.metric, "val_loss", "train_accuracy", "epoch_s")}
+                       for m in result["history"]],
+        }
+        session.progress.field(job.label["preset"], f"test_accuracy {models[job.label['preset']]['test_accuracy']:.4f}")
+    return {"models": models, "examples": sum(m["examples"] for m in models.values()), "wall_s": time.time() - started,
+            "epochs": config.epochs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from search import run as search_run
+
+    parser = ArgumentParser(prog="python -m search.baseline", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a search's run directory (its data and split are used)")
+    add_fields(parser, BaselineConfig, ["epochs"])
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        config = BaselineConfig(epochs=args.epochs)
+        run_dir = RunDir(args.run_dir)
+        if read_json(run_dir.run_json) is None:
+            raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
+    except (UsageError, ValueError) as error:
+        return fail(error)
+    return search_run.follow_up(run_dir, lambda session: write_json(run_dir.baseline_json, train_baseline(session, config)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
