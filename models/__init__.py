@@ -9,6 +9,7 @@ Keras and TensorFlow only, plus the LSTM kernel they compile for this machine
 import importlib
 
 from models.config import (
+    POOLINGS,
     PRESETS,
     TUTORIAL_BATCH_SIZE,
     TUTORIAL_LEARNING_RATE,
@@ -19,6 +20,7 @@ from models.config import (
 
 _KERAS_PARTS = {
     "FusedBiLSTM": "models.fused",
+    "MaskedPooling": "models.build",
     "build_model": "models.build",
     "make_vectorizer": "models.build",
     "resolve_lstm": "models.build",
@@ -29,6 +31,7 @@ _KERAS_PARTS = {
 }
 
 __all__ = [
+    "POOLINGS",
     "PRESETS",
     "TUTORIAL_BATCH_SIZE",
     "TUTORIAL_LEARNING_RATE",

@@ -9,6 +9,9 @@ from typing import Literal
 STANDARDIZATION_VERSION = 1
 """Of `models.text.standardize`: bumped whenever its mapping changes (prepared data is cached under it)."""
 
+Pooling = Literal["last", "max", "mean", "max_mean"]
+POOLINGS = ("last", "max", "mean", "max_mean")
+
 LstmChoice = Literal["auto", "fused", "keras"]
 """Which LSTM implementation a network is built with: Keras's `Bidirectional(LSTM)`
 ("keras", cuDNN on a GPU), `models.FusedBiLSTM` ("fused", a compiled CPU kernel; same
@@ -30,6 +33,9 @@ class ModelConfig:
     """Width of the ReLU layer between the LSTMs and the output logit."""
     dropout: float = 0.0
     """Dropout rate after the ReLU layer; 0 leaves the layer out."""
+    pooling: Pooling = "last"
+    """What the last BiLSTM layer hands on: its final states ("last", as the tutorial's), or
+    its outputs over time pooled by "max", "mean" or both ("max_mean", concatenated)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -39,6 +45,7 @@ class ModelConfig:
         _check(all(u >= 1 for u in self.units), "units", self.units, "widths >= 1")
         _check(self.dense_units >= 1, "dense_units", self.dense_units, "an integer >= 1")
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
+        _check(self.pooling in POOLINGS, "pooling", self.pooling, f"one of {', '.join(POOLINGS)}")
 
     @property
     def depth(self) -> int:

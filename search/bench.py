@@ -111,7 +111,7 @@ def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, se
     epochs = conn.recv()  # how many epochs will be asked for
     config = TrainConfig(epochs=epochs, seed=seed, threads=threads, learning_rate=TUTORIAL_LEARNING_RATE, lstm=lstm)
     start = time.perf_counter()
-    training = start_training(PRESETS[preset], config)
+    training = start_training(PRESETS[preset], config, len(data.splits["train"]))
     build_s = time.perf_counter() - start
     conn.send(training.network.get_weights())
 

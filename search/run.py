@@ -102,6 +102,12 @@ class Session:
     progress: Progress
     verbose: bool = False
     certify: bool = False
+    space: tuple = ()
+    """The run's search space: pinned values, and the ranges fitted to the prepared data."""
+
+    def __post_init__(self) -> None:
+        if not self.space:
+            self.space = run_space(self.run_dir, self.search, self.prepared, self.resume)
 
 
 def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: bool, command: str,
@@ -151,6 +157,16 @@ def ray_session(search: SearchConfig, verbose: bool = False):
     finally:
         if started_here:
             ray.shutdown()
+
+
+def run_space(run_dir: RunDir, search: SearchConfig, prepared: Prepared, resume: bool) -> tuple:
+    """A resumed run's recorded space; a new run's, fitted to its data (search.space.fitted)."""
+    from search.rundir import Param
+    from search.space import fitted
+
+    if resume:
+        return tuple(Param.from_json(entry) for entry in read_json(run_dir.run_json)["space"])
+    return fitted(search.space, len(prepared.vocabulary), prepared.splits["train"].lengths)
 
 
 def phases(session: Session) -> int:
@@ -211,14 +227,14 @@ def follow_up(run_dir: RunDir, work) -> int:
 def header(session: Session, lstm: dict) -> None:
     """What is searched, on what, with what, and where it is written."""
     search, resources, sizes, progress = session.search, session.resources, session.prepared.facts["sizes"], session.progress
-    pinned = [p for p in search.space if p.kind == "categorical" and len(p.choices) == 1]
+    pinned = [p for p in session.space if p.kind == "categorical" and len(p.choices) == 1]
     budgets = [f"{search.time_budget_min:g} min" if search.time_budget_min else "",
                f"{search.budget_examples:,} training examples" if search.budget_examples else ""]
     gpus = f"{resources.gpus_per_trial:g} GPU and " if resources.gpus_per_trial else ""
     lstm_text = "Keras's layers" if lstm["trials"] == "keras" else "Keras's layers (cuDNN)" if gpus else "the fused kernel"
     progress.field("data", f"{session.data_config.source}: {sizes['train']:,} train / {sizes['val']:,} validation / "
                            f"{sizes['test']:,} test reviews")
-    progress.field("space", f"{len(search.space)} hyperparameters"
+    progress.field("space", f"{len(session.space)} hyperparameters"
                             + (f", {len(pinned)} pinned ({', '.join(f'{p.name}={p.choices[0]}' for p in pinned)})" if pinned else ""))
     progress.field("search", f"{search.trials} trials of up to {search.max_epochs} epochs, ASHA after {search.grace_period}; "
                              f"budget: {' and '.join(b for b in budgets if b) or 'none'}")
@@ -242,9 +258,9 @@ def write_facts(session: Session, lstm: dict) -> dict:
         "started_at": previous["started_at"] if previous else now,
         "configs": recorded_configs(search, session.data_config) | {"train": train_defaults(search, session.resources, lstm)},
         "data": session.prepared.facts,
-        "space": [p.to_json() for p in search.space],
+        "space": [p.to_json() for p in session.space],
         "objective": asdict(OBJECTIVE),
-        "presets": {name: preset_point(name, search.space) for name in TUTORIAL_PRESETS},
+        "presets": {name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
         "resources": asdict(session.resources),
         "lstm": lstm,
         "versions": library_versions(),

@@ -28,17 +28,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ray.tune.search.optuna import OptunaSearch
-
-from search.atomic import write_json
-from search.space import OBJECTIVE, SPACE, optuna_space, preset_point
+from search.cli import UsageError
+from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, write_json
+from search.space import SPACE, optuna_space, preset_point
 
 BEST_LEARNING_RATE = 1e-3
 """The learning rate at which `score` peaks."""
-
-
-class UsageError(ValueError):
-    """A command-line value the user can fix; printed as one line, exit 2."""
 
 
 @dataclass(frozen=True)
@@ -88,49 +83,52 @@ def sleeper(params: dict, iterations: int, sleep_s: float) -> None:
         slept = time.perf_counter()
         time.sleep(sleep_s)
         work_s += time.perf_counter() - slept
-        tune.report({OBJECTIVE.metric: score(params, iteration), "work_s": work_s, "busy_s": time.perf_counter() - started})
+        tune.report({OBJECTIVE.metric: score(params, iteration), "epoch": iteration, "examples": 0, "work_s": work_s,
+                     "busy_s": time.perf_counter() - started})
 
 
 # ---------------------------------------------------------------- one measured search
 
 
-class TimedOptunaSearch(OptunaSearch):
-    """OptunaSearch that adds up the seconds spent in its own methods (`seconds`)."""
+def timed(method):
+    """Adds the seconds a method spends to its object's `seconds`."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.seconds = 0.0
-
-    def _timed(self, method, *args):
+    def wrapper(self, *args, **kwargs):
         started = time.perf_counter()
         try:
-            return method(*args)
+            return method(self, *args, **kwargs)
         finally:
-            self.seconds += time.perf_counter() - started
+            self.seconds = getattr(self, "seconds", 0.0) + time.perf_counter() - started
 
-    def suggest(self, trial_id):
-        return self._timed(super().suggest, trial_id)
-
-    def on_trial_result(self, trial_id, result):
-        return self._timed(super().on_trial_result, trial_id, result)
-
-    def on_trial_complete(self, trial_id, result=None, error=False):
-        return self._timed(super().on_trial_complete, trial_id, result, error)
+    return wrapper
 
 
-def searcher(seed: int, study_db: Path) -> TimedOptunaSearch:
-    """search.run's searcher: the space and objective, the tutorial's models first, TPE, a SQLite study."""
+def driver_pieces(seed: int, iterations: int, scratch: Path):
+    """search.run's searcher, scheduler and trial tables on a run directory in `scratch`, the searcher's
+    and the tables' methods timed (their `seconds`)."""
+    import io
+
     import optuna
 
-    return TimedOptunaSearch(
-        space=optuna_space(SPACE),
-        metric=OBJECTIVE.metric,
-        mode=OBJECTIVE.mode,
-        points_to_evaluate=[preset_point(p, SPACE) for p in ("tutorial-single", "tutorial-stacked")],
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        study_name="scale",
-        storage=optuna.storages.RDBStorage(f"sqlite:///{study_db}"),
-    )
+    from search.console import Progress
+    from search.tracking import TrialTable
+    from search.tuning import Ledger, StoppingScheduler, StudySearch
+
+    class TimedSearch(StudySearch):
+        suggest, on_trial_result, on_trial_complete = (
+            timed(StudySearch.suggest), timed(StudySearch.on_trial_result), timed(StudySearch.on_trial_complete))
+
+    class TimedTable(TrialTable):
+        on_trial_start, on_trial_result, on_checkpoint, on_trial_complete = (
+            timed(TrialTable.on_trial_start), timed(TrialTable.on_trial_result), timed(TrialTable.on_checkpoint),
+            timed(TrialTable.on_trial_complete))
+
+    run_dir, ledger = RunDir(scratch), Ledger(examples_per_epoch=1)
+    presets = [preset_point(name, SPACE) for name in TUTORIAL_PRESETS]
+    searcher = TimedSearch(optuna_space(SPACE), run_dir, ledger, optuna.samplers.TPESampler(seed=seed), presets, [], 10**9)
+    scheduler = StoppingScheduler(ledger, max_epochs=iterations, grace_period=1)
+    table = TimedTable(run_dir, [p.name for p in SPACE], ledger, scheduler, 1, Progress(stream=io.StringIO()))
+    return searcher, scheduler, table
 
 
 class RssSampler:
@@ -166,35 +164,32 @@ def measure(config: ScaleConfig) -> dict:
     """Run one search of `config.trials` sleeping trials on a fresh local Ray; its figures (seconds, MB)."""
     import ray
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     ray.init(num_cpus=config.concurrency, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
-            search = searcher(config.seed, Path(scratch) / "study.db")
+            searcher, scheduler, table = driver_pieces(config.seed, config.iterations, Path(scratch))
             tuner = tune.Tuner(
                 tune.with_resources(
                     tune.with_parameters(sleeper, iterations=config.iterations, sleep_s=config.sleep_s), {"cpu": 1}
                 ),
                 tune_config=tune.TuneConfig(
-                    search_alg=search,
-                    scheduler=ASHAScheduler(
-                        time_attr="training_iteration", metric=OBJECTIVE.metric, mode=OBJECTIVE.mode,
-                        max_t=config.iterations, grace_period=1, reduction_factor=3,
-                    ),
+                    search_alg=searcher,
+                    scheduler=scheduler,
                     num_samples=config.trials,
                     max_concurrent_trials=config.concurrency,
                     trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
                     reuse_actors=True,
                 ),
-                run_config=tune.RunConfig(name="tune", storage_path=scratch, verbose=0),
+                run_config=tune.RunConfig(name="tune", storage_path=scratch, callbacks=[table], verbose=0),
             )
             with RssSampler() as rss:
                 started = time.perf_counter()
                 results = tuner.fit()
                 wall_s = time.perf_counter() - started
-            return figures(config, results, wall_s, rss, search.seconds)
+            return figures(config, results, wall_s, rss, getattr(searcher, "seconds", 0.0)) | {
+                "tables_s": getattr(table, "seconds", 0.0)}
     finally:
         ray.shutdown()
 
@@ -229,7 +224,8 @@ def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, search
 
 def growth(small: dict, large: dict) -> dict:
     """How the figures of the largest count compare with the smallest's (ratios, large / small)."""
-    names = ("trials", "wall_s", "outside_trials_ms_per_trial", "searcher_s", "driver_rss_peak_mb", "driver_rss_growth_mb")
+    names = ("trials", "wall_s", "outside_trials_ms_per_trial", "searcher_s", "tables_s", "driver_rss_peak_mb",
+             "driver_rss_growth_mb")
     ratios = {name: large[name] / small[name] if small[name] else None for name in names}
     ratios["searcher_s_per_trial"] = ratios["searcher_s"] / ratios["trials"] if ratios["searcher_s"] else None
     return {"from_trials": small["trials"], "to_trials": large["trials"], "ratios": ratios}
@@ -254,7 +250,8 @@ def describe(one: dict) -> str:
         f"{one['reports']} reports): wall {one['wall_s']:.1f} s; outside trials' work "
         f"{100 * one['outside_trials_share']:.1f}% of the slots' time ({one['outside_trials_ms_per_trial']:.0f} ms/trial), "
         f"trials waiting in tune.report {one['report_wait_s']:.1f} s; "
-        f"searcher {one['searcher_s']:.1f} s ({100 * one['searcher_share']:.1f}% of wall); driver RSS peak "
+        f"searcher {one['searcher_s']:.1f} s ({100 * one['searcher_share']:.1f}% of wall); trial tables "
+        f"{one['tables_s']:.1f} s; driver RSS peak "
         f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search)"
     )
 

@@ -17,13 +17,21 @@ from search.rundir import TUTORIAL_PRESETS, Param
 SPACE: tuple[Param, ...] = (
     Param("depth", "int", "BiLSTM layers: 1 = single, 2-3 = stacked", "model", 1, 3),
     Param("units", "int", "LSTM units of the first layer; deeper layers halve it", "model", 16, 128, log=True),
-    Param("embedding_dim", "int", "width of the token embedding", "model", 16, 128, log=True),
+    Param("embedding_dim", "int", "width of the token embedding", "model", 16, 256, log=True),
+    Param("pooling", "categorical", "the last BiLSTM's final states, or its outputs pooled over time", "model",
+          choices=("last", "max", "mean", "max_mean")),
     Param("dropout", "float", "dropout rate before the output layer", "model", 0.0, 0.6),
-    Param("vocab_size", "int", "vocabulary size, padding and [UNK] included", "model", 1000, 20000, log=True),
-    Param("learning_rate", "float", "Adam's learning rate", "train", 1e-4, 1e-2, log=True),
+    Param("vocab_size", "int", "vocabulary size, padding and [UNK] included (at most the corpus's)", "model",
+          1000, 20000, log=True),
+    Param("learning_rate", "float", "Adam's learning rate (the peak of a linear schedule)", "train", 1e-4, 1e-2, log=True),
+    Param("schedule", "categorical", "learning rate: constant, or linear warm-up then decay to 0", "train",
+          choices=("constant", "linear")),
     Param("batch_size", "categorical", "reviews per training step", "train", choices=(32, 64, 128)),
-    Param("max_len", "categorical", "tokens kept per review, 0 = the whole review", "train", choices=(128, 256, 512, 0)),
+    Param("max_len", "categorical", "tokens kept per review, 0 = the whole review (choices from the corpus's lengths)",
+          "train", choices=(128, 256, 512, 0)),
 )
+LENGTH_QUANTILES = (0.5, 0.75, 0.9)
+"""Review lengths (in tokens, of the training split) that max_len's choices cut at, besides 0 = whole."""
 PARAMS = {p.name: p for p in SPACE}
 
 
@@ -64,6 +72,25 @@ def narrowed(space: tuple[Param, ...], fixed: dict[str, Any]) -> tuple[Param, ..
     )
 
 
+def fitted(space: tuple[Param, ...], vocabulary_size: int, lengths) -> tuple[Param, ...]:
+    """The space with its data-dependent ranges taken from the prepared data, so that no trial
+    is spent on values that change nothing: vocab_size no larger than the corpus's
+    vocabulary, and max_len cut at quantiles of the training reviews' lengths (rounded up to
+    a multiple of 32, below the longest review) besides 0. Pinned parameters stay as they are.
+    """
+    import numpy as np
+
+    fitted_space = []
+    for p in space:
+        if p.name == "vocab_size" and p.kind == "int":
+            p = dataclasses.replace(p, high=max(p.low, min(p.high, vocabulary_size)))
+        elif p.name == "max_len" and p.kind == "categorical" and len(p.choices) > 1:
+            cuts = {int(-(-np.quantile(lengths, q) // 32) * 32) for q in LENGTH_QUANTILES}
+            p = dataclasses.replace(p, choices=(*sorted(c for c in cuts if 0 < c < int(np.max(lengths))), 0))
+        fitted_space.append(p)
+    return tuple(fitted_space)
+
+
 def optuna_space(space: tuple[Param, ...]) -> dict:
     """Optuna distributions for OptunaSearch."""
     import optuna.distributions as d
@@ -85,11 +112,13 @@ def configs_from(params: dict[str, Any]) -> tuple[ModelConfig, dict[str, Any]]:
         embedding_dim=int(params["embedding_dim"]),
         units=stacked_units(int(params["units"]), int(params["depth"])),
         dropout=float(params["dropout"]),
+        pooling=params.get("pooling", "last"),
     )
     train = {
         "learning_rate": float(params["learning_rate"]),
         "batch_size": int(params["batch_size"]),
         "max_len": int(params["max_len"]),
+        "schedule": params.get("schedule", "constant"),
     }
     return model, train
 
@@ -101,9 +130,11 @@ def tutorial_point(preset: str) -> dict[str, Any]:
         "depth": model.depth,
         "units": model.units[0],
         "embedding_dim": model.embedding_dim,
+        "pooling": model.pooling,
         "dropout": model.dropout,
         "vocab_size": model.vocab_size,
         "learning_rate": TUTORIAL_LEARNING_RATE,
+        "schedule": "constant",
         "batch_size": TUTORIAL_BATCH_SIZE,
         "max_len": 0,
     }

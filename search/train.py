@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from typing import Literal
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,11 @@ class TrainConfig:
     lstm: LstmChoice = "auto"
     """The LSTM implementation (models.LstmChoice): "auto" runs the fused CPU kernel on a
     machine without a GPU when the kernel builds, and Keras's layers (cuDNN) on a GPU."""
+    schedule: Literal["constant", "linear"] = "constant"
+    """The learning rate over training: constant, or "linear": warm-up from 0 over `warmup`
+    of the planned steps, then linear decay to 0 at the last planned epoch's end."""
+    warmup: float = 0.05
+    """Share of the planned steps spent warming up (with schedule "linear")."""
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch_size", 1)):
@@ -57,6 +63,10 @@ class TrainConfig:
             raise ValueError(f"threads={self.threads} is invalid: expected an integer >= 1")
         if self.lstm not in ("auto", "fused", "keras"):
             raise ValueError(f"lstm={self.lstm!r} is invalid: expected 'auto', 'fused' or 'keras'")
+        if self.schedule not in ("constant", "linear"):
+            raise ValueError(f"schedule={self.schedule!r} is invalid: expected 'constant' or 'linear'")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup={self.warmup} is invalid: expected a share in [0, 1)")
 
 
 DIVERGED = "diverged"
@@ -127,11 +137,16 @@ def batch_rows(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | 
 # ---------------------------------------------------------------- training
 
 
-def make_optimizer(config: TrainConfig):
-    """Adam with the configured step size."""
+def make_optimizer(config: TrainConfig, train_examples: int):
+    """Adam with the configured step size, constant or scheduled over the planned steps."""
     import keras
 
-    return keras.optimizers.Adam(config.learning_rate)
+    from models.schedules import WarmupLinearDecay
+
+    if config.schedule == "constant":
+        return keras.optimizers.Adam(config.learning_rate)
+    total = config.epochs * math.ceil(train_examples / config.batch_size)
+    return keras.optimizers.Adam(WarmupLinearDecay(config.learning_rate, total, int(config.warmup * total)))
 
 
 def scores(labels, logits):
@@ -186,14 +201,14 @@ def evaluate(eval_step, split: Split, max_len: int, batch_size: int = 256) -> tu
     return loss / len(split), correct / len(split)
 
 
-def start_training(model_config, train_config: TrainConfig) -> Training:
-    """A new network (seeded by train_config.seed) and its optimizer, epoch 0."""
+def start_training(model_config, train_config: TrainConfig, train_examples: int) -> Training:
+    """A new network (seeded by train_config.seed) and its optimizer for `train_examples` per epoch, epoch 0."""
     import keras
 
     from models import build_model
 
     keras.utils.set_random_seed(train_config.seed)
-    return Training(build_model(model_config, lstm=train_config.lstm), make_optimizer(train_config))
+    return Training(build_model(model_config, lstm=train_config.lstm), make_optimizer(train_config, train_examples))
 
 
 def train_and_evaluate(
@@ -219,7 +234,7 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     if resume is not None:
         keras.utils.set_random_seed(train_config.seed + resume.epoch)  # dropout continues reproducibly
-    training = resume or start_training(model_config, train_config)
+    training = resume or start_training(model_config, train_config, len(data.splits["train"]))
     train = data.splits["train"].with_vocab(model_config.vocab_size)
     val = data.splits["val"].with_vocab(model_config.vocab_size)
     train_step, eval_step = compiled_train_step(training.network, training.optimizer), compiled_eval_step(training.network)
@@ -286,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.train", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default=next(iter(PRESETS)), help="model to train (default: %(default)s)")
     add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"})
-    add_fields(parser, TrainConfig, ["epochs", "batch_size", "learning_rate", "max_len", "bucket", "threads", "lstm", "seed"])
+    add_fields(parser, TrainConfig, [f.name for f in fields(TrainConfig)])
     parser.add_argument("--json", type=Path, default=None, help="write the per-epoch metrics here")
     try:
         args = parser.parse_args(argv)

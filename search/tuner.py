@@ -90,7 +90,7 @@ def build(session, lstm: dict, facts: dict, progress) -> Built:
     scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period)
     if session.resume and scheduler_path(run_dir).exists():
         scheduler.restore(str(scheduler_path(run_dir)))
-    table = TrialTable(run_dir, [p.name for p in search.space], ledger, scheduler, session.resources.cpus_per_trial, progress)
+    table = TrialTable(run_dir, [p.name for p in session.space], ledger, scheduler, session.resources.cpus_per_trial, progress)
     built = Built(table, ledger, TimeBudget(time_left, time.time()), search.trials, session.resources.concurrency)
     study_size = _study_size(run_dir) if session.resume else 0
     remaining = len(unfinished) + max(0, search.trials - study_size)
@@ -111,8 +111,8 @@ def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size:
         presets = []
     else:
         sampler = optuna.samplers.TPESampler(seed=search.seed)
-        presets = [preset_point(name, search.space) for name in TUTORIAL_PRESETS]
-    return StudySearch(optuna_space(search.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
+        presets = [preset_point(name, session.space) for name in TUTORIAL_PRESETS]
+    return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
 
 
 def _tuner(session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfinished: list[Unfinished], samples: int):

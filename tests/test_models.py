@@ -155,3 +155,29 @@ def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path)
     assert json.loads(from_argv.stdout)["text"] == "caf\ufffd bad"
     missing = run("--file", str(tmp_path / "none.txt"))
     assert missing.returncode == 2 and missing.stderr.decode().count("\n") == 1 and b"--file" in missing.stderr
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean", "max_mean"])
+def test_pooling_over_time_ignores_padding_and_matches_across_implementations(pooling, tmp_path):
+    config = ModelConfig(vocab_size=50, units=(8, 4), dense_units=8, embedding_dim=8, pooling=pooling)
+    fused, plain = build_model(config, lstm="fused"), build_model(config, lstm="keras")
+    plain.set_weights(fused.get_weights())
+    ids = np.array([[5, 6, 7, 0, 0, 0], [3, 9, 9, 2, 8, 1]], np.int32)
+    np.testing.assert_allclose(plain(ids).numpy(), fused(ids).numpy(), atol=1e-5)
+    np.testing.assert_allclose(plain(ids[:1, :3]).numpy(), plain(ids[:1]).numpy(), atol=1e-6)  # padding changes nothing
+    pooled = next(layer for layer in plain.layers if layer.__class__.__name__ == "MaskedPooling")
+    assert pooled.compute_output_shape((2, 6, 8))[-1] == (16 if pooling == "max_mean" else 8)
+    plain.save(tmp_path / "pooled.keras")
+    loaded = keras.saving.load_model(tmp_path / "pooled.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded(ids).numpy(), plain(ids).numpy(), atol=1e-6)
+
+
+def test_max_pooling_never_picks_a_padded_step():
+    from models.build import MaskedPooling
+
+    outputs = np.array([[[-0.5, -0.2], [-0.1, -0.9], [0.0, 0.0]]], np.float32)  # the last step is padding
+    mask = np.array([[True, True, False]])
+    np.testing.assert_allclose(MaskedPooling("max")(outputs, mask=mask).numpy(), [[-0.1, -0.2]], atol=1e-7)
+    np.testing.assert_allclose(MaskedPooling("mean")(outputs, mask=mask).numpy(), [[-0.3, -0.55]], atol=1e-6)
+    empty = MaskedPooling("max_mean")(outputs, mask=np.zeros((1, 3), bool)).numpy()
+    assert empty.tolist() == [[0.0, 0.0, 0.0, 0.0]]

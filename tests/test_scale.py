@@ -9,7 +9,7 @@ from search import scale
 FIGURES = {
     "config", "trials", "errored", "stopped_early", "reports", "wall_s", "trial_work_s", "report_wait_s", "outside_trials_share",
     "outside_trials_ms_per_trial", "searcher_s", "searcher_share", "driver_rss_before_mb", "driver_rss_peak_mb",
-    "driver_rss_growth_mb", "driver_maxrss_mb",
+    "driver_rss_growth_mb", "driver_maxrss_mb", "tables_s",
 }
 
 
@@ -30,9 +30,10 @@ def test_a_small_search_reports_the_driver_figures(tmp_path, capsys):
 
 
 def test_growth_compares_the_largest_count_with_the_smallest():
-    small = {"trials": 100, "wall_s": 10.0, "outside_trials_ms_per_trial": 50.0, "searcher_s": 1.0,
+    small = {"trials": 100, "wall_s": 10.0, "outside_trials_ms_per_trial": 50.0, "searcher_s": 1.0, "tables_s": 1.0,
              "driver_rss_peak_mb": 900.0, "driver_rss_growth_mb": 10.0}
-    large = dict(small, trials=1000, wall_s=120.0, searcher_s=30.0, driver_rss_peak_mb=990.0, driver_rss_growth_mb=0.0)
+    large = dict(small, trials=1000, wall_s=120.0, searcher_s=30.0, tables_s=40.0, driver_rss_peak_mb=990.0,
+                 driver_rss_growth_mb=0.0)
     ratios = scale.growth(small, dict(large))["ratios"]
     assert ratios["trials"] == 10 and ratios["wall_s"] == 12 and ratios["searcher_s_per_trial"] == pytest.approx(3)
     assert ratios["driver_rss_peak_mb"] == pytest.approx(1.1) and ratios["driver_rss_growth_mb"] == 0

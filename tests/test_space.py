@@ -3,7 +3,7 @@ import pytest
 
 from models import PRESETS
 from search.cli import UsageError
-from search.space import PARAMS, SPACE, configs_from, narrowed, optuna_space, parse_fixed, preset_of, preset_point
+from search.space import PARAMS, SPACE, configs_from, fitted, narrowed, optuna_space, parse_fixed, preset_of, preset_point
 
 
 def test_space_covers_what_the_issue_asks_for():
@@ -17,7 +17,7 @@ def test_tutorial_models_are_points_of_the_space(preset):
     point = preset_point(preset, SPACE)
     model, train = configs_from(point)
     assert model == PRESETS[preset]
-    assert train == {"learning_rate": 1e-4, "batch_size": 64, "max_len": 0}
+    assert train == {"learning_rate": 1e-4, "batch_size": 64, "max_len": 0, "schedule": "constant"}
     assert preset_of(point) == preset
     assert preset_of({**point, "dropout": 0.3}) == ""
 
@@ -52,6 +52,20 @@ def test_fixed_values_outside_the_space_are_refused(item, message):
     with pytest.raises(UsageError) as caught:
         parse_fixed([item])
     assert str(caught.value).startswith(message)
+
+
+def test_data_dependent_ranges_follow_the_prepared_data():
+    import numpy as np
+
+    short = fitted(SPACE, vocabulary_size=600, lengths=np.array([3, 5, 8, 9, 12, 20]))  # a corpus of short sentences
+    by_name = {p.name: p for p in short}
+    assert by_name["vocab_size"].high == 1000 and by_name["max_len"].choices == (0,)  # nothing a trial could change
+    imdb = {p.name: p for p in fitted(SPACE, 20002, np.arange(1, 1001))}
+    assert imdb["vocab_size"].high == 20000 and imdb["max_len"].choices == (512, 768, 928, 0)
+    pinned = fitted(narrowed(SPACE, {"max_len": 128}), 600, np.arange(1, 50))
+    assert {p.name: p for p in pinned}["max_len"].choices == (128,)
+    for preset in sorted(PRESETS):
+        assert preset_point(preset, fitted(SPACE, 20002, np.arange(1, 1001)))["max_len"] == 0
 
 
 def test_fixed_values_are_typed():

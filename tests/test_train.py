@@ -33,7 +33,7 @@ def test_bucketing_covers_every_row_once_and_pads_less():
 
 
 @pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", 0.0), ("max_len", -1), ("batch_size", 0),
-                                          ("lstm", "cudnn")])
+                                          ("lstm", "cudnn"), ("schedule", "cosine"), ("warmup", 1.0)])
 def test_train_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
@@ -87,7 +87,7 @@ def test_a_non_finite_loss_ends_training_as_diverged(sample):
 
     data = prepare(DataConfig(source=sample, max_vocab=2000)).for_trials()
     config = ModelConfig(vocab_size=2000, units=(8,), dense_units=8, embedding_dim=8)
-    training = train.start_training(config, TrainConfig(lstm="keras"))
+    training = train.start_training(config, TrainConfig(lstm="keras"), len(data.splits["train"]))
     weights = training.network.get_weights()
     training.network.set_weights(weights[:-1] + [np.full_like(weights[-1], np.nan)])  # a NaN output bias
     history = train.train_and_evaluate(config, TrainConfig(epochs=3, batch_size=32, max_len=50), data, resume=training)
@@ -118,3 +118,11 @@ def test_command_bad_input_is_one_line_and_exit_2(sample, capsys, args, message)
     code = train.main(["--data", sample, *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1 and err.startswith("error: ")
+
+
+def test_the_linear_schedule_warms_up_then_decays_to_zero_over_the_planned_steps():
+    optimizer = train.make_optimizer(TrainConfig(epochs=2, batch_size=10, learning_rate=0.01, schedule="linear",
+                                                 warmup=0.25), train_examples=100)
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    rates = [float(schedule(step)) for step in (0, 4, 5, 10, 19, 20)]  # 20 planned steps, 5 of warm-up
+    np.testing.assert_allclose(rates, [0.002, 0.01, 0.01, 0.01 * 10 / 15, 0.01 / 15, 0.0], atol=1e-7)
