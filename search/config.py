@@ -56,6 +56,8 @@ class SearchConfig:
     """Minutes to wait for a cluster's autoscaler to add the GPUs asked for before giving up."""
     seed: int = 0
     """Seeds Optuna's sampler, the data split and every trial."""
+    startup_trials: int = 10
+    """Trials Optuna's TPE samples at random before it models the results (its n_startup_trials)."""
     lstm: LstmChoice = "auto"
     """The LSTM implementation: 'auto' = the fused kernel on CPUs, Keras's layers (cuDNN) on GPUs."""
     max_failures: int = 2
@@ -64,7 +66,7 @@ class SearchConfig:
     """Hyperparameters pinned to one value instead of searched."""
 
     def __post_init__(self) -> None:
-        for name, low in (("trials", 1), ("max_epochs", 1), ("grace_period", 1), ("max_failures", 0)):
+        for name, low in (("trials", 1), ("max_epochs", 1), ("grace_period", 1), ("max_failures", 0), ("startup_trials", 0)):
             if getattr(self, name) < low:
                 raise UsageError(f"--{name.replace('_', '-')} {getattr(self, name)} is invalid: expected an integer >= {low}")
         if self.grace_period > self.max_epochs:

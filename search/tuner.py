@@ -107,10 +107,10 @@ def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size:
 
     search = session.search
     if session.resume:
-        sampler = load_sampler(session.run_dir, study_size, search.seed)
+        sampler = load_sampler(session.run_dir, study_size, search.seed, search.startup_trials)
         presets = []
     else:
-        sampler = optuna.samplers.TPESampler(seed=search.seed)
+        sampler = optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
         presets = [preset_point(name, session.space) for name in TUTORIAL_PRESETS]
     return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
 

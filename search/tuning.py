@@ -180,7 +180,7 @@ def save_sampler(run_dir: RunDir, sampler, study_size: int) -> None:
     tmp.replace(run_dir.tune / SAMPLER_FILE)
 
 
-def load_sampler(run_dir: RunDir, study_size: int, seed: int):
+def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: int = 10):
     """The sampler as the last session left it; a freshly seeded one if it is missing or
     behind the study (the driver stopped between a trial's creation and the save)."""
     path = run_dir.tune / SAMPLER_FILE
@@ -188,7 +188,7 @@ def load_sampler(run_dir: RunDir, study_size: int, seed: int):
         saved = pickle.loads(path.read_bytes())
         if saved["study_size"] == study_size:
             return saved["sampler"]
-    return optuna.samplers.TPESampler(seed=seed + study_size)
+    return optuna.samplers.TPESampler(seed=seed + study_size, n_startup_trials=startup_trials)
 
 
 class StoppingScheduler(ASHAScheduler):
