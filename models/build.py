@@ -11,7 +11,7 @@ from models.text import NonEmpty, text_vectorizer
 
 
 def resolve_lstm(lstm: LstmChoice) -> str:
-    """"fused" or "keras" for this process (see `LstmChoice`).
+    """ "fused" or "keras" for this process (see `LstmChoice`).
 
     "auto" is fused where TensorFlow sees no GPU (on one, Keras's layers run cuDNN) and
     the kernel loads. Raises RuntimeError for "fused" when the kernel is unavailable, and

@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from models import schedules  # noqa: F401  registers the learning-rate schedules an optimizer may hold
 from models.build import build_model
 from models.config import LstmChoice, ModelConfig
 
@@ -26,8 +27,9 @@ WEIGHTS_FILE = "weights.npz"
 OPTIMIZER_FILE = "optimizer.npz"
 
 
-def save_checkpoint(folder: Path, network: keras.Model, optimizer: keras.optimizers.Optimizer,
-                    config: ModelConfig, state: dict | None = None) -> None:
+def save_checkpoint(
+    folder: Path, network: keras.Model, optimizer: keras.optimizers.Optimizer, config: ModelConfig, state: dict | None = None
+) -> None:
     """Write a checkpoint of `network` (built from `config`) and `optimizer` into `folder`.
 
     `state` is any JSON-serializable record kept beside them (an epoch count, say).
@@ -40,7 +42,9 @@ def save_checkpoint(folder: Path, network: keras.Model, optimizer: keras.optimiz
     np.savez(folder / OPTIMIZER_FILE, *(v.numpy() for v in optimizer.variables))
 
 
-def load_checkpoint(folder: Path, lstm: LstmChoice = "keras") -> tuple[keras.Model, keras.optimizers.Optimizer, ModelConfig, dict]:
+def load_checkpoint(
+    folder: Path, lstm: LstmChoice = "keras"
+) -> tuple[keras.Model, keras.optimizers.Optimizer, ModelConfig, dict]:
     """(network, optimizer, config, state) from a checkpoint, the network built with `lstm`.
 
     Raises ValueError when the saved arrays do not fit the network or optimizer that its

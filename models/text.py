@@ -64,8 +64,13 @@ def standardize(texts: tf.Tensor) -> tf.Tensor:
     return tf.strings.reduce_join(pieces, axis=-1)
 
 
-def text_vectorizer(vocabulary: list[str] | None = None, max_tokens: int | None = None, max_len: int = 0,
-                    ragged: bool = False, name: str | None = None) -> keras.layers.TextVectorization:
+def text_vectorizer(
+    vocabulary: list[str] | None = None,
+    max_tokens: int | None = None,
+    max_len: int = 0,
+    ragged: bool = False,
+    name: str | None = None,
+) -> keras.layers.TextVectorization:
     """The one TextVectorization of this project: `standardize`, then whitespace words.
 
     Give `vocabulary` (starting with "" and "[UNK]", as `get_vocabulary()` returns it)

@@ -25,8 +25,10 @@ from search.rundir import RunDir, replace_dir, staging_dir
 __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load", "ReportError"]
 
 TOP_CURVES = 10
-PROGRESS_NOTE = ("Only completed trials can be the best (the harness's ranking, as for the exported model): "
-                 "a trial stopped early or still running shows as a hollow point and never moves the best-so-far line.")
+PROGRESS_NOTE = (
+    "Only completed trials can be the best (the harness's ranking, as for the exported model): "
+    "a trial stopped early or still running shows as a hollow point and never moves the best-so-far line."
+)
 
 
 def build(run_dir: str | Path) -> Path:
@@ -49,8 +51,9 @@ def build_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
     when anything fails.
     """
     if len(run_dirs) < 2:
-        raise ReportError(f"compare needs at least 2 run directories, got {len(run_dirs)}"
-                          + (f" ({run_dirs[0]})" if run_dirs else ""))
+        raise ReportError(
+            f"compare needs at least 2 run directories, got {len(run_dirs)}" + (f" ({run_dirs[0]})" if run_dirs else "")
+        )
     runs = [load(run_dir) for run_dir in run_dirs]
     out = Path(out)
     _check_comparison_out(out, runs)
@@ -67,8 +70,9 @@ def _check_comparison_out(out: Path, runs: list[Run]) -> None:
     if out.is_dir():
         others = sorted(p.name for p in out.iterdir() if p.name != "index.html" and p.suffix != ".png")
         if others:
-            raise ReportError(f"--out {out} holds other files ({', '.join(others[:3])}); choose an empty folder "
-                              "or an earlier comparison's")
+            raise ReportError(
+                f"--out {out} holds other files ({', '.join(others[:3])}); choose an empty folder or an earlier comparison's"
+            )
 
 
 def _write_page(target: Path, html: str, pictures: dict) -> Path:
@@ -102,10 +106,12 @@ def assemble(run: Run) -> tuple[str, dict]:
         page.warnings_list(run.notes),
         _headline(run, rows),
         _leaderboard(run, best_id),
-        page.section("families", "3. Single vs stacked",
-                     page.paragraph("Depth 1 is a single BiLSTM layer, depth 2 and more a stacked one."),
-                     page.figure(add("families.png", figures.family_figure(trials, metric)),
-                                 "objective and throughput by model family")),
+        page.section(
+            "families",
+            "3. Single vs stacked",
+            page.paragraph("Depth 1 is a single BiLSTM layer, depth 2 and more a stacked one."),
+            page.figure(add("families.png", figures.family_figure(trials, metric)), "objective and throughput by model family"),
+        ),
         _curves(run, add),
         _pareto(run, add, best_id),
         _progress(run, add),
@@ -125,10 +131,13 @@ def _status(run: Run) -> str:
     if run.finished:
         wall = page.fmt_seconds((run.summary or {}).get("wall_s"))
         text = f"Finished run: {len(run.trials)} trials ({listed})" + (f", wall time {wall}" if wall else "") + "."
-        return f"<div class=\"banner done\">{page.esc(text)}</div>"
-    text = (f"Run in progress or interrupted (no final summary.json): {len(run.trials)} trials so far"
-            + (f" ({listed})" if listed else "") + ". Figures show what has been reported until now.")
-    return f"<div class=\"banner progress\">{page.esc(text)}</div>"
+        return f'<div class="banner done">{page.esc(text)}</div>'
+    text = (
+        f"Run in progress or interrupted (no final summary.json): {len(run.trials)} trials so far"
+        + (f" ({listed})" if listed else "")
+        + ". Figures show what has been reported until now."
+    )
+    return f'<div class="banner progress">{page.esc(text)}</div>'
 
 
 def _config_text(params: dict, space: list | None = None) -> str:
@@ -140,11 +149,21 @@ def _config_text(params: dict, space: list | None = None) -> str:
 def _headline(run: Run, rows: list[dict]) -> str:
     table = page.table(
         ["model", "trial", "configuration", "validation accuracy", "test accuracy", "examples/s", "tokens/s", "state"],
-        [[r["model"], r["trial_id"], _config_text(r["params"], run.space),
-          r.get("val_text") or page.fmt_accuracy(r["val_accuracy"]),
-          r.get("test_text") or page.fmt_accuracy(r["test_accuracy"]), page.fmt_number(r["examples_per_s"]),
-          page.fmt_number(r["tokens_per_s"]), r["state"]] for r in rows],
-        numeric={3, 4, 5, 6})
+        [
+            [
+                r["model"],
+                r["trial_id"],
+                _config_text(r["params"], run.space),
+                r.get("val_text") or page.fmt_accuracy(r["val_accuracy"]),
+                r.get("test_text") or page.fmt_accuracy(r["test_accuracy"]),
+                page.fmt_number(r["examples_per_s"]),
+                page.fmt_number(r["tokens_per_s"]),
+                r["state"],
+            ]
+            for r in rows
+        ],
+        numeric={3, 4, 5, 6},
+    )
     lines = []
     if rows and rows[0]["model"].startswith("best"):
         best = rows[0]
@@ -152,10 +171,15 @@ def _headline(run: Run, rows: list[dict]) -> str:
             if not math.isnan(other["val_accuracy"]) and not math.isnan(best["val_accuracy"]):
                 delta = (best["val_accuracy"] - other["val_accuracy"]) * 100
                 speed = best["examples_per_s"] / other["examples_per_s"] if other["examples_per_s"] > 0 else math.nan
-                lines.append(f"vs {other['model']}: {delta:+.1f} points of validation accuracy"
-                             + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput"))
-    test_note = ("Test accuracy is measured only for what is exported or certified; trials are ranked on validation."
-                 if run.summary else "Test accuracy appears when the run finishes and exports its best model.")
+                lines.append(
+                    f"vs {other['model']}: {delta:+.1f} points of validation accuracy"
+                    + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput")
+                )
+    test_note = (
+        "Test accuracy is measured only for what is exported or certified; trials are ranked on validation."
+        if run.summary
+        else "Test accuracy appears when the run finishes and exports its best model."
+    )
     body = [table, "".join(page.paragraph(line) for line in lines), page.note(test_note), _compute(run), _certified(run)]
     return page.section("headline", "1. Best model vs the tutorial's two models", *body)
 
@@ -178,36 +202,76 @@ def _certified(run: Run) -> str:
     certified = (run.summary or {}).get("certification")
     if not isinstance(certified, dict) or not certified.get("configurations"):
         return ""
-    rows = [[c.get("rank"), c.get("trial_id"), _config_text(c.get("params") or {}, run.space), c.get("epochs"),
-             analysis._plus_minus(c.get(f"{run.metric}_mean"), c.get(f"{run.metric}_std")),
-             analysis._plus_minus(c.get("test_accuracy_mean"), c.get("test_accuracy_std")),
-             ", ".join(page.fmt_accuracy(s.get("test_accuracy")) for s in c.get("seeds", []))]
-            for c in certified["configurations"]]
-    table = page.table(["rank", "trial", "configuration", "epochs", "validation (mean ± std)", "test (mean ± std)",
-                        "test per seed"], rows, numeric={0, 3})
-    return ("<h3>Certified over seeds</h3>" + page.paragraph(
-        f"The top {len(rows)} configurations re-trained with fresh seeds; {certified.get('exported')} is exported: "
-        "the best mean validation accuracy (its best seed is the model shipped).") + table)
+    rows = [
+        [
+            c.get("rank"),
+            c.get("trial_id"),
+            _config_text(c.get("params") or {}, run.space),
+            c.get("epochs"),
+            analysis._plus_minus(c.get(f"{run.metric}_mean"), c.get(f"{run.metric}_std")),
+            analysis._plus_minus(c.get("test_accuracy_mean"), c.get("test_accuracy_std")),
+            ", ".join(page.fmt_accuracy(s.get("test_accuracy")) for s in c.get("seeds", [])),
+        ]
+        for c in certified["configurations"]
+    ]
+    table = page.table(
+        ["rank", "trial", "configuration", "epochs", "validation (mean ± std)", "test (mean ± std)", "test per seed"],
+        rows,
+        numeric={0, 3},
+    )
+    refit = certified.get("refit")
+    shipped = (
+        "refit on train + validation with the same seeds; its test accuracy over those fits is the headline, and "
+        "the fit of its best seed in certification is the model shipped"
+        if isinstance(refit, dict)
+        else "its best seed is the model shipped"
+    )
+    return (
+        "<h3>Certified over seeds</h3>"
+        + page.paragraph(
+            f"The top {len(rows)} configurations re-trained with fresh seeds on the training split; "
+            f"{certified.get('exported')}, the best mean validation accuracy, is exported: {shipped}."
+        )
+        + table
+    )
 
 
 def _leaderboard(run: Run, best_id: str) -> str:
     trials = analysis.ranked(run.trials, run.metric, run.maximize)
     names = [p.name for p in analysis.searched(run.space) if p.name in trials]
-    headers = (["rank", "#", "trial", "preset", "state", "reason"] + names
-               + ["epochs", "best epoch", "validation accuracy", "validation loss", "examples/s", "where"])
+    headers = (
+        ["rank", "trial", "preset", "state", "reason"]
+        + names
+        + ["epochs (best)", "validation accuracy", "validation loss", "examples/s", "where"]
+    )
     rows, classes = [], []
     for rank, (_, t) in enumerate(trials.iterrows(), start=1):
-        rows.append([rank, format_value("number", t["number"]), t["trial_id"], t["preset"], state_label(t["state"]),
-                     t["reason"]] + [format_value(n, t[n]) for n in names]
-                    + [format_value("epochs", t["epochs"]), format_value("best_epoch", t["best_epoch"]),
-                       page.fmt_accuracy(t["val_accuracy"]), page.fmt_number(t["val_loss"], 4),
-                       page.fmt_number(t["examples_per_s"]), _where(t)])
+        epochs = format_value("epochs", t["epochs"]) + (
+            f" ({format_value('best_epoch', t['best_epoch'])})" if format_value("best_epoch", t["best_epoch"]) else ""
+        )
+        rows.append(
+            [rank, t["trial_id"], t["preset"], state_label(t["state"]), t["reason"]]
+            + [format_value(n, t[n]) for n in names]
+            + [
+                epochs,
+                page.fmt_accuracy(t["val_accuracy"]),
+                page.fmt_number(t["val_loss"], 4),
+                page.fmt_number(t["examples_per_s"]),
+                _where(t),
+            ]
+        )
         classes.append(t["state"] + (" best" if t["trial_id"] == best_id else ""))
-    first = 6 + len(names)
-    table = page.table(headers, rows, numeric={0, 1, *range(6, first + 5)}, row_classes=classes,
-                       column_classes={headers.index("reason"): "reason", headers.index("where"): "where"})
-    return page.section("leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})",
-                        table if rows else page.note("no trials yet"))
+    first = 5 + len(names)
+    table = page.table(
+        headers,
+        rows,
+        numeric={0, *range(5, first + 4)},
+        row_classes=classes,
+        column_classes={headers.index("reason"): "reason", headers.index("where"): "where"},
+    )
+    return page.section(
+        "leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})", table if rows else page.note("no trials yet")
+    )
 
 
 def _where(trial) -> str:
@@ -219,33 +283,63 @@ def _where(trial) -> str:
 def _curves(run: Run, add) -> str:
     top = analysis.top_trials(run.trials, run.metric, run.maximize, TOP_CURVES)
     picture = figures.curves_figure(run.trials, run.epochs, run.metric, top)
-    return page.section("curves", "4. Learning curves of the top trials",
-                        page.figure(add("curves.png", picture), "validation accuracy per epoch of the top trials",
-                                    "no epochs reported yet (epochs.csv is empty or absent)"),
-                        page.note(f"Faded, dashed lines: trials {figures.FADED_TEXT}.") if picture else "")
+    return page.section(
+        "curves",
+        "4. Learning curves of the top trials",
+        page.figure(
+            add("curves.png", picture),
+            "validation accuracy per epoch of the top trials",
+            "no epochs reported yet (epochs.csv is empty or absent)",
+        ),
+        page.note(f"Faded, dashed lines: trials {figures.FADED_TEXT}.") if picture else "",
+    )
 
 
 def _pareto(run: Run, add, best_id: str) -> str:
     rows = run.trials[run.trials[run.metric].notna() & (run.trials["examples_per_s"] > 0)]
     front = rows[analysis.pareto_mask(rows[run.metric].to_numpy(), rows["examples_per_s"].to_numpy())]
     front = front.sort_values("examples_per_s")
-    listed = page.table(["#", "trial", "validation accuracy", "examples/s", "configuration"],
-                        [[format_value("number", t["number"]), t["trial_id"], page.fmt_accuracy(t[run.metric]),
-                          page.fmt_number(t["examples_per_s"]), _config_text(analysis.params_of(t, run.space), run.space)]
-                         for _, t in front.iterrows()], numeric={0, 2, 3}) if len(front) else ""
-    return page.section("pareto", "5. Accuracy vs throughput",
-                        page.figure(add("pareto.png", figures.pareto_figure(run.trials, run.metric, best_id)),
-                                    "validation accuracy against throughput with the Pareto front"),
-                        page.paragraph("Pareto front: no other trial is both more accurate and faster.") if len(front) else "",
-                        listed)
+    listed = (
+        page.table(
+            ["#", "trial", "validation accuracy", "examples/s", "configuration"],
+            [
+                [
+                    format_value("number", t["number"]),
+                    t["trial_id"],
+                    page.fmt_accuracy(t[run.metric]),
+                    page.fmt_number(t["examples_per_s"]),
+                    _config_text(analysis.params_of(t, run.space), run.space),
+                ]
+                for _, t in front.iterrows()
+            ],
+            numeric={0, 2, 3},
+        )
+        if len(front)
+        else ""
+    )
+    return page.section(
+        "pareto",
+        "5. Accuracy vs throughput",
+        page.figure(
+            add("pareto.png", figures.pareto_figure(run.trials, run.metric, best_id)),
+            "validation accuracy against throughput with the Pareto front",
+        ),
+        page.paragraph("Pareto front: no other trial is both more accurate and faster.") if len(front) else "",
+        listed,
+    )
 
 
 def _progress(run: Run, add) -> str:
     by_number, by_time = analysis.progress(run)
-    return page.section("progress", "6. Search progress",
-                        page.figure(add("progress.png", figures.progress_figure(by_number, by_time, run.metric)),
-                                    "best validation accuracy so far by trial number and by wall time"),
-                        page.note(PROGRESS_NOTE))
+    return page.section(
+        "progress",
+        "6. Search progress",
+        page.figure(
+            add("progress.png", figures.progress_figure(by_number, by_time, run.metric)),
+            "best validation accuracy so far by trial number and by wall time",
+        ),
+        page.note(PROGRESS_NOTE),
+    )
 
 
 def _params(run: Run, add, best_id: str) -> str:
@@ -256,15 +350,23 @@ def _params(run: Run, add, best_id: str) -> str:
     for index, param in enumerate(analysis.searched(run.space)):
         name = f"param_{index:02d}_{re.sub(r'[^A-Za-z0-9_-]', '_', param.name)[:40]}.png"
         picture = figures.param_figure(run.trials, param, run.metric, best_id, warnings.get(param.name, ""))
-        cells.append(f"<div>{page.figure(add(name, picture), f'{run.metric} against {param.name}', f'{param.name}: no values yet')}"
-                     f"{page.note(param.help)}</div>")
-    intro = page.paragraph("The objective against each searched hyperparameter; the dotted lines are the range's "
-                           "bounds, the star the best trial. A max_len of 0 means the whole review (\"full\").")
+        cells.append(
+            f"<div>{page.figure(add(name, picture), f'{run.metric} against {param.name}', f'{param.name}: no values yet')}"
+            f"{page.note(param.help)}</div>"
+        )
+    intro = page.paragraph(
+        "The objective against each searched hyperparameter; the dotted lines are the range's "
+        'bounds, the star the best trial. A max_len of 0 means the whole review ("full").'
+    )
     pinned = analysis.pinned_text(run.space)
-    return page.section("params", "7. Hyperparameters", intro,
-                        page.paragraph(f"pinned: {pinned} (the same in every trial, so not plotted)") if pinned else "",
-                        page.warnings_list(list(warnings.values())),
-                        f"<div class=\"grid\">{''.join(cells)}</div>" if cells else page.note("no searched hyperparameter"))
+    return page.section(
+        "params",
+        "7. Hyperparameters",
+        intro,
+        page.paragraph(f"pinned: {pinned} (the same in every trial, so not plotted)") if pinned else "",
+        page.warnings_list(list(warnings.values())),
+        f'<div class="grid">{"".join(cells)}</div>' if cells else page.note("no searched hyperparameter"),
+    )
 
 
 def _importance(run: Run, add) -> str:
@@ -272,9 +374,13 @@ def _importance(run: Run, add) -> str:
     if values is None:
         return page.section("importance", "8. Hyperparameter importance", page.note(note))
     table = page.table(["hyperparameter", "importance"], [[k, f"{v:.3f}"] for k, v in values.items()], numeric={1})
-    return page.section("importance", "8. Hyperparameter importance",
-                        page.figure(add("importance.png", figures.importance_figure(values)), "hyperparameter importance"),
-                        table, page.note(note))
+    return page.section(
+        "importance",
+        "8. Hyperparameter importance",
+        page.figure(add("importance.png", figures.importance_figure(values)), "hyperparameter importance"),
+        table,
+        page.note(note),
+    )
 
 
 def _timeline(run: Run, add) -> str:
@@ -283,23 +389,45 @@ def _timeline(run: Run, add) -> str:
     start = analysis.run_start(run)
     text = ""
     if usage["lanes"]:
-        text = (f"{usage['lanes']} lanes (one per host · device and per trial running there at the same time), "
-                f"busy {page.fmt_seconds(usage['busy_s'])} of {usage['lanes']} × {page.fmt_seconds(usage['wall_s'])}: "
-                f"utilization {usage['utilization']:.0%} (busy time / (lanes × wall time)).")
+        text = (
+            f"{usage['lanes']} lanes (one per host · device and per trial running there at the same time), "
+            f"busy {page.fmt_seconds(usage['busy_s'])} of {usage['lanes']} × {page.fmt_seconds(usage['wall_s'])}: "
+            f"utilization {usage['utilization']:.0%} (busy time / (lanes × wall time))."
+        )
     concurrency = (run.info.get("resources") or {}).get("concurrency")
     if concurrency:
         text += f" The run allowed {concurrency} trials at once."
     per_place = placed.groupby("place").agg(trials=("trial_id", "count"), lanes=("lane", "nunique")) if len(placed) else None
-    table = page.table(["host · device", "trials", "lanes"],
-                       [[place, int(r["trials"]), int(r["lanes"])] for place, r in per_place.iterrows()],
-                       numeric={1, 2}) if per_place is not None else ""
-    moved = [f"trial {format_value('number', m['number'])} ({m['trial_id']}) moved from {m['from']} to {m['to']} "
-             f"after {page.fmt_seconds(m['at'] - start)}, continuing from its last checkpoint"
-             for m in analysis.moves(placed)] if not math.isnan(start) else []
-    return page.section("timeline", "9. Where trials ran",
-                        page.figure(add("timeline.png", figures.timeline_figure(placed, start, usage)),
-                                    "timeline of trials per worker and device", "no trial has started yet"),
-                        page.paragraph(text), page.warnings_list(moved), table)
+    table = (
+        page.table(
+            ["host · device", "trials", "lanes"],
+            [[place, int(r["trials"]), int(r["lanes"])] for place, r in per_place.iterrows()],
+            numeric={1, 2},
+        )
+        if per_place is not None
+        else ""
+    )
+    moved = (
+        [
+            f"trial {format_value('number', m['number'])} ({m['trial_id']}) moved from {m['from']} to {m['to']} "
+            f"after {page.fmt_seconds(m['at'] - start)}, continuing from its last checkpoint"
+            for m in analysis.moves(placed)
+        ]
+        if not math.isnan(start)
+        else []
+    )
+    return page.section(
+        "timeline",
+        "9. Where trials ran",
+        page.figure(
+            add("timeline.png", figures.timeline_figure(placed, start, usage)),
+            "timeline of trials per worker and device",
+            "no trial has started yet",
+        ),
+        page.paragraph(text),
+        page.warnings_list(moved),
+        table,
+    )
 
 
 def _facts(run: Run) -> str:
@@ -319,18 +447,36 @@ def _facts(run: Run) -> str:
         ("tokens", page.fmt_json(data.get("tokens"))),
         ("objective", page.fmt_json(info.get("objective"))),
         ("pinned", analysis.pinned_text(run.space)),
-        ("budget", page.fmt_json(summary.get("budget") or {k: (configs.get("search") or {}).get(k)
-                                                            for k in ("trials", "max_epochs", "time_budget_min")})),
+        (
+            "budget",
+            page.fmt_json(
+                summary.get("budget")
+                or {k: (configs.get("search") or {}).get(k) for k in ("trials", "max_epochs", "time_budget_min")}
+            ),
+        ),
         ("counts", page.fmt_json(summary.get("counts"))),
         ("wall time", page.fmt_seconds(summary.get("wall_s"))),
         ("resources", page.fmt_json(info.get("resources"))),
         ("versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())),
     ] + [(f"{name} config", page.fmt_json(value)) for name, value in configs.items()]
-    space = page.table(
-        ["hyperparameter", "kind", "range or choices", "log", "role", "help"],
-        [[p.name, p.kind,
-          ", ".join(format_value(p.name, c) for c in p.choices) if p.choices
-          else f"[{format_value(p.name, p.low)}, {format_value(p.name, p.high)}]",
-          "log" if p.log else "", p.role, p.help] for p in analysis.searched(run.space)]
-    ) if run.space else page.note("no search space in run.json")
+    space = (
+        page.table(
+            ["hyperparameter", "kind", "range or choices", "log", "role", "help"],
+            [
+                [
+                    p.name,
+                    p.kind,
+                    ", ".join(format_value(p.name, c) for c in p.choices)
+                    if p.choices
+                    else f"[{format_value(p.name, p.low)}, {format_value(p.name, p.high)}]",
+                    "log" if p.log else "",
+                    p.role,
+                    p.help,
+                ]
+                for p in analysis.searched(run.space)
+            ],
+        )
+        if run.space
+        else page.note("no search space in run.json")
+    )
     return page.section("facts", "10. Run facts", page.facts(pairs), "<h3>Search space</h3>", space)

@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [COMPARE]:
         return compare_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0],
-                                     epilog=f"Compare runs: python -m reports {COMPARE} RUN_A RUN_B [...] --out DIR")
+    parser = argparse.ArgumentParser(
+        prog="python -m reports",
+        description=__doc__.splitlines()[0],
+        epilog=f"Compare runs: python -m reports {COMPARE} RUN_A RUN_B [...] --out DIR",
+    )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of a search run (holds run.json, trials.csv)")
     args = parser.parse_args(argv)
     try:
@@ -47,12 +50,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compare_main(argv: list[str]) -> int:
-    parser = _OneLineParser(prog=f"python -m reports {COMPARE}",
-                            description="Compare search runs on one page: data, budgets, best models, progress "
-                                        "against examples and wall time, accuracy-throughput fronts, configurations.")
+    parser = _OneLineParser(
+        prog=f"python -m reports {COMPARE}",
+        description="Compare search runs on one page: data, budgets, best models, progress "
+        "against examples and wall time, accuracy-throughput fronts, configurations.",
+    )
     parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="*", help="two or more --out folders of search runs")
-    parser.add_argument("--out", metavar="DIR", required=True,
-                        help="the folder to write index.html and its PNGs into (absent, empty or an earlier comparison)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="the folder to write index.html and its PNGs into (absent, empty or an earlier comparison)",
+    )
     try:
         args = parser.parse_args(argv)
         index = build_comparison(args.run_dirs, args.out)

@@ -26,7 +26,7 @@ def depth(trials: pd.DataFrame) -> pd.Series:
 
 
 def family(trials: pd.DataFrame) -> pd.Series:
-    """"single" (depth 1), "stacked" (depth 2+) or "unknown"."""
+    """ "single" (depth 1), "stacked" (depth 2+) or "unknown"."""
     d = depth(trials)
     return pd.Series(np.where(d.isna(), "unknown", np.where(d <= 1, "single", "stacked")), index=trials.index)
 
@@ -59,7 +59,7 @@ def searched(space: list[Param]) -> list[Param]:
 
 
 def pinned_text(space: list[Param]) -> str:
-    """"units=16, embedding_dim=16" for the pinned hyperparameters, "" when none is."""
+    """ "units=16, embedding_dim=16" for the pinned hyperparameters, "" when none is."""
     return ", ".join(f"{name}={format_value(name, value)}" for name, value in pinned(space).items())
 
 
@@ -86,14 +86,25 @@ def best_trial(run: Run) -> dict | None:
         match = run.trials[run.trials["trial_id"] == str(best["trial_id"])]
         row = match.iloc[0] if len(match) else pd.Series(dtype=object)
         params = best.get("params") if isinstance(best.get("params"), dict) else params_of(row, run.space)
-        return {"trial_id": str(best["trial_id"]), "number": _num(best.get("number", row.get("number"))),
-                "params": params, "value": _num(best.get(run.metric, row.get(run.metric))),
-                "test_accuracy": _num(best.get("test_accuracy")), "final": True}
+        return {
+            "trial_id": str(best["trial_id"]),
+            "number": _num(best.get("number", row.get("number"))),
+            "params": params,
+            "value": _num(best.get(run.metric, row.get(run.metric))),
+            "test_accuracy": _num(best.get("test_accuracy")),
+            "final": True,
+        }
     row = best_row(run.trials.to_dict("records"), run.objective)
     if row is None:
         return None
-    return {"trial_id": row["trial_id"], "number": _num(row["number"]), "params": params_of(pd.Series(row), run.space),
-            "value": _num(row[run.metric]), "test_accuracy": math.nan, "final": False}
+    return {
+        "trial_id": row["trial_id"],
+        "number": _num(row["number"]),
+        "params": params_of(pd.Series(row), run.space),
+        "value": _num(row[run.metric]),
+        "test_accuracy": math.nan,
+        "final": False,
+    }
 
 
 def params_of(row: pd.Series, space: list[Param]) -> dict:
@@ -133,15 +144,18 @@ def headline(run: Run) -> list[dict]:
         match = trials[trials["trial_id"] == str(best.get("trial_id", ""))]
         row = match.iloc[0].to_dict() if len(match) else {}
         params = best.get("params") if isinstance(best.get("params"), dict) else params_of(pd.Series(row), run.space)
-        rows.append({
-            "model": "best of the search" if certified else "best (exported)", "trial_id": str(best.get("trial_id", "")),
-            "params": params,
-            "val_accuracy": _num(best.get("val_accuracy", row.get("val_accuracy"))),
-            "test_accuracy": _num(best.get("test_accuracy")),
-            "examples_per_s": _num(best.get("examples_per_s", row.get("examples_per_s"))),
-            "tokens_per_s": _num(best.get("tokens_per_s", row.get("tokens_per_s"))),
-            "state": state_label(str(row.get("state", "completed"))),
-        })
+        rows.append(
+            {
+                "model": "best of the search" if certified else "best (exported)",
+                "trial_id": str(best.get("trial_id", "")),
+                "params": params,
+                "val_accuracy": _num(best.get("val_accuracy", row.get("val_accuracy"))),
+                "test_accuracy": _num(best.get("test_accuracy")),
+                "examples_per_s": _num(best.get("examples_per_s", row.get("examples_per_s"))),
+                "tokens_per_s": _num(best.get("tokens_per_s", row.get("tokens_per_s"))),
+                "state": state_label(str(row.get("state", "completed"))),
+            }
+        )
     else:
         top = ranked(trials, run.metric, run.maximize)
         top = top[top[run.metric].notna()] if run.metric in top else top.iloc[:0]
@@ -149,30 +163,57 @@ def headline(run: Run) -> list[dict]:
             row = top.iloc[0]
             rows.append(_trial_row("best so far", row, run.space))
     if isinstance(certified, dict):
-        rows.append(certified_row(certified, run.metric))
+        rows.extend(certified_rows(certified, run.metric))
     for preset in TUTORIAL_PRESETS:
         match = trials[trials["preset"] == preset]
         if len(match):
             rows.append(_trial_row(preset, match.iloc[-1], run.space))
         else:
-            rows.append({"model": preset, "trial_id": "", "params": {}, "val_accuracy": math.nan,
-                         "test_accuracy": math.nan, "examples_per_s": math.nan, "tokens_per_s": math.nan,
-                         "state": "not in this run"})
+            rows.append(
+                {
+                    "model": preset,
+                    "trial_id": "",
+                    "params": {},
+                    "val_accuracy": math.nan,
+                    "test_accuracy": math.nan,
+                    "examples_per_s": math.nan,
+                    "tokens_per_s": math.nan,
+                    "state": "not in this run",
+                }
+            )
     return rows + baseline_rows(run)
 
 
-def certified_row(certified: dict, metric: str) -> dict:
-    """The exported configuration, certified over seeds: means and standard deviations."""
+def certified_rows(certified: dict, metric: str) -> list[dict]:
+    """The exported configuration, certified over seeds (means ± standard deviations), and its
+    refit on train + validation when there is one."""
     chosen = next((c for c in certified.get("configurations", []) if c.get("trial_id") == certified.get("exported")), {})
     seeds = len(chosen.get("seeds", []))
-    return {
-        "model": f"exported: certified over {seeds} seeds", "trial_id": str(chosen.get("trial_id", "")),
-        "params": chosen.get("params") or {}, "val_accuracy": _num(chosen.get(f"{metric}_mean")),
+    row = {
+        "model": f"certified over {seeds} seeds",
+        "trial_id": str(chosen.get("trial_id", "")),
+        "params": chosen.get("params") or {},
+        "val_accuracy": _num(chosen.get(f"{metric}_mean")),
         "val_text": _plus_minus(chosen.get(f"{metric}_mean"), chosen.get(f"{metric}_std")),
         "test_accuracy": _num(chosen.get("test_accuracy_mean")),
         "test_text": _plus_minus(chosen.get("test_accuracy_mean"), chosen.get("test_accuracy_std")),
-        "examples_per_s": math.nan, "tokens_per_s": math.nan, "state": "certified",
+        "examples_per_s": math.nan,
+        "tokens_per_s": math.nan,
+        "state": "certified",
     }
+    refit = certified.get("refit")
+    if not isinstance(refit, dict):
+        return [{**row, "model": f"exported: {row['model']}"}]
+    fitted = {
+        **row,
+        "model": f"exported: refit on train + validation ({len(refit.get('seeds', []))} seeds)",
+        "val_accuracy": math.nan,
+        "val_text": "(trained on it)",
+        "test_accuracy": _num(refit.get("test_accuracy_mean")),
+        "test_text": _plus_minus(refit.get("test_accuracy_mean"), refit.get("test_accuracy_std")),
+        "state": "refit",
+    }
+    return [fitted, row]
 
 
 def baseline_rows(run: Run) -> list[dict]:
@@ -180,10 +221,18 @@ def baseline_rows(run: Run) -> list[dict]:
     baseline = run.baseline or {}
     rows = []
     for preset, model in (baseline.get("models") or {}).items():
-        rows.append({"model": f"{preset}, the tutorial's training ({baseline.get('epochs')} epochs)", "trial_id": "",
-                     "params": model.get("params") or {}, "val_accuracy": _num(model.get(run.metric)),
-                     "test_accuracy": _num(model.get("test_accuracy")), "examples_per_s": _num(model.get("examples_per_s")),
-                     "tokens_per_s": math.nan, "state": "baseline"})
+        rows.append(
+            {
+                "model": f"{preset}, the tutorial's training ({baseline.get('epochs')} epochs)",
+                "trial_id": "",
+                "params": model.get("params") or {},
+                "val_accuracy": _num(model.get(run.metric)),
+                "test_accuracy": _num(model.get("test_accuracy")),
+                "examples_per_s": _num(model.get("examples_per_s")),
+                "tokens_per_s": math.nan,
+                "state": "baseline",
+            }
+        )
     return rows
 
 
@@ -201,7 +250,7 @@ def compute(run: Run) -> list[tuple[str, float, float | None]]:
         used = float(run.epochs["examples"].sum())
     found = [("the search", used, budget.get("budget_examples"))] if not math.isnan(used) else []
     if isinstance(summary.get("certification"), dict):
-        found.append(("certification over seeds", _num(summary["certification"].get("examples")), None))
+        found.append(("certification over seeds (and the refit)", _num(summary["certification"].get("examples")), None))
     if baseline:
         found.append(("the tutorial's two models, trained as the tutorial trains them", _num(baseline.get("examples")), None))
     return found
@@ -209,9 +258,13 @@ def compute(run: Run) -> list[tuple[str, float, float | None]]:
 
 def _trial_row(model: str, row: pd.Series, space: list[Param]) -> dict:
     return {
-        "model": model, "trial_id": row["trial_id"], "params": params_of(row, space),
-        "val_accuracy": _num(row["val_accuracy"]), "test_accuracy": math.nan,
-        "examples_per_s": _num(row["examples_per_s"]), "tokens_per_s": _num(row["tokens_per_s"]),
+        "model": model,
+        "trial_id": row["trial_id"],
+        "params": params_of(row, space),
+        "val_accuracy": _num(row["val_accuracy"]),
+        "test_accuracy": math.nan,
+        "examples_per_s": _num(row["examples_per_s"]),
+        "tokens_per_s": _num(row["tokens_per_s"]),
         "state": state_label(row["state"]),
     }
 
@@ -230,8 +283,9 @@ def pareto_mask(accuracy: np.ndarray, throughput: np.ndarray) -> np.ndarray:
     for i in range(len(accuracy)):
         if np.isnan(accuracy[i]) or np.isnan(throughput[i]):
             continue
-        dominated = (accuracy >= accuracy[i]) & (throughput >= throughput[i]) & (
-            (accuracy > accuracy[i]) | (throughput > throughput[i]))
+        dominated = (
+            (accuracy >= accuracy[i]) & (throughput >= throughput[i]) & ((accuracy > accuracy[i]) | (throughput > throughput[i]))
+        )
         mask[i] = not dominated.any()
     return mask
 
@@ -262,22 +316,28 @@ def progress(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     the training examples processed until its end (summed over the trials that ended before it).
     """
     metric, trials = run.metric, run.trials
-    rows = trials.assign(value=trials.get(metric, np.nan),
-                         counts=counts_as_best(trials, run.objective),
-                         examples=trials["examples"].fillna(0.0),
-                         known_at=trial_ends(trials, run.epochs))
+    rows = trials.assign(
+        value=trials.get(metric, np.nan),
+        counts=counts_as_best(trials, run.objective),
+        examples=trials["examples"].fillna(0.0),
+        known_at=trial_ends(trials, run.epochs),
+    )
     by_number = rows[rows["value"].notna()].sort_values("number")
     by_time = rows.dropna(subset=["known_at"]).sort_values(["known_at", "number"])
     start = run_start(run)
     if math.isnan(start) and len(by_time):
         start = float(by_time["known_at"].min())
     columns = ["trial_id", "number", "state", "value", "counts"]
-    return (by_number[columns].assign(best=best_so_far(by_number["value"], by_number["counts"], run.maximize))
-            .reset_index(drop=True),
-            by_time[columns].assign(minutes=(by_time["known_at"] - start) / 60.0,
-                                    examples_processed=by_time["examples"].cumsum(),
-                                    best=best_so_far(by_time["value"], by_time["counts"], run.maximize))
-            .reset_index(drop=True))
+    return (
+        by_number[columns].assign(best=best_so_far(by_number["value"], by_number["counts"], run.maximize)).reset_index(drop=True),
+        by_time[columns]
+        .assign(
+            minutes=(by_time["known_at"] - start) / 60.0,
+            examples_processed=by_time["examples"].cumsum(),
+            best=best_so_far(by_time["value"], by_time["counts"], run.maximize),
+        )
+        .reset_index(drop=True),
+    )
 
 
 def top_trials(trials: pd.DataFrame, metric: str, maximize: bool, n: int) -> pd.DataFrame:
@@ -336,8 +396,10 @@ def importances(run: Run) -> tuple[dict[str, float] | None, str]:
 
     completed = [t for t in run.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if len(completed) < MIN_IMPORTANCE_TRIALS:
-        return None, (f"too few completed trials in the study for importances: {len(completed)} "
-                      f"(at least {MIN_IMPORTANCE_TRIALS} are needed)")
+        return None, (
+            f"too few completed trials in the study for importances: {len(completed)} "
+            f"(at least {MIN_IMPORTANCE_TRIALS} are needed)"
+        )
     evaluator = optuna.importance.PedAnovaImportanceEvaluator()
     try:
         values = optuna.importance.get_param_importances(run.study, evaluator=evaluator)
@@ -348,8 +410,10 @@ def importances(run: Run) -> tuple[dict[str, float] | None, str]:
     values = {name: value for name, value in values.items() if name not in fixed}
     if not values:
         return None, "Optuna returned no importances (no parameter varies across completed trials)"
-    note = (f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) "
-            f"on {len(completed)} completed trials of the stored study; normalized to sum to 1.")
+    note = (
+        f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) "
+        f"on {len(completed)} completed trials of the stored study; normalized to sum to 1."
+    )
     return dict(values), note
 
 
@@ -373,9 +437,17 @@ def segments(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
             first = stretch.iloc[0]
             start = trial["start"] if i == 0 else first["time"] - first["trial_time_s"]
             end = trial["end"] if i == len(stretches) - 1 else stretch["time"].max()
-            pieces.append({**{c: trial[c] for c in ("trial_id", "number", "state")}, "hostname": first["hostname"],
-                           "node_id": first["node_id"], "device": first["device"], "gpu_ids": first["gpu_ids"],
-                           "start": start, "end": end})
+            pieces.append(
+                {
+                    **{c: trial[c] for c in ("trial_id", "number", "state")},
+                    "hostname": first["hostname"],
+                    "node_id": first["node_id"],
+                    "device": first["device"],
+                    "gpu_ids": first["gpu_ids"],
+                    "start": start,
+                    "end": end,
+                }
+            )
     return pd.DataFrame(pieces, columns=columns)
 
 
@@ -392,8 +464,9 @@ def moves(placed: pd.DataFrame) -> list[dict]:
     found = []
     for trial_id, group in placed.sort_values("start").groupby("trial_id", sort=False):
         for before, after in zip(group.iloc[:-1].itertuples(), group.iloc[1:].itertuples(), strict=True):
-            found.append({"trial_id": trial_id, "number": after.number, "from": before.place, "to": after.place,
-                          "at": after.start})
+            found.append(
+                {"trial_id": trial_id, "number": after.number, "from": before.place, "to": after.place, "at": after.start}
+            )
     return found
 
 
@@ -412,7 +485,7 @@ def lanes(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
         slot_ends: list[float] = []
         for index, row in group.iterrows():
             slot = next((i for i, end in enumerate(slot_ends) if end <= row["start"]), len(slot_ends))
-            slot_ends[slot:slot + 1] = [row["end"]]
+            slot_ends[slot : slot + 1] = [row["end"]]
             rows.loc[index, "lane"] = f"{place} #{slot + 1}"
     return rows[["trial_id", "number", "state", "place", "lane", "start", "end"]].sort_values(["lane", "start"])
 
@@ -424,5 +497,4 @@ def utilization(placed: pd.DataFrame) -> dict:
     wall = float(placed["end"].max() - placed["start"].min())
     busy = float((placed["end"] - placed["start"]).clip(lower=0).sum())
     count = placed["lane"].nunique()
-    return {"lanes": count, "wall_s": wall, "busy_s": busy,
-            "utilization": busy / (count * wall) if wall > 0 else math.nan}
+    return {"lanes": count, "wall_s": wall, "busy_s": busy, "utilization": busy / (count * wall) if wall > 0 else math.nan}

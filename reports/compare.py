@@ -65,16 +65,19 @@ def _warnings(runs: list[Run], names: list[str]) -> list[str]:
     fingerprints = {name: (run.info.get("data") or {}).get("fingerprint") for name, run in zip(names, runs, strict=True)}
     if len(set(fingerprints.values())) > 1:
         listed = ", ".join(f"{name}: {value or 'unknown'}" for name, value in fingerprints.items())
-        warnings.append(f"the runs used different data (fingerprints {listed}): their accuracies are not measured "
-                        "on the same reviews")
+        warnings.append(
+            f"the runs used different data (fingerprints {listed}): their accuracies are not measured on the same reviews"
+        )
     objectives = {name: f"{run.metric} ({'max' if run.maximize else 'min'})" for name, run in zip(names, runs, strict=True)}
     if len(set(objectives.values())) > 1:
-        warnings.append("the runs rank trials by different objectives: "
-                        + ", ".join(f"{name}: {value}" for name, value in objectives.items()))
+        warnings.append(
+            "the runs rank trials by different objectives: " + ", ".join(f"{name}: {value}" for name, value in objectives.items())
+        )
     for name, run in zip(names, runs, strict=True):
         if not run.finished:
-            warnings.append(f"{name} has no final summary.json (in progress or interrupted): its figures show "
-                            "what it has reported so far")
+            warnings.append(
+                f"{name} has no final summary.json (in progress or interrupted): its figures show what it has reported so far"
+            )
         warnings += [f"{name}: {note}" for note in run.notes]
     return warnings
 
@@ -83,47 +86,69 @@ def _warnings(runs: list[Run], names: list[str]) -> list[str]:
 
 
 def _runs_table(runs: list[Run], names: list[str]) -> str:
-    headers = ["run", "data", "budget", "trials", "best validation accuracy", "test accuracy", "best configuration",
-               "wall time", "examples processed"]
+    headers = [
+        "run",
+        "data",
+        "budget",
+        "trials",
+        "best validation accuracy",
+        "test accuracy",
+        "best configuration",
+        "wall time",
+        "examples processed",
+    ]
     rows = []
     for name, run in zip(names, runs, strict=True):
         best = analysis.best_trial(run)
-        rows.append([
-            f"<strong>{page.esc(name)}</strong><br><code>{page.esc(run.run_dir)}</code>",
-            "<br>".join(page.esc(line) for line in _data_lines(run)),
-            page.esc(_budget_text(run)),
-            page.esc(_counts_text(run)),
-            page.esc(_best_value_text(best)),
-            page.esc(page.fmt_accuracy(best["test_accuracy"]) if best else ""),
-            page.esc(_best_config_text(run, best)),
-            page.esc(page.fmt_seconds((run.summary or {}).get("wall_s")) or "not finished"),
-            page.esc(page.fmt_number(examples_processed(run))),
-        ])
-    return page.section("runs", "1. The runs", page.table(headers, rows, numeric={4, 5, 7, 8}, raw=set(range(len(headers))),
-                                                             column_classes={0: "run"}),
-                        page.note("Best: a finished run's best trial (summary.json; test accuracy where its own "
-                                  "model was exported and tested, once, at the end), else the best completed trial "
-                                  "so far. Wall time is summary.json's; examples processed are training examples "
-                                  "summed over every trial."))
+        rows.append(
+            [
+                f"<strong>{page.esc(name)}</strong><br><code>{page.esc(run.run_dir)}</code>",
+                "<br>".join(page.esc(line) for line in _data_lines(run)),
+                page.esc(_budget_text(run)),
+                page.esc(_counts_text(run)),
+                page.esc(_best_value_text(best)),
+                page.esc(page.fmt_accuracy(best["test_accuracy"]) if best else ""),
+                page.esc(_best_config_text(run, best)),
+                page.esc(page.fmt_seconds((run.summary or {}).get("wall_s")) or "not finished"),
+                page.esc(page.fmt_number(examples_processed(run))),
+            ]
+        )
+    return page.section(
+        "runs",
+        "1. The runs",
+        page.table(headers, rows, numeric={4, 5, 7, 8}, raw=set(range(len(headers))), column_classes={0: "run"}),
+        page.note(
+            "Best: a finished run's best trial (summary.json; test accuracy where its own "
+            "model was exported and tested, once, at the end), else the best completed trial "
+            "so far. Wall time is summary.json's; examples processed are training examples "
+            "summed over every trial."
+        ),
+    )
 
 
 def _data_lines(run: Run) -> list[str]:
     data, configs = run.info.get("data") or {}, run.info.get("configs") or {}
     sizes = data.get("sizes") or {}
     source = data.get("source") or (configs.get("data") or {}).get("source") or "unknown source"
-    return [str(source), f"fingerprint {data.get('fingerprint') or 'unknown'}",
-            ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items())]
+    return [
+        str(source),
+        f"fingerprint {data.get('fingerprint') or 'unknown'}",
+        ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items()),
+    ]
 
 
 def _budget_text(run: Run) -> str:
     search = (run.info.get("configs") or {}).get("search") or {}
     budget = {**search, **((run.summary or {}).get("budget") or {})}
     minutes, examples = budget.get("time_budget_min"), budget.get("budget_examples")
-    return ", ".join([
-        f"{budget.get('trials', '?')} trials", f"at most {budget.get('max_epochs', '?')} epochs each",
-        f"time budget {minutes:g} min" if isinstance(minutes, (int, float)) else "no time budget",
-        f"examples budget {examples:,}" if isinstance(examples, int) else "no examples budget",
-    ])
+    return ", ".join(
+        [
+            f"{budget.get('trials', '?')} trials",
+            f"at most {budget.get('max_epochs', '?')} epochs each",
+            f"time budget {minutes:g} min" if isinstance(minutes, (int, float)) else "no time budget",
+            f"examples budget {examples:,}" if isinstance(examples, int) else "no examples budget",
+        ]
+    )
 
 
 def _counts_text(run: Run) -> str:
@@ -163,26 +188,38 @@ def curves(runs: list[Run], names: list[str]) -> dict[str, pd.DataFrame]:
 
 def _progress(runs: list[Run], names: list[str], metric: str, add) -> str:
     picture = figures.comparison_progress_figure(curves(runs, names), metric)
-    return page.section("progress", "2. Best so far against examples processed and wall time",
-                        page.figure(add("progress.png", picture),
-                                    "best validation accuracy so far of every run against training examples "
-                                    "processed and against wall time", "no run has a trial with a value yet"),
-                        page.note("Each run's trials in the order they ended; examples processed are summed over "
-                                  "the trials that ended until then. Only completed trials can be the best (the "
-                                  "harness's ranking): hollow points, stopped early or still running, never move "
-                                  "a run's line."))
+    return page.section(
+        "progress",
+        "2. Best so far against examples processed and wall time",
+        page.figure(
+            add("progress.png", picture),
+            "best validation accuracy so far of every run against training examples processed and against wall time",
+            "no run has a trial with a value yet",
+        ),
+        page.note(
+            "Each run's trials in the order they ended; examples processed are summed over "
+            "the trials that ended until then. Only completed trials can be the best (the "
+            "harness's ranking): hollow points, stopped early or still running, never move "
+            "a run's line."
+        ),
+    )
 
 
 def _fronts(runs: list[Run], names: list[str], metric: str, add) -> str:
-    points = {name: pd.DataFrame({"examples_per_s": run.trials["examples_per_s"],
-                                  "value": run.trials.get(run.metric, float("nan"))})
-              for name, run in zip(names, runs, strict=True)}
-    return page.section("pareto", "3. Accuracy vs throughput",
-                        page.figure(add("pareto.png", figures.comparison_pareto_figure(points, metric)),
-                                    "validation accuracy against training throughput of every run, with each "
-                                    "run's Pareto front", "no run has a trial with a value and a throughput yet"),
-                        page.note("A run's front joins its trials that no other trial of the same run beats on "
-                                  "both accuracy and examples/s."))
+    points = {
+        name: pd.DataFrame({"examples_per_s": run.trials["examples_per_s"], "value": run.trials.get(run.metric, float("nan"))})
+        for name, run in zip(names, runs, strict=True)
+    }
+    return page.section(
+        "pareto",
+        "3. Accuracy vs throughput",
+        page.figure(
+            add("pareto.png", figures.comparison_pareto_figure(points, metric)),
+            "validation accuracy against training throughput of every run, with each run's Pareto front",
+            "no run has a trial with a value and a throughput yet",
+        ),
+        page.note("A run's front joins its trials that no other trial of the same run beats on both accuracy and examples/s."),
+    )
 
 
 # ---------------------------------------------------------------- 4. configurations
@@ -202,8 +239,7 @@ def configuration_rows(runs: list[Run]) -> tuple[list[str], list[str], dict[str,
                 order.append(name)
     differ, match, cells = [], [], {}
     for name in order:
-        values = [format_value(name, best["params"][name]) if best and name in best["params"] else NO_VALUE
-                  for best in bests]
+        values = [format_value(name, best["params"][name]) if best and name in best["params"] else NO_VALUE for best in bests]
         pinned = [name in analysis.pinned(run.space) for run in runs]
         cells[name] = [v + (" (pinned)" if p and v != NO_VALUE else "") for v, p in zip(values, pinned, strict=True)]
         (match if len(set(values)) == 1 else differ).append(name)
@@ -213,11 +249,16 @@ def configuration_rows(runs: list[Run]) -> tuple[list[str], list[str], dict[str,
 def _configurations(runs: list[Run], names: list[str]) -> str:
     differ, match, cells = configuration_rows(runs)
     bests = [analysis.best_trial(run) for run in runs]
-    headers = ["hyperparameter"] + [f"{name} ({best['trial_id']})" if best else name
-                                    for name, best in zip(names, bests, strict=True)]
+    headers = ["hyperparameter"] + [
+        f"{name} ({best['trial_id']})" if best else name for name, best in zip(names, bests, strict=True)
+    ]
     parts = [page.paragraph("The hyperparameters of each run's best trial.")]
-    parts += ["<h3>Different</h3>",
-              page.table(headers, [[n, *cells[n]] for n in differ]) if differ else page.note("none: the best trials agree")]
-    parts += ["<h3>The same in every run</h3>",
-              page.table(headers, [[n, *cells[n]] for n in match]) if match else page.note("none")]
+    parts += [
+        "<h3>Different</h3>",
+        page.table(headers, [[n, *cells[n]] for n in differ]) if differ else page.note("none: the best trials agree"),
+    ]
+    parts += [
+        "<h3>The same in every run</h3>",
+        page.table(headers, [[n, *cells[n]] for n in match]) if match else page.note("none"),
+    ]
     return page.section("configs", "4. Best configurations compared", *parts)

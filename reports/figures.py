@@ -41,8 +41,9 @@ def plain(text) -> str:
 
 
 def metric_label(metric: str) -> str:
-    return {"val_accuracy": "validation accuracy (fraction correct)",
-            "val_loss": "validation loss (binary cross-entropy)"}.get(metric, plain(metric))
+    return {"val_accuracy": "validation accuracy (fraction correct)", "val_loss": "validation loss (binary cross-entropy)"}.get(
+        metric, plain(metric)
+    )
 
 
 def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
@@ -76,20 +77,30 @@ def family_figure(trials: pd.DataFrame, metric: str) -> Figure | None:
         return None
     figure, axes = _figure(9.5, 4.0, 1, 2)
     groups = [name for name in ("single", "stacked", "unknown") if (families == name).any()]
-    panels = [(metric, metric_label(metric), "Objective by family"),
-              ("examples_per_s", "training throughput (examples/s)", "Throughput by family")]
+    panels = [
+        (metric, metric_label(metric), "Objective by family"),
+        ("examples_per_s", "training throughput (examples/s)", "Throughput by family"),
+    ]
     for ax, (column, label, title) in zip(axes[0], panels):
         data = [trials.loc[(families == name) & trials[column].notna(), column].to_numpy(float) for name in groups]
         positions = np.arange(1, len(groups) + 1)
         filled = [i for i, values in enumerate(data) if len(values)]
         if filled:
-            boxes = ax.boxplot([data[i] for i in filled], positions=positions[filled], widths=0.5,
-                               patch_artist=True, showfliers=False)
+            boxes = ax.boxplot(
+                [data[i] for i in filled], positions=positions[filled], widths=0.5, patch_artist=True, showfliers=False
+            )
             for i, patch in zip(filled, boxes["boxes"]):
                 patch.set(facecolor=FAMILY_COLORS[groups[i]], alpha=0.35)
         for i, values in enumerate(data):
-            ax.scatter(positions[i] + _jitter(len(values), i), values, s=22, color=FAMILY_COLORS[groups[i]],
-                       edgecolor="black", linewidth=0.4, zorder=3)
+            ax.scatter(
+                positions[i] + _jitter(len(values), i),
+                values,
+                s=22,
+                color=FAMILY_COLORS[groups[i]],
+                edgecolor="black",
+                linewidth=0.4,
+                zorder=3,
+            )
         ax.set_xticks(positions, [f"{name}\n(n={len(data[i])})" for i, name in enumerate(groups)])
         ax.set_xlim(0.4, len(groups) + 0.6)
         ax.set_xlabel("model family (single = 1 BiLSTM layer, stacked = 2+)")
@@ -107,8 +118,14 @@ def curves_figure(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str, top: 
         return None
     figure, axes = _figure(9.5, 4.6)
     ax = axes[0, 0]
-    colors = iter(np.tile(np.array(["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                                    "#bcbd22", "#d62728", "#ff7f0e", "#7f7f7f"]), 3))
+    colors = iter(
+        np.tile(
+            np.array(
+                ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#d62728", "#ff7f0e", "#7f7f7f"]
+            ),
+            3,
+        )
+    )
     for _, trial in top.iterrows():
         rows = curves[curves["trial_id"] == trial["trial_id"]]
         color = next(colors)
@@ -117,8 +134,17 @@ def curves_figure(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str, top: 
         faded = trial["state"] in FADED_STATES
         label = f"#{format_value('number', trial['number'])}" + (f" {plain(trial['preset'])}" if trial["preset"] else "")
         label += f" ({state_label(trial['state'])})" if trial["state"] != State.COMPLETED else ""
-        ax.plot(rows["epoch"], rows[column], marker="o", markersize=3.5, color=color,
-                alpha=0.35 if faded else 0.95, linestyle="--" if faded else "-", linewidth=1.6, label=label)
+        ax.plot(
+            rows["epoch"],
+            rows[column],
+            marker="o",
+            markersize=3.5,
+            color=color,
+            alpha=0.35 if faded else 0.95,
+            linestyle="--" if faded else "-",
+            linewidth=1.6,
+            label=label,
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric_label(column))
     ax.set_title(f"Learning curves of the top {len(top)} trials (faded, dashed: {FADED_TEXT})")
@@ -139,20 +165,45 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
     for name in ("single", "stacked", "unknown"):
         part = rows[families == name]
         if len(part):
-            ax.scatter(part["examples_per_s"], part[metric], s=30, color=FAMILY_COLORS[name], alpha=0.8,
-                       edgecolor="black", linewidth=0.4, label=f"{name} ({len(part)})", zorder=3)
+            ax.scatter(
+                part["examples_per_s"],
+                part[metric],
+                s=30,
+                color=FAMILY_COLORS[name],
+                alpha=0.8,
+                edgecolor="black",
+                linewidth=0.4,
+                label=f"{name} ({len(part)})",
+                zorder=3,
+            )
     front = rows[pareto_mask(rows[metric].to_numpy(), rows["examples_per_s"].to_numpy())]
     front = front.sort_values("examples_per_s")
-    ax.plot(front["examples_per_s"], front[metric], drawstyle="steps-pre", color="black", linewidth=1.2,
-            zorder=2, label=f"Pareto front ({len(front)} trials)")
+    ax.plot(
+        front["examples_per_s"],
+        front[metric],
+        drawstyle="steps-pre",
+        color="black",
+        linewidth=1.2,
+        zorder=2,
+        label=f"Pareto front ({len(front)} trials)",
+    )
     ax.scatter(front["examples_per_s"], front[metric], s=110, facecolor="none", edgecolor="black", zorder=4)
     for _, row in rows[rows["preset"] != ""].iterrows():
-        ax.annotate(plain(row["preset"]), (row["examples_per_s"], row[metric]), xytext=(6, -12),
-                    textcoords="offset points", fontsize=8)
+        ax.annotate(
+            plain(row["preset"]), (row["examples_per_s"], row[metric]), xytext=(6, -12), textcoords="offset points", fontsize=8
+        )
     best = rows[rows["trial_id"] == best_id]
     if len(best):
-        ax.scatter(best["examples_per_s"], best[metric], marker="*", s=260, color="gold", edgecolor="black",
-                   zorder=5, label="best (exported)")
+        ax.scatter(
+            best["examples_per_s"],
+            best[metric],
+            marker="*",
+            s=260,
+            color="gold",
+            edgecolor="black",
+            zorder=5,
+            label="best (exported)",
+        )
     ax.set_xscale("log")
     ax.margins(y=0.1)  # room for the best trial's star above the top point
     log_axis(ax.xaxis, rows["examples_per_s"].min(), rows["examples_per_s"].max())
@@ -196,8 +247,15 @@ def _progress_points(ax, x, rows: pd.DataFrame, color: str, legend: bool = True)
     others = ~counts & ~np.isnan(values)
     ax.scatter(x[counts], values[counts], s=16, color=color, alpha=0.7, label="completed trial" if legend else None)
     if others.any():
-        ax.scatter(x[others], values[others], s=18, facecolor="none", edgecolor=color, alpha=0.8,
-                   label="not completed: cannot be the best" if legend else None)
+        ax.scatter(
+            x[others],
+            values[others],
+            s=18,
+            facecolor="none",
+            edgecolor=color,
+            alpha=0.8,
+            label="not completed: cannot be the best" if legend else None,
+        )
 
 
 def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, warning: str) -> Figure | None:
@@ -230,15 +288,23 @@ def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, 
     for state in STATE_ORDER + sorted(set(rows["state"]) - set(STATE_ORDER)):
         part = rows["state"] == state
         if part.any():
-            ax.scatter(x[part.to_numpy()], rows.loc[part, metric], s=22, color=_state_color(state),
-                       edgecolor="black", linewidth=0.3, alpha=0.85, label=state_label(state), zorder=3)
+            ax.scatter(
+                x[part.to_numpy()],
+                rows.loc[part, metric],
+                s=22,
+                color=_state_color(state),
+                edgecolor="black",
+                linewidth=0.3,
+                alpha=0.85,
+                label=state_label(state),
+                zorder=3,
+            )
     if param.kind != "categorical" and param.numeric:
         for bound in (param.low, param.high):
             ax.axvline(bound, color="#999999", linestyle=":", linewidth=1)
     best = (rows["trial_id"] == best_id).to_numpy()
     if best.any():
-        ax.scatter(x[best], rows.loc[best, metric], marker="*", s=200, color="gold", edgecolor="black",
-                   zorder=4, label="best")
+        ax.scatter(x[best], rows.loc[best, metric], marker="*", s=200, color="gold", edgecolor="black", zorder=4, label="best")
     ax.margins(y=0.1)  # room for the best trial's star above the top point
     ax.set_xlabel(plain(xlabel))
     ax.set_ylabel("validation accuracy" if metric == "val_accuracy" else plain(metric))
@@ -289,14 +355,24 @@ def timeline_figure(placed: pd.DataFrame, start: float, usage: dict) -> Figure |
         left, width = (row["start"] - origin) / 60.0, max((row["end"] - row["start"]) / 60.0, span * 0.003)
         ax.barh(y, width, left=left, height=0.7, color=_state_color(row["state"]), edgecolor="black", linewidth=0.4)
         if width > span * 0.04:
-            ax.text(left + width / 2, y, f"#{format_value('number', row['number'])}", ha="center", va="center",
-                    fontsize=7, color="white")
+            ax.text(
+                left + width / 2,
+                y,
+                f"#{format_value('number', row['number'])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white",
+            )
     ax.set_yticks(range(len(lanes)), [plain(lane) for lane in lanes], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, span * 1.02)
     ax.set_xlabel("wall time since the run started (minutes)")
-    ax.set_title(f"Where trials ran: {usage['lanes']} lanes, utilization {usage['utilization']:.0%}"
-                 if not math.isnan(usage["utilization"]) else "Where trials ran")
+    ax.set_title(
+        f"Where trials ran: {usage['lanes']} lanes, utilization {usage['utilization']:.0%}"
+        if not math.isnan(usage["utilization"])
+        else "Where trials ran"
+    )
     handles = [Patch(color=_state_color(s), label=state_label(s)) for s in STATE_ORDER if (placed["state"] == s).any()]
     figure.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=max(1, len(handles)), frameon=False)
     ax.grid(axis="x", alpha=0.3)
@@ -326,8 +402,14 @@ def comparison_progress_figure(curves: dict[str, pd.DataFrame], metric: str) -> 
         color, _ = _run_style(index)
         for ax, x in ((left, "examples_processed"), (right, "minutes")):
             _progress_points(ax, rows[x], rows, color, legend=False)
-            ax.step(rows[x], rows["best"], where="post", color=color, linewidth=1.8,
-                    label=f"{plain(name)}: best so far" if ax is left else None)
+            ax.step(
+                rows[x],
+                rows["best"],
+                where="post",
+                color=color,
+                linewidth=1.8,
+                label=f"{plain(name)}: best so far" if ax is left else None,
+            )
     left.set_xlabel("training examples processed (cumulative, trials in order of completion)")
     left.set_title("Best so far by examples processed")
     left.set_ylabel(metric_label(metric))
@@ -356,9 +438,19 @@ def comparison_pareto_figure(points: dict[str, pd.DataFrame], metric: str) -> Fi
         color, marker = _run_style(index)
         front = rows[pareto_mask(rows["value"].to_numpy(), rows["examples_per_s"].to_numpy())].sort_values("examples_per_s")
         ax.scatter(rows["examples_per_s"], rows["value"], s=22, color=color, marker=marker, alpha=0.3, zorder=2)
-        ax.plot(front["examples_per_s"], front["value"], drawstyle="steps-pre", color=color, linewidth=1.6,
-                marker=marker, markersize=7, markeredgecolor="black", markeredgewidth=0.5, zorder=3,
-                label=f"{plain(name)}: front of {len(front)} (of {len(rows)} trials)")
+        ax.plot(
+            front["examples_per_s"],
+            front["value"],
+            drawstyle="steps-pre",
+            color=color,
+            linewidth=1.6,
+            marker=marker,
+            markersize=7,
+            markeredgecolor="black",
+            markeredgewidth=0.5,
+            zorder=3,
+            label=f"{plain(name)}: front of {len(front)} (of {len(rows)} trials)",
+        )
     speeds = pd.concat([rows["examples_per_s"] for rows in usable.values()])
     ax.set_xscale("log")
     log_axis(ax.xaxis, speeds.min(), speeds.max())

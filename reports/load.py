@@ -73,8 +73,9 @@ def load(run_dir: str | Path) -> Run:
     if not files.root.is_dir():
         raise ReportError(f"run directory {files.root} does not exist or is not a directory")
     if not files.run_json.is_file() and not files.trials_csv.is_file():
-        raise ReportError(f"{files.root} is not a run directory: it holds neither {files.run_json.name} "
-                          f"nor {files.trials_csv.name}")
+        raise ReportError(
+            f"{files.root} is not a run directory: it holds neither {files.run_json.name} nor {files.trials_csv.name}"
+        )
     notes: list[str] = []
     info = _read_json(files.run_json, required=files.run_json.is_file()) or {}
     summary = _read_json(files.summary_json, required=False, notes=notes)

@@ -54,62 +54,73 @@ def esc(value) -> str:
 
 def csp() -> str:
     digest = base64.b64encode(hashlib.sha256(CHECK_SCRIPT.encode("utf-8")).digest()).decode("ascii")
-    return (f"default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
-            f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'")
+    return (
+        f"default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
+    )
 
 
 def document(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{esc(csp())}\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(csp())}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n<script>{CHECK_SCRIPT}</script>\n"
         f"</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
 
 def section(anchor: str, title: str, *parts: str) -> str:
-    return f"<section id=\"{esc(anchor)}\">\n<h2>{esc(title)}</h2>\n" + "\n".join(p for p in parts if p) + "\n</section>"
+    return f'<section id="{esc(anchor)}">\n<h2>{esc(title)}</h2>\n' + "\n".join(p for p in parts if p) + "\n</section>"
 
 
 def figure(filename: str | None, alt: str, missing: str = "not enough data yet for this figure") -> str:
     if not filename:
-        return f"<p class=\"note\">{esc(missing)}</p>"
-    return f"<figure><img src=\"{esc(filename)}\" alt=\"{esc(alt)}\" loading=\"eager\"></figure>"
+        return f'<p class="note">{esc(missing)}</p>'
+    return f'<figure><img src="{esc(filename)}" alt="{esc(alt)}" loading="eager"></figure>'
 
 
-def table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), row_classes: list[str] | None = None,
-          raw: set[int] = frozenset(), column_classes: dict[int, str] | None = None) -> str:
+def table(
+    headers: list[str],
+    rows: list[list],
+    numeric: set[int] = frozenset(),
+    row_classes: list[str] | None = None,
+    raw: set[int] = frozenset(),
+    column_classes: dict[int, str] | None = None,
+) -> str:
     """A table; cells are escaped except the columns in raw (already-built HTML).
 
     Numeric columns get the class "num"; column_classes adds one per column (e.g. "reason": wraps).
     """
+
     def cls(c: int) -> str:
         names = " ".join(x for x in ("num" if c in numeric else "", (column_classes or {}).get(c, "")) if x)
-        return f" class=\"{esc(names)}\"" if names else ""
+        return f' class="{esc(names)}"' if names else ""
 
     # A header may break after an underscore (learning_<wbr>rate), so a narrow column keeps a narrow header.
     head = "".join(f"<th{cls(c)}>{esc(h).replace('_', '_<wbr>')}</th>" for c, h in enumerate(headers))
     body = []
     for r, row in enumerate(rows):
-        row_cls = f" class=\"{esc(row_classes[r])}\"" if row_classes and row_classes[r] else ""
+        row_cls = f' class="{esc(row_classes[r])}"' if row_classes and row_classes[r] else ""
         cells = "".join(f"<td{cls(c)}>" + (cell if c in raw else esc(cell)) + "</td>" for c, cell in enumerate(row))
         body.append(f"<tr{row_cls}>{cells}</tr>")
-    return f"<div class=\"scroll\"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table></div>"
+    return (
+        f'<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(body) + "\n</tbody></table></div>"
+    )
 
 
 def facts(pairs: list[tuple[str, str]]) -> str:
     """A definition list; values are escaped here."""
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in pairs if v not in (None, ""))
-    return f"<dl class=\"facts\">{items}</dl>"
+    return f'<dl class="facts">{items}</dl>'
 
 
 def warnings_list(messages: list[str]) -> str:
-    return "".join(f"<div class=\"warn\">⚠ {esc(m)}</div>" for m in messages)
+    return "".join(f'<div class="warn">⚠ {esc(m)}</div>' for m in messages)
 
 
 def note(text: str) -> str:
-    return f"<p class=\"note\">{esc(text)}</p>" if text else ""
+    return f'<p class="note">{esc(text)}</p>' if text else ""
 
 
 def paragraph(text: str) -> str:

@@ -42,28 +42,50 @@ def train_baseline(session, config: BaselineConfig) -> dict:
     from search.space import tutorial_point
 
     search, resources = session.search, session.resources
-    train = {"epochs": config.epochs, "learning_rate": TUTORIAL_LEARNING_RATE, "batch_size": TUTORIAL_BATCH_SIZE,
-             "max_len": 0, "bucket": False, "seed": search.seed, "threads": resources.cpus_per_trial,
-             "lstm": "keras" if search.lstm == "keras" else "auto"}
+    train = {
+        "epochs": config.epochs,
+        "learning_rate": TUTORIAL_LEARNING_RATE,
+        "batch_size": TUTORIAL_BATCH_SIZE,
+        "max_len": 0,
+        "bucket": False,
+        "seed": search.seed,
+        "threads": resources.cpus_per_trial,
+        "lstm": "keras" if search.lstm == "keras" else "auto",
+    }
     jobs = [Job(tutorial_point(preset), train, keep="last", label={"preset": preset}) for preset in TUTORIAL_PRESETS]
     session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {config.epochs} epochs each")
     started = time.time()
-    results = run_jobs(jobs, session.prepared, resources.cpus_per_trial, resources.gpus_per_trial,
-                       on_done=lambda r: session.progress.say(f"baseline  {r['label']['preset']}: {OBJECTIVE.metric} "
-                                                              f"{r[OBJECTIVE.metric]:.4f} after {config.epochs} epochs"))
+    results = run_jobs(
+        jobs,
+        session.prepared,
+        resources.cpus_per_trial,
+        resources.gpus_per_trial,
+        on_done=lambda r: session.progress.say(
+            f"baseline  {r['label']['preset']}: {OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} after {config.epochs} epochs"
+        ),
+    )
     models = {}
     for job, result in zip(jobs, results, strict=True):
         models[job.label["preset"]] = {
-            "params": job.params, "train": train, OBJECTIVE.metric: result[OBJECTIVE.metric],
+            "params": job.params,
+            "train": train,
+            OBJECTIVE.metric: result[OBJECTIVE.metric],
             "test_accuracy": test_accuracy(job.params, result["weights"], session.prepared),
-            "test_examples": len(session.prepared.splits["test"]), "examples": result["examples"],
+            "test_examples": len(session.prepared.splits["test"]),
+            "examples": result["examples"],
             "examples_per_s": sum(m["examples_per_s"] for m in result["history"]) / len(result["history"]),
-            "epochs": [{k: m.get(k) for k in ("epoch", OBJECTIVE.metric, "val_loss", "train_accuracy", "epoch_s")}
-                       for m in result["history"]],
+            "epochs": [
+                {k: m.get(k) for k in ("epoch", OBJECTIVE.metric, "val_loss", "train_accuracy", "epoch_s")}
+                for m in result["history"]
+            ],
         }
         session.progress.field(job.label["preset"], f"test_accuracy {models[job.label['preset']]['test_accuracy']:.4f}")
-    return {"models": models, "examples": sum(m["examples"] for m in models.values()), "wall_s": time.time() - started,
-            "epochs": config.epochs}
+    return {
+        "models": models,
+        "examples": sum(m["examples"] for m in models.values()),
+        "wall_s": time.time() - started,
+        "epochs": config.epochs,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

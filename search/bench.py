@@ -116,14 +116,16 @@ def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, se
     conn.send(training.network.get_weights())
 
     def hand_over(metrics: dict, _training) -> None:
-        conn.send({
-            "epoch_s": metrics["epoch_s"],
-            "examples": metrics["examples"],
-            "val_accuracy": metrics["val_accuracy"],
-            "peak_rss_mb": _peak_rss_mb(),
-            "setup_s": build_s + metrics.get("setup_s", 0.0),
-            "lstm": metrics["lstm"],
-        })
+        conn.send(
+            {
+                "epoch_s": metrics["epoch_s"],
+                "examples": metrics["examples"],
+                "val_accuracy": metrics["val_accuracy"],
+                "peak_rss_mb": _peak_rss_mb(),
+                "setup_s": build_s + metrics.get("setup_s", 0.0),
+                "lstm": metrics["lstm"],
+            }
+        )
         conn.recv()
 
     conn.recv()
@@ -243,34 +245,60 @@ def tune_overhead(run_dir: Path) -> dict:
 
 
 def print_preset(preset: str, r: dict) -> None:
-    print(f"\n{preset}: {r['epochs']['train_examples']} training reviews, batch 64, no truncation, "
-          f"median of {r['epochs']['measured']} epochs after {r['epochs']['warmup']} warm-up")
+    print(
+        f"\n{preset}: {r['epochs']['train_examples']} training reviews, batch 64, no truncation, "
+        f"median of {r['epochs']['measured']} epochs after {r['epochs']['warmup']} warm-up"
+    )
     for name in PIPELINES:
         p = r[name]
         label = f"{name} ({p['lstm']})" if name == "harness" else name
-        print(f"  {label:17s} {p['examples_per_s']:8.1f} examples/s  {p['tokens_per_s']:9.0f} tokens/s  "
-              f"epoch {p['epoch_s']:6.1f} s (first {p['first_epoch_s']:.1f} s)  peak {p['peak_rss_mb']:6.0f} MB  "
-              f"val_accuracy {p['val_accuracy']:.4f}")
-    print(f"  ratio             {r['ratio']:.2f}x harness / tutorial examples/s; harness setup before the first step "
-          f"{r['harness']['setup_s']:.2f} s")
+        print(
+            f"  {label:17s} {p['examples_per_s']:8.1f} examples/s  {p['tokens_per_s']:9.0f} tokens/s  "
+            f"epoch {p['epoch_s']:6.1f} s (first {p['first_epoch_s']:.1f} s)  peak {p['peak_rss_mb']:6.0f} MB  "
+            f"val_accuracy {p['val_accuracy']:.4f}"
+        )
+    print(
+        f"  ratio             {r['ratio']:.2f}x harness / tutorial examples/s; harness setup before the first step "
+        f"{r['harness']['setup_s']:.2f} s"
+    )
     lim = r["limits"]
-    print(f"  limits            LSTM training {lim['lstm_training_flops_per_token'] / 1e3:.0f} kFLOP/token x tokens/s = "
-          f"{lim['harness_gflops_per_s']:.1f} GFLOP/s of a {lim['peak_gflops_per_s']:.0f} GFLOP/s peak "
-          f"({lim['fraction_of_peak']:.1%}; {lim['peak_assumption']})")
+    print(
+        f"  limits            LSTM training {lim['lstm_training_flops_per_token'] / 1e3:.0f} kFLOP/token x tokens/s = "
+        f"{lim['harness_gflops_per_s']:.1f} GFLOP/s of a {lim['peak_gflops_per_s']:.0f} GFLOP/s peak "
+        f"({lim['fraction_of_peak']:.1%}; {lim['peak_assumption']})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default=default_source(), help="'tfds', an aclImdb folder or .tar.gz (default: $IMDB_DATA or 'tfds')")
+    parser.add_argument(
+        "--data", default=default_source(), help="'tfds', an aclImdb folder or .tar.gz (default: $IMDB_DATA or 'tfds')"
+    )
     parser.add_argument("--preset", choices=TUTORIAL_PRESETS, default=None, help="one preset (default: both)")
-    parser.add_argument("--examples", type=int, default=2560, help="reviews taken from the training split, 20%% of them for validation (default: %(default)s)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=2560,
+        help="reviews taken from the training split, 20%% of them for validation (default: %(default)s)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="measured epochs per pipeline (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=1, help="epochs per pipeline before measuring (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow threads per pipeline (default: the CPUs available)")
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    parser.add_argument("--lstm", choices=("auto", "fused", "keras"), default="auto", help="the harness's LSTM implementation (default: %(default)s)")
+    parser.add_argument(
+        "--lstm",
+        choices=("auto", "fused", "keras"),
+        default="auto",
+        help="the harness's LSTM implementation (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
-    parser.add_argument("--overhead", type=Path, default=None, metavar="RUN_DIR", help="instead, print the training share of a finished search's CPU time")
+    parser.add_argument(
+        "--overhead",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="instead, print the training share of a finished search's CPU time",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -278,11 +306,15 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
         if args.overhead is not None:
             if not RunDir(args.overhead).epochs_csv.exists():
-                raise DataError(f"--overhead {args.overhead}: not a search run directory (no {RunDir(args.overhead).epochs_csv.name})")
+                raise DataError(
+                    f"--overhead {args.overhead}: not a search run directory (no {RunDir(args.overhead).epochs_csv.name})"
+                )
             result = {"overhead": tune_overhead(args.overhead)}
             o = result["overhead"]
-            print(f"{o['trials']} trials on {o['cpus']} CPUs in {o['wall_s']:.1f} s: training {o['training_share']:.1%} "
-                  f"of CPUs x wall time, training + validation {o['training_and_evaluation_share']:.1%}")
+            print(
+                f"{o['trials']} trials on {o['cpus']} CPUs in {o['wall_s']:.1f} s: training {o['training_share']:.1%} "
+                f"of CPUs x wall time, training + validation {o['training_and_evaluation_share']:.1%}"
+            )
         else:
             for name in ("examples", "repeats"):
                 if getattr(args, name) < (10 if name == "examples" else 1):

@@ -7,10 +7,16 @@ The top configurations by validation accuracy (the harness's ranking: completed 
 only) are re-trained with fresh seeds (the run's seed + 1, + 2, ...) for as many epochs
 as their trial trained, each keeping its best epoch by validation accuracy. The test
 split is evaluated for every seed's model (they are certified), never to choose: the
-configuration exported is the one with the best mean validation accuracy, and the
-model shipped is its seed with the best validation accuracy. Results go to
-DIR/certify.csv and summary.json ("certification"); their compute is counted apart from
-the search's budget.
+configuration exported is the one with the best mean validation accuracy.
+
+Then (unless --no-refit) that configuration is fitted once more with the same seeds on
+train + validation, for the epochs its trial trained, as a final model is (KerasTuner's
+"retrain on the full data" step): nothing is chosen on validation any more,
+so every labelled review trains it. Those models' test accuracy, mean ± standard
+deviation over seeds, is the headline; the model shipped is the refit of the seed with
+the best validation accuracy in certification. Without the refit, that seed's own model
+is shipped. Results go to DIR/certify.csv and summary.json ("certification"); their
+compute is counted apart from the search's budget.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class CertifyConfig:
     """Configurations re-trained: the best ones by validation accuracy."""
     seeds: int = 3
     """Fresh seeds each configuration is re-trained with."""
+    refit: bool = True
+    """Then fit the chosen configuration on train + validation with the same seeds, and ship that."""
 
     def __post_init__(self) -> None:
         for name in ("top", "seeds"):
@@ -57,25 +65,79 @@ def certify(session, config: CertifyConfig, progress) -> dict:
     run_dir, search, resources = session.run_dir, session.search, session.resources
     chosen = candidates(run_dir, config.top)
     base = train_defaults(search, resources, read_json(run_dir.run_json)["lstm"])
-    jobs = [Job(trial_of(run_dir, int(row["number"])).params, {**base, "epochs": int(row["epochs"]), "seed": search.seed + s},
-                label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": int(row["epochs"])})
-            for rank, row in enumerate(chosen, start=1) for s in range(1, config.seeds + 1)]
+    jobs = [
+        Job(
+            trial_of(run_dir, int(row["number"])).params,
+            {**base, "epochs": int(row["epochs"]), "seed": search.seed + s},
+            label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": int(row["epochs"])},
+        )
+        for rank, row in enumerate(chosen, start=1)
+        for s in range(1, config.seeds + 1)
+    ]
     progress.field("certify", f"{len(chosen)} configurations x {config.seeds} seeds, {len(jobs)} trainings")
     started = time.time()
-    results = run_jobs(jobs, session.prepared, resources.cpus_per_trial, resources.gpus_per_trial,
-                       on_done=lambda r: progress.say(f"seed      {r['label']['trial_id']} seed {r['label']['seed']}: "
-                                                      f"{OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} at epoch {r['epoch']}"))
+    results = run_jobs(
+        jobs,
+        session.prepared,
+        resources.cpus_per_trial,
+        resources.gpus_per_trial,
+        on_done=lambda r: progress.say(
+            f"seed      {r['label']['trial_id']} seed {r['label']['seed']}: "
+            f"{OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} at epoch {r['epoch']}"
+        ),
+    )
     for job, result in zip(jobs, results, strict=True):
         result["test_accuracy"] = test_accuracy(job.params, result["weights"], session.prepared)
     write_rows(run_dir.certify_csv, CERTIFY_COLUMNS, [_row(r) for r in results])
     summary = _summarize(jobs, results, time.time() - started)
-    _export(session, jobs, results, summary, progress)
+    mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary["exported"]]
+    if config.refit:
+        mine = _refit(session, mine, summary, progress)
+    summary["wall_s"] = time.time() - started
+    _export(session, mine, summary, progress)
     return summary
 
 
+def _refit(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> list[tuple[Job, dict]]:
+    """Fit the chosen configuration on train + validation with each seed, for the epochs its trial trained."""
+    resources = session.resources
+    jobs = [Job(job.params, job.train, keep="last", label={**job.label, "refit": True}) for job, _ in mine]
+    results = run_jobs(
+        jobs,
+        session.prepared,
+        resources.cpus_per_trial,
+        resources.gpus_per_trial,
+        refit=True,
+        on_done=lambda r: progress.say(
+            f"refit     {r['label']['trial_id']} seed {r['label']['seed']}: {r['label']['epochs']} epochs on train + validation"
+        ),
+    )
+    for job, result in zip(jobs, results, strict=True):
+        result["test_accuracy"] = test_accuracy(job.params, result["weights"], session.prepared)
+        result[OBJECTIVE.metric] = next(r for j, r in mine if j.label["seed"] == job.label["seed"])[OBJECTIVE.metric]
+    tests = [r["test_accuracy"] for r in results]
+    mean, std = spread(tests)
+    summary["refit"] = {
+        "seeds": [
+            {"seed": j.label["seed"], "epochs": j.train["epochs"], "test_accuracy": r["test_accuracy"], "examples": r["examples"]}
+            for j, r in zip(jobs, results, strict=True)
+        ],
+        "test_accuracy_mean": mean,
+        "test_accuracy_std": std,
+        "examples": sum(r["examples"] for r in results),
+    }
+    summary["examples"] += summary["refit"]["examples"]
+    return list(zip(jobs, results, strict=True))
+
+
 def _row(result: dict) -> dict:
-    return {**result["label"], "best_epoch": result["epoch"], OBJECTIVE.metric: result[OBJECTIVE.metric],
-            "test_accuracy": result["test_accuracy"], "examples": result["examples"]}
+    return {
+        **result["label"],
+        "best_epoch": result["epoch"],
+        OBJECTIVE.metric: result[OBJECTIVE.metric],
+        "test_accuracy": result["test_accuracy"],
+        "examples": result["examples"],
+    }
 
 
 def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> dict:
@@ -84,32 +146,68 @@ def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> dict:
         mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == trial_id]
         val_mean, val_std = spread([r[OBJECTIVE.metric] for _, r in mine])
         test_mean, test_std = spread([r["test_accuracy"] for _, r in mine])
-        configs.append({"trial_id": trial_id, "rank": mine[0][0].label["rank"], "params": mine[0][0].params,
-                        "epochs": mine[0][0].label["epochs"], f"{OBJECTIVE.metric}_mean": val_mean,
-                        f"{OBJECTIVE.metric}_std": val_std, "test_accuracy_mean": test_mean, "test_accuracy_std": test_std,
-                        "seeds": [_row(r) for _, r in mine]})
+        configs.append(
+            {
+                "trial_id": trial_id,
+                "rank": mine[0][0].label["rank"],
+                "params": mine[0][0].params,
+                "epochs": mine[0][0].label["epochs"],
+                f"{OBJECTIVE.metric}_mean": val_mean,
+                f"{OBJECTIVE.metric}_std": val_std,
+                "test_accuracy_mean": test_mean,
+                "test_accuracy_std": test_std,
+                "seeds": [_row(r) for _, r in mine],
+            }
+        )
     best = min(configs, key=lambda c: OBJECTIVE.worst_first(c[f"{OBJECTIVE.metric}_mean"]))
-    return {"configurations": configs, "exported": best["trial_id"], "examples": sum(r["examples"] for r in results),
-            "wall_s": seconds}
+    return {
+        "configurations": configs,
+        "exported": best["trial_id"],
+        "examples": sum(r["examples"] for r in results),
+        "wall_s": seconds,
+    }
 
 
-def _export(session, jobs: list[Job], results: list[dict], summary: dict, progress) -> None:
-    """Ship the chosen configuration's seed with the best validation accuracy."""
+def _export(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> None:
+    """Ship the model of the chosen configuration's seed with the best validation accuracy (in certification)."""
     from search.export import export_network
     from search.retrain import network_of
 
-    mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary["exported"]]
     job, result = min(mine, key=lambda pair: OBJECTIVE.worst_first(pair[1][OBJECTIVE.metric]))
     chosen = next(c for c in summary["configurations"] if c["trial_id"] == summary["exported"])
-    facts = {"trial_id": summary["exported"], "seed": job.label["seed"], OBJECTIVE.metric: result[OBJECTIVE.metric],
-             "epoch": result["epoch"], "examples_per_s": _mean(result["history"], "examples_per_s"),
-             "tokens_per_s": _mean(result["history"], "tokens_per_s"),
-             "certified": {k: chosen[k] for k in chosen if k.endswith(("_mean", "_std"))}}
-    export_network(network_of(job.params, result["weights"]), job.params, session.prepared, session.run_dir.best_model,
-                   facts, test_accuracy=result["test_accuracy"])
-    progress.field("certified", f"{summary['exported']}: test_accuracy {chosen['test_accuracy_mean']:.4f} "
-                                f"± {chosen['test_accuracy_std']:.4f} over {len(mine)} seeds "
-                                f"({OBJECTIVE.metric} {chosen[f'{OBJECTIVE.metric}_mean']:.4f} ± {chosen[f'{OBJECTIVE.metric}_std']:.4f})")
+    headline = summary.get("refit") or chosen
+    certified = {k: chosen[k] for k in chosen if k.endswith(("_mean", "_std"))}
+    if summary.get("refit"):
+        certified |= {
+            "refit_test_accuracy_mean": headline["test_accuracy_mean"],
+            "refit_test_accuracy_std": headline["test_accuracy_std"],
+        }
+    facts = {
+        "trial_id": summary["exported"],
+        "seed": job.label["seed"],
+        "refit": bool(summary.get("refit")),
+        OBJECTIVE.metric: result[OBJECTIVE.metric],
+        "epoch": result["epoch"],
+        "examples_per_s": _mean(result["history"], "examples_per_s"),
+        "tokens_per_s": _mean(result["history"], "tokens_per_s"),
+        "certified": certified,
+    }
+    export_network(
+        network_of(job.params, result["weights"]),
+        job.params,
+        session.prepared,
+        session.run_dir.best_model,
+        facts,
+        test_accuracy=result["test_accuracy"],
+    )
+    fitted = " (refit on train + validation)" if summary.get("refit") else ""
+    progress.field(
+        "certified",
+        f"{summary['exported']}: test_accuracy {headline['test_accuracy_mean']:.4f} "
+        f"± {headline['test_accuracy_std']:.4f} over {len(mine)} seeds{fitted}; "
+        f"{OBJECTIVE.metric} {chosen[f'{OBJECTIVE.metric}_mean']:.4f} "
+        f"± {chosen[f'{OBJECTIVE.metric}_std']:.4f} in certification",
+    )
 
 
 def _mean(history: list[dict], key: str) -> float:
@@ -124,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
-    add_fields(parser, CertifyConfig, ["top", "seeds"])
+    add_fields(parser, CertifyConfig, ["top", "seeds", "refit"])
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        config = CertifyConfig(top=args.top, seeds=args.seeds)
+        config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit)
         run_dir = RunDir(args.run_dir)
         if read_json(run_dir.summary_json) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")
@@ -142,7 +240,10 @@ def record(run_dir: RunDir, certification: dict) -> None:
     summary = read_json(run_dir.summary_json)
     card = read_json(run_dir.best_model / "card.json")
     summary["certification"] = certification
-    summary["exported"] = {k: card.get(k) for k in ("trial_id", "seed", OBJECTIVE.metric, "test_accuracy", "certified")}
+    summary["exported"] = {
+        k: card.get(k)
+        for k in ("trial_id", "seed", "refit", "epoch", OBJECTIVE.metric, "test_accuracy", "test_examples", "certified")
+    }
     write_json(run_dir.summary_json, summary)
 
 

@@ -39,8 +39,14 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_fields(group, config_class: type, fields: list[str], flags: dict[str, str] | None = None,
-               metavars: dict[str, str] | None = None, suppress: bool = False) -> None:
+def add_fields(
+    group,
+    config_class: type,
+    fields: list[str],
+    flags: dict[str, str] | None = None,
+    metavars: dict[str, str] | None = None,
+    suppress: bool = False,
+) -> None:
     """Add one flag per dataclass field to an argparse parser or group.
 
     `flags` renames a field's flag (e.g. {"time_budget_min": "--time-budget"}). With
@@ -53,8 +59,11 @@ def add_fields(group, config_class: type, fields: list[str], flags: dict[str, st
         kind, choices = _argparse_type(hints[name])
         default = defaults[name]
         shown = "" if default is dataclasses.MISSING else f" (default: {'none' if default is None else default})"
-        options = {"help": field_help(config_class).get(name, "") + shown,
-                   "default": argparse.SUPPRESS if suppress else default, "dest": name}
+        options = {
+            "help": field_help(config_class).get(name, "") + shown,
+            "default": argparse.SUPPRESS if suppress else default,
+            "dest": name,
+        }
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:

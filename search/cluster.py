@@ -44,27 +44,37 @@ def check_address(address: str | None) -> None:
         return
     match = HOST_PORT.match(address)
     if not match or not 0 < int(match["port"]) < 65536:
-        raise UsageError(f"--address {address}: expected HOST:PORT (the head's port, 6379 by default), "
-                         "ray://HOST:10001 or auto")
+        raise UsageError(f"--address {address}: expected HOST:PORT (the head's port, 6379 by default), ray://HOST:10001 or auto")
     try:
         socket.create_connection((match["host"].strip("[]"), int(match["port"])), timeout=5).close()
     except OSError as error:
-        raise UsageError(f"--address {address}: nothing accepts connections there ({error.strerror or error}); "
-                         "start the head with `ray start --head`, or give its address") from None
+        raise UsageError(
+            f"--address {address}: nothing accepts connections there ({error.strerror or error}); "
+            "start the head with `ray start --head`, or give its address"
+        ) from None
     try:
-        done = subprocess.run([sys.executable, "-c", PROBE, address], env={**os.environ, **BOUNDED_CONNECT},
-                              timeout=PROBE_TIMEOUT_S, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, address],
+            env={**os.environ, **BOUNDED_CONNECT},
+            timeout=PROBE_TIMEOUT_S,
+            capture_output=True,
+            text=True,
+        )
     except subprocess.TimeoutExpired:
-        raise UsageError(f"--address {address}: no Ray cluster answered within {PROBE_TIMEOUT_S:g} s; "
-                         "give the head's Ray port (6379 by default) or ray://HOST:10001") from None
+        raise UsageError(
+            f"--address {address}: no Ray cluster answered within {PROBE_TIMEOUT_S:g} s; "
+            "give the head's Ray port (6379 by default) or ray://HOST:10001"
+        ) from None
     if done.returncode != 0:
         raise UsageError(f"--address {address}: {_refusal(done.stderr)}")
 
 
 def _refusal(stderr: str) -> str:
     if any(word in stderr for word in ("Unauthenticated", "InvalidAuthToken", "AuthenticationError", "Unauthorized")):
-        return ("the cluster rejected our token; set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or ~/.ray/auth_token) "
-                "to the cluster's token")
+        return (
+            "the cluster rejected our token; set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or ~/.ray/auth_token) "
+            "to the cluster's token"
+        )
     if "version mismatch" in stderr.lower():
         return "this machine's Ray or Python version differs from the cluster's; install the cluster's versions"
     last = [line for line in stderr.strip().splitlines() if line.strip()][-1:] or ["(no output)"]
@@ -104,7 +114,9 @@ def node_facts(run_dir: RunDir) -> dict:
     nodes: dict = {}
     for row in read_rows(run_dir.epochs_csv):
         if row.get("node_id"):
-            nodes.setdefault(row["node_id"], {"hostname": row.get("hostname", ""), "lstm": set()})["lstm"].add(row.get("lstm", ""))
+            nodes.setdefault(row["node_id"], {"hostname": row.get("hostname", ""), "lstm": set()})["lstm"].add(
+                row.get("lstm", "")
+            )
     return {node: {"hostname": facts["hostname"], "lstm": sorted(facts["lstm"] - {""})} for node, facts in nodes.items()}
 
 
@@ -125,8 +137,9 @@ def wait_for_gpus(gpus: float, timeout_s: float, progress) -> dict:
     if gpus <= resources.get("GPU", 0) or timeout_s <= 0:
         return resources
     request_resources(bundles=[{"GPU": 1}] * math.ceil(gpus))
-    progress.say(f"waiting up to {timeout_s / 60:g} min for the cluster's autoscaler to add GPUs "
-                 f"({resources.get('GPU', 0):g} of {gpus:g})")
+    progress.say(
+        f"waiting up to {timeout_s / 60:g} min for the cluster's autoscaler to add GPUs ({resources.get('GPU', 0):g} of {gpus:g})"
+    )
     deadline = time.time() + timeout_s
     while time.time() < deadline and ray.cluster_resources().get("GPU", 0) < gpus:
         time.sleep(10)

@@ -78,7 +78,9 @@ class SearchConfig:
         if self.gpus < 0:
             raise UsageError(f"--gpus {self.gpus} is invalid: expected 0 or more")
         if not 0 < self.gpus_per_trial <= max(1.0, self.gpus):
-            raise UsageError(f"--gpus-per-trial {self.gpus_per_trial} is invalid: expected a share in (0, {max(1.0, self.gpus):g}]")
+            raise UsageError(
+                f"--gpus-per-trial {self.gpus_per_trial} is invalid: expected a share in (0, {max(1.0, self.gpus):g}]"
+            )
         for name in ("cpus", "cpus_per_trial"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -94,8 +96,19 @@ class SearchConfig:
         return narrowed(SPACE, self.fixed)
 
 
-RESUMABLE = ("trials", "time_budget_min", "budget_examples", "gpus", "gpus_per_trial", "cpus", "cpus_per_trial",
-             "address", "resource_wait_min", "max_failures", "lstm")
+RESUMABLE = (
+    "trials",
+    "time_budget_min",
+    "budget_examples",
+    "gpus",
+    "gpus_per_trial",
+    "cpus",
+    "cpus_per_trial",
+    "address",
+    "resource_wait_min",
+    "max_failures",
+    "lstm",
+)
 """Options a resumed run may change; every other one keeps the value the run started with."""
 
 
@@ -150,18 +163,38 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Search single and stacked BiLSTMs on IMDB with Ray Tune + Optuna.",
         epilog="Searched: " + "; ".join(f"{p.name} {p.describe()} ({p.help})" for p in SPACE),
     )
-    add_fields(parser, SearchConfig, SEARCH_FIELDS, flags=SEARCH_FLAGS, metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI"}, suppress=True)
+    add_fields(
+        parser,
+        SearchConfig,
+        SEARCH_FIELDS,
+        flags=SEARCH_FLAGS,
+        metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI"},
+        suppress=True,
+    )
     add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"}, suppress=True)
-    parser.add_argument("--fix", action="append", metavar="NAME=VALUE", default=argparse.SUPPRESS,
-                        help="pin a searched hyperparameter to one value, e.g. --fix max_len=256 (repeatable)")
+    parser.add_argument(
+        "--fix",
+        action="append",
+        metavar="NAME=VALUE",
+        default=argparse.SUPPRESS,
+        help="pin a searched hyperparameter to one value, e.g. --fix max_len=256 (repeatable)",
+    )
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out (interrupted, or with more trials or budget)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out (interrupted, or with more trials or budget)"
+    )
     parser.add_argument("--smoke", action="store_true", help=f"a few-minute run of the whole pipeline on a subset: {SMOKE}")
-    parser.add_argument("--certify", action="store_true",
-                        help="then re-train the top 3 configurations with 3 fresh seeds each and export the best on "
-                             "average (python -m search.certify does it on a finished run)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="also show what Ray, Tune and TensorFlow print (Tune's trial tables; otherwise in DIR/driver.log)")
+    parser.add_argument(
+        "--certify",
+        action="store_true",
+        help="then re-train the top 3 configurations with 3 fresh seeds each and export the best on "
+        "average (python -m search.certify does it on a finished run)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show what Ray, Tune and TensorFlow print (Tune's trial tables; otherwise in DIR/driver.log)",
+    )
     return parser.parse_args(argv)
 
 
@@ -199,15 +232,21 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
     wanted_search, wanted_data = configs_from_args(args)
     given = set(vars(args)) | (set(SMOKE) | {"fix", "test_limit"} if args.smoke else set())
     search_recorded, data_recorded = recorded["search"], recorded["data"]
-    changed = [_flag(k) for k in SEARCH_FIELDS if k in given and k not in RESUMABLE
-               and getattr(wanted_search, k) != search_recorded.get(k)]
+    changed = [
+        _flag(k)
+        for k in SEARCH_FIELDS
+        if k in given and k not in RESUMABLE and getattr(wanted_search, k) != search_recorded.get(k)
+    ]
     if "fix" in given and wanted_search.fixed != search_recorded.get("fixed"):
         changed.append("--fix")
-    changed += [_flag(k) for k in ("source", "limit", "test_limit")
-                if k in given and getattr(wanted_data, k) != data_recorded.get(k)]
+    changed += [
+        _flag(k) for k in ("source", "limit", "test_limit") if k in given and getattr(wanted_data, k) != data_recorded.get(k)
+    ]
     if changed:
-        raise UsageError(f"--resume: {', '.join(dict.fromkeys(changed))} cannot change on resume (the run started "
-                         "with other values); drop them, or start a new run with another --out")
+        raise UsageError(
+            f"--resume: {', '.join(dict.fromkeys(changed))} cannot change on resume (the run started "
+            "with other values); drop them, or start a new run with another --out"
+        )
     updates = {k: getattr(wanted_search, k) for k in RESUMABLE if k in given}
     return SearchConfig(**{**search_recorded, **updates}), DataConfig(**data_recorded)
 

@@ -64,8 +64,16 @@ class Progress:
 
     # ------------------------------------------------------------ the search
 
-    def start(self, rows: dict, total: int, concurrency: int, budget_examples: int | None,
-              time_budget_s: float | None, examples_used: int, params: list[str] = ()) -> None:
+    def start(
+        self,
+        rows: dict,
+        total: int,
+        concurrency: int,
+        budget_examples: int | None,
+        time_budget_s: float | None,
+        examples_used: int,
+        params: list[str] = (),
+    ) -> None:
         """Begin following a search (live on a terminal): `rows` are the trial table's, kept current."""
         self.rows, self.total, self.concurrency, self.params = rows, total, concurrency, list(params)
         self.budget_examples, self.time_budget_s = budget_examples, time_budget_s
@@ -95,14 +103,18 @@ class Progress:
         ended = sum(State(s).ended for s in states if s in State._value2member_map_)
         running = states.count(State.RUNNING)
         counts = " · ".join(f"{states.count(s.value)} {s.label}" for s in State if s.ended and states.count(s.value))
-        lines = [f"trials    {ended}/{self.total} done ({counts or 'none yet'}), {running} running, "
-                 f"{max(0, self.total - ended - running)} to go",
-                 f"budget    {self.budget_text()}; ETA {self.eta_text(ended)}"]
+        lines = [
+            f"trials    {ended}/{self.total} done ({counts or 'none yet'}), {running} running, "
+            f"{max(0, self.total - ended - running)} to go",
+            f"budget    {self.budget_text()}; ETA {self.eta_text(ended)}",
+        ]
         best = best_row(rows)
         if best is not None:
             config = ", ".join(f"{name}={best[name]}" for name in self.params if name in best)
-            lines.append(f"best      {best['trial_id']} {OBJECTIVE.metric} {as_float(best[OBJECTIVE.metric]):.4f}"
-                         + (f" ({config})" if config else ""))
+            lines.append(
+                f"best      {best['trial_id']} {OBJECTIVE.metric} {as_float(best[OBJECTIVE.metric]):.4f}"
+                + (f" ({config})" if config else "")
+            )
         return Group(*(Text(line) for line in lines))
 
     def budget_text(self) -> str:
@@ -117,8 +129,11 @@ class Progress:
         """Minutes left by the budget that binds first: trials, examples or time."""
         elapsed = max(1e-9, time.time() - self.started)
         estimates = []
-        durations = [as_float(r.get("ended_at")) - as_float(r.get("started_at")) for r in self.rows.values()
-                     if str(r["state"]) in State._value2member_map_ and State(str(r["state"])).ended]
+        durations = [
+            as_float(r.get("ended_at")) - as_float(r.get("started_at"))
+            for r in self.rows.values()
+            if str(r["state"]) in State._value2member_map_ and State(str(r["state"])).ended
+        ]
         durations = [d for d in durations if d == d]
         if durations:
             estimates.append((self.total - ended) * (sum(durations) / len(durations)) / self.concurrency)

@@ -107,6 +107,11 @@ class Split:
         end = self.offsets[n]
         return Split(self.tokens[:end], self.offsets[: n + 1], self.labels[:n])
 
+    def plus(self, other: Split) -> Split:
+        """This split's reviews followed by `other`'s."""
+        offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
+        return Split(np.concatenate([self.tokens, other.tokens]), offsets, np.concatenate([self.labels, other.labels]))
+
 
 @dataclass
 class Prepared:
@@ -121,6 +126,12 @@ class Prepared:
     def for_trials(self) -> Prepared:
         """Train and validation only: the test split never reaches a trial."""
         splits = {k: v for k, v in self.splits.items() if k != "test"}
+        return Prepared(splits, self.vocabulary, self.fingerprint, self.facts)
+
+    def for_refit(self) -> Prepared:
+        """For a final fit once the configuration is chosen: train = train + validation (the
+        validation figures it reports are then on data it trained on); no test split."""
+        splits = {"train": self.splits["train"].plus(self.splits["val"]), "val": self.splits["val"]}
         return Prepared(splits, self.vocabulary, self.fingerprint, self.facts)
 
 
@@ -170,8 +181,9 @@ def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]
         replaced += bad
         found[split].append((f"{polarity}/{stem}", int(polarity == "pos"), text))
     if len(trees) > 1:
-        raise DataError(f"--data {source}: holds {len(trees)} dataset trees ({', '.join(sorted(trees))}); "
-                        "point --data at one of them")
+        raise DataError(
+            f"--data {source}: holds {len(trees)} dataset trees ({', '.join(sorted(trees))}); point --data at one of them"
+        )
     _check_layout(source, found)
     out = {}
     for split, rows in found.items():
@@ -361,7 +373,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     train, val = [], []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
-        n_val = int(round(len(members) * val_fraction))
+        n_val = round(len(members) * val_fraction)
         val.append(members[:n_val])
         train.append(members[n_val:])
     train_idx, val_idx = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
@@ -471,7 +483,5 @@ def _save(prepared: Prepared, path: Path) -> None:
 
 def _load(path: Path, fingerprint: str) -> Prepared:
     with np.load(path) as saved:
-        splits = {
-            name: Split(saved[f"{name}_tokens"], saved[f"{name}_offsets"], saved[f"{name}_labels"]) for name in SPLITS
-        }
+        splits = {name: Split(saved[f"{name}_tokens"], saved[f"{name}_offsets"], saved[f"{name}_labels"]) for name in SPLITS}
         return Prepared(splits, saved["vocabulary"].tolist(), fingerprint, json.loads(str(saved["facts"])))

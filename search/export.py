@@ -71,9 +71,9 @@ def export_network(network, params: dict, data: Prepared, dest: Path, facts: dic
         "versions": library_versions(),
         "inputs": "a batch of raw review strings (shape [batch], dtype string)",
         "outputs": "model.keras: one logit per review [batch, 1], sigmoid(logit) = P(positive); saved_model/: "
-                   "signature serving_default, text [batch] string -> probability, logit [batch] float32",
+        "signature serving_default, text [batch] string -> probability, logit [batch] float32",
         "load": "import models.text; keras.saving.load_model('model.keras', safe_mode=True)  "
-                "(models.text registers the standardization); saved_model/ needs only TensorFlow",
+        "(models.text registers the standardization); saved_model/ needs only TensorFlow",
     }
     staging = staging_dir(dest)
     try:

@@ -39,7 +39,7 @@ class Outcome:
 def settle(session, built, progress) -> Outcome:
     """End the trials the time budget cut, detect an interruption, find the best trial."""
     table, run_dir = built.table, session.run_dir
-    if built.time_budget.spent:  # Tune ended every trial at once: tell the study and the table
+    if built.time_budget.spent and built.searcher is not None:  # Tune ended every trial at once: tell the study and the table
         for number, params in built.searcher.prune_unfinished("time budget ran out"):
             table.add(number, params)
         unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
@@ -90,9 +90,15 @@ def export_and_summarize(session, built, outcome: Outcome, progress, export: boo
         "best": _best_entry(run_dir, best, card),
         "exported": _exported_entry(card),
         "certification": previous.get("certification"),
-        "tutorial": {row["preset"]: {"trial_id": row["trial_id"], "state": row["state"],
-                                     OBJECTIVE.metric: _number(row.get(OBJECTIVE.metric))}
-                     for row in built.table.rows.values() if row.get("preset") in TUTORIAL_PRESETS},
+        "tutorial": {
+            row["preset"]: {
+                "trial_id": row["trial_id"],
+                "state": row["state"],
+                OBJECTIVE.metric: _number(row.get(OBJECTIVE.metric)),
+            }
+            for row in built.table.rows.values()
+            if row.get("preset") in TUTORIAL_PRESETS
+        },
         "counts": built.table.counts(),
         "wall_s": time.time() - session.started,
         "budget": _budget(session, built),
@@ -101,8 +107,11 @@ def export_and_summarize(session, built, outcome: Outcome, progress, export: boo
     write_json(run_dir.summary_json, summary)
     entry = summary["best"]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["params"].items())
-    tested = (f", test_accuracy {entry['test_accuracy']:.4f} on {entry['test_examples']:,} test reviews"
-              if "test_accuracy" in entry else "")
+    tested = (
+        f", test_accuracy {entry['test_accuracy']:.4f} on {entry['test_examples']:,} test reviews"
+        if "test_accuracy" in entry
+        else ""
+    )
     progress.field("best", f"{best['trial_id']}: {OBJECTIVE.metric} {entry[OBJECTIVE.metric]:.4f}{tested} ({params})")
     if card:
         progress.field("model", f"{run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
@@ -126,8 +135,13 @@ def _export(session, best: dict) -> dict:
 
     run_dir = session.run_dir
     params = trial_of(run_dir, int(best["number"])).params
-    facts = {"trial_id": best["trial_id"], OBJECTIVE.metric: _number(best[OBJECTIVE.metric]), "epoch": int(best["best_epoch"]),
-             "examples_per_s": _number(best["examples_per_s"]), "tokens_per_s": _number(best["tokens_per_s"])}
+    facts = {
+        "trial_id": best["trial_id"],
+        OBJECTIVE.metric: _number(best[OBJECTIVE.metric]),
+        "epoch": int(best["best_epoch"]),
+        "examples_per_s": _number(best["examples_per_s"]),
+        "tokens_per_s": _number(best["tokens_per_s"]),
+    }
     path = best["best_checkpoint"]
     if "://" in path:  # in the storage of a cluster: fetched to a temporary folder
         from ray import tune
@@ -160,7 +174,9 @@ def _exported_entry(card: dict | None) -> dict | None:
     """What best_model/ holds: which trial (and seed, for a certified model), its accuracies."""
     if card is None:
         return None
-    return {k: card.get(k) for k in ("trial_id", "seed", "epoch", OBJECTIVE.metric, "test_accuracy", "test_examples", "certified")}
+    return {
+        k: card.get(k) for k in ("trial_id", "seed", "epoch", OBJECTIVE.metric, "test_accuracy", "test_examples", "certified")
+    }
 
 
 def _budget(session, built) -> dict:
@@ -187,7 +203,8 @@ def build_report(run_dir: RunDir, progress) -> None:
 
         index = reports.build(run_dir.root)
     except Exception as error:
-        progress.warn(f"the report could not be built ({type(error).__name__}: {error}); "
-                      f"retry with: python -m reports {run_dir.root}")
+        progress.warn(
+            f"the report could not be built ({type(error).__name__}: {error}); retry with: python -m reports {run_dir.root}"
+        )
         return
     progress.field("report", str(index))

@@ -41,7 +41,9 @@ def read_texts(args) -> list[str]:
         try:
             texts += Path(args.file).read_bytes().decode("utf-8", errors="replace").splitlines()
         except OSError as error:
-            raise UsageError(f"--file {args.file}: cannot read it ({error.strerror}); give a text file or - for standard input")
+            raise UsageError(
+                f"--file {args.file}: cannot read it ({error.strerror}); give a text file or - for standard input"
+            ) from None
     if not texts:
         raise UsageError("no texts to classify: give them as arguments or with --file FILE (- for standard input)")
     return texts

@@ -43,24 +43,32 @@ def train_job(job: Job, data: Prepared) -> dict:
     def keep(metrics: dict, training) -> None:
         value = metrics[OBJECTIVE.metric] if OBJECTIVE.mode == "max" else -metrics[OBJECTIVE.metric]
         if DIVERGED not in metrics and (job.keep == "last" or value > kept["value"]):
-            kept.update(value=value, epoch=metrics["epoch"], metric=metrics[OBJECTIVE.metric],
-                        weights=training.network.get_weights())
+            kept.update(
+                value=value, epoch=metrics["epoch"], metric=metrics[OBJECTIVE.metric], weights=training.network.get_weights()
+            )
 
     history = train_and_evaluate(model_config, config, data, on_epoch=keep)
     if "weights" not in kept:
         raise RuntimeError(f"{job.label}: every epoch diverged")
-    return {"history": history, "epoch": kept["epoch"], OBJECTIVE.metric: kept["metric"], "weights": kept["weights"],
-            "examples": sum(m["examples"] for m in history), "label": job.label}
+    return {
+        "history": history,
+        "epoch": kept["epoch"],
+        OBJECTIVE.metric: kept["metric"],
+        "weights": kept["weights"],
+        "examples": sum(m["examples"] for m in history),
+        "label": job.label,
+    }
 
 
-def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=None) -> list[dict]:
+def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=None, refit: bool = False) -> list[dict]:
     """Run jobs as Ray tasks, each with `cpus` CPUs and `gpus` GPUs; results in the jobs' order.
 
-    `on_done(result)` is called as each finishes. A task that fails is retried twice by Ray.
+    `refit` trains on train + validation (Prepared.for_refit). `on_done(result)` is called
+    as each finishes. A task that fails is retried twice by Ray.
     """
     import ray
 
-    shared = ray.put(data.for_trials())
+    shared = ray.put(data.for_refit() if refit else data.for_trials())
     task = ray.remote(train_job).options(num_cpus=cpus, num_gpus=gpus, max_retries=2)
     pending = {task.remote(job, shared): i for i, job in enumerate(jobs)}
     results: list = [None] * len(jobs)

@@ -110,8 +110,16 @@ class Session:
             self.space = run_space(self.run_dir, self.search, self.prepared, self.resume)
 
 
-def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: bool, command: str,
-        progress: Progress, verbose: bool = False, certify: bool = False) -> int:
+def run(
+    search: SearchConfig,
+    data_config: DataConfig,
+    run_dir: RunDir,
+    resume: bool,
+    command: str,
+    progress: Progress,
+    verbose: bool = False,
+    certify: bool = False,
+) -> int:
     """Run (or continue) a search in run_dir; returns the exit code (0, 1, 2 or 130)."""
     import ray
 
@@ -125,8 +133,7 @@ def run(search: SearchConfig, data_config: DataConfig, run_dir: RunDir, resume: 
             prepared = prepare(data_config)
         except (UsageError, DataError) as error:
             return fail(error)
-        session = Session(run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose,
-                          certify)
+        session = Session(run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose, certify)
         try:
             return phases(session)
         except UsageError as error:
@@ -142,8 +149,11 @@ def ray_session(search: SearchConfig, verbose: bool = False):
     try:
         if not ray.is_initialized():
             env_vars = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", **faults.environment()}
-            options = {"runtime_env": {"env_vars": env_vars},
-                       "log_to_driver": False, "logging_level": logging.INFO if verbose else logging.CRITICAL}
+            options = {
+                "runtime_env": {"env_vars": env_vars},
+                "log_to_driver": False,
+                "logging_level": logging.INFO if verbose else logging.CRITICAL,
+            }
             if search.address:
                 ray.init(address=search.address, **options)
             else:
@@ -228,18 +238,29 @@ def header(session: Session, lstm: dict) -> None:
     """What is searched, on what, with what, and where it is written."""
     search, resources, sizes, progress = session.search, session.resources, session.prepared.facts["sizes"], session.progress
     pinned = [p for p in session.space if p.kind == "categorical" and len(p.choices) == 1]
-    budgets = [f"{search.time_budget_min:g} min" if search.time_budget_min else "",
-               f"{search.budget_examples:,} training examples" if search.budget_examples else ""]
+    budgets = [
+        f"{search.time_budget_min:g} min" if search.time_budget_min else "",
+        f"{search.budget_examples:,} training examples" if search.budget_examples else "",
+    ]
     gpus = f"{resources.gpus_per_trial:g} GPU and " if resources.gpus_per_trial else ""
     lstm_text = "Keras's layers" if lstm["trials"] == "keras" else "Keras's layers (cuDNN)" if gpus else "the fused kernel"
-    progress.field("data", f"{session.data_config.source}: {sizes['train']:,} train / {sizes['val']:,} validation / "
-                           f"{sizes['test']:,} test reviews")
-    progress.field("space", f"{len(session.space)} hyperparameters"
-                            + (f", {len(pinned)} pinned ({', '.join(f'{p.name}={p.choices[0]}' for p in pinned)})" if pinned else ""))
-    progress.field("search", f"{search.trials} trials of up to {search.max_epochs} epochs, ASHA after {search.grace_period}; "
-                             f"budget: {' and '.join(b for b in budgets if b) or 'none'}")
-    progress.field("resources", f"{resources.concurrency} trials at once, {gpus}{resources.cpus_per_trial} CPU each; "
-                                f"LSTM: {lstm_text}")
+    progress.field(
+        "data",
+        f"{session.data_config.source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews",
+    )
+    progress.field(
+        "space",
+        f"{len(session.space)} hyperparameters"
+        + (f", {len(pinned)} pinned ({', '.join(f'{p.name}={p.choices[0]}' for p in pinned)})" if pinned else ""),
+    )
+    progress.field(
+        "search",
+        f"{search.trials} trials of up to {search.max_epochs} epochs, ASHA after {search.grace_period}; "
+        f"budget: {' and '.join(b for b in budgets if b) or 'none'}",
+    )
+    progress.field(
+        "resources", f"{resources.concurrency} trials at once, {gpus}{resources.cpus_per_trial} CPU each; LSTM: {lstm_text}"
+    )
     progress.field("run", f"{session.run_dir.root}")
     tune_dir = storage_path(session.run_dir, search.storage) + "/" + session.run_dir.tune.name
     progress.field("tools", f"tensorboard --logdir {tune_dir}  ·  optuna-dashboard {session.run_dir.study_url}")
@@ -277,4 +298,3 @@ def train_defaults(search: SearchConfig, resources: Resources, lstm: dict) -> di
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -83,8 +83,15 @@ def sleeper(params: dict, iterations: int, sleep_s: float) -> None:
         slept = time.perf_counter()
         time.sleep(sleep_s)
         work_s += time.perf_counter() - slept
-        tune.report({OBJECTIVE.metric: score(params, iteration), "epoch": iteration, "examples": 0, "work_s": work_s,
-                     "busy_s": time.perf_counter() - started})
+        tune.report(
+            {
+                OBJECTIVE.metric: score(params, iteration),
+                "epoch": iteration,
+                "examples": 0,
+                "work_s": work_s,
+                "busy_s": time.perf_counter() - started,
+            }
+        )
 
 
 # ---------------------------------------------------------------- one measured search
@@ -116,12 +123,18 @@ def driver_pieces(seed: int, iterations: int, scratch: Path):
 
     class TimedSearch(StudySearch):
         suggest, on_trial_result, on_trial_complete = (
-            timed(StudySearch.suggest), timed(StudySearch.on_trial_result), timed(StudySearch.on_trial_complete))
+            timed(StudySearch.suggest),
+            timed(StudySearch.on_trial_result),
+            timed(StudySearch.on_trial_complete),
+        )
 
     class TimedTable(TrialTable):
         on_trial_start, on_trial_result, on_checkpoint, on_trial_complete = (
-            timed(TrialTable.on_trial_start), timed(TrialTable.on_trial_result), timed(TrialTable.on_checkpoint),
-            timed(TrialTable.on_trial_complete))
+            timed(TrialTable.on_trial_start),
+            timed(TrialTable.on_trial_result),
+            timed(TrialTable.on_checkpoint),
+            timed(TrialTable.on_trial_complete),
+        )
 
     run_dir, ledger = RunDir(scratch), Ledger(examples_per_epoch=1)
     presets = [preset_point(name, SPACE) for name in TUTORIAL_PRESETS]
@@ -189,7 +202,8 @@ def measure(config: ScaleConfig) -> dict:
                 results = tuner.fit()
                 wall_s = time.perf_counter() - started
             return figures(config, results, wall_s, rss, getattr(searcher, "seconds", 0.0)) | {
-                "tables_s": getattr(table, "seconds", 0.0)}
+                "tables_s": getattr(table, "seconds", 0.0)
+            }
     finally:
         ray.shutdown()
 
@@ -224,8 +238,15 @@ def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, search
 
 def growth(small: dict, large: dict) -> dict:
     """How the figures of the largest count compare with the smallest's (ratios, large / small)."""
-    names = ("trials", "wall_s", "outside_trials_ms_per_trial", "searcher_s", "tables_s", "driver_rss_peak_mb",
-             "driver_rss_growth_mb")
+    names = (
+        "trials",
+        "wall_s",
+        "outside_trials_ms_per_trial",
+        "searcher_s",
+        "tables_s",
+        "driver_rss_peak_mb",
+        "driver_rss_growth_mb",
+    )
     ratios = {name: large[name] / small[name] if small[name] else None for name in names}
     ratios["searcher_s_per_trial"] = ratios["searcher_s"] / ratios["trials"] if ratios["searcher_s"] else None
     return {"from_trials": small["trials"], "to_trials": large["trials"], "ratios": ratios}
@@ -235,9 +256,23 @@ def measure_in_child(config: ScaleConfig) -> dict:
     """`measure` in a fresh Python process, so each count starts with a new Ray and its own peak memory."""
     with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
         out = Path(scratch) / "one.json"
-        argv = [sys.executable, "-m", "search.scale", "--trials", str(config.trials), "--iterations", str(config.iterations),
-                "--sleep", str(config.sleep_s), "--concurrency", str(config.concurrency), "--seed", str(config.seed),
-                "--json", str(out)]
+        argv = [
+            sys.executable,
+            "-m",
+            "search.scale",
+            "--trials",
+            str(config.trials),
+            "--iterations",
+            str(config.iterations),
+            "--sleep",
+            str(config.sleep_s),
+            "--concurrency",
+            str(config.concurrency),
+            "--seed",
+            str(config.seed),
+            "--json",
+            str(out),
+        ]
         done = subprocess.run(argv, env=dict(os.environ, PYTHONWARNINGS="ignore"))
         if done.returncode != 0:
             raise RuntimeError(f"the {config.trials}-trial run failed (exit {done.returncode})")
@@ -276,9 +311,22 @@ def describe_growth(g: dict) -> str:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     defaults = ScaleConfig()
     parser = argparse.ArgumentParser(prog="python -m search.scale", description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, nargs="+", default=[defaults.trials], help="trial counts; each runs in a fresh process when more than one (default: %(default)s)")
-    parser.add_argument("--iterations", type=int, default=defaults.iterations, help="reports per trial ASHA lets run to the end (default: %(default)s)")
-    parser.add_argument("--sleep", type=float, default=defaults.sleep_s, help="seconds a trial sleeps per iteration (default: %(default)s)")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        nargs="+",
+        default=[defaults.trials],
+        help="trial counts; each runs in a fresh process when more than one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=defaults.iterations,
+        help="reports per trial ASHA lets run to the end (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sleep", type=float, default=defaults.sleep_s, help="seconds a trial sleeps per iteration (default: %(default)s)"
+    )
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="trials at once (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds the sampler (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here, by trial count, with 'growth'")

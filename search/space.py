@@ -18,17 +18,33 @@ SPACE: tuple[Param, ...] = (
     Param("depth", "int", "BiLSTM layers: 1 = single, 2-3 = stacked", "model", 1, 3),
     Param("units", "int", "LSTM units of the first layer; deeper layers halve it", "model", 16, 128, log=True),
     Param("embedding_dim", "int", "width of the token embedding", "model", 16, 256, log=True),
-    Param("pooling", "categorical", "the last BiLSTM's final states, or its outputs pooled over time", "model",
-          choices=("last", "max", "mean", "max_mean")),
+    Param(
+        "pooling",
+        "categorical",
+        "the last BiLSTM's final states, or its outputs pooled over time",
+        "model",
+        choices=("last", "max", "mean", "max_mean"),
+    ),
     Param("dropout", "float", "dropout rate before the output layer", "model", 0.0, 0.6),
-    Param("vocab_size", "int", "vocabulary size, padding and [UNK] included (at most the corpus's)", "model",
-          1000, 20000, log=True),
+    Param(
+        "vocab_size", "int", "vocabulary size, padding and [UNK] included (at most the corpus's)", "model", 1000, 20000, log=True
+    ),
     Param("learning_rate", "float", "Adam's learning rate (the peak of a linear schedule)", "train", 1e-4, 1e-2, log=True),
-    Param("schedule", "categorical", "learning rate: constant, or linear warm-up then decay to 0", "train",
-          choices=("constant", "linear")),
+    Param(
+        "schedule",
+        "categorical",
+        "learning rate: constant, or linear warm-up then decay to 0",
+        "train",
+        choices=("constant", "linear"),
+    ),
     Param("batch_size", "categorical", "reviews per training step", "train", choices=(32, 64, 128)),
-    Param("max_len", "categorical", "tokens kept per review, 0 = the whole review (choices from the corpus's lengths)",
-          "train", choices=(128, 256, 512, 0)),
+    Param(
+        "max_len",
+        "categorical",
+        "tokens kept per review, 0 = the whole review (choices from the corpus's lengths)",
+        "train",
+        choices=(128, 256, 512, 0),
+    ),
 )
 LENGTH_QUANTILES = (0.5, 0.75, 0.9)
 """Review lengths (in tokens, of the training split) that max_len's choices cut at, besides 0 = whole."""

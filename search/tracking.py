@@ -41,8 +41,15 @@ EPOCH_NAMES = names(EPOCH_COLUMNS)
 class TrialTable(tune.Callback):
     """trials.csv and epochs.csv of one run directory, earlier sessions' rows kept."""
 
-    def __init__(self, run_dir: RunDir, param_names: list[str], ledger: Ledger, scheduler: StoppingScheduler,
-                 cpus_per_trial: float, progress: Progress):
+    def __init__(
+        self,
+        run_dir: RunDir,
+        param_names: list[str],
+        ledger: Ledger,
+        scheduler: StoppingScheduler,
+        cpus_per_trial: float,
+        progress: Progress,
+    ):
         self.run_dir, self.param_names, self.ledger, self.scheduler = run_dir, list(param_names), ledger, scheduler
         self.cpus, self.progress = cpus_per_trial, progress
         self.rows: dict[str, dict] = {}
@@ -100,8 +107,12 @@ class TrialTable(tune.Callback):
         row = self._row(trial)
         diverged = trial.last_result.get(DIVERGED)
         if diverged:
-            row.update(state=State.DIVERGED, reason=f"diverged at epoch {trial.last_result.get('epoch')}: {diverged}",
-                       val_accuracy="", val_loss="")
+            row.update(
+                state=State.DIVERGED,
+                reason=f"diverged at epoch {trial.last_result.get('epoch')}: {diverged}",
+                val_accuracy="",
+                val_loss="",
+            )
         elif trial.trial_id in self.ledger.reasons:
             row.update(state=State.STOPPED_EARLY, reason=self.ledger.reasons[trial.trial_id])
         else:
@@ -132,8 +143,14 @@ class TrialTable(tune.Callback):
         key = trial_id(number)
         if key not in self.rows:
             values = {name: params.get(name) for name in self.param_names}
-            self.rows[key] = {"trial_id": key, "number": number, "preset": preset_of(values),
-                              "state": State.PENDING, **values, "cpus": self.cpus}
+            self.rows[key] = {
+                "trial_id": key,
+                "number": number,
+                "preset": preset_of(values),
+                "state": State.PENDING,
+                **values,
+                "cpus": self.cpus,
+            }
         return self.rows[key]
 
     def _end(self, row: dict) -> None:

@@ -13,8 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -274,8 +274,13 @@ def _train_epoch(train_step, eval_step, train: Split, val: Split, config: TrainC
         "padding_fraction": 1 - real_tokens / padded_tokens,
     }
     if not np.isfinite(train_loss):
-        return {**metrics, "val_loss": math.nan, "val_accuracy": math.nan, "eval_s": 0.0,
-                DIVERGED: f"training loss is {train_loss}"}
+        return {
+            **metrics,
+            "val_loss": math.nan,
+            "val_accuracy": math.nan,
+            "eval_s": 0.0,
+            DIVERGED: f"training loss is {train_loss}",
+        }
     val_loss, val_accuracy = evaluate(eval_step, val, config.max_len)
     metrics.update(val_loss=val_loss, eval_s=time.perf_counter() - start - epoch_s)
     if not np.isfinite(val_loss):
@@ -299,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     from models import PRESETS
 
     parser = ArgumentParser(prog="python -m search.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=next(iter(PRESETS)), help="model to train (default: %(default)s)")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default=next(iter(PRESETS)), help="model to train (default: %(default)s)"
+    )
     add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"})
     add_fields(parser, TrainConfig, [f.name for f in fields(TrainConfig)])
     parser.add_argument("--json", type=Path, default=None, help="write the per-epoch metrics here")

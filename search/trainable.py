@@ -46,7 +46,9 @@ def bilstm(config: dict, data: Prepared, train_defaults: dict, resume_from: dict
         with tempfile.TemporaryDirectory() as folder:
             from models import save_checkpoint
 
-            save_checkpoint(folder, training.network, training.optimizer, model_config, {"epoch": training.epoch, "params": params})
+            save_checkpoint(
+                folder, training.network, training.optimizer, model_config, {"epoch": training.epoch, "params": params}
+            )
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(folder))
 
     def strike(training: Training) -> None:

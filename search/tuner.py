@@ -65,8 +65,15 @@ class Built:
         """Run the trials, showing progress; returns when Tune does (finished, stopped or interrupted)."""
         started = time.time()
         time_left = None if self.time_budget.deadline is None else self.time_budget.deadline - started
-        progress.start(self.table.rows, self.trials, self.concurrency, self.ledger.budget_examples, time_left,
-                       self.ledger.used, self.table.param_names)
+        progress.start(
+            self.table.rows,
+            self.trials,
+            self.concurrency,
+            self.ledger.budget_examples,
+            time_left,
+            self.ledger.used,
+            self.table.param_names,
+        )
         try:
             self.tuner.fit()
         finally:
@@ -122,8 +129,12 @@ def _tuner(session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfi
     from search.trainable import bilstm
 
     resources = session.resources
-    trainable = tune.with_parameters(bilstm, data=session.prepared.for_trials(), resume_from={u.number: u.checkpoint for u in unfinished},
-                                     train_defaults=train_defaults(session.search, resources, lstm))
+    trainable = tune.with_parameters(
+        bilstm,
+        data=session.prepared.for_trials(),
+        resume_from={u.number: u.checkpoint for u in unfinished},
+        train_defaults=train_defaults(session.search, resources, lstm),
+    )
     return tune.Tuner(
         tune.with_resources(trainable, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
         tune_config=tune.TuneConfig(

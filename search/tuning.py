@@ -77,10 +77,18 @@ class Unfinished:
 class StudySearch(OptunaSearch):
     """OptunaSearch on the run's study; see the module's docstring."""
 
-    def __init__(self, space: dict, run_dir: RunDir, ledger: Ledger, sampler, presets: list[dict],
-                 unfinished: list[Unfinished], total: int):
-        super().__init__(space=space, metric=OBJECTIVE.metric, mode=OBJECTIVE.mode, points_to_evaluate=presets,
-                         sampler=sampler, study_name=STUDY_NAME, storage=optuna.storages.RDBStorage(run_dir.study_url))
+    def __init__(
+        self, space: dict, run_dir: RunDir, ledger: Ledger, sampler, presets: list[dict], unfinished: list[Unfinished], total: int
+    ):
+        super().__init__(
+            space=space,
+            metric=OBJECTIVE.metric,
+            mode=OBJECTIVE.mode,
+            points_to_evaluate=presets,
+            sampler=sampler,
+            study_name=STUDY_NAME,
+            storage=optuna.storages.RDBStorage(run_dir.study_url),
+        )
         self._run_dir, self._ledger, self._total = run_dir, ledger, total
         self._unfinished = list(unfinished)
         self._best: dict[str, float] = {}
@@ -195,8 +203,14 @@ class StoppingScheduler(ASHAScheduler):
     """ASHA on the objective, after the examples budget; records why it stops a trial."""
 
     def __init__(self, ledger: Ledger, max_epochs: int, grace_period: int):
-        super().__init__(time_attr="epoch", metric=OBJECTIVE.metric, mode=OBJECTIVE.mode,
-                         max_t=max_epochs, grace_period=grace_period, reduction_factor=3)
+        super().__init__(
+            time_attr="epoch",
+            metric=OBJECTIVE.metric,
+            mode=OBJECTIVE.mode,
+            max_t=max_epochs,
+            grace_period=grace_period,
+            reduction_factor=3,
+        )
         self.ledger, self.max_epochs = ledger, max_epochs
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
@@ -213,7 +227,8 @@ class StoppingScheduler(ASHAScheduler):
         if decision == TrialScheduler.STOP:
             value = result[OBJECTIVE.metric]
             self.ledger.reasons[trial.trial_id] = (
-                f"ASHA stopped it after epoch {epoch}: {OBJECTIVE.metric} {value:.4f} below its rung's cut-off")
+                f"ASHA stopped it after epoch {epoch}: {OBJECTIVE.metric} {value:.4f} below its rung's cut-off"
+            )
         return decision
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:

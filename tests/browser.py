@@ -17,8 +17,16 @@ import pytest
 
 WINDOW = (1280, 2000)
 """The window the layout is measured in: a common laptop width."""
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Records failed resource loads (capture phase), script errors, console.error calls and CSP
@@ -40,8 +48,7 @@ b.setAttribute('data-probe-errors',errors.join(' | '));b.setAttribute('data-prob
 b.setAttribute('data-probe-width',document.documentElement.scrollWidth+'/'+window.innerWidth);
 b.setAttribute('data-probe-scrolling',scrolling.join(' '));b.setAttribute('data-probe-reason-px',reasons.join(' '));});})();"""  # noqa: E501
 CANARY = "<script>document.documentElement.setAttribute('data-canary','ran')</script>"
-DUMP = ("--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-        "--dump-dom")
+DUMP = ("--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", f"--window-size={WINDOW[0]},{WINDOW[1]}", "--dump-dom")
 
 
 def chromium() -> str:
@@ -73,8 +80,9 @@ def probing_copy(folder: Path, target: Path, canary: bool = False) -> Path:
 
 
 def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=90
+    )
 
 
 def body_attributes(dom: str) -> dict[str, str]:
@@ -115,7 +123,13 @@ def screenshot(binary: str, folder: Path, tmp_path: Path, height: int) -> Path:
     shown = tmp_path / "shown"
     shutil.copytree(folder, shown)
     picture = tmp_path / "screenshot.png"
-    run_chromium(binary, tmp_path / "profile-shot", "--hide-scrollbars", f"--window-size={WINDOW[0]},{height}",
-                 f"--screenshot={picture}", (shown / "index.html").as_uri())
+    run_chromium(
+        binary,
+        tmp_path / "profile-shot",
+        "--hide-scrollbars",
+        f"--window-size={WINDOW[0]},{height}",
+        f"--screenshot={picture}",
+        (shown / "index.html").as_uri(),
+    )
     assert picture.is_file() and picture.read_bytes()[:8] == PNG_MAGIC
     return picture

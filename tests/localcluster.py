@@ -56,18 +56,14 @@ class Node:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()  # `ray start --block` shuts its node down on SIGTERM
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
         _signal_group(self.process.pid, signal.SIGKILL)  # whatever is left of the node
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass
@@ -90,9 +86,17 @@ class LocalCluster:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     def start_head(self, *extra: str) -> Node:
-        return self._start(["--head", f"--port={self.port}", "--dashboard-host=127.0.0.1",
-                            f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={self.client_port}",
-                            f"--dashboard-agent-listen-port={free_port()}", *extra])
+        return self._start(
+            [
+                "--head",
+                f"--port={self.port}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={self.dashboard_port}",
+                f"--ray-client-server-port={self.client_port}",
+                f"--dashboard-agent-listen-port={free_port()}",
+                *extra,
+            ]
+        )
 
     def add_node(self, *extra: str, hide: Path | None = None) -> Node:
         return self._start([f"--address={self.address}", f"--dashboard-agent-listen-port={free_port()}", *extra], hide)
@@ -100,14 +104,29 @@ class LocalCluster:
     def _start(self, args: list[str], hide: Path | None = None, timeout_s: float = 90) -> Node:
         index = len(self.nodes)
         log = self.base / f"node{index}.log"
-        command = [RAY, "start", "--block", f"--temp-dir={self.base / f'n{index}'}", "--disable-usage-stats",
-                   "--object-store-memory=200000000", *args]
+        command = [
+            RAY,
+            "start",
+            "--block",
+            f"--temp-dir={self.base / f'n{index}'}",
+            "--disable-usage-stats",
+            "--object-store-memory=200000000",
+            *args,
+        ]
         if hide is not None:  # the node's processes see an empty folder there
-            command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                       f"mount -t tmpfs none {shlex.quote(str(hide))} && exec {shlex.join(command)}"]
+            command = [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f"mount -t tmpfs none {shlex.quote(str(hide))} && exec {shlex.join(command)}",
+            ]
         with log.open("w") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self.env,
-                                       start_new_session=True, preexec_fn=_die_with_parent)
+            process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
+            )
         node = Node(process, log, self.base / f"n{index}")
         self.nodes.append(node)
         deadline = time.time() + timeout_s
@@ -125,10 +144,16 @@ class LocalCluster:
 
 def token_env(folder: Path) -> dict:
     """The environment of the cluster's nodes and clients: a fresh token, RAY_AUTH_MODE=token."""
-    subprocess.run([RAY, "get-auth-token", "--generate"], env={**os.environ, "HOME": str(folder)}, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [RAY, "get-auth-token", "--generate"], env={**os.environ, "HOME": str(folder)}, check=True, capture_output=True
+    )
     token = folder / ".ray" / "auth_token"
     token.chmod(0o600)
     path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-    return {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0",
-            "PATH": path}
+    return {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PATH": path,
+    }

@@ -7,8 +7,22 @@ from search import bench
 
 def test_bench_writes_both_pipelines_and_their_ratio(sample, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = bench.main(["--data", sample, "--preset", "tutorial-single", "--examples", "60", "--repeats", "1",
-                       "--threads", "1", "--json", str(out)])
+    code = bench.main(
+        [
+            "--data",
+            sample,
+            "--preset",
+            "tutorial-single",
+            "--examples",
+            "60",
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())["tutorial-single"]
     for name in ("tutorial", "harness"):

@@ -23,11 +23,15 @@ from conftest import SAMPLE, TINY
 from localcluster import RAY, LocalCluster, token_env
 
 REPO = Path(__file__).resolve().parents[1]
-NODES = "import json, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); " \
-        "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in ray.nodes() if n['Alive']]))"
-HIDDEN = "import json, os, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); " \
-         "probe = ray.remote(lambda path: os.path.exists(path)).options(resources={'worker_node': 0.01}); " \
-         "print(json.dumps(ray.get(probe.remote(sys.argv[2]))))"
+NODES = (
+    "import json, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+    "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in ray.nodes() if n['Alive']]))"
+)
+HIDDEN = (
+    "import json, os, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+    "probe = ray.remote(lambda path: os.path.exists(path)).options(resources={'worker_node': 0.01}); "
+    "print(json.dumps(ray.get(probe.remote(sys.argv[2]))))"
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,29 +50,44 @@ def cluster(tmp_path_factory):
 
 
 def _python(cluster: LocalCluster, code: str, *args: str) -> object:
-    done = subprocess.run([sys.executable, "-c", code, cluster.address, *args], env=cluster.env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, cluster.address, *args], env=cluster.env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _search(cluster: LocalCluster, *args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search.run", *args], cwd=REPO, env={**cluster.env, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "search.run", *args],
+        cwd=REPO,
+        env={**cluster.env, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _complete(out: Path) -> None:
     files = RunDir(out)
-    for path in (files.run_json, files.study_db, files.trials_csv, files.epochs_csv, files.summary_json,
-                 files.best_model / "model.keras", files.report / "index.html"):
+    for path in (
+        files.run_json,
+        files.study_db,
+        files.trials_csv,
+        files.epochs_csv,
+        files.summary_json,
+        files.best_model / "model.keras",
+        files.report / "index.html",
+    ):
         assert path.exists(), path
 
 
 def test_a_search_uses_both_nodes_and_no_worker_reads_the_data(cluster, tmp_path):
     local, archive = cluster
     out = tmp_path / "run"
-    done = _search(local, "--address", local.address, "--data", str(archive), "--trials", "4", "--max-epochs", "2",
-                   "--out", str(out), *TINY)
+    done = _search(
+        local, "--address", local.address, "--data", str(archive), "--trials", "4", "--max-epochs", "2", "--out", str(out), *TINY
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     _complete(out)
     nodes = {node["id"] for node in _python(local, NODES)}
@@ -82,8 +101,20 @@ def test_a_search_uses_both_nodes_and_no_worker_reads_the_data(cluster, tmp_path
 def test_a_search_through_the_ray_client(cluster, tmp_path):
     local, archive = cluster
     out = tmp_path / "run"
-    done = _search(local, "--address", f"ray://127.0.0.1:{local.client_port}", "--data", str(archive), "--trials", "2",
-                   "--max-epochs", "1", "--out", str(out), *TINY)
+    done = _search(
+        local,
+        "--address",
+        f"ray://127.0.0.1:{local.client_port}",
+        "--data",
+        str(archive),
+        "--trials",
+        "2",
+        "--max-epochs",
+        "1",
+        "--out",
+        str(out),
+        *TINY,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     _complete(out)
     assert len(read_rows(RunDir(out).trials_csv)) == 2
@@ -93,10 +124,36 @@ def test_a_search_submitted_as_a_ray_job(cluster, tmp_path):
     local, archive = cluster
     out = tmp_path / "run"
     done = subprocess.run(
-        [RAY, "job", "submit", "--address", local.dashboard, "--working-dir", str(REPO), "--",
-         "python", "-m", "search.run", "--address", "auto", "--data", str(archive), "--trials", "2", "--max-epochs", "1",
-         "--out", str(out), *TINY],
-        cwd=REPO, env=local.env, capture_output=True, text=True, timeout=900)
+        [
+            RAY,
+            "job",
+            "submit",
+            "--address",
+            local.dashboard,
+            "--working-dir",
+            str(REPO),
+            "--",
+            "python",
+            "-m",
+            "search.run",
+            "--address",
+            "auto",
+            "--data",
+            str(archive),
+            "--trials",
+            "2",
+            "--max-epochs",
+            "1",
+            "--out",
+            str(out),
+            *TINY,
+        ],
+        cwd=REPO,
+        env=local.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "succeeded" in done.stdout + done.stderr
     _complete(out)
@@ -110,12 +167,31 @@ def test_a_lost_node_does_not_end_the_search(cluster, tmp_path):
     out = tmp_path / "run"
     pause = {"trial": "*", "epoch": 3, "fault": "pause", "seconds": 15, "once": True}  # a window to lose the node in
     env = {"BILSTM_FAULTS": json.dumps([pause]), "BILSTM_FAULTS_STATE": str(tmp_path)}
-    args = ["--address", local.address, "--data", str(archive), "--trials", "3", "--max-epochs", "4", "--grace-period", "4",
-            "--out", str(out), *TINY]
-    driver = subprocess.Popen([sys.executable, "-m", "search.run", *args], cwd=REPO, env={**local.env, **env},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "--address",
+        local.address,
+        "--data",
+        str(archive),
+        "--trials",
+        "3",
+        "--max-epochs",
+        "4",
+        "--grace-period",
+        "4",
+        "--out",
+        str(out),
+        *TINY,
+    ]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "search.run", *args],
+        cwd=REPO,
+        env={**local.env, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     victim, killed_at = _kill_after_second_epoch(doomed, doomed_id, out, timeout_s=600)
-    stdout, stderr = driver.communicate(timeout=900)
+    _, stderr = driver.communicate(timeout=900)
     assert driver.returncode == 0, stderr[-3000:]
     rows = read_rows(RunDir(out).trials_csv)
     assert [r["number"] for r in rows] == ["0", "1", "2"] and all(r["state"] == State.COMPLETED for r in rows)
@@ -125,8 +201,10 @@ def test_a_lost_node_does_not_end_the_search(cluster, tmp_path):
     assert [int(e["epoch"]) for e in moved] == [1, 2, 3, 4]  # continued from its checkpoint, not restarted
     assert {e["node_id"] for e in moved[:2]} == {doomed_id} and doomed_id not in {e["node_id"] for e in moved[2:]}
     resumed_at = float(moved[2]["time"]) - float(moved[2]["trial_time_s"])
-    print(f"node {doomed_id[:8]} killed at {killed_at:.1f}; {victim} resumed on node {moved[2]['node_id'][:8]} "
-          f"{resumed_at - killed_at:.1f} s later, epoch 3 reported {float(moved[2]['time']) - killed_at:.1f} s after the kill")
+    print(
+        f"node {doomed_id[:8]} killed at {killed_at:.1f}; {victim} resumed on node {moved[2]['node_id'][:8]} "
+        f"{resumed_at - killed_at:.1f} s later, epoch 3 reported {float(moved[2]['time']) - killed_at:.1f} s after the kill"
+    )
     _complete(out)
     timeline = (RunDir(out).report / "index.html").read_text().split('<section id="timeline">')[1]
     assert f"({victim}) moved from" in timeline and f"node {moved[2]['node_id'][:8]}" in timeline
@@ -144,13 +222,16 @@ def _kill_after_second_epoch(node, node_id: str, out: Path, timeout_s: float) ->
     raise AssertionError("no trial reached its second epoch on the node to lose")
 
 
-@pytest.mark.parametrize("address, says", [
-    ("127.0.0.1:1", "nothing accepts connections there"),
-    ("ray://127.0.0.1:1", "nothing accepts connections there"),
-    ("not-an-address", "expected HOST:PORT"),
-    ("127.0.0.1:99999", "expected HOST:PORT"),
-    ("CLOSED", "nothing accepts connections there"),
-])
+@pytest.mark.parametrize(
+    "address, says",
+    [
+        ("127.0.0.1:1", "nothing accepts connections there"),
+        ("ray://127.0.0.1:1", "nothing accepts connections there"),
+        ("not-an-address", "expected HOST:PORT"),
+        ("127.0.0.1:99999", "expected HOST:PORT"),
+        ("CLOSED", "nothing accepts connections there"),
+    ],
+)
 def test_an_address_that_does_not_answer_fails_fast_in_one_line(tmp_path, capsys, address, says):
     with socket.socket() as closed:  # bound, never listening
         closed.bind(("127.0.0.1", 0))

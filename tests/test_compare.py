@@ -55,8 +55,21 @@ def second_run(tmp_path_factory) -> Path:
     previous = os.environ.get("IMDB_CACHE_DIR")
     os.environ["IMDB_CACHE_DIR"] = str(root / "cache")
     try:
-        args = ["--data", str(SAMPLE), "--seed", "1", "--trials", "4", "--max-epochs", "2", "--cpus", "2",
-                "--out", str(out), *TINY]
+        args = [
+            "--data",
+            str(SAMPLE),
+            "--seed",
+            "1",
+            "--trials",
+            "4",
+            "--max-epochs",
+            "2",
+            "--cpus",
+            "2",
+            "--out",
+            str(out),
+            *TINY,
+        ]
         assert search_run.main(args) == 0
     finally:
         if previous is None:
@@ -100,21 +113,29 @@ def _section(text: str, anchor: str) -> str:
 
 def _tables(text: str) -> list[list[list[str]]]:
     """Every table in text: its body rows, each a list of cells as plain text (tags dropped, <br> as " | ")."""
+
     def plain(cell: str) -> str:
         return html.unescape(re.sub(r"<[^>]+>", "", cell.replace("<br>", " | ")))
 
-    return [[[plain(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
-            for body in re.findall(r"<tbody>(.*?)</tbody>", text, re.S)]
+    return [
+        [[plain(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
+        for body in re.findall(r"<tbody>(.*?)</tbody>", text, re.S)
+    ]
 
 
 def _snapshot(root: Path) -> dict[str, tuple]:
-    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_mtime_ns,
-                                       None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (
+            p.is_dir(),
+            p.stat().st_mtime_ns,
+            None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def _seconds(text: str) -> float:
-    """"37.2 s", "2.1 min" or "1.05 h" back in seconds."""
+    """ "37.2 s", "2.1 min" or "1.05 h" back in seconds."""
     number, unit = text.split()
     return float(number) * {"s": 1, "min": 60, "h": 3600}[unit]
 
@@ -130,20 +151,26 @@ def _progress(run_dir: Path) -> dict[str, list[float]]:
     return {
         "examples": list(accumulate(float(r["examples"] or 0) for r in rows)),
         "minutes": [(float(r["ended_at"]) - start) / 60 for r in rows],
-        "best": list(accumulate((float(r[METRIC]) if r["state"] == State.COMPLETED and r[METRIC] else -math.inf
-                                 for r in rows), max)),
+        "best": list(
+            accumulate((float(r[METRIC]) if r["state"] == State.COMPLETED and r[METRIC] else -math.inf for r in rows), max)
+        ),
     }
 
 
 def _front(run_dir: Path) -> list[float]:
     """The throughputs of the run's Pareto front (accuracy and examples/s both maximized), ascending."""
-    points = [(float(r[METRIC]), float(r["examples_per_s"])) for r in _trials(run_dir)
-              if r[METRIC] and as_float(r["examples_per_s"]) > 0]
+    points = [
+        (float(r[METRIC]), float(r["examples_per_s"]))
+        for r in _trials(run_dir)
+        if r[METRIC] and as_float(r["examples_per_s"]) > 0
+    ]
     return sorted(s for a, s in points if not any(b >= a and u >= s and (b > a or u > s) for b, u in points))
 
 
 def _shown(value) -> str:
     """A hyperparameter's value as the page shows it: integers without .0, others to 3 significant digits."""
+    if isinstance(value, str):
+        return value
     return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
 
 
@@ -189,8 +216,9 @@ def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
         assert cells[0] == f"{name} | {run}"
         sizes = ", ".join(f"{k} {v:,}" for k, v in data["sizes"].items())
         assert cells[1] == f"{data['source']} | fingerprint {data['fingerprint']} | {sizes}"
-        assert cells[2] == (f"{search['trials']} trials, at most {search['max_epochs']} epochs each, "
-                            "no time budget, no examples budget")
+        assert cells[2] == (
+            f"{search['trials']} trials, at most {search['max_epochs']} epochs each, no time budget, no examples budget"
+        )
         counts = ", ".join(f"{n} {State(s).label}" for s, n in sorted(Counter(r["state"] for r in rows).items()))
         assert cells[3] == f"{len(rows)}: {counts}"
         assert best["trial_id"] == _best_completed(rows)["trial_id"]
@@ -202,8 +230,7 @@ def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
     assert [len(_trials(run)) for run in run_dirs] == [6, 4]
     fingerprints = [info["data"]["fingerprint"] for info in infos]
     assert fingerprints[0] != fingerprints[1]  # another seed, another split of the sample
-    assert (f"the runs used different data (fingerprints {names[0]}: {fingerprints[0]}, {names[1]}: {fingerprints[1]})"
-            in text)
+    assert f"the runs used different data (fingerprints {names[0]}: {fingerprints[0]}, {names[1]}: {fingerprints[1]})" in text
 
     # 2. Best so far of each run against examples processed and wall time, on shared axes.
     by_examples, by_time = pictures["progress.png"].axes
@@ -296,8 +323,10 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, caps
     files = RunDir(real_run)
     cases = [
         ([str(real_run), str(tmp_path / "missing"), "--out", str(out)], f"run directory {tmp_path / 'missing'} does not exist"),
-        ([str(not_a_run), str(real_run), "--out", str(out)],
-         f"{not_a_run} is not a run directory: it holds neither {files.run_json.name} nor {files.trials_csv.name}"),
+        (
+            [str(not_a_run), str(real_run), "--out", str(out)],
+            f"{not_a_run} is not a run directory: it holds neither {files.run_json.name} nor {files.trials_csv.name}",
+        ),
         ([str(real_run), "--out", str(out)], f"compare needs at least 2 run directories, got 1 ({real_run})"),
         (["--out", str(out)], "compare needs at least 2 run directories, got 0"),
         ([str(real_run), str(real_run)], "the following arguments are required: --out"),
@@ -314,8 +343,13 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, caps
     assert (_snapshot(tmp_path), _snapshot(real_run)) == before
 
     # As a command: one line on stderr, exit status 2, nothing written.
-    result = subprocess.run([sys.executable, "-m", "reports", "compare", "/missing/a", str(real_run), "--out", str(out)],
-                            capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "reports", "compare", "/missing/a", str(real_run), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr == "error: run directory /missing/a does not exist or is not a directory\n"
     assert not out.exists()

@@ -11,8 +11,11 @@ from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read
 def test_sample_reads_with_the_official_layout(sample):
     reviews, notes = read_reviews(sample)
     assert {split: len(texts) for split, (texts, _) in reviews.items()} == {"train": 240, "test": 240}
-    assert notes == {"read": {"train": {"pos": 120, "neg": 120}, "test": {"pos": 120, "neg": 120}},
-                     "reviews_with_replaced_bytes": 0, "hidden_files_skipped": 0}
+    assert notes == {
+        "read": {"train": {"pos": 120, "neg": 120}, "test": {"pos": 120, "neg": 120}},
+        "reviews_with_replaced_bytes": 0,
+        "hidden_files_skipped": 0,
+    }
     assert set(np.unique(reviews["train"][1])) == {0, 1}
     assert "<br />" in " ".join(reviews["train"][0])
 
@@ -88,7 +91,12 @@ def _archive(tmp_path, files: dict[str, bytes]) -> str:
 
 
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
-    files = {f"aclImdb/{s}/{p}/{i}_{r}.txt": b"good film" for s in ("train", "test") for p, r in (("pos", 9), ("neg", 2)) for i in range(2)}
+    files = {
+        f"aclImdb/{s}/{p}/{i}_{r}.txt": b"good film"
+        for s in ("train", "test")
+        for p, r in (("pos", 9), ("neg", 2))
+        for i in range(2)
+    }
     files["aclImdb/train/pos/9_10.txt"] = b"caf\xe9 \xff great"
     reviews, notes = read_reviews(_archive(tmp_path, files))
     assert notes["reviews_with_replaced_bytes"] == 1
@@ -100,8 +108,12 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     [
         (lambda tmp: str(tmp / "missing.tar.gz"), "no such file or folder"),
         (lambda tmp: _archive(tmp, {"notes/readme.txt": b"x"}), "aclImdb layout"),
-        (lambda tmp: _archive(tmp, {"aclImdb/train/pos/1_9.txt": b"a", "aclImdb/test/pos/1_9.txt": b"b",
-                                    "aclImdb/test/neg/1_1.txt": b"c"}), "one class only"),
+        (
+            lambda tmp: _archive(
+                tmp, {"aclImdb/train/pos/1_9.txt": b"a", "aclImdb/test/pos/1_9.txt": b"b", "aclImdb/test/neg/1_1.txt": b"c"}
+            ),
+            "one class only",
+        ),
         (lambda tmp: (tmp / "plain.txt").write_text("hello") and str(tmp / "plain.txt"), "not a folder or a tar archive"),
     ],
 )
@@ -121,8 +133,12 @@ def test_data_config_rejects_bad_values(field, value):
 
 
 def _tree(root, extra: dict[str, bytes] | None = None):
-    files = {f"aclImdb/{s}/{p}/{i}_{r}.txt": f"{p} review {i} of {s}".encode()
-             for s in ("train", "test") for p, r in (("pos", 9), ("neg", 2)) for i in range(3)}
+    files = {
+        f"aclImdb/{s}/{p}/{i}_{r}.txt": f"{p} review {i} of {s}".encode()
+        for s in ("train", "test")
+        for p, r in (("pos", 9), ("neg", 2))
+        for i in range(3)
+    }
     for name, data in {**files, **(extra or {})}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
@@ -131,11 +147,17 @@ def _tree(root, extra: dict[str, bytes] | None = None):
 
 @pytest.mark.parametrize("where", ["folder", "archive"])
 def test_hidden_files_and_resource_forks_are_skipped_and_counted(tmp_path, where):
-    extra = {"aclImdb/train/pos/._101_8.txt": b"\x00\x05\x16\x07 resource fork", "aclImdb/test/neg/.draft_1.txt": b"x",
-             "aclImdb/.hidden/train/pos/1_9.txt": b"y"}
+    extra = {
+        "aclImdb/train/pos/._101_8.txt": b"\x00\x05\x16\x07 resource fork",
+        "aclImdb/test/neg/.draft_1.txt": b"x",
+        "aclImdb/.hidden/train/pos/1_9.txt": b"y",
+    }
     root = _tree(tmp_path / "tree", extra)
-    source = str(root / "aclImdb") if where == "folder" else _archive(tmp_path, {
-        str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.txt")})
+    source = (
+        str(root / "aclImdb")
+        if where == "folder"
+        else _archive(tmp_path, {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.txt")})
+    )
     reviews, notes = read_reviews(source)
     assert notes["hidden_files_skipped"] == 3
     assert notes["read"] == {"train": {"pos": 3, "neg": 3}, "test": {"pos": 3, "neg": 3}}

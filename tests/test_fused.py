@@ -73,11 +73,13 @@ def test_a_failed_build_says_why_and_keeps_the_whole_log(tmp_path, monkeypatch):
     with pytest.raises(kernels.KernelBuildError, match="no C\\+\\+ compiler"):
         kernels.build()
     broken = tmp_path / "cxx"  # a compiler that prints a warning, then two errors
-    broken.write_text("#!/bin/sh\necho 'lstm.cc:1:1: warning: odd' >&2\necho 'lstm.cc:2:5: error: first' >&2\n"
-                      "echo 'lstm.cc:9:1: error: second' >&2\nexit 1\n")
+    broken.write_text(
+        "#!/bin/sh\necho 'lstm.cc:1:1: warning: odd' >&2\necho 'lstm.cc:2:5: error: first' >&2\n"
+        "echo 'lstm.cc:9:1: error: second' >&2\nexit 1\n"
+    )
     broken.chmod(0o755)
     monkeypatch.setenv("CXX", str(broken))
-    with pytest.raises(kernels.KernelBuildError, match="building lstm.cc failed: lstm.cc:2:5: error: first") as caught:
+    with pytest.raises(kernels.KernelBuildError, match=r"building lstm\.cc failed: lstm\.cc:2:5: error: first") as caught:
         kernels.build()
     assert "\n" not in str(caught.value)
     (log,) = (tmp_path / "kernels").glob("*.log")
@@ -115,8 +117,10 @@ def test_concurrent_builds_compile_once(tmp_path):
 
     calls = tmp_path / "calls"
     slow = tmp_path / "cxx"  # a compiler that takes a while and records each build
-    slow.write_text('#!/bin/sh\n[ "$1" = --version ] && { echo "slow 1.0"; exit 0; }\n'
-                    f'echo build >> {calls}\nsleep 2\nwhile [ "$1" != -o ]; do shift; done\ntouch "$2"\n')
+    slow.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && { echo "slow 1.0"; exit 0; }\n'
+        f'echo build >> {calls}\nsleep 2\nwhile [ "$1" != -o ]; do shift; done\ntouch "$2"\n'
+    )
     slow.chmod(0o755)
     env = {**__import__("os").environ, "CXX": str(slow), "BILSTM_KERNEL_CACHE": str(tmp_path / "kernels")}
     code = "from models import kernels; print(kernels.build())"

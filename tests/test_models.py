@@ -10,22 +10,26 @@ from search.data import read_reviews
 
 def tutorial_models(encoder):
     """The two models exactly as TensorFlow's "Text classification with an RNN" writes them."""
-    single = keras.Sequential([
-        encoder,
-        keras.layers.Embedding(input_dim=len(encoder.get_vocabulary()), output_dim=64, mask_zero=True),
-        keras.layers.Bidirectional(keras.layers.LSTM(64)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(1),
-    ])
-    stacked = keras.Sequential([
-        encoder,
-        keras.layers.Embedding(len(encoder.get_vocabulary()), 64, mask_zero=True),
-        keras.layers.Bidirectional(keras.layers.LSTM(64, return_sequences=True)),
-        keras.layers.Bidirectional(keras.layers.LSTM(32)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dropout(0.5),
-        keras.layers.Dense(1),
-    ])
+    single = keras.Sequential(
+        [
+            encoder,
+            keras.layers.Embedding(input_dim=len(encoder.get_vocabulary()), output_dim=64, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(64)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    stacked = keras.Sequential(
+        [
+            encoder,
+            keras.layers.Embedding(len(encoder.get_vocabulary()), 64, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(64, return_sequences=True)),
+            keras.layers.Bidirectional(keras.layers.LSTM(32)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(1),
+        ]
+    )
     return {"tutorial-single": single, "tutorial-stacked": stacked}
 
 
@@ -81,8 +85,15 @@ def test_raw_text_model_saves_and_loads_in_safe_mode(tmp_path, max_len):
     np.testing.assert_allclose(loaded(texts).numpy(), expected, atol=1e-6)
 
 
-SAME_WORDS = ["\ufeffThe café film", "the\u00a0cafe\u0301\u2003film", "THE CAFÉ FILM!", "the<br />café<br/>film",
-              "«The» café, film…", "ｔｈｅ ｃａｆé ｆｉｌｍ", "the\u200bcafé film"]
+SAME_WORDS = [
+    "\ufeffThe café film",
+    "the\u00a0cafe\u0301\u2003film",
+    "THE CAFÉ FILM!",
+    "the<br />café<br/>film",
+    "«The» café, film…",
+    "ｔｈｅ ｃａｆé ｆｉｌｍ",
+    "the\u200bcafé film",
+]
 """One review in many spellings: byte-order mark, no-break and em spaces, NFC and NFD accents,
 upper case, HTML line breaks, Unicode punctuation, full-width letters, a zero-width space."""
 
@@ -142,8 +153,9 @@ def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path)
 
     folder = _exported(tmp_path, 0)
     (tmp_path / "reviews.txt").write_bytes("good film\ncaf\xe9 bad\n".encode("latin-1"))
-    run = lambda *args, **kw: subprocess.run([sys.executable, "-m", "search.predict", str(folder), *args],
-                                             capture_output=True, **kw)
+    run = lambda *args, **kw: subprocess.run(
+        [sys.executable, "-m", "search.predict", str(folder), *args], capture_output=True, **kw
+    )
     from_file = run("--file", str(tmp_path / "reviews.txt"), "--json")
     from_stdin = run("--file", "-", "--json", input=(tmp_path / "reviews.txt").read_bytes())
     from_argv = run(os.fsdecode(b"caf\xe9 bad"), "--json")

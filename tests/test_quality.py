@@ -1,6 +1,6 @@
 """Search quality for a fixed compute: the examples budget, certification over seeds, the tutorial's baseline.
 
-    python -m pytest -q tests/test_quality.py
+python -m pytest -q tests/test_quality.py
 """
 
 import optuna
@@ -12,8 +12,8 @@ from search.rundir import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key, read_j
 
 from conftest import SAMPLE, TINY
 
-TRAIN = 192
-"""Training reviews of the sample after the validation split: the examples of one epoch."""
+TRAIN, VAL = 192, 48
+"""Training and validation reviews of the sample: TRAIN is the examples of one epoch."""
 BUDGET = 7 * TRAIN
 
 
@@ -21,8 +21,22 @@ BUDGET = 7 * TRAIN
 def certified_run(tmp_path_factory):
     """A search capped at 7 epochs' worth of examples, certified over seeds, with the tutorial's baseline."""
     out = tmp_path_factory.mktemp("quality") / "run"
-    args = ["--data", str(SAMPLE), "--trials", "20", "--max-epochs", "2", "--cpus", "2", "--budget-examples", str(BUDGET),
-            "--certify", "--out", str(out), *TINY]
+    args = [
+        "--data",
+        str(SAMPLE),
+        "--trials",
+        "20",
+        "--max-epochs",
+        "2",
+        "--cpus",
+        "2",
+        "--budget-examples",
+        str(BUDGET),
+        "--certify",
+        "--out",
+        str(out),
+        *TINY,
+    ]
     assert search_run.main(args) == 0
     assert baseline.main([str(out), "--epochs", "2"]) == 0
     return out
@@ -56,28 +70,41 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     certification = summary["certification"]
     means = {c["trial_id"]: c[f"{OBJECTIVE.metric}_mean"] for c in certification["configurations"]}
     assert certification["exported"] == max(means, key=means.get)
-    assert certification["examples"] == sum(int(s["examples"]) for s in seeds)  # counted apart from the search's budget
     card = read_json(files.best_model / "card.json")
     mine = [s for s in seeds if s["trial_id"] == certification["exported"]]
     shipped = max(mine, key=lambda s: float(s[OBJECTIVE.metric]))
-    assert card["trial_id"] == certification["exported"] and card["seed"] == int(shipped["seed"])
-    assert card["test_accuracy"] == pytest.approx(float(shipped["test_accuracy"]))
-    assert summary["exported"]["seed"] == int(shipped["seed"])
+    assert card["trial_id"] == certification["exported"] and card["seed"] == int(shipped["seed"]) and card["refit"]
+    refit = certification["refit"]  # the chosen configuration fitted again on train + validation, same seeds
+    assert [s["seed"] for s in refit["seeds"]] == [1, 2, 3] and all(s["epochs"] == int(mine[0]["epochs"]) for s in refit["seeds"])
+    assert all(s["examples"] == (TRAIN + VAL) * s["epochs"] for s in refit["seeds"])
+    assert card["test_accuracy"] == pytest.approx(next(s["test_accuracy"] for s in refit["seeds"] if s["seed"] == card["seed"]))
+    assert card["certified"]["refit_test_accuracy_mean"] == pytest.approx(refit["test_accuracy_mean"])
+    assert summary["exported"]["seed"] == int(shipped["seed"]) and summary["exported"]["refit"]
+    assert certification["examples"] == sum(int(s["examples"]) for s in seeds) + refit["examples"]
 
 
 def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_run):
     files = RunDir(certified_run)
     result = read_json(files.baseline_json)
     assert set(result["models"]) == {"tutorial-single", "tutorial-stacked"} and result["epochs"] == 2
-    for preset, model in result["models"].items():
-        assert model["train"] == {"epochs": 2, "learning_rate": 1e-4, "batch_size": 64, "max_len": 0, "bucket": False,
-                                  "seed": 0, "threads": 1, "lstm": "auto"}
+    for model in result["models"].values():
+        assert model["train"] == {
+            "epochs": 2,
+            "learning_rate": 1e-4,
+            "batch_size": 64,
+            "max_len": 0,
+            "bucket": False,
+            "seed": 0,
+            "threads": 1,
+            "lstm": "auto",
+        }
         assert model["params"]["vocab_size"] == 1000 and len(model["epochs"]) == 2
         assert model["examples"] == 2 * TRAIN and 0 <= model["test_accuracy"] <= 1
     assert result["examples"] == 4 * TRAIN
     report = (files.report / "index.html").read_text()
     assert "tutorial-single, the tutorial&#x27;s training (2 epochs)" in report
     assert f"of a budget of {BUDGET:,}" in report and "<progress" in report and "Certified over seeds" in report
+    assert "exported: refit on train + validation (3 seeds)" in report
 
 
 def test_certify_and_baseline_refuse_what_is_not_a_finished_run(tmp_path, capsys):

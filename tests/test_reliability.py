@@ -36,12 +36,16 @@ def faults(*planned: dict) -> dict:
 def faulty_run(tmp_path_factory):
     """6 trials: trial 2 raises on every attempt, trial 3 raises once at epoch 2, trial 4 diverges."""
     out = tmp_path_factory.mktemp("faulty") / "run"
-    env = faults({"trial": 2, "epoch": 1, "fault": "raise"}, {"trial": 3, "epoch": 2, "fault": "raise", "once": True},
-                 {"trial": 4, "epoch": 1, "fault": "nan"})
+    env = faults(
+        {"trial": 2, "epoch": 1, "fault": "raise"},
+        {"trial": 3, "epoch": 2, "fault": "raise", "once": True},
+        {"trial": 4, "epoch": 1, "fault": "nan"},
+    )
     args = [*SMALL, "--trials", "6", "--max-epochs", "3", "--grace-period", "2", "--max-failures", "1", "--out", str(out)]
     env["BILSTM_FAULTS_STATE"] = str(out.parent)
-    done = subprocess.run([sys.executable, "-m", "search.run", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "search.run", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -82,11 +86,17 @@ def test_a_diverged_trial_is_failed_in_the_study_and_never_best(faulty_run):
 def test_when_every_trial_diverges_nothing_is_exported(tmp_path):
     out = tmp_path / "run"
     env = faults(*({"trial": n, "epoch": 1, "fault": "nan"} for n in range(2)))
-    done = subprocess.run([sys.executable, "-m", "search.run", *SMALL, "--trials", "2", "--max-epochs", "2", "--out", str(out)],
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "search.run", *SMALL, "--trials", "2", "--max-epochs", "2", "--out", str(out)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == 1 and errors == ["error: every trial diverged (its loss became NaN or infinite); "
-                                               "try a lower --fix learning_rate=..."]
+    assert done.returncode == 1 and errors == [
+        "error: every trial diverged (its loss became NaN or infinite); try a lower --fix learning_rate=..."
+    ]
     assert not RunDir(out).best_model.exists() and not RunDir(out).summary_json.exists()
     assert {r["state"] for r in read_rows(RunDir(out).trials_csv)} == {State.DIVERGED}
 
@@ -116,14 +126,22 @@ def _exporting(out):
     return any(p.name.startswith(".best_model-") for p in out.iterdir()) if out.exists() else False
 
 
-@pytest.mark.parametrize("moment", [_running_without_epochs, _first_epoch_reported, _exporting],
-                         ids=["before-the-first-result", "mid-trial", "during-export"])
+@pytest.mark.parametrize(
+    "moment",
+    [_running_without_epochs, _first_epoch_reported, _exporting],
+    ids=["before-the-first-result", "mid-trial", "during-export"],
+)
 def test_a_killed_driver_resumes_to_a_finished_run_with_every_trial_once(tmp_path, moment):
     out = tmp_path / "run"
     args = [*SMALL, "--trials", "4", "--max-epochs", "2", "--seed", "1", "--out", str(out)]
     env = {**os.environ, **faults({"point": "export", "fault": "pause", "seconds": 30})}
-    driver = subprocess.Popen([sys.executable, "-m", "search.run", *args], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "search.run", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         assert _kill_when(driver, lambda: moment(out)) == -signal.SIGKILL
     finally:
@@ -176,8 +194,10 @@ def test_a_resume_takes_more_trials_and_refuses_options_that_cannot_change(tmp_p
     capsys.readouterr()
     assert search_run.main([*args, "--resume", "--fix", "depth=3", "--trials", "5", "--seed", "4"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("error: --resume: --seed, --fix cannot change on resume (the run started with other values); "
-                   "drop them, or start a new run with another --out")
+    assert err == (
+        "error: --resume: --seed, --fix cannot change on resume (the run started with other values); "
+        "drop them, or start a new run with another --out"
+    )
     assert RunDir(out).run_json.read_text() == facts  # never rewritten with options that were not used
     assert search_run.main([*args, "--resume", "--trials", "3"]) == 0
     rows = read_rows(RunDir(out).trials_csv)

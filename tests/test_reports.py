@@ -63,12 +63,11 @@ import browser
 REPO = Path(__file__).parents[1]
 METRIC = OBJECTIVE.metric
 FIGURES = {"families.png", "curves.png", "pareto.png", "progress.png", "timeline.png"}
-SECTIONS = ["headline", "leaderboard", "families", "curves", "pareto", "progress", "params", "importance",
-            "timeline", "facts"]
+SECTIONS = ["headline", "leaderboard", "families", "curves", "pareto", "progress", "params", "importance", "timeline", "facts"]
 MIN_IMPORTANCE = 5  # completed trials the importance section needs
 PNG_MAGIC = browser.PNG_MAGIC
 # Leaderboard cells: rank, #, trial, preset, state, reason, one per hyperparameter, then the tail.
-TRIAL, STATE, REASON = 2, 4, 5
+TRIAL, STATE, REASON = 1, 3, 4
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -149,8 +148,9 @@ def _restudy(run_dir: Path, complete: int, pruned: int = 1) -> None:
     real = optuna.load_study(study_name=STUDY_NAME, storage=files.study_url)
     distributions, directions = real.trials[0].distributions, real.directions
     files.study_db.unlink()
-    study = optuna.create_study(study_name=STUDY_NAME, storage=files.study_url, directions=directions,
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        study_name=STUDY_NAME, storage=files.study_url, directions=directions, sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     for _ in range(complete):
         trial = study.ask(distributions)
         study.tell(trial, 0.5 + 0.1 * math.log10(trial.params["learning_rate"] / 1e-4))
@@ -183,15 +183,22 @@ def _section(text: str, anchor: str) -> str:
 def _table(text: str) -> list[tuple[str, list[str]]]:
     """(row class, unescaped cells) of each body row of the first table in text."""
     body = text.split("<tbody>")[1].split("</tbody>")[0]
-    return [(cls, [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)])
-            for cls, cells in re.findall(r'<tr(?: class="([^"]*)")?>(.*?)</tr>', body)]
+    return [
+        (cls, [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)])
+        for cls, cells in re.findall(r'<tr(?: class="([^"]*)")?>(.*?)</tr>', body)
+    ]
 
 
 def _snapshot(root: Path) -> dict[str, tuple]:
     """Every path under root with its mtime and content hash: to prove nothing was written."""
-    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_mtime_ns,
-                                       None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (
+            p.is_dir(),
+            p.stat().st_mtime_ns,
+            None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def _staging_left(run_dir: Path) -> list[Path]:
@@ -215,16 +222,18 @@ def _lanes_needed(rows: list[dict]) -> dict[str, int]:
 
 def _pareto_front(rows: list[dict]) -> set[str]:
     """Trials that no other trial matches on accuracy and throughput while beating it on one."""
-    points = {r["trial_id"]: (float(r[METRIC]), float(r["examples_per_s"])) for r in rows
-              if not math.isnan(as_float(r[METRIC])) and as_float(r["examples_per_s"]) > 0}
-    return {t for t, (a, s) in points.items()
-            if not any(b >= a and u >= s and (b > a or u > s) for b, u in points.values())}
+    points = {
+        r["trial_id"]: (float(r[METRIC]), float(r["examples_per_s"]))
+        for r in rows
+        if not math.isnan(as_float(r[METRIC])) and as_float(r["examples_per_s"]) > 0
+    }
+    return {t for t, (a, s) in points.items() if not any(b >= a and u >= s and (b > a or u > s) for b, u in points.values())}
 
 
 def _best_tenth(rows: list[dict]) -> list[dict]:
     """The best 10% of the trials with a value (at least 1, at most 5): those the edge warnings look at."""
     scored = [r for r in _by_rank(rows) if not math.isnan(as_float(r[METRIC]))]
-    return scored[:max(1, min(5, math.ceil(0.1 * len(scored))))]
+    return scored[: max(1, min(5, math.ceil(0.1 * len(scored))))]
 
 
 def _edges(rows: list[dict], space: list[Param]) -> set[tuple[str, str]]:
@@ -255,7 +264,8 @@ def test_finished_run_report(real_run):
     pinned = _pinned(space)
     searched = [name for name in param_names if name not in pinned]
     pinned_text = ", ".join(f"{name}={value}" for name, value in pinned.items())
-    assert pinned == info["configs"]["search"]["fixed"] and len(searched) == 4  # conftest's TINY pins four
+    space = [Param.from_json(entry) for entry in info["space"]]
+    assert pinned == info["configs"]["search"]["fixed"] and len(searched) == len(space) - 4  # conftest's TINY pins four
     completed_in_study = _completed_in_study(real_run)
     assert list(rows[0]) == trial_columns(param_names) and list(read_rows(files.epochs_csv)[0]) == names(EPOCH_COLUMNS)
 
@@ -287,22 +297,32 @@ def test_finished_run_report(real_run):
     assert first[1][7] == State.COMPLETED.label
     assert not any(r["preset"] for r in rows)  # the pinned presets are not the tutorial's models
     assert [cells for _, cells in tutorial] == [[p, "", "", "", "", "", "", "not in this run"] for p in TUTORIAL_PRESETS]
-    assert "vs tutorial" not in headline and "Test accuracy is measured once" in headline
+    assert "vs tutorial" not in headline and "Test accuracy is measured only for what is exported or certified" in headline
 
     # 2. Leaderboard in the contract's ranking: state, reason, class (with the best marked) per trial.
     board = _section(text, "leaderboard")
     assert f"2. Leaderboard ({len(rows)} trials, by {METRIC})" in board
     shown = _table(board)
     ranked = _by_rank(rows)
-    assert _headers(board) == ["rank", "#", "trial", "preset", "state", "reason", *searched, "epochs", "best epoch",
-                               "validation accuracy", "validation loss", "examples/s", "where"]
+    assert _headers(board) == [
+        "rank",
+        "trial",
+        "preset",
+        "state",
+        "reason",
+        *searched,
+        "epochs (best)",
+        "validation accuracy",
+        "validation loss",
+        "examples/s",
+        "where",
+    ]
     assert [cells[TRIAL] for _, cells in shown] == [r["trial_id"] for r in ranked]
     assert shown[0][1][TRIAL] == best["trial_id"]
     for rank, ((cls, cells), row) in enumerate(zip(shown, ranked, strict=True), start=1):
         assert cls == row["state"] + (" best" if row is best else "")
-        assert cells[:REASON + 1] == [str(rank), row["number"], row["trial_id"], row["preset"], State(row["state"]).label,
-                                      row["reason"]]
-        assert cells[-4] == f"{float(row[METRIC]):.2%}"
+        assert cells[: REASON + 1] == [str(rank), row["trial_id"], row["preset"], State(row["state"]).label, row["reason"]]
+        assert cells[-5] == f"{row['epochs']} ({row['best_epoch']})" and cells[-4] == f"{float(row[METRIC]):.2%}"
     states = [r["state"] for r in ranked]
     assert states == sorted(states, key=lambda s: s != State.COMPLETED)  # completed trials first
 
@@ -333,8 +353,9 @@ def test_finished_run_report(real_run):
         assert '<img src="importance.png"' in section and f"on {completed_in_study} completed trials" in section
         assert sorted(cells[0] for _, cells in _table(section)) == sorted(searched)
     else:
-        assert (f"too few completed trials in the study for importances: {completed_in_study} "
-                f"(at least {MIN_IMPORTANCE} are needed)") in section
+        assert (
+            f"too few completed trials in the study for importances: {completed_in_study} (at least {MIN_IMPORTANCE} are needed)"
+        ) in section
 
     # 9. Where trials ran: the lanes the trials' start and end times need, and the utilization they give.
     section = _section(text, "timeline")
@@ -359,7 +380,8 @@ def test_finished_run_report(real_run):
     assert f"<dt>command</dt><dd>{html.escape(info['command'])}</dd>" in facts
     assert f"<dt>run directory</dt><dd>{html.escape(str(real_run))}</dd>" in facts
     assert [(cells[0], cells[1]) for _, cells in _table(facts.split("<h3>Search space</h3>")[1])] == [
-        (p.name, p.kind) for p in space if p.name in searched]
+        (p.name, p.kind) for p in space if p.name in searched
+    ]
     assert f"<dt>pinned</dt><dd>{pinned_text}</dd>" in facts
     assert text.count(pinned_text) == 2  # once among the hyperparameters, once in the facts
 
@@ -402,7 +424,7 @@ def test_tutorial_presets_in_the_headline(run_copy):
         speed = summary["best"]["examples_per_s"] / float(row["examples_per_s"])
         assert f"<p>vs {preset}: {delta:+.1f} points of validation accuracy, {speed:.2f}× its training throughput</p>" in headline
     board = {cells[TRIAL]: cells for _, cells in _table(_section(text, "leaderboard"))}
-    assert all(board[row["trial_id"]][3] == preset for preset, row in tutorial.items())
+    assert all(board[row["trial_id"]][2] == preset for preset, row in tutorial.items())
 
 
 def test_resumed_epoch_keeps_the_last_row(run_copy):
@@ -435,15 +457,17 @@ def test_in_progress_run_without_summary_model_or_study(run_copy):
     kept = set(names(TRIAL_HEAD)) | set(_param_names(run_copy))
     pending.update({k: "" for k in pending if k not in kept}, state=State.PENDING, reason="")
     _write_trials(run_copy, rows)
-    write_rows(files.epochs_csv, names(EPOCH_COLUMNS),
-               [e for e in read_rows(files.epochs_csv) if e["trial_id"] != pending["trial_id"]])
+    write_rows(
+        files.epochs_csv, names(EPOCH_COLUMNS), [e for e in read_rows(files.epochs_csv) if e["trial_id"] != pending["trial_id"]]
+    )
 
     text = reports.build(run_copy).read_text()
 
     pngs = _pngs(files.report)
     assert _referenced_images(text) == pngs and pngs >= FIGURES and "importance.png" not in pngs
-    assert (f"Run in progress or interrupted (no final {files.summary_json.name}): {len(rows)} trials so far "
-            f"({_listed(rows)}).") in text
+    assert (
+        f"Run in progress or interrupted (no final {files.summary_json.name}): {len(rows)} trials so far ({_listed(rows)})."
+    ) in text
     assert "1 running" in _listed(rows) and "1 pending" in _listed(rows)
     headline = _table(_section(text, "headline"))
     assert headline[0][1][:2] == ["best so far", best_row(rows)["trial_id"]]
@@ -465,12 +489,23 @@ def test_diverged_and_errored_trials(run_copy):
     rows = _trials(run_copy)
     best = _best_completed(rows)
     diverged, errored = [r for r in _by_rank(rows) if r is not best][-2:]
-    rows = _edit_trials(run_copy, {
-        diverged["trial_id"]: {"state": State.DIVERGED, "reason": "diverged at epoch 2: loss is nan",
-                               METRIC: "", "val_loss": ""},
-        errored["trial_id"]: {"state": State.ERRORED, METRIC: "", "val_loss": "",
-                              "reason": "ResourceExhaustedError: OOM when allocating tensor (log: tune/x/error.txt)"},
-    })
+    rows = _edit_trials(
+        run_copy,
+        {
+            diverged["trial_id"]: {
+                "state": State.DIVERGED,
+                "reason": "diverged at epoch 2: loss is nan",
+                METRIC: "",
+                "val_loss": "",
+            },
+            errored["trial_id"]: {
+                "state": State.ERRORED,
+                METRIC: "",
+                "val_loss": "",
+                "reason": "ResourceExhaustedError: OOM when allocating tensor (log: tune/x/error.txt)",
+            },
+        },
+    )
     # Even with a value left in the row, the contract never scores them: they rank after every scored trial.
     for row in (diverged, errored):
         fake = {**next(r for r in rows if r["trial_id"] == row["trial_id"]), METRIC: "1.0"}
@@ -486,9 +521,10 @@ def test_diverged_and_errored_trials(run_copy):
     assert "1 diverged" in _listed(rows) and "1 errored" in _listed(rows)
     board = _table(_section(text, "leaderboard"))
     assert [cells[TRIAL] for _, cells in board] == [r["trial_id"] for r in _by_rank(rows)]
-    assert [(cls, cells[TRIAL], cells[STATE]) for cls, cells in board[-2:]] == [
-        ("diverged", diverged["trial_id"], "diverged"), ("errored", errored["trial_id"], "errored")]
-    assert board[-2][1][REASON] == "diverged at epoch 2: loss is nan" and board[-1][1][REASON].startswith("ResourceExhausted")
+    last_two = {cells[TRIAL]: (cls, cells[STATE], cells[REASON]) for cls, cells in board[-2:]}
+    assert last_two[diverged["trial_id"]] == ("diverged", "diverged", "diverged at epoch 2: loss is nan")
+    assert last_two[errored["trial_id"]][:2] == ("errored", "errored")
+    assert last_two[errored["trial_id"]][2].startswith("ResourceExhausted")
     assert board[0][0] == "completed best" and board[0][1][TRIAL] == best["trial_id"]
     # Each state that is not "completed" has its own row colour.
     style = text.split("<style>")[1].split("</style>")[0]
@@ -507,8 +543,10 @@ def test_a_trial_stopped_early_above_every_completed_one_is_not_the_best(run_cop
     stopped = next((r for r in rows if r["state"] == State.STOPPED_EARLY), None) or next(r for r in rows if r is not best)
     higher = (1 + float(best[METRIC])) / 2
     assert higher > float(best[METRIC])
-    rows = _edit_trials(run_copy, {stopped["trial_id"]: {"state": State.STOPPED_EARLY, METRIC: str(higher),
-                                                         "reason": "ASHA stopped it after epoch 1"}})
+    rows = _edit_trials(
+        run_copy,
+        {stopped["trial_id"]: {"state": State.STOPPED_EARLY, METRIC: str(higher), "reason": "ASHA stopped it after epoch 1"}},
+    )
     study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(run_copy).study_url)
     assert study.best_trial.number == int(best["number"])
 
@@ -519,14 +557,14 @@ def test_a_trial_stopped_early_above_every_completed_one_is_not_the_best(run_cop
     by_number, by_end = pictures["progress.png"].axes
     for ax, order in ((by_number, lambda r: int(r["number"])), (by_end, lambda r: float(r["ended_at"]))):
         scored = sorted((r for r in rows if r[METRIC]), key=order)
-        expected = list(accumulate((float(r[METRIC]) if r["state"] == State.COMPLETED else -math.inf for r in scored),
-                                   max))
+        expected = list(accumulate((float(r[METRIC]) if r["state"] == State.COMPLETED else -math.inf for r in scored), max))
         line = next(line for line in ax.get_lines() if line.get_label() == "best so far")
         assert [y if not math.isnan(y) else -math.inf for y in line.get_ydata()] == pytest.approx(expected)
         assert np.nanmax(line.get_ydata()) == pytest.approx(float(best[METRIC])) and float(best[METRIC]) < higher
         assert higher in np.concatenate([points.get_offsets()[:, 1] for points in ax.collections])
     assert "a trial stopped early or still running shows as a hollow point and never moves the best-so-far line" in (
-        _section(text, "progress"))
+        _section(text, "progress")
+    )
 
     headline = _table(_section(text, "headline"))
     assert headline[0][1][:2] == ["best (exported)", best["trial_id"]]
@@ -553,8 +591,13 @@ def test_importance_needs_enough_completed_trials(run_copy, complete):
         assert "importance.png" not in pictures
         return
     assert '<img src="importance.png"' in section and "importance.png" in pictures
-    assert html.escape(f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) on {complete} "
-                       "completed trials of the stored study") in section
+    assert (
+        html.escape(
+            f"PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator, Optuna's default) on {complete} "
+            "completed trials of the stored study"
+        )
+        in section
+    )
     shown = [(cells[0], float(cells[1])) for _, cells in _table(section)]
     assert sorted(name for name, _ in shown) == sorted(_searched_names(run_copy))  # no row for a pinned one
     assert sum(v for _, v in shown) == pytest.approx(1, abs=0.01) and shown == sorted(shown, key=lambda s: -s[1])
@@ -610,8 +653,14 @@ HOSTILE_COMMAND = "python -m search.run --note '<script>alert(\"command\")</scri
 
 def test_hostile_strings_are_escaped_and_the_page_is_self_contained(run_copy):
     rows = _by_rank(_trials(run_copy))
-    _edit_trials(run_copy, {rows[0]["trial_id"]: {"hostname": HOSTILE_HOST}, rows[-1]["trial_id"]: {"reason": HOSTILE_REASON},
-                            rows[1]["trial_id"]: {"batch_size": HOSTILE_CHOICE}})
+    _edit_trials(
+        run_copy,
+        {
+            rows[0]["trial_id"]: {"hostname": HOSTILE_HOST},
+            rows[-1]["trial_id"]: {"reason": HOSTILE_REASON},
+            rows[1]["trial_id"]: {"batch_size": HOSTILE_CHOICE},
+        },
+    )
     info = read_json(RunDir(run_copy).run_json)
     write_json(RunDir(run_copy).run_json, {**info, "command": HOSTILE_COMMAND})
 
@@ -682,8 +731,9 @@ def test_cli_missing_or_invalid_run_dir_exits_2(tmp_path, capsys):
     files = RunDir(tmp_path)
     assert f"neither {files.run_json.name} nor {files.trials_csv.name}" in capsys.readouterr().err
 
-    result = subprocess.run([sys.executable, "-m", "reports", "/missing/dir"], capture_output=True, text=True,
-                            cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "reports", "/missing/dir"], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr and result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "/missing/dir" in result.stderr
@@ -728,8 +778,15 @@ def test_family_lanes_and_utilization(run_copy):
     places = [("h1", "CPU", ""), ("h1", "CPU", ""), ("h1", "CPU", ""), ("h2", "GPU:0", "0")]
     times = [(0, 100), (0, 50), (50, 100), (0, None)]
     for row, depth, (host, device, gpus), (start, end) in zip(rows, ["", "1", "3", "2"], places, times, strict=True):
-        row.update(depth=depth, hostname=host, device=device, gpu_ids=gpus, started_at=str(t0 + start),
-                   ended_at="" if end is None else str(t0 + end), state=State.COMPLETED if end else State.RUNNING)
+        row.update(
+            depth=depth,
+            hostname=host,
+            device=device,
+            gpu_ids=gpus,
+            started_at=str(t0 + start),
+            ended_at="" if end is None else str(t0 + end),
+            state=State.COMPLETED if end else State.RUNNING,
+        )
     _write_trials(run_copy, rows)
     running = dict(read_rows(files.epochs_csv)[0], trial_id=rows[3]["trial_id"], epoch="1", time=str(t0 + 60))
     write_rows(files.epochs_csv, names(EPOCH_COLUMNS), [running])
@@ -739,8 +796,11 @@ def test_family_lanes_and_utilization(run_copy):
     assert analysis.family(run.trials).tolist() == ["unknown", "single", "stacked", "stacked"]
     placed = analysis.lanes(run.trials, run.epochs)
     assert placed.set_index("trial_id")["lane"].to_dict() == {
-        rows[0]["trial_id"]: "h1 · CPU #1", rows[1]["trial_id"]: "h1 · CPU #2", rows[2]["trial_id"]: "h1 · CPU #2",
-        rows[3]["trial_id"]: "h2 · GPU:0 (GPU ids 0) #1"}
+        rows[0]["trial_id"]: "h1 · CPU #1",
+        rows[1]["trial_id"]: "h1 · CPU #2",
+        rows[2]["trial_id"]: "h1 · CPU #2",
+        rows[3]["trial_id"]: "h2 · GPU:0 (GPU ids 0) #1",
+    }
     usage = analysis.utilization(placed)
     assert usage["lanes"] == 3 and usage["busy_s"] == pytest.approx(260)
     assert usage["utilization"] == pytest.approx(260 / 300)
@@ -785,9 +845,11 @@ def test_report_opens_in_a_real_browser(real_run, tmp_path):
     shutil.copy(screenshot, "/tmp/report_screenshot.png")
 
 
-LONG_REASON = ("ResourceExhaustedError: OOM when allocating tensor with shape[128,256,512] and type float on "
-               "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc "
-               "(log: tune/trial_0004_a06c3c7b/" + "x" * 120 + "/error.txt)")
+LONG_REASON = (
+    "ResourceExhaustedError: OOM when allocating tensor with shape[128,256,512] and type float on "
+    "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc "
+    "(log: tune/trial_0004_a06c3c7b/" + "x" * 120 + "/error.txt)"
+)
 
 
 def test_leaderboard_fits_a_1280px_window_and_reasons_wrap(run_copy, tmp_path):

@@ -7,9 +7,23 @@ import pytest
 from search import scale
 
 FIGURES = {
-    "config", "trials", "errored", "stopped_early", "reports", "wall_s", "trial_work_s", "report_wait_s", "outside_trials_share",
-    "outside_trials_ms_per_trial", "searcher_s", "searcher_share", "driver_rss_before_mb", "driver_rss_peak_mb",
-    "driver_rss_growth_mb", "driver_maxrss_mb", "tables_s",
+    "config",
+    "trials",
+    "errored",
+    "stopped_early",
+    "reports",
+    "wall_s",
+    "trial_work_s",
+    "report_wait_s",
+    "outside_trials_share",
+    "outside_trials_ms_per_trial",
+    "searcher_s",
+    "searcher_share",
+    "driver_rss_before_mb",
+    "driver_rss_peak_mb",
+    "driver_rss_growth_mb",
+    "driver_maxrss_mb",
+    "tables_s",
 }
 
 
@@ -30,10 +44,18 @@ def test_a_small_search_reports_the_driver_figures(tmp_path, capsys):
 
 
 def test_growth_compares_the_largest_count_with_the_smallest():
-    small = {"trials": 100, "wall_s": 10.0, "outside_trials_ms_per_trial": 50.0, "searcher_s": 1.0, "tables_s": 1.0,
-             "driver_rss_peak_mb": 900.0, "driver_rss_growth_mb": 10.0}
-    large = dict(small, trials=1000, wall_s=120.0, searcher_s=30.0, tables_s=40.0, driver_rss_peak_mb=990.0,
-                 driver_rss_growth_mb=0.0)
+    small = {
+        "trials": 100,
+        "wall_s": 10.0,
+        "outside_trials_ms_per_trial": 50.0,
+        "searcher_s": 1.0,
+        "tables_s": 1.0,
+        "driver_rss_peak_mb": 900.0,
+        "driver_rss_growth_mb": 10.0,
+    }
+    large = dict(
+        small, trials=1000, wall_s=120.0, searcher_s=30.0, tables_s=40.0, driver_rss_peak_mb=990.0, driver_rss_growth_mb=0.0
+    )
     ratios = scale.growth(small, dict(large))["ratios"]
     assert ratios["trials"] == 10 and ratios["wall_s"] == 12 and ratios["searcher_s_per_trial"] == pytest.approx(3)
     assert ratios["driver_rss_peak_mb"] == pytest.approx(1.1) and ratios["driver_rss_growth_mb"] == 0
@@ -47,7 +69,9 @@ def test_score_peaks_at_the_best_learning_rate_and_rises_with_iterations():
     assert scale.score({"learning_rate": 1e-3}, 1) < best < 1 and scale.score({"learning_rate": 1e-4}, 1) > 0.5
 
 
-@pytest.mark.parametrize("argv", [["--trials", "0"], ["--sleep", "-1"], ["--concurrency", "0"], ["--json", "/no/such/dir/x.json"]])
+@pytest.mark.parametrize(
+    "argv", [["--trials", "0"], ["--sleep", "-1"], ["--concurrency", "0"], ["--json", "/no/such/dir/x.json"]]
+)
 def test_bad_input_is_one_line_and_exit_2(argv, capsys):
     assert scale.main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()

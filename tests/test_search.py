@@ -69,7 +69,8 @@ def test_the_study_ranks_as_the_report_does(real_run):
     study = optuna.load_study(study_name=STUDY_NAME, storage=files.study_url)
     trials = {int(t["number"]): t for t in read_rows(files.trials_csv)}
     assert len(study.trials) == 6 and study.trials[0].params == preset_point("tutorial-single", SPACE) | {
-        k: v for k, v in zip(("units", "embedding_dim", "max_len", "vocab_size"), (16, 16, 128, 2000))}
+        k: v for k, v in zip(("units", "embedding_dim", "max_len", "vocab_size"), (16, 16, 128, 2000))
+    }
     expected = {State.COMPLETED: optuna.trial.TrialState.COMPLETE, State.STOPPED_EARLY: optuna.trial.TrialState.PRUNED}
     for frozen in study.trials:
         row = trials[frozen.number]
@@ -109,8 +110,15 @@ def test_same_seed_proposes_the_same_first_configurations(tmp_path, sample):
 
     def first_proposals(seed, folder):
         folder.mkdir()
-        searcher = StudySearch(optuna_space(SPACE), RunDir(folder), Ledger(100), optuna.samplers.TPESampler(seed=seed),
-                               [preset_point(p, SPACE) for p in ("tutorial-single", "tutorial-stacked")], [], 5)
+        searcher = StudySearch(
+            optuna_space(SPACE),
+            RunDir(folder),
+            Ledger(100),
+            optuna.samplers.TPESampler(seed=seed),
+            [preset_point(p, SPACE) for p in ("tutorial-single", "tutorial-stacked")],
+            [],
+            5,
+        )
         return [searcher.suggest(f"t{i}") for i in range(5)]
 
     a, b, c = first_proposals(7, tmp_path / "a"), first_proposals(7, tmp_path / "b"), first_proposals(8, tmp_path / "c")

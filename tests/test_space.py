@@ -40,14 +40,17 @@ def test_narrowing_pins_values_and_a_pinned_preset_is_no_longer_the_tutorials():
         narrowed(SPACE, {"colour": 1})
 
 
-@pytest.mark.parametrize("item, message", [
-    ("depth=7", "--fix depth=7: depth must lie in [1, 3]"),
-    ("batch_size=48", "--fix batch_size=48: batch_size must lie in {32, 64, 128}"),
-    ("learning_rate=0.9", "--fix learning_rate=0.9: learning_rate must lie in [0.0001, 0.01] log"),
-    ("units=many", "--fix units=many: units takes a int value in [16, 128] log"),
-    ("colour=blue", "--fix colour=blue: expected NAME=VALUE with NAME one of depth"),
-    ("depth", "--fix depth: expected NAME=VALUE"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("depth=7", "--fix depth=7: depth must lie in [1, 3]"),
+        ("batch_size=48", "--fix batch_size=48: batch_size must lie in {32, 64, 128}"),
+        ("learning_rate=0.9", "--fix learning_rate=0.9: learning_rate must lie in [0.0001, 0.01] log"),
+        ("units=many", "--fix units=many: units takes a int value in [16, 128] log"),
+        ("colour=blue", "--fix colour=blue: expected NAME=VALUE with NAME one of depth"),
+        ("depth", "--fix depth: expected NAME=VALUE"),
+    ],
+)
 def test_fixed_values_outside_the_space_are_refused(item, message):
     with pytest.raises(UsageError) as caught:
         parse_fixed([item])
@@ -72,13 +75,19 @@ def test_fixed_values_are_typed():
     assert parse_fixed(["depth=2", "learning_rate=0.001", "max_len=0"]) == {"depth": 2, "learning_rate": 0.001, "max_len": 0}
 
 
-@pytest.mark.parametrize("code, heavy", [
-    ("import reports", ("tensorflow", "keras", "ray")),
-    ("import search.rundir", ("tensorflow", "keras", "ray", "pandas", "numpy")),
-    ("import search.space, search.config", ("tensorflow", "keras", "ray")),
-    ("import runpy, sys; sys.argv = ['search.run', '--help']\ntry:\n    runpy.run_module('search.run', run_name='__main__')\n"
-     "except SystemExit:\n    pass", ("tensorflow", "keras", "ray")),
-])
+@pytest.mark.parametrize(
+    "code, heavy",
+    [
+        ("import reports", ("tensorflow", "keras", "ray")),
+        ("import search.rundir", ("tensorflow", "keras", "ray", "pandas", "numpy")),
+        ("import search.space, search.config", ("tensorflow", "keras", "ray")),
+        (
+            "import runpy, sys; sys.argv = ['search.run', '--help']\n"
+            "try:\n    runpy.run_module('search.run', run_name='__main__')\nexcept SystemExit:\n    pass",
+            ("tensorflow", "keras", "ray"),
+        ),
+    ],
+)
 def test_the_contract_the_space_the_report_and_help_load_no_tensorflow(code, heavy):
     import subprocess
     import sys

@@ -1,6 +1,6 @@
 """What a user sees: a quiet terminal, and the tools people already use (TensorBoard, optuna-dashboard).
 
-    python -m pytest -q tests/test_terminal.py
+python -m pytest -q tests/test_terminal.py
 """
 
 import io
@@ -24,8 +24,12 @@ NOISE = re.compile(r"absl|oneDNN|cpu_feature_guard|CUDA|cuda|Trial status|Config
 def test_a_smoke_run_prints_a_few_plain_lines(tmp_path):
     out, log = tmp_path / "run", tmp_path / "terminal.txt"
     with log.open("w") as sink:  # standard output and error both to one file, as `> log 2>&1` does
-        done = subprocess.run([sys.executable, "-m", "search.run", "--smoke", "--data", str(SAMPLE), "--out", str(out)],
-                              stdout=sink, stderr=subprocess.STDOUT, timeout=900)
+        done = subprocess.run(
+            [sys.executable, "-m", "search.run", "--smoke", "--data", str(SAMPLE), "--out", str(out)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+        )
     text = log.read_text()
     assert done.returncode == 0, text[-3000:]
     lines = text.splitlines()
@@ -41,9 +45,28 @@ def test_a_smoke_run_prints_a_few_plain_lines(tmp_path):
 
 
 def test_verbose_brings_back_tunes_tables(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "search.run", "--data", str(SAMPLE), "--trials", "1", "--max-epochs", "1",
-                           "--cpus", "2", "--verbose", "--out", str(tmp_path / "run"), *TINY],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "search.run",
+            "--data",
+            str(SAMPLE),
+            "--trials",
+            "1",
+            "--max-epochs",
+            "1",
+            "--cpus",
+            "2",
+            "--verbose",
+            "--out",
+            str(tmp_path / "run"),
+            *TINY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Trial status" in done.stdout + done.stderr
 
@@ -52,9 +75,17 @@ def test_the_live_display_counts_trials_and_budget():
     screen = io.StringIO()
     progress = Progress(stream=screen)
     progress.console = Console(file=screen, force_terminal=True, width=120)
-    rows = {"trial_0000": {"trial_id": "trial_0000", "number": 0, "state": State.COMPLETED, "val_accuracy": "0.81",
-                           "started_at": 0.0, "ended_at": 60.0},
-            "trial_0001": {"trial_id": "trial_0001", "number": 1, "state": State.RUNNING, "val_accuracy": "0.9"}}
+    rows = {
+        "trial_0000": {
+            "trial_id": "trial_0000",
+            "number": 0,
+            "state": State.COMPLETED,
+            "val_accuracy": "0.81",
+            "started_at": 0.0,
+            "ended_at": 60.0,
+        },
+        "trial_0001": {"trial_id": "trial_0001", "number": 1, "state": State.RUNNING, "val_accuracy": "0.9"},
+    }
     progress.start(rows, total=4, concurrency=2, budget_examples=100_000, time_budget_s=None, examples_used=25_000)
     try:
         status = "\n".join(str(part) for part in progress.status().renderables)
@@ -66,8 +97,12 @@ def test_the_live_display_counts_trials_and_budget():
 
 
 def test_a_finished_trial_line_says_why_it_ended():
-    row = {"trial_id": "trial_0002", "state": "errored", "val_accuracy": "",
-           "reason": "RuntimeError: boom (log: tune/trial_0002_ab/error.txt)"}
+    row = {
+        "trial_id": "trial_0002",
+        "state": "errored",
+        "val_accuracy": "",
+        "reason": "RuntimeError: boom (log: tune/trial_0002_ab/error.txt)",
+    }
     assert trial_line(row) == "trial_0002  errored        (RuntimeError: boom (log: tune/trial_0002_ab/error.txt))"
 
 
@@ -82,8 +117,13 @@ def test_tensorboard_event_files_hold_every_trials_validation_accuracy(real_run)
     trials = [row["trial_id"] for row in read_rows(RunDir(real_run).trials_csv)]
     assert sorted(tags) == trials
     for trial in trials:
-        assert {"ray/tune/val_accuracy", "ray/tune/train_accuracy", "ray/tune/val_loss", "ray/tune/train_loss",
-                "ray/tune/examples_per_s"} <= tags[trial]
+        assert {
+            "ray/tune/val_accuracy",
+            "ray/tune/train_accuracy",
+            "ray/tune/val_loss",
+            "ray/tune/train_loss",
+            "ray/tune/examples_per_s",
+        } <= tags[trial]
 
 
 def test_optuna_dashboard_shows_the_study_and_the_reports_best_trial(real_run):

@@ -123,7 +123,9 @@ def test_smoke_search_on_tfds_finishes(tfds_dir, official_archive, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "search.run", "--data", "tfds", "--smoke", "--trials", "2", "--max-epochs", "1"]
     env = {**os.environ, TFDS_DATA_ENV: str(tfds_dir)}
-    result = subprocess.run([*command, "--cpus", "2", "--out", str(out), *TINY], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [*command, "--cpus", "2", "--out", str(out), *TINY], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tfds_dir / TFDS_NAME / "plain_text" / "1.0.0" / "dataset_info.json").is_file()  # prepared by this run
     facts = json.loads((out / "run.json").read_text())["data"]
@@ -159,7 +161,12 @@ def test_missing_package_fails_the_default_command_with_one_line(tmp_path):
     block = "import runpy, sys; sys.modules['importlib_resources'] = None; runpy.run_module('search.run', run_name='__main__')"
     env = {**{k: v for k, v in os.environ.items() if k != DATA_ENV}, TFDS_DATA_ENV: str(tmp_path / "tfds")}  # the default source
     result = subprocess.run(
-        [sys.executable, "-c", block, "--smoke", "--out", str(tmp_path / "run")], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", block, "--smoke", "--out", str(tmp_path / "run")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (

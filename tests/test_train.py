@@ -32,8 +32,18 @@ def test_bucketing_covers_every_row_once_and_pads_less():
     assert not np.array_equal(np.concatenate(bucketed), np.concatenate(batch_rows(lengths, 64, rng, bucket=True)))
 
 
-@pytest.mark.parametrize("field, value", [("epochs", 0), ("learning_rate", 0.0), ("max_len", -1), ("batch_size", 0),
-                                          ("lstm", "cudnn"), ("schedule", "cosine"), ("warmup", 1.0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("epochs", 0),
+        ("learning_rate", 0.0),
+        ("max_len", -1),
+        ("batch_size", 0),
+        ("lstm", "cudnn"),
+        ("schedule", "cosine"),
+        ("warmup", 1.0),
+    ],
+)
 def test_train_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig(**{field: value})
@@ -65,9 +75,14 @@ def test_a_checkpoint_continues_with_the_other_lstm_implementation(sample, tmp_p
     data = prepare(DataConfig(source=sample, max_vocab=2000)).for_trials()
     config = ModelConfig(vocab_size=2000, units=(8, 4), dense_units=8, embedding_dim=8)
     saved = []
-    train.train_and_evaluate(config, TrainConfig(epochs=1, batch_size=32, max_len=50, lstm="fused"), data,
-                             on_epoch=lambda m, training: saved.append(save_checkpoint(tmp_path, training.network,
-                                                                                       training.optimizer, config, {"epoch": 1})))
+    train.train_and_evaluate(
+        config,
+        TrainConfig(epochs=1, batch_size=32, max_len=50, lstm="fused"),
+        data,
+        on_epoch=lambda m, training: saved.append(
+            save_checkpoint(tmp_path, training.network, training.optimizer, config, {"epoch": 1})
+        ),
+    )
     fused, fused_optimizer, _, _ = load_checkpoint(tmp_path, lstm="fused")
     plain, plain_optimizer, loaded_config, state = load_checkpoint(tmp_path, lstm="keras")
     assert uses_fused(fused) and not uses_fused(plain) and loaded_config == config and state == {"epoch": 1}
@@ -77,8 +92,9 @@ def test_a_checkpoint_continues_with_the_other_lstm_implementation(sample, tmp_p
     for mine, theirs in zip(plain_optimizer.variables, fused_optimizer.variables):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     resumed = train.Training(plain, plain_optimizer, epoch=1)
-    history = train.train_and_evaluate(config, TrainConfig(epochs=2, batch_size=32, max_len=50, lstm="keras"),
-                                       data, resume=resumed)
+    history = train.train_and_evaluate(
+        config, TrainConfig(epochs=2, batch_size=32, max_len=50, lstm="keras"), data, resume=resumed
+    )
     assert [(m["epoch"], m["lstm"]) for m in history] == [(2, "keras")]
 
 
@@ -98,7 +114,9 @@ def test_a_non_finite_loss_ends_training_as_diverged(sample):
 @pytest.mark.parametrize("flags, lstm", [([], "fused"), (["--lstm", "keras"], "keras")])
 def test_command_prints_and_writes_json(sample, tmp_path, capsys, flags, lstm):
     out = tmp_path / "one.json"
-    code = train.main(["--preset", "tutorial-single", "--data", sample, "--epochs", "1", "--limit", "100", "--json", str(out), *flags])
+    code = train.main(
+        ["--preset", "tutorial-single", "--data", sample, "--epochs", "1", "--limit", "100", "--json", str(out), *flags]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "epoch 1:" in printed and "examples/s" in printed
@@ -111,8 +129,13 @@ def test_command_prints_and_writes_json(sample, tmp_path, capsys, flags, lstm):
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--data", "/nonexistent/imdb.tar.gz"], "no such file"), (["--epochs", "0"], "epochs=0"), (["--json", "/no/dir/x.json"], "/no/dir"),
-     (["--epochs", "two"], "invalid int value: 'two'"), (["--lstm", "cudnn"], "invalid choice: 'cudnn'")],
+    [
+        (["--data", "/nonexistent/imdb.tar.gz"], "no such file"),
+        (["--epochs", "0"], "epochs=0"),
+        (["--json", "/no/dir/x.json"], "/no/dir"),
+        (["--epochs", "two"], "invalid int value: 'two'"),
+        (["--lstm", "cudnn"], "invalid choice: 'cudnn'"),
+    ],
 )
 def test_command_bad_input_is_one_line_and_exit_2(sample, capsys, args, message):
     code = train.main(["--data", sample, *args])
@@ -121,8 +144,9 @@ def test_command_bad_input_is_one_line_and_exit_2(sample, capsys, args, message)
 
 
 def test_the_linear_schedule_warms_up_then_decays_to_zero_over_the_planned_steps():
-    optimizer = train.make_optimizer(TrainConfig(epochs=2, batch_size=10, learning_rate=0.01, schedule="linear",
-                                                 warmup=0.25), train_examples=100)
+    optimizer = train.make_optimizer(
+        TrainConfig(epochs=2, batch_size=10, learning_rate=0.01, schedule="linear", warmup=0.25), train_examples=100
+    )
     schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
     rates = [float(schedule(step)) for step in (0, 4, 5, 10, 19, 20)]  # 20 planned steps, 5 of warm-up
     np.testing.assert_allclose(rates, [0.002, 0.01, 0.01, 0.01 * 10 / 15, 0.01 / 15, 0.0], atol=1e-7)
