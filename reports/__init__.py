@@ -90,13 +90,8 @@ def _write_page(target: Path, html: str, pictures: dict) -> Path:
 
 def assemble(run: Run) -> tuple[str, dict]:
     """The page's HTML and its figures by file name (matplotlib Figures, not yet written)."""
-    pictures: dict = {}
-
-    def add(name: str, picture) -> str | None:
-        if picture is None:
-            return None
-        pictures[name] = picture
-        return name
+    pictures = figures.Pictures()
+    add = pictures.add
 
     metric, trials = run.metric, run.trials
     rows = analysis.headline(run)

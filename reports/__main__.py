@@ -11,46 +11,48 @@ DIR atomically), and prints the path of index.html.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from reports import ReportError, build, build_comparison
+from search.cli import ArgumentParser, UsageError, fail
 
 COMPARE = "compare"
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Bad arguments fail as every other bad input does: one line, exit status 2."""
-
-    def error(self, message: str):
-        raise ReportError(message)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [COMPARE]:
-        return compare_main(argv[1:])
-    parser = argparse.ArgumentParser(
-        prog="python -m reports",
-        description=__doc__.splitlines()[0],
-        epilog=f"Compare runs: python -m reports {COMPARE} RUN_A RUN_B [...] --out DIR",
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of a search run (holds run.json, trials.csv)")
-    args = parser.parse_args(argv)
+        return _run(_compare_parser(), argv[1:], lambda args: build_comparison(args.run_dirs, args.out), "comparison")
+    return _run(_report_parser(), argv, lambda args: build(args.run_dir), "report")
+
+
+def _run(parser: ArgumentParser, argv: list[str], write, what: str) -> int:
+    """Parse, write, print index.html's path; a user mistake is one line and exit 2, an
+    unwritable destination one line and exit 1."""
     try:
-        index = build(args.run_dir)
-    except ReportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        args = parser.parse_args(argv)
+        index = write(args)
+    except (ReportError, UsageError) as error:
+        return fail(error)
     except OSError as error:
-        print(f"error: cannot write the report into {args.run_dir}: {error}", file=sys.stderr)
+        print(f"error: cannot write the {what}: {error}", file=sys.stderr)
         return 1
     print(index)
     return 0
 
 
-def compare_main(argv: list[str]) -> int:
-    parser = _OneLineParser(
+def _report_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="python -m reports",
+        description=__doc__.splitlines()[0],
+        epilog=f"Compare runs: python -m reports {COMPARE} RUN_A RUN_B [...] --out DIR",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of a search run (holds run.json, trials.csv)")
+    return parser
+
+
+def _compare_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog=f"python -m reports {COMPARE}",
         description="Compare search runs on one page: data, budgets, best models, progress "
         "against examples and wall time, accuracy-throughput fronts, configurations.",
@@ -62,17 +64,7 @@ def compare_main(argv: list[str]) -> int:
         required=True,
         help="the folder to write index.html and its PNGs into (absent, empty or an earlier comparison)",
     )
-    try:
-        args = parser.parse_args(argv)
-        index = build_comparison(args.run_dirs, args.out)
-    except ReportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"error: cannot write the comparison into {args.out}: {error}", file=sys.stderr)
-        return 1
-    print(index)
-    return 0
+    return parser
 
 
 if __name__ == "__main__":

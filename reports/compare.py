@@ -33,13 +33,8 @@ def run_names(paths: list[Path]) -> list[str]:
 def assemble_comparison(runs: list[Run]) -> tuple[str, dict]:
     """The comparison page's HTML and its figures by file name (matplotlib Figures, not yet written)."""
     names = run_names([run.run_dir for run in runs])
-    pictures: dict = {}
-
-    def add(name: str, picture) -> str | None:
-        if picture is None:
-            return None
-        pictures[name] = picture
-        return name
+    pictures = figures.Pictures()
+    add = pictures.add
 
     metric = _shared_metric(runs)
     sections = [

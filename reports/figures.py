@@ -34,6 +34,17 @@ FADED_TEXT = ", ".join(s.label for s in FADED_STATES[:-1]) + f" or {FADED_STATES
 STATE_ORDER = [State.COMPLETED, State.STOPPED_EARLY, State.RUNNING, State.DIVERGED, State.ERRORED, State.PENDING]
 
 
+class Pictures(dict):
+    """A page's figures by file name (matplotlib Figures, written when the page is)."""
+
+    def add(self, name: str, picture: Figure | None) -> str | None:
+        """Keep `picture` as `name`; return the name for the page, or None when there is no picture."""
+        if picture is None:
+            return None
+        self[name] = picture
+        return name
+
+
 def plain(text) -> str:
     """Data text safe for matplotlib: no mathtext, bounded length."""
     text = str(text).replace("$", r"\$")

@@ -83,7 +83,7 @@ def load(run_dir: str | Path) -> Run:
     space = parse_space(info.get("space") or [])
     trials = read_trials(files.trials_csv, space, notes)
     epochs = read_epochs(files.epochs_csv, notes)
-    study, study_note = read_study(files.study_db)
+    study, study_note = read_study(files.study_db, info.get("study", STUDY_NAME))
     return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline)
 
 
@@ -164,8 +164,8 @@ def read_epochs(path: Path, notes: list[str]) -> pd.DataFrame:
     return frame.sort_values(["trial_id", "epoch"]).reset_index(drop=True)
 
 
-def read_study(path: Path):
-    """The persisted Optuna study copied into memory, or (None, why not)."""
+def read_study(path: Path, name: str = STUDY_NAME):
+    """The persisted Optuna study `name` (run.json's "study") copied into memory, or (None, why not)."""
     if not path.is_file():
         return None, f"{path.name} is absent (the driver has not written the study yet, or the run predates it)"
     try:
@@ -174,7 +174,7 @@ def read_study(path: Path):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         # Read-only: the report must never create or migrate the driver's database.
         storage = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
-        stored = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+        stored = optuna.load_study(study_name=name, storage=storage)
         copy = optuna.create_study(directions=stored.directions)
         copy.add_trials(stored.get_trials(deepcopy=False))
         return copy, ""

@@ -17,7 +17,6 @@ accuracy after the same epochs, and the LSTM's floating-point rate against the c
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import resource
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search.cli import ArgumentParser, UsageError, fail
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
 from search.rundir import TUTORIAL_PRESETS, RunDir, read_json, read_rows, write_json
 
@@ -270,7 +270,20 @@ def print_preset(preset: str, r: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n")[0])
+    try:
+        args = _parser().parse_args(argv)
+        if args.json is not None and not args.json.parent.is_dir():
+            raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
+        result = _overhead(args.overhead) if args.overhead is not None else _measure(args)
+    except (DataError, UsageError) as error:
+        return fail(error)
+    if args.json is not None:
+        write_json(args.json, result)
+    return 0
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data", default=default_source(), help="'tfds', an aclImdb folder or .tar.gz (default: $IMDB_DATA or 'tfds')"
     )
@@ -299,40 +312,32 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RUN_DIR",
         help="instead, print the training share of a finished search's CPU time",
     )
-    args = parser.parse_args(argv)
+    return parser
 
-    try:
-        if args.json is not None and not args.json.parent.is_dir():
-            raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
-        if args.overhead is not None:
-            if not RunDir(args.overhead).epochs_csv.exists():
-                raise DataError(
-                    f"--overhead {args.overhead}: not a search run directory (no {RunDir(args.overhead).epochs_csv.name})"
-                )
-            result = {"overhead": tune_overhead(args.overhead)}
-            o = result["overhead"]
-            print(
-                f"{o['trials']} trials on {o['cpus']} CPUs in {o['wall_s']:.1f} s: training {o['training_share']:.1%} "
-                f"of CPUs x wall time, training + validation {o['training_and_evaluation_share']:.1%}"
-            )
-        else:
-            for name in ("examples", "repeats"):
-                if getattr(args, name) < (10 if name == "examples" else 1):
-                    raise DataError(f"--{name} {getattr(args, name)} is too small")
-            data_config = DataConfig(source=args.data, limit=args.examples, test_limit=2, max_vocab=1000, seed=args.seed)
-            prepare(data_config)  # fails here, with one line, on a bad source; warms the cache for the workers
-            threads = args.threads or len(os.sched_getaffinity(0))
-            presets = [args.preset] if args.preset else list(TUTORIAL_PRESETS)
-            result = {}
-            for preset in presets:
-                result[preset] = measure_preset(preset, data_config, args.repeats, args.warmup, threads, args.seed, args.lstm)
-                print_preset(preset, result[preset])
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.json is not None:
-        write_json(args.json, result)
-    return 0
+
+def _overhead(run_dir: Path) -> dict:
+    if not RunDir(run_dir).epochs_csv.exists():
+        raise DataError(f"--overhead {run_dir}: not a search run directory (no {RunDir(run_dir).epochs_csv.name})")
+    o = tune_overhead(run_dir)
+    print(
+        f"{o['trials']} trials on {o['cpus']} CPUs in {o['wall_s']:.1f} s: training {o['training_share']:.1%} "
+        f"of CPUs x wall time, training + validation {o['training_and_evaluation_share']:.1%}"
+    )
+    return {"overhead": o}
+
+
+def _measure(args) -> dict:
+    for name in ("examples", "repeats"):
+        if getattr(args, name) < (10 if name == "examples" else 1):
+            raise DataError(f"--{name} {getattr(args, name)} is too small")
+    data_config = DataConfig(source=args.data, limit=args.examples, test_limit=2, max_vocab=1000, seed=args.seed)
+    prepare(data_config)  # fails here, with one line, on a bad source; warms the cache for the workers
+    threads = args.threads or len(os.sched_getaffinity(0))
+    result = {}
+    for preset in [args.preset] if args.preset else list(TUTORIAL_PRESETS):
+        result[preset] = measure_preset(preset, data_config, args.repeats, args.warmup, threads, args.seed, args.lstm)
+        print_preset(preset, result[preset])
+    return result
 
 
 if __name__ == "__main__":

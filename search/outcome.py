@@ -45,7 +45,7 @@ def settle(session, built, progress) -> Outcome:
         unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
         table.mark(unfinished, State.STOPPED_EARLY, "time budget ran out after epoch {epochs}")
     unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
-    _record_session(run_dir, built.search_s)
+    _record_session(run_dir, built.search_s, built.ledger.used)
     if unfinished or (not built.searcher_done() and not built.time_budget.spent):
         progress.say(f"interrupted; continue with: python -m search.run --resume --out {run_dir.root}")
         return Outcome(INTERRUPTED)
@@ -66,13 +66,13 @@ def _why_no_best(counts: dict, time_spent: bool) -> str:
     return "error: no trial finished an epoch; see the reasons in trials.csv"
 
 
-def _record_session(run_dir: RunDir, search_s: float) -> None:
-    """Add this session's searching time to run.json (the time budget spans sessions), and
-    which LSTM implementation each node ran."""
+def _record_session(run_dir: RunDir, search_s: float, examples_used: int) -> None:
+    """Add this session's searching time to run.json (the time budget spans sessions), the
+    training examples the run has used so far, and which LSTM implementation each node ran."""
     from search.cluster import node_facts
 
     facts = read_json(run_dir.run_json)
-    facts["sessions"][-1]["search_s"] = search_s
+    facts["sessions"][-1] |= {"search_s": search_s, "examples_used": examples_used}
     facts["nodes"] = node_facts(run_dir)
     write_json(run_dir.run_json, facts)
 

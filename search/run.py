@@ -37,7 +37,7 @@ from search.config import (
 )
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, prepare, source_fingerprint
-from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, read_json, write_json
+from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, read_json, write_json
 
 INTERRUPTED = 130
 
@@ -157,7 +157,8 @@ def ray_session(search: SearchConfig, verbose: bool = False):
             if search.address:
                 ray.init(address=search.address, **options)
             else:
-                ray.init(num_cpus=search.cpus or local_cpus(), include_dashboard=False, **options)
+                # "local": a Ray of our own even where `ray start` or RAY_ADDRESS points at another
+                ray.init(address="local", num_cpus=search.cpus or local_cpus(), include_dashboard=False, **options)
             started_here = True
     except Exception as error:  # a wrong --address, or a cluster that refuses us
         yield (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -236,7 +237,7 @@ def follow_up(run_dir: RunDir, work) -> int:
 
 def header(session: Session, lstm: dict) -> None:
     """What is searched, on what, with what, and where it is written."""
-    search, resources, sizes, progress = session.search, session.resources, session.prepared.facts["sizes"], session.progress
+    search, resources, progress = session.search, session.resources, session.progress
     pinned = [p for p in session.space if p.kind == "categorical" and len(p.choices) == 1]
     budgets = [
         f"{search.time_budget_min:g} min" if search.time_budget_min else "",
@@ -244,10 +245,7 @@ def header(session: Session, lstm: dict) -> None:
     ]
     gpus = f"{resources.gpus_per_trial:g} GPU and " if resources.gpus_per_trial else ""
     lstm_text = "Keras's layers" if lstm["trials"] == "keras" else "Keras's layers (cuDNN)" if gpus else "the fused kernel"
-    progress.field(
-        "data",
-        f"{session.data_config.source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews",
-    )
+    progress.field("data", _data_text(session.data_config.source, session.prepared.facts))
     progress.field(
         "space",
         f"{len(session.space)} hyperparameters"
@@ -266,6 +264,18 @@ def header(session: Session, lstm: dict) -> None:
     progress.field("tools", f"tensorboard --logdir {tune_dir}  ·  optuna-dashboard {session.run_dir.study_url}")
 
 
+def _data_text(source: str, facts: dict) -> str:
+    """The data line: split sizes, and what reading skipped or repaired when it did."""
+    sizes = facts["sizes"]
+    notes = [
+        (facts.get("reviews_with_replaced_bytes", 0), "reviews with undecodable bytes replaced"),
+        (facts.get("hidden_files_skipped", 0), "hidden files skipped"),
+    ]
+    return f"{source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews" + "".join(
+        f"; {what}: {count:,}" for count, what in notes if count
+    )
+
+
 def write_facts(session: Session, lstm: dict) -> dict:
     """run.json: what a reader needs to interpret the run (new, or updated on resume)."""
     from search.export import library_versions
@@ -280,6 +290,7 @@ def write_facts(session: Session, lstm: dict) -> dict:
         "configs": recorded_configs(search, session.data_config) | {"train": train_defaults(search, session.resources, lstm)},
         "data": session.prepared.facts,
         "space": [p.to_json() for p in session.space],
+        "study": STUDY_NAME,
         "objective": asdict(OBJECTIVE),
         "presets": {name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
         "resources": asdict(session.resources),

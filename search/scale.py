@@ -179,7 +179,7 @@ def measure(config: ScaleConfig) -> dict:
     from ray import tune
 
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    ray.init(num_cpus=config.concurrency, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=config.concurrency, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
             searcher, scheduler, table = driver_pieces(config.seed, config.iterations, Path(scratch))

@@ -1,3 +1,4 @@
+import hashlib
 import os
 import random
 import shutil
@@ -31,25 +32,40 @@ def sample() -> str:
     return str(SAMPLE)
 
 
-@pytest.fixture(scope="session")
-def real_run(tmp_path_factory) -> Path:
-    """One real search on the sample (Ray Tune, Optuna, Keras training, export, report),
-    shared by the search's and the report's tests, which must not change it."""
+def search_once(root: Path, *args: str) -> Path:
+    """A real search on the sample into root/run, with its own data cache; returns the run directory."""
     from search import run as search_run
 
-    root = tmp_path_factory.mktemp("real_run")
     out = root / "run"
     previous = os.environ.get("IMDB_CACHE_DIR")
     os.environ["IMDB_CACHE_DIR"] = str(root / "cache")
     try:
-        args = ["--data", str(SAMPLE), "--trials", "6", "--max-epochs", "3", "--cpus", "2", "--out", str(out), *TINY]
-        assert search_run.main(args) == 0
+        assert search_run.main(["--data", str(SAMPLE), "--cpus", "2", "--out", str(out), *TINY, *args]) == 0
     finally:
         if previous is None:
             os.environ.pop("IMDB_CACHE_DIR")
         else:
             os.environ["IMDB_CACHE_DIR"] = previous
     return out
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under root with its mtime and content hash: to prove nothing was written."""
+    return {
+        str(p.relative_to(root)): (
+            p.is_dir(),
+            p.stat().st_mtime_ns,
+            None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory) -> Path:
+    """One real search on the sample (Ray Tune, Optuna, Keras training, export, report),
+    shared by the search's and the report's tests, which must not change it."""
+    return search_once(tmp_path_factory.mktemp("real_run"), "--trials", "6", "--max-epochs", "3")
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ in one line and writes nothing, DIR is replaced atomically, hostile strings are 
 page opens in headless Chromium (skipped only when no chromium binary is found).
 """
 
-import hashlib
 import html
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -35,11 +33,10 @@ from reports import figures
 from reports.__main__ import main
 from reports.compare import run_names
 from reports.load import load
-from search import run as search_run
 from search.rundir import OBJECTIVE, Param, RunDir, State, as_float, read_json, read_rows, trial_columns, write_json, write_rows
 
 import browser
-from conftest import SAMPLE, TINY
+from conftest import search_once, snapshot
 
 REPO = Path(__file__).parents[1]
 METRIC = OBJECTIVE.metric
@@ -50,33 +47,7 @@ FIGURES = {"progress.png", "pareto.png"}
 @pytest.fixture(scope="module")
 def second_run(tmp_path_factory) -> Path:
     """A second real search on the sample, with another seed and a smaller budget; never changed."""
-    root = tmp_path_factory.mktemp("second_run")
-    out = root / "run"
-    previous = os.environ.get("IMDB_CACHE_DIR")
-    os.environ["IMDB_CACHE_DIR"] = str(root / "cache")
-    try:
-        args = [
-            "--data",
-            str(SAMPLE),
-            "--seed",
-            "1",
-            "--trials",
-            "4",
-            "--max-epochs",
-            "2",
-            "--cpus",
-            "2",
-            "--out",
-            str(out),
-            *TINY,
-        ]
-        assert search_run.main(args) == 0
-    finally:
-        if previous is None:
-            os.environ.pop("IMDB_CACHE_DIR")
-        else:
-            os.environ["IMDB_CACHE_DIR"] = previous
-    return out
+    return search_once(tmp_path_factory.mktemp("second_run"), "--seed", "1", "--trials", "4", "--max-epochs", "2")
 
 
 # --- reading run directories and pages --------------------------------------------------------
@@ -121,17 +92,6 @@ def _tables(text: str) -> list[list[list[str]]]:
         [[plain(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
         for body in re.findall(r"<tbody>(.*?)</tbody>", text, re.S)
     ]
-
-
-def _snapshot(root: Path) -> dict[str, tuple]:
-    return {
-        str(p.relative_to(root)): (
-            p.is_dir(),
-            p.stat().st_mtime_ns,
-            None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest(),
-        )
-        for p in sorted(root.rglob("*"))
-    }
 
 
 def _seconds(text: str) -> float:
@@ -184,12 +144,12 @@ def _line_y(line) -> list[float]:
 def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
     out = tmp_path / "compare"
     run_dirs = [real_run, second_run]
-    before = {run: _snapshot(run) for run in run_dirs}
+    before = {run: snapshot(run) for run in run_dirs}
 
     assert main(["compare", str(real_run), str(second_run), "--out", str(out)]) == 0
 
     assert capsys.readouterr().out.strip() == str(out / "index.html")
-    assert {run: _snapshot(run) for run in run_dirs} == before  # the runs are only read
+    assert {run: snapshot(run) for run in run_dirs} == before  # the runs are only read
     text = (out / "index.html").read_text()
     assert sorted(p.name for p in out.iterdir()) == sorted(FIGURES | {"index.html"})
     assert set(re.findall(r'<img src="([^"]+)"', text)) == FIGURES
@@ -319,7 +279,7 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, caps
     not_a_run.mkdir()
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    before = _snapshot(tmp_path), _snapshot(real_run)
+    before = snapshot(tmp_path), snapshot(real_run)
     files = RunDir(real_run)
     cases = [
         ([str(real_run), str(tmp_path / "missing"), "--out", str(out)], f"run directory {tmp_path / 'missing'} does not exist"),
@@ -340,7 +300,7 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, caps
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
         assert message in captured.err, (argv, captured.err)
-    assert (_snapshot(tmp_path), _snapshot(real_run)) == before
+    assert (snapshot(tmp_path), snapshot(real_run)) == before
 
     # As a command: one line on stderr, exit status 2, nothing written.
     result = subprocess.run(
@@ -364,7 +324,7 @@ def test_the_comparison_replaces_out_and_keeps_it_on_failure(real_run, second_ru
 
     assert index == out / "index.html" and not (out / "stale.png").exists()
     assert "BiLSTM search comparison: second_run0/run vs real_run0/run" in index.read_text()
-    before = _snapshot(out)
+    before = snapshot(out)
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
@@ -372,7 +332,7 @@ def test_the_comparison_replaces_out_and_keeps_it_on_failure(real_run, second_ru
     monkeypatch.setattr(figures, "comparison_pareto_figure", boom)
     with pytest.raises(RuntimeError, match="boom"):
         reports.build_comparison([real_run, second_run], out)
-    assert _snapshot(out) == before and not list(tmp_path.glob(".compare-*"))
+    assert snapshot(out) == before and not list(tmp_path.glob(".compare-*"))
 
 
 HOSTILE_NAME = "<img src=x onerror=alert('name')>"

@@ -175,3 +175,11 @@ def test_a_byte_order_mark_never_reaches_a_token(tmp_path):
     root = _tree(tmp_path / "tree", {"aclImdb/train/pos/9_10.txt": "\ufeffthe film".encode()})
     reviews, _ = read_reviews(str(root / "aclImdb"))
     assert "the film" in reviews["train"][0]
+
+
+def test_the_header_names_what_reading_skipped_or_repaired():
+    from search.run import _data_text
+
+    facts = {"sizes": {"train": 8, "val": 2, "test": 10}, "reviews_with_replaced_bytes": 1, "hidden_files_skipped": 0}
+    assert _data_text("D", facts) == "D: 8 train / 2 validation / 10 test reviews; reviews with undecodable bytes replaced: 1"
+    assert _data_text("D", facts | {"reviews_with_replaced_bytes": 0}) == "D: 8 train / 2 validation / 10 test reviews"

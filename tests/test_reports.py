@@ -13,7 +13,6 @@ functions. Also: the pure assemble(), the atomic replacement of report/, the CLI
 mask, and the page in headless Chromium (skipped only when no chromium binary is found).
 """
 
-import hashlib
 import html
 import math
 import re
@@ -59,6 +58,7 @@ from search.rundir import (
 )
 
 import browser
+from conftest import snapshot
 
 REPO = Path(__file__).parents[1]
 METRIC = OBJECTIVE.metric
@@ -187,18 +187,6 @@ def _table(text: str) -> list[tuple[str, list[str]]]:
         (cls, [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells)])
         for cls, cells in re.findall(r'<tr(?: class="([^"]*)")?>(.*?)</tr>', body)
     ]
-
-
-def _snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under root with its mtime and content hash: to prove nothing was written."""
-    return {
-        str(p.relative_to(root)): (
-            p.is_dir(),
-            p.stat().st_mtime_ns,
-            None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest(),
-        )
-        for p in sorted(root.rglob("*"))
-    }
 
 
 def _staging_left(run_dir: Path) -> list[Path]:
@@ -387,11 +375,11 @@ def test_finished_run_report(real_run):
 
 
 def test_assemble_is_pure(real_run):
-    before = _snapshot(real_run)
+    before = snapshot(real_run)
 
     text, pictures = reports.assemble(load(real_run))
 
-    assert _snapshot(real_run) == before  # nothing written, not even a SQLite journal next to study.db
+    assert snapshot(real_run) == before  # nothing written, not even a SQLite journal next to study.db
     assert text.startswith("<!DOCTYPE html>") and _referenced_images(text) == set(pictures)
     assert all(isinstance(p, Figure) for p in pictures.values())
     assert text == (RunDir(real_run).report / "index.html").read_text()  # the page the driver's build() wrote
@@ -691,7 +679,7 @@ def test_build_replaces_the_report_and_keeps_the_old_one_on_failure(run_copy, mo
     assert capsys.readouterr().out.strip() == str(report / "index.html")
     assert not (report / "stale.png").exists()
     assert _referenced_images((report / "index.html").read_text()) == _pngs(report)
-    before = _snapshot(report)
+    before = snapshot(report)
 
     # A figure function that raises: nothing is written.
     def boom(*args, **kwargs):
@@ -701,7 +689,7 @@ def test_build_replaces_the_report_and_keeps_the_old_one_on_failure(run_copy, mo
         patch.setattr(figures, "pareto_figure", boom)
         with pytest.raises(RuntimeError, match="boom"):
             reports.build(run_copy)
-    assert _snapshot(report) == before
+    assert snapshot(report) == before
     assert not _staging_left(run_copy)
 
     # A figure that fails while being saved, after another was written into the staging folder.
@@ -715,7 +703,7 @@ def test_build_replaces_the_report_and_keeps_the_old_one_on_failure(run_copy, mo
     monkeypatch.setattr(reports, "assemble", half_broken)
     with pytest.raises(AttributeError):
         reports.build(run_copy)
-    assert _snapshot(report) == before
+    assert snapshot(report) == before
     assert not _staging_left(run_copy)
 
 

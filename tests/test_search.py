@@ -1,5 +1,6 @@
 """The main job end to end on the small sample: real Ray Tune, Optuna and Keras training."""
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from search.config import Resources, SearchConfig
 from search.rundir import EPOCH_COLUMNS, STUDY_NAME, RunDir, State, best_row, names, read_json, read_rows
 from search.space import SPACE, preset_point
 
-from conftest import TINY
+from conftest import SAMPLE, TINY
 
 
 def test_run_writes_the_documented_layout(real_run):
@@ -26,7 +27,7 @@ def test_run_writes_the_documented_layout(real_run):
     assert {p.name for p in files.best_model.iterdir()} == {"model.keras", "saved_model", "card.json"}
     assert (files.report / "index.html").is_file() and list(files.report.glob("*.png"))
     facts = read_json(files.run_json)
-    assert facts["objective"] == {"metric": "val_accuracy", "mode": "max"}
+    assert facts["objective"] == {"metric": "val_accuracy", "mode": "max"} and facts["study"] == STUDY_NAME
     assert facts["data"]["sizes"] == {"train": 192, "val": 48, "test": 240}
     assert [p["name"] for p in facts["space"]] == [p.name for p in SPACE]
     assert facts["command"].startswith("python -m search.run --data")
@@ -58,6 +59,7 @@ def test_trials_table_study_and_summary_agree(real_run):
     assert 0 <= summary["best"]["test_accuracy"] <= 1 and summary["best"]["test_examples"] == 240
     assert summary["counts"]["total"] == 6 and summary["counts"]["completed"] + summary["counts"]["stopped_early"] == 6
     assert summary["budget"]["examples_used"] == sum(int(t["examples"]) for t in trials)
+    assert facts["sessions"][-1]["examples_used"] == summary["budget"]["examples_used"]
     epochs = read_rows(files.epochs_csv)
     assert list(epochs[0]) == names(EPOCH_COLUMNS)
     assert sum(int(t["epochs"]) for t in trials) == len(epochs)
@@ -237,3 +239,22 @@ def test_search_config_and_resources_plan():
     from search.config import plan_resources
 
     assert plan_resources(config, {"CPU": 8, "GPU": 2}) == Resources(8, 2, 2, 0.5, 4, None)
+
+
+def test_storage_holds_the_whole_run_and_a_copy_rebuilds_the_report(tmp_path):
+    storage, out = tmp_path / "storage", tmp_path / "local" / "run"
+    args = ["--data", str(SAMPLE), "--trials", "2", "--max-epochs", "1", "--storage", storage.as_uri(), "--out", str(out)]
+    assert search_run.main([*args, *TINY]) == 0
+    stored = storage / "run"
+    assert {"run.json", "study.db", "trials.csv", "epochs.csv", "summary.json", "best_model", "report", "tune"} <= {
+        p.name for p in stored.iterdir()
+    }
+    rows = read_rows(out / "trials.csv")
+    assert all(r["best_checkpoint"].startswith(str(stored / "tune")) for r in rows)  # checkpoints live in the storage
+    assert not (out / "tune").exists() or not list((out / "tune").glob("trial_*"))
+    laptop = tmp_path / "laptop" / "run"
+    shutil.copytree(stored, laptop, ignore=shutil.ignore_patterns("tune"))  # copied back without the checkpoints
+    shutil.rmtree(tmp_path / "local")
+    done = subprocess.run([sys.executable, "-m", "reports", str(laptop)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (laptop / "report" / "index.html").is_file()

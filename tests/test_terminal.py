@@ -5,12 +5,14 @@ python -m pytest -q tests/test_terminal.py
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
+import pytest
 from rich.console import Console
 
 from search.console import Progress, trial_line
@@ -29,6 +31,7 @@ def test_a_smoke_run_prints_a_few_plain_lines(tmp_path):
             stdout=sink,
             stderr=subprocess.STDOUT,
             timeout=900,
+            env=os.environ | {"RAY_ADDRESS": "127.0.0.1:1"},  # without --address the run starts a Ray of its own
         )
     text = log.read_text()
     assert done.returncode == 0, text[-3000:]
@@ -106,24 +109,28 @@ def test_a_finished_trial_line_says_why_it_ended():
     assert trial_line(row) == "trial_0002  errored        (RuntimeError: boom (log: tune/trial_0002_ab/error.txt))"
 
 
-def test_tensorboard_event_files_hold_every_trials_validation_accuracy(real_run):
-    import tensorflow as tf
+def test_tensorboard_reads_every_trials_curves_as_in_epochs_csv(real_run):
+    """TensorBoard's own reader, on the folder the header's `tensorboard --logdir` names."""
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-    tags = {}
-    for events in RunDir(real_run).tune.glob("trial_*/events.out.tfevents.*"):
-        trial = events.parent.name[: len("trial_0000")]
-        for record in tf.compat.v1.train.summary_iterator(str(events)):
-            tags.setdefault(trial, set()).update(v.tag for v in record.summary.value)
+    board = EventMultiplexer().AddRunsFromDirectory(str(RunDir(real_run).tune))
+    board.Reload()
+    runs = {name[: len("trial_0000")]: name for name in board.Runs()}
     trials = [row["trial_id"] for row in read_rows(RunDir(real_run).trials_csv)]
-    assert sorted(tags) == trials
-    for trial in trials:
+    assert sorted(runs) == trials
+    epochs = read_rows(RunDir(real_run).epochs_csv)
+    for trial, name in runs.items():
         assert {
             "ray/tune/val_accuracy",
             "ray/tune/train_accuracy",
             "ray/tune/val_loss",
             "ray/tune/train_loss",
             "ray/tune/examples_per_s",
-        } <= tags[trial]
+        } <= set(board.Runs()[name]["scalars"])
+        curve = [(e.step, e.value) for e in board.Scalars(name, "ray/tune/val_accuracy")]
+        expected = [(int(e["epoch"]), float(e["val_accuracy"])) for e in epochs if e["trial_id"] == trial]
+        assert [step for step, _ in curve] == [step for step, _ in expected]
+        assert [value for _, value in curve] == pytest.approx([value for _, value in expected], abs=1e-6)
 
 
 def test_optuna_dashboard_shows_the_study_and_the_reports_best_trial(real_run):
