@@ -20,7 +20,7 @@ from models.config import (
 
 _KERAS_PARTS = {
     "FusedBiLSTM": "models.fused",
-    "MaskedPooling": "models.build",
+    "MaskedPooling": "models.layers",
     "build_model": "models.build",
     "make_vectorizer": "models.build",
     "resolve_lstm": "models.build",

@@ -26,6 +26,8 @@ import unicodedata
 import keras
 import tensorflow as tf
 
+from models import layers  # noqa: F401  registers MaskedPooling: `import models.text` loads any exported model
+
 APOSTROPHES = "'’‘ʼ`´"
 WORD_BREAKS = "\u200b"
 """Format characters that separate words (the zero-width space); the others are dropped."""

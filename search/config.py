@@ -77,6 +77,8 @@ class SearchConfig:
             raise UsageError(f"--budget-examples {self.budget_examples} is invalid: expected an integer >= 1")
         if self.gpus < 0:
             raise UsageError(f"--gpus {self.gpus} is invalid: expected 0 or more")
+        if self.resource_wait_min < 0:
+            raise UsageError(f"--resource-wait {self.resource_wait_min} is invalid: expected minutes >= 0")
         if not 0 < self.gpus_per_trial <= max(1.0, self.gpus):
             raise UsageError(
                 f"--gpus-per-trial {self.gpus_per_trial} is invalid: expected a share in (0, {max(1.0, self.gpus):g}]"

@@ -17,6 +17,7 @@ import re
 import socket
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,13 +156,19 @@ def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], 
     if not path.exists():
         raise DataError(f"--data {source}: no such file or folder; give an aclImdb folder, a .tar.gz of one, or 'tfds'")
     if path.is_dir():
+        archives = sorted(p.name for p in path.glob("*.tar.gz"))
+        if archives and not any(path.rglob("*.txt")):
+            raise DataError(f"--data {source}: holds no reviews, only archives ({', '.join(archives[:3])}); pass the archive")
         files = ((str(p.relative_to(path)), p.read_bytes) for p in sorted(path.rglob("*.txt")))
         return _collect(source, files)
     if not tarfile.is_tarfile(path):
         raise DataError(f"--data {source}: not a folder or a tar archive; give an aclImdb folder or aclImdb_v1.tar.gz")
-    with tarfile.open(path) as archive:
-        members = (m for m in archive if m.isfile())
-        return _collect(source, ((m.name, lambda m=m: archive.extractfile(m).read()) for m in members))
+    try:
+        with tarfile.open(path) as archive:
+            members = (m for m in archive if m.isfile())
+            return _collect(source, ((m.name, lambda m=m: archive.extractfile(m).read()) for m in members))
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        raise DataError(f"--data {source}: the archive is damaged or cut short ({error}); copy or download it again") from None
 
 
 def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]], dict]:

@@ -45,9 +45,9 @@ def settle(session, built, progress) -> Outcome:
         unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
         table.mark(unfinished, State.STOPPED_EARLY, "time budget ran out after epoch {epochs}")
     unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
-    _record_session(run_dir, built.search_s, built.ledger.used)
+    _record_session(run_dir, built.search_s, built.ledger.used, time.time() - session.started)
     if unfinished or (not built.searcher_done() and not built.time_budget.spent):
-        progress.say(f"interrupted; continue with: python -m search.run --resume --out {run_dir.root}")
+        progress.say(f"interrupted; continue with: {run_dir.resume_command}")
         return Outcome(INTERRUPTED)
     if built.tuner is None and built.ledger.exhausted:
         progress.say("the run's budget is spent: nothing left to train (raise --time-budget or --budget-examples to go on)")
@@ -66,13 +66,14 @@ def _why_no_best(counts: dict, time_spent: bool) -> str:
     return "error: no trial finished an epoch; see the reasons in trials.csv"
 
 
-def _record_session(run_dir: RunDir, search_s: float, examples_used: int) -> None:
-    """Add this session's searching time to run.json (the time budget spans sessions), the
-    training examples the run has used so far, and which LSTM implementation each node ran."""
+def _record_session(run_dir: RunDir, search_s: float, examples_used: int, wall_s: float) -> None:
+    """Add this session's searching and wall time to run.json (budgets and totals span
+    sessions), the training examples the run has used so far, and which LSTM
+    implementation each node ran."""
     from search.cluster import node_facts
 
     facts = read_json(run_dir.run_json)
-    facts["sessions"][-1] |= {"search_s": search_s, "examples_used": examples_used}
+    facts["sessions"][-1] |= {"search_s": search_s, "examples_used": examples_used, "wall_s": wall_s}
     facts["nodes"] = node_facts(run_dir)
     write_json(run_dir.run_json, facts)
 
@@ -100,7 +101,7 @@ def export_and_summarize(session, built, outcome: Outcome, progress, export: boo
             if row.get("preset") in TUTORIAL_PRESETS
         },
         "counts": built.table.counts(),
-        "wall_s": time.time() - session.started,
+        "wall_s": _wall_s(run_dir, session.started),
         "budget": _budget(session, built),
         "finished": True,
     }
@@ -177,6 +178,15 @@ def _exported_entry(card: dict | None) -> dict | None:
     return {
         k: card.get(k) for k in ("trial_id", "seed", "epoch", OBJECTIVE.metric, "test_accuracy", "test_examples", "certified")
     }
+
+
+def _wall_s(run_dir: RunDir, started: float) -> float:
+    """The run's wall time in seconds: this session's until now, plus the earlier sessions'
+    as run.json recorded them (a session killed outright recorded none)."""
+    facts = read_json(run_dir.run_json)
+    facts["sessions"][-1]["wall_s"] = time.time() - started
+    write_json(run_dir.run_json, facts)
+    return sum(float(s.get("wall_s") or 0.0) for s in facts["sessions"])
 
 
 def _budget(session, built) -> dict:

@@ -20,6 +20,7 @@ import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from search import faults
 from search.cli import UsageError, fail
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             search, data_config = resumed_configs(args, read_json(run_dir.run_json)["configs"])
         else:
             search, data_config = configs_from_args(args)
+        check_storage(search.storage)
         check_local_resources(search)
         check_address(search.address)
         check_source(data_config.source)  # a missing package or source fails here, before Ray starts
@@ -62,20 +64,51 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "search.run", *argv])
     progress = Progress()
     with quiet_libraries(args.verbose, progress) as log:
-        code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify)
+        try:
+            code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify)
+        except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
+            code = interrupted(run_dir, progress)
     keep_log(log, run_dir.root)
     return code
+
+
+def interrupted(run_dir: RunDir, progress: Progress) -> int:
+    """Ctrl-C outside Tune's loop: say how to go on (or that nothing started), exit 130."""
+    if run_dir.run_json.is_file():
+        progress.say(f"interrupted; continue with: {run_dir.resume_command}")
+    else:
+        progress.say("interrupted before the search started; nothing was written")
+        with contextlib.suppress(OSError):
+            run_dir.root.rmdir()  # only when empty
+    return INTERRUPTED
 
 
 def check_out(run_dir: RunDir, resume: bool) -> None:
     """--out must be empty for a new run and hold a run for --resume; UsageError otherwise."""
     out = run_dir.root
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: is a file; choose a folder")
+    check_folder("--out", out)
     if resume and not (run_dir.run_json.is_file() and run_dir.study_db.is_file()):
         raise UsageError(f"--resume --out {out}: no run there (no run.json and study.db); start one without --resume")
-    if not resume and out.exists() and any(out.iterdir()):
+    if not resume and run_dir.run_json.is_file():
         raise UsageError(f"--out {out}: holds an earlier run; pass --resume to continue it, or choose an empty folder")
+    if not resume and out.exists() and any(out.iterdir()):
+        others = ", ".join(sorted(p.name for p in out.iterdir())[:3])
+        raise UsageError(f"--out {out}: holds other files ({others}); choose an empty or new folder")
+
+
+def check_folder(flag: str, path: Path) -> None:
+    """UsageError unless `path` is a folder, or could be made one (no file on the way)."""
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise UsageError(f"{flag} {path}: {place} is a file; choose a folder")
+            return
+
+
+def check_storage(storage: str | None) -> None:
+    """A local --storage (a path or file:// URI) must be a folder or makeable; URIs are pyarrow's to check."""
+    if storage and ("://" not in storage or storage.startswith("file://")):
+        check_folder("--storage", Path(storage.removeprefix("file://")).expanduser())
 
 
 def check_local_resources(search: SearchConfig) -> None:
@@ -160,6 +193,9 @@ def ray_session(search: SearchConfig, verbose: bool = False):
                 # "local": a Ray of our own even where `ray start` or RAY_ADDRESS points at another
                 ray.init(address="local", num_cpus=search.cpus or local_cpus(), include_dashboard=False, **options)
             started_here = True
+    except KeyboardInterrupt:  # Ctrl-C while Ray starts: stop what it started so far
+        ray.shutdown()
+        raise
     except Exception as error:  # a wrong --address, or a cluster that refuses us
         yield (str(error).strip().splitlines() or [type(error).__name__])[0]
         return
@@ -253,7 +289,8 @@ def header(session: Session, lstm: dict) -> None:
     )
     progress.field(
         "search",
-        f"{search.trials} trials of up to {search.max_epochs} epochs, ASHA after {search.grace_period}; "
+        f"{search.trials} trials of up to {search.max_epochs} epoch{'s' * (search.max_epochs > 1)}, "
+        f"ASHA after {search.grace_period}; "
         f"budget: {' and '.join(b for b in budgets if b) or 'none'}",
     )
     progress.field(
@@ -261,7 +298,8 @@ def header(session: Session, lstm: dict) -> None:
     )
     progress.field("run", f"{session.run_dir.root}")
     tune_dir = storage_path(session.run_dir, search.storage) + "/" + session.run_dir.tune.name
-    progress.field("tools", f"tensorboard --logdir {tune_dir}  ·  optuna-dashboard {session.run_dir.study_url}")
+    tools = f"tensorboard --logdir {shlex.quote(tune_dir)}  ·  optuna-dashboard {shlex.quote(session.run_dir.study_url)}"
+    progress.field("tools", tools)
 
 
 def _data_text(source: str, facts: dict) -> str:
@@ -288,7 +326,7 @@ def write_facts(session: Session, lstm: dict) -> dict:
         "command": previous["command"] if previous else session.command,
         "started_at": previous["started_at"] if previous else now,
         "configs": recorded_configs(search, session.data_config) | {"train": train_defaults(search, session.resources, lstm)},
-        "data": session.prepared.facts,
+        "data": session.prepared.facts | {"source": session.data_config.source},  # cached facts name the first source
         "space": [p.to_json() for p in session.space],
         "study": STUDY_NAME,
         "objective": asdict(OBJECTIVE),

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -61,6 +62,11 @@ class RunDir:
     def study_url(self) -> str:
         """The study's SQLAlchemy URL, as Optuna and optuna-dashboard take it."""
         return f"sqlite:///{self.study_db.resolve()}"
+
+    @property
+    def resume_command(self) -> str:
+        """The shell command that continues this run (its path quoted for the shell)."""
+        return f"python -m search.run --resume --out {shlex.quote(str(self.root))}"
 
 
 @dataclass(frozen=True)

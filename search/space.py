@@ -51,6 +51,9 @@ LENGTH_QUANTILES = (0.5, 0.75, 0.9)
 PARAMS = {p.name: p for p in SPACE}
 
 
+KIND_NAMES = {int: "an integer", float: "a number", str: "a name"}
+
+
 def parse_fixed(items: list[str], space: tuple[Param, ...] = SPACE) -> dict[str, Any]:
     """--fix NAME=VALUE pairs → {name: value}, each converted to its parameter's type.
 
@@ -68,9 +71,11 @@ def parse_fixed(items: list[str], space: tuple[Param, ...] = SPACE) -> dict[str,
         try:
             value = kind(text)
         except ValueError:
-            raise UsageError(f"--fix {item}: {name} takes a {kind.__name__} value in {param.describe()}") from None
+            raise UsageError(f"--fix {item}: {name} takes {KIND_NAMES[kind]} in {param.describe()}") from None
         if not param.contains(value):
             raise UsageError(f"--fix {item}: {name} must lie in {param.describe()}")
+        if name in fixed and fixed[name] != value:
+            raise UsageError(f"--fix {item}: {name} is already pinned to {fixed[name]}; pin it once")
         fixed[name] = value
     return fixed
 

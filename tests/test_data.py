@@ -1,4 +1,5 @@
 import io
+import shutil
 import tarfile
 
 import numpy as np
@@ -6,6 +7,8 @@ import pytest
 
 from models.text import text_vectorizer
 from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split
+
+from conftest import SAMPLE
 
 
 def test_sample_reads_with_the_official_layout(sample):
@@ -103,6 +106,12 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     assert "caf\ufffd \ufffd great" in reviews["train"][0]
 
 
+def _cut_short(tmp, archive) -> str:
+    """The first 5,000 bytes of a gzipped tar: what an interrupted download leaves."""
+    (tmp / "cut.tar.gz").write_bytes(archive.read_bytes()[:5000])
+    return str(tmp / "cut.tar.gz")
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
@@ -115,6 +124,8 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
             "one class only",
         ),
         (lambda tmp: (tmp / "plain.txt").write_text("hello") and str(tmp / "plain.txt"), "not a folder or a tar archive"),
+        (lambda tmp: _cut_short(tmp, SAMPLE), "the archive is damaged or cut short"),
+        (lambda tmp: shutil.copy(SAMPLE, tmp / SAMPLE.name) and str(tmp), "only archives (aclImdb_sample.tar.gz)"),
     ],
 )
 def test_bad_sources_fail_with_one_clear_line(tmp_path, make, message):

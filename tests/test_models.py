@@ -111,11 +111,12 @@ def test_one_standardization_for_every_spelling():
     assert [w.decode().split() for w in words] == [["dont"], ["strasse"], ["film"], ["coffee"], ["1", "2", "of"]]
 
 
-def _exported(tmp_path, max_len: int):
+def _exported(tmp_path, max_len: int, pooling: str = "last"):
     from search.export import write_saved_model
 
     vocabulary = ["", "[UNK]", "good", "bad", "film", "the"]
-    network = build_model(ModelConfig(vocab_size=len(vocabulary), units=(4,), dense_units=4, embedding_dim=4))
+    config = ModelConfig(vocab_size=len(vocabulary), units=(4,), dense_units=4, embedding_dim=4, pooling=pooling)
+    network = build_model(config)
     model = with_vectorizer(network, make_vectorizer(vocabulary, max_len))
     model.save(tmp_path / "model.keras")
     write_saved_model(model, tmp_path / "saved_model")
@@ -151,7 +152,7 @@ def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path)
     import subprocess
     import sys
 
-    folder = _exported(tmp_path, 0)
+    folder = _exported(tmp_path, 0, pooling="max_mean")  # a layer of ours: predict's process must register it
     (tmp_path / "reviews.txt").write_bytes("good film\ncaf\xe9 bad\n".encode("latin-1"))
     run = lambda *args, **kw: subprocess.run(
         [sys.executable, "-m", "search.predict", str(folder), *args], capture_output=True, **kw
@@ -185,7 +186,7 @@ def test_pooling_over_time_ignores_padding_and_matches_across_implementations(po
 
 
 def test_max_pooling_never_picks_a_padded_step():
-    from models.build import MaskedPooling
+    from models.layers import MaskedPooling
 
     outputs = np.array([[[-0.5, -0.2], [-0.1, -0.9], [0.0, 0.0]]], np.float32)  # the last step is padding
     mask = np.array([[True, True, False]])

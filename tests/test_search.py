@@ -161,6 +161,8 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
         (["--cpus", "64"], "--cpus 64: this machine has"),
         (["--lstm", "cudnn"], "argument --lstm: invalid choice: 'cudnn'"),
         (["--resume"], "no run there"),
+        (["--resource-wait", "-1"], "--resource-wait -1.0 is invalid: expected minutes >= 0"),
+        (["--fix", "depth=2", "--fix", "depth=3"], "depth is already pinned to 2"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sample, capsys, args, message):
@@ -174,10 +176,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, sample, capsys, args, messag
 def test_an_earlier_run_is_never_overwritten(tmp_path, sample, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "summary.json").write_text("{}")
+    (out / "run.json").write_text("{}")
     assert search_run.main(["--data", sample, "--out", str(out)]) == 2
-    assert "pass --resume" in capsys.readouterr().err
-    assert (out / "summary.json").read_text() == "{}"
+    assert "holds an earlier run; pass --resume" in capsys.readouterr().err
+    (out / "run.json").rename(out / "notes.txt")
+    assert search_run.main(["--data", sample, "--out", str(out)]) == 2
+    assert "holds other files (notes.txt); choose an empty or new folder" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "{}"
+
+
+def test_a_file_where_a_folder_is_needed_is_one_line_and_writes_nothing(tmp_path, sample, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for args in (["--out", str(a_file / "run")], ["--out", str(tmp_path / "run"), "--storage", str(a_file)]):
+        assert search_run.main(["--data", sample, *args]) == 2
+        err = capsys.readouterr().err
+        assert f"{a_file} is a file; choose a folder" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
 def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
@@ -197,8 +212,9 @@ def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
     assert len(trials) == 3 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
     epochs = read_rows(out / "epochs.csv")
     assert epochs[: len(first_part)] == first_part
-    assert read_json(out / "summary.json")["counts"]["total"] == 3
-    assert len(read_json(out / "run.json")["sessions"]) == 2
+    summary, sessions = read_json(out / "summary.json"), read_json(out / "run.json")["sessions"]
+    assert summary["counts"]["total"] == 3 and len(sessions) == 2
+    assert sessions[0]["wall_s"] > 0 and summary["wall_s"] == pytest.approx(sessions[0]["wall_s"] + sessions[1]["wall_s"])
 
 
 def test_time_budget_ends_the_search_and_still_exports(tmp_path, sample):

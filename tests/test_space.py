@@ -46,7 +46,7 @@ def test_narrowing_pins_values_and_a_pinned_preset_is_no_longer_the_tutorials():
         ("depth=7", "--fix depth=7: depth must lie in [1, 3]"),
         ("batch_size=48", "--fix batch_size=48: batch_size must lie in {32, 64, 128}"),
         ("learning_rate=0.9", "--fix learning_rate=0.9: learning_rate must lie in [0.0001, 0.01] log"),
-        ("units=many", "--fix units=many: units takes a int value in [16, 128] log"),
+        ("units=many", "--fix units=many: units takes an integer in [16, 128] log"),
         ("colour=blue", "--fix colour=blue: expected NAME=VALUE with NAME one of depth"),
         ("depth", "--fix depth: expected NAME=VALUE"),
     ],
@@ -55,6 +55,12 @@ def test_fixed_values_outside_the_space_are_refused(item, message):
     with pytest.raises(UsageError) as caught:
         parse_fixed([item])
     assert str(caught.value).startswith(message)
+
+
+def test_a_parameter_pinned_twice_to_different_values_is_refused():
+    assert parse_fixed(["depth=2", "depth=2"]) == {"depth": 2}
+    with pytest.raises(UsageError, match="--fix depth=3: depth is already pinned to 2; pin it once"):
+        parse_fixed(["depth=2", "depth=3"])
 
 
 def test_data_dependent_ranges_follow_the_prepared_data():
