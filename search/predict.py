@@ -60,17 +60,21 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{args.path}: no exported model (expected model.keras, best_model/model.keras in a finished run)")
     except UsageError as error:
         return fail(error)
-    import keras
+    from search.console import Progress, quiet_libraries
 
-    import models.text  # noqa: F401  registers the standardization and NonEmpty layer the model holds
-    from search.export import probabilities
+    with quiet_libraries(False, Progress()) as log:  # TensorFlow's start-up lines go to a log, then away
+        import keras
 
-    model = keras.saving.load_model(found, safe_mode=True)
-    for start in range(0, len(texts), BATCH):
-        batch = texts[start : start + BATCH]
-        for text, p in zip(batch, probabilities(model, batch), strict=True):
-            print(_line(text, float(p), args.json), flush=False)
-    sys.stdout.flush()
+        import models.text  # noqa: F401  registers the standardization and the layers the model holds
+        from search.export import probabilities
+
+        model = keras.saving.load_model(found, safe_mode=True)
+        for start in range(0, len(texts), BATCH):
+            batch = texts[start : start + BATCH]
+            for text, p in zip(batch, probabilities(model, batch), strict=True):
+                print(_line(text, float(p), args.json), flush=False)
+        sys.stdout.flush()
+    log.unlink(missing_ok=True)
     return 0
 
 

@@ -161,7 +161,7 @@ def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path)
     from_stdin = run("--file", "-", "--json", input=(tmp_path / "reviews.txt").read_bytes())
     from_argv = run(os.fsdecode(b"caf\xe9 bad"), "--json")
     for done in (from_file, from_stdin, from_argv):
-        assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr[-500:]
+        assert done.returncode == 0 and done.stderr == b"", done.stderr[-500:]  # TensorFlow's start-up lines kept away
     rows = [json.loads(line) for line in from_file.stdout.decode().splitlines()]
     assert [r["text"] for r in rows] == ["good film", "caf\ufffd bad"]
     assert from_stdin.stdout == from_file.stdout
