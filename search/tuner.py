@@ -202,7 +202,7 @@ def _checkpoint(run_dir: RunDir, row: dict | None):
     path = (row or {}).get("checkpoint")
     if not path:
         return None
-    full = path if "://" in path else str(run_dir.root / path)
+    full = path if "://" in path else str(run_dir.root.resolve() / path)  # Tune takes absolute paths only
     return tune.Checkpoint(full) if "://" in path or Path(full).is_dir() else None
 
 

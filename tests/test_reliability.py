@@ -133,10 +133,11 @@ def _exporting(out):
 )
 def test_a_killed_driver_resumes_to_a_finished_run_with_every_trial_once(tmp_path, moment):
     out = tmp_path / "run"
-    args = [*SMALL, "--trials", "4", "--max-epochs", "2", "--seed", "1", "--out", str(out)]
+    args = [*SMALL, "--trials", "4", "--max-epochs", "2", "--seed", "1", "--out", "run"]  # relative, as users type it
     env = {**os.environ, **faults({"point": "export", "fault": "pause", "seconds": 30})}
     driver = subprocess.Popen(
         [sys.executable, "-m", "search.run", *args],
+        cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -148,7 +149,8 @@ def test_a_killed_driver_resumes_to_a_finished_run_with_every_trial_once(tmp_pat
         os.killpg(driver.pid, signal.SIGKILL)  # Ray's processes, orphaned by the kill
     finished_before = {r["trial_id"]: r for r in read_rows(RunDir(out).trials_csv) if State(r["state"]).ended}
 
-    done = subprocess.run([sys.executable, "-m", "search.run", *args, "--resume"], capture_output=True, text=True, timeout=600)
+    resume = [sys.executable, "-m", "search.run", *args, "--resume"]
+    done = subprocess.run(resume, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = read_rows(RunDir(out).trials_csv)
     assert [r["number"] for r in rows] == ["0", "1", "2", "3"] and all(State(r["state"]).ended for r in rows)
