@@ -51,9 +51,19 @@ def fold(char: str) -> str:
     return "".join(letters)
 
 
-@functools.cache
 def fold_table() -> tf.Tensor:
-    """fold() of every code point of the Basic Multilingual Plane, and " " for the rest (last entry)."""
+    """fold() of every code point of the Basic Multilingual Plane, and " " for the rest (last entry).
+
+    Built once, eagerly (`tf.init_scope`), whatever graph asks first: every graph that
+    standardizes (a vectorizer's adapt, an export's tracing) captures the same tensor,
+    where a tensor made inside one traced function could not be used by another.
+    """
+    with tf.init_scope():
+        return _eager_fold_table()
+
+
+@functools.cache
+def _eager_fold_table() -> tf.Tensor:
     return tf.constant([fold(chr(code)) for code in range(0x10000)] + [" "])
 
 

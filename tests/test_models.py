@@ -111,6 +111,17 @@ def test_one_standardization_for_every_spelling():
     assert [w.decode().split() for w in words] == [["dont"], ["strasse"], ["film"], ["coffee"], ["1", "2", "of"]]
 
 
+def test_the_standardization_runs_in_any_traced_function_whichever_traced_first():
+    import tensorflow as tf
+
+    from models import text
+
+    text._eager_fold_table.cache_clear()  # first built inside a traced function, as an export's tracing does
+    words = tf.constant(["Café <br />FILM"])
+    first, second = tf.function(text.standardize)(words), tf.function(text.standardize)(words)
+    assert first.numpy()[0].decode().split() == second.numpy()[0].decode().split() == ["cafe", "film"]
+
+
 def _exported(tmp_path, max_len: int, pooling: str = "last"):
     from search.export import write_saved_model
 
