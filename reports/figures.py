@@ -215,15 +215,21 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
             zorder=5,
             label="best (exported)",
         )
+    throughput_axes(ax, rows["examples_per_s"], metric, "Accuracy vs throughput (up and right is better)")
+    return figure
+
+
+def throughput_axes(ax, speeds: pd.Series, metric: str, title: str) -> None:
+    """Axes of an accuracy-throughput plot: examples/s on a log x axis spanning `speeds`, the
+    objective on y with room above the top point (for the best trial's star), grid, legend."""
     ax.set_xscale("log")
-    ax.margins(y=0.1)  # room for the best trial's star above the top point
-    log_axis(ax.xaxis, rows["examples_per_s"].min(), rows["examples_per_s"].max())
+    ax.margins(y=0.1)
+    log_axis(ax.xaxis, speeds.min(), speeds.max())
     ax.set_xlabel("training throughput (examples/s, log scale)")
     ax.set_ylabel(metric_label(metric))
-    ax.set_title("Accuracy vs throughput (up and right is better)")
+    ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="best")
-    return figure
 
 
 def progress_figure(by_number: pd.DataFrame, by_time: pd.DataFrame, metric: str) -> Figure | None:
@@ -463,12 +469,5 @@ def comparison_pareto_figure(points: dict[str, pd.DataFrame], metric: str) -> Fi
             label=f"{plain(name)}: front of {len(front)} (of {len(rows)} trials)",
         )
     speeds = pd.concat([rows["examples_per_s"] for rows in usable.values()])
-    ax.set_xscale("log")
-    log_axis(ax.xaxis, speeds.min(), speeds.max())
-    ax.margins(y=0.1)
-    ax.set_xlabel("training throughput (examples/s, log scale)")
-    ax.set_ylabel(metric_label(metric))
-    ax.set_title("Accuracy vs throughput of every run (up and right is better)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="best")
+    throughput_axes(ax, speeds, metric, "Accuracy vs throughput of every run (up and right is better)")
     return figure

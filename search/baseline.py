@@ -14,13 +14,14 @@ wall time), which the report shows beside the search's result.
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from dataclasses import dataclass
 
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
 from search.cli import ArgumentParser, UsageError, add_fields, fail
-from search.retrain import Job, run_jobs, test_accuracy
+from search.retrain import Job, run_jobs
 from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, read_json, write_json
 
 
@@ -70,10 +71,10 @@ def train_baseline(session, config: BaselineConfig) -> dict:
             "params": job.params,
             "train": train,
             OBJECTIVE.metric: result[OBJECTIVE.metric],
-            "test_accuracy": test_accuracy(job.params, result["weights"], session.prepared),
+            "test_accuracy": result["test_accuracy"],
             "test_examples": len(session.prepared.splits["test"]),
             "examples": result["examples"],
-            "examples_per_s": sum(m["examples_per_s"] for m in result["history"]) / len(result["history"]),
+            "examples_per_s": statistics.fmean(m["examples_per_s"] for m in result["history"]),
             "epochs": [
                 {k: m.get(k) for k in ("epoch", OBJECTIVE.metric, "val_loss", "train_accuracy", "epoch_s")}
                 for m in result["history"]

@@ -21,12 +21,13 @@ compute is counted apart from the search's budget.
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from dataclasses import dataclass
 
 from search.cli import ArgumentParser, UsageError, add_fields, fail
-from search.retrain import Job, run_jobs, spread, test_accuracy
+from search.retrain import Job, run_jobs, spread
 from search.rundir import OBJECTIVE, RunDir, State, rank_key, read_json, read_rows, write_json, write_rows
 
 CERTIFY_COLUMNS = ["trial_id", "rank", "seed", "epochs", "best_epoch", OBJECTIVE.metric, "test_accuracy", "examples"]
@@ -86,8 +87,6 @@ def certify(session, config: CertifyConfig, progress) -> dict:
             f"{OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} at epoch {r['epoch']}"
         ),
     )
-    for job, result in zip(jobs, results, strict=True):
-        result["test_accuracy"] = test_accuracy(job.params, result["weights"], session.prepared)
     write_rows(run_dir.certify_csv, CERTIFY_COLUMNS, [_row(r) for r in results])
     summary = _summarize(jobs, results, time.time() - started)
     mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary["exported"]]
@@ -113,7 +112,6 @@ def _refit(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> li
         ),
     )
     for job, result in zip(jobs, results, strict=True):
-        result["test_accuracy"] = test_accuracy(job.params, result["weights"], session.prepared)
         result[OBJECTIVE.metric] = next(r for j, r in mine if j.label["seed"] == job.label["seed"])[OBJECTIVE.metric]
     tests = [r["test_accuracy"] for r in results]
     mean, std = spread(tests)
@@ -188,8 +186,8 @@ def _export(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> N
         "refit": bool(summary.get("refit")),
         OBJECTIVE.metric: result[OBJECTIVE.metric],
         "epoch": result["epoch"],
-        "examples_per_s": _mean(result["history"], "examples_per_s"),
-        "tokens_per_s": _mean(result["history"], "tokens_per_s"),
+        "examples_per_s": statistics.fmean(m["examples_per_s"] for m in result["history"]),
+        "tokens_per_s": statistics.fmean(m["tokens_per_s"] for m in result["history"]),
         "certified": certified,
     }
     export_network(
@@ -208,10 +206,6 @@ def _export(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> N
         f"{OBJECTIVE.metric} {chosen[f'{OBJECTIVE.metric}_mean']:.4f} "
         f"± {chosen[f'{OBJECTIVE.metric}_std']:.4f} in certification",
     )
-
-
-def _mean(history: list[dict], key: str) -> float:
-    return sum(m[key] for m in history) / len(history)
 
 
 # ---------------------------------------------------------------- command line
@@ -237,13 +231,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def record(run_dir: RunDir, certification: dict) -> None:
     """Add the certification to summary.json (and what was exported with it)."""
+    from search.outcome import exported_entry
+
     summary = read_json(run_dir.summary_json)
     card = read_json(run_dir.best_model / "card.json")
     summary["certification"] = certification
-    summary["exported"] = {
-        k: card.get(k)
-        for k in ("trial_id", "seed", "refit", "epoch", OBJECTIVE.metric, "test_accuracy", "test_examples", "certified")
-    }
+    summary["exported"] = exported_entry(card) | {"refit": card.get("refit")}
     write_json(run_dir.summary_json, summary)
 
 

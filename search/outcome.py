@@ -89,7 +89,7 @@ def export_and_summarize(session, built, outcome: Outcome, progress, export: boo
     card = previous.get("card") or (_export(session, best) if export else None)
     summary = {
         "best": _best_entry(run_dir, best, card),
-        "exported": _exported_entry(card),
+        "exported": exported_entry(card),
         "certification": previous.get("certification"),
         "tutorial": {
             row["preset"]: {
@@ -171,7 +171,7 @@ def _best_entry(run_dir: RunDir, best: dict, card: dict | None) -> dict:
     return entry
 
 
-def _exported_entry(card: dict | None) -> dict | None:
+def exported_entry(card: dict | None) -> dict | None:
     """What best_model/ holds: which trial (and seed, for a certified model), its accuracies."""
     if card is None:
         return None

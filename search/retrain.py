@@ -9,6 +9,7 @@ still never reaches a trial.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
 from search.data import Prepared
@@ -61,7 +62,8 @@ def train_job(job: Job, data: Prepared) -> dict:
 
 
 def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=None, refit: bool = False) -> list[dict]:
-    """Run jobs as Ray tasks, each with `cpus` CPUs and `gpus` GPUs; results in the jobs' order.
+    """Run jobs as Ray tasks, each with `cpus` CPUs and `gpus` GPUs; results in the jobs' order,
+    each with its "test_accuracy" (evaluated here, in the driver, on the weights it kept).
 
     `refit` trains on train + validation (Prepared.for_refit). `on_done(result)` is called
     as each finishes. A task that fails is retried twice by Ray.
@@ -77,6 +79,8 @@ def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=
         results[pending.pop(done)] = result = ray.get(done)
         if on_done is not None:
             on_done(result)
+    for job, result in zip(jobs, results, strict=True):
+        result["test_accuracy"] = test_accuracy(job.params, result["weights"], data)
     return results
 
 
@@ -101,7 +105,4 @@ def test_accuracy(params: dict, weights: list, data: Prepared) -> float:
 
 def spread(values: list[float]) -> tuple[float, float]:
     """(mean, sample standard deviation; 0 for one value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
