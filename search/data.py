@@ -2,8 +2,8 @@
 
 Sources: "tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR), an aclImdb folder, or a .tar.gz
 with that layout (aclImdb/{train,test}/{pos,neg}/*.txt). The training reviews become
-train + validation (stratified, seeded); the test split is kept apart for the final
-evaluation of the exported model only.
+train + validation (stratified, seeded, whole blocks of a movie's reviews on one side); the
+test split is kept apart for the final evaluation of the exported model only.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,6 +38,14 @@ TFDS_PACKAGES = {"tensorflow_datasets": "tensorflow-datasets", "importlib_resour
 SPLITS = ("train", "val", "test")
 PAD_ID, OOV_ID = 0, 1
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
+
+
+class Reviews(NamedTuple):
+    """One split of a source as read: texts, labels (0/1, int8) and file ids (None if unknown)."""
+
+    texts: list[str]
+    labels: np.ndarray
+    ids: np.ndarray | None
 
 
 class DataError(ValueError):
@@ -60,6 +69,12 @@ class DataConfig:
     .tar.gz with that layout; the default is $IMDB_DATA, else "tfds"."""
     val_fraction: float = 0.2
     """Share of the training reviews held out for validation (stratified by label)."""
+    val_block: int = 250
+    """Validation takes whole blocks of this many consecutive review ids of a class. aclImdb
+    numbers a movie's reviews consecutively, and its test movies are disjoint from its training
+    movies (Maas et al. 2011), so a split by block keeps each movie's reviews of a class on one
+    side, as the test split does; 1 = review by review. Sources without ids (tfds) are split
+    review by review."""
     max_vocab: int = 20000
     """Vocabulary built once at the largest size any trial uses; smaller sizes truncate it."""
     limit: int | None = None
@@ -72,6 +87,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise DataError(f"val_fraction={self.val_fraction} is invalid: expected a fraction in (0, 1)")
+        if self.val_block < 1:
+            raise DataError(f"val_block={self.val_block} is invalid: expected an integer >= 1")
         if self.max_vocab < 3:
             raise DataError(f"max_vocab={self.max_vocab} is invalid: expected an integer >= 3")
         for name in ("limit", "test_limit"):
@@ -139,9 +156,11 @@ class Prepared:
 # ---------------------------------------------------------------- reading
 
 
-def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], dict]:
-    """{"train"|"test": (texts, labels)} from a source, and what reading it found: reviews
+def read_reviews(source: str) -> tuple[dict[str, Reviews], dict]:
+    """{"train"|"test": (texts, labels, ids)} from a source, and what reading it found: reviews
     read per split and class, reviews whose bad bytes were replaced, hidden files skipped.
+    `ids` are the numbers that begin aclImdb's file names (`<id>_<rating>.txt`), -1 where a
+    name has none; None for "tfds", which keeps no file names.
 
     "tfds" loads TensorFlow Datasets' imdb_reviews from $TFDS_DATA_DIR (default
     ~/tensorflow_datasets), downloading and preparing it there on first use.
@@ -171,7 +190,7 @@ def read_reviews(source: str) -> tuple[dict[str, tuple[list[str], np.ndarray]], 
         raise DataError(f"--data {source}: the archive is damaged or cut short ({error}); copy or download it again") from None
 
 
-def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]], dict]:
+def _collect(source: str, files) -> tuple[dict[str, Reviews], dict]:
     """Reviews from (name, read) pairs in the aclImdb layout; hidden files (.*, macOS's ._*) skipped."""
     found: dict[str, list[tuple[str, int, str]]] = {"train": [], "test": []}
     trees, replaced, hidden = set(), 0, 0
@@ -195,8 +214,16 @@ def _collect(source: str, files) -> tuple[dict[str, tuple[list[str], np.ndarray]
     out = {}
     for split, rows in found.items():
         rows.sort()
-        out[split] = ([text for _, _, text in rows], np.array([label for _, label, _ in rows], np.int8))
+        labels = np.array([label for _, label, _ in rows], np.int8)
+        ids = np.array([_review_id(name) for name, _, _ in rows], np.int64)
+        out[split] = Reviews([text for _, _, text in rows], labels, ids)
     return _counted(out, replaced, hidden)
+
+
+def _review_id(name: str) -> int:
+    """The id that begins an aclImdb file name ("pos/123_8" → 123), or -1."""
+    match = re.match(r"\d+", name.rpartition("/")[2])
+    return int(match.group()) if match else -1
 
 
 def _decode(raw: bytes) -> tuple[str, int]:
@@ -219,7 +246,7 @@ def _check_layout(source: str, found: dict) -> None:
 
 
 def _counted(reviews: dict, replaced: int, hidden: int) -> tuple[dict, dict]:
-    read = {split: {"pos": int(labels.sum()), "neg": int(len(labels) - labels.sum())} for split, (_, labels) in reviews.items()}
+    read = {split: {"pos": int(r.labels.sum()), "neg": int(len(r.labels) - r.labels.sum())} for split, r in reviews.items()}
     return reviews, {"read": read, "reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
 
 
@@ -285,7 +312,7 @@ def _reachable(address: tuple[str, int], timeout_s: float = 5.0) -> bool:
     return True
 
 
-def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
+def _read_tfds() -> dict[str, Reviews]:
     check_tfds_packages()
     import tensorflow_datasets as tfds
 
@@ -297,7 +324,7 @@ def _read_tfds() -> dict[str, tuple[list[str], np.ndarray]]:
     out = {}
     for split, (texts, labels) in (("train", train), ("test", test)):
         texts = [t.decode("utf-8", errors="replace") for t in texts.numpy()]
-        out[split] = (texts, labels.numpy().astype(np.int8))
+        out[split] = Reviews(texts, labels.numpy().astype(np.int8), None)
     return out
 
 
@@ -374,12 +401,23 @@ def shuffled_prefix(labels: np.ndarray, limit: int | None, seed: int) -> np.ndar
     return order if limit is None else order[:limit]
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices): each label keeps its share in both, seeded."""
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices): each label keeps its share in both, seeded.
+
+    With `groups` (one integer per review), validation is filled group by group in a seeded
+    order, so a group lands on one side (except the one that tops the share up); without,
+    review by review. Raises DataError when a side would be empty.
+    """
     rng = np.random.default_rng(seed + 1)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
     train, val = [], []
     for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
+        members = np.flatnonzero(labels == label)
+        names, group_of = np.unique(groups[members], return_inverse=True)
+        rank = rng.permutation(len(names))[group_of]
+        members = members[np.lexsort((rng.random(len(members)), rank))]
         n_val = round(len(members) * val_fraction)
         val.append(members[:n_val])
         train.append(members[n_val:])
@@ -441,13 +479,14 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     return prepared
 
 
-def select_splits(reviews: dict, config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
-    """{"train"|"val"|"test": (texts, labels)}: seeded shuffle, limits, stratified split."""
-    texts, labels = reviews["train"]
+def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
+    """{"train"|"val"|"test": (texts, labels)}: seeded shuffle, limits, stratified split by id block."""
+    texts, labels, ids = reviews["train"]
     keep = shuffled_prefix(labels, config.limit, config.seed)
     texts, labels = [texts[i] for i in keep], labels[keep]
-    train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed)
-    test_texts, test_labels = reviews["test"]
+    blocks = None if ids is None else np.where(ids[keep] < 0, -1 - keep, ids[keep] // config.val_block)
+    train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
+    test_texts, test_labels, _ = reviews["test"]
     keep_test = shuffled_prefix(test_labels, config.test_limit, config.seed)
     return {
         "train": ([texts[i] for i in train_idx], labels[train_idx]),
@@ -472,6 +511,7 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         "sizes": {name: len(split) for name, split in splits.items()},
         "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
         "vocabulary_size": len(vocabulary),
+        "val_split": "review by review" if reviews["train"].ids is None else f"by blocks of {config.val_block} review ids",
         **notes,
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "source"},
     }

@@ -317,7 +317,7 @@ def _data_text(source: str, facts: dict) -> str:
 def write_facts(session: Session, lstm: dict) -> dict:
     """run.json: what a reader needs to interpret the run (new, or updated on resume)."""
     from search.export import library_versions
-    from search.space import preset_point
+    from search.space import preset_point, start_point
 
     search, run_dir = session.search, session.run_dir
     previous = read_json(run_dir.run_json) if session.resume else None
@@ -331,6 +331,7 @@ def write_facts(session: Session, lstm: dict) -> dict:
         "study": STUDY_NAME,
         "objective": asdict(OBJECTIVE),
         "presets": {name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
+        "start_point": previous.get("start_point") if previous else start_point(session.space),
         "resources": asdict(session.resources),
         "lstm": lstm,
         "versions": library_versions(),

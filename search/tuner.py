@@ -1,6 +1,7 @@
 """The tuner phase of a run: which LSTM trials use, and a Ray Tune Tuner on the run's study.
 
-A new run starts a study with the tutorial's two models queued first. A resumed run
+A new run starts a study with the tutorial's two models queued first, then the space's
+START_POINT. A resumed run
 reads the study, which is the run's record of its trials: those a stopped driver left
 RUNNING continue under their own numbers from their latest checkpoints, a table row the
 driver did not get to update takes the study's word, and the budgets count what earlier
@@ -110,7 +111,7 @@ def build(session, lstm: dict, facts: dict, progress) -> Built:
 
 
 def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
-    from search.space import optuna_space, preset_point
+    from search.space import optuna_space, preset_point, start_point
 
     search = session.search
     if session.resume:
@@ -119,6 +120,7 @@ def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size:
     else:
         sampler = optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
         presets = [preset_point(name, session.space) for name in TUTORIAL_PRESETS]
+        presets += [point for point in [start_point(session.space)] if point and point not in presets]
     return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
 
 

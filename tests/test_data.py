@@ -13,7 +13,8 @@ from conftest import SAMPLE
 
 def test_sample_reads_with_the_official_layout(sample):
     reviews, notes = read_reviews(sample)
-    assert {split: len(texts) for split, (texts, _) in reviews.items()} == {"train": 240, "test": 240}
+    assert {split: len(r.texts) for split, r in reviews.items()} == {"train": 240, "test": 240}
+    assert reviews["train"].ids.min() >= 0 and len(set(zip(reviews["train"].ids, reviews["train"].labels))) == 240
     assert notes == {
         "read": {"train": {"pos": 120, "neg": 120}, "test": {"pos": 120, "neg": 120}},
         "reviews_with_replaced_bytes": 0,
@@ -39,6 +40,29 @@ def test_split_is_stratified_seeded_and_disjoint():
     assert not set(train) & set(val) and len(train) + len(val) == 100
     assert np.array_equal(val, stratified_split(labels, 0.2, seed=3)[1])
     assert not np.array_equal(val, stratified_split(labels, 0.2, seed=4)[1])
+
+
+def test_split_by_groups_keeps_each_group_on_one_side():
+    labels = np.array([0] * 500 + [1] * 500)
+    groups = np.concatenate([np.arange(500) // 25, np.arange(500) // 25])  # 20 groups of 25 per class
+    train, val = stratified_split(labels, 0.2, seed=3, groups=groups)
+    assert len(val) == 200 and labels[val].sum() == 100
+    for label in (0, 1):
+        own = labels == label
+        val_groups, train_groups = set(groups[val][own[val]]), set(groups[train][own[train]])
+        assert len(val_groups) == 4 and not val_groups & train_groups  # 4 whole groups, none shared
+    assert not np.array_equal(val, stratified_split(labels, 0.2, seed=3)[1])  # review by review differs
+
+
+def test_validation_holds_whole_blocks_of_review_ids(sample, tmp_path):
+    config = DataConfig(source=sample, max_vocab=300, val_block=2000)
+    reviews, _ = read_reviews(sample)
+    by_text = {t: (i // 2000, label) for t, label, i in zip(*reviews["train"])}
+    selected = raw_splits(config)
+    blocks = {name: {by_text[t] for t in selected[name][0]} for name in ("train", "val")}
+    assert len(blocks["val"] - blocks["train"]) >= 2  # whole blocks of a class in validation only
+    assert len(blocks["val"] & blocks["train"]) <= 2  # at most the block that tops each class up
+    assert prepare(config, tmp_path).facts["val_split"] == "by blocks of 2000 review ids"
 
 
 def test_prepare_splits_vectorizes_and_caches(sample, tmp_path):

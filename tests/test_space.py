@@ -1,9 +1,23 @@
+import dataclasses
+
 import optuna
 import pytest
 
 from models import PRESETS
 from search.cli import UsageError
-from search.space import PARAMS, SPACE, configs_from, fitted, narrowed, optuna_space, parse_fixed, preset_of, preset_point
+from search.space import (
+    PARAMS,
+    SPACE,
+    START_POINT,
+    configs_from,
+    fitted,
+    narrowed,
+    optuna_space,
+    parse_fixed,
+    preset_of,
+    preset_point,
+    start_point,
+)
 
 
 def test_space_covers_what_the_issue_asks_for():
@@ -20,6 +34,17 @@ def test_tutorial_models_are_points_of_the_space(preset):
     assert train == {"learning_rate": 1e-4, "batch_size": 64, "max_len": 0, "schedule": "constant"}
     assert preset_of(point) == preset
     assert preset_of({**point, "dropout": 0.3}) == ""
+
+
+def test_start_point_moves_into_the_space():
+    assert start_point(SPACE) == START_POINT
+    lengths = [100, 200, 300, 400, 1000]
+    small = fitted(narrowed(SPACE, {"units": 16}), vocabulary_size=5000, lengths=lengths)
+    point = start_point(small)
+    assert point["units"] == 16 and point["vocab_size"] == 5000 and point["max_len"] == 0
+    assert all(p.contains(point[p.name]) for p in small)
+    no_max = tuple(p if p.name != "pooling" else dataclasses.replace(p, choices=("last", "mean")) for p in SPACE)
+    assert start_point(no_max) is None  # a categorical value the space lacks drops the point
 
 
 def test_optuna_distributions_follow_the_declaration():

@@ -103,7 +103,7 @@ def offline(monkeypatch):
 
 
 def pairs(reviews: dict, split: str) -> list[tuple[str, int]]:
-    texts, labels = reviews[split]
+    texts, labels, _ = reviews[split]
     return sorted(zip(texts, labels.tolist()))
 
 
