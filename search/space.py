@@ -63,8 +63,8 @@ START_POINT: dict[str, Any] = {
 }
 """Queued after the tutorial's two models, as KerasTuner tries its hyperparameters' defaults
 first: the configuration measured best when each addition to the space was tried one factor
-at a time on 20,000 training / 5,000 validation reviews (README, "What each change to the
-space bought"). Optuna's sampler learns from it as from any other trial."""
+at a time on 20,000 training / 5,000 validation reviews (README, "The reference run":
+what each change bought). Optuna's sampler learns from it as from any other trial."""
 
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a name"}

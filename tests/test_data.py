@@ -218,3 +218,15 @@ def test_the_header_names_what_reading_skipped_or_repaired():
     facts = {"sizes": {"train": 8, "val": 2, "test": 10}, "reviews_with_replaced_bytes": 1, "hidden_files_skipped": 0}
     assert _data_text("D", facts) == "D: 8 train / 2 validation / 10 test reviews; reviews with undecodable bytes replaced: 1"
     assert _data_text("D", facts | {"reviews_with_replaced_bytes": 0}) == "D: 8 train / 2 validation / 10 test reviews"
+
+
+def test_splitcheck_sees_movies_grouped_by_id():
+    from search.splitcheck import neighbours
+
+    def film(k: int) -> str:  # two rare capitalized names per film: "Titleab Actorab"
+        code = chr(97 + k // 26) + chr(97 + k % 26)
+        return f"Title{code} Actor{code}"
+
+    texts = [f"I watched {film(i // 5)} twice" for i in range(600)]  # 5 consecutive reviews per film
+    shares = neighbours(texts, np.array([0] * 300 + [1] * 300), np.arange(600))
+    assert shares["1 apart"] == pytest.approx(4 / 5, abs=0.01) and shares["100 apart"] == 0.0

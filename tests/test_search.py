@@ -33,6 +33,7 @@ def test_run_writes_the_documented_layout(real_run):
     assert facts["command"].startswith("python -m search.run --data")
     assert facts["lstm"]["trials"] == "auto" and facts["lstm"]["kernel"].endswith(".so")
     assert set(facts["presets"]) == {"tutorial-single", "tutorial-stacked"}
+    assert facts["data"]["val_split"] == "by blocks of 250 review ids"
     assert len(facts["sessions"]) == 1 and facts["sessions"][0]["search_s"] > 0
 
 
@@ -46,6 +47,9 @@ def test_trials_table_study_and_summary_agree(real_run):
     for t, preset in zip(trials, ("tutorial-single", "tutorial-stacked")):  # queued first, pinned by TINY
         assert {k: t[k] for k in facts["presets"][preset]} == {k: str(v) for k, v in facts["presets"][preset].items()}
         assert t["preset"] == ""  # the pinned values make them other models than the tutorial's
+    start = facts["start_point"]  # queued third, moved into the pinned space
+    assert start["units"] == 16 and start["pooling"] == "max" and start["schedule"] == "linear"
+    assert {k: trials[2][k] for k in start} == {k: str(v) for k, v in start.items()}
     assert {t["state"] for t in trials} <= {State.COMPLETED, State.STOPPED_EARLY}
     for t in trials:
         assert 0 <= float(t["val_accuracy"]) <= 1 and float(t["examples_per_s"]) > 0 and t["node_id"] and t["device"] == "CPU"
