@@ -437,7 +437,7 @@ def _facts(run: Run) -> str:
         ("data source", page.fmt_json(data.get("source") or (configs.get("data") or {}).get("source"))),
         ("data fingerprint", page.fmt_json(data.get("fingerprint"))),
         ("split sizes", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items())),
-        ("validation split", page.fmt_json(data.get("val_split"))),
+        ("validation split", data.get("val_split") or "review by review"),
         ("vocabulary size", page.fmt_json(data.get("vocabulary_size"))),
         ("reviews with replaced bytes", page.fmt_json(data.get("reviews_with_replaced_bytes"))),
         ("tokens", page.fmt_json(data.get("tokens"))),

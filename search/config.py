@@ -173,7 +173,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI"},
         suppress=True,
     )
-    add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"}, suppress=True)
+    add_fields(parser, DataConfig, ["source", "limit", "val_block"], flags={"source": "--data"}, suppress=True)
     parser.add_argument(
         "--fix",
         action="append",
@@ -215,7 +215,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
     fixed = dict(smoke.get("fixed", {})) | parse_fixed(given.get("fix", []))
     search = SearchConfig(**search_values, fixed=fixed)
     data_values = {"limit": smoke.get("limit"), "test_limit": smoke.get("test_limit")}
-    data_values |= {k: given[k] for k in ("source", "limit") if k in given}
+    data_values |= {k: given[k] for k in ("source", "limit", "val_block") if k in given}
     return search, DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
 
 
@@ -242,7 +242,9 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
     if "fix" in given and wanted_search.fixed != search_recorded.get("fixed"):
         changed.append("--fix")
     changed += [
-        _flag(k) for k in ("source", "limit", "test_limit") if k in given and getattr(wanted_data, k) != data_recorded.get(k)
+        _flag(k)
+        for k in ("source", "limit", "test_limit", "val_block")
+        if k in given and getattr(wanted_data, k) != data_recorded.get(k)
     ]
     if changed:
         raise UsageError(
@@ -250,7 +252,7 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
             "with other values); drop them, or start a new run with another --out"
         )
     updates = {k: getattr(wanted_search, k) for k in RESUMABLE if k in given}
-    return SearchConfig(**{**search_recorded, **updates}), DataConfig(**data_recorded)
+    return SearchConfig(**{**search_recorded, **updates}), DataConfig.recorded(data_recorded)
 
 
 def _flag(field: str) -> str:

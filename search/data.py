@@ -2,8 +2,9 @@
 
 Sources: "tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR), an aclImdb folder, or a .tar.gz
 with that layout (aclImdb/{train,test}/{pos,neg}/*.txt). The training reviews become
-train + validation (stratified, seeded, whole blocks of a movie's reviews on one side); the
-test split is kept apart for the final evaluation of the exported model only.
+train + validation (stratified, seeded, by blocks of consecutive file ids, so that nearly all
+of a movie's reviews of one class fall on one side); the test split is kept apart for the final
+evaluation of the exported model only.
 """
 
 from __future__ import annotations
@@ -70,11 +71,11 @@ class DataConfig:
     val_fraction: float = 0.2
     """Share of the training reviews held out for validation (stratified by label)."""
     val_block: int = 250
-    """Validation takes whole blocks of this many consecutive review ids of a class. aclImdb
-    numbers a movie's reviews consecutively, and its test movies are disjoint from its training
-    movies (Maas et al. 2011), so a split by block keeps each movie's reviews of a class on one
-    side, as the test split does; 1 = review by review. Sources without ids (tfds) are split
-    review by review."""
+    """Validation takes whole blocks of this many consecutive file ids of a class. aclImdb
+    numbers a movie's reviews of one class consecutively, and its test movies are disjoint from
+    its training movies (Maas et al. 2011), so a split by block keeps nearly all of a movie's
+    reviews of a class on one side, closer to how the test split was made; 1 = review by review.
+    Sources without ids (tfds) are split review by review."""
     max_vocab: int = 20000
     """Vocabulary built once at the largest size any trial uses; smaller sizes truncate it."""
     limit: int | None = None
@@ -83,6 +84,12 @@ class DataConfig:
     """Use only the first N test reviews (after a seeded shuffle); None = all."""
     seed: int = 0
     """Seed of the shuffle and of the train/validation split."""
+
+    @classmethod
+    def recorded(cls, values: dict) -> DataConfig:
+        """The config a run recorded in run.json; runs recorded before `val_block` existed were
+        split review by review, and keep that split on resume."""
+        return cls(**{"val_block": 1, **values})
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
@@ -407,17 +414,19 @@ def stratified_split(
     """(train indices, validation indices): each label keeps its share in both, seeded.
 
     With `groups` (one integer per review), validation is filled group by group in a seeded
-    order, so a group lands on one side (except the one that tops the share up); without,
-    review by review. Raises DataError when a side would be empty.
+    order, so each group lands on one side (except, per class, the one cut at the share);
+    without, review by review. Raises DataError when a side would be empty.
     """
     rng = np.random.default_rng(seed + 1)
-    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
     train, val = [], []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        names, group_of = np.unique(groups[members], return_inverse=True)
-        rank = rng.permutation(len(names))[group_of]
-        members = members[np.lexsort((rng.random(len(members)), rank))]
+        if groups is None:
+            members = rng.permutation(members)
+        else:  # whole groups in a seeded order, reviews shuffled within each
+            names, group_of = np.unique(np.asarray(groups)[members], return_inverse=True)
+            rank = rng.permutation(len(names))[group_of]
+            members = members[np.lexsort((rng.random(len(members)), rank))]
         n_val = round(len(members) * val_fraction)
         val.append(members[:n_val])
         train.append(members[n_val:])
@@ -467,6 +476,8 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     from models.config import STANDARDIZATION_VERSION
 
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
+    if config.source == TFDS_SOURCE or config.val_block == 1:
+        del settings["val_block"]  # split review by review, as before val_block existed: same cache
     settings["standardization"] = STANDARDIZATION_VERSION
     fingerprint = hashlib.sha256(
         json.dumps({"source": source_fingerprint(config.source), **settings}, sort_keys=True).encode()
@@ -480,11 +491,12 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
 
 
 def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
-    """{"train"|"val"|"test": (texts, labels)}: seeded shuffle, limits, stratified split by id block."""
+    """{"train"|"val"|"test": (texts, labels)}: seeded shuffle, limits, stratified split (by
+    blocks of file ids where `val_blocks` gives them)."""
     texts, labels, ids = reviews["train"]
     keep = shuffled_prefix(labels, config.limit, config.seed)
     texts, labels = [texts[i] for i in keep], labels[keep]
-    blocks = None if ids is None else np.where(ids[keep] < 0, -1 - keep, ids[keep] // config.val_block)
+    blocks = val_blocks(None if ids is None else ids[keep], labels, config.val_block)
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
     test_texts, test_labels, _ = reviews["test"]
     keep_test = shuffled_prefix(test_labels, config.test_limit, config.seed)
@@ -493,6 +505,26 @@ def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, 
         "val": ([texts[i] for i in val_idx], labels[val_idx]),
         "test": ([test_texts[i] for i in keep_test], test_labels[keep_test]),
     }
+
+
+def val_blocks(ids: np.ndarray | None, labels: np.ndarray, val_block: int) -> np.ndarray | None:
+    """Each review's block of `val_block` consecutive file ids (a review without an id is a
+    block of its own), or None when validation is split review by review: no ids, a block of
+    1, or a class whose reviews all share one block."""
+    if ids is None or val_block == 1:
+        return None
+    blocks = np.where(ids < 0, -1 - np.arange(len(ids)), ids // val_block)
+    if any(len(np.unique(blocks[labels == label])) < 2 for label in np.unique(labels)):
+        return None
+    return blocks
+
+
+def split_text(reviews: dict[str, Reviews], config: DataConfig) -> str:
+    """How `select_splits` carves validation, as run.json's data facts say it."""
+    ids, labels = reviews["train"].ids, reviews["train"].labels
+    keep = shuffled_prefix(labels, config.limit, config.seed)
+    by_block = val_blocks(None if ids is None else ids[keep], labels[keep], config.val_block) is not None
+    return f"by blocks of {config.val_block} review ids" if by_block else "review by review"
 
 
 def raw_splits(config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -511,7 +543,7 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         "sizes": {name: len(split) for name, split in splits.items()},
         "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
         "vocabulary_size": len(vocabulary),
-        "val_split": "review by review" if reviews["train"].ids is None else f"by blocks of {config.val_block} review ids",
+        "val_split": split_text(reviews, config),
         **notes,
         **{k: v for k, v in dataclasses.asdict(config).items() if k != "source"},
     }
@@ -531,4 +563,5 @@ def _save(prepared: Prepared, path: Path) -> None:
 def _load(path: Path, fingerprint: str) -> Prepared:
     with np.load(path) as saved:
         splits = {name: Split(saved[f"{name}_tokens"], saved[f"{name}_offsets"], saved[f"{name}_labels"]) for name in SPLITS}
-        return Prepared(splits, saved["vocabulary"].tolist(), fingerprint, json.loads(str(saved["facts"])))
+        facts = {"val_split": "review by review"} | json.loads(str(saved["facts"]))  # caches from before val_split
+        return Prepared(splits, saved["vocabulary"].tolist(), fingerprint, facts)

@@ -253,7 +253,7 @@ def follow_up(run_dir: RunDir, work) -> int:
     from search import outcome
 
     recorded = read_json(run_dir.run_json)
-    search, data_config = SearchConfig(**recorded["configs"]["search"]), DataConfig(**recorded["configs"]["data"])
+    search, data_config = SearchConfig(**recorded["configs"]["search"]), DataConfig.recorded(recorded["configs"]["data"])
     progress = Progress()
     with quiet_libraries(False, progress) as log, ray_session(search) as failure:
         if failure:

@@ -62,8 +62,8 @@ START_POINT: dict[str, Any] = {
     "max_len": 0,
 }
 """Queued after the tutorial's two models, as KerasTuner tries its hyperparameters' defaults
-first: the configuration measured best when each addition to the space was tried one factor
-at a time on 20,000 training / 5,000 validation reviews (README, "The reference run":
+first: assembled from the values that measured best when each addition to the space was tried
+one factor at a time on 20,000 training / 5,000 validation reviews (README, "The reference run":
 what each change bought). Optuna's sampler learns from it as from any other trial."""
 
 
@@ -193,7 +193,8 @@ def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
 
 def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
     """START_POINT moved into this space: pinned parameters keep their value, numbers are clipped
-    to their range; None when one of its categorical values is not offered."""
+    to their range; None when one of its categorical values is not offered, or when it is then
+    a tutorial model's point (queued already)."""
     point = {}
     for p in space:
         value = START_POINT[p.name]
@@ -204,7 +205,7 @@ def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
         if not p.contains(value):
             return None
         point[p.name] = value
-    return point
+    return None if any(point == preset_point(name, space) for name in TUTORIAL_PRESETS) else point
 
 
 def preset_of(params: dict[str, Any]) -> str:

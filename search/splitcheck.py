@@ -24,11 +24,11 @@ from collections import Counter
 
 import numpy as np
 
-from search.data import DataConfig, DataError, default_source, read_reviews, select_splits
+from search.data import TFDS_SOURCE, DataConfig, DataError, default_source, read_reviews, select_splits
 
 RARE = 30
 """A name is rare when at most this many training reviews hold it."""
-NAME = re.compile(r"[A-Z][a-z]{3,}")
+NAME = re.compile(r"\b[A-Z][a-z]{3,}\b")
 
 
 def names(text: str) -> set[str]:
@@ -46,7 +46,8 @@ def neighbours(texts: list[str], labels: np.ndarray, ids: np.ndarray, seed: int 
         order = np.flatnonzero(labels == label)[np.argsort(ids[labels == label])]
         for key, gap in (("1 apart", 1), ("100 apart", 100)):
             out[key] += [len(rare[a] & rare[b]) >= 2 for a, b in zip(order[:-gap], order[gap:])]
-        out["random"] += [len(rare[a] & rare[b]) >= 2 for a, b in rng.choice(order, (len(order), 2))]
+        pairs = [rng.choice(order, 2, replace=False) for _ in order]
+        out["random"] += [len(rare[a] & rare[b]) >= 2 for a, b in pairs]
     return {key: float(np.mean(values)) for key, values in out.items()}
 
 
@@ -73,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-block", type=int, default=DataConfig.val_block, help="ids per block (default: %(default)s)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        reviews, _ = read_reviews(args.data)
-        if reviews["train"].ids is None:
+        if args.data == TFDS_SOURCE:
             raise DataError(f"--data {args.data}: keeps no file ids; give an aclImdb folder or .tar.gz")
+        reviews, _ = read_reviews(args.data)
         configs = {"review by review": DataConfig(source=args.data, val_block=1)}
         configs[f"blocks of {args.val_block}"] = DataConfig(source=args.data, val_block=args.val_block)
     except DataError as error:

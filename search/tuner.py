@@ -1,7 +1,7 @@
 """The tuner phase of a run: which LSTM trials use, and a Ray Tune Tuner on the run's study.
 
 A new run starts a study with the tutorial's two models queued first, then the space's
-START_POINT. A resumed run
+start point (`search.space.start_point`). A resumed run
 reads the study, which is the run's record of its trials: those a stopped driver left
 RUNNING continue under their own numbers from their latest checkpoints, a table row the
 driver did not get to update takes the study's word, and the budgets count what earlier
@@ -120,7 +120,7 @@ def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size:
     else:
         sampler = optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
         presets = [preset_point(name, session.space) for name in TUTORIAL_PRESETS]
-        presets += [point for point in [start_point(session.space)] if point and point not in presets]
+        presets += [point for point in [start_point(session.space)] if point]
     return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
 
 

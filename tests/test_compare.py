@@ -46,8 +46,11 @@ FIGURES = {"progress.png", "pareto.png"}
 
 @pytest.fixture(scope="module")
 def second_run(tmp_path_factory) -> Path:
-    """A second real search on the sample, with another seed and a smaller budget; never changed."""
-    return search_once(tmp_path_factory.mktemp("second_run"), "--seed", "1", "--trials", "4", "--max-epochs", "2")
+    """A second real search on the sample, with another seed, a smaller budget and dropout pinned
+    (so that its best differs from the first run's even when both are the queued start point);
+    never changed."""
+    args = ["--seed", "1", "--trials", "4", "--max-epochs", "2", "--fix", "dropout=0.3"]
+    return search_once(tmp_path_factory.mktemp("second_run"), *args)
 
 
 # --- reading run directories and pages --------------------------------------------------------
@@ -222,13 +225,12 @@ def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
     assert differ and set(_pinned(real_run)) <= set(match)
     different, same = section.split("<h3>The same in every run</h3>")
     assert "<h3>Different</h3>" in different
-    pinned = _pinned(real_run) & _pinned(second_run)
     for part, expected in ((different, differ), (same, match)):
         rows = _tables(part)[0]
         assert [cells[0] for cells in rows] == expected
         for cells in rows:
-            mark = " (pinned)" if cells[0] in pinned else ""
-            assert cells[1:] == [f"{_shown(p[cells[0]])}{mark}" for p in params]
+            marks = [" (pinned)" if cells[0] in _pinned(run) else "" for run in run_dirs]
+            assert cells[1:] == [f"{_shown(p[cells[0]])}{mark}" for p, mark in zip(params, marks, strict=True)]
     headers = [h.replace("<wbr>", "") for h in re.findall(r"<th>(.*?)</th>", section)[:3]]
     assert headers == ["hyperparameter", *(f"{n} ({s['best']['trial_id']})" for n, s in zip(names, summaries, strict=True))]
 

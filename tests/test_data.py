@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.text import text_vectorizer
-from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split
+from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split, val_blocks
 
 from conftest import SAMPLE
 
@@ -63,6 +63,21 @@ def test_validation_holds_whole_blocks_of_review_ids(sample, tmp_path):
     assert len(blocks["val"] - blocks["train"]) >= 2  # whole blocks of a class in validation only
     assert len(blocks["val"] & blocks["train"]) <= 2  # at most the block that tops each class up
     assert prepare(config, tmp_path).facts["val_split"] == "by blocks of 2000 review ids"
+
+
+def test_a_class_in_one_block_is_split_review_by_review():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert val_blocks(np.array([1, 2, 300, 4, 5, 600]), labels, 250) is not None
+    assert val_blocks(np.array([1, 2, 3, 4, 5, 600]), labels, 250) is None  # class 0 shares one block
+    assert val_blocks(np.array([1, 2, 300, 4, 5, 600]), labels, 1) is None and val_blocks(None, labels, 250) is None
+
+
+def test_runs_recorded_before_val_block_keep_their_split(sample, tmp_path):
+    old = {"source": sample, "max_vocab": 300, "seed": 0}  # configs.data of a run.json without val_block
+    assert DataConfig.recorded(old).val_block == 1
+    by_review = prepare(DataConfig.recorded(old), tmp_path)
+    assert by_review.facts["val_split"] == "review by review"
+    assert prepare(DataConfig(**old), tmp_path).fingerprint != by_review.fingerprint
 
 
 def test_prepare_splits_vectorizes_and_caches(sample, tmp_path):

@@ -194,10 +194,10 @@ def test_a_resume_takes_more_trials_and_refuses_options_that_cannot_change(tmp_p
     assert search_run.main(args) == 0
     facts = (RunDir(out).run_json).read_text()
     capsys.readouterr()
-    assert search_run.main([*args, "--resume", "--fix", "depth=3", "--trials", "5", "--seed", "4"]) == 2
+    assert search_run.main([*args, "--resume", "--fix", "depth=3", "--trials", "5", "--seed", "4", "--val-block", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (
-        "error: --resume: --seed, --fix cannot change on resume (the run started with other values); "
+        "error: --resume: --seed, --fix, --val-block cannot change on resume (the run started with other values); "
         "drop them, or start a new run with another --out"
     )
     assert RunDir(out).run_json.read_text() == facts  # never rewritten with options that were not used
