@@ -217,7 +217,7 @@ def _certified(run: Run) -> str:
     refit = certified.get("refit")
     shipped = (
         "refit on train + validation with the same seeds; its test accuracy over those fits is the headline, and "
-        "the fit of its best seed in certification is the model shipped"
+        "the refit of the seed that validated best in certification is the model shipped"
         if isinstance(refit, dict)
         else "its best seed is the model shipped"
     )

@@ -84,6 +84,7 @@ def train_baseline(session, config: BaselineConfig) -> dict:
     return {
         "models": models,
         "examples": sum(m["examples"] for m in models.values()),
+        "data_fingerprint": session.prepared.fingerprint,
         "wall_s": time.time() - started,
         "epochs": config.epochs,
     }

@@ -233,7 +233,7 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
     """
     wanted_search, wanted_data = configs_from_args(args)
     given = set(vars(args)) | (set(SMOKE) | {"fix", "test_limit"} if args.smoke else set())
-    search_recorded, data_recorded = recorded["search"], recorded["data"]
+    search_recorded, data_recorded = recorded["search"], DataConfig.recorded(recorded["data"])
     changed = [
         _flag(k)
         for k in SEARCH_FIELDS
@@ -244,7 +244,7 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
     changed += [
         _flag(k)
         for k in ("source", "limit", "test_limit", "val_block")
-        if k in given and getattr(wanted_data, k) != data_recorded.get(k)
+        if k in given and getattr(wanted_data, k) != getattr(data_recorded, k)
     ]
     if changed:
         raise UsageError(
@@ -252,7 +252,7 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
             "with other values); drop them, or start a new run with another --out"
         )
     updates = {k: getattr(wanted_search, k) for k in RESUMABLE if k in given}
-    return SearchConfig(**{**search_recorded, **updates}), DataConfig.recorded(data_recorded)
+    return SearchConfig(**{**search_recorded, **updates}), data_recorded
 
 
 def _flag(field: str) -> str:

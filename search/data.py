@@ -38,6 +38,8 @@ TFDS_PACKAGES = {"tensorflow_datasets": "tensorflow-datasets", "importlib_resour
 """Modules the TFDS path imports, each with the pip requirement in pyproject.toml that installs it."""
 SPLITS = ("train", "val", "test")
 PAD_ID, OOV_ID = 0, 1
+MAX_VAL_BLOCK = 10**9
+"""Larger blocks of ids than any corpus holds reviews."""
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
 
 
@@ -94,8 +96,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise DataError(f"val_fraction={self.val_fraction} is invalid: expected a fraction in (0, 1)")
-        if self.val_block < 1:
-            raise DataError(f"val_block={self.val_block} is invalid: expected an integer >= 1")
+        if not 1 <= self.val_block <= MAX_VAL_BLOCK:
+            raise DataError(f"val_block={self.val_block} is invalid: expected an integer from 1 to {MAX_VAL_BLOCK:,}")
         if self.max_vocab < 3:
             raise DataError(f"max_vocab={self.max_vocab} is invalid: expected an integer >= 3")
         for name in ("limit", "test_limit"):

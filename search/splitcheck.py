@@ -17,14 +17,14 @@ film's name. Two measurements, on the raw text:
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections import Counter
 
 import numpy as np
 
-from search.data import TFDS_SOURCE, DataConfig, DataError, default_source, read_reviews, select_splits
+from search.cli import ArgumentParser, UsageError, fail
+from search.data import TFDS_SOURCE, DataConfig, DataError, default_source, read_reviews, select_splits, split_text
 
 RARE = 30
 """A name is rare when at most this many training reviews hold it."""
@@ -69,23 +69,22 @@ def tied_names(splits: dict) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m search.splitcheck", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m search.splitcheck", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=default_source(), help="an aclImdb folder or .tar.gz (default: %(default)s)")
     parser.add_argument("--val-block", type=int, default=DataConfig.val_block, help="ids per block (default: %(default)s)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        configs = [DataConfig(source=args.data, val_block=1), DataConfig(source=args.data, val_block=args.val_block)]
         if args.data == TFDS_SOURCE:
             raise DataError(f"--data {args.data}: keeps no file ids; give an aclImdb folder or .tar.gz")
         reviews, _ = read_reviews(args.data)
-        configs = {"review by review": DataConfig(source=args.data, val_block=1)}
-        configs[f"blocks of {args.val_block}"] = DataConfig(source=args.data, val_block=args.val_block)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except (UsageError, DataError) as error:
+        return fail(error)
     shares = neighbours(*reviews["train"])
     print("training reviews sharing >= 2 rare names: " + ", ".join(f"ids {k} {v:.2%}" for k, v in shares.items()))
-    for label, config in configs.items():
+    for config in dict.fromkeys(configs):
         tied = tied_names(select_splits(reviews, config))
+        label = split_text(reviews, config)
         print(f"{label}: reviews holding a rare name tied to their label: validation {tied['val']:.1%}, test {tied['test']:.1%}")
     return 0
 

@@ -176,7 +176,9 @@ def test_bad_sources_fail_with_one_clear_line(tmp_path, make, message):
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
 
 
-@pytest.mark.parametrize("field, value", [("val_fraction", 1.0), ("max_vocab", 2), ("limit", 1)])
+@pytest.mark.parametrize(
+    "field, value", [("val_fraction", 1.0), ("max_vocab", 2), ("limit", 1), ("val_block", 0), ("val_block", 10**20)]
+)
 def test_data_config_rejects_bad_values(field, value):
     with pytest.raises(DataError, match=field):
         DataConfig(**{field: value})
@@ -245,3 +247,12 @@ def test_splitcheck_sees_movies_grouped_by_id():
     texts = [f"I watched {film(i // 5)} twice" for i in range(600)]  # 5 consecutive reviews per film
     shares = neighbours(texts, np.array([0] * 300 + [1] * 300), np.arange(600))
     assert shares["1 apart"] == pytest.approx(4 / 5, abs=0.01) and shares["100 apart"] == 0.0
+
+
+@pytest.mark.parametrize("argv", [["--val-block", "abc"], ["--val-block", str(10**20)], ["--data", "tfds"]])
+def test_splitcheck_refuses_bad_input_in_one_line(argv, capsys):
+    from search.splitcheck import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1

@@ -101,10 +101,12 @@ def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_ru
         assert model["params"]["vocab_size"] == 1000 and len(model["epochs"]) == 2
         assert model["examples"] == 2 * TRAIN and 0 <= model["test_accuracy"] <= 1
     assert result["examples"] == 4 * TRAIN
+    assert result["data_fingerprint"] == read_json(files.run_json)["data"]["fingerprint"]  # the run's own split
     report = (files.report / "index.html").read_text()
     assert "tutorial-single, the tutorial&#x27;s training (2 epochs)" in report
     assert f"of a budget of {BUDGET:,}" in report and "<progress" in report and "Certified over seeds" in report
     assert "exported: refit on train + validation (3 seeds)" in report
+    assert "the refit of the seed that validated best in certification is the model shipped" in report
 
 
 def test_certify_and_baseline_refuse_what_is_not_a_finished_run(tmp_path, capsys):
