@@ -156,6 +156,8 @@ def local_cpus() -> int:
 
 SEARCH_FLAGS = {"time_budget_min": "--time-budget", "resource_wait_min": "--resource-wait"}
 SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
+DATA_FIELDS = ["source", "limit", "val_block"]
+"""The DataConfig fields search.run takes as flags (the rest follow from --smoke and the search)."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -173,7 +175,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI"},
         suppress=True,
     )
-    add_fields(parser, DataConfig, ["source", "limit", "val_block"], flags={"source": "--data"}, suppress=True)
+    add_fields(parser, DataConfig, DATA_FIELDS, flags={"source": "--data"}, suppress=True)
     parser.add_argument(
         "--fix",
         action="append",
@@ -215,7 +217,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
     fixed = dict(smoke.get("fixed", {})) | parse_fixed(given.get("fix", []))
     search = SearchConfig(**search_values, fixed=fixed)
     data_values = {"limit": smoke.get("limit"), "test_limit": smoke.get("test_limit")}
-    data_values |= {k: given[k] for k in ("source", "limit", "val_block") if k in given}
+    data_values |= {k: given[k] for k in DATA_FIELDS if k in given}
     return search, DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
 
 
@@ -242,9 +244,7 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
     if "fix" in given and wanted_search.fixed != search_recorded.get("fixed"):
         changed.append("--fix")
     changed += [
-        _flag(k)
-        for k in ("source", "limit", "test_limit", "val_block")
-        if k in given and getattr(wanted_data, k) != getattr(data_recorded, k)
+        _flag(k) for k in [*DATA_FIELDS, "test_limit"] if k in given and getattr(wanted_data, k) != getattr(data_recorded, k)
     ]
     if changed:
         raise UsageError(

@@ -495,10 +495,8 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
 def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
     """{"train"|"val"|"test": (texts, labels)}: seeded shuffle, limits, stratified split (by
     blocks of file ids where `val_blocks` gives them)."""
-    texts, labels, ids = reviews["train"]
-    keep = shuffled_prefix(labels, config.limit, config.seed)
-    texts, labels = [texts[i] for i in keep], labels[keep]
-    blocks = val_blocks(None if ids is None else ids[keep], labels, config.val_block)
+    keep, blocks = _kept(reviews, config)
+    texts, labels = [reviews["train"].texts[i] for i in keep], reviews["train"].labels[keep]
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
     test_texts, test_labels, _ = reviews["test"]
     keep_test = shuffled_prefix(test_labels, config.test_limit, config.seed)
@@ -521,11 +519,16 @@ def val_blocks(ids: np.ndarray | None, labels: np.ndarray, val_block: int) -> np
     return blocks
 
 
-def split_text(reviews: dict[str, Reviews], config: DataConfig) -> str:
-    """How `select_splits` carves validation, as run.json's data facts say it."""
+def _kept(reviews: dict[str, Reviews], config: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training reviews `config` keeps (seeded shuffle, limit), and their blocks (`val_blocks`)."""
     ids, labels = reviews["train"].ids, reviews["train"].labels
     keep = shuffled_prefix(labels, config.limit, config.seed)
-    by_block = val_blocks(None if ids is None else ids[keep], labels[keep], config.val_block) is not None
+    return keep, val_blocks(None if ids is None else ids[keep], labels[keep], config.val_block)
+
+
+def split_text(reviews: dict[str, Reviews], config: DataConfig) -> str:
+    """How `select_splits` carves validation, as run.json's data facts say it."""
+    by_block = _kept(reviews, config)[1] is not None
     return f"by blocks of {config.val_block} review ids" if by_block else "review by review"
 
 

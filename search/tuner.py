@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 
 from search.cluster import storage_path
-from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, State, as_float, read_rows, trial_id, write_rows
+from search.rundir import OBJECTIVE, STUDY_NAME, RunDir, State, as_float, read_rows, trial_id, write_rows
 from search.tracking import TrialTable
 from search.tuning import Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
 
@@ -105,13 +105,15 @@ def build(session, lstm: dict, facts: dict, progress) -> Built:
     if remaining == 0 or not ledger.can_fund_epoch() or (time_left is not None and time_left <= 0):
         ledger.exhausted = remaining > 0
         return built
-    built.searcher = _searcher(session, ledger, unfinished, study_size)
+    built.searcher = _searcher(session, facts, ledger, unfinished, study_size)
     built.tuner = _tuner(session, built, scheduler, lstm, unfinished, remaining)
     return built
 
 
-def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
-    from search.space import optuna_space, preset_point, start_point
+def _searcher(session, facts: dict, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
+    """Optuna on the run's study; a new run queues the points run.json records (the tutorial's
+    models, then the start point, if any)."""
+    from search.space import optuna_space
 
     search = session.search
     if session.resume:
@@ -119,8 +121,7 @@ def _searcher(session, ledger: Ledger, unfinished: list[Unfinished], study_size:
         presets = []
     else:
         sampler = optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
-        presets = [preset_point(name, session.space) for name in TUTORIAL_PRESETS]
-        presets += [point for point in [start_point(session.space)] if point]
+        presets = [*facts["presets"].values(), *[point for point in [facts["start_point"]] if point]]
     return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
 
 
