@@ -20,7 +20,8 @@ from reports import analysis, figures, page
 from reports.analysis import format_value, state_label
 from reports.compare import assemble_comparison
 from reports.load import ReportError, Run, load
-from search.rundir import RunDir, replace_dir, staging_dir
+from runfiles.io import replace_dir, staging_dir
+from runfiles.layout import RunDir
 
 __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load", "ReportError"]
 

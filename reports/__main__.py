@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from reports import ReportError, build, build_comparison
-from search.cli import ArgumentParser, UsageError, fail
+from runfiles.cli import ArgumentParser, UsageError, fail
 
 COMPARE = "compare"
 

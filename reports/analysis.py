@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from reports.load import Run
-from search.rundir import TUTORIAL_PRESETS, Objective, Param, State, best_row, rank_key
+from runfiles.layout import TUTORIAL_PRESETS, Objective, Param, State, best_row, rank_key
 
 MIN_IMPORTANCE_TRIALS = 5
 EDGE_FRACTION = 0.1
@@ -32,7 +32,7 @@ def family(trials: pd.DataFrame) -> pd.Series:
 
 
 def ranked(trials: pd.DataFrame, metric: str, maximize: bool) -> pd.DataFrame:
-    """Trials in the harness's one ranking (search.rundir.rank_key): completed ones first,
+    """Trials in the harness's one ranking (runfiles.layout.rank_key): completed ones first,
     then others with a value, then the rest; by the objective, then by number."""
     objective = Objective(metric, "max" if maximize else "min")
     keys = [rank_key(row, objective) for row in trials.to_dict("records")]

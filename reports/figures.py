@@ -17,7 +17,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from reports.analysis import family, format_value, pareto_mask, state_label
-from search.rundir import Param, State
+from runfiles.layout import Param, State
 
 STATE_COLORS = {
     State.COMPLETED: "#1f77b4",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from search.rundir import EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
+from runfiles.layout import EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
 TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)

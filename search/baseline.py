@@ -20,9 +20,15 @@ import time
 from dataclasses import dataclass
 
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
-from search.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.io import read_json, write_json
+from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir
 from search.retrain import Job, run_jobs
-from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, read_json, write_json
+from search.session import Session, follow_up
+from search.space import configs_from, tutorial_point
+
+RECORDED_TRAIN = ("epochs", "learning_rate", "batch_size", "max_len", "bucket", "seed", "threads", "lstm")
+"""The TrainConfig fields baseline.json records for each model."""
 
 
 @dataclass(frozen=True)
@@ -37,23 +43,18 @@ class BaselineConfig:
             raise UsageError(f"--epochs {self.epochs} is invalid: expected an integer >= 1")
 
 
-def train_baseline(session, config: BaselineConfig) -> dict:
+def train_baseline(session: Session, config: BaselineConfig) -> dict:
     """Train both presets (see the module's docstring), evaluate each once on the test split;
     returns what baseline.json holds."""
-    from search.space import tutorial_point
-
     search, resources = session.search, session.resources
-    train = {
-        "epochs": config.epochs,
-        "learning_rate": TUTORIAL_LEARNING_RATE,
-        "batch_size": TUTORIAL_BATCH_SIZE,
-        "max_len": 0,
-        "bucket": False,
-        "seed": search.seed,
-        "threads": resources.cpus_per_trial,
-        "lstm": "keras" if search.lstm == "keras" else "auto",
-    }
-    jobs = [Job(tutorial_point(preset), train, keep="last", label={"preset": preset}) for preset in TUTORIAL_PRESETS]
+    base = session.train_base("keras" if search.lstm == "keras" else "auto")
+    tutorial_way = {"epochs": config.epochs, "learning_rate": TUTORIAL_LEARNING_RATE, "batch_size": TUTORIAL_BATCH_SIZE}
+    tutorial_way |= {"max_len": 0, "bucket": False, "schedule": "constant"}
+    jobs = [
+        Job(point, configs_from(point, base, **tutorial_way)[1], keep="last", label={"preset": preset})
+        for preset, point in ((preset, tutorial_point(preset)) for preset in TUTORIAL_PRESETS)
+    ]
+    train = {name: getattr(jobs[0].train, name) for name in RECORDED_TRAIN}
     session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {config.epochs} epochs each")
     started = time.time()
     results = run_jobs(
@@ -91,8 +92,6 @@ def train_baseline(session, config: BaselineConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from search import run as search_run
-
     parser = ArgumentParser(prog="python -m search.baseline", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a search's run directory (its data and split are used)")
     add_fields(parser, BaselineConfig, ["epochs"])
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
     except (UsageError, ValueError) as error:
         return fail(error)
-    return search_run.follow_up(run_dir, lambda session: write_json(run_dir.baseline_json, train_baseline(session, config)))
+    return follow_up(run_dir, lambda session: write_json(run_dir.baseline_json, train_baseline(session, config)))
 
 
 if __name__ == "__main__":

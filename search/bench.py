@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from search.cli import ArgumentParser, UsageError, fail
+from runfiles.cli import ArgumentParser, UsageError, fail
+from runfiles.io import read_json, read_rows, write_json
+from runfiles.layout import TUTORIAL_PRESETS, RunDir
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
-from search.rundir import TUTORIAL_PRESETS, RunDir, read_json, read_rows, write_json
 
 PIPELINES = ("tutorial", "harness")
 

@@ -26,9 +26,13 @@ import sys
 import time
 from dataclasses import dataclass
 
-from search.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.io import read_json, read_rows, write_json, write_rows
+from runfiles.layout import OBJECTIVE, RunDir, State, rank_key
+from search.console import Progress
 from search.retrain import Job, run_jobs, spread
-from search.rundir import OBJECTIVE, RunDir, State, rank_key, read_json, read_rows, write_json, write_rows
+from search.session import Session, follow_up
+from search.space import configs_from
 
 CERTIFY_COLUMNS = ["trial_id", "rank", "seed", "epochs", "best_epoch", OBJECTIVE.metric, "test_accuracy", "examples"]
 
@@ -58,18 +62,18 @@ def candidates(run_dir: RunDir, top: int) -> list[dict]:
     return rows[:top]
 
 
-def certify(session, config: CertifyConfig, progress) -> dict:
+def certify(session: Session, config: CertifyConfig, progress: Progress) -> dict:
     """Re-train, evaluate and export (see the module's docstring); returns summary.json's "certification"."""
-    from search.run import train_defaults
-    from search.tuner import trial_of
+    from search.tuner import trial_of  # Optuna loads once certification runs, not on --help
 
     run_dir, search, resources = session.run_dir, session.search, session.resources
     chosen = candidates(run_dir, config.top)
-    base = train_defaults(search, resources, read_json(run_dir.run_json)["lstm"])
+    base = session.train_base(read_json(run_dir.run_json)["lstm"]["trials"])
+    params = {row["trial_id"]: trial_of(run_dir, int(row["number"])).params for row in chosen}
     jobs = [
         Job(
-            trial_of(run_dir, int(row["number"])).params,
-            {**base, "epochs": int(row["epochs"]), "seed": search.seed + s},
+            params[row["trial_id"]],
+            configs_from(params[row["trial_id"]], base, epochs=int(row["epochs"]), seed=search.seed + s)[1],
             label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": int(row["epochs"])},
         )
         for rank, row in enumerate(chosen, start=1)
@@ -212,8 +216,6 @@ def _export(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    from search import run as search_run
-
     parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
     add_fields(parser, CertifyConfig, ["top", "seeds", "refit"])
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates(run_dir, config.top)
     except (UsageError, ValueError) as error:
         return fail(error)
-    return search_run.follow_up(run_dir, lambda session: record(run_dir, certify(session, config, session.progress)))
+    return follow_up(run_dir, lambda session: record(run_dir, certify(session, config, session.progress)))
 
 
 def record(run_dir: RunDir, certification: dict) -> None:

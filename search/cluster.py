@@ -20,8 +20,9 @@ import socket
 import subprocess
 import sys
 
-from search.cli import UsageError
-from search.rundir import RunDir, read_rows
+from runfiles.cli import UsageError
+from runfiles.io import read_rows
+from runfiles.layout import RunDir
 
 HOST_PORT = re.compile(r"^(?:ray://)?(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 BOUNDED_CONNECT = {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from models import LstmChoice
-from search.cli import ArgumentParser, UsageError, add_fields
+from runfiles.cli import ArgumentParser, UsageError, add_fields
 from search.data import DataConfig
 from search.space import SPACE, narrowed, parse_fixed
 

@@ -24,7 +24,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from search.rundir import OBJECTIVE, State, as_float, best_row
+from runfiles.layout import OBJECTIVE, State, as_float, best_row
 
 RESOURCE_LOGGER = "ray.tune.execution.insufficient_resources_manager"
 """Tune's warning that trials cannot get the resources they ask for: always shown."""

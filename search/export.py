@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from runfiles.io import replace_dir, staging_dir, write_json
+from runfiles.layout import CARD_FILE, MODEL_FILE, SAVED_MODEL_DIR, RunDir
 from search import faults
 from search.data import Prepared
-from search.rundir import CARD_FILE, MODEL_FILE, SAVED_MODEL_DIR, RunDir, replace_dir, staging_dir, write_json
-from search.space import configs_from
+from search.space import model_config, train_values
 from search.train import compiled_eval_step, evaluate
 
 
@@ -56,14 +57,14 @@ def export_network(network, params: dict, data: Prepared, dest: Path, facts: dic
     """
     from models import make_vectorizer, with_vectorizer
 
-    model_config, overrides = configs_from(params)
+    network_config, train = model_config(params), train_values(params)
     if test_accuracy is None:
-        test_accuracy = evaluate_test(network, data, model_config.vocab_size, overrides["max_len"])
-    model = with_vectorizer(network, make_vectorizer(data.vocabulary[: model_config.vocab_size], overrides["max_len"]))
+        test_accuracy = evaluate_test(network, data, network_config.vocab_size, train["max_len"])
+    model = with_vectorizer(network, make_vectorizer(data.vocabulary[: network_config.vocab_size], train["max_len"]))
     card = {
         **facts,
-        "model": model_config.to_dict(),
-        "train": overrides,
+        "model": network_config.to_dict(),
+        "train": train,
         "params": params,
         "test_accuracy": test_accuracy,
         "test_examples": len(data.splits["test"]),

@@ -1,6 +1,6 @@
 """The last phases of a run: how its trials ended, the best one's export, the summary, the report.
 
-The best trial is computed once, here (`search.rundir.best_row` on the trial table, which
+The best trial is computed once, here (`runfiles.layout.best_row` on the trial table, which
 agrees with the study's best trial), and the export, summary.json, the final line and
 the report all use that answer.
 """
@@ -11,21 +11,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.cli import fail
-from search.rundir import (
-    CARD_FILE,
-    MODEL_FILE,
-    OBJECTIVE,
-    TUTORIAL_PRESETS,
-    RunDir,
-    State,
-    as_float,
-    best_row,
-    read_json,
-    write_json,
-)
+from ray import tune
 
-INTERRUPTED = 130
+from runfiles.cli import INTERRUPTED, fail
+from runfiles.io import read_json, write_json
+from runfiles.layout import CARD_FILE, MODEL_FILE, OBJECTIVE, TUTORIAL_PRESETS, RunDir, State, as_float, best_row
+from search.cluster import node_facts
+from search.console import Progress
+from search.export import export_best
+from search.session import Session
+from search.tuner import Built, trial_of
 
 
 @dataclass
@@ -36,7 +31,7 @@ class Outcome:
     best: dict | None = None
 
 
-def settle(session, built, progress) -> Outcome:
+def settle(session: Session, built: Built, progress: Progress) -> Outcome:
     """End the trials the time budget cut, detect an interruption, find the best trial."""
     table, run_dir = built.table, session.run_dir
     if built.time_budget.spent and built.searcher is not None:  # Tune ended every trial at once: tell the study and the table
@@ -70,8 +65,6 @@ def _record_session(run_dir: RunDir, search_s: float, examples_used: int, wall_s
     """Add this session's searching and wall time to run.json (budgets and totals span
     sessions), the training examples the run has used so far, and which LSTM
     implementation each node ran."""
-    from search.cluster import node_facts
-
     facts = read_json(run_dir.run_json)
     facts["sessions"][-1] |= {"search_s": search_s, "examples_used": examples_used, "wall_s": wall_s}
     facts["nodes"] = node_facts(run_dir)
@@ -81,7 +74,7 @@ def _record_session(run_dir: RunDir, search_s: float, examples_used: int, wall_s
 # ---------------------------------------------------------------- export and summary
 
 
-def export_and_summarize(session, built, outcome: Outcome, progress, export: bool = True) -> dict:
+def export_and_summarize(session: Session, built: Built, outcome: Outcome, progress: Progress, export: bool = True) -> dict:
     """Export the best trial (unless it is already exported, or `export` is off because
     certification will export) and write summary.json."""
     run_dir, best = session.run_dir, outcome.best
@@ -130,10 +123,7 @@ def _unchanged(run_dir: RunDir, best: dict) -> dict:
     return {"card": card, "certification": summary.get("certification")} if same else {}
 
 
-def _export(session, best: dict) -> dict:
-    from search.export import export_best
-    from search.tuner import trial_of
-
+def _export(session: Session, best: dict) -> dict:
     run_dir = session.run_dir
     params = trial_of(run_dir, int(best["number"])).params
     facts = {
@@ -145,8 +135,6 @@ def _export(session, best: dict) -> dict:
     }
     path = best["best_checkpoint"]
     if "://" in path:  # in the storage of a cluster: fetched to a temporary folder
-        from ray import tune
-
         with tune.Checkpoint(path).as_directory() as folder:
             return export_best(Path(folder), params, session.prepared, run_dir.best_model, facts)
     return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, facts)
@@ -154,8 +142,6 @@ def _export(session, best: dict) -> dict:
 
 def _best_entry(run_dir: RunDir, best: dict, card: dict | None) -> dict:
     """The search's best trial (the study's best); its test accuracy when its own model is exported."""
-    from search.tuner import trial_of
-
     entry = {
         "trial_id": best["trial_id"],
         "number": int(best["number"]),
@@ -189,7 +175,7 @@ def _wall_s(run_dir: RunDir, started: float) -> float:
     return sum(float(s.get("wall_s") or 0.0) for s in facts["sessions"])
 
 
-def _budget(session, built) -> dict:
+def _budget(session: Session, built: Built) -> dict:
     search, facts = session.search, read_json(session.run_dir.run_json)
     return {
         "trials": search.trials,
@@ -204,17 +190,3 @@ def _budget(session, built) -> dict:
 def _number(value) -> float | None:
     number = as_float(value)
     return None if number != number else number
-
-
-def build_report(run_dir: RunDir, progress) -> None:
-    """The HTML report from the run directory; a failure is reported, the run's results stand."""
-    try:
-        import reports
-
-        index = reports.build(run_dir.root)
-    except Exception as error:
-        progress.warn(
-            f"the report could not be built ({type(error).__name__}: {error}); retry with: python -m reports {run_dir.root}"
-        )
-        return
-    progress.field("report", str(index))

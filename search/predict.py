@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from search.cli import ArgumentParser, UsageError, fail
+from runfiles.cli import ArgumentParser, UsageError, fail
 
 BATCH = 256
 """Texts classified per call of the model."""

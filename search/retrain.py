@@ -12,17 +12,20 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from runfiles.layout import OBJECTIVE
 from search.data import Prepared
-from search.rundir import OBJECTIVE
+from search.export import evaluate_test
+from search.space import model_config
 from search.train import DIVERGED, TrainConfig, configure_tensorflow, train_and_evaluate
 
 
 @dataclass
 class Job:
-    """One configuration to train: its searched values and the TrainConfig fields to override."""
+    """One configuration to train: its searched values and how it is trained."""
 
     params: dict
-    train: dict
+    train: TrainConfig
+    """The whole TrainConfig (`search.space.configs_from`: the run's base, the values, the job's own)."""
     keep: str = "best"
     """"best": the weights of the best epoch by the objective; "last": of the last epoch."""
     label: dict = field(default_factory=dict)
@@ -33,11 +36,8 @@ def train_job(job: Job, data: Prepared) -> dict:
     """Train a job (in a Ray task): {"history", "epoch", OBJECTIVE.metric, "weights", "examples", "label"}."""
     import keras
 
-    from search.space import configs_from
-
     keras.backend.clear_session()  # the worker may have run an earlier job
-    model_config, overrides = configs_from(job.params)
-    config = TrainConfig(**{**overrides, **job.train})
+    network_config, config = model_config(job.params), job.train
     configure_tensorflow(config.threads)
     kept: dict = {"value": -math.inf}
 
@@ -48,7 +48,7 @@ def train_job(job: Job, data: Prepared) -> dict:
                 value=value, epoch=metrics["epoch"], metric=metrics[OBJECTIVE.metric], weights=training.network.get_weights()
             )
 
-    history = train_and_evaluate(model_config, config, data, on_epoch=keep)
+    history = train_and_evaluate(network_config, config, data, on_epoch=keep)
     if "weights" not in kept:
         raise RuntimeError(f"{job.label}: every epoch diverged")
     return {
@@ -80,27 +80,23 @@ def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=
         if on_done is not None:
             on_done(result)
     for job, result in zip(jobs, results, strict=True):
-        result["test_accuracy"] = test_accuracy(job.params, result["weights"], data)
+        result["test_accuracy"] = test_accuracy(job, result["weights"], data)
     return results
 
 
 def network_of(params: dict, weights: list):
     """A Keras-layers network of `params` holding `weights` (from either LSTM implementation)."""
-    from models import build_model
-    from search.space import configs_from
+    from models import build_model  # Keras loads in the jobs and at the export, not on --help
 
-    network = build_model(configs_from(params)[0], lstm="keras")
+    network = build_model(model_config(params), lstm="keras")
     network.set_weights(weights)
     return network
 
 
-def test_accuracy(params: dict, weights: list, data: Prepared) -> float:
-    """Accuracy on the prepared test split of a retrained network."""
-    from search.export import evaluate_test
-    from search.space import configs_from
-
-    model_config, overrides = configs_from(params)
-    return evaluate_test(network_of(params, weights), data, model_config.vocab_size, overrides["max_len"])
+def test_accuracy(job: Job, weights: list, data: Prepared) -> float:
+    """Accuracy on the prepared test split of a job's retrained network."""
+    network = network_of(job.params, weights)
+    return evaluate_test(network, data, model_config(job.params).vocab_size, job.train.max_len)
 
 
 def spread(values: list[float]) -> tuple[float, float]:

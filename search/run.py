@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import logging
 import os
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from search import faults
-from search.cli import UsageError, fail
+from runfiles.cli import INTERRUPTED, UsageError, fail
+from runfiles.io import read_json, write_json
+from runfiles.layout import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
-    Resources,
     SearchConfig,
     configs_from_args,
     local_cpus,
@@ -37,10 +36,10 @@ from search.config import (
     run_dir_of,
 )
 from search.console import Progress, keep_log, quiet_libraries
-from search.data import DataConfig, DataError, Prepared, check_source, prepare, source_fingerprint
-from search.rundir import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, read_json, write_json
-
-INTERRUPTED = 130
+from search.data import DataConfig, DataError, check_source, prepare, source_fingerprint
+from search.export import library_versions
+from search.session import Session, build_report, ray_session, shared_train_fields
+from search.space import preset_point, start_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,29 +119,6 @@ def check_local_resources(search: SearchConfig) -> None:
 # ---------------------------------------------------------------- the run
 
 
-@dataclass
-class Session:
-    """One driver session of a run: what every phase reads."""
-
-    run_dir: RunDir
-    search: SearchConfig
-    data_config: DataConfig
-    prepared: Prepared
-    resources: Resources
-    command: str
-    resume: bool
-    started: float
-    progress: Progress
-    verbose: bool = False
-    certify: bool = False
-    space: tuple = ()
-    """The run's search space: pinned values, and the ranges fitted to the prepared data."""
-
-    def __post_init__(self) -> None:
-        if not self.space:
-            self.space = run_space(self.run_dir, self.search, self.prepared, self.resume)
-
-
 def run(
     search: SearchConfig,
     data_config: DataConfig,
@@ -154,7 +130,7 @@ def run(
     certify: bool = False,
 ) -> int:
     """Run (or continue) a search in run_dir; returns the exit code (0, 1, 2 or 130)."""
-    import ray
+    import ray  # started by ray_session
 
     started = time.time()
     with ray_session(search, verbose) as failure:
@@ -173,52 +149,9 @@ def run(
             return fail(error)
 
 
-@contextlib.contextmanager
-def ray_session(search: SearchConfig, verbose: bool = False):
-    """Connect to the cluster at --address or start Ray here; yields why it failed, or None."""
-    import ray
-
-    started_here = False
-    try:
-        if not ray.is_initialized():
-            env_vars = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", **faults.environment()}
-            options = {
-                "runtime_env": {"env_vars": env_vars},
-                "log_to_driver": False,
-                "logging_level": logging.INFO if verbose else logging.CRITICAL,
-            }
-            if search.address:
-                ray.init(address=search.address, **options)
-            else:
-                # "local": a Ray of our own even where `ray start` or RAY_ADDRESS points at another
-                ray.init(address="local", num_cpus=search.cpus or local_cpus(), include_dashboard=False, **options)
-            started_here = True
-    except KeyboardInterrupt:  # Ctrl-C while Ray starts: stop what it started so far
-        ray.shutdown()
-        raise
-    except Exception as error:  # a wrong --address, or a cluster that refuses us
-        yield (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return
-    try:
-        yield None
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
-def run_space(run_dir: RunDir, search: SearchConfig, prepared: Prepared, resume: bool) -> tuple:
-    """A resumed run's recorded space; a new run's, fitted to its data (search.space.fitted)."""
-    from search.rundir import Param
-    from search.space import fitted
-
-    if resume:
-        return tuple(Param.from_json(entry) for entry in read_json(run_dir.run_json)["space"])
-    return fitted(search.space, len(prepared.vocabulary), prepared.splits["train"].lengths)
-
-
 def phases(session: Session) -> int:
     """facts → tuner → fit → outcome → export → summary (and the report at the end)."""
-    from search import outcome, tuner
+    from search import outcome, tuner  # Ray Tune and Optuna load once a search runs, not on --help
 
     run_dir, progress = session.run_dir, session.progress
     run_dir.root.mkdir(parents=True, exist_ok=True)
@@ -233,42 +166,17 @@ def phases(session: Session) -> int:
         outcome.export_and_summarize(session, built, result, progress, export=not session.certify)
         if session.certify:
             certified(session)
-    outcome.build_report(run_dir, progress)
+    build_report(run_dir, progress)
     upload(run_dir, session.search.storage)
     return result.code
 
 
 def certified(session: Session) -> None:
     """Certify the search's result over seeds; the export becomes the configuration best on average."""
-    from search import certify
+    from search import certify  # Ray and Keras load once a search runs, not on --help
 
     certify.record(session.run_dir, certify.certify(session, certify.CertifyConfig(), session.progress))
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
-
-
-def follow_up(run_dir: RunDir, work) -> int:
-    """A command on a finished run in its own driver session (python -m search.certify,
-    python -m search.baseline): the run's own data and resources, then `work(session)`,
-    then the report; returns the exit code."""
-    from search import outcome
-
-    recorded = read_json(run_dir.run_json)
-    search, data_config = SearchConfig(**recorded["configs"]["search"]), DataConfig.recorded(recorded["configs"]["data"])
-    progress = Progress()
-    with quiet_libraries(False, progress) as log, ray_session(search) as failure:
-        if failure:
-            return fail(f"--address {search.address}: could not connect to Ray ({failure})")
-        import ray
-
-        try:
-            resources = plan_resources(search, ray.cluster_resources())
-        except UsageError as error:
-            return fail(error)
-        session = Session(run_dir, search, data_config, prepare(data_config), resources, "", True, time.time(), progress)
-        work(session)
-        outcome.build_report(run_dir, progress)
-    keep_log(log, run_dir.root)
-    return 0
 
 
 def header(session: Session, lstm: dict) -> None:
@@ -316,16 +224,14 @@ def _data_text(source: str, facts: dict) -> str:
 
 def write_facts(session: Session, lstm: dict) -> dict:
     """run.json: what a reader needs to interpret the run (new, or updated on resume)."""
-    from search.export import library_versions
-    from search.space import preset_point, start_point
-
     search, run_dir = session.search, session.run_dir
     previous = read_json(run_dir.run_json) if session.resume else None
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    train = shared_train_fields(session.train_base(lstm["trials"]))
     facts = {
         "command": previous["command"] if previous else session.command,
         "started_at": previous["started_at"] if previous else now,
-        "configs": recorded_configs(search, session.data_config) | {"train": train_defaults(search, session.resources, lstm)},
+        "configs": recorded_configs(search, session.data_config) | {"train": train},
         "data": session.prepared.facts | {"source": session.data_config.source},  # cached facts name the first source
         "space": [p.to_json() for p in session.space],
         "study": STUDY_NAME,
@@ -339,11 +245,6 @@ def write_facts(session: Session, lstm: dict) -> dict:
     }
     write_json(run_dir.run_json, facts)
     return facts
-
-
-def train_defaults(search: SearchConfig, resources: Resources, lstm: dict) -> dict:
-    """What every trial's TrainConfig shares (search.train.TrainConfig fields)."""
-    return {"epochs": search.max_epochs, "seed": search.seed, "threads": resources.cpus_per_trial, "lstm": lstm["trials"]}
 
 
 if __name__ == "__main__":

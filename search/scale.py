@@ -28,8 +28,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from search.cli import UsageError
-from search.rundir import OBJECTIVE, TUTORIAL_PRESETS, RunDir, write_json
+from runfiles.cli import UsageError
+from runfiles.io import write_json
+from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir
 from search.space import SPACE, optuna_space, preset_point
 
 BEST_LEARNING_RATE = 1e-3

@@ -11,8 +11,9 @@ import dataclasses
 from typing import Any
 
 from models.config import PRESETS, TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE, ModelConfig, stacked_units
-from search.cli import UsageError
-from search.rundir import TUTORIAL_PRESETS, Param
+from runfiles.cli import UsageError
+from runfiles.layout import TUTORIAL_PRESETS, Param
+from search.train import TrainConfig
 
 SPACE: tuple[Param, ...] = (
     Param("depth", "int", "BiLSTM layers: 1 = single, 2-3 = stacked", "model", 1, 3),
@@ -142,22 +143,29 @@ def optuna_space(space: tuple[Param, ...]) -> dict:
     return {p.name: one(p) for p in space}
 
 
-def configs_from(params: dict[str, Any]) -> tuple[ModelConfig, dict[str, Any]]:
-    """A trial's sampled values → (model config, training overrides for search.train.TrainConfig)."""
-    model = ModelConfig(
-        vocab_size=int(params["vocab_size"]),
-        embedding_dim=int(params["embedding_dim"]),
-        units=stacked_units(int(params["units"]), int(params["depth"])),
-        dropout=float(params["dropout"]),
-        pooling=params.get("pooling", "last"),
-    )
-    train = {
-        "learning_rate": float(params["learning_rate"]),
-        "batch_size": int(params["batch_size"]),
-        "max_len": int(params["max_len"]),
-        "schedule": params.get("schedule", "constant"),
-    }
-    return model, train
+def model_config(params: dict[str, Any]) -> ModelConfig:
+    """The network of a trial's sampled values (the parameters whose role is "model")."""
+    values = {p.name: _typed(p, params[p.name]) for p in SPACE if p.role == "model" and p.name in params}
+    depth, units = values.pop("depth"), values.pop("units")
+    return ModelConfig(**values, units=stacked_units(units, depth))
+
+
+def train_values(params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's sampled values of search.train.TrainConfig's fields (the parameters whose role is "train")."""
+    return {p.name: _typed(p, params[p.name]) for p in SPACE if p.role == "train" and p.name in params}
+
+
+def configs_from(params: dict[str, Any], base: TrainConfig | None = None, **own: Any) -> tuple[ModelConfig, TrainConfig]:
+    """A trial's sampled values → (model config, train config), merged in one order everywhere a
+    trial or a retraining starts: `base` (what the run shares: `Session.train_base`), then the
+    sampled values, then `own` (a retraining's own epochs and seed, the tutorial's way of training)."""
+    train = dataclasses.replace(base or TrainConfig(), **train_values(params))
+    return model_config(params), dataclasses.replace(train, **own)
+
+
+def _typed(param: Param, value: Any) -> Any:
+    """A sampled or recorded value as its parameter's type (JSON and Optuna may hand back 64 for 64.0)."""
+    return {"int": int, "float": float}.get(param.kind, lambda v: v)(value)
 
 
 def tutorial_point(preset: str) -> dict[str, Any]:

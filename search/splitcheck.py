@@ -23,7 +23,7 @@ from collections import Counter
 
 import numpy as np
 
-from search.cli import ArgumentParser, UsageError, fail
+from runfiles.cli import ArgumentParser, UsageError, fail
 from search.data import TFDS_SOURCE, DataConfig, DataError, default_source, read_reviews, select_splits, split_text
 
 RARE = 30

@@ -17,20 +17,9 @@ from pathlib import Path
 
 from ray import tune
 
+from runfiles.io import append_row, read_rows, write_rows
+from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, RunDir, State, as_float, names, trial_columns, trial_id
 from search.console import Progress
-from search.rundir import (
-    EPOCH_COLUMNS,
-    OBJECTIVE,
-    RunDir,
-    State,
-    append_row,
-    as_float,
-    names,
-    read_rows,
-    trial_columns,
-    trial_id,
-    write_rows,
-)
 from search.space import preset_of
 from search.train import DIVERGED
 from search.tuning import NUMBER, Ledger, StoppingScheduler, scheduler_path

@@ -19,9 +19,9 @@ from typing import Literal
 import numpy as np
 
 from models import LstmChoice
-from search.cli import ArgumentParser, add_fields, fail
+from runfiles.cli import ArgumentParser, add_fields, fail
+from runfiles.io import write_json
 from search.data import DataConfig, DataError, Prepared, Split, prepare
-from search.rundir import write_json
 
 
 @dataclass(frozen=True)

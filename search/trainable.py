@@ -19,10 +19,10 @@ from search.train import DIVERGED, TrainConfig, Training, configure_tensorflow, 
 from search.tuning import NUMBER
 
 
-def bilstm(config: dict, data: Prepared, train_defaults: dict, resume_from: dict) -> None:
+def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: dict) -> None:
     """Train one sampled configuration.
 
-    `train_defaults` holds what all trials share (epochs, seed, threads, lstm);
+    `train_base` holds what all trials share (epochs, seed, threads, lstm: `Session.train_base`);
     `resume_from` maps study trial numbers to the `tune.Checkpoint` a resumed run
     continues them from (Tune's own checkpoint of this trial, after a retry, comes first).
     """
@@ -32,8 +32,7 @@ def bilstm(config: dict, data: Prepared, train_defaults: dict, resume_from: dict
     started = time.time()
     keras.backend.clear_session()  # the worker may have run an earlier trial
     params = {k: v for k, v in config.items() if k != NUMBER}
-    model_config, overrides = configs_from(params)
-    train_config = TrainConfig(**{**train_defaults, **overrides})
+    model_config, train_config = configs_from(params, train_base)
     where = _where(configure_tensorflow(train_config.threads))
     checkpoint = tune.get_checkpoint() or resume_from.get(config[NUMBER])
     resume = _restore(checkpoint, train_config) if checkpoint is not None else None

@@ -16,25 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+from ray import tune
 
+from models import kernels
+from runfiles.cli import UsageError
+from runfiles.io import read_rows, write_rows
+from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, as_float, trial_id
 from search.cluster import storage_path
-from search.rundir import OBJECTIVE, STUDY_NAME, RunDir, State, as_float, read_rows, trial_id, write_rows
+from search.config import Resources, SearchConfig
+from search.console import Progress
+from search.session import Session
+from search.space import optuna_space
 from search.tracking import TrialTable
-from search.tuning import Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
+from search.trainable import bilstm
+from search.tuning import NUMBER, Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
 
 
-def choose_lstm(search, resources, progress) -> dict:
+def choose_lstm(search: SearchConfig, resources: Resources, progress: Progress) -> dict:
     """The LSTM trials use, as run.json records it; builds the fused kernel first when wanted.
 
     Raises UsageError for --lstm fused on a machine that cannot build the kernel; with
     'auto', says once why it falls back to Keras's layers.
     """
-    from search.cli import UsageError
-
     if search.lstm == "keras" or (search.lstm == "auto" and resources.gpus_per_trial > 0):
         return {"requested": search.lstm, "trials": search.lstm}
-    from models import kernels
-
     try:
         library = kernels.build()
     except kernels.KernelBuildError as error:
@@ -62,7 +67,7 @@ class Built:
     def runnable(self) -> bool:
         return self.tuner is not None
 
-    def fit(self, progress) -> None:
+    def fit(self, progress: Progress) -> None:
         """Run the trials, showing progress; returns when Tune does (finished, stopped or interrupted)."""
         started = time.time()
         time_left = None if self.time_budget.deadline is None else self.time_budget.deadline - started
@@ -89,7 +94,7 @@ class Built:
         return self.searcher is None or self.ledger.exhausted or self.searcher.study_size() >= self.searcher._total
 
 
-def build(session, lstm: dict, facts: dict, progress) -> Built:
+def build(session: Session, lstm: dict, facts: dict, progress: Progress) -> Built:
     """Everything a session needs to fit; `Built.tuner` is None when nothing is left to run."""
     run_dir, search = session.run_dir, session.search
     unfinished = reconcile(run_dir) if session.resume else []
@@ -110,11 +115,9 @@ def build(session, lstm: dict, facts: dict, progress) -> Built:
     return built
 
 
-def _searcher(session, facts: dict, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
+def _searcher(session: Session, facts: dict, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
     """Optuna on the run's study; a new run queues the points run.json records (the tutorial's
     models, then the start point, if any)."""
-    from search.space import optuna_space
-
     search = session.search
     if session.resume:
         sampler = load_sampler(session.run_dir, study_size, search.seed, search.startup_trials)
@@ -125,18 +128,13 @@ def _searcher(session, facts: dict, ledger: Ledger, unfinished: list[Unfinished]
     return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
 
 
-def _tuner(session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfinished: list[Unfinished], samples: int):
-    from ray import tune
-
-    from search.run import train_defaults
-    from search.trainable import bilstm
-
+def _tuner(session: Session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfinished: list[Unfinished], samples: int):
     resources = session.resources
     trainable = tune.with_parameters(
         bilstm,
         data=session.prepared.for_trials(),
         resume_from={u.number: u.checkpoint for u in unfinished},
-        train_defaults=train_defaults(session.search, resources, lstm),
+        train_base=session.train_base(lstm["trials"]),
     )
     return tune.Tuner(
         tune.with_resources(trainable, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),
@@ -162,8 +160,6 @@ def _tuner(session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfi
 
 def _dirname(trial) -> str:
     """tune/trial_0003_<Tune's id>: the study's number first; Tune's id keeps sessions apart."""
-    from search.tuning import NUMBER
-
     return f"{trial_id(int(trial.config[NUMBER]))}_{trial.trial_id}"
 
 
@@ -199,9 +195,7 @@ def reconcile(run_dir: RunDir) -> list[Unfinished]:
     return unfinished
 
 
-def _checkpoint(run_dir: RunDir, row: dict | None):
-    from ray import tune
-
+def _checkpoint(run_dir: RunDir, row: dict | None) -> tune.Checkpoint | None:
     path = (row or {}).get("checkpoint")
     if not path:
         return None

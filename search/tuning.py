@@ -27,7 +27,7 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from search.rundir import OBJECTIVE, STUDY_NAME, RunDir, State, as_float
+from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, as_float
 from search.train import DIVERGED
 
 NUMBER = "trial_number"

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from runfiles.io import read_json, read_rows
+from runfiles.layout import RunDir, State
 from search import run as search_run
-from search.rundir import RunDir, State, read_json, read_rows
 
 from conftest import SAMPLE, TINY
 from localcluster import RAY, LocalCluster, token_env

@@ -5,7 +5,7 @@
 `real_run` (tests/conftest.py: 6 trials of up to 3 epochs, seed 0) and `second_run` (below: 4
 trials of up to 2 epochs, seed 1, so another split of the sample and another fingerprint), both
 finished and exported by the driver. Expected values come from their files, read through the run
-directory's contract (search/rundir.py), not from the report's functions. Also: bad input fails
+directory's contract (runfiles/layout.py), not from the report's functions. Also: bad input fails
 in one line and writes nothing, DIR is replaced atomically, hostile strings are escaped, and the
 page opens in headless Chromium (skipped only when no chromium binary is found).
 """
@@ -33,7 +33,8 @@ from reports import figures
 from reports.__main__ import main
 from reports.compare import run_names
 from reports.load import load
-from search.rundir import OBJECTIVE, Param, RunDir, State, as_float, read_json, read_rows, trial_columns, write_json, write_rows
+from runfiles.io import read_json, read_rows, write_json, write_rows
+from runfiles.layout import OBJECTIVE, Param, RunDir, State, as_float, trial_columns
 
 import browser
 from conftest import search_once, snapshot

@@ -6,9 +6,10 @@ python -m pytest -q tests/test_quality.py
 import optuna
 import pytest
 
+from runfiles.io import read_json, read_rows
+from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key
 from search import baseline
 from search import run as search_run
-from search.rundir import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key, read_json, read_rows
 
 from conftest import SAMPLE, TINY
 

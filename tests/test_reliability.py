@@ -16,8 +16,9 @@ import time
 import optuna
 import pytest
 
+from runfiles.io import read_json, read_rows
+from runfiles.layout import STUDY_NAME, RunDir, State
 from search import run as search_run
-from search.rundir import STUDY_NAME, RunDir, State, read_json, read_rows
 
 from conftest import SAMPLE, TINY
 

@@ -4,7 +4,7 @@
 
 The tests read the real search of tests/conftest.py (`real_run`: 6 trials on the sample,
 finished, exported and reported by the driver; never changed) or a copy of it (`run_copy`)
-turned into an edge case through the run directory's contract (search/rundir.py): tutorial
+turned into an edge case through the run directory's contract (runfiles/layout.py): tutorial
 presets, a resumed epoch, a run in progress, diverged and errored trials, a trial stopped
 early above every completed one, studies with few or many completed trials, best trials at
 the edges of the search space, hostile strings, missing columns and files. Expected values
@@ -36,7 +36,8 @@ import reports
 from reports import analysis, figures
 from reports.__main__ import main
 from reports.load import load
-from search.rundir import (
+from runfiles.io import append_row, read_json, read_rows, write_json, write_rows
+from runfiles.layout import (
     EPOCH_COLUMNS,
     OBJECTIVE,
     STUDY_NAME,
@@ -45,16 +46,11 @@ from search.rundir import (
     Param,
     RunDir,
     State,
-    append_row,
     as_float,
     best_row,
     names,
     rank_key,
-    read_json,
-    read_rows,
     trial_columns,
-    write_json,
-    write_rows,
 )
 
 import browser

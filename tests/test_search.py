@@ -12,9 +12,10 @@ import optuna
 import pytest
 import ray
 
+from runfiles.io import read_json, read_rows
+from runfiles.layout import EPOCH_COLUMNS, STUDY_NAME, RunDir, State, best_row, names
 from search import run as search_run
 from search.config import Resources, SearchConfig
-from search.rundir import EPOCH_COLUMNS, STUDY_NAME, RunDir, State, best_row, names, read_json, read_rows
 from search.space import SPACE, preset_point
 
 from conftest import SAMPLE, TINY

@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from models import PRESETS
-from search.cli import UsageError
+from runfiles.cli import UsageError
 from search.space import (
     PARAMS,
     SPACE,
@@ -17,6 +17,7 @@ from search.space import (
     preset_of,
     preset_point,
     start_point,
+    train_values,
 )
 
 
@@ -31,7 +32,8 @@ def test_tutorial_models_are_points_of_the_space(preset):
     point = preset_point(preset, SPACE)
     model, train = configs_from(point)
     assert model == PRESETS[preset]
-    assert train == {"learning_rate": 1e-4, "batch_size": 64, "max_len": 0, "schedule": "constant"}
+    assert train_values(point) == {"learning_rate": 1e-4, "batch_size": 64, "max_len": 0, "schedule": "constant"}
+    assert (train.learning_rate, train.batch_size, train.max_len, train.schedule) == (1e-4, 64, 0, "constant")
     assert preset_of(point) == preset
     assert preset_of({**point, "dropout": 0.3}) == ""
 
@@ -110,7 +112,7 @@ def test_fixed_values_are_typed():
     "code, heavy",
     [
         ("import reports", ("tensorflow", "keras", "ray")),
-        ("import search.rundir", ("tensorflow", "keras", "ray", "pandas", "numpy")),
+        ("import runfiles.layout", ("tensorflow", "keras", "ray", "pandas", "numpy")),
         ("import search.space, search.config", ("tensorflow", "keras", "ray")),
         (
             "import runpy, sys; sys.argv = ['search.run', '--help']\n"

@@ -15,8 +15,9 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from rich.console import Console
 
+from runfiles.io import read_json, read_rows
+from runfiles.layout import RunDir, State
 from search.console import Progress, trial_line
-from search.rundir import RunDir, State, read_json, read_rows
 
 from conftest import SAMPLE, TINY
 

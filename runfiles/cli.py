@@ -17,6 +17,9 @@ from typing import Any, Literal
 
 import docstring_parser
 
+INTERRUPTED = 130
+"""The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
+
 
 class UsageError(ValueError):
     """A command-line value the user can fix; printed as one line, exit 2."""

@@ -1,0 +1,144 @@
+"""One driver session of a run: what every phase reads, Ray started or joined, follow-up commands.
+
+`Session` is built once per driver session (a search, or `python -m search.certify` /
+`python -m search.baseline` on a finished run) and handed to every phase; `ray_session`
+starts Ray here or connects to a cluster; `follow_up` runs a command on a finished run in
+its own session; `build_report` ends every session with the HTML report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from runfiles.cli import UsageError, fail
+from runfiles.io import read_json
+from runfiles.layout import Param, RunDir
+from search import faults
+from search.config import Resources, SearchConfig, local_cpus, plan_resources
+from search.console import Progress, keep_log, quiet_libraries
+from search.data import DataConfig, Prepared, prepare
+from search.space import fitted
+from search.train import TrainConfig
+
+
+@dataclass
+class Session:
+    """One driver session of a run: what every phase reads."""
+
+    run_dir: RunDir
+    search: SearchConfig
+    data_config: DataConfig
+    prepared: Prepared
+    resources: Resources
+    command: str
+    resume: bool
+    started: float
+    """Unix seconds when the session started."""
+    progress: Progress
+    verbose: bool = False
+    certify: bool = False
+    space: tuple[Param, ...] = ()
+    """The run's search space: pinned values, and the ranges fitted to the prepared data."""
+
+    def __post_init__(self) -> None:
+        if not self.space:
+            self.space = run_space(self.run_dir, self.search, self.prepared, self.resume)
+
+    def train_base(self, lstm: str) -> TrainConfig:
+        """What every trial and retraining of this run shares: epochs, seed, threads and the LSTM
+        implementation (`lstm`, run.json's lstm["trials"]). A trial completes it with its sampled
+        values (`search.space.configs_from`), a retraining then with its own epochs and seed."""
+        return dataclasses.replace(
+            TrainConfig(), epochs=self.search.max_epochs, seed=self.search.seed, threads=self.resources.cpus_per_trial, lstm=lstm
+        )
+
+
+SHARED_TRAIN_FIELDS = ("epochs", "seed", "threads", "lstm")
+"""The TrainConfig fields every trial shares, as run.json's configs["train"] records them."""
+
+
+def shared_train_fields(base: TrainConfig) -> dict:
+    """The fields of `Session.train_base` that run.json records."""
+    return {name: getattr(base, name) for name in SHARED_TRAIN_FIELDS}
+
+
+def run_space(run_dir: RunDir, search: SearchConfig, prepared: Prepared, resume: bool) -> tuple[Param, ...]:
+    """A resumed run's recorded space; a new run's, fitted to its data (search.space.fitted)."""
+    if resume:
+        return tuple(Param.from_json(entry) for entry in read_json(run_dir.run_json)["space"])
+    return fitted(search.space, len(prepared.vocabulary), prepared.splits["train"].lengths)
+
+
+@contextlib.contextmanager
+def ray_session(search: SearchConfig, verbose: bool = False) -> Iterator[str | None]:
+    """Connect to the cluster at --address or start Ray here; yields why it failed, or None."""
+    import ray  # Ray loads here, not on `python -m search.run --help`
+
+    started_here = False
+    try:
+        if not ray.is_initialized():
+            env_vars = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", **faults.environment()}
+            options = {
+                "runtime_env": {"env_vars": env_vars},
+                "log_to_driver": False,
+                "logging_level": logging.INFO if verbose else logging.CRITICAL,
+            }
+            if search.address:
+                ray.init(address=search.address, **options)
+            else:
+                # "local": a Ray of our own even where `ray start` or RAY_ADDRESS points at another
+                ray.init(address="local", num_cpus=search.cpus or local_cpus(), include_dashboard=False, **options)
+            started_here = True
+    except KeyboardInterrupt:  # Ctrl-C while Ray starts: stop what it started so far
+        ray.shutdown()
+        raise
+    except Exception as error:  # a wrong --address, or a cluster that refuses us
+        yield (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return
+    try:
+        yield None
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def follow_up(run_dir: RunDir, work: Callable[[Session], None]) -> int:
+    """A command on a finished run in its own driver session (python -m search.certify,
+    python -m search.baseline): the run's own data and resources, then `work(session)`,
+    then the report; returns the exit code."""
+    recorded = read_json(run_dir.run_json)
+    search, data_config = SearchConfig(**recorded["configs"]["search"]), DataConfig.recorded(recorded["configs"]["data"])
+    progress = Progress()
+    with quiet_libraries(False, progress) as log, ray_session(search) as failure:
+        if failure:
+            return fail(f"--address {search.address}: could not connect to Ray ({failure})")
+        import ray  # started by ray_session
+
+        try:
+            resources = plan_resources(search, ray.cluster_resources())
+        except UsageError as error:
+            return fail(error)
+        session = Session(run_dir, search, data_config, prepare(data_config), resources, "", True, time.time(), progress)
+        work(session)
+        build_report(run_dir, progress)
+    keep_log(log, run_dir.root)
+    return 0
+
+
+def build_report(run_dir: RunDir, progress: Progress) -> None:
+    """The HTML report from the run directory; a failure is reported, the run's results stand."""
+    try:
+        import reports  # pandas and matplotlib load only when a report is built
+
+        index = reports.build(run_dir.root)
+    except Exception as error:
+        progress.warn(
+            f"the report could not be built ({type(error).__name__}: {error}); retry with: python -m reports {run_dir.root}"
+        )
+        return
+    progress.field("report", str(index))
