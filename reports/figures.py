@@ -187,18 +187,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
                 label=f"{name} ({len(part)})",
                 zorder=3,
             )
-    front = rows[pareto_mask(rows[metric].to_numpy(), rows["examples_per_s"].to_numpy())]
-    front = front.sort_values("examples_per_s")
-    ax.plot(
-        front["examples_per_s"],
-        front[metric],
-        drawstyle="steps-pre",
-        color="black",
-        linewidth=1.2,
-        zorder=2,
-        label=f"Pareto front ({len(front)} trials)",
-    )
-    ax.scatter(front["examples_per_s"], front[metric], s=110, facecolor="none", edgecolor="black", zorder=4)
+    _pareto_front(ax, rows, metric)
     for _, row in rows[rows["preset"] != ""].iterrows():
         ax.annotate(
             plain(row["preset"]), (row["examples_per_s"], row[metric]), xytext=(6, -12), textcoords="offset points", fontsize=8
@@ -217,6 +206,22 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
         )
     throughput_axes(ax, rows["examples_per_s"], metric, "Accuracy vs throughput (up and right is better)")
     return figure
+
+
+def _pareto_front(ax, rows: pd.DataFrame, metric: str) -> None:
+    """The trials no other trial beats on both the objective and throughput, joined by a step line and ringed."""
+    front = rows[pareto_mask(rows[metric].to_numpy(), rows["examples_per_s"].to_numpy())]
+    front = front.sort_values("examples_per_s")
+    ax.plot(
+        front["examples_per_s"],
+        front[metric],
+        drawstyle="steps-pre",
+        color="black",
+        linewidth=1.2,
+        zorder=2,
+        label=f"Pareto front ({len(front)} trials)",
+    )
+    ax.scatter(front["examples_per_s"], front[metric], s=110, facecolor="none", edgecolor="black", zorder=4)
 
 
 def throughput_axes(ax, speeds: pd.Series, metric: str, title: str) -> None:
@@ -284,24 +289,7 @@ def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, 
         return None
     figure, axes = _figure(4.8, 3.7)
     ax = axes[0, 0]
-    if param.kind == "categorical" and param.choices:
-        x = np.array([_choice_index(v, param.choices) for v in rows[param.name]], float)
-        x = x + _jitter(len(x))
-        labels = [plain(format_value(param.name, c)) for c in param.choices]
-        ax.set_xticks(range(len(labels)), labels, rotation=30 if max(map(len, labels)) > 6 else 0)
-        ax.set_xlim(-0.5, len(labels) - 0.5)
-        xlabel = f"{param.name} (choice)"
-    else:
-        x = pd.to_numeric(rows[param.name], errors="coerce").to_numpy(float)
-        if param.log:
-            ax.set_xscale("log")
-            low = param.low if param.numeric and param.low > 0 else np.nanmin(x)
-            high = param.high if param.numeric else np.nanmax(x)
-            log_axis(ax.xaxis, low, high)
-        if param.kind == "int" and not param.log:
-            ax.xaxis.get_major_locator().set_params(integer=True)
-        xlabel = f"{param.name}" + (" (log scale)" if param.log else "")
-        ax.tick_params(axis="x", labelrotation=30)
+    x, xlabel = _param_axis(ax, rows, param)
     for state in STATE_ORDER + sorted(set(rows["state"]) - set(STATE_ORDER)):
         part = rows["state"] == state
         if part.any():
@@ -329,6 +317,29 @@ def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, 
     ax.grid(alpha=0.3)
     figure.legend(fontsize=7, loc="outside lower center", ncol=4, frameon=False)
     return figure
+
+
+def _param_axis(ax, rows: pd.DataFrame, param: Param) -> tuple[np.ndarray, str]:
+    """Where `rows` sit on one hyperparameter's axis (choices jittered; log where the space says so), and its label."""
+    if param.kind == "categorical" and param.choices:
+        x = np.array([_choice_index(v, param.choices) for v in rows[param.name]], float)
+        x = x + _jitter(len(x))
+        labels = [plain(format_value(param.name, c)) for c in param.choices]
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if max(map(len, labels)) > 6 else 0)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        xlabel = f"{param.name} (choice)"
+    else:
+        x = pd.to_numeric(rows[param.name], errors="coerce").to_numpy(float)
+        if param.log:
+            ax.set_xscale("log")
+            low = param.low if param.numeric and param.low > 0 else np.nanmin(x)
+            high = param.high if param.numeric else np.nanmax(x)
+            log_axis(ax.xaxis, low, high)
+        if param.kind == "int" and not param.log:
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        xlabel = f"{param.name}" + (" (log scale)" if param.log else "")
+        ax.tick_params(axis="x", labelrotation=30)
+    return x, xlabel
 
 
 def _choice_index(value, choices: tuple) -> float:
