@@ -4,10 +4,15 @@
     python -m search.predict RUN_DIR --file reviews.txt --json      # one review per line; - reads standard input
 
 RUN_DIR may also be an exported model folder (best_model/) or its model.keras. Prints one
-line per text: the probability that the review is positive, the label and the text's
-start; with --json, one JSON object per line instead ({"text", "probability", "label"}).
-Any string is accepted: bytes that are not UTF-8 are replaced, an empty text gets a
-probability like any other.
+line per text, in the order given: the probability that the review is positive, the label
+and the text's start; with --json (or --jsonl), one JSON object per line instead
+({"text", "probability", "label"}, and "line": the text's line number in --file, or
+"argument": its position among the arguments). Any string is accepted: bytes that are not
+UTF-8 are replaced, an empty text (an empty line) gets a probability like any other.
+
+A file's texts are its lines split at "\n" only ("\r\n" counts as one line end), so each
+input line gets exactly one answer: characters that `str.splitlines` would also break at
+(U+0085, U+2028, form feed, a lone "\r") stay inside their review.
 """
 
 from __future__ import annotations
@@ -28,25 +33,35 @@ def parse_args(argv: list[str]):
     parser.add_argument("path", type=Path, help="a run directory, its best_model/ folder, or a model.keras file")
     parser.add_argument("texts", nargs="*", help="review texts to classify")
     parser.add_argument("--file", metavar="FILE", help="read reviews from FILE, one per line ('-': standard input)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    parser.add_argument(
+        "--json", "--jsonl", action="store_true", help="print one JSON object per text, with its line or argument number"
+    )
     return parser.parse_intermixed_args(argv)
 
 
-def read_texts(args) -> list[str]:
-    """The texts to classify: arguments (undecodable bytes replaced) and --file's lines."""
-    texts = [os.fsencode(text).decode("utf-8", errors="replace") for text in args.texts]
-    if args.file == "-":
-        texts += [line.rstrip("\n") for line in sys.stdin.buffer.read().decode("utf-8", errors="replace").splitlines()]
-    elif args.file is not None:
+def read_texts(args) -> list[tuple[dict, str]]:
+    """The texts to classify, each with where it came from ({"argument": N} or {"line": N}, from 1):
+    the arguments (undecodable bytes replaced), then --file's lines (see `lines`)."""
+    texts = [({"argument": i}, os.fsencode(text).decode("utf-8", errors="replace")) for i, text in enumerate(args.texts, 1)]
+    if args.file is not None:
         try:
-            texts += Path(args.file).read_bytes().decode("utf-8", errors="replace").splitlines()
+            data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
         except OSError as error:
             raise UsageError(
                 f"--file {args.file}: cannot read it ({error.strerror}); give a text file or - for standard input"
             ) from None
+        texts += [({"line": i}, line) for i, line in enumerate(lines(data.decode("utf-8", errors="replace")), 1)]
     if not texts:
         raise UsageError("no texts to classify: give them as arguments or with --file FILE (- for standard input)")
     return texts
+
+
+def lines(text: str) -> list[str]:
+    """A file's lines: split at "\n" alone, a "\r" before it dropped, no empty line after a final "\n"."""
+    parts = text.split("\n")
+    if parts[-1] == "":
+        parts.pop()
+    return [part.removesuffix("\r") for part in parts]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,17 +86,17 @@ def main(argv: list[str] | None = None) -> int:
         model = keras.saving.load_model(found, safe_mode=True)
         for start in range(0, len(texts), BATCH):
             batch = texts[start : start + BATCH]
-            for text, p in zip(batch, probabilities(model, batch), strict=True):
-                print(_line(text, float(p), args.json), flush=False)
+            for (where, text), p in zip(batch, probabilities(model, [text for _, text in batch]), strict=True):
+                print(_line(where, text, float(p), args.json), flush=False)
         sys.stdout.flush()
     log.unlink(missing_ok=True)
     return 0
 
 
-def _line(text: str, probability: float, as_json: bool) -> str:
+def _line(where: dict, text: str, probability: float, as_json: bool) -> str:
     label = "positive" if probability >= 0.5 else "negative"
     if as_json:
-        return json.dumps({"text": text, "probability": probability, "label": label}, ensure_ascii=False)
+        return json.dumps({**where, "text": text, "probability": probability, "label": label}, ensure_ascii=False)
     preview = text if len(text) <= 60 else text[:57] + "..."
     return f"{probability:.4f}  {label:8s}  {preview}"
 

@@ -181,6 +181,21 @@ def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path)
     assert missing.returncode == 2 and missing.stderr.decode().count("\n") == 1 and b"--file" in missing.stderr
 
 
+def test_predict_gives_one_answer_per_input_line_whatever_the_line_holds(tmp_path, capsys):
+    import json
+
+    from search import predict
+
+    (tmp_path / "model").mkdir()
+    folder = _exported(tmp_path / "model", 0)
+    reviews = ["good\u0085film", "bad\u2028film", "the\rfilm", "film\x0cthe", "", "good", "bad\x1c\x1d\x1efilm", ""]
+    (tmp_path / "reviews.txt").write_bytes(("\n".join(reviews[:3]) + "\r\n" + "\n".join(reviews[3:]) + "\n").encode())
+    assert predict.main([str(folder), "--file", str(tmp_path / "reviews.txt"), "--jsonl"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.split("\n")[:-1]]
+    assert [(p["line"], p["text"]) for p in printed] == list(enumerate(reviews, 1))
+    assert predict.lines("a\r\nb\n\nc") == ["a", "b", "", "c"] and predict.lines("") == []
+
+
 @pytest.mark.parametrize("pooling", ["max", "mean", "max_mean"])
 def test_pooling_over_time_ignores_padding_and_matches_across_implementations(pooling, tmp_path):
     config = ModelConfig(vocab_size=50, units=(8, 4), dense_units=8, embedding_dim=8, pooling=pooling)
