@@ -17,6 +17,7 @@ accuracy after the same epochs, and the LSTM's floating-point rate against the c
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import resource
@@ -28,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from runfiles.cli import ArgumentParser, UsageError, fail
-from runfiles.io import read_json, read_rows, write_json
+from runfiles.documents import RunFacts
+from runfiles.io import read_rows, write_json
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
 
@@ -42,8 +44,19 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _tutorial_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int) -> None:
-    """The tutorial's pipeline: raw strings in, TextVectorization inside the model."""
+class CpuClock:
+    """CPUs a process keeps busy: CPU seconds of all its threads per wall second, between `start` and `read`."""
+
+    def start(self) -> None:
+        self.cpu_s, self.wall_s = time.process_time(), time.perf_counter()
+
+    def read(self) -> float:
+        return (time.process_time() - self.cpu_s) / max(1e-9, time.perf_counter() - self.wall_s)
+
+
+def _tutorial_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, vocab_size: int) -> None:
+    """The tutorial's pipeline: raw strings in, TextVectorization inside the model (of at most
+    `vocab_size` tokens, the tutorial's 1,000 unless the corpus has fewer)."""
     from search.train import configure_tensorflow
 
     configure_tensorflow(threads)
@@ -54,9 +67,9 @@ def _tutorial_worker(conn, preset: str, data_config: DataConfig, threads: int, s
     splits = raw_splits(data_config)
     texts, labels = splits["train"]
     val_texts, val_labels = splits["val"]
-    encoder = keras.layers.TextVectorization(max_tokens=1000)
+    encoder = keras.layers.TextVectorization(max_tokens=vocab_size)
     encoder.adapt(tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(64))
-    model = keras.Sequential([keras.Input(shape=(), dtype="string"), encoder, *tutorial_layers(preset, encoder)])
+    model = keras.Sequential([keras.Input(shape=(), dtype="string"), encoder, *tutorial_layers(preset, vocab_size)])
     model.compile(
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
         optimizer=keras.optimizers.Adam(1e-4),
@@ -70,20 +83,23 @@ def _tutorial_worker(conn, preset: str, data_config: DataConfig, threads: int, s
         .prefetch(tf.data.AUTOTUNE)
     )
     val = np.array(val_texts, dtype=object)
+    clock = CpuClock()
     while conn.recv() == "epoch":
+        clock.start()
         start = time.perf_counter()
         model.fit(train, epochs=1, verbose=0)
         epoch_s = time.perf_counter() - start
         logits = model.predict(val, batch_size=256, verbose=0)[:, 0]
         accuracy = float(((logits > 0) == (val_labels > 0.5)).mean())
-        conn.send({"epoch_s": epoch_s, "examples": len(texts), "val_accuracy": accuracy, "peak_rss_mb": _peak_rss_mb()})
+        epoch = {"epoch_s": epoch_s, "examples": len(texts), "val_accuracy": accuracy, "peak_rss_mb": _peak_rss_mb()}
+        conn.send(epoch | {"cpus_used": clock.read()})
 
 
-def tutorial_layers(preset: str, encoder) -> list:
-    """The layers after the TextVectorization, exactly as the tutorial writes them."""
+def tutorial_layers(preset: str, vocab: int) -> list:
+    """The layers after the TextVectorization, exactly as the tutorial writes them (its embedding has
+    `vocab` rows: its encoder's vocabulary, 1,000 on IMDB, and as many as the harness's network)."""
     import keras
 
-    vocab = len(encoder.get_vocabulary())
     if preset == "tutorial-single":
         return [
             keras.layers.Embedding(input_dim=vocab, output_dim=64, mask_zero=True),
@@ -101,8 +117,9 @@ def tutorial_layers(preset: str, encoder) -> list:
     ]
 
 
-def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, lstm: str) -> None:
-    """The harness's trial pipeline, driven one epoch per request through on_epoch."""
+def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, vocab_size: int, lstm: str) -> None:
+    """The harness's trial pipeline, driven one epoch per request through on_epoch; its embedding
+    has `vocab_size` rows, as the tutorial pipeline's."""
     from models import PRESETS, TUTORIAL_LEARNING_RATE, resolve_lstm
     from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
 
@@ -112,11 +129,14 @@ def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, se
     epochs = conn.recv()  # how many epochs will be asked for
     config = TrainConfig(epochs=epochs, seed=seed, threads=threads, learning_rate=TUTORIAL_LEARNING_RATE, lstm=lstm)
     start = time.perf_counter()
-    training = start_training(PRESETS[preset], config, len(data.splits["train"]))
+    model_config = dataclasses.replace(PRESETS[preset], vocab_size=vocab_size)
+    training = start_training(model_config, config, len(data.splits["train"]))
     build_s = time.perf_counter() - start
     conn.send(training.network.get_weights())
+    clock = CpuClock()
 
     def hand_over(metrics: dict, _training) -> None:
+        cpus_used = clock.read()
         conn.send(
             {
                 "epoch_s": metrics["epoch_s"],
@@ -125,12 +145,15 @@ def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, se
                 "peak_rss_mb": _peak_rss_mb(),
                 "setup_s": build_s + metrics.get("setup_s", 0.0),
                 "lstm": metrics["lstm"],
+                "cpus_used": cpus_used,
             }
         )
         conn.recv()
+        clock.start()
 
     conn.recv()
-    train_and_evaluate(PRESETS[preset], config, data, on_epoch=hand_over, resume=training)
+    clock.start()
+    train_and_evaluate(model_config, config, data, on_epoch=hand_over, resume=training)
 
 
 # ---------------------------------------------------------------- measuring (driver side)
@@ -164,11 +187,14 @@ def peak_gflops(threads: int) -> tuple[float, str]:
 def measure_preset(
     preset: str, data_config: DataConfig, repeats: int, warmup: int, threads: int, seed: int, lstm: str = "auto"
 ) -> dict:
+    """Train both pipelines of `preset` epoch by epoch in turn (see the module's docstring); their figures."""
+    vocab_size = len(prepare(data_config).vocabulary)  # 1,000, or fewer on a small corpus
     ctx = multiprocessing.get_context("spawn")
     workers, conns = {}, {}
     for name, target, extra in (("tutorial", _tutorial_worker, ()), ("harness", _harness_worker, (lstm,))):
         parent, child = ctx.Pipe()
-        workers[name] = ctx.Process(target=target, args=(child, preset, data_config, threads, seed, *extra), daemon=True)
+        args = (child, preset, data_config, threads, seed, vocab_size, *extra)
+        workers[name] = ctx.Process(target=target, args=args, daemon=True)
         workers[name].start()
         conns[name] = parent
     conns["harness"].send(warmup + repeats)
@@ -216,15 +242,15 @@ def summarize(epochs: list[dict], tokens: int) -> dict:
         "epoch_s_all": [e["epoch_s"] for e in epochs],
         "val_accuracy": epochs[-1]["val_accuracy"],
         "peak_rss_mb": max(e["peak_rss_mb"] for e in epochs),
+        "cpus_used": statistics.median(e["cpus_used"] for e in epochs),
     }
 
 
 def tune_overhead(run_dir: Path) -> dict:
     """Share of the CPUs' time a finished search spent training, from its trial timelines."""
     files = RunDir(run_dir)
-    run = read_json(files.run_json)
     trials, epochs = read_rows(files.trials_csv), read_rows(files.epochs_csv)
-    cpus = run["resources"]["cpus"]
+    cpus = RunFacts.read(files).resources["cpus"]
     starts = [float(t["started_at"]) for t in trials if t["started_at"]]
     ends = [float(t["ended_at"]) for t in trials if t["ended_at"]]
     wall = max(ends) - min(starts)
@@ -256,6 +282,7 @@ def print_preset(preset: str, r: dict) -> None:
         print(
             f"  {label:17s} {p['examples_per_s']:8.1f} examples/s  {p['tokens_per_s']:9.0f} tokens/s  "
             f"epoch {p['epoch_s']:6.1f} s (first {p['first_epoch_s']:.1f} s)  peak {p['peak_rss_mb']:6.0f} MB  "
+            f"{p['cpus_used']:.2f} CPUs busy  "
             f"val_accuracy {p['val_accuracy']:.4f}"
         )
     print(

@@ -41,7 +41,7 @@ class TrainConfig:
     seed: int = 0
     """Seeds weights, dropout and batch order."""
     threads: int | None = None
-    """TensorFlow threads (intra-op); None = the CPUs this process may use."""
+    """TensorFlow threads, in each of its two pools (intra-op and inter-op); None = the CPUs this process may use."""
     lstm: LstmChoice = "auto"
     """The LSTM implementation (models.LstmChoice): "auto" runs the fused CPU kernel on a
     machine without a GPU when the kernel builds, and Keras's layers (cuDNN) on a GPU."""
@@ -89,13 +89,15 @@ class Training:
 
 
 def configure_tensorflow(threads: int | None) -> str:
-    """Thread counts from the CPUs given and GPU memory growth; returns the device used."""
+    """Both of TensorFlow's thread pools sized to the CPUs given (`threads`; None: the CPUs this
+    process may use), so a trial granted N CPUs keeps at most about N busy, and GPU memory
+    growth; returns the device used ("CPU" or "GPU:0")."""
     import tensorflow as tf
 
     threads = threads or len(os.sched_getaffinity(0))
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
         for gpu in tf.config.list_physical_devices("GPU"):
             tf.config.experimental.set_memory_growth(gpu, True)
     except RuntimeError:  # TensorFlow already started in this process: keep its settings

@@ -28,13 +28,36 @@ def test_bench_writes_both_pipelines_and_their_ratio(sample, tmp_path, capsys):
     for name in ("tutorial", "harness"):
         figures = result[name]
         assert figures["examples_per_s"] > 0 and figures["tokens_per_s"] > figures["examples_per_s"]
-        assert figures["peak_rss_mb"] > 0 and 0 <= figures["val_accuracy"] <= 1
+        assert figures["peak_rss_mb"] > 0 and 0 <= figures["val_accuracy"] <= 1 and figures["cpus_used"] > 0
     assert result["ratio"] == result["harness"]["examples_per_s"] / result["tutorial"]["examples_per_s"]
     assert result["epochs"] == {"warmup": 1, "measured": 1, "train_examples": 48}
     assert 0 < result["limits"]["fraction_of_peak"] < 1 and result["harness"]["setup_s"] > 0
     assert result["harness"]["lstm"] == "fused"
     printed = capsys.readouterr().out
     assert "ratio" in printed and "examples/s" in printed
+
+
+def small_corpus(root, words: int = 28):
+    """An aclImdb folder of 40 reviews per split drawn from `words` distinct words."""
+    import random
+
+    rng = random.Random(0)
+    vocabulary = [f"word{i}" for i in range(words)]
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            (root / split / label).mkdir(parents=True)
+            for i in range(20):
+                text = " ".join(rng.choice(vocabulary) for _ in range(12)) + (" good" if label == "pos" else " bad")
+                (root / split / label / f"{i}_{8 if label == 'pos' else 2}.txt").write_text(text)
+    return root
+
+
+def test_bench_runs_on_a_corpus_smaller_than_the_tutorials_vocabulary(tmp_path, capsys):
+    corpus = small_corpus(tmp_path / "aclImdb")
+    args = ["--data", str(corpus), "--preset", "tutorial-single", "--examples", "40", "--repeats", "1", "--threads", "1"]
+    assert bench.main([*args, "--json", str(tmp_path / "bench.json")]) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())["tutorial-single"]
+    assert result["harness"]["examples_per_s"] > 0 and result["tutorial"]["examples_per_s"] > 0
 
 
 def test_flops_per_token_follow_the_lstm_shapes():
