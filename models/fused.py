@@ -21,9 +21,10 @@ import keras
 import tensorflow as tf
 
 from models import kernels
+from models.saving import serializable
 
 
-@keras.saving.register_keras_serializable(package="bilstm")
+@serializable
 class FusedBiLSTM(keras.layers.Layer):
     """`Bidirectional(LSTM(units, return_sequences=...))` for masked, right-padded input."""
 

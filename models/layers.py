@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import keras
 
+from models.saving import serializable
 
-@keras.saving.register_keras_serializable(package="bilstm")
+
+@serializable
 class MaskedPooling(keras.layers.Layer):
     """Outputs over time [batch, time, width] → one vector per review, padded steps left out.
 

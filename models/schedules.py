@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import keras
 
+from models.saving import serializable
 
-@keras.saving.register_keras_serializable(package="bilstm")
+
+@serializable
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`.
 

@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from models import layers  # noqa: F401  registers MaskedPooling: `import models.text` loads any exported model
+from models.saving import serializable
 
 APOSTROPHES = "'’‘ʼ`´"
 WORD_BREAKS = "\u200b"
@@ -67,7 +68,7 @@ def _eager_fold_table() -> tf.Tensor:
     return tf.constant([fold(chr(code)) for code in range(0x10000)] + [" "])
 
 
-@keras.saving.register_keras_serializable(package="bilstm")
+@serializable
 def standardize(texts: tf.Tensor) -> tf.Tensor:
     """Standardized review strings, shape as given (see the module's docstring)."""
     texts = tf.strings.regex_replace(texts, HTML_TAG, " ")
@@ -89,17 +90,19 @@ def text_vectorizer(
     to map words to ids, or only `max_tokens` to `adapt()` one. `max_len` > 0 cuts and
     pads to that many ids; `ragged` returns each review's own length instead of padding.
     """
-    return keras.layers.TextVectorization(
+    vectorizer = keras.layers.TextVectorization(
         max_tokens=len(vocabulary) if vocabulary is not None else max_tokens,
         standardize=standardize,
-        vocabulary=vocabulary[2:] if vocabulary is not None else None,
         output_sequence_length=max_len or None,
         ragged=ragged,
         name=name,
     )
+    if vocabulary is not None:  # set, not passed: a saved model then keeps it as an asset, not inside its config
+        vectorizer.set_vocabulary(vocabulary[2:])
+    return vectorizer
 
 
-@keras.saving.register_keras_serializable(package="bilstm")
+@serializable
 class NonEmpty(keras.layers.Layer):
     """Token ids [batch, time] → [batch, time + 1] in which no review is empty.
 

@@ -196,6 +196,31 @@ def test_predict_gives_one_answer_per_input_line_whatever_the_line_holds(tmp_pat
     assert predict.lines("a\r\nb\n\nc") == ["a", "b", "", "c"] and predict.lines("") == []
 
 
+def test_an_export_loads_as_kerass_docs_say_and_without_the_project_fails_in_a_short_message(tmp_path):
+    import subprocess
+    import sys
+
+    vocabulary = ["", "[UNK]", *(f"word{i}" for i in range(5000))]
+    network = build_model(ModelConfig(vocab_size=len(vocabulary), units=(4,), dense_units=4, embedding_dim=4, pooling="max"))
+    with_vectorizer(network, make_vectorizer(vocabulary, 0)).save(tmp_path / "model.keras")
+    script = f"""
+import keras
+try:
+    keras.saving.load_model({str(tmp_path / "model.keras")!r})
+except Exception as error:
+    print(len(str(error)), str(error).rstrip()[-300:].replace("\\n", " "))
+import models.text
+print(keras.saving.load_model({str(tmp_path / "model.keras")!r}).predict(keras.ops.array(["word7 word9"]), verbose=0).shape)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    failed, loaded = done.stdout.strip().splitlines()
+    assert int(failed.split()[0]) < 3000 and "models.text>standardize" in failed
+    assert loaded == "(1, 1)"
+    assert keras.saving.get_registered_object("bilstm>standardize") is keras.saving.get_registered_object(
+        "models.text>standardize"
+    )  # models saved under the old name still load
+
+
 @pytest.mark.parametrize("pooling", ["max", "mean", "max_mean"])
 def test_pooling_over_time_ignores_padding_and_matches_across_implementations(pooling, tmp_path):
     config = ModelConfig(vocab_size=50, units=(8, 4), dense_units=8, embedding_dim=8, pooling=pooling)
