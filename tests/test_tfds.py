@@ -187,11 +187,11 @@ def test_no_network_says_no_network(tmp_path, offline, monkeypatch):
 def test_no_network_is_found_before_ray_starts(tmp_path, monkeypatch):
     import time
 
-    from search import data
+    from search.data import tfds as tfds_source
 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
-    monkeypatch.setattr(data, "TFDS_HOST", closed.getsockname())
+    monkeypatch.setattr(tfds_source, "TFDS_HOST", closed.getsockname())
     monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
