@@ -184,7 +184,8 @@ def test_no_network_says_no_network(tmp_path, offline, monkeypatch):
     assert "--data PATH" in message and TFDS_DATA_ENV in message
 
 
-def test_no_network_is_found_before_ray_starts(tmp_path, monkeypatch):
+@pytest.mark.parametrize("case", ["direct", "behind a proxy", "after an unfinished download"])
+def test_no_network_is_found_before_ray_starts(tmp_path, monkeypatch, case):
     import time
 
     from search.data import tfds as tfds_source
@@ -193,10 +194,17 @@ def test_no_network_is_found_before_ray_starts(tmp_path, monkeypatch):
     closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
     monkeypatch.setattr(tfds_source, "TFDS_HOST", closed.getsockname())
     monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
-    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
+    if case == "behind a proxy":  # a proxy that does not answer either
+        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{closed.getsockname()[1]}")
+    if case == "after an unfinished download":  # what TFDS leaves when its download fails
+        unfinished = tmp_path / "tfds" / "downloads" / "ai.stanford.edu_amaas_sentiment_aclImdb_v1.tar.gz.tmp.0123abcd"
+        unfinished.mkdir(parents=True)
+        (unfinished / "aclImdb_v1.tar.gz").write_bytes(b"\x1f\x8b partial")
     started = time.time()
-    with pytest.raises(DataError, match=r"^--data tfds: no network: 127\.0\.0\.1 does not answer and .* holds no prepared"):
+    with pytest.raises(DataError, match=r"^--data tfds: no network: 127\.0\.0\.1 does not answer.* and .* holds no prepared"):
         check_source("tfds")
     assert time.time() - started < 10
     closed.close()

@@ -35,16 +35,19 @@ def matches(source: str) -> bool:
 
 def check(source: str) -> None:
     """Fail fast, before Ray starts: TFDS's packages must import (`check_tfds_packages`), and unless
-    TFDS already has imdb_reviews prepared or its archive downloaded, the download host must answer
-    (a 5 s probe; skipped behind a proxy).
+    TFDS already has imdb_reviews prepared or its whole archive downloaded, the download host must
+    answer (a 5 s probe, through the proxy the environment names, as TFDS's downloader goes).
 
     Raises:
         DataError: one line: the missing package and the pip command that installs it, or no network.
     """
     check_tfds_packages()
-    if not _tfds_local_copy() and not _proxied() and not _reachable(TFDS_HOST):
+    if not _tfds_local_copy() and not _reachable(TFDS_HOST):
+        proxy = _proxy_for(TFDS_HOST)
         raise DataError(
-            f"--data tfds: no network: {TFDS_HOST[0]} does not answer and {tfds_data_dir()} holds no prepared "
+            f"--data tfds: no network: {TFDS_HOST[0]} does not answer"
+            + (f" through the proxy {proxy}" if proxy else "")
+            + f" and {tfds_data_dir()} holds no prepared "
             f"{TFDS_NAME}; pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV}), "
             f"or prepare {TFDS_NAME} on a machine with internet and copy its {TFDS_DATA_ENV} here"
         )
@@ -91,20 +94,34 @@ def _tfds_info() -> Path | None:
 
 
 def _tfds_local_copy() -> bool:
-    """Whether TFDS can prepare imdb_reviews without the network: prepared, or its archive downloaded."""
-    return _tfds_info() is not None or any((tfds_data_dir() / "downloads").glob("**/*aclImdb*"))
+    """Whether TFDS can prepare imdb_reviews without the network: prepared, or its archive downloaded
+    whole (a download TFDS left unfinished, `...aclImdb_v1.tar.gz.tmp.<hex>/`, does not count)."""
+    downloads = tfds_data_dir() / "downloads"
+    whole = (p for p in downloads.glob("**/*aclImdb*") if not any(".tmp." in part for part in p.relative_to(downloads).parts))
+    return _tfds_info() is not None or any(whole)
 
 
-def _proxied() -> bool:
-    return any(os.environ.get(name) for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"))
+def _url(address: tuple[str, int]) -> str:
+    return f"http://{address[0]}:{address[1]}/"
+
+
+def _proxy_for(address: tuple[str, int]) -> str | None:
+    """The proxy the environment names for the download URL (HTTP_PROXY and the like, NO_PROXY heeded), or None."""
+    import requests  # here, not at the top: only the tfds source needs it
+
+    return requests.utils.get_environ_proxies(_url(address)).get("http")
 
 
 def _reachable(address: tuple[str, int], timeout_s: float = 5.0) -> bool:
+    """Whether an HTTP request to `address` gets an answer within `timeout_s`, directly or through
+    the environment's proxy; a proxy's own failure (407, or 5xx: it could not reach the host) is no answer."""
+    import requests  # here, not at the top: only the tfds source needs it
+
     try:
-        socket.create_connection(address, timeout=timeout_s).close()
-    except OSError:
+        response = requests.head(_url(address), timeout=timeout_s, allow_redirects=False)
+    except requests.RequestException:
         return False
-    return True
+    return response.status_code < 500 and response.status_code != 407
 
 
 def _read_tfds() -> dict[str, Reviews]:
