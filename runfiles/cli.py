@@ -63,7 +63,7 @@ def add_fields(
         default = defaults[name]
         shown = "" if default is dataclasses.MISSING else f" (default: {'none' if default is None else default})"
         options = {
-            "help": field_help(config_class).get(name, "") + shown,
+            "help": (field_help(config_class).get(name, "") + shown).replace("%", "%%"),  # argparse formats help with %
             "default": argparse.SUPPRESS if suppress else default,
             "dest": name,
         }

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import shutil
 import tarfile
@@ -235,6 +236,46 @@ def test_the_header_names_what_reading_skipped_or_repaired():
     facts = {"sizes": {"train": 8, "val": 2, "test": 10}, "reviews_with_replaced_bytes": 1, "hidden_files_skipped": 0}
     assert _data_text("D", facts) == "D: 8 train / 2 validation / 10 test reviews; reviews with undecodable bytes replaced: 1"
     assert _data_text("D", facts | {"reviews_with_replaced_bytes": 0}) == "D: 8 train / 2 validation / 10 test reviews"
+
+
+def test_what_the_data_holds_is_counted_and_said(tmp_path):
+    from search.run import _data_text
+
+    extra = {
+        "aclImdb/train/neutral/7_5.txt": b"a third folder",
+        "aclImdb/train/unsup/8_0.txt": b"unlabelled",
+        "aclImdb/train/pos/5_8.txt": b"<br />!!!",  # no word once standardized
+        "aclImdb/test/pos/6_9.txt": b"POS review 1 of train",  # a training review, in other case
+    }
+    root = _tree(tmp_path / "tree", extra)
+    _, notes = read_reviews(str(root / "aclImdb"))
+    assert notes["folders_skipped"] == {"train/neutral": 1, "train/unsup": 1}
+    config = DataConfig(source=str(root / "aclImdb"), max_vocab=50, val_block=1, allow_overlap=True)  # 1 of 7: over 5%
+    facts = prepare(config, tmp_path / "cache").facts
+    assert sum(facts["empty_texts"].values()) == 1 and facts["empty_texts"]["test"] == 0
+    assert facts["duplicates"]["test_in_training"] == 1 and "allow_overlap" not in facts
+    text = _data_text("D", facts)
+    for said in ("files skipped in folders that are not a class (train/neutral, train/unsup): 2", "texts without a word"):
+        assert said in text
+    assert "test reviews that copy a training review: 1" in text
+
+
+def test_a_test_split_copied_from_training_is_refused_unless_allowed(sample, tmp_path):
+    root = _tree(tmp_path / "tree")
+    shutil.rmtree(root / "aclImdb" / "test")
+    shutil.copytree(root / "aclImdb" / "train", root / "aclImdb" / "test")
+    config = DataConfig(source=str(root / "aclImdb"), max_vocab=50, val_block=1)
+    with pytest.raises(DataError, match=r"6 of 6 test reviews \(100\.0%\) are copies of training reviews.*--allow-overlap$"):
+        prepare(config, tmp_path / "cache")
+    allowed = prepare(dataclasses.replace(config, allow_overlap=True), tmp_path / "cache")
+    assert allowed.facts["duplicates"]["test_in_training"] == 6 and allowed.fingerprint == _fingerprint(config, tmp_path)
+    on_sample = prepare(DataConfig(source=sample, max_vocab=300), tmp_path / "cache").facts["duplicates"]
+    assert on_sample == {"test_in_training": 0, "val_in_train": 0}
+
+
+def _fingerprint(config, tmp_path) -> str:
+    """The cache key prepare gave `config` (allow_overlap leaves it as it is)."""
+    return next((tmp_path / "cache").glob("imdb-*.npz")).stem.removeprefix("imdb-")
 
 
 def test_splitcheck_sees_movies_grouped_by_id():

@@ -31,6 +31,7 @@ __all__ = [
     "PAD_ID",
     "OOV_ID",
     "MAX_VAL_BLOCK",
+    "MAX_OVERLAP",
     "DataConfig",
     "DataError",
     "Reviews",
@@ -56,6 +57,8 @@ __all__ = [
     "val_blocks",
     "split_text",
     "raw_splits",
+    "text_checks",
+    "check_overlap",
 ]
 
 CACHE_ENV = "IMDB_CACHE_DIR"
@@ -63,6 +66,11 @@ SPLITS = ("train", "val", "test")
 PAD_ID, OOV_ID = 0, 1
 MAX_VAL_BLOCK = 10**9
 """Larger blocks of ids than any corpus holds reviews."""
+MAX_OVERLAP = 0.05
+"""The share of test reviews that may be copies of training reviews before a run is refused (`allow_overlap`)."""
+UNFINGERPRINTED = ("source", "allow_overlap")
+"""DataConfig fields that leave the prepared data as it is: not part of its cache key (the source's
+content is, through its own fingerprint)."""
 
 
 def default_source() -> str:
@@ -98,6 +106,9 @@ class DataConfig:
     """Use only the first N test reviews (after a seeded shuffle); None = all."""
     seed: int = 0
     """Seed of the shuffle and of the train/validation split."""
+    allow_overlap: bool = False
+    """Accept a test split of which more than 5% are copies of training reviews (after the
+    standardization); their test accuracy then measures memory as much as the model."""
 
     @classmethod
     def recorded(cls, values: dict) -> DataConfig:
@@ -252,7 +263,7 @@ def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Sp
 def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     """Read, split, build the vocabulary and vectorize once; later calls load the cache."""
     source = source_for(config.source)
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED}
     if not source.file_ids or config.val_block == 1:
         del settings["val_block"]  # split review by review, as before val_block existed: same cache
     settings["standardization"] = STANDARDIZATION_VERSION
@@ -260,11 +271,55 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
         json.dumps({"source": source.fingerprint(config.source), **settings}, sort_keys=True).encode()
     ).hexdigest()[:16]
     cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
-    if cache.exists():
-        return _load(cache, fingerprint)
-    prepared = _prepare(config, fingerprint)
-    _save(prepared, cache)
+    prepared = _load(cache, fingerprint) if cache.exists() else None
+    if prepared is None or "duplicates" not in prepared.facts:  # new, or cached before the texts were checked
+        prepared = _prepare(config, fingerprint)
+        _save(prepared, cache)
+    check_overlap(prepared.facts, config)
     return prepared
+
+
+def text_checks(selected: dict[str, tuple[list[str], np.ndarray]]) -> dict:
+    """What the texts of the splits hold that a reader should be told, after the standardization
+    (`models.text.standardize`): per split, texts without a word ("empty_texts", kept: the model
+    answers them too); test reviews that are copies of training ones (train or validation) and
+    validation reviews that are copies of train ones ("duplicates"; empty texts are no copies)."""
+    words = {name: _standardized(texts) for name, (texts, _) in selected.items()}
+    empty = {name: sum(not text for text in texts) for name, texts in words.items()}
+    train = set(words["train"]) - {b""}
+    training = train | set(words["val"]) - {b""}
+    duplicates = {
+        "test_in_training": sum(text in training for text in words["test"]),
+        "val_in_train": sum(text in train for text in words["val"]),
+    }
+    return {"empty_texts": empty, "duplicates": duplicates}
+
+
+def _standardized(texts: list[str]) -> list[bytes]:
+    """Each text standardized, its words joined by one space (b"" for a text without words)."""
+    from models.text import standardize  # here, not at the top: it loads TensorFlow
+
+    out = []
+    for start in range(0, len(texts), 2048):
+        batch = standardize(np.array(texts[start : start + 2048], dtype=object)).numpy()
+        out += [b" ".join(text.split()) for text in batch]
+    return out
+
+
+def check_overlap(facts: dict, config: DataConfig) -> None:
+    """Refuse a test split of which more than MAX_OVERLAP are copies of training reviews, unless
+    `config.allow_overlap`.
+
+    Raises:
+        DataError: one line naming the source, the count and share, and what would work.
+    """
+    copies, tests = facts["duplicates"]["test_in_training"], facts["sizes"]["test"]
+    if not config.allow_overlap and copies > MAX_OVERLAP * tests:
+        raise DataError(
+            f"--data {config.source}: {copies:,} of {tests:,} test reviews ({copies / tests:.1%}) are copies of training "
+            f"reviews (after the standardization), more than {MAX_OVERLAP:.0%}: their test accuracy would measure memory; "
+            "remove them from the test split, or pass --allow-overlap"
+        )
 
 
 def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
@@ -324,8 +379,9 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
         "vocabulary_size": len(vocabulary),
         "val_split": split_text(reviews, config),
+        **text_checks(selected),
         **notes,
-        **{k: v for k, v in dataclasses.asdict(config).items() if k != "source"},
+        **{k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED},
     }
     return Prepared(splits, vocabulary, fingerprint, facts)
 

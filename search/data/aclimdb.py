@@ -9,6 +9,7 @@ import hashlib
 import re
 import tarfile
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ import numpy as np
 from search.data.reviews import DataError, Reviews, counted
 
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
+_OTHER = re.compile(r"(?:^|/)((?:train|test)/[^/]+)/[^/]+\.txt$")
+"""A text file in a folder of train/ or test/ that is not a class (pos, neg): skipped and counted."""
 
 
 def matches(source: str) -> bool:
@@ -69,10 +72,13 @@ def read(source: str) -> tuple[dict[str, Reviews], dict]:
 def _collect(source: str, files) -> tuple[dict[str, Reviews], dict]:
     """Reviews from (name, read) pairs in the aclImdb layout; hidden files (.*, macOS's ._*) skipped."""
     found: dict[str, list[tuple[str, int, str]]] = {"train": [], "test": []}
-    trees, replaced, hidden = set(), 0, 0
+    trees, replaced, hidden, skipped = set(), 0, 0, Counter()
     for name, read_bytes in files:
         match = _MEMBER.search(name)
         if not match:
+            other = _OTHER.search(name)
+            if other and not any(part.startswith(".") for part in name.split("/")):
+                skipped[other.group(1)] += 1
             continue
         if any(part.startswith(".") for part in name.split("/")):
             hidden += 1
@@ -93,7 +99,7 @@ def _collect(source: str, files) -> tuple[dict[str, Reviews], dict]:
         labels = np.array([label for _, label, _ in rows], np.int8)
         ids = np.array([_review_id(name) for name, _, _ in rows], np.int64)
         out[split] = Reviews([text for _, _, text in rows], labels, ids)
-    return counted(out, replaced, hidden)
+    return counted(out, replaced, hidden, skipped)
 
 
 def _review_id(name: str) -> int:

@@ -26,8 +26,12 @@ class DataError(ValueError):
     """A data source or setting the user can fix; its message is one actionable line."""
 
 
-def counted(reviews: dict[str, Reviews], replaced: int, hidden: int) -> tuple[dict[str, Reviews], dict]:
+def counted(
+    reviews: dict[str, Reviews], replaced: int, hidden: int, skipped: dict[str, int] | None = None
+) -> tuple[dict[str, Reviews], dict]:
     """The reviews, and the facts of reading them: reviews per split and class, reviews whose bad
-    bytes were replaced, hidden files skipped."""
+    bytes were replaced, hidden files skipped, and files skipped in folders that are not a class
+    (`skipped`, by folder, such as aclImdb's train/unsup)."""
     read = {split: {"pos": int(r.labels.sum()), "neg": int(len(r.labels) - r.labels.sum())} for split, r in reviews.items()}
-    return reviews, {"read": read, "reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
+    facts = {"read": read, "reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
+    return reviews, facts | ({"folders_skipped": dict(sorted(skipped.items()))} if skipped else {})
