@@ -230,10 +230,15 @@ class _Forward(logging.Handler):
 
 
 def keep_log(log: Path | None, run_dir: Path) -> None:
-    """Append a session's library log to DIR/driver.log (when the run directory exists)."""
+    """Append a session's library log to DIR/driver.log (when the run directory exists and takes
+    it: on a full or read-only disk the log is dropped), then delete it from the temporary folder."""
     if log is None or not log.exists():
         return
-    if run_dir.is_dir() and log.stat().st_size:
-        with open(run_dir / "driver.log", "ab") as kept:
-            kept.write(log.read_bytes())
-    log.unlink()
+    try:
+        if run_dir.is_dir() and log.stat().st_size:
+            with open(run_dir / "driver.log", "ab") as kept:
+                kept.write(log.read_bytes())
+    except OSError:
+        pass
+    finally:
+        log.unlink(missing_ok=True)
