@@ -15,6 +15,7 @@ from models.config import (
     TUTORIAL_LEARNING_RATE,
     LstmChoice,
     ModelConfig,
+    lstm_for,
     stacked_units,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "TUTORIAL_LEARNING_RATE",
     "LstmChoice",
     "ModelConfig",
+    "lstm_for",
     "stacked_units",
     *_KERAS_PARTS,
 ]

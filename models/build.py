@@ -5,24 +5,24 @@ from __future__ import annotations
 import keras
 
 from models import kernels
-from models.config import LstmChoice, ModelConfig
+from models.config import LstmChoice, ModelConfig, lstm_for
 from models.fused import FusedBiLSTM
 from models.layers import MaskedPooling
 from models.text import NonEmpty, text_vectorizer
 
 
 def resolve_lstm(lstm: LstmChoice) -> str:
-    """ "fused" or "keras" for this process (see `LstmChoice`).
+    """ "fused" or "keras" for this process: `lstm_for` on whether TensorFlow sees a GPU.
 
-    "auto" is fused where TensorFlow sees no GPU (on one, Keras's layers run cuDNN) and
-    the kernel loads. Raises RuntimeError for "fused" when the kernel is unavailable, and
-    ValueError for anything but the three choices.
+    "auto" falls back to Keras's layers where the fused kernel does not load. Raises
+    RuntimeError for "fused" when the kernel is unavailable, and ValueError for anything
+    but the three choices.
     """
     import tensorflow as tf
 
-    if lstm not in ("auto", "fused", "keras"):
-        raise ValueError(f"lstm={lstm!r} is invalid: expected 'auto', 'fused' or 'keras'")
-    if lstm == "keras" or (lstm == "auto" and tf.config.list_logical_devices("GPU")):
+    # only "auto" depends on the device; listing devices initializes TensorFlow's runtime
+    on_gpu = lstm == "auto" and bool(tf.config.list_logical_devices("GPU"))
+    if lstm_for(lstm, on_gpu) == "keras":
         return "keras"
     if kernels.load() is not None:
         return "fused"

@@ -17,6 +17,22 @@ LstmChoice = Literal["auto", "fused", "keras"]
 ("keras", cuDNN on a GPU), `models.FusedBiLSTM` ("fused", a compiled CPU kernel; same
 network, same weights), or "auto": fused where TensorFlow sees no GPU and the kernel
 loads, Keras's layers otherwise."""
+LSTM_CHOICES = ("auto", "fused", "keras")
+
+
+def lstm_for(choice: LstmChoice, on_gpu: bool) -> Literal["fused", "keras"]:
+    """The implementation `choice` means on a device, before asking whether the kernel loads.
+
+    "keras" and "fused" mean themselves; "auto" means Keras's layers on a GPU (where they
+    run cuDNN) and the fused kernel on a CPU. Where the fused kernel is wanted but cannot be
+    built or loaded, the caller falls back to Keras's layers for "auto" and fails for
+    "fused" (`models.resolve_lstm`, `search.tuner.choose_lstm`).
+    """
+    if choice not in LSTM_CHOICES:
+        raise ValueError(f"lstm={choice!r} is invalid: expected 'auto', 'fused' or 'keras'")
+    if choice == "auto":
+        return "keras" if on_gpu else "fused"
+    return choice
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ replaces its folder atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -20,6 +21,7 @@ from reports import analysis, figures, page
 from reports.analysis import format_value, state_label
 from reports.compare import assemble_comparison
 from reports.load import ReportError, Run, load
+from runfiles.documents import Summary
 from runfiles.io import replace_dir, staging_dir
 from runfiles.layout import RunDir
 
@@ -125,7 +127,7 @@ def _status(run: Run) -> str:
     counts = run.trials["state"].value_counts().to_dict()
     listed = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(counts.items()))
     if run.finished:
-        wall = page.fmt_seconds((run.summary or {}).get("wall_s"))
+        wall = page.fmt_seconds(run.summary.wall_s if run.summary else None)
         text = f"Finished run: {len(run.trials)} trials ({listed})" + (f", wall time {wall}" if wall else "") + "."
         return f'<div class="banner done">{page.esc(text)}</div>'
     text = (
@@ -195,38 +197,37 @@ def _compute(run: Run) -> str:
 
 def _certified(run: Run) -> str:
     """Every certified configuration's seeds: validation and test accuracy."""
-    certified = (run.summary or {}).get("certification")
-    if not isinstance(certified, dict) or not certified.get("configurations"):
+    certified = run.summary.certification if run.summary else None
+    if certified is None or not certified.configurations:
         return ""
     rows = [
         [
-            c.get("rank"),
-            c.get("trial_id"),
-            _config_text(c.get("params") or {}, run.space),
-            c.get("epochs"),
-            analysis._plus_minus(c.get(f"{run.metric}_mean"), c.get(f"{run.metric}_std")),
-            analysis._plus_minus(c.get("test_accuracy_mean"), c.get("test_accuracy_std")),
-            ", ".join(page.fmt_accuracy(s.get("test_accuracy")) for s in c.get("seeds", [])),
+            c.rank,
+            c.trial_id,
+            _config_text(c.params or {}, run.space),
+            c.epochs,
+            analysis._plus_minus(c.value_mean, c.value_std),
+            analysis._plus_minus(c.test_accuracy_mean, c.test_accuracy_std),
+            ", ".join(page.fmt_accuracy(s.test_accuracy) for s in c.seeds),
         ]
-        for c in certified["configurations"]
+        for c in certified.configurations
     ]
     table = page.table(
         ["rank", "trial", "configuration", "epochs", "validation (mean ± std)", "test (mean ± std)", "test per seed"],
         rows,
         numeric={0, 3},
     )
-    refit = certified.get("refit")
     shipped = (
         "refit on train + validation with the same seeds; its test accuracy over those fits is the headline, and "
         "the refit of the seed that validated best in certification is the model shipped"
-        if isinstance(refit, dict)
+        if certified.refit is not None
         else "its best seed is the model shipped"
     )
     return (
         "<h3>Certified over seeds</h3>"
         + page.paragraph(
             f"The top {len(rows)} configurations re-trained with fresh seeds on the training split; "
-            f"{certified.get('exported')}, the best mean validation accuracy, is exported: {shipped}."
+            f"{certified.exported}, the best mean validation accuracy, is exported: {shipped}."
         )
         + table
     )
@@ -390,7 +391,7 @@ def _timeline(run: Run, add) -> str:
             f"busy {page.fmt_seconds(usage['busy_s'])} of {usage['lanes']} × {page.fmt_seconds(usage['wall_s'])}: "
             f"utilization {usage['utilization']:.0%} (busy time / (lanes × wall time))."
         )
-    concurrency = (run.info.get("resources") or {}).get("concurrency")
+    concurrency = run.info.resources.get("concurrency")
     if concurrency:
         text += f" The run allowed {concurrency} trials at once."
     per_place = placed.groupby("place").agg(trials=("trial_id", "count"), lanes=("lane", "nunique")) if len(placed) else None
@@ -427,35 +428,32 @@ def _timeline(run: Run, add) -> str:
 
 
 def _facts(run: Run) -> str:
-    info, summary = run.info, run.summary or {}
-    data = info.get("data") or {}
-    configs = info.get("configs") or {}
+    info, summary = run.info, run.summary or Summary()
+    data = info.data
     sizes = data.get("sizes") or {}
+    budget = summary.budget.to_json(run.objective) if summary.budget else None
     pairs = [
-        ("command", page.fmt_json(info.get("command") or " ".join(map(str, info.get("argv") or [])))),
-        ("started at", page.fmt_json(info.get("started_at"))),
+        ("command", page.fmt_json(info.command_text())),
+        ("started at", page.fmt_json(info.started_at or None)),
         ("run directory", str(run.run_dir)),
-        ("data source", page.fmt_json(data.get("source") or (configs.get("data") or {}).get("source"))),
-        ("data fingerprint", page.fmt_json(data.get("fingerprint"))),
+        ("data source", page.fmt_json(info.source)),
+        ("data fingerprint", page.fmt_json(info.fingerprint)),
         ("split sizes", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items())),
         ("validation split", data.get("val_split") or "review by review"),
         ("vocabulary size", page.fmt_json(data.get("vocabulary_size"))),
         ("reviews with replaced bytes", page.fmt_json(data.get("reviews_with_replaced_bytes"))),
         ("tokens", page.fmt_json(data.get("tokens"))),
-        ("objective", page.fmt_json(info.get("objective"))),
+        ("objective", page.fmt_json(dataclasses.asdict(info.objective) if info.objective else None)),
         ("pinned", analysis.pinned_text(run.space)),
         (
             "budget",
-            page.fmt_json(
-                summary.get("budget")
-                or {k: (configs.get("search") or {}).get(k) for k in ("trials", "max_epochs", "time_budget_min")}
-            ),
+            page.fmt_json(budget or {k: info.search_config.get(k) for k in ("trials", "max_epochs", "time_budget_min")}),
         ),
-        ("counts", page.fmt_json(summary.get("counts"))),
-        ("wall time", page.fmt_seconds(summary.get("wall_s"))),
-        ("resources", page.fmt_json(info.get("resources"))),
-        ("versions", ", ".join(f"{k} {v}" for k, v in (info.get("versions") or {}).items())),
-    ] + [(f"{name} config", page.fmt_json(value)) for name, value in configs.items()]
+        ("counts", page.fmt_json(summary.counts or None)),
+        ("wall time", page.fmt_seconds(summary.wall_s)),
+        ("resources", page.fmt_json(info.resources or None)),
+        ("versions", ", ".join(f"{k} {v}" for k, v in info.versions.items())),
+    ] + [(f"{name} config", page.fmt_json(value)) for name, value in info.configs.items()]
     space = (
         page.table(
             ["hyperparameter", "kind", "range or choices", "log", "role", "help"],

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from reports.load import Run
-from runfiles.layout import TUTORIAL_PRESETS, Objective, Param, State, best_row, rank_key
+from runfiles.documents import Baseline, Budget, Certification, CertifiedConfig, Summary
+from runfiles.layout import TUTORIAL_PRESETS, Objective, Param, State, as_float, best_row, rank_key
 
 MIN_IMPORTANCE_TRIALS = 5
 EDGE_FRACTION = 0.1
@@ -45,7 +46,7 @@ def pinned(space: list[Param]) -> dict:
     or a range of one value): name → value, in the space's order."""
     values = {}
     for param in space:
-        if param.kind == "categorical" and param.choices is not None and len(param.choices) == 1:
+        if param.pinned:
             values[param.name] = param.choices[0]
         elif param.numeric and param.low == param.high:
             values[param.name] = param.low
@@ -81,17 +82,17 @@ def best_trial(run: Run) -> dict | None:
     """The run's best trial as {trial_id, number, params, value, test_accuracy, final}: summary.json's
     (final: True; its test accuracy when its own model was exported), else the first by the harness's
     ranking; None before any trial has a value. params holds every hyperparameter, pinned ones included."""
-    best = (run.summary or {}).get("best")
-    if isinstance(best, dict) and best.get("trial_id"):
-        match = run.trials[run.trials["trial_id"] == str(best["trial_id"])]
+    best = run.summary.best if run.summary else None
+    if best is not None and best.trial_id:
+        match = run.trials[run.trials["trial_id"] == str(best.trial_id)]
         row = match.iloc[0] if len(match) else pd.Series(dtype=object)
-        params = best.get("params") if isinstance(best.get("params"), dict) else params_of(row, run.space)
+        params = best.params if isinstance(best.params, dict) else params_of(row, run.space)
         return {
-            "trial_id": str(best["trial_id"]),
-            "number": _num(best.get("number", row.get("number"))),
+            "trial_id": str(best.trial_id),
+            "number": as_float(_or(best.number, row.get("number"))),
             "params": params,
-            "value": _num(best.get(run.metric, row.get(run.metric))),
-            "test_accuracy": _num(best.get("test_accuracy")),
+            "value": as_float(_or(best.value, row.get(run.metric))),
+            "test_accuracy": as_float(best.test_accuracy),
             "final": True,
         }
     row = best_row(run.trials.to_dict("records"), run.objective)
@@ -99,12 +100,17 @@ def best_trial(run: Run) -> dict | None:
         return None
     return {
         "trial_id": row["trial_id"],
-        "number": _num(row["number"]),
+        "number": as_float(row["number"]),
         "params": params_of(pd.Series(row), run.space),
-        "value": _num(row[run.metric]),
+        "value": as_float(row[run.metric]),
         "test_accuracy": math.nan,
         "final": False,
     }
+
+
+def _or(recorded, fallback):
+    """A summary's value, or the trial table's where the summary records none."""
+    return fallback if recorded is None else recorded
 
 
 def params_of(row: pd.Series, space: list[Param]) -> dict:
@@ -137,22 +143,22 @@ def format_value(name: str, value) -> str:
 
 def headline(run: Run) -> list[dict]:
     """The best model (and the certified one) beside the tutorial's two models, as rows for a table."""
-    trials, best = run.trials, run.summary.get("best") if run.summary else None
-    certified = (run.summary or {}).get("certification")
+    trials, best = run.trials, run.summary.best if run.summary else None
+    certified = run.summary.certification if run.summary else None
     rows = []
-    if isinstance(best, dict) and best:
-        match = trials[trials["trial_id"] == str(best.get("trial_id", ""))]
+    if best is not None:
+        match = trials[trials["trial_id"] == str(best.trial_id)]
         row = match.iloc[0].to_dict() if len(match) else {}
-        params = best.get("params") if isinstance(best.get("params"), dict) else params_of(pd.Series(row), run.space)
+        params = best.params if isinstance(best.params, dict) else params_of(pd.Series(row), run.space)
         rows.append(
             {
                 "model": "best of the search" if certified else "best (exported)",
-                "trial_id": str(best.get("trial_id", "")),
+                "trial_id": str(best.trial_id),
                 "params": params,
-                "val_accuracy": _num(best.get("val_accuracy", row.get("val_accuracy"))),
-                "test_accuracy": _num(best.get("test_accuracy")),
-                "examples_per_s": _num(best.get("examples_per_s", row.get("examples_per_s"))),
-                "tokens_per_s": _num(best.get("tokens_per_s", row.get("tokens_per_s"))),
+                "val_accuracy": as_float(_or(best.value, row.get(run.metric))),
+                "test_accuracy": as_float(best.test_accuracy),
+                "examples_per_s": as_float(_or(best.examples_per_s, row.get("examples_per_s"))),
+                "tokens_per_s": as_float(_or(best.tokens_per_s, row.get("tokens_per_s"))),
                 "state": state_label(str(row.get("state", "completed"))),
             }
         )
@@ -162,8 +168,8 @@ def headline(run: Run) -> list[dict]:
         if len(top):
             row = top.iloc[0]
             rows.append(_trial_row("best so far", row, run.space))
-    if isinstance(certified, dict):
-        rows.extend(certified_rows(certified, run.metric))
+    if certified is not None:
+        rows.extend(certified_rows(certified))
     for preset in TUTORIAL_PRESETS:
         match = trials[trials["preset"] == preset]
         if len(match):
@@ -184,33 +190,32 @@ def headline(run: Run) -> list[dict]:
     return rows + baseline_rows(run)
 
 
-def certified_rows(certified: dict, metric: str) -> list[dict]:
+def certified_rows(certified: Certification) -> list[dict]:
     """The exported configuration, certified over seeds (means ± standard deviations), and its
     refit on train + validation when there is one."""
-    chosen = next((c for c in certified.get("configurations", []) if c.get("trial_id") == certified.get("exported")), {})
-    seeds = len(chosen.get("seeds", []))
+    chosen = certified.chosen or CertifiedConfig()
     row = {
-        "model": f"certified over {seeds} seeds",
-        "trial_id": str(chosen.get("trial_id", "")),
-        "params": chosen.get("params") or {},
-        "val_accuracy": _num(chosen.get(f"{metric}_mean")),
-        "val_text": _plus_minus(chosen.get(f"{metric}_mean"), chosen.get(f"{metric}_std")),
-        "test_accuracy": _num(chosen.get("test_accuracy_mean")),
-        "test_text": _plus_minus(chosen.get("test_accuracy_mean"), chosen.get("test_accuracy_std")),
+        "model": f"certified over {len(chosen.seeds)} seeds",
+        "trial_id": str(chosen.trial_id),
+        "params": chosen.params or {},
+        "val_accuracy": as_float(chosen.value_mean),
+        "val_text": _plus_minus(chosen.value_mean, chosen.value_std),
+        "test_accuracy": as_float(chosen.test_accuracy_mean),
+        "test_text": _plus_minus(chosen.test_accuracy_mean, chosen.test_accuracy_std),
         "examples_per_s": math.nan,
         "tokens_per_s": math.nan,
         "state": "certified",
     }
-    refit = certified.get("refit")
-    if not isinstance(refit, dict):
+    refit = certified.refit
+    if refit is None:
         return [{**row, "model": f"exported: {row['model']}"}]
     fitted = {
         **row,
-        "model": f"exported: refit on train + validation ({len(refit.get('seeds', []))} seeds)",
+        "model": f"exported: refit on train + validation ({len(refit.seeds)} seeds)",
         "val_accuracy": math.nan,
         "val_text": "(trained on it)",
-        "test_accuracy": _num(refit.get("test_accuracy_mean")),
-        "test_text": _plus_minus(refit.get("test_accuracy_mean"), refit.get("test_accuracy_std")),
+        "test_accuracy": as_float(refit.test_accuracy_mean),
+        "test_text": _plus_minus(refit.test_accuracy_mean, refit.test_accuracy_std),
         "state": "refit",
     }
     return [fitted, row]
@@ -218,17 +223,17 @@ def certified_rows(certified: dict, metric: str) -> list[dict]:
 
 def baseline_rows(run: Run) -> list[dict]:
     """The tutorial's models trained as the tutorial trains them (baseline.json), if there."""
-    baseline = run.baseline or {}
+    baseline = run.baseline or Baseline()
     rows = []
-    for preset, model in (baseline.get("models") or {}).items():
+    for preset, model in baseline.models.items():
         rows.append(
             {
-                "model": f"{preset}, the tutorial's training ({baseline.get('epochs')} epochs)",
+                "model": f"{preset}, the tutorial's training ({baseline.epochs} epochs)",
                 "trial_id": "",
-                "params": model.get("params") or {},
-                "val_accuracy": _num(model.get(run.metric)),
-                "test_accuracy": _num(model.get("test_accuracy")),
-                "examples_per_s": _num(model.get("examples_per_s")),
+                "params": model.params or {},
+                "val_accuracy": as_float(model.value),
+                "test_accuracy": as_float(model.test_accuracy),
+                "examples_per_s": as_float(model.examples_per_s),
                 "tokens_per_s": math.nan,
                 "state": "baseline",
             }
@@ -237,22 +242,22 @@ def baseline_rows(run: Run) -> list[dict]:
 
 
 def _plus_minus(mean, std) -> str:
-    mean, std = _num(mean), _num(std)
+    mean, std = as_float(mean), as_float(std)
     return "" if math.isnan(mean) else f"{mean:.2%} ± {std:.2%}"
 
 
 def compute(run: Run) -> list[tuple[str, float, float | None]]:
     """(what, training examples processed, its budget or None): the search, certification, baseline."""
-    summary, baseline = run.summary or {}, run.baseline or {}
-    budget = summary.get("budget") or {}
-    used = _num(budget.get("examples_used"))
+    summary = run.summary or Summary()
+    budget = summary.budget or Budget()
+    used = as_float(budget.examples_used)
     if math.isnan(used) and len(run.epochs) and "examples" in run.epochs:
         used = float(run.epochs["examples"].sum())
-    found = [("the search", used, budget.get("budget_examples"))] if not math.isnan(used) else []
-    if isinstance(summary.get("certification"), dict):
-        found.append(("certification over seeds (and the refit)", _num(summary["certification"].get("examples")), None))
-    if baseline:
-        found.append(("the tutorial's two models, trained as the tutorial trains them", _num(baseline.get("examples")), None))
+    found = [("the search", used, budget.budget_examples)] if not math.isnan(used) else []
+    if summary.certification is not None:
+        found.append(("certification over seeds (and the refit)", as_float(summary.certification.examples), None))
+    if run.baseline is not None:
+        found.append(("the tutorial's two models, trained as the tutorial trains them", as_float(run.baseline.examples), None))
     return found
 
 
@@ -261,19 +266,12 @@ def _trial_row(model: str, row: pd.Series, space: list[Param]) -> dict:
         "model": model,
         "trial_id": row["trial_id"],
         "params": params_of(row, space),
-        "val_accuracy": _num(row["val_accuracy"]),
+        "val_accuracy": as_float(row["val_accuracy"]),
         "test_accuracy": math.nan,
-        "examples_per_s": _num(row["examples_per_s"]),
-        "tokens_per_s": _num(row["tokens_per_s"]),
+        "examples_per_s": as_float(row["examples_per_s"]),
+        "tokens_per_s": as_float(row["tokens_per_s"]),
         "state": state_label(row["state"]),
     }
-
-
-def _num(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def pareto_mask(accuracy: np.ndarray, throughput: np.ndarray) -> np.ndarray:
@@ -292,7 +290,7 @@ def pareto_mask(accuracy: np.ndarray, throughput: np.ndarray) -> np.ndarray:
 
 def run_start(run: Run) -> float:
     """Unix seconds when the run started: run.json's started_at, else the first trial's start."""
-    started = run.info.get("started_at")
+    started = run.info.started_at or None
     if started:
         try:
             return pd.Timestamp(started).timestamp()

@@ -57,7 +57,7 @@ def _shared_metric(runs: list[Run]) -> str:
 def _warnings(runs: list[Run], names: list[str]) -> list[str]:
     """What makes the runs less comparable than they look: other data, another objective, a run not finished."""
     warnings = []
-    fingerprints = {name: (run.info.get("data") or {}).get("fingerprint") for name, run in zip(names, runs, strict=True)}
+    fingerprints = {name: run.info.fingerprint for name, run in zip(names, runs, strict=True)}
     if len(set(fingerprints.values())) > 1:
         listed = ", ".join(f"{name}: {value or 'unknown'}" for name, value in fingerprints.items())
         warnings.append(
@@ -104,7 +104,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> str:
                 page.esc(_best_value_text(best)),
                 page.esc(page.fmt_accuracy(best["test_accuracy"]) if best else ""),
                 page.esc(_best_config_text(run, best)),
-                page.esc(page.fmt_seconds((run.summary or {}).get("wall_s")) or "not finished"),
+                page.esc(page.fmt_seconds(run.summary.wall_s if run.summary else None) or "not finished"),
                 page.esc(page.fmt_number(examples_processed(run))),
             ]
         )
@@ -122,19 +122,17 @@ def _runs_table(runs: list[Run], names: list[str]) -> str:
 
 
 def _data_lines(run: Run) -> list[str]:
-    data, configs = run.info.get("data") or {}, run.info.get("configs") or {}
-    sizes = data.get("sizes") or {}
-    source = data.get("source") or (configs.get("data") or {}).get("source") or "unknown source"
+    sizes = run.info.data.get("sizes") or {}
     return [
-        str(source),
-        f"fingerprint {data.get('fingerprint') or 'unknown'}",
+        str(run.info.source or "unknown source"),
+        f"fingerprint {run.info.fingerprint or 'unknown'}",
         ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items()),
     ]
 
 
 def _budget_text(run: Run) -> str:
-    search = (run.info.get("configs") or {}).get("search") or {}
-    budget = {**search, **((run.summary or {}).get("budget") or {})}
+    used = run.summary.budget if run.summary and run.summary.budget else None
+    budget = {**run.info.search_config, **(used.to_json(run.objective) if used else {})}
     minutes, examples = budget.get("time_budget_min"), budget.get("budget_examples")
     return ", ".join(
         [
@@ -166,7 +164,7 @@ def _best_config_text(run: Run, best: dict | None) -> str:
 
 def examples_processed(run: Run) -> float:
     """Training examples processed by the whole run: summary.json's count, else the trials' sum so far."""
-    used = ((run.summary or {}).get("budget") or {}).get("examples_used")
+    used = run.summary.budget.examples_used if run.summary and run.summary.budget else None
     if isinstance(used, (int, float)):
         return float(used)
     return float(run.trials["examples"].fillna(0).sum())

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from runfiles.documents import Baseline, RunFacts, Summary
 from runfiles.layout import EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
@@ -33,13 +34,13 @@ class Run:
     """Everything the report shows, read from one run directory."""
 
     run_dir: Path
-    info: dict
-    """run.json (empty when absent)."""
+    info: RunFacts
+    """run.json (all defaults when absent)."""
     trials: pd.DataFrame
     """trials.csv, one row per trial, every contract column present."""
     epochs: pd.DataFrame
     """epochs.csv, one row per (trial, epoch): the last reported row wins."""
-    summary: dict | None
+    summary: Summary | None
     """summary.json, None while the run is in progress."""
     space: list[Param]
     study: object | None = None
@@ -47,16 +48,16 @@ class Run:
     study_note: str = ""
     notes: list[str] = field(default_factory=list)
     """Problems met while reading optional files, shown on the page."""
-    baseline: dict | None = None
+    baseline: Baseline | None = None
     """baseline.json (the tutorial's models trained as the tutorial trains them), None when absent."""
 
     @property
     def metric(self) -> str:
-        return str((self.info.get("objective") or {}).get("metric") or "val_accuracy")
+        return self.info.ranking.metric
 
     @property
     def maximize(self) -> bool:
-        return str((self.info.get("objective") or {}).get("mode") or "max").lower() != "min"
+        return self.info.ranking.mode != "min"
 
     @property
     def objective(self) -> Objective:
@@ -64,7 +65,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return bool(self.summary and self.summary.get("finished", True))
+        return bool(self.summary is not None and self.summary.finished)
 
 
 def load(run_dir: str | Path) -> Run:
@@ -77,13 +78,15 @@ def load(run_dir: str | Path) -> Run:
             f"{files.root} is not a run directory: it holds neither {files.run_json.name} nor {files.trials_csv.name}"
         )
     notes: list[str] = []
-    info = _read_json(files.run_json, required=files.run_json.is_file()) or {}
+    info = RunFacts.from_json(_read_json(files.run_json, required=files.run_json.is_file()))
     summary = _read_json(files.summary_json, required=False, notes=notes)
+    summary = None if summary is None else Summary.from_json(summary, info.ranking)
     baseline = _read_json(files.baseline_json, required=False, notes=notes)
-    space = parse_space(info.get("space") or [])
+    baseline = None if baseline is None else Baseline.from_json(baseline, info.ranking)
+    space = info.params
     trials = read_trials(files.trials_csv, space, notes)
     epochs = read_epochs(files.epochs_csv, notes)
-    study, study_note = read_study(files.study_db, info.get("study", STUDY_NAME))
+    study, study_note = read_study(files.study_db, info.study)
     return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline)
 
 

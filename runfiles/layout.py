@@ -70,11 +70,25 @@ class Objective:
     metric: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
 
+    @property
+    def tune_kwargs(self) -> dict[str, str]:
+        """The objective as Ray Tune's searchers and schedulers take it: metric= and mode=."""
+        return {"metric": self.metric, "mode": self.mode}
+
+    def oriented(self, value: float) -> float:
+        """`value` turned so that larger is better: itself for "max", its negation for "min"."""
+        return value if self.mode == "max" else -value
+
+    def best(self, values: Iterable[float | None]) -> float | None:
+        """The best of `values`, None and NaN skipped; None when none is left."""
+        kept = [v for v in values if v is not None and not math.isnan(v)]
+        return max(kept, key=self.oriented, default=None)
+
     def worst_first(self, value: float | None) -> float:
         """A sort key, smaller is better; NaN and missing values sort last."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return math.inf
-        return -value if self.mode == "max" else value
+        return -self.oriented(value)
 
 
 OBJECTIVE = Objective()
@@ -211,6 +225,11 @@ class Param:
     def numeric(self) -> bool:
         return self.kind in ("int", "float") and self.low is not None and self.high is not None
 
+    @property
+    def pinned(self) -> bool:
+        """Whether it is held at one value: a categorical of one choice (as --fix makes it)."""
+        return self.kind == "categorical" and self.choices is not None and len(self.choices) == 1
+
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "choices": list(self.choices) if self.choices is not None else None}
 
@@ -268,3 +287,23 @@ def as_float(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+# ---------------------------------------------------------------- what the data held
+
+
+def data_notes(facts: dict) -> list[str]:
+    """What reading and checking the data found that a reader should be told, from run.json's
+    "data" facts (`search.data`): skipped, repaired, empty or duplicated texts, those that are non-zero."""
+    empty = sum((facts.get("empty_texts") or {}).values())
+    copies = facts.get("duplicates") or {}
+    skipped = facts.get("folders_skipped") or {}
+    notes = [
+        (facts.get("reviews_with_replaced_bytes", 0), "reviews with undecodable bytes replaced"),
+        (facts.get("hidden_files_skipped", 0), "hidden files skipped"),
+        (sum(skipped.values()), "files skipped in folders that are not a class (" + ", ".join(skipped) + ")"),
+        (empty, "texts without a word (kept)"),
+        (copies.get("test_in_training", 0), "test reviews that copy a training review"),
+        (copies.get("val_in_train", 0), "validation reviews that copy a train review"),
+    ]
+    return [f"{what}: {count:,}" for count, what in notes if count]

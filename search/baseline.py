@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
-from runfiles.io import read_json, write_json
+from runfiles.documents import Baseline, BaselineModel, RunFacts
 from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir
 from search.retrain import Job, run_jobs
 from search.session import Session, follow_up
@@ -43,10 +43,11 @@ class BaselineConfig:
             raise UsageError(f"--epochs {self.epochs} is invalid: expected an integer >= 1")
 
 
-def train_baseline(session: Session, config: BaselineConfig) -> dict:
+def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
     """Train both presets (see the module's docstring), evaluate each once on the test split;
     returns what baseline.json holds."""
     search, resources = session.search, session.resources
+    # --lstm keras holds; otherwise each worker reads "auto" for its device (models.lstm_for)
     base = session.train_base("keras" if search.lstm == "keras" else "auto")
     tutorial_way = {"epochs": config.epochs, "learning_rate": TUTORIAL_LEARNING_RATE, "batch_size": TUTORIAL_BATCH_SIZE}
     tutorial_way |= {"max_len": 0, "bucket": False, "schedule": "constant"}
@@ -68,27 +69,27 @@ def train_baseline(session: Session, config: BaselineConfig) -> dict:
     )
     models = {}
     for job, result in zip(jobs, results, strict=True):
-        models[job.label["preset"]] = {
-            "params": job.params,
-            "train": train,
-            OBJECTIVE.metric: result[OBJECTIVE.metric],
-            "test_accuracy": result["test_accuracy"],
-            "test_examples": len(session.prepared.splits["test"]),
-            "examples": result["examples"],
-            "examples_per_s": statistics.fmean(m["examples_per_s"] for m in result["history"]),
-            "epochs": [
+        models[job.label["preset"]] = BaselineModel(
+            params=job.params,
+            train=train,
+            value=result[OBJECTIVE.metric],
+            test_accuracy=result["test_accuracy"],
+            test_examples=len(session.prepared.splits["test"]),
+            examples=result["examples"],
+            examples_per_s=statistics.fmean(m["examples_per_s"] for m in result["history"]),
+            epochs=[
                 {k: m.get(k) for k in ("epoch", OBJECTIVE.metric, "val_loss", "train_accuracy", "epoch_s")}
                 for m in result["history"]
             ],
-        }
-        session.progress.field(job.label["preset"], f"test_accuracy {models[job.label['preset']]['test_accuracy']:.4f}")
-    return {
-        "models": models,
-        "examples": sum(m["examples"] for m in models.values()),
-        "data_fingerprint": session.prepared.fingerprint,
-        "wall_s": time.time() - started,
-        "epochs": config.epochs,
-    }
+        )
+        session.progress.field(job.label["preset"], f"test_accuracy {models[job.label['preset']].test_accuracy:.4f}")
+    return Baseline(
+        models=models,
+        examples=sum(m.examples for m in models.values()),
+        data_fingerprint=session.prepared.fingerprint,
+        wall_s=time.time() - started,
+        epochs=config.epochs,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
         config = BaselineConfig(epochs=args.epochs)
         run_dir = RunDir(args.run_dir)
-        if read_json(run_dir.run_json) is None:
+        if RunFacts.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
     except (UsageError, ValueError) as error:
         return fail(error)
-    return follow_up(run_dir, lambda session: write_json(run_dir.baseline_json, train_baseline(session, config)))
+    return follow_up(run_dir, lambda session: train_baseline(session, config).write(run_dir))
 
 
 if __name__ == "__main__":

@@ -27,14 +27,23 @@ import time
 from dataclasses import dataclass
 
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
-from runfiles.io import read_json, read_rows, write_json, write_rows
-from runfiles.layout import OBJECTIVE, RunDir, State, rank_key
+from runfiles.documents import (
+    Certification,
+    Certified,
+    CertifiedConfig,
+    CertifyRow,
+    Exported,
+    Refit,
+    RefitSeed,
+    RunFacts,
+    Summary,
+)
+from runfiles.io import read_json, read_rows
+from runfiles.layout import CARD_FILE, OBJECTIVE, RunDir, State, rank_key
 from search.console import Progress
 from search.retrain import Job, run_jobs, spread
 from search.session import Session, follow_up
 from search.space import configs_from
-
-CERTIFY_COLUMNS = ["trial_id", "rank", "seed", "epochs", "best_epoch", OBJECTIVE.metric, "test_accuracy", "examples"]
 
 
 @dataclass(frozen=True)
@@ -62,13 +71,13 @@ def candidates(run_dir: RunDir, top: int) -> list[dict]:
     return rows[:top]
 
 
-def certify(session: Session, config: CertifyConfig, progress: Progress) -> dict:
+def certify(session: Session, config: CertifyConfig, progress: Progress) -> Certification:
     """Re-train, evaluate and export (see the module's docstring); returns summary.json's "certification"."""
-    from search.tuner import trial_of  # Optuna loads once certification runs, not on --help
+    from search.searcher import trial_of  # Optuna loads once certification runs, not on --help
 
     run_dir, search, resources = session.run_dir, session.search, session.resources
     chosen = candidates(run_dir, config.top)
-    base = session.train_base(read_json(run_dir.run_json)["lstm"]["trials"])
+    base = session.train_base(RunFacts.read(run_dir).lstm_trials)
     params = {row["trial_id"]: trial_of(run_dir, int(row["number"])).params for row in chosen}
     jobs = [
         Job(
@@ -91,17 +100,17 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> dict
             f"{OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} at epoch {r['epoch']}"
         ),
     )
-    write_rows(run_dir.certify_csv, CERTIFY_COLUMNS, [_row(r) for r in results])
+    CertifyRow.write(run_dir, [_row(r) for r in results])
     summary = _summarize(jobs, results, time.time() - started)
-    mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary["exported"]]
+    mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary.exported]
     if config.refit:
         mine = _refit(session, mine, summary, progress)
-    summary["wall_s"] = time.time() - started
+    summary.wall_s = time.time() - started
     _export(session, mine, summary, progress)
     return summary
 
 
-def _refit(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> list[tuple[Job, dict]]:
+def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> list[tuple[Job, dict]]:
     """Fit the chosen configuration on train + validation with each seed, for the epochs its trial trained."""
     resources = session.resources
     jobs = [Job(job.params, job.train, keep="last", label={**job.label, "refit": True}) for job, _ in mine]
@@ -119,80 +128,82 @@ def _refit(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> li
         result[OBJECTIVE.metric] = next(r for j, r in mine if j.label["seed"] == job.label["seed"])[OBJECTIVE.metric]
     tests = [r["test_accuracy"] for r in results]
     mean, std = spread(tests)
-    summary["refit"] = {
-        "seeds": [
-            {"seed": j.label["seed"], "epochs": j.train["epochs"], "test_accuracy": r["test_accuracy"], "examples": r["examples"]}
+    summary.refit = Refit(
+        seeds=[
+            RefitSeed(seed=j.label["seed"], epochs=j.train.epochs, test_accuracy=r["test_accuracy"], examples=r["examples"])
             for j, r in zip(jobs, results, strict=True)
         ],
-        "test_accuracy_mean": mean,
-        "test_accuracy_std": std,
-        "examples": sum(r["examples"] for r in results),
-    }
-    summary["examples"] += summary["refit"]["examples"]
+        test_accuracy_mean=mean,
+        test_accuracy_std=std,
+        examples=sum(r["examples"] for r in results),
+    )
+    summary.examples += summary.refit.examples
     return list(zip(jobs, results, strict=True))
 
 
-def _row(result: dict) -> dict:
-    return {
-        **result["label"],
-        "best_epoch": result["epoch"],
-        OBJECTIVE.metric: result[OBJECTIVE.metric],
-        "test_accuracy": result["test_accuracy"],
-        "examples": result["examples"],
-    }
+def _row(result: dict) -> CertifyRow:
+    label = result["label"]
+    return CertifyRow(
+        trial_id=label["trial_id"],
+        rank=label["rank"],
+        seed=label["seed"],
+        epochs=label["epochs"],
+        best_epoch=result["epoch"],
+        value=result[OBJECTIVE.metric],
+        test_accuracy=result["test_accuracy"],
+        examples=result["examples"],
+    )
 
 
-def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> dict:
+def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> Certification:
     configs = []
     for trial_id in dict.fromkeys(job.label["trial_id"] for job in jobs):
         mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == trial_id]
         val_mean, val_std = spread([r[OBJECTIVE.metric] for _, r in mine])
         test_mean, test_std = spread([r["test_accuracy"] for _, r in mine])
         configs.append(
-            {
-                "trial_id": trial_id,
-                "rank": mine[0][0].label["rank"],
-                "params": mine[0][0].params,
-                "epochs": mine[0][0].label["epochs"],
-                f"{OBJECTIVE.metric}_mean": val_mean,
-                f"{OBJECTIVE.metric}_std": val_std,
-                "test_accuracy_mean": test_mean,
-                "test_accuracy_std": test_std,
-                "seeds": [_row(r) for _, r in mine],
-            }
+            CertifiedConfig(
+                trial_id=trial_id,
+                rank=mine[0][0].label["rank"],
+                params=mine[0][0].params,
+                epochs=mine[0][0].label["epochs"],
+                value_mean=val_mean,
+                value_std=val_std,
+                test_accuracy_mean=test_mean,
+                test_accuracy_std=test_std,
+                seeds=[_row(r) for _, r in mine],
+            )
         )
-    best = min(configs, key=lambda c: OBJECTIVE.worst_first(c[f"{OBJECTIVE.metric}_mean"]))
-    return {
-        "configurations": configs,
-        "exported": best["trial_id"],
-        "examples": sum(r["examples"] for r in results),
-        "wall_s": seconds,
-    }
+    best = min(configs, key=lambda c: OBJECTIVE.worst_first(c.value_mean))
+    return Certification(
+        configurations=configs,
+        exported=best.trial_id,
+        examples=sum(r["examples"] for r in results),
+        wall_s=seconds,
+    )
 
 
-def _export(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> None:
+def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> None:
     """Ship the model of the chosen configuration's seed with the best validation accuracy (in certification)."""
     from search.export import export_network
     from search.retrain import network_of
 
     job, result = min(mine, key=lambda pair: OBJECTIVE.worst_first(pair[1][OBJECTIVE.metric]))
-    chosen = next(c for c in summary["configurations"] if c["trial_id"] == summary["exported"])
-    headline = summary.get("refit") or chosen
-    certified = {k: chosen[k] for k in chosen if k.endswith(("_mean", "_std"))}
-    if summary.get("refit"):
-        certified |= {
-            "refit_test_accuracy_mean": headline["test_accuracy_mean"],
-            "refit_test_accuracy_std": headline["test_accuracy_std"],
-        }
+    chosen = summary.chosen
+    headline = summary.refit or chosen
+    certified = Certified(chosen.value_mean, chosen.value_std, chosen.test_accuracy_mean, chosen.test_accuracy_std)
+    if summary.refit:
+        certified.refit_test_accuracy_mean = headline.test_accuracy_mean
+        certified.refit_test_accuracy_std = headline.test_accuracy_std
     facts = {
-        "trial_id": summary["exported"],
+        "trial_id": summary.exported,
         "seed": job.label["seed"],
-        "refit": bool(summary.get("refit")),
+        "refit": bool(summary.refit),
         OBJECTIVE.metric: result[OBJECTIVE.metric],
         "epoch": result["epoch"],
         "examples_per_s": statistics.fmean(m["examples_per_s"] for m in result["history"]),
         "tokens_per_s": statistics.fmean(m["tokens_per_s"] for m in result["history"]),
-        "certified": certified,
+        "certified": certified.to_json(),
     }
     export_network(
         network_of(job.params, result["weights"]),
@@ -202,13 +213,12 @@ def _export(session, mine: list[tuple[Job, dict]], summary: dict, progress) -> N
         facts,
         test_accuracy=result["test_accuracy"],
     )
-    fitted = " (refit on train + validation)" if summary.get("refit") else ""
+    fitted = " (refit on train + validation)" if summary.refit else ""
     progress.field(
         "certified",
-        f"{summary['exported']}: test_accuracy {headline['test_accuracy_mean']:.4f} "
-        f"± {headline['test_accuracy_std']:.4f} over {len(mine)} seeds{fitted}; "
-        f"{OBJECTIVE.metric} {chosen[f'{OBJECTIVE.metric}_mean']:.4f} "
-        f"± {chosen[f'{OBJECTIVE.metric}_std']:.4f} in certification",
+        f"{summary.exported}: test_accuracy {headline.test_accuracy_mean:.4f} "
+        f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}; "
+        f"{OBJECTIVE.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification",
     )
 
 
@@ -223,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
         config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit)
         run_dir = RunDir(args.run_dir)
-        if read_json(run_dir.summary_json) is None:
+        if Summary.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")
         candidates(run_dir, config.top)
     except (UsageError, ValueError) as error:
@@ -231,15 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     return follow_up(run_dir, lambda session: record(run_dir, certify(session, config, session.progress)))
 
 
-def record(run_dir: RunDir, certification: dict) -> None:
-    """Add the certification to summary.json (and what was exported with it)."""
-    from search.outcome import exported_entry
-
-    summary = read_json(run_dir.summary_json)
-    card = read_json(run_dir.best_model / "card.json")
-    summary["certification"] = certification
-    summary["exported"] = exported_entry(card) | {"refit": card.get("refit")}
-    write_json(run_dir.summary_json, summary)
+def record(run_dir: RunDir, certification: Certification) -> None:
+    """Add the certification to summary.json (and what was exported with it, refit included)."""
+    summary = Summary.read(run_dir)
+    summary.certification = certification
+    summary.exported = Exported.from_card(read_json(run_dir.best_model / CARD_FILE), refit=True)
+    summary.write(run_dir)
 
 
 if __name__ == "__main__":

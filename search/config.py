@@ -17,6 +17,7 @@ from typing import Any
 
 from models import LstmChoice
 from runfiles.cli import ArgumentParser, UsageError, add_fields
+from runfiles.documents import RunFacts
 from search.data import DataConfig
 from search.space import SPACE, narrowed, parse_fixed
 
@@ -156,7 +157,7 @@ def local_cpus() -> int:
 
 SEARCH_FLAGS = {"time_budget_min": "--time-budget", "resource_wait_min": "--resource-wait"}
 SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
-DATA_FIELDS = ["source", "limit", "val_block"]
+DATA_FIELDS = ["source", "limit", "val_block", "allow_overlap"]
 """The DataConfig fields search.run takes as flags (the rest follow from --smoke and the search)."""
 
 
@@ -227,7 +228,7 @@ def max_vocab(search: SearchConfig) -> int:
     return int(vocab.high if vocab.kind != "categorical" else max(vocab.choices))
 
 
-def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchConfig, DataConfig]:
+def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[SearchConfig, DataConfig]:
     """The recorded configs of a run, with the resumable options given now.
 
     Raises UsageError naming every option given now (or implied by --smoke) that cannot
@@ -235,7 +236,7 @@ def resumed_configs(args: argparse.Namespace, recorded: dict) -> tuple[SearchCon
     """
     wanted_search, wanted_data = configs_from_args(args)
     given = set(vars(args)) | (set(SMOKE) | {"fix", "test_limit"} if args.smoke else set())
-    search_recorded, data_recorded = recorded["search"], DataConfig.recorded(recorded["data"])
+    search_recorded, data_recorded = recorded.search_config, DataConfig.recorded(recorded.data_config)
     changed = [
         _flag(k)
         for k in SEARCH_FIELDS
@@ -259,6 +260,7 @@ def _flag(field: str) -> str:
     return {"source": "--data", "test_limit": "--smoke", **SEARCH_FLAGS}.get(field, "--" + field.replace("_", "-"))
 
 
-def recorded_configs(search: SearchConfig, data: DataConfig) -> dict[str, Any]:
-    """The configs as run.json records them (and resumed_configs reads them back)."""
-    return {"search": dataclasses.asdict(search), "data": dataclasses.asdict(data)}
+def recorded_configs(search: SearchConfig, data: DataConfig, train: dict) -> dict[str, Any]:
+    """The configs as run.json records them (and resumed_configs reads them back); `train`: the
+    TrainConfig fields every trial shares (search.session.shared_train_fields)."""
+    return RunFacts.configs_of(dataclasses.asdict(search), dataclasses.asdict(data), train)

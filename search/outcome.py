@@ -14,13 +14,15 @@ from pathlib import Path
 from ray import tune
 
 from runfiles.cli import INTERRUPTED, fail
-from runfiles.io import read_json, write_json
+from runfiles.documents import BestTrial, Budget, Certification, Exported, RunFacts, Summary, TutorialEntry
+from runfiles.io import read_json
 from runfiles.layout import CARD_FILE, MODEL_FILE, OBJECTIVE, TUTORIAL_PRESETS, RunDir, State, as_float, best_row
 from search.cluster import node_facts
 from search.console import Progress
 from search.export import export_best
+from search.searcher import trial_of
 from search.session import Session
-from search.tuner import Built, trial_of
+from search.tuner import Built
 
 
 @dataclass
@@ -40,7 +42,7 @@ def settle(session: Session, built: Built, progress: Progress) -> Outcome:
         unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
         table.mark(unfinished, State.STOPPED_EARLY, "time budget ran out after epoch {epochs}")
     unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
-    _record_session(run_dir, built.search_s, built.ledger.used, time.time() - session.started)
+    _record_session(session, built.search_s, built.ledger.used, time.time() - session.started)
     if unfinished or (not built.searcher_done() and not built.time_budget.spent):
         progress.say(f"interrupted; continue with: {run_dir.resume_command}")
         return Outcome(INTERRUPTED)
@@ -61,66 +63,75 @@ def _why_no_best(counts: dict, time_spent: bool) -> str:
     return "error: no trial finished an epoch; see the reasons in trials.csv"
 
 
-def _record_session(run_dir: RunDir, search_s: float, examples_used: int, wall_s: float) -> None:
+def _record_session(session: Session, search_s: float, examples_used: int, wall_s: float) -> None:
     """Add this session's searching and wall time to run.json (budgets and totals span
     sessions), the training examples the run has used so far, and which LSTM
     implementation each node ran."""
-    facts = read_json(run_dir.run_json)
-    facts["sessions"][-1] |= {"search_s": search_s, "examples_used": examples_used, "wall_s": wall_s}
-    facts["nodes"] = node_facts(run_dir)
-    write_json(run_dir.run_json, facts)
+    facts = _facts(session)
+    record = facts.sessions[-1]
+    record.search_s, record.examples_used, record.wall_s = search_s, examples_used, wall_s
+    facts.nodes = node_facts(session.run_dir)
+    facts.write(session.run_dir)
+
+
+def _facts(session: Session) -> RunFacts:
+    """run.json as this session keeps it (read once when the session did not write it)."""
+    if session.facts is None:
+        session.facts = RunFacts.read(session.run_dir)
+    return session.facts
 
 
 # ---------------------------------------------------------------- export and summary
 
 
-def export_and_summarize(session: Session, built: Built, outcome: Outcome, progress: Progress, export: bool = True) -> dict:
+def export_and_summarize(session: Session, built: Built, outcome: Outcome, progress: Progress, export: bool = True) -> Summary:
     """Export the best trial (unless it is already exported, or `export` is off because
     certification will export) and write summary.json."""
     run_dir, best = session.run_dir, outcome.best
-    previous = _unchanged(run_dir, best)
-    card = previous.get("card") or (_export(session, best) if export else None)
-    summary = {
-        "best": _best_entry(run_dir, best, card),
-        "exported": exported_entry(card),
-        "certification": previous.get("certification"),
-        "tutorial": {
-            row["preset"]: {
-                "trial_id": row["trial_id"],
-                "state": row["state"],
-                OBJECTIVE.metric: _number(row.get(OBJECTIVE.metric)),
-            }
+    card, certification = _unchanged(run_dir, best)
+    card = card or (_export(session, best) if export else None)
+    record_wall_s(session)
+    summary = Summary(
+        best=_best_entry(run_dir, best, card),
+        exported=Exported.from_card(card),
+        certification=certification,
+        tutorial={
+            row["preset"]: TutorialEntry(row["trial_id"], row["state"], _number(row.get(OBJECTIVE.metric)))
             for row in built.table.rows.values()
             if row.get("preset") in TUTORIAL_PRESETS
         },
-        "counts": built.table.counts(),
-        "wall_s": _wall_s(run_dir, session.started),
-        "budget": _budget(session, built),
-        "finished": True,
-    }
-    write_json(run_dir.summary_json, summary)
-    entry = summary["best"]
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry["params"].items())
-    tested = (
-        f", test_accuracy {entry['test_accuracy']:.4f} on {entry['test_examples']:,} test reviews"
-        if "test_accuracy" in entry
-        else ""
+        counts=built.table.counts(),
+        wall_s=_facts(session).wall_s(),
+        budget=_budget(session, built),
+        finished=True,
     )
-    progress.field("best", f"{best['trial_id']}: {OBJECTIVE.metric} {entry[OBJECTIVE.metric]:.4f}{tested} ({params})")
-    if card:
-        progress.field("model", f"{run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+    summary.write(run_dir)
+    _say_best(summary.best, run_dir, card, progress)
     return summary
 
 
-def _unchanged(run_dir: RunDir, best: dict) -> dict:
-    """The export and certification of an earlier session, when its best trial and epoch are
-    still the best (a resumed, finished run): the test split is not evaluated again."""
-    summary = read_json(run_dir.summary_json) if run_dir.summary_json.is_file() else None
+def _say_best(entry: BestTrial, run_dir: RunDir, card: dict | None, progress: Progress) -> None:
+    """The final lines: the best trial (its test accuracy when its own model is exported), the model."""
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.params.items())
+    tested = (
+        f", test_accuracy {entry.test_accuracy:.4f} on {entry.test_examples:,} test reviews"
+        if entry.test_accuracy is not None
+        else ""
+    )
+    progress.field("best", f"{entry.trial_id}: {OBJECTIVE.metric} {entry.value:.4f}{tested} ({params})")
+    if card:
+        progress.field("model", f"{run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+
+
+def _unchanged(run_dir: RunDir, best: dict) -> tuple[dict | None, Certification | None]:
+    """The export (card.json) and certification of an earlier session, when its best trial and epoch
+    are still the best (a resumed, finished run): the test split is not evaluated again."""
+    summary = Summary.read(run_dir) if run_dir.summary_json.is_file() else None
     card = read_json(run_dir.best_model / CARD_FILE) if (run_dir.best_model / MODEL_FILE).is_file() else None
-    if not summary or not card:
-        return {}
-    same = summary["best"]["trial_id"] == best["trial_id"] and str(summary["best"]["best_epoch"]) == str(best["best_epoch"])
-    return {"card": card, "certification": summary.get("certification")} if same else {}
+    if not summary or not card or summary.best is None:
+        return None, None
+    same = summary.best.trial_id == best["trial_id"] and str(summary.best.best_epoch) == str(best["best_epoch"])
+    return (card, summary.certification) if same else (None, None)
 
 
 def _export(session: Session, best: dict) -> dict:
@@ -140,51 +151,46 @@ def _export(session: Session, best: dict) -> dict:
     return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, facts)
 
 
-def _best_entry(run_dir: RunDir, best: dict, card: dict | None) -> dict:
+def _best_entry(run_dir: RunDir, best: dict, card: dict | None) -> BestTrial:
     """The search's best trial (the study's best); its test accuracy when its own model is exported."""
-    entry = {
-        "trial_id": best["trial_id"],
-        "number": int(best["number"]),
-        "params": trial_of(run_dir, int(best["number"])).params,
-        "preset": best.get("preset") or "",
-        OBJECTIVE.metric: _number(best[OBJECTIVE.metric]),
-        "best_epoch": int(best["best_epoch"]),
-        "examples_per_s": _number(best["examples_per_s"]),
-        "tokens_per_s": _number(best["tokens_per_s"]),
-    }
+    entry = BestTrial(
+        trial_id=best["trial_id"],
+        number=int(best["number"]),
+        params=trial_of(run_dir, int(best["number"])).params,
+        preset=best.get("preset") or "",
+        value=_number(best[OBJECTIVE.metric]),
+        best_epoch=int(best["best_epoch"]),
+        examples_per_s=_number(best["examples_per_s"]),
+        tokens_per_s=_number(best["tokens_per_s"]),
+    )
     if card and card["trial_id"] == best["trial_id"] and card.get("seed") is None:
-        entry |= {"test_accuracy": card["test_accuracy"], "test_examples": card["test_examples"]}
+        entry.test_accuracy, entry.test_examples = card["test_accuracy"], card["test_examples"]
     return entry
 
 
-def exported_entry(card: dict | None) -> dict | None:
-    """What best_model/ holds: which trial (and seed, for a certified model), its accuracies."""
-    if card is None:
-        return None
-    return {
-        k: card.get(k) for k in ("trial_id", "seed", "epoch", OBJECTIVE.metric, "test_accuracy", "test_examples", "certified")
-    }
+def session_wall_s(session: Session) -> float:
+    """This session's wall time in seconds, until now (pure: nothing is written)."""
+    return time.time() - session.started
 
 
-def _wall_s(run_dir: RunDir, started: float) -> float:
-    """The run's wall time in seconds: this session's until now, plus the earlier sessions'
-    as run.json recorded them (a session killed outright recorded none)."""
-    facts = read_json(run_dir.run_json)
-    facts["sessions"][-1]["wall_s"] = time.time() - started
-    write_json(run_dir.run_json, facts)
-    return sum(float(s.get("wall_s") or 0.0) for s in facts["sessions"])
+def record_wall_s(session: Session) -> None:
+    """Write this session's wall time until now into run.json (the run's wall time is then
+    `RunFacts.wall_s()`: the sessions' as recorded; a session killed outright recorded none)."""
+    facts = _facts(session)
+    facts.sessions[-1].wall_s = session_wall_s(session)
+    facts.write(session.run_dir)
 
 
-def _budget(session: Session, built: Built) -> dict:
-    search, facts = session.search, read_json(session.run_dir.run_json)
-    return {
-        "trials": search.trials,
-        "max_epochs": search.max_epochs,
-        "time_budget_min": search.time_budget_min,
-        "budget_examples": search.budget_examples,
-        "examples_used": built.ledger.used,
-        "search_s": sum(float(s.get("search_s") or 0.0) for s in facts["sessions"]),
-    }
+def _budget(session: Session, built: Built) -> Budget:
+    search = session.search
+    return Budget(
+        trials=search.trials,
+        max_epochs=search.max_epochs,
+        time_budget_min=search.time_budget_min,
+        budget_examples=search.budget_examples,
+        examples_used=built.ledger.used,
+        search_s=_facts(session).search_s(),
+    )
 
 
 def _number(value) -> float | None:

@@ -39,10 +39,10 @@ def train_job(job: Job, data: Prepared) -> dict:
     keras.backend.clear_session()  # the worker may have run an earlier job
     network_config, config = model_config(job.params), job.train
     configure_tensorflow(config.threads)
-    kept: dict = {"value": -math.inf}
+    kept: dict = {"value": -math.inf}  # "value": the objective oriented, larger is better
 
     def keep(metrics: dict, training) -> None:
-        value = metrics[OBJECTIVE.metric] if OBJECTIVE.mode == "max" else -metrics[OBJECTIVE.metric]
+        value = OBJECTIVE.oriented(metrics[OBJECTIVE.metric])
         if DIVERGED not in metrics and (job.keep == "last" or value > kept["value"]):
             kept.update(
                 value=value, epoch=metrics["epoch"], metric=metrics[OBJECTIVE.metric], weights=training.network.get_weights()

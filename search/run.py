@@ -21,9 +21,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
-from runfiles.io import read_json, write_json
-from runfiles.layout import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir
+from runfiles.documents import RunFacts, SessionRecord
+from runfiles.layout import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, data_notes
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
     SearchConfig,
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = RunDir(run_dir_of(args))
         check_out(run_dir, args.resume)
         if args.resume:
-            search, data_config = resumed_configs(args, read_json(run_dir.run_json)["configs"])
+            search, data_config = resumed_configs(args, RunFacts.read(run_dir))
         else:
             search, data_config = configs_from_args(args)
         check_storage(search.storage)
@@ -156,7 +157,7 @@ def phases(session: Session) -> int:
     run_dir, progress = session.run_dir, session.progress
     run_dir.root.mkdir(parents=True, exist_ok=True)
     lstm = tuner.choose_lstm(session.search, session.resources, progress)
-    facts = write_facts(session, lstm)
+    session.facts = facts = write_facts(session, lstm)
     built = tuner.build(session, lstm, facts, progress)
     header(session, lstm)
     if built.runnable:
@@ -182,13 +183,14 @@ def certified(session: Session) -> None:
 def header(session: Session, lstm: dict) -> None:
     """What is searched, on what, with what, and where it is written."""
     search, resources, progress = session.search, session.resources, session.progress
-    pinned = [p for p in session.space if p.kind == "categorical" and len(p.choices) == 1]
+    pinned = [p for p in session.space if p.pinned]
     budgets = [
         f"{search.time_budget_min:g} min" if search.time_budget_min else "",
         f"{search.budget_examples:,} training examples" if search.budget_examples else "",
     ]
     gpus = f"{resources.gpus_per_trial:g} GPU and " if resources.gpus_per_trial else ""
-    lstm_text = "Keras's layers" if lstm["trials"] == "keras" else "Keras's layers (cuDNN)" if gpus else "the fused kernel"
+    implementation = lstm_for(lstm["trials"], on_gpu=resources.gpus_per_trial > 0)
+    lstm_text = "the fused kernel" if implementation == "fused" else "Keras's layers (cuDNN)" if gpus else "Keras's layers"
     progress.field("data", _data_text(session.data_config.source, session.prepared.facts))
     progress.field(
         "space",
@@ -211,39 +213,36 @@ def header(session: Session, lstm: dict) -> None:
 
 
 def _data_text(source: str, facts: dict) -> str:
-    """The data line: split sizes, and what reading skipped or repaired when it did."""
+    """The data line: split sizes, and what reading skipped, repaired or found (`data_notes`) when it did."""
     sizes = facts["sizes"]
-    notes = [
-        (facts.get("reviews_with_replaced_bytes", 0), "reviews with undecodable bytes replaced"),
-        (facts.get("hidden_files_skipped", 0), "hidden files skipped"),
-    ]
     return f"{source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews" + "".join(
-        f"; {what}: {count:,}" for count, what in notes if count
+        f"; {note}" for note in data_notes(facts)
     )
 
 
-def write_facts(session: Session, lstm: dict) -> dict:
-    """run.json: what a reader needs to interpret the run (new, or updated on resume)."""
+def write_facts(session: Session, lstm: dict) -> RunFacts:
+    """run.json: what a reader needs to interpret the run (new, or updated on resume, with a record
+    of this session); written at once, so a driver killed from here on leaves a run that resumes."""
     search, run_dir = session.search, session.run_dir
-    previous = read_json(run_dir.run_json) if session.resume else None
+    previous = RunFacts.read(run_dir) if session.resume else None
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     train = shared_train_fields(session.train_base(lstm["trials"]))
-    facts = {
-        "command": previous["command"] if previous else session.command,
-        "started_at": previous["started_at"] if previous else now,
-        "configs": recorded_configs(search, session.data_config) | {"train": train},
-        "data": session.prepared.facts | {"source": session.data_config.source},  # cached facts name the first source
-        "space": [p.to_json() for p in session.space],
-        "study": STUDY_NAME,
-        "objective": asdict(OBJECTIVE),
-        "presets": {name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
-        "start_point": previous.get("start_point") if previous else start_point(session.space),
-        "resources": asdict(session.resources),
-        "lstm": lstm,
-        "versions": library_versions(),
-        "sessions": (previous or {}).get("sessions", []) + [{"started_at": now, "command": session.command}],
-    }
-    write_json(run_dir.run_json, facts)
+    facts = RunFacts(
+        command=previous.command if previous else session.command,
+        started_at=previous.started_at if previous else now,
+        configs=recorded_configs(search, session.data_config, train),
+        data=session.prepared.facts | {"source": session.data_config.source},  # cached facts name the first source
+        space=[p.to_json() for p in session.space],
+        study=STUDY_NAME,
+        objective=OBJECTIVE,
+        presets={name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
+        start_point=previous.start_point if previous else start_point(session.space),
+        resources=asdict(session.resources),
+        lstm=lstm,
+        versions=library_versions(),
+        sessions=(previous.sessions if previous else []) + [SessionRecord(started_at=now, command=session.command)],
+    )
+    facts.write(run_dir)
     return facts
 
 

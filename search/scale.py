@@ -119,8 +119,9 @@ def driver_pieces(seed: int, iterations: int, scratch: Path):
     import optuna
 
     from search.console import Progress
+    from search.scheduler import Ledger, StoppingScheduler
+    from search.searcher import StudySearch
     from search.tracking import TrialTable
-    from search.tuning import Ledger, StoppingScheduler, StudySearch
 
     class TimedSearch(StudySearch):
         suggest, on_trial_result, on_trial_complete = (

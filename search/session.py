@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from runfiles.cli import UsageError, fail
-from runfiles.io import read_json
+from runfiles.documents import RunFacts
 from runfiles.layout import Param, RunDir
 from search import faults
 from search.config import Resources, SearchConfig, local_cpus, plan_resources
@@ -44,6 +44,9 @@ class Session:
     certify: bool = False
     space: tuple[Param, ...] = ()
     """The run's search space: pinned values, and the ranges fitted to the prepared data."""
+    facts: RunFacts | None = None
+    """run.json as a search session wrote it (search.run.write_facts), updated here and written
+    at each update: its phases read it from memory, not from the disk."""
 
     def __post_init__(self) -> None:
         if not self.space:
@@ -70,7 +73,7 @@ def shared_train_fields(base: TrainConfig) -> dict:
 def run_space(run_dir: RunDir, search: SearchConfig, prepared: Prepared, resume: bool) -> tuple[Param, ...]:
     """A resumed run's recorded space; a new run's, fitted to its data (search.space.fitted)."""
     if resume:
-        return tuple(Param.from_json(entry) for entry in read_json(run_dir.run_json)["space"])
+        return tuple(Param.from_json(entry) for entry in RunFacts.read(run_dir).space)
     return fitted(search.space, len(prepared.vocabulary), prepared.splits["train"].lengths)
 
 
@@ -111,8 +114,8 @@ def follow_up(run_dir: RunDir, work: Callable[[Session], None]) -> int:
     """A command on a finished run in its own driver session (python -m search.certify,
     python -m search.baseline): the run's own data and resources, then `work(session)`,
     then the report; returns the exit code."""
-    recorded = read_json(run_dir.run_json)
-    search, data_config = SearchConfig(**recorded["configs"]["search"]), DataConfig.recorded(recorded["configs"]["data"])
+    recorded = RunFacts.read(run_dir)
+    search, data_config = SearchConfig(**recorded.search_config), DataConfig.recorded(recorded.data_config)
     progress = Progress()
     with quiet_libraries(False, progress) as log, ray_session(search) as failure:
         if failure:

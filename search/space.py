@@ -192,7 +192,7 @@ def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
     """
     point = tutorial_point(preset)
     for p in space:
-        if p.kind == "categorical" and len(p.choices) == 1:
+        if p.pinned:
             point[p.name] = p.choices[0]
         if not p.contains(point[p.name]):
             raise ValueError(f"the {preset} model's {p.name}={point[p.name]} lies outside the space {p.describe()}")
@@ -206,7 +206,7 @@ def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
     point = {}
     for p in space:
         value = START_POINT[p.name]
-        if p.kind == "categorical" and len(p.choices) == 1:
+        if p.pinned:
             value = p.choices[0]
         elif p.kind != "categorical":
             value = min(max(value, p.low), p.high)

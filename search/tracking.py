@@ -4,7 +4,8 @@
 reported epoch and rewrites trials.csv whenever a trial starts, reports, checkpoints or
 ends, so a report can be built from the files at any moment. A trial's state comes from
 Tune's own events (started, ended, raised) plus why it ended: the scheduler's reason for
-stopping it, or the trial's own report that its loss diverged.
+stopping it, or the trial's own report that its loss diverged; `search.searcher.trial_ending`
+classifies it, for this table and the study alike.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from ray import tune
 from runfiles.io import append_row, read_rows, write_rows
 from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, RunDir, State, as_float, names, trial_columns, trial_id
 from search.console import Progress
+from search.scheduler import Ledger, StoppingScheduler, scheduler_path
+from search.searcher import NUMBER, trial_ending
 from search.space import preset_of
-from search.train import DIVERGED
-from search.tuning import NUMBER, Ledger, StoppingScheduler, scheduler_path
 
 EPOCH_NAMES = names(EPOCH_COLUMNS)
 
@@ -93,28 +94,13 @@ class TrialTable(tune.Callback):
             delete_checkpoint(self.run_dir, stale)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        row = self._row(trial)
-        diverged = trial.last_result.get(DIVERGED)
-        if diverged:
-            row.update(
-                state=State.DIVERGED,
-                reason=f"diverged at epoch {trial.last_result.get('epoch')}: {diverged}",
-                val_accuracy="",
-                val_loss="",
-            )
-        elif trial.trial_id in self.ledger.reasons:
-            row.update(state=State.STOPPED_EARLY, reason=self.ledger.reasons[trial.trial_id])
-        else:
-            row.update(state=State.COMPLETED, reason="")
-        self._end(row)
+        self._end(trial)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        row = self._row(trial)
         error = _error_text(trial)
         message = error.splitlines()[-1] if error else "the trial raised an error"
         where = f" (log: {self._relative(str(Path(trial.path) / Path(trial.error_file).name))})" if trial.error_file else ""
-        row.update(state=State.ERRORED, reason=(message[:300] + where), val_accuracy="", val_loss="")
-        self._end(row)
+        self._end(trial, error=message[:300] + where)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         row = self._row(trial)
@@ -142,7 +128,14 @@ class TrialTable(tune.Callback):
             }
         return self.rows[key]
 
-    def _end(self, row: dict) -> None:
+    def _end(self, trial, error: str | None = None) -> None:
+        """Record how a trial ended (`search.searcher.trial_ending`, the study's rule too)."""
+        row = self._row(trial)
+        scored = math.isfinite(as_float(row.get(OBJECTIVE.metric)))  # its best epoch's, earlier sessions' included
+        state, reason = trial_ending(trial.last_result, self.ledger.reasons.get(trial.trial_id), scored, error)
+        row.update(state=state, reason=reason)
+        if state in (State.DIVERGED, State.ERRORED):  # no value worth ranking
+            row.update(val_accuracy="", val_loss="")
         row["ended_at"] = time.time()
         self.write()
         self.progress.trial_ended(row, self.counts())

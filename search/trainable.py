@@ -14,9 +14,9 @@ import time
 
 from search import faults
 from search.data import Prepared
+from search.searcher import NUMBER
 from search.space import configs_from
 from search.train import DIVERGED, TrainConfig, Training, configure_tensorflow, train_and_evaluate
-from search.tuning import NUMBER
 
 
 def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: dict) -> None:

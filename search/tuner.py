@@ -5,7 +5,7 @@ start point (`search.space.start_point`). A resumed run
 reads the study, which is the run's record of its trials: those a stopped driver left
 RUNNING continue under their own numbers from their latest checkpoints, a table row the
 driver did not get to update takes the study's word, and the budgets count what earlier
-sessions spent.
+sessions spent. The searcher is `search.searcher`; what stops trials, `search.scheduler`.
 """
 
 from __future__ import annotations
@@ -18,27 +18,30 @@ from pathlib import Path
 import optuna
 from ray import tune
 
-from models import kernels
+from models import kernels, lstm_for
 from runfiles.cli import UsageError
+from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_rows
-from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, as_float, trial_id
+from runfiles.layout import RunDir, State, as_float, trial_id
 from search.cluster import storage_path
 from search.config import Resources, SearchConfig
 from search.console import Progress
+from search.scheduler import Ledger, StoppingScheduler, TimeBudget, scheduler_path
+from search.searcher import NUMBER, StudySearch, Unfinished, best_reported, load_sampler, open_study, started_trials
 from search.session import Session
 from search.space import optuna_space
 from search.tracking import TrialTable
 from search.trainable import bilstm
-from search.tuning import NUMBER, Ledger, StoppingScheduler, StudySearch, TimeBudget, Unfinished, load_sampler, scheduler_path
 
 
 def choose_lstm(search: SearchConfig, resources: Resources, progress: Progress) -> dict:
     """The LSTM trials use, as run.json records it; builds the fused kernel first when wanted.
 
-    Raises UsageError for --lstm fused on a machine that cannot build the kernel; with
-    'auto', says once why it falls back to Keras's layers.
+    Trials on a GPU take 'auto' as Keras's layers (`models.lstm_for`). Raises UsageError for
+    --lstm fused on a machine that cannot build the kernel; with 'auto', says once why it
+    falls back to Keras's layers.
     """
-    if search.lstm == "keras" or (search.lstm == "auto" and resources.gpus_per_trial > 0):
+    if lstm_for(search.lstm, on_gpu=resources.gpus_per_trial > 0) == "keras":
         return {"requested": search.lstm, "trials": search.lstm}
     try:
         library = kernels.build()
@@ -94,7 +97,7 @@ class Built:
         return self.searcher is None or self.ledger.exhausted or self.searcher.study_size() >= self.searcher._total
 
 
-def build(session: Session, lstm: dict, facts: dict, progress: Progress) -> Built:
+def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> Built:
     """Everything a session needs to fit; `Built.tuner` is None when nothing is left to run."""
     run_dir, search = session.run_dir, session.search
     unfinished = reconcile(run_dir) if session.resume else []
@@ -105,7 +108,7 @@ def build(session: Session, lstm: dict, facts: dict, progress: Progress) -> Buil
         scheduler.restore(str(scheduler_path(run_dir)))
     table = TrialTable(run_dir, [p.name for p in session.space], ledger, scheduler, session.resources.cpus_per_trial, progress)
     built = Built(table, ledger, TimeBudget(time_left, time.time()), search.trials, session.resources.concurrency)
-    study_size = _study_size(run_dir) if session.resume else 0
+    study_size = started_trials(open_study(run_dir)) if session.resume else 0
     remaining = len(unfinished) + max(0, search.trials - study_size)
     if remaining == 0 or not ledger.can_fund_epoch() or (time_left is not None and time_left <= 0):
         ledger.exhausted = remaining > 0
@@ -115,7 +118,7 @@ def build(session: Session, lstm: dict, facts: dict, progress: Progress) -> Buil
     return built
 
 
-def _searcher(session: Session, facts: dict, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
+def _searcher(session: Session, facts: RunFacts, ledger: Ledger, unfinished: list[Unfinished], study_size: int) -> StudySearch:
     """Optuna on the run's study; a new run queues the points run.json records (the tutorial's
     models, then the start point, if any)."""
     search = session.search
@@ -124,7 +127,7 @@ def _searcher(session: Session, facts: dict, ledger: Ledger, unfinished: list[Un
         presets = []
     else:
         sampler = optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
-        presets = [*facts["presets"].values(), *[point for point in [facts["start_point"]] if point]]
+        presets = [*facts.presets.values(), *[point for point in [facts.start_point] if point]]
     return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
 
 
@@ -166,15 +169,6 @@ def _dirname(trial) -> str:
 # ---------------------------------------------------------------- resuming
 
 
-def _study(run_dir: RunDir) -> optuna.Study:
-    return optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url)
-
-
-def _study_size(run_dir: RunDir) -> int:
-    waiting = optuna.trial.TrialState.WAITING
-    return sum(1 for t in _study(run_dir).get_trials(deepcopy=False) if t.state != waiting)
-
-
 def reconcile(run_dir: RunDir) -> list[Unfinished]:
     """The study's unfinished trials, and trials.csv brought in line with the study.
 
@@ -184,10 +178,10 @@ def reconcile(run_dir: RunDir) -> list[Unfinished]:
     table = read_rows(run_dir.trials_csv)
     rows = {int(row["number"]): row for row in table}
     unfinished = []
-    for trial in _study(run_dir).get_trials(deepcopy=False):
+    for trial in open_study(run_dir).get_trials(deepcopy=False):
         row = rows.get(trial.number)
         if trial.state == optuna.trial.TrialState.RUNNING:
-            unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), _best(trial)))
+            unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), best_reported(trial)))
         elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and "state" in trial.user_attrs:
             row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
     if table:
@@ -203,23 +197,12 @@ def _checkpoint(run_dir: RunDir, row: dict | None) -> tune.Checkpoint | None:
     return tune.Checkpoint(full) if "://" in path or Path(full).is_dir() else None
 
 
-def _best(trial: optuna.trial.FrozenTrial) -> float:
-    """The trial's best value so far, oriented so that larger is better."""
-    values = [v if OBJECTIVE.mode == "max" else -v for v in trial.intermediate_values.values() if math.isfinite(v)]
-    return max(values, default=-math.inf)
-
-
 def examples_used(run_dir: RunDir) -> int:
     """Training examples of every epoch the run has reported so far."""
     values = (as_float(row.get("examples")) for row in read_rows(run_dir.epochs_csv))
     return int(sum(v for v in values if not math.isnan(v)))
 
 
-def time_used(facts: dict) -> float:
+def time_used(facts: RunFacts) -> float:
     """Seconds the run's earlier sessions spent searching."""
-    return sum(float(s.get("search_s") or 0.0) for s in facts.get("sessions", []))
-
-
-def trial_of(run_dir: RunDir, number: int) -> optuna.trial.FrozenTrial:
-    """The study's record of one trial (typed parameters, state, values)."""
-    return _study(run_dir).trials[number]
+    return facts.search_s()

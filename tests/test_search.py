@@ -112,8 +112,9 @@ def test_exported_model_takes_raw_text(real_run, capsys):
 
 
 def test_same_seed_proposes_the_same_first_configurations(tmp_path, sample):
+    from search.scheduler import Ledger
+    from search.searcher import StudySearch
     from search.space import optuna_space
-    from search.tuning import Ledger, StudySearch
 
     def first_proposals(seed, folder):
         folder.mkdir()
@@ -132,6 +133,28 @@ def test_same_seed_proposes_the_same_first_configurations(tmp_path, sample):
     assert a == b
     assert a[:2] == c[:2] and a[2:] != c[2:]  # the tutorial's two models first, then sampled ones
     assert [p["trial_number"] for p in a] == [0, 1, 2, 3, 4]
+
+
+def test_one_rule_says_how_a_trial_ended_for_the_table_and_the_study():
+    from search.searcher import STUDY_STATES, trial_ending
+    from search.train import DIVERGED
+
+    epoch = {"epoch": 2, "val_accuracy": 0.8}
+    assert trial_ending(epoch, None, scored=True) == (State.COMPLETED, "")
+    assert trial_ending(epoch, "examples budget spent after epoch 2", scored=True) == (
+        State.STOPPED_EARLY,
+        "examples budget spent after epoch 2",
+    )
+    diverged = {"epoch": 1, DIVERGED: "training loss is nan"}
+    assert trial_ending(diverged, "ASHA ...", scored=False) == (State.DIVERGED, "diverged at epoch 1: training loss is nan")
+    assert trial_ending(diverged, None, scored=False, error="boom") == (State.ERRORED, "boom")
+    assert trial_ending({}, None, scored=False) == (State.ERRORED, "it ended before finishing an epoch")
+    assert {state: STUDY_STATES[state].name for state in State if state.ended} == {
+        State.COMPLETED: "COMPLETE",
+        State.STOPPED_EARLY: "PRUNED",
+        State.DIVERGED: "FAIL",
+        State.ERRORED: "FAIL",
+    }
 
 
 def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):

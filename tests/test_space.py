@@ -3,8 +3,9 @@ import dataclasses
 import optuna
 import pytest
 
-from models import PRESETS
+from models import PRESETS, lstm_for
 from runfiles.cli import UsageError
+from runfiles.layout import Objective
 from search.space import (
     PARAMS,
     SPACE,
@@ -63,6 +64,7 @@ def test_narrowing_pins_values_and_a_pinned_preset_is_no_longer_the_tutorials():
     point = preset_point("tutorial-stacked", space)
     assert point["max_len"] == 128 and point["units"] == 16 and point["depth"] == 2
     assert preset_of(point) == ""  # never called the tutorial's model unless it is
+    assert {p.name for p in space if p.pinned} == {"max_len", "units"}
     with pytest.raises(UsageError, match="not a searched parameter"):
         narrowed(SPACE, {"colour": 1})
 
@@ -129,3 +131,18 @@ def test_the_contract_the_space_the_report_and_help_load_no_tensorflow(code, hea
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "heavy: []" in done.stdout
+
+
+def test_the_objective_alone_knows_its_direction():
+    accuracy, loss = Objective("val_accuracy", "max"), Objective("val_loss", "min")
+    assert accuracy.best([0.5, None, float("nan"), 0.7, 0.6]) == 0.7 and loss.best([0.5, 0.3, None]) == 0.3
+    assert accuracy.best([None, float("nan")]) is None
+    assert loss.oriented(0.3) > loss.oriented(0.5) and accuracy.oriented(0.7) > accuracy.oriented(0.5)
+    assert sorted([0.5, None, 0.7], key=accuracy.worst_first) == [0.7, 0.5, None]
+
+
+def test_auto_means_keras_on_a_gpu_and_the_fused_kernel_on_a_cpu():
+    assert [lstm_for(choice, on_gpu=True) for choice in ("auto", "fused", "keras")] == ["keras", "fused", "keras"]
+    assert [lstm_for(choice, on_gpu=False) for choice in ("auto", "fused", "keras")] == ["fused", "fused", "keras"]
+    with pytest.raises(ValueError, match="lstm='cudnn' is invalid"):
+        lstm_for("cudnn", on_gpu=False)

@@ -1,0 +1,126 @@
+"""Where trials get stopped: ASHA, the examples budget and the time budget.
+
+- `Ledger`: the examples budget and why each trial was stopped early, shared by the
+  searcher (`search.searcher`), the scheduler and the trial tables of one driver session.
+- `StoppingScheduler`: ASHA on the objective, plus the examples budget, recording why it
+  stops a trial.
+- `TimeBudget`: ends every trial at once when the time budget runs out.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+from runfiles.layout import OBJECTIVE, RunDir
+from search.train import DIVERGED
+
+SCHEDULER_FILE = "scheduler.pkl"
+
+
+@dataclass
+class Ledger:
+    """Examples processed and committed against the budget, and why trials stopped early.
+
+    An epoch is committed when it starts: a trial's first one when the searcher creates
+    it, the next one when its scheduler lets it continue. Keys are Tune trial ids.
+    """
+
+    examples_per_epoch: int
+    budget_examples: int | None = None
+    used: int = 0
+    """Examples of every reported epoch, earlier sessions included."""
+    mid_epoch: set = field(default_factory=set)
+    reasons: dict = field(default_factory=dict)
+    """Why the scheduler or a budget stopped a trial, by Tune trial id."""
+    exhausted: bool = False
+
+    def can_fund_epoch(self, excluding: str | None = None) -> bool:
+        """Whether one more epoch fits beside those in progress (other than `excluding`'s)."""
+        if self.budget_examples is None:
+            return True
+        in_progress = len(self.mid_epoch - {excluding}) * self.examples_per_epoch
+        return self.used + in_progress + self.examples_per_epoch <= self.budget_examples
+
+    def remaining(self) -> int | None:
+        """Examples the budget has left, or None without a budget."""
+        return None if self.budget_examples is None else max(0, self.budget_examples - self.used)
+
+
+class StoppingScheduler(ASHAScheduler):
+    """ASHA on the objective, after the examples budget; records why it stops a trial."""
+
+    def __init__(self, ledger: Ledger, max_epochs: int, grace_period: int):
+        super().__init__(
+            time_attr="epoch",
+            **OBJECTIVE.tune_kwargs,
+            max_t=max_epochs,
+            grace_period=grace_period,
+            reduction_factor=3,
+        )
+        self.ledger, self.max_epochs = ledger, max_epochs
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        self.ledger.used += int(result.get("examples", 0))
+        epoch = int(result["epoch"])
+        if result.get(DIVERGED):  # the trial ends by itself; its NaN never enters a rung
+            return TrialScheduler.CONTINUE
+        if epoch >= self.max_epochs:
+            return super().on_trial_result(tune_controller, trial, result)
+        if not self.ledger.can_fund_epoch(excluding=trial.trial_id):
+            self.ledger.reasons[trial.trial_id] = f"examples budget spent after epoch {epoch}"
+            return TrialScheduler.STOP
+        decision = super().on_trial_result(tune_controller, trial, result)
+        if decision == TrialScheduler.STOP:
+            value = result[OBJECTIVE.metric]
+            self.ledger.reasons[trial.trial_id] = (
+                f"ASHA stopped it after epoch {epoch}: {OBJECTIVE.metric} {value:.4f} below its rung's cut-off"
+            )
+        return decision
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        self.ledger.mid_epoch.discard(trial.trial_id)
+        super().on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        self.ledger.mid_epoch.discard(trial.trial_id)
+        super().on_trial_error(tune_controller, trial)
+
+    def on_trial_remove(self, tune_controller, trial) -> None:
+        self.ledger.mid_epoch.discard(trial.trial_id)
+        super().on_trial_remove(tune_controller, trial)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({k: v for k, v in self.__dict__.items() if k != "ledger"}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))
+
+
+class TimeBudget(tune.Stopper):
+    """Stops the whole search once `budget_s` seconds have passed since `start`."""
+
+    def __init__(self, budget_s: float | None, start: float):
+        self.deadline = None if budget_s is None else start + budget_s
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    @property
+    def spent(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def stop_all(self) -> bool:
+        return self.spent
+
+
+def scheduler_path(run_dir: RunDir) -> Path:
+    """Where the trial tables keep ASHA's rungs, so a resumed run cuts trials as before."""
+    return run_dir.tune / SCHEDULER_FILE

@@ -1,0 +1,206 @@
+"""The study side of a search: Optuna on the run's SQLite study, which records which trials exist.
+
+- `StudySearch`: Ray's `OptunaSearch` on the run's study. A resumed run re-issues the
+  study's unfinished trials (same number, same parameters, continued from their
+  checkpoints) before asking Optuna for new ones. Optuna learns what the report ranks by:
+  each epoch's intermediate value is the trial's best objective so far, and a trial that
+  ended is told as `trial_ending` classifies it (`STUDY_STATES`): COMPLETE with its best
+  epoch's value, PRUNED, or FAIL.
+- `trial_ending`: how a trial ended, the one rule both the study and the trial tables
+  (`search.tracking`) follow.
+- The sampler's state beside the study (`save_sampler`, `load_sampler`), and readers of a
+  stored study (`open_study`, `started_trials`, `trial_of`, `best_reported`).
+
+Where trials get stopped (ASHA, the budgets) is `search.scheduler`.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+
+import optuna
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, as_float
+from search.scheduler import Ledger
+from search.train import DIVERGED
+
+NUMBER = "trial_number"
+"""The key of a trial's config that holds its study trial number."""
+SAMPLER_FILE = "sampler.pkl"
+
+STUDY_STATES = {
+    State.COMPLETED: optuna.trial.TrialState.COMPLETE,
+    State.STOPPED_EARLY: optuna.trial.TrialState.PRUNED,
+    State.DIVERGED: optuna.trial.TrialState.FAIL,
+    State.ERRORED: optuna.trial.TrialState.FAIL,
+}
+"""How the study records a trial that ended in each trials.csv state."""
+
+
+def trial_ending(result: dict, stop_reason: str | None, scored: bool, error: str | None = None) -> tuple[State, str]:
+    """How a trial ended, and why: its trials.csv state (the study's through `STUDY_STATES`).
+
+    `result` is the last result Tune hands over, `stop_reason` why the scheduler or a
+    budget stopped it (`Ledger.reasons`, None when nothing did), `scored` whether any of
+    its epochs (earlier sessions' included) reported a finite objective value, and `error`
+    what it raised (None when it did not). A trial that ended by itself without a value
+    finished no epoch, so it is errored, never completed.
+    """
+    if error is not None:
+        return State.ERRORED, error
+    if result.get(DIVERGED):
+        return State.DIVERGED, f"diverged at epoch {result.get('epoch')}: {result[DIVERGED]}"
+    if stop_reason is not None:
+        return State.STOPPED_EARLY, stop_reason
+    if not scored:
+        return State.ERRORED, "it ended before finishing an epoch"
+    return State.COMPLETED, ""
+
+
+@dataclass
+class Unfinished:
+    """A study trial that a stopped driver left RUNNING: continued under its own number."""
+
+    number: int
+    params: dict
+    checkpoint: object | None = None
+    """A `tune.Checkpoint` of its latest epoch, or None when it had not finished one."""
+    best: float | None = None
+    """Its best objective value so far (`best_reported`), or None."""
+
+
+class StudySearch(OptunaSearch):
+    """OptunaSearch on the run's study; see the module's docstring."""
+
+    def __init__(
+        self, space: dict, run_dir: RunDir, ledger: Ledger, sampler, presets: list[dict], unfinished: list[Unfinished], total: int
+    ):
+        super().__init__(
+            space=space,
+            **OBJECTIVE.tune_kwargs,
+            points_to_evaluate=presets,
+            sampler=sampler,
+            study_name=STUDY_NAME,
+            storage=optuna.storages.RDBStorage(run_dir.study_url),
+        )
+        self._run_dir, self._ledger, self._total = run_dir, ledger, total
+        self._unfinished = list(unfinished)
+        self._best: dict[str, float | None] = {}  # each trial's best objective value so far
+        self._reported: dict[str, int] = {}
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if not self._ledger.can_fund_epoch():
+            self._ledger.exhausted = True
+            return Searcher.FINISHED
+        if not self._unfinished and self.study_size() >= self._total:
+            return Searcher.FINISHED
+        if self._unfinished:
+            again = self._unfinished.pop(0)
+            self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, self._storage_id(again.number))
+            self._best[trial_id] = again.best
+            params = again.params
+        else:
+            params = super().suggest(trial_id)
+            save_sampler(self._run_dir, self._ot_study.sampler, self.study_size())
+        self._ledger.mid_epoch.add(trial_id)
+        return {**params, NUMBER: self._ot_trials[trial_id].number}
+
+    def study_size(self) -> int:
+        """Trials the study holds, queued ones (the tutorial's, not yet started) excluded."""
+        return started_trials(self._ot_study)
+
+    def _storage_id(self, number: int) -> int:
+        return self._ot_study._storage.get_trial_id_from_study_id_trial_number(self._ot_study._study_id, number)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Report the trial's best value so far at this epoch (once per epoch)."""
+        value, epoch = as_float(result.get(OBJECTIVE.metric)), int(result.get("epoch", 0))
+        if math.isnan(value) or trial_id in self._completed_trials or self._reported.get(trial_id, 0) >= epoch:
+            return
+        self._best[trial_id] = OBJECTIVE.best([self._best.get(trial_id), value])
+        self._ot_trials[trial_id].report(self._best[trial_id], epoch)
+        self._reported[trial_id] = epoch
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        if result:  # the result a stopped trial ended on reaches the searcher only here
+            self.on_trial_result(trial_id, result)
+        self._ledger.mid_epoch.discard(trial_id)
+        best = self._best.get(trial_id)
+        state, reason = trial_ending(
+            result or {},
+            self._ledger.reasons.get(trial_id),
+            scored=best is not None and math.isfinite(best),
+            error="it raised an error (see trials.csv)" if error else None,
+        )
+        self.tell(trial_id, state, reason)
+
+    def tell(self, trial_id: str, state: State, reason: str) -> None:
+        """Tell the study how a trial ended (COMPLETE with its best epoch's value), and why."""
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr("state", state)
+        if reason:
+            ot_trial.set_user_attr("reason", reason)
+        study_state = STUDY_STATES[state]
+        value = self._best.get(trial_id) if study_state == optuna.trial.TrialState.COMPLETE else None
+        self._ot_study.tell(ot_trial, value, state=study_state)
+        self._completed_trials.add(trial_id)
+
+    def prune_unfinished(self, reason: str) -> list[tuple[int, dict]]:
+        """Tell PRUNED every trial still running (the time budget ended them); their (number, params)."""
+        ended = [t for t in self._ot_trials if t not in self._completed_trials]
+        for trial_id in ended:
+            self._ledger.reasons[trial_id] = reason
+            self.tell(trial_id, State.STOPPED_EARLY, reason)
+        return [(self._ot_trials[t].number, self._ot_trials[t].params) for t in ended]
+
+
+# ---------------------------------------------------------------- the sampler's state
+
+
+def save_sampler(run_dir: RunDir, sampler, study_size: int) -> None:
+    """Keep the sampler's state beside the study, with the study size it belongs to."""
+    tmp = run_dir.tune / (SAMPLER_FILE + ".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(pickle.dumps({"study_size": study_size, "sampler": sampler}))
+    tmp.replace(run_dir.tune / SAMPLER_FILE)
+
+
+def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: int = 10):
+    """The sampler as the last session left it; a freshly seeded one if it is missing or
+    behind the study (the driver stopped between a trial's creation and the save)."""
+    path = run_dir.tune / SAMPLER_FILE
+    if path.exists():
+        saved = pickle.loads(path.read_bytes())
+        if saved["study_size"] == study_size:
+            return saved["sampler"]
+    return optuna.samplers.TPESampler(seed=seed + study_size, n_startup_trials=startup_trials)
+
+
+# ---------------------------------------------------------------- reading a stored study
+
+
+def open_study(run_dir: RunDir) -> optuna.Study:
+    """The run's study, as study.db stores it."""
+    return optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url)
+
+
+def started_trials(study: optuna.Study) -> int:
+    """Trials a study holds, queued ones (WAITING: the tutorial's, not yet started) excluded."""
+    waiting = optuna.trial.TrialState.WAITING
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state != waiting)
+
+
+def trial_of(run_dir: RunDir, number: int) -> optuna.trial.FrozenTrial:
+    """The study's record of one trial (typed parameters, state, values)."""
+    return open_study(run_dir).trials[number]
+
+
+def best_reported(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The best objective value a study trial reported (its finite intermediate values), or None."""
+    return OBJECTIVE.best(v for v in trial.intermediate_values.values() if math.isfinite(v))
