@@ -34,15 +34,18 @@ PROGRESS_NOTE = (
 )
 
 
-def build(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report/index.html and its PNGs; return the path of index.html.
+def build(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write RUN_DIR/report/index.html (or OUT/index.html) and its PNGs; return the path of index.html.
 
-    Raises ReportError when RUN_DIR is not a run directory; report/ is replaced at once,
-    and left as it was when anything fails.
+    Raises ReportError when RUN_DIR is not a run directory, or OUT is not a folder a report may
+    replace (absent, empty, or an earlier report); the folder is replaced at once, and left as it
+    was when anything fails.
     """
     run = load(run_dir)
+    if out is not None:
+        _check_comparison_out(Path(out), [run])
     html, pictures = assemble(run)
-    return _write_page(RunDir(run_dir).report, html, pictures)
+    return _write_page(RunDir(run_dir).report if out is None else Path(out), html, pictures)
 
 
 def build_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
@@ -74,7 +77,7 @@ def _check_comparison_out(out: Path, runs: list[Run]) -> None:
         others = sorted(p.name for p in out.iterdir() if p.name != "index.html" and p.suffix != ".png")
         if others:
             raise ReportError(
-                f"--out {out} holds other files ({', '.join(others[:3])}); choose an empty folder or an earlier comparison's"
+                f"--out {out} holds other files ({', '.join(others[:3])}); choose an empty folder or an earlier report's"
             )
 
 
@@ -129,6 +132,8 @@ def _status(run: Run) -> str:
     if run.finished:
         wall = page.fmt_seconds(run.summary.wall_s if run.summary else None)
         text = f"Finished run: {len(run.trials)} trials ({listed})" + (f", wall time {wall}" if wall else "") + "."
+        if run.summary is not None and run.summary.best is None:
+            text += " No trial reported a value to rank, so no model was exported (see each trial's reason below)."
         return f'<div class="banner done">{page.esc(text)}</div>'
     text = (
         f"Run in progress or interrupted (no final summary.json): {len(run.trials)} trials so far"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import functools
+import os
 import sys
 import types
 import typing
@@ -88,6 +90,26 @@ def _argparse_type(hint) -> tuple[Any, tuple | None]:
     if typing.get_origin(hint) is Literal:
         return type(args[0]), tuple(args)
     return hint, None
+
+
+MACHINE_FAULTS = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}
+"""Faults of the machine, not of the command: what they are called in a one-line error."""
+
+
+def machine_fault(error: BaseException) -> tuple[str, str] | None:
+    """(what, the path it hit, or "") when `error`, or an error it was raised from (Ray and Tune
+    wrap them), is a full disk, an exceeded quota or a read-only file system; else None."""
+    seen = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        if isinstance(error, OSError) and error.errno in MACHINE_FAULTS:
+            return MACHINE_FAULTS[error.errno], str(error.filename or "")
+        text = str(error)
+        for code, what in MACHINE_FAULTS.items():
+            if os.strerror(code) in text:
+                return what, ""
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def fail(error: Exception | str) -> int:

@@ -49,6 +49,10 @@ class RunDir:
     """The tutorial's two models trained as the tutorial trains them (python -m search.baseline)."""
     certify_csv = property(lambda self: self.root / "certify.csv")
     """Each certification seed's validation and test accuracy (--certify)."""
+    lock = property(lambda self: self.root / ".driver.lock")
+    """The lock a command holds while it writes into the run (runfiles.lock)."""
+    holder = property(lambda self: self.root / ".driver.json")
+    """Who holds the lock: host, pid, since when, command."""
     best_model = property(lambda self: self.root / "best_model")
     report = property(lambda self: self.root / "report")
 
@@ -59,8 +63,13 @@ class RunDir:
 
     @property
     def resume_command(self) -> str:
-        """The shell command that continues this run (its path quoted for the shell)."""
-        return f"python -m search.run --resume --out {shlex.quote(str(self.root))}"
+        """The shell command that continues this run, from any working directory (its absolute
+        path, quoted for the shell)."""
+        return f"python -m search.run --resume --out {shlex.quote(str(self.root.absolute()))}"
+
+    def bookkeeping(self, path: Path) -> bool:
+        """Whether `path` is one of the files a command keeps while it holds the lock, not a result."""
+        return path.name in (self.lock.name, self.holder.name)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ wall time), which the report shows beside the search's result.
 
 from __future__ import annotations
 
+import shlex
 import statistics
 import sys
 import time
@@ -53,7 +54,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
     tutorial_way |= {"max_len": 0, "bucket": False, "schedule": "constant"}
     jobs = [
         Job(point, configs_from(point, base, **tutorial_way)[1], keep="last", label={"preset": preset})
-        for preset, point in ((preset, tutorial_point(preset)) for preset in TUTORIAL_PRESETS)
+        for preset, point in ((preset, tutorial_point(preset, session.space)) for preset in TUTORIAL_PRESETS)
     ]
     train = {name: getattr(jobs[0].train, name) for name in RECORDED_TRAIN}
     session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {config.epochs} epochs each")
@@ -97,14 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a search's run directory (its data and split are used)")
     add_fields(parser, BaselineConfig, ["epochs"])
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = parser.parse_args(argv)
         config = BaselineConfig(epochs=args.epochs)
         run_dir = RunDir(args.run_dir)
         if RunFacts.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
     except (UsageError, ValueError) as error:
         return fail(error)
-    return follow_up(run_dir, lambda session: train_baseline(session, config).write(run_dir))
+    command = shlex.join(["python", "-m", "search.baseline", *argv])
+    return follow_up(run_dir, lambda session: train_baseline(session, config).write(run_dir), command)
 
 
 if __name__ == "__main__":

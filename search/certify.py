@@ -21,6 +21,7 @@ compute is counted apart from the search's budget.
 
 from __future__ import annotations
 
+import shlex
 import statistics
 import sys
 import time
@@ -230,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
     add_fields(parser, CertifyConfig, ["top", "seeds", "refit"])
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = parser.parse_args(argv)
         config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit)
         run_dir = RunDir(args.run_dir)
         if Summary.read(run_dir) is None:
@@ -238,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         candidates(run_dir, config.top)
     except (UsageError, ValueError) as error:
         return fail(error)
-    return follow_up(run_dir, lambda session: record(run_dir, certify(session, config, session.progress)))
+    command = shlex.join(["python", "-m", "search.certify", *argv])
+    return follow_up(run_dir, lambda session: record(run_dir, certify(session, config, session.progress)), command)
 
 
 def record(run_dir: RunDir, certification: Certification) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from models import LstmChoice
 from runfiles.cli import ArgumentParser, UsageError, add_fields
 from runfiles.documents import RunFacts
-from search.data import DataConfig
+from search.data import DataConfig, absolute_source
 from search.space import SPACE, narrowed, parse_fixed
 
 SMOKE = {"limit": 2000, "test_limit": 2000, "trials": 6, "max_epochs": 2, "fixed": {"max_len": 128}}
@@ -219,7 +219,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
     search = SearchConfig(**search_values, fixed=fixed)
     data_values = {"limit": smoke.get("limit"), "test_limit": smoke.get("test_limit")}
     data_values |= {k: given[k] for k in DATA_FIELDS if k in given}
-    return search, DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
+    data = DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
+    return search, dataclasses.replace(data, source=absolute_source(data.source))
 
 
 def max_vocab(search: SearchConfig) -> int:
@@ -229,7 +230,9 @@ def max_vocab(search: SearchConfig) -> int:
 
 
 def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[SearchConfig, DataConfig]:
-    """The recorded configs of a run, with the resumable options given now.
+    """The recorded configs of a run, with the resumable options given now, and --data where it
+    is given: another spelling or a copy of the run's data is accepted here, its content is
+    compared with the run's by `search.run.check_same_data`.
 
     Raises UsageError naming every option given now (or implied by --smoke) that cannot
     change on resume and differs from the value the run started with.
@@ -245,7 +248,9 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
     if "fix" in given and wanted_search.fixed != search_recorded.get("fixed"):
         changed.append("--fix")
     changed += [
-        _flag(k) for k in [*DATA_FIELDS, "test_limit"] if k in given and getattr(wanted_data, k) != getattr(data_recorded, k)
+        _flag(k)
+        for k in [*DATA_FIELDS, "test_limit"]
+        if k in given and k != "source" and getattr(wanted_data, k) != getattr(data_recorded, k)
     ]
     if changed:
         raise UsageError(
@@ -253,6 +258,8 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
             "with other values); drop them, or start a new run with another --out"
         )
     updates = {k: getattr(wanted_search, k) for k in RESUMABLE if k in given}
+    if "source" in given:
+        data_recorded = dataclasses.replace(data_recorded, source=wanted_data.source)
     return SearchConfig(**{**search_recorded, **updates}), data_recorded
 
 

@@ -90,9 +90,22 @@ def export_and_summarize(session: Session, built: Built, outcome: Outcome, progr
     run_dir, best = session.run_dir, outcome.best
     card, certification = _unchanged(run_dir, best)
     card = card or (_export(session, best) if export else None)
+    summary = summarize(session, built, _best_entry(run_dir, best, card), card, certification)
+    _say_best(summary.best, run_dir, card, progress)
+    return summary
+
+
+def summarize(
+    session: Session,
+    built: Built,
+    best: BestTrial | None = None,
+    card: dict | None = None,
+    certification: Certification | None = None,
+) -> Summary:
+    """Write summary.json: the run ended (also when no trial had a value to export: `best` None)."""
     record_wall_s(session)
     summary = Summary(
-        best=_best_entry(run_dir, best, card),
+        best=best,
         exported=Exported.from_card(card),
         certification=certification,
         tutorial={
@@ -105,8 +118,7 @@ def export_and_summarize(session: Session, built: Built, outcome: Outcome, progr
         budget=_budget(session, built),
         finished=True,
     )
-    summary.write(run_dir)
-    _say_best(summary.best, run_dir, card, progress)
+    summary.write(session.run_dir)
     return summary
 
 

@@ -25,6 +25,7 @@ from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import RunFacts, SessionRecord
 from runfiles.layout import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, data_notes
+from runfiles.lock import holding
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
     SearchConfig,
@@ -39,7 +40,15 @@ from search.config import (
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, check_source, prepare, source_fingerprint
 from search.export import library_versions
-from search.session import Session, build_report, ray_session, shared_train_fields
+from search.session import (
+    Session,
+    build_report,
+    check_same_data,
+    machine_failed,
+    ray_failure,
+    ray_session,
+    shared_train_fields,
+)
 from search.space import preset_point, start_point
 
 
@@ -49,27 +58,64 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         run_dir = RunDir(run_dir_of(args))
+        check_folder("--out", run_dir.root)
+        check_out(run_dir, args.resume)  # again under the lock: another driver may have started meanwhile
+    except UsageError as error:
+        return fail(error)
+    command = shlex.join(["python", "-m", "search.run", *argv])
+    existed = run_dir.root.exists()
+    try:
+        with holding(run_dir, command):  # one driver per run directory, checked again under the lock
+            return session_of(args, run_dir, command)
+    except UsageError as error:
+        return fail(error)
+    except OSError as error:
+        return machine_failed(error, run_dir)
+    finally:
+        tidy(run_dir, made=not existed)
+
+
+def session_of(args, run_dir: RunDir, command: str) -> int:
+    """Check the options against the run directory and the data, then run; the exit code."""
+    try:
         check_out(run_dir, args.resume)
         if args.resume:
-            search, data_config = resumed_configs(args, RunFacts.read(run_dir))
+            recorded = RunFacts.read(run_dir)
+            search, data_config = resumed_configs(args, recorded)
         else:
             search, data_config = configs_from_args(args)
         check_storage(search.storage)
         check_local_resources(search)
         check_address(search.address)
         check_source(data_config.source)  # a missing package or source fails here, before Ray starts
-        source_fingerprint(data_config.source)
+        if args.resume:
+            check_same_data(data_config, recorded, given="source" in vars(args))
+        else:
+            source_fingerprint(data_config.source)
     except (UsageError, DataError, ValueError) as error:
         return fail(error)
-    command = shlex.join(["python", "-m", "search.run", *argv])
     progress = Progress()
     with quiet_libraries(args.verbose, progress) as log:
         try:
             code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify)
         except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
             code = interrupted(run_dir, progress)
-    keep_log(log, run_dir.root)
+        except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray or Tune
+            code = machine_failed(error, run_dir)
+        finally:
+            keep_log(log, run_dir.root)
     return code
+
+
+def tidy(run_dir: RunDir, made: bool) -> None:
+    """When the run directory holds nothing but the lock's files (nothing was written), remove them,
+    and the directory too if this command `made` it."""
+    with contextlib.suppress(OSError):
+        if all(run_dir.bookkeeping(path) for path in run_dir.root.iterdir()):
+            for path in run_dir.root.iterdir():
+                path.unlink()
+            if made:
+                run_dir.root.rmdir()
 
 
 def interrupted(run_dir: RunDir, progress: Progress) -> int:
@@ -78,30 +124,30 @@ def interrupted(run_dir: RunDir, progress: Progress) -> int:
         progress.say(f"interrupted; continue with: {run_dir.resume_command}")
     else:
         progress.say("interrupted before the search started; nothing was written")
-        with contextlib.suppress(OSError):
-            run_dir.root.rmdir()  # only when empty
     return INTERRUPTED
 
 
 def check_out(run_dir: RunDir, resume: bool) -> None:
     """--out must be empty for a new run and hold a run for --resume; UsageError otherwise."""
     out = run_dir.root
-    check_folder("--out", out)
     if resume and not (run_dir.run_json.is_file() and run_dir.study_db.is_file()):
         raise UsageError(f"--resume --out {out}: no run there (no run.json and study.db); start one without --resume")
     if not resume and run_dir.run_json.is_file():
         raise UsageError(f"--out {out}: holds an earlier run; pass --resume to continue it, or choose an empty folder")
-    if not resume and out.exists() and any(out.iterdir()):
-        others = ", ".join(sorted(p.name for p in out.iterdir())[:3])
-        raise UsageError(f"--out {out}: holds other files ({others}); choose an empty or new folder")
+    others = sorted(p.name for p in out.iterdir() if not run_dir.bookkeeping(p)) if out.exists() else []
+    if not resume and others:
+        raise UsageError(f"--out {out}: holds other files ({', '.join(others[:3])}); choose an empty or new folder")
 
 
 def check_folder(flag: str, path: Path) -> None:
-    """UsageError unless `path` is a folder, or could be made one (no file on the way)."""
+    """UsageError unless `path` is a folder, or could be made one (no file on the way), that this
+    process can write into (not on a read-only file system)."""
     for place in (path, *path.parents):
         if place.exists():
             if not place.is_dir():
                 raise UsageError(f"{flag} {path}: {place} is a file; choose a folder")
+            if not os.access(place, os.W_OK):
+                raise UsageError(f"{flag} {path}: {place} cannot be written (read-only); choose a folder you can write to")
             return
 
 
@@ -136,7 +182,7 @@ def run(
     started = time.time()
     with ray_session(search, verbose) as failure:
         if failure:
-            return fail(f"--address {search.address}: could not connect to Ray ({failure})")
+            return fail(ray_failure(search, failure))
         try:
             available = wait_for_gpus(search.gpus, search.resource_wait_min * 60, progress) if search.address else None
             resources = plan_resources(search, available or ray.cluster_resources())
@@ -167,6 +213,8 @@ def phases(session: Session) -> int:
         outcome.export_and_summarize(session, built, result, progress, export=not session.certify)
         if session.certify:
             certified(session)
+    elif result.code == 1:  # ended, with no trial to export: the run is finished all the same
+        outcome.summarize(session, built)
     build_report(run_dir, progress)
     upload(run_dir, session.search.storage)
     return result.code

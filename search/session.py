@@ -11,17 +11,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from runfiles.cli import UsageError, fail
+from runfiles.cli import UsageError, fail, machine_fault
 from runfiles.documents import RunFacts
 from runfiles.layout import Param, RunDir
+from runfiles.lock import holding
 from search import faults
 from search.config import Resources, SearchConfig, local_cpus, plan_resources
 from search.console import Progress, keep_log, quiet_libraries
-from search.data import DataConfig, Prepared, prepare
+from search.data import DataConfig, DataError, Prepared, check_source, data_fingerprint, prepare
 from search.space import fitted
 from search.train import TrainConfig
 
@@ -110,27 +112,77 @@ def ray_session(search: SearchConfig, verbose: bool = False) -> Iterator[str | N
             ray.shutdown()
 
 
-def follow_up(run_dir: RunDir, work: Callable[[Session], None]) -> int:
+def follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -> int:
     """A command on a finished run in its own driver session (python -m search.certify,
-    python -m search.baseline): the run's own data and resources, then `work(session)`,
-    then the report; returns the exit code."""
+    python -m search.baseline), holding the run directory's lock: the run's own data (checked to
+    be what it trained on) and resources, then `work(session)`, then the report; the exit code."""
+    try:
+        with holding(run_dir, command):
+            return _follow_up(run_dir, work, command)
+    except UsageError as error:
+        return fail(error)
+    except OSError as error:
+        return machine_failed(error, run_dir, again=command)
+
+
+def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -> int:
     recorded = RunFacts.read(run_dir)
     search, data_config = SearchConfig(**recorded.search_config), DataConfig.recorded(recorded.data_config)
+    try:
+        check_source(data_config.source)
+        check_same_data(data_config, recorded, given=False)
+    except (UsageError, DataError) as error:
+        return fail(error)
     progress = Progress()
     with quiet_libraries(False, progress) as log, ray_session(search) as failure:
         if failure:
-            return fail(f"--address {search.address}: could not connect to Ray ({failure})")
+            return fail(ray_failure(search, failure))
         import ray  # started by ray_session
 
         try:
             resources = plan_resources(search, ray.cluster_resources())
-        except UsageError as error:
+            session = Session(run_dir, search, data_config, prepare(data_config), resources, "", True, time.time(), progress)
+            work(session)
+        except (UsageError, DataError) as error:
             return fail(error)
-        session = Session(run_dir, search, data_config, prepare(data_config), resources, "", True, time.time(), progress)
-        work(session)
+        except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray
+            return machine_failed(error, run_dir, again=command)
+        finally:
+            keep_log(log, run_dir.root)
         build_report(run_dir, progress)
-    keep_log(log, run_dir.root)
     return 0
+
+
+def ray_failure(search: SearchConfig, failure: str) -> str:
+    """The one line for Ray that would not start here, or a cluster that would not connect."""
+    if search.address:
+        return f"--address {search.address}: could not connect to Ray ({failure})"
+    return f"Ray could not start on this machine ({failure})"
+
+
+def check_same_data(data_config: DataConfig, recorded: RunFacts, given: bool) -> None:
+    """A resumed run must read the data it started with: the same content (`data_fingerprint`),
+    wherever it lies now. Raises UsageError (one line, naming both) when it does not."""
+    found = data_fingerprint(data_config)
+    if recorded.fingerprint and found != recorded.fingerprint:
+        where = f"--data {data_config.source}" if given else f"the run's data, {data_config.source},"
+        raise UsageError(
+            f"--resume: {where} is not the data this run trained on (fingerprint {found} here, {recorded.fingerprint} "
+            "in run.json); give --data the path of the run's own data, or start a new run with another --out"
+        )
+
+
+def machine_failed(error: BaseException, run_dir: RunDir, again: str = "") -> int:
+    """A full or read-only disk: one line naming it and how to go on (`again`, else the run's resume
+    command once it has run.json), exit 1; any other error is raised again."""
+    fault = machine_fault(error)
+    if fault is None:
+        raise error
+    what, path = fault
+    again = again or (run_dir.resume_command if run_dir.run_json.is_file() else "")
+    go_on = f"continue with: {again}" if again else "run the command again"
+    print(f"error: {what} writing {path or run_dir.root}; free space or make it writable, then {go_on}", file=sys.stderr)
+    return 1
 
 
 def build_report(run_dir: RunDir, progress: Progress) -> None:

@@ -113,7 +113,8 @@ def narrowed(space: tuple[Param, ...], fixed: dict[str, Any]) -> tuple[Param, ..
 def fitted(space: tuple[Param, ...], vocabulary_size: int, lengths) -> tuple[Param, ...]:
     """The space with its data-dependent ranges taken from the prepared data, so that no trial
     is spent on values that change nothing: vocab_size no larger than the corpus's
-    vocabulary, and max_len cut at quantiles of the training reviews' lengths (rounded up to
+    vocabulary (both bounds: on a corpus smaller than the range's low end, vocab_size is the
+    corpus's size), and max_len cut at quantiles of the training reviews' lengths (rounded up to
     a multiple of 32, below the longest review) besides 0. Pinned parameters stay as they are.
     """
     import numpy as np
@@ -121,7 +122,8 @@ def fitted(space: tuple[Param, ...], vocabulary_size: int, lengths) -> tuple[Par
     fitted_space = []
     for p in space:
         if p.name == "vocab_size" and p.kind == "int":
-            p = dataclasses.replace(p, high=max(p.low, min(p.high, vocabulary_size)))
+            high = min(p.high, vocabulary_size)
+            p = dataclasses.replace(p, low=min(p.low, high), high=high)
         elif p.name == "max_len" and p.kind == "categorical" and len(p.choices) > 1:
             cuts = {int(-(-np.quantile(lengths, q) // 32) * 32) for q in LENGTH_QUANTILES}
             p = dataclasses.replace(p, choices=(*sorted(c for c in cuts if 0 < c < int(np.max(lengths))), 0))
@@ -168,16 +170,20 @@ def _typed(param: Param, value: Any) -> Any:
     return {"int": int, "float": float}.get(param.kind, lambda v: v)(value)
 
 
-def tutorial_point(preset: str) -> dict[str, Any]:
-    """A tutorial model expressed in the space's parameters."""
+def tutorial_point(preset: str, space: tuple[Param, ...] = SPACE) -> dict[str, Any]:
+    """A tutorial model expressed in the space's parameters, with what it gets on this space's corpus:
+    a vocabulary of at most the corpus's size (the space's vocab_size range, `fitted`), as the
+    tutorial's TextVectorization(max_tokens=1000) gets on a smaller corpus."""
     model = PRESETS[preset]
+    vocab = next(p for p in space if p.name == "vocab_size")
+    vocab_size = min(model.vocab_size, int(vocab.high)) if vocab.numeric else model.vocab_size
     return {
         "depth": model.depth,
         "units": model.units[0],
         "embedding_dim": model.embedding_dim,
         "pooling": model.pooling,
         "dropout": model.dropout,
-        "vocab_size": model.vocab_size,
+        "vocab_size": vocab_size,
         "learning_rate": TUTORIAL_LEARNING_RATE,
         "schedule": "constant",
         "batch_size": TUTORIAL_BATCH_SIZE,
@@ -190,7 +196,7 @@ def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
 
     Raises ValueError when the point lies outside the space.
     """
-    point = tutorial_point(preset)
+    point = tutorial_point(preset, space)
     for p in space:
         if p.pinned:
             point[p.name] = p.choices[0]
@@ -216,9 +222,9 @@ def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
     return None if any(point == preset_point(name, space) for name in TUTORIAL_PRESETS) else point
 
 
-def preset_of(params: dict[str, Any]) -> str:
-    """The tutorial preset these values are exactly, or "" (a sampled or altered configuration)."""
+def preset_of(params: dict[str, Any], space: tuple[Param, ...] = SPACE) -> str:
+    """The tutorial preset these values are exactly (on this space's corpus), or "" (a sampled or altered configuration)."""
     for preset in TUTORIAL_PRESETS:
-        if all(params.get(k) == v for k, v in tutorial_point(preset).items()):
+        if all(params.get(k) == v for k, v in tutorial_point(preset, space).items()):
             return preset
     return ""

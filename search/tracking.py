@@ -18,8 +18,9 @@ from pathlib import Path
 
 from ray import tune
 
+from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
-from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, RunDir, State, as_float, names, trial_columns, trial_id
+from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Param, RunDir, State, as_float, names, trial_columns, trial_id
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler, scheduler_path
 from search.searcher import NUMBER, trial_ending
@@ -34,13 +35,14 @@ class TrialTable(tune.Callback):
     def __init__(
         self,
         run_dir: RunDir,
-        param_names: list[str],
+        space: tuple[Param, ...],
         ledger: Ledger,
         scheduler: StoppingScheduler,
         cpus_per_trial: float,
         progress: Progress,
     ):
-        self.run_dir, self.param_names, self.ledger, self.scheduler = run_dir, list(param_names), ledger, scheduler
+        self.run_dir, self.space, self.ledger, self.scheduler = run_dir, tuple(space), ledger, scheduler
+        self.param_names = [p.name for p in self.space]
         self.cpus, self.progress = cpus_per_trial, progress
         self.rows: dict[str, dict] = {}
         self.epochs: dict[str, list[dict]] = defaultdict(list)
@@ -97,14 +99,14 @@ class TrialTable(tune.Callback):
         self._end(trial)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        error = _error_text(trial)
+        error = _stop_on_machine_fault(_error_text(trial))
         message = error.splitlines()[-1] if error else "the trial raised an error"
         where = f" (log: {self._relative(str(Path(trial.path) / Path(trial.error_file).name))})" if trial.error_file else ""
         self._end(trial, error=message[:300] + where)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         row = self._row(trial)
-        error = _error_text(trial)
+        error = _stop_on_machine_fault(_error_text(trial))
         row["reason"] = "retried from its last checkpoint after: " + (error.splitlines()[-1][:200] if error else "an error")
         self.write()
 
@@ -121,7 +123,7 @@ class TrialTable(tune.Callback):
             self.rows[key] = {
                 "trial_id": key,
                 "number": number,
-                "preset": preset_of(values),
+                "preset": preset_of(values, self.space),
                 "state": State.PENDING,
                 **values,
                 "cpus": self.cpus,
@@ -170,6 +172,16 @@ def _uri(checkpoint) -> str:
     """A checkpoint's path as a local path, or a URI (s3://...) on another filesystem."""
     kind = getattr(checkpoint.filesystem, "type_name", "local")
     return checkpoint.path if kind == "local" else f"{kind}://{checkpoint.path}"
+
+
+def _stop_on_machine_fault(error: str) -> str:
+    """A trial's error text; a full or read-only disk instead stops the whole run (raised out of
+    Tune to the driver, which says so in one line), leaving the trial RUNNING in the study so that
+    a resume continues it, rather than counting it errored."""
+    fault = machine_fault(RuntimeError(error))
+    if fault is not None:
+        raise RuntimeError(f"a trial could not write: {error.strip().splitlines()[-1]}")
+    return error
 
 
 def _error_text(trial) -> str:

@@ -7,6 +7,7 @@ resumed trial continues with whichever LSTM implementation its machine runs).
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import tempfile
@@ -38,7 +39,7 @@ def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: d
     resume = _restore(checkpoint, train_config) if checkpoint is not None else None
 
     def report(metrics: dict, training: Training) -> None:
-        row = {**metrics, **where, "time": time.time(), "trial_time_s": time.time() - started}
+        row = {**_finite(metrics), **where, "time": time.time(), "trial_time_s": time.time() - started}
         if DIVERGED in metrics:  # nothing worth continuing from
             tune.report(row)
             return
@@ -54,6 +55,12 @@ def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: d
         faults.before_epoch(config[NUMBER], training.epoch + 1, training)
 
     train_and_evaluate(model_config, train_config, data, on_epoch=report, resume=resume, before_epoch=strike)
+
+
+def _finite(metrics: dict) -> dict:
+    """The metrics with NaN and infinities as None, so that Ray's result.json stays strict JSON
+    (a diverged epoch's losses; its `diverged` entry says which was not finite)."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()}
 
 
 def _restore(checkpoint, train_config: TrainConfig) -> Training:

@@ -106,7 +106,7 @@ def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> 
     scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period)
     if session.resume and scheduler_path(run_dir).exists():
         scheduler.restore(str(scheduler_path(run_dir)))
-    table = TrialTable(run_dir, [p.name for p in session.space], ledger, scheduler, session.resources.cpus_per_trial, progress)
+    table = TrialTable(run_dir, session.space, ledger, scheduler, session.resources.cpus_per_trial, progress)
     built = Built(table, ledger, TimeBudget(time_left, time.time()), search.trials, session.resources.concurrency)
     study_size = started_trials(open_study(run_dir)) if session.resume else 0
     remaining = len(unfinished) + max(0, search.trials - study_size)

@@ -76,12 +76,21 @@ def test_a_diverged_trial_is_failed_in_the_study_and_never_best(faulty_run):
     diverged = rows["4"]
     assert diverged["state"] == State.DIVERGED and diverged["reason"] == "diverged at epoch 1: training loss is nan"
     assert diverged["val_accuracy"] == ""
+    results = list(files.tune.glob("trial_0004_*/result.json"))
+    assert results
+    for result in results:  # strict JSON, as jq reads it: no bare NaN
+        for line in result.read_text().splitlines():
+            json.loads(line, parse_constant=_not_json)
     study = study_of(faulty_run)
     assert study.trials[4].state == optuna.trial.TrialState.FAIL
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     summary = read_json(files.summary_json)
     assert summary["best"]["number"] not in (2, 4) and summary["best"]["number"] == study.best_trial.number
     assert summary["counts"]["diverged"] == 1 and summary["counts"]["errored"] == 1
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def test_when_every_trial_diverges_nothing_is_exported(tmp_path):
@@ -98,8 +107,12 @@ def test_when_every_trial_diverges_nothing_is_exported(tmp_path):
     assert done.returncode == 1 and errors == [
         "error: every trial diverged (its loss became NaN or infinite); try a lower --fix learning_rate=..."
     ]
-    assert not RunDir(out).best_model.exists() and not RunDir(out).summary_json.exists()
+    assert not RunDir(out).best_model.exists()
     assert {r["state"] for r in read_rows(RunDir(out).trials_csv)} == {State.DIVERGED}
+    summary = read_json(RunDir(out).summary_json)  # the run ended: it reads as finished, with nothing exported
+    assert summary["finished"] is True and summary.get("best") is None and summary.get("exported") is None
+    page = (RunDir(out).report / "index.html").read_text()
+    assert "Finished run: 2 trials (2 diverged)" in page and "no model was exported" in page and "in progress" not in page
 
 
 # ---------------------------------------------------------------- a driver killed at any moment

@@ -272,7 +272,7 @@ def test_resuming_a_run_with_older_epoch_columns_keeps_rows_aligned(tmp_path):
     current = names(EPOCH_COLUMNS)
     old_columns = [c for c in current if c not in ("lstm", "examples")]
     (tmp_path / "epochs.csv").write_text(",".join(old_columns) + "\n" + ",".join(str(i) for i in range(len(old_columns))) + "\n")
-    TrialTable(RunDir(tmp_path), [p.name for p in SPACE], None, None, 1, None)
+    TrialTable(RunDir(tmp_path), SPACE, None, None, 1, None)
     (row,) = read_rows(tmp_path / "epochs.csv")
     assert list(row) == current and row["lstm"] == "" and row["examples"] == ""
     assert [row[c] for c in old_columns] == [str(i) for i in range(len(old_columns))]

@@ -58,6 +58,16 @@ def test_optuna_distributions_follow_the_declaration():
     assert [p.to_json()["name"] for p in SPACE] == list(distributions)
 
 
+def test_on_a_corpus_smaller_than_the_vocab_range_the_space_and_the_presets_say_the_corpuss_size():
+    small = fitted(SPACE, vocabulary_size=30, lengths=[5, 8, 13])
+    vocab = next(p for p in small if p.name == "vocab_size")
+    assert (vocab.low, vocab.high) == (30, 30)
+    for preset in PRESETS:
+        point = preset_point(preset, small)
+        assert point["vocab_size"] == 30 and preset_of(point, small) == preset and preset_of(point) == ""
+    assert start_point(small)["vocab_size"] == 30 and optuna_space(small)["vocab_size"].high == 30
+
+
 def test_narrowing_pins_values_and_a_pinned_preset_is_no_longer_the_tutorials():
     space = narrowed(SPACE, {"max_len": 128, "units": 16})
     assert optuna_space(space)["max_len"] == optuna.distributions.CategoricalDistribution((128,))
@@ -97,7 +107,8 @@ def test_data_dependent_ranges_follow_the_prepared_data():
 
     short = fitted(SPACE, vocabulary_size=600, lengths=np.array([3, 5, 8, 9, 12, 20]))  # a corpus of short sentences
     by_name = {p.name: p for p in short}
-    assert by_name["vocab_size"].high == 1000 and by_name["max_len"].choices == (0,)  # nothing a trial could change
+    vocab = by_name["vocab_size"]
+    assert (vocab.low, vocab.high) == (600, 600) and by_name["max_len"].choices == (0,)  # nothing a trial could change
     imdb = {p.name: p for p in fitted(SPACE, 20002, np.arange(1, 1001))}
     assert imdb["vocab_size"].high == 20000 and imdb["max_len"].choices == (512, 768, 928, 0)
     pinned = fitted(narrowed(SPACE, {"max_len": 128}), 600, np.arange(1, 50))

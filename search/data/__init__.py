@@ -21,7 +21,7 @@ import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
 from search.data.reviews import DATA_ENV, DataError, Reviews
-from search.data.sources import check_source, read_reviews, source_fingerprint, source_for
+from search.data.sources import absolute_source, check_source, read_reviews, source_fingerprint, source_for
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
 
 __all__ = [
@@ -57,6 +57,8 @@ __all__ = [
     "val_blocks",
     "split_text",
     "raw_splits",
+    "data_fingerprint",
+    "absolute_source",
     "text_checks",
     "check_overlap",
 ]
@@ -260,16 +262,23 @@ def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Sp
 # ---------------------------------------------------------------- preparing and caching
 
 
-def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
-    """Read, split, build the vocabulary and vectorize once; later calls load the cache."""
+def data_fingerprint(config: DataConfig) -> str:
+    """What identifies the prepared data (16 hex digits), cheap to compute: the source's content
+    (`source_fingerprint`) and the settings that shape the splits and vectors. It is the cache key,
+    and run.json's data fingerprint, which a resumed run must find again."""
     source = source_for(config.source)
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED}
     if not source.file_ids or config.val_block == 1:
         del settings["val_block"]  # split review by review, as before val_block existed: same cache
     settings["standardization"] = STANDARDIZATION_VERSION
-    fingerprint = hashlib.sha256(
+    return hashlib.sha256(
         json.dumps({"source": source.fingerprint(config.source), **settings}, sort_keys=True).encode()
     ).hexdigest()[:16]
+
+
+def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
+    """Read, split, build the vocabulary and vectorize once; later calls load the cache."""
+    fingerprint = data_fingerprint(config)
     cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
     prepared = _load(cache, fingerprint) if cache.exists() else None
     if prepared is None or "duplicates" not in prepared.facts:  # new, or cached before the texts were checked

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 from search.data import aclimdb, tfds
 from search.data.reviews import DataError, Reviews
@@ -29,14 +31,21 @@ class Source:
     """A hex digest of the source's content, cheap to compute: part of the prepared data's cache key."""
     read: Callable[[str], tuple[dict[str, Reviews], dict]]
     """{"train"|"test": Reviews} and the facts of the read (`reviews.counted`); raises a one-line DataError."""
+    local: bool
+    """Whether its `--data` value is a path on this machine (recorded absolute in run.json)."""
     file_ids: bool
     """Whether its reviews carry file ids, so that validation can take blocks of them (`val_block`);
     without, it is split review by review and `val_block` stays out of the cache key."""
 
+    @classmethod
+    def of(cls, name: str, module: ModuleType, local: bool, file_ids: bool) -> Source:
+        """The row of a source module that defines matches, check, fingerprint and read."""
+        return cls(name, module.matches, module.check, module.fingerprint, module.read, local, file_ids)
+
 
 SOURCES: tuple[Source, ...] = (
-    Source("TensorFlow Datasets' imdb_reviews", tfds.matches, tfds.check, tfds.fingerprint, tfds.read, file_ids=False),
-    Source("aclImdb folder or .tar.gz", aclimdb.matches, aclimdb.check, aclimdb.fingerprint, aclimdb.read, file_ids=True),
+    Source.of("TensorFlow Datasets' imdb_reviews", tfds, local=False, file_ids=False),
+    Source.of("aclImdb folder or .tar.gz", aclimdb, local=True, file_ids=True),
 )
 NO_SOURCE = "no such file or folder; give an aclImdb folder, a .tar.gz of one, or 'tfds'"
 """What a `--data` value that no row matches is told: every kind of value SOURCES reads."""
@@ -78,6 +87,13 @@ def check_source(source: str) -> None:
         DataError: one line that names the source, what is wrong and what would work.
     """
     source_for(source).check(source)
+
+
+def absolute_source(source: str) -> str:
+    """`source` as run.json records it: a path made absolute, so that a resume finds it from any
+    working directory; a value that names no local path ("tfds") as given."""
+    row, path = next((row for row in SOURCES if row.matches(source)), None), Path(source).expanduser()
+    return str(path.resolve()) if row is not None and row.local else source
 
 
 def source_fingerprint(source: str) -> str:

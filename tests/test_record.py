@@ -1,0 +1,123 @@
+"""The run directory is the user's record: the data pinned to the run, one driver at a time,
+faults of the machine in one line (real searches on the sample; a small tmpfs for the disk)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from runfiles.io import read_json
+from runfiles.layout import RunDir
+from runfiles.lock import holding
+from search import run as search_run
+
+from conftest import SAMPLE, TINY, snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+SHORT = ["--trials", "1", "--max-epochs", "1", "--cpus", "2", *TINY]
+
+
+def _extract(root: Path, swap_labels: bool = False) -> Path:
+    """The sample as an aclImdb folder under root (with pos/ and neg/ swapped if asked)."""
+    with tarfile.open(SAMPLE) as archive:
+        archive.extractall(root, filter="data")
+    if swap_labels:
+        for split in ("train", "test"):
+            base = root / "aclImdb" / split
+            (base / "pos").rename(base / "tmp")
+            (base / "neg").rename(base / "pos")
+            (base / "tmp").rename(base / "neg")
+    return root / "aclImdb"
+
+
+def test_a_resume_reads_the_runs_own_data_from_anywhere_and_refuses_other_data(tmp_path, monkeypatch, capsys):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    _extract(project / "data")
+    _extract(elsewhere / "data", swap_labels=True)  # the same reviews, the labels swapped
+    monkeypatch.chdir(project)
+    assert search_run.main(["--data", "data/aclImdb", "--out", "run", *SHORT]) == 0
+    recorded = read_json(project / "run" / "run.json")["configs"]["data"]["source"]
+    assert recorded == str(project / "data" / "aclImdb")  # absolute, so a resume finds it from anywhere
+    monkeypatch.chdir(elsewhere)
+    before = snapshot(project / "run")
+    capsys.readouterr()
+    assert search_run.main(["--resume", "--out", "../project/run", "--trials", "2", "--data", "data/aclImdb"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"--data {elsewhere / 'data' / 'aclImdb'} is not the data this run trained on" in err
+    assert snapshot(project / "run") == before  # nothing written
+    assert search_run.main(["--resume", "--out", "../project/run", "--trials", "2"]) == 0  # the recorded path
+    shutil.copytree(project / "data", elsewhere / "copy")  # a copy keeps names, sizes and times: the same data
+    assert search_run.main(["--resume", "--out", "../project/run", "--trials", "3", "--data", "copy/aclImdb/"]) == 0
+    assert read_json(project / "run" / "summary.json")["counts"]["total"] == 3
+    assert read_json(project / "run" / "run.json")["configs"]["data"]["source"] == str(elsewhere / "copy" / "aclImdb")
+
+
+def test_a_second_driver_on_one_run_directory_is_refused_in_one_line(tmp_path, sample, capsys, run_copy):
+    out = RunDir(tmp_path / "new")
+    with holding(out, "python -m search.run --out new"):
+        assert search_run.main(["--data", sample, "--out", str(out.root), *SHORT]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"pid {os.getpid()} on " in err and "python -m search.run --out new" in err
+    assert sorted(p.name for p in out.root.iterdir()) == [".driver.lock"]  # the first holds it; nothing of the second
+
+    from reports.__main__ import main as reports_main
+
+    with holding(RunDir(run_copy), "python -m search.certify RUN"):
+        assert reports_main([str(run_copy)]) == 2
+        assert "write its report elsewhere with: python -m reports" in capsys.readouterr().err
+        assert reports_main([str(run_copy), "--out", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "index.html").is_file()
+    assert reports_main([str(run_copy)]) == 0  # free again
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a tmpfs of the size asked (root only; the test is skipped where mounting is not allowed)."""
+    mounted = []
+
+    def mount(name: str, options: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_a_read_only_out_or_storage_is_one_line_before_ray_starts(tmpfs, sample, capsys):
+    read_only = tmpfs("ro", "size=1m,ro")
+    for args in (["--out", str(read_only / "run")], ["--out", str(read_only.parent / "run"), "--storage", str(read_only)]):
+        assert search_run.main(["--data", sample, *args, *SHORT]) == 2
+        err = capsys.readouterr().err
+        assert f"{read_only} cannot be written (read-only)" in err and err.count("\n") == 1, err
+    assert not (read_only.parent / "run").exists()
+
+
+def test_a_full_disk_is_one_line_and_the_run_finishes_on_resume(tmpfs, tmp_path):
+    disk = tmpfs("disk", "size=1500k")
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(system_temp), "IMDB_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["--data", str(SAMPLE), "--out", str(disk / "run"), "--trials", "3", "--max-epochs", "2", "--cpus", "2", *TINY]
+    run = lambda *extra: subprocess.run(
+        [sys.executable, "-m", "search.run", *args, *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    full = run()
+    err = full.stderr.strip()
+    assert full.returncode == 1 and err.count("\n") == 0, err[-3000:]
+    assert err.startswith("error: no space left writing ") and "free space or make it writable, then continue with: " in err
+    assert not list(system_temp.iterdir())  # no library log left behind
+    subprocess.run(["mount", "-o", "remount,size=200m", str(disk)], check=True)
+    again = run("--resume") if (disk / "run" / "run.json").is_file() else run()
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = read_json(disk / "run" / "summary.json")
+    assert summary["counts"]["completed"] + summary["counts"]["stopped_early"] == 3 and summary["counts"]["errored"] == 0
