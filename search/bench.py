@@ -28,11 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models import PRESETS, TUTORIAL_LEARNING_RATE
 from runfiles.cli import ArgumentParser, UsageError, fail
 from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_json
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
+from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
 
 PIPELINES = ("tutorial", "harness")
 
@@ -57,8 +59,6 @@ class CpuClock:
 def _tutorial_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, vocab_size: int) -> None:
     """The tutorial's pipeline: raw strings in, TextVectorization inside the model (of at most
     `vocab_size` tokens, the tutorial's 1,000 unless the corpus has fewer)."""
-    from search.train import configure_tensorflow
-
     configure_tensorflow(threads)
     import keras
     import tensorflow as tf
@@ -120,8 +120,7 @@ def tutorial_layers(preset: str, vocab: int) -> list:
 def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, seed: int, vocab_size: int, lstm: str) -> None:
     """The harness's trial pipeline, driven one epoch per request through on_epoch; its embedding
     has `vocab_size` rows, as the tutorial pipeline's."""
-    from models import PRESETS, TUTORIAL_LEARNING_RATE, resolve_lstm
-    from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
+    from models import resolve_lstm  # here, not at the top: it loads TensorFlow, which the driver need not
 
     configure_tensorflow(threads)
     lstm = resolve_lstm(lstm)
@@ -162,8 +161,6 @@ def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, se
 def lstm_flops_per_token(preset: str) -> float:
     """Training FLOPs per token of the BiLSTM layers: forward 2 x 4 gates x units x (in + units)
     multiply-adds per direction, and about twice that again for the backward pass."""
-    from models import PRESETS
-
     config = PRESETS[preset]
     flops, width = 0.0, config.embedding_dim
     for units in config.units:

@@ -42,7 +42,8 @@ from runfiles.documents import (
 from runfiles.io import read_json, read_rows
 from runfiles.layout import CARD_FILE, OBJECTIVE, RunDir, State, rank_key
 from search.console import Progress
-from search.retrain import Job, run_jobs, spread
+from search.export import export_network
+from search.retrain import Job, network_of, run_jobs, spread
 from search.session import Session, follow_up
 from search.space import configs_from
 
@@ -186,9 +187,6 @@ def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> Certific
 
 def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> None:
     """Ship the model of the chosen configuration's seed with the best validation accuracy (in certification)."""
-    from search.export import export_network
-    from search.retrain import network_of
-
     job, result = min(mine, key=lambda pair: OBJECTIVE.worst_first(pair[1][OBJECTIVE.metric]))
     chosen = summary.chosen
     headline = summary.refit or chosen

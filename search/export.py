@@ -42,7 +42,7 @@ def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, fact
     The network is rebuilt with Keras's own layers (cuDNN on a GPU, no compiled kernel
     needed to load it), whichever LSTM implementation the trial trained with.
     """
-    from models import load_checkpoint
+    from models import load_checkpoint  # Keras loads at the export, not on --help
 
     network, _, _, _ = load_checkpoint(checkpoint, lstm="keras")
     return export_network(network, params, data, dest, facts)
@@ -55,7 +55,7 @@ def export_network(network, params: dict, data: Prepared, dest: Path, facts: dic
     network). Built in a staging folder beside `dest` and swapped in at the end, so an
     earlier export stays intact until the new one is complete.
     """
-    from models import make_vectorizer, with_vectorizer
+    from models import make_vectorizer, with_vectorizer  # Keras loads at the export, not on --help
 
     network_config, train = model_config(params), train_values(params)
     if test_accuracy is None:

@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 from runfiles.cli import ArgumentParser, UsageError, fail
+from search.console import Progress, quiet_libraries
+from search.export import find_model, probabilities
 
 BATCH = 256
 """Texts classified per call of the model."""
@@ -68,20 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         texts = read_texts(args)
-        from search.export import find_model
-
         found = find_model(args.path)
         if found is None:
             raise UsageError(f"{args.path}: no exported model (expected model.keras, best_model/model.keras in a finished run)")
     except UsageError as error:
         return fail(error)
-    from search.console import Progress, quiet_libraries
-
     with quiet_libraries(False, Progress()) as log:  # TensorFlow's start-up lines go to a log, then away
         import keras
 
         import models.text  # noqa: F401  registers the standardization and the layers the model holds
-        from search.export import probabilities
 
         model = keras.saving.load_model(found, safe_mode=True)
         for start in range(0, len(texts), BATCH):

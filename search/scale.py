@@ -116,7 +116,7 @@ def driver_pieces(seed: int, iterations: int, scratch: Path):
     and the tables' methods timed (their `seconds`)."""
     import io
 
-    import optuna
+    import optuna  # Optuna and Ray Tune load once the benchmark runs, not on --help
 
     from search.console import Progress
     from search.scheduler import Ledger, StoppingScheduler

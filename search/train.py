@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from models import LstmChoice
+from models import PRESETS, LstmChoice
 from runfiles.cli import ArgumentParser, add_fields, fail
 from runfiles.io import write_json
 from search.data import DataConfig, DataError, Prepared, Split, prepare
@@ -143,7 +143,7 @@ def make_optimizer(config: TrainConfig, train_examples: int):
     """Adam with the configured step size, constant or scheduled over the planned steps."""
     import keras
 
-    from models.schedules import WarmupLinearDecay
+    from models.schedules import WarmupLinearDecay  # with Keras, not on --help
 
     if config.schedule == "constant":
         return keras.optimizers.Adam(config.learning_rate)
@@ -303,8 +303,6 @@ def _token_counts(split: Split, rows: list[np.ndarray], max_len: int) -> tuple[i
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models import PRESETS
-
     parser = ArgumentParser(prog="python -m search.train", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default=next(iter(PRESETS)), help="model to train (default: %(default)s)"
