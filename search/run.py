@@ -66,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     existed = run_dir.root.exists()
     try:
         with holding(run_dir, command):  # one driver per run directory, checked again under the lock
-            return session_of(args, run_dir, command)
+            try:
+                return session_of(args, run_dir, command)
+            finally:
+                tidy(run_dir, made=not existed)
     except UsageError as error:
         return fail(error)
     except OSError as error:
         return machine_failed(error, run_dir)
-    finally:
-        tidy(run_dir, made=not existed)
 
 
 def session_of(args, run_dir: RunDir, command: str) -> int:

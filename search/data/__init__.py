@@ -32,6 +32,7 @@ __all__ = [
     "OOV_ID",
     "MAX_VAL_BLOCK",
     "MAX_OVERLAP",
+    "UNFINGERPRINTED",
     "DataConfig",
     "DataError",
     "Reviews",
