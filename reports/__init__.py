@@ -23,7 +23,7 @@ from reports.compare import assemble_comparison
 from reports.load import ReportError, Run, load
 from runfiles.documents import Summary
 from runfiles.io import replace_dir, staging_dir
-from runfiles.layout import RunDir
+from runfiles.layout import RunDir, data_notes
 
 __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load", "ReportError"]
 
@@ -183,6 +183,13 @@ def _headline(run: Run, rows: list[dict]) -> str:
         if run.summary
         else "Test accuracy appears when the run finishes and exports its best model."
     )
+    copies = (run.info.data.get("duplicates") or {}).get("test_in_training")
+    if copies:
+        tests = (run.info.data.get("sizes") or {}).get("test")
+        test_note += (
+            f" {copies:,} of the {tests:,} test reviews copy a training review (after the standardization):"
+            " every test accuracy here includes them."
+        )
     body = [table, "".join(page.paragraph(line) for line in lines), page.note(test_note), _compute(run), _certified(run)]
     return page.section("headline", "1. Best model vs the tutorial's two models", *body)
 
@@ -447,6 +454,7 @@ def _facts(run: Run) -> str:
         ("validation split", data.get("val_split") or "review by review"),
         ("vocabulary size", page.fmt_json(data.get("vocabulary_size"))),
         ("reviews with replaced bytes", page.fmt_json(data.get("reviews_with_replaced_bytes"))),
+        *[("what the data held", "; ".join(notes)) for notes in [data_notes(data)] if notes],
         ("tokens", page.fmt_json(data.get("tokens"))),
         ("objective", page.fmt_json(dataclasses.asdict(info.objective) if info.objective else None)),
         ("pinned", analysis.pinned_text(run.space)),

@@ -49,6 +49,10 @@ class RunDir:
     """The tutorial's two models trained as the tutorial trains them (python -m search.baseline)."""
     certify_csv = property(lambda self: self.root / "certify.csv")
     """Each certification seed's validation and test accuracy (--certify)."""
+    driver_log = property(lambda self: self.root / "driver.log")
+    """What the libraries printed on their own, every session's (unless --verbose)."""
+    session_log = property(lambda self: self.root / ".driver-session.log")
+    """This session's library log, appended to driver.log when the session ends."""
     lock = property(lambda self: self.root / ".driver.lock")
     """The lock a command holds while it writes into the run (runfiles.lock)."""
     holder = property(lambda self: self.root / ".driver.json")
@@ -69,7 +73,7 @@ class RunDir:
 
     def bookkeeping(self, path: Path) -> bool:
         """Whether `path` is one of the files a command keeps while it holds the lock, not a result."""
-        return path.name in (self.lock.name, self.holder.name)
+        return path.name in (self.lock.name, self.holder.name, self.session_log.name)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,18 @@ def holding(run_dir: RunDir, command: str, hint: str = "wait for it to end, or s
         lock.release()
 
 
+def refuse_if_held(run_dir: RunDir, hint: str = "wait for it to end, or stop it first") -> None:
+    """Raise UsageError naming the holder when another process holds DIR's lock; creates nothing."""
+    if not run_dir.lock.is_file():
+        return
+    lock = filelock.FileLock(run_dir.lock, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise UsageError(f"{run_dir.root}: {holder(run_dir)}; {hint}") from None
+    lock.release()
+
+
 def holder(run_dir: RunDir) -> str:
     """Who holds DIR's lock, as one phrase (read from DIR/.driver.json)."""
     try:

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from runfiles.layout import OBJECTIVE, State, as_float, best_row
+from runfiles.layout import OBJECTIVE, RunDir, State, as_float, best_row
 
 RESOURCE_LOGGER = "ray.tune.execution.insufficient_resources_manager"
 """Tune's warning that trials cannot get the resources they ask for: always shown."""
@@ -161,21 +160,22 @@ def trial_line(row: dict) -> str:
 
 
 @contextlib.contextmanager
-def quiet_libraries(verbose: bool, progress: Progress) -> Iterator[Path | None]:
-    """Send what TensorFlow, Ray and Tune print on their own to a log file (yielded), unless verbose.
+def quiet_libraries(verbose: bool, progress: Progress, log: Path | None = None) -> Iterator[Path | None]:
+    """Send what TensorFlow, Ray and Tune print on their own to the file `log` (appended to; None:
+    nowhere), unless verbose; yields `log`.
 
     The process's standard error (file descriptor 2, where C++ code writes) goes to the
     log; Python's sys.stderr keeps the terminal. Ray's tables stay off (RAY_AIR_NEW_OUTPUT=0
-    with verbose=0); Tune's resource warning is forwarded to `progress`.
+    with verbose=0); Tune's resource warning is forwarded to `progress`. Nothing is written to
+    the system's temporary folder, so a process killed outright leaves nothing behind there.
     """
     if verbose:
         yield None
         return
-    log = Path(tempfile.mkstemp(prefix="bilstm-driver-", suffix=".log")[1])
     terminal = os.dup(2)
     sys.stderr.flush()
     saved_stderr, saved_env = sys.stderr, os.environ.get("RAY_AIR_NEW_OUTPUT")
-    with open(log, "ab", buffering=0) as sink:
+    with open(log or os.devnull, "ab", buffering=0) as sink:
         os.dup2(sink.fileno(), 2)
     if _on_descriptor_2(sys.stderr):  # else (a test capturing it) Python's stderr is not fd 2 anyway
         sys.stderr = open(terminal, "w", buffering=1, closefd=False)  # noqa: SIM115 - restored below
@@ -229,14 +229,15 @@ class _Forward(logging.Handler):
         self.progress.warn(" ".join(record.getMessage().split())[:300])
 
 
-def keep_log(log: Path | None, run_dir: Path) -> None:
-    """Append a session's library log to DIR/driver.log (when the run directory exists and takes
-    it: on a full or read-only disk the log is dropped), then delete it from the temporary folder."""
+def keep_log(log: Path | None, run_dir: RunDir) -> None:
+    """Append a session's library log (`RunDir.session_log`, with what a session killed outright
+    left there) to DIR/driver.log once the run exists (run.json: else nothing was written, and the
+    log goes), then delete it; on a full or read-only disk the log is dropped."""
     if log is None or not log.exists():
         return
     try:
-        if run_dir.is_dir() and log.stat().st_size:
-            with open(run_dir / "driver.log", "ab") as kept:
+        if run_dir.run_json.is_file() and log.stat().st_size:
+            with open(run_dir.driver_log, "ab") as kept:
                 kept.write(log.read_bytes())
     except OSError:
         pass

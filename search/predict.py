@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import unicodedata
 from pathlib import Path
 
 from runfiles.cli import ArgumentParser, UsageError, fail
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{args.path}: no exported model (expected model.keras, best_model/model.keras in a finished run)")
     except UsageError as error:
         return fail(error)
-    with quiet_libraries(False, Progress()) as log:  # TensorFlow's start-up lines go to a log, then away
+    with quiet_libraries(False, Progress()):  # TensorFlow's start-up lines go nowhere
         import keras
 
         import models.text  # noqa: F401  registers the standardization and the layers the model holds
@@ -86,16 +87,27 @@ def main(argv: list[str] | None = None) -> int:
             for (where, text), p in zip(batch, probabilities(model, [text for _, text in batch]), strict=True):
                 print(_line(where, text, float(p), args.json), flush=False)
         sys.stdout.flush()
-    log.unlink(missing_ok=True)
     return 0
 
 
 def _line(where: dict, text: str, probability: float, as_json: bool) -> str:
+    """One output line per input, however it is read: in JSON, the characters a line reader breaks
+    at are escaped too; in plain text, every control or separator character shows as an escape."""
     label = "positive" if probability >= 0.5 else "negative"
     if as_json:
-        return json.dumps({**where, "text": text, "probability": probability, "label": label}, ensure_ascii=False)
+        line = json.dumps({**where, "text": text, "probability": probability, "label": label}, ensure_ascii=False)
+        return line.translate(JSON_ESCAPES)
     preview = text if len(text) <= 60 else text[:57] + "..."
-    return f"{probability:.4f}  {label:8s}  {preview}"
+    return f"{probability:.4f}  {label:8s}  {_printable(preview)}"
+
+
+JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
+"""Characters that JSON leaves as they are but str.splitlines() breaks at (the others are escaped already)."""
+
+
+def _printable(text: str) -> str:
+    """`text` with control and line- or paragraph-separator characters as escapes (\\r, \\x1b, \\u2028)."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import RunFacts, SessionRecord
 from runfiles.layout import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, data_notes
-from runfiles.lock import holding
+from runfiles.lock import holding, refuse_if_held
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
     SearchConfig,
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         run_dir = RunDir(run_dir_of(args))
         check_folder("--out", run_dir.root)
-        check_out(run_dir, args.resume)  # again under the lock: another driver may have started meanwhile
+        refuse_if_held(run_dir)  # first without writing anything, then again under the lock
+        check_out(run_dir, args.resume)
     except UsageError as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.run", *argv])
@@ -88,15 +89,17 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         check_storage(search.storage)
         check_local_resources(search)
         check_address(search.address)
-        check_source(data_config.source)  # a missing package or source fails here, before Ray starts
+        check_run_data(data_config, args.resume and "source" not in vars(args))  # before Ray starts
         if args.resume:
-            check_same_data(data_config, recorded, given="source" in vars(args))
+            where = f"--data {data_config.source}" if "source" in vars(args) else f"the run's data, {data_config.source},"
+            advice = "give --data the path of the run's own data, or start a new run with another --out"
+            check_same_data(data_config, recorded, f"--resume: {where}", advice)
         else:
             source_fingerprint(data_config.source)
     except (UsageError, DataError, ValueError) as error:
         return fail(error)
     progress = Progress()
-    with quiet_libraries(args.verbose, progress) as log:
+    with quiet_libraries(args.verbose, progress, run_dir.session_log) as log:
         try:
             code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify)
         except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
@@ -104,8 +107,22 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray or Tune
             code = machine_failed(error, run_dir)
         finally:
-            keep_log(log, run_dir.root)
+            keep_log(log, run_dir)
     return code
+
+
+def check_run_data(data_config: DataConfig, recorded: bool) -> None:
+    """A missing package or source fails here, before Ray starts; for the data a resumed run
+    recorded, with what to do (give --data where it lies now)."""
+    try:
+        check_source(data_config.source)
+    except DataError as error:
+        if not recorded:
+            raise
+        raise UsageError(
+            f"--resume: the run's data, {data_config.source}, cannot be read here ({error}); "
+            "give --data the path where it lies now"
+        ) from None
 
 
 def tidy(run_dir: RunDir, made: bool) -> None:
@@ -248,7 +265,7 @@ def header(session: Session, lstm: dict) -> None:
     )
     progress.field(
         "search",
-        f"{search.trials} trials of up to {search.max_epochs} epoch{'s' * (search.max_epochs > 1)}, "
+        f"{search.trials} trial{'s' * (search.trials > 1)} of up to {search.max_epochs} epoch{'s' * (search.max_epochs > 1)}, "
         f"ASHA after {search.grace_period}; "
         f"budget: {' and '.join(b for b in budgets if b) or 'none'}",
     )

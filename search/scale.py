@@ -142,7 +142,7 @@ def driver_pieces(seed: int, iterations: int, scratch: Path):
     presets = [preset_point(name, SPACE) for name in TUTORIAL_PRESETS]
     searcher = TimedSearch(optuna_space(SPACE), run_dir, ledger, optuna.samplers.TPESampler(seed=seed), presets, [], 10**9)
     scheduler = StoppingScheduler(ledger, max_epochs=iterations, grace_period=1)
-    table = TimedTable(run_dir, [p.name for p in SPACE], ledger, scheduler, 1, Progress(stream=io.StringIO()))
+    table = TimedTable(run_dir, SPACE, ledger, scheduler, 1, Progress(stream=io.StringIO()))
     return searcher, scheduler, table
 
 

@@ -85,6 +85,9 @@ class StoppingScheduler(ASHAScheduler):
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.ledger.mid_epoch.discard(trial.trial_id)
+        if result is not None and result.get(OBJECTIVE.metric) is None:  # diverged: null, never in a rung
+            self._trial_info.pop(trial.trial_id, None)
+            return
         super().on_trial_complete(tune_controller, trial, result)
 
     def on_trial_error(self, tune_controller, trial) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -128,13 +129,17 @@ def follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) ->
 def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -> int:
     recorded = RunFacts.read(run_dir)
     search, data_config = SearchConfig(**recorded.search_config), DataConfig.recorded(recorded.data_config)
+    prog, repoint = " ".join(shlex.split(command)[:3]), f"{run_dir.resume_command} --data PATH"
     try:
         check_source(data_config.source)
-        check_same_data(data_config, recorded, given=False)
-    except (UsageError, DataError) as error:
+        where = f"{prog}: the run's data, {data_config.source},"
+        check_same_data(data_config, recorded, where, f"point the run at its own data with: {repoint}")
+    except DataError:
+        return fail(f"{prog}: the run's data, {data_config.source}, cannot be read here; point the run at it with: {repoint}")
+    except UsageError as error:
         return fail(error)
     progress = Progress()
-    with quiet_libraries(False, progress) as log, ray_session(search) as failure:
+    with quiet_libraries(False, progress, run_dir.session_log) as log, ray_session(search) as failure:
         if failure:
             return fail(ray_failure(search, failure))
         import ray  # started by ray_session
@@ -148,7 +153,7 @@ def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -
         except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray
             return machine_failed(error, run_dir, again=command)
         finally:
-            keep_log(log, run_dir.root)
+            keep_log(log, run_dir)
         build_report(run_dir, progress)
     return 0
 
@@ -160,15 +165,15 @@ def ray_failure(search: SearchConfig, failure: str) -> str:
     return f"Ray could not start on this machine ({failure})"
 
 
-def check_same_data(data_config: DataConfig, recorded: RunFacts, given: bool) -> None:
-    """A resumed run must read the data it started with: the same content (`data_fingerprint`),
-    wherever it lies now. Raises UsageError (one line, naming both) when it does not."""
+def check_same_data(data_config: DataConfig, recorded: RunFacts, where: str, advice: str) -> None:
+    """A run goes on only with the data it started with: the same content (`data_fingerprint`),
+    wherever it lies now. Raises UsageError, one line: `where` (the command and the data), both
+    fingerprints, and `advice`."""
     found = data_fingerprint(data_config)
     if recorded.fingerprint and found != recorded.fingerprint:
-        where = f"--data {data_config.source}" if given else f"the run's data, {data_config.source},"
         raise UsageError(
-            f"--resume: {where} is not the data this run trained on (fingerprint {found} here, {recorded.fingerprint} "
-            "in run.json); give --data the path of the run's own data, or start a new run with another --out"
+            f"{where} is not the data this run trained on (fingerprint {found} here, {recorded.fingerprint} "
+            f"in run.json); {advice}"
         )
 
 

@@ -191,8 +191,11 @@ def test_predict_gives_one_answer_per_input_line_whatever_the_line_holds(tmp_pat
     reviews = ["good\u0085film", "bad\u2028film", "the\rfilm", "film\x0cthe", "", "good", "bad\x1c\x1d\x1efilm", ""]
     (tmp_path / "reviews.txt").write_bytes(("\n".join(reviews[:3]) + "\r\n" + "\n".join(reviews[3:]) + "\n").encode())
     assert predict.main([str(folder), "--file", str(tmp_path / "reviews.txt"), "--jsonl"]) == 0
-    printed = [json.loads(line) for line in capsys.readouterr().out.split("\n")[:-1]]
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # however a reader splits lines
     assert [(p["line"], p["text"]) for p in printed] == list(enumerate(reviews, 1))
+    assert predict.main([str(folder), "--file", str(tmp_path / "reviews.txt"), "bad\x1b[31m\nfilm"]) == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert len(plain) == len(reviews) + 1 and plain[0].endswith("bad\\x1b[31m\\nfilm") and plain[1].endswith("good\\x85film")
     assert predict.lines("a\r\nb\n\nc") == ["a", "b", "", "c"] and predict.lines("") == []
 
 

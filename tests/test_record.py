@@ -122,3 +122,27 @@ def test_a_full_disk_is_one_line_and_the_run_finishes_on_resume(tmpfs, tmp_path)
     summary = read_json(disk / "run" / "summary.json")
     assert summary["counts"]["completed"] + summary["counts"]["stopped_early"] == 3 and summary["counts"]["errored"] == 0
     shutil.rmtree(system_temp, ignore_errors=True)
+
+
+def test_a_run_refused_for_its_data_leaves_out_as_it_was(tmp_path, capsys):
+    data = _extract(tmp_path / "data")
+    for review in sorted((data / "train" / "pos").iterdir())[:20]:  # 20 of 240 test reviews copy training ones
+        shutil.copy(review, data / "test" / "pos" / f"copy_{review.name}")
+    out = tmp_path / "run"
+    assert search_run.main(["--data", str(data), "--out", str(out), *SHORT]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "20 of 260 test reviews (7.7%) are copies of training reviews" in err
+    assert not out.exists()  # nothing written: the same --out takes the next try
+
+
+def test_the_report_says_what_the_data_held(run_copy):
+    import reports
+    from runfiles.documents import RunFacts
+
+    facts = RunFacts.read(RunDir(run_copy))
+    facts.data |= {"duplicates": {"test_in_training": 3, "val_in_train": 0}, "folders_skipped": {"train/unsup": 5}}
+    facts.write(RunDir(run_copy))
+    page = reports.build(run_copy).read_text()
+    assert "files skipped in folders that are not a class (train/unsup): 5" in page
+    assert "test reviews that copy a training review: 3" in page
+    assert "3 of the 240 test reviews copy a training review (after the standardization)" in page
