@@ -305,6 +305,13 @@ def as_float(value) -> float:
 # ---------------------------------------------------------------- what the data held
 
 
+def test_copies(facts: dict) -> str:
+    """What to say beside a test accuracy when some test reviews copy training ones (run.json's data
+    facts): " (N of them copy a training review)", or "" when none does."""
+    copies = (facts.get("duplicates") or {}).get("test_in_training")
+    return f" ({copies:,} of them cop{'ies' if copies == 1 else 'y'} a training review)" if copies else ""
+
+
 def data_notes(facts: dict) -> list[str]:
     """What reading and checking the data found that a reader should be told, from run.json's
     "data" facts (`search.data`): skipped, repaired, empty or duplicated texts, those that are non-zero."""

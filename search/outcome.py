@@ -16,7 +16,7 @@ from ray import tune
 from runfiles.cli import INTERRUPTED, fail
 from runfiles.documents import BestTrial, Budget, Certification, Exported, RunFacts, Summary, TutorialEntry
 from runfiles.io import read_json
-from runfiles.layout import CARD_FILE, MODEL_FILE, OBJECTIVE, TUTORIAL_PRESETS, RunDir, State, as_float, best_row
+from runfiles.layout import CARD_FILE, MODEL_FILE, OBJECTIVE, TUTORIAL_PRESETS, RunDir, State, as_float, best_row, test_copies
 from search.cluster import node_facts
 from search.console import Progress
 from search.export import export_best
@@ -91,7 +91,7 @@ def export_and_summarize(session: Session, built: Built, outcome: Outcome, progr
     card, certification = _unchanged(run_dir, best)
     card = card or (_export(session, best) if export else None)
     summary = summarize(session, built, _best_entry(run_dir, best, card), card, certification)
-    _say_best(summary.best, run_dir, card, progress)
+    _say_best(summary.best, run_dir, card, progress, test_copies(session.prepared.facts))
     return summary
 
 
@@ -122,11 +122,12 @@ def summarize(
     return summary
 
 
-def _say_best(entry: BestTrial, run_dir: RunDir, card: dict | None, progress: Progress) -> None:
-    """The final lines: the best trial (its test accuracy when its own model is exported), the model."""
+def _say_best(entry: BestTrial, run_dir: RunDir, card: dict | None, progress: Progress, copies: str = "") -> None:
+    """The final lines: the best trial (its test accuracy when its own model is exported, with the
+    test reviews that copy training ones, `copies`), the model."""
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.params.items())
     tested = (
-        f", test_accuracy {entry.test_accuracy:.4f} on {entry.test_examples:,} test reviews"
+        f", test_accuracy {entry.test_accuracy:.4f} on {entry.test_examples:,} test reviews{copies}"
         if entry.test_accuracy is not None
         else ""
     )
