@@ -247,10 +247,10 @@ def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
 
 def test_time_budget_ends_the_search_and_still_exports(tmp_path, sample):
     out = tmp_path / "run"
-    args = ["--data", sample, "--trials", "30", "--max-epochs", "3", "--time-budget", "0.5", "--out", str(out), *TINY]
+    args = ["--data", sample, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.5", "--out", str(out), *TINY]
     assert search_run.main(args) == 0
     trials = read_rows(out / "trials.csv")
-    assert len(trials) < 30 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
+    assert len(trials) < 500 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
     assert any(t["reason"].startswith("time budget ran out") for t in trials)
     summary = read_json(out / "summary.json")
     assert summary["counts"]["total"] == len(trials) and (out / "best_model" / "model.keras").exists()
