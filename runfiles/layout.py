@@ -305,7 +305,7 @@ def as_float(value) -> float:
 # ---------------------------------------------------------------- what the data held
 
 
-def test_copies(facts: dict) -> str:
+def copies_note(facts: dict) -> str:
     """What to say beside a test accuracy when some test reviews copy training ones (run.json's data
     facts): " (N of them copy a training review)", or "" when none does."""
     copies = (facts.get("duplicates") or {}).get("test_in_training")

@@ -40,7 +40,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.io import read_json, read_rows
-from runfiles.layout import CARD_FILE, OBJECTIVE, RunDir, State, rank_key, test_copies
+from runfiles.layout import CARD_FILE, OBJECTIVE, RunDir, State, copies_note, rank_key
 from search.console import Progress
 from search.export import export_network
 from search.retrain import Job, network_of, run_jobs, spread
@@ -216,7 +216,7 @@ def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progr
     progress.field(
         "certified",
         f"{summary.exported}: test_accuracy {headline.test_accuracy_mean:.4f} "
-        f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}{test_copies(session.prepared.facts)}; "
+        f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}{copies_note(session.prepared.facts)}; "
         f"{OBJECTIVE.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification",
     )
 

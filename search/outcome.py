@@ -16,7 +16,7 @@ from ray import tune
 from runfiles.cli import INTERRUPTED, fail
 from runfiles.documents import BestTrial, Budget, Certification, Exported, RunFacts, Summary, TutorialEntry
 from runfiles.io import read_json
-from runfiles.layout import CARD_FILE, MODEL_FILE, OBJECTIVE, TUTORIAL_PRESETS, RunDir, State, as_float, best_row, test_copies
+from runfiles.layout import CARD_FILE, MODEL_FILE, OBJECTIVE, TUTORIAL_PRESETS, RunDir, State, as_float, best_row, copies_note
 from search.cluster import node_facts
 from search.console import Progress
 from search.export import export_best
@@ -91,7 +91,7 @@ def export_and_summarize(session: Session, built: Built, outcome: Outcome, progr
     card, certification = _unchanged(run_dir, best)
     card = card or (_export(session, best) if export else None)
     summary = summarize(session, built, _best_entry(run_dir, best, card), card, certification)
-    _say_best(summary.best, run_dir, card, progress, test_copies(session.prepared.facts))
+    _say_best(summary.best, run_dir, card, progress, copies_note(session.prepared.facts))
     return summary
 
 

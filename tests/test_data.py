@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.text import text_vectorizer
-from runfiles.layout import test_copies
+from runfiles.layout import copies_note
 from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split, val_blocks
 
 from conftest import SAMPLE
@@ -259,7 +259,7 @@ def test_what_the_data_holds_is_counted_and_said(tmp_path):
     for said in ("files skipped in folders that are not a class (train/neutral, train/unsup): 2", "texts without a word"):
         assert said in text
     assert "test reviews that copy a training review: 1" in text
-    assert test_copies(facts) == " (1 of them copies a training review)"  # beside every test accuracy printed
+    assert copies_note(facts) == " (1 of them copies a training review)"  # beside every test accuracy printed
 
 
 def test_a_test_split_copied_from_training_is_refused_unless_allowed(sample, tmp_path):
