@@ -246,7 +246,7 @@ def _certified(run: Run) -> str:
 
 
 def _leaderboard(run: Run, best_id: str) -> str:
-    trials = analysis.ranked(run.trials, run.metric, run.maximize)
+    trials = analysis.ranked(run.trials, run.objective)
     names = [p.name for p in analysis.searched(run.space) if p.name in trials]
     headers = (
         ["rank", "trial", "preset", "state", "reason"]
@@ -290,7 +290,7 @@ def _where(trial) -> str:
 
 
 def _curves(run: Run, add) -> str:
-    top = analysis.top_trials(run.trials, run.metric, run.maximize, TOP_CURVES)
+    top = analysis.top_trials(run.trials, run.objective, TOP_CURVES)
     picture = figures.curves_figure(run.trials, run.epochs, run.metric, top)
     return page.section(
         "curves",

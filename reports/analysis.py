@@ -32,10 +32,9 @@ def family(trials: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(d.isna(), "unknown", np.where(d <= 1, "single", "stacked")), index=trials.index)
 
 
-def ranked(trials: pd.DataFrame, metric: str, maximize: bool) -> pd.DataFrame:
+def ranked(trials: pd.DataFrame, objective: Objective) -> pd.DataFrame:
     """Trials in the harness's one ranking (runfiles.layout.rank_key): completed ones first,
     then others with a value, then the rest; by the objective, then by number."""
-    objective = Objective(metric, "max" if maximize else "min")
     keys = [rank_key(row, objective) for row in trials.to_dict("records")]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return trials.iloc[order]
@@ -69,13 +68,13 @@ def counts_as_best(trials: pd.DataFrame, objective: Objective) -> np.ndarray:
     return np.array([rank_key(row, objective)[0] == 0 for row in trials.to_dict("records")], bool)
 
 
-def best_so_far(values: np.ndarray, counts: np.ndarray, maximize: bool) -> np.ndarray:
+def best_so_far(values: np.ndarray, counts: np.ndarray, objective: Objective) -> np.ndarray:
     """The running best of the values that count (NaN until the first one): a trial that cannot be
     the best (stopped early, say) never moves it, whatever its value."""
     masked = np.where(np.asarray(counts, bool), np.asarray(values, float), np.nan)
     if not len(masked):
         return masked
-    return (np.fmax if maximize else np.fmin).accumulate(masked)
+    return objective.oriented(np.fmax.accumulate(objective.oriented(masked)))  # oriented: larger is better, both ways
 
 
 def best_trial(run: Run) -> dict | None:
@@ -163,7 +162,7 @@ def headline(run: Run) -> list[dict]:
             }
         )
     else:
-        top = ranked(trials, run.metric, run.maximize)
+        top = ranked(trials, run.objective)
         top = top[top[run.metric].notna()] if run.metric in top else top.iloc[:0]
         if len(top):
             row = top.iloc[0]
@@ -325,22 +324,22 @@ def progress(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     start = run_start(run)
     if math.isnan(start) and len(by_time):
         start = float(by_time["known_at"].min())
-    columns = ["trial_id", "number", "state", "value", "counts"]
+    columns, objective = ["trial_id", "number", "state", "value", "counts"], run.objective
     return (
-        by_number[columns].assign(best=best_so_far(by_number["value"], by_number["counts"], run.maximize)).reset_index(drop=True),
+        by_number[columns].assign(best=best_so_far(by_number["value"], by_number["counts"], objective)).reset_index(drop=True),
         by_time[columns]
         .assign(
             minutes=(by_time["known_at"] - start) / 60.0,
             examples_processed=by_time["examples"].cumsum(),
-            best=best_so_far(by_time["value"], by_time["counts"], run.maximize),
+            best=best_so_far(by_time["value"], by_time["counts"], objective),
         )
         .reset_index(drop=True),
     )
 
 
-def top_trials(trials: pd.DataFrame, metric: str, maximize: bool, n: int) -> pd.DataFrame:
+def top_trials(trials: pd.DataFrame, objective: Objective, n: int) -> pd.DataFrame:
     """The n best trials by the objective, among those with a value."""
-    rows = ranked(trials, metric, maximize)
+    rows, metric = ranked(trials, objective), objective.metric
     return rows[rows[metric].notna()].head(n) if metric in rows else rows.iloc[:0]
 
 
@@ -360,7 +359,7 @@ def edge_warnings(run: Run) -> dict[str, str]:
     edge at a natural minimum (0 for a float, 1 for an int: no dropout, one layer) is not
     flagged, since the range cannot be widened there.
     """
-    top = top_trials(run.trials, run.metric, run.maximize, 5)
+    top = top_trials(run.trials, run.objective, 5)
     count = int(run.trials[run.metric].notna().sum()) if run.metric in run.trials else 0
     top = top.head(max(1, min(5, math.ceil(0.1 * count))))
     warnings = {}

@@ -63,7 +63,7 @@ def _warnings(runs: list[Run], names: list[str]) -> list[str]:
         warnings.append(
             f"the runs used different data (fingerprints {listed}): their accuracies are not measured on the same reviews"
         )
-    objectives = {name: f"{run.metric} ({'max' if run.maximize else 'min'})" for name, run in zip(names, runs, strict=True)}
+    objectives = {name: f"{run.metric} ({run.objective.mode})" for name, run in zip(names, runs, strict=True)}
     if len(set(objectives.values())) > 1:
         warnings.append(
             "the runs rank trials by different objectives: " + ", ".join(f"{name}: {value}" for name, value in objectives.items())

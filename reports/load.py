@@ -56,12 +56,9 @@ class Run:
         return self.info.ranking.metric
 
     @property
-    def maximize(self) -> bool:
-        return self.info.ranking.mode != "min"
-
-    @property
     def objective(self) -> Objective:
-        return Objective(self.metric, "max" if self.maximize else "min")
+        """The run's objective; a mode other than "min" read as "max", as the driver ranks."""
+        return Objective(self.metric, "min" if self.info.ranking.mode == "min" else "max")
 
     @property
     def finished(self) -> bool:
