@@ -31,11 +31,7 @@ def holding(run_dir: RunDir, command: str, hint: str = "wait for it to end, or s
         OSError: when DIR cannot be written (a read-only or full disk).
     """
     run_dir.root.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(run_dir.lock, timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise UsageError(f"{run_dir.root}: {holder(run_dir)}; {hint}") from None
+    lock = _acquired(run_dir, hint)
     try:
         since = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         write_json(run_dir.holder, {"host": socket.gethostname(), "pid": os.getpid(), "since": since, "command": command})
@@ -48,14 +44,18 @@ def holding(run_dir: RunDir, command: str, hint: str = "wait for it to end, or s
 
 def refuse_if_held(run_dir: RunDir, hint: str = "wait for it to end, or stop it first") -> None:
     """Raise UsageError naming the holder when another process holds DIR's lock; creates nothing."""
-    if not run_dir.lock.is_file():
-        return
+    if run_dir.lock.is_file():
+        _acquired(run_dir, hint).release()
+
+
+def _acquired(run_dir: RunDir, hint: str) -> filelock.FileLock:
+    """DIR's lock, taken without waiting; UsageError naming the holder and `hint` when another process has it."""
     lock = filelock.FileLock(run_dir.lock, timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:
         raise UsageError(f"{run_dir.root}: {holder(run_dir)}; {hint}") from None
-    lock.release()
+    return lock
 
 
 def holder(run_dir: RunDir) -> str:

@@ -42,7 +42,7 @@ def settle(session: Session, built: Built, progress: Progress) -> Outcome:
         unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
         table.mark(unfinished, State.STOPPED_EARLY, "time budget ran out after epoch {epochs}")
     unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
-    _record_session(session, built.search_s, built.ledger.used, time.time() - session.started)
+    _record_session(session, built.search_s, built.ledger.used, session_wall_s(session))
     if unfinished or (not built.searcher_done() and not built.time_budget.spent):
         progress.say(f"interrupted; continue with: {run_dir.resume_command}")
         return Outcome(INTERRUPTED)

@@ -9,7 +9,6 @@ its own session; `build_report` ends every session with the HTML report.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import shlex
 import sys
@@ -59,9 +58,7 @@ class Session:
         """What every trial and retraining of this run shares: epochs, seed, threads and the LSTM
         implementation (`lstm`, run.json's lstm["trials"]). A trial completes it with its sampled
         values (`search.space.configs_from`), a retraining then with its own epochs and seed."""
-        return dataclasses.replace(
-            TrainConfig(), epochs=self.search.max_epochs, seed=self.search.seed, threads=self.resources.cpus_per_trial, lstm=lstm
-        )
+        return TrainConfig(epochs=self.search.max_epochs, seed=self.search.seed, threads=self.resources.cpus_per_trial, lstm=lstm)
 
 
 SHARED_TRAIN_FIELDS = ("epochs", "seed", "threads", "lstm")
