@@ -187,8 +187,8 @@ def _headline(run: Run, rows: list[dict]) -> str:
     if copies:
         tests = (run.info.data.get("sizes") or {}).get("test")
         test_note += (
-            f" {copies:,} of the {tests:,} test reviews copy a training review (after the standardization):"
-            " every test accuracy here includes them."
+            f" {copies:,} of the {tests:,} test reviews cop{'ies' if copies == 1 else 'y'} a training review"
+            " (after the standardization): every test accuracy here includes them."
         )
     body = [table, "".join(page.paragraph(line) for line in lines), page.note(test_note), _compute(run), _certified(run)]
     return page.section("headline", "1. Best model vs the tutorial's two models", *body)
