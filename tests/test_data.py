@@ -22,7 +22,7 @@ def test_sample_reads_with_the_official_layout(sample):
         "reviews_with_replaced_bytes": 0,
         "hidden_files_skipped": 0,
     }
-    assert set(np.unique(reviews["train"][1])) == {0, 1}
+    assert set(np.unique(reviews["train"][1])) == {"neg", "pos"}
     assert "<br />" in " ".join(reviews["train"][0])
 
 

@@ -1,8 +1,11 @@
-"""The default source, --data tfds, through TensorFlow Datasets' own imdb_reviews builder, offline.
+"""The default source, --data tfds, through TensorFlow Datasets' own imdb_reviews builder, offline;
+and --data tfds:NAME[/CONFIG], through TFDS's builders of other datasets.
 
 TFDS downloads the official aclImdb_v1.tar.gz from Stanford. Here its download cache holds instead a
 small archive in the official layout built from the repository's sample; everything after the download
 (the builder reading the archive, its three splits written as TFRecords, tfds.load) is TFDS's real code.
+Other datasets: their builders' info (features, configs, download URLs) is known without a download;
+one tiny dataset, ThreeTopics, is defined here as TFDS defines any dataset, and prepared by TFDS.
 """
 
 import dataclasses
@@ -19,7 +22,9 @@ import tarfile
 import threading
 import tomllib
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from etils import epath
@@ -38,6 +43,8 @@ from search.data import (
     prepare,
     read_reviews,
 )
+from search.data import tfds as tfds_source
+from search.data.reviews import ReadOptions
 
 from conftest import TINY
 
@@ -250,3 +257,186 @@ def test_a_download_of_other_bytes_is_refused(tmp_path, official_archive, offlin
         server.shutdown()
         server.server_close()
     assert requested == list(tfds.builder_cls(TFDS_NAME).url_infos)
+
+
+# ---------------------------------------------------------------- --data tfds:NAME[/CONFIG]
+
+
+@pytest.mark.parametrize(
+    "source, spec",
+    [
+        ("tfds", "imdb_reviews"),
+        ("tfds:ag_news_subset", "ag_news_subset"),
+        ("tfds:glue/sst2", "glue/sst2"),
+        ("tfds:x/y:1.0.0", "x/y:1.0.0"),
+    ],
+)
+def test_tfds_names_a_dataset(source, spec):
+    assert tfds_source.matches(source) and tfds_source.dataset_spec(source) == spec
+
+
+@pytest.mark.parametrize("source", ["tfdsx", "./tfds", "TFDS", "imdb_reviews"])
+def test_other_values_are_no_tfds_dataset(source):
+    assert not tfds_source.matches(source)
+
+
+def _features(source: str, **options) -> tuple[str, str]:
+    spec = tfds_source.dataset_spec(source)
+    return tfds_source.features_of(source, tfds.builder(spec, data_dir="/nonexistent").info.features, ReadOptions(**options))
+
+
+@pytest.mark.parametrize(
+    "source, options, found",
+    [
+        ("tfds", {}, ("text", "label")),
+        ("tfds:glue/sst2", {}, ("sentence", "label")),  # the only Text feature, though not named "text"
+        ("tfds:ag_news_subset", {"text_column": "description"}, ("description", "label")),
+    ],
+)
+def test_the_text_and_label_features_are_found_from_the_builders_info(source, options, found):
+    assert _features(source, **options) == found
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            {},
+            r"2 Text features, none named 'text' \(features: label \(ClassLabel\), title \(Text\), description \(Text\)\); "
+            r"name its text feature with --text-column$",
+        ),
+        ({"text_column": "body"}, r"no feature 'body' \(features: .*\); name its text feature with --text-column$"),
+        ({"text_column": "title", "label_column": "title"}, r"feature 'title' is a Text, not a ClassLabel .*--label-column$"),
+    ],
+)
+def test_a_feature_missing_ambiguous_or_of_the_wrong_kind_is_refused(options, message):
+    with pytest.raises(DataError, match=r"^--data tfds:ag_news_subset: " + message):
+        _features("tfds:ag_news_subset", **options)
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("tfds:no_such_dataset", r"TensorFlow Datasets has no dataset 'no_such_dataset'; name one of its catalog"),
+        ("tfds:glue/nope", r"glue has no config 'nope' \(configs: cola, sst2, .*\); give tfds:glue/CONFIG$"),
+        ("tfds:", r"names no dataset; give tfds:NAME or tfds:NAME/CONFIG"),
+    ],
+)
+def test_an_unknown_dataset_or_config_is_refused_before_ray_starts(tmp_path, monkeypatch, source, message):
+    monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
+    with pytest.raises(DataError, match="^--data " + re.escape(source) + ": " + message):
+        check_source(source)
+
+
+def test_no_network_names_the_dataset_and_what_would_work(tmp_path, offline, monkeypatch):
+    monkeypatch.setenv(TFDS_DATA_ENV, str(tmp_path / "tfds"))
+    with pytest.raises(
+        DataError,
+        match=r"^--data tfds:glue/sst2: no network: bit\.ly does not answer through the proxy .* holds "
+        r"no prepared glue/sst2; pass --data PATH to a local copy .*copy its TFDS_DATA_DIR here$",
+    ):
+        check_source("tfds:glue/sst2")
+    options = ReadOptions(text_column="description")
+    with pytest.raises(DataError) as caught:
+        read_reviews("tfds:ag_news_subset", options)
+    message = str(caught.value)
+    assert message.startswith("--data tfds:ag_news_subset: no network: TensorFlow Datasets could not download ag_news_subset (")
+    assert "--data PATH" in message and "tfds.builder('ag_news_subset').download_and_prepare()" in message and "\n" not in message
+
+
+def test_imdb_reviews_by_name_is_tfds(tfds_dir, offline, monkeypatch):
+    monkeypatch.setenv(TFDS_DATA_ENV, str(tfds_dir))
+    by_name, facts = read_reviews("tfds:imdb_reviews")
+    default, _ = read_reviews("tfds")
+    assert facts["features"] == {"text": "text", "label": "label"} and facts["read"]["train"] == {"neg": 120, "pos": 120}
+    for split in ("train", "test"):
+        assert by_name[split].texts == default[split].texts and by_name[split].labels.tolist() == default[split].labels.tolist()
+    assert {tfds_source.fingerprint(s, ReadOptions()) for s in ("tfds", "tfds:imdb_reviews", "tfds:imdb_reviews/plain_text")} == {
+        tfds_source.fingerprint("tfds", ReadOptions())
+    }
+
+
+TOPICS = ["sport", "cooking", "weather"]
+
+
+class ThreeTopics(tfds.core.GeneratorBasedBuilder):
+    """A tiny dataset of three topics, prepared by TFDS: two Text features (title, body) and a
+    ClassLabel (topic); each config a shape of splits a TFDS dataset may have."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS: ClassVar = [
+        tfds.core.BuilderConfig(name=n) for n in ("given", "no_test", "unlabelled_test", "gaps", "numbered")
+    ]
+
+    def _info(self):
+        label = (
+            tfds.features.ClassLabel(num_classes=3)
+            if self.builder_config.name == "numbered"
+            else tfds.features.ClassLabel(names=TOPICS)
+        )
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({"title": tfds.features.Text(), "body": tfds.features.Text(), "topic": label}),
+        )
+
+    def _split_generators(self, dl_manager):
+        config = self.builder_config.name
+        splits = {
+            "train": self._generate_examples("train", 30, missing=2 if config == "gaps" else 0),
+            "unsupervised": self._generate_examples("u", 3, missing=3),
+        }
+        if config == "given":
+            splits |= {"validation": self._generate_examples("val", 6), "test": self._generate_examples("test", 9)}
+        if config == "unlabelled_test":  # as GLUE's test splits: every label -1
+            splits["test"] = self._generate_examples("test", 9, missing=9)
+        return splits
+
+    def _generate_examples(self, split: str, n: int, missing: int = 0):
+        for i in range(n):
+            yield (
+                i,
+                {"title": f"{split} {i}", "body": f"{TOPICS[i % 3]} text {i} of {split}", "topic": -1 if i < missing else i % 3},
+            )
+
+
+@pytest.fixture(scope="module")
+def topics_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tfds-topics")
+
+
+def _topics(config: str, topics_dir: Path, monkeypatch, **options) -> tuple[dict, dict]:
+    monkeypatch.setenv(TFDS_DATA_ENV, str(topics_dir))
+    source = f"tfds:three_topics/{config}"
+    check_source(source, ReadOptions(text_column="body", **options))  # no download to probe: its builder has no URLs
+    return read_reviews(source, ReadOptions(text_column="body", **options))
+
+
+def test_a_tfds_dataset_with_three_classes_and_a_validation_split(topics_dir, monkeypatch):
+    reviews, facts = _topics("given", topics_dir, monkeypatch)
+    assert facts["features"] == {"text": "body", "label": "topic"}
+    assert facts["read"] == {split: dict.fromkeys(sorted(TOPICS), n) for split, n in (("train", 10), ("val", 2), ("test", 3))}
+    assert "test_split" not in facts and reviews["val"].ids is None
+    assert all(text.startswith(label) for r in reviews.values() for text, label in zip(r.texts, r.labels))
+
+
+@pytest.mark.parametrize("config", ["no_test", "unlabelled_test"])
+def test_without_a_labelled_test_split_one_is_carved_from_train(topics_dir, monkeypatch, config):
+    reviews, facts = _topics(config, topics_dir, monkeypatch, test_fraction=0.3)
+    assert facts["read"] == {"train": dict.fromkeys(sorted(TOPICS), 7), "test": dict.fromkeys(sorted(TOPICS), 3)}
+    assert facts["test_split"] == "carved: 30% of train, stratified, seed 0"
+    assert facts.get("unlabelled_splits", []) == (["test"] if config == "unlabelled_test" else [])
+    assert not set(reviews["train"].texts) & set(reviews["test"].texts)
+
+
+def test_texts_without_a_label_are_refused_or_dropped(topics_dir, monkeypatch):
+    with pytest.raises(
+        DataError, match=r"^--data tfds:three_topics/gaps: 2 of 30 train texts have no label \(-1\); pass --drop-missing"
+    ):
+        _topics("gaps", topics_dir, monkeypatch)
+    _, facts = _topics("gaps", topics_dir, monkeypatch, drop_missing=True)
+    assert facts["dropped_missing"] == 2 and sum(facts["read"]["train"].values()) + sum(facts["read"]["test"].values()) == 28
+
+
+def test_a_classlabel_without_names_gives_integer_labels(topics_dir, monkeypatch):
+    reviews, facts = _topics("numbered", topics_dir, monkeypatch)
+    assert reviews["train"].labels.dtype == np.int64 and facts["read"]["train"] == {"0": 8, "1": 8, "2": 8}

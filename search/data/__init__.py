@@ -1,10 +1,15 @@
-"""IMDB reviews: read once, split, build the vocabulary, vectorize, cache on disk.
+"""Labelled texts of any text-classification dataset: read once, split, build the vocabulary,
+vectorize, cache on disk.
 
-Sources (`sources.SOURCES`): "tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR, `tfds`),
-an aclImdb folder, or a .tar.gz with that layout (aclImdb/{train,test}/{pos,neg}/*.txt, `aclimdb`).
-The training reviews become train + validation (stratified, seeded, by blocks of consecutive file
-ids, so that nearly all of a movie's reviews of one class fall on one side); the test split is kept
-apart for the final evaluation of the exported model only.
+Sources (`sources.SOURCES`, one reader module each): a table (CSV, TSV, JSON Lines or Parquet: one
+file, a test split carved from it, or a folder of train.*, test.* and optionally validation.*;
+`tables`), a folder per class or a .tar.gz of one (aclImdb's layout, `aclimdb`), and TensorFlow
+Datasets by name ("tfds" is imdb_reviews; `tfds`). The classes are the training labels' distinct
+values, sorted (integers numerically, names as strings), and each label becomes its class's index
+(int32, 0..K-1). The training reviews become train + validation (stratified, seeded; by blocks of
+consecutive file ids where the source has them, so that nearly all of a movie's reviews of one class
+fall on one side), unless the source gives a validation split; the test split is kept apart for the
+final evaluation of the exported model only.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
-from search.data.reviews import DATA_ENV, DataError, Reviews
+from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews
 from search.data.sources import absolute_source, check_source, read_reviews, source_fingerprint, source_for
+from search.data.splitting import shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
 
 __all__ = [
@@ -33,8 +39,10 @@ __all__ = [
     "MAX_VAL_BLOCK",
     "MAX_OVERLAP",
     "UNFINGERPRINTED",
+    "READ_FIELDS",
     "DataConfig",
     "DataError",
+    "ReadOptions",
     "Reviews",
     "Split",
     "Prepared",
@@ -55,6 +63,8 @@ __all__ = [
     "vectorize",
     "prepare",
     "select_splits",
+    "classes_of",
+    "class_counts",
     "val_blocks",
     "split_text",
     "raw_splits",
@@ -74,6 +84,9 @@ MAX_OVERLAP = 0.05
 UNFINGERPRINTED = ("source", "allow_overlap")
 """DataConfig fields that leave the prepared data as it is: not part of its cache key (the source's
 content is, through its own fingerprint)."""
+READ_FIELDS = ("text_column", "label_column", "test_fraction", "drop_missing")
+"""DataConfig fields a reader is told (`ReadOptions`); each is in the cache key only for the sources
+that declare it (`sources.Source.options`)."""
 
 
 def default_source() -> str:
@@ -91,10 +104,21 @@ class DataConfig:
     """Where the reviews come from and how they are split and vectorized."""
 
     source: str = dataclasses.field(default_factory=default_source)
-    """"tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR), an aclImdb folder, or a
-    .tar.gz with that layout; the default is $IMDB_DATA, else "tfds"."""
+    """A .csv, .tsv, .jsonl or .parquet file (a test split carved from it), a folder of train.<ext>
+    and test.<ext> (and validation.<ext>), a folder per class (train/<class>/*.txt, test/<class>/*.txt,
+    as aclImdb) or a .tar.gz of one, "tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR) or
+    "tfds:NAME[/CONFIG]"; the default is $IMDB_DATA, else "tfds"."""
+    text_column: str = "text"
+    """The column (table) or feature (TFDS) that holds the texts."""
+    label_column: str = "label"
+    """The column (table) or feature (TFDS) that holds the labels (class names or integers)."""
+    test_fraction: float = 0.2
+    """Share of a single table file carved off as the test split (stratified by label, seeded)."""
+    drop_missing: bool = False
+    """Drop the rows of a table that have no label (counted in run.json) instead of refusing it."""
     val_fraction: float = 0.2
-    """Share of the training reviews held out for validation (stratified by label)."""
+    """Share of the training reviews held out for validation (stratified by label), unless the
+    source gives a validation split."""
     val_block: int = 250
     """Validation takes whole blocks of this many consecutive file ids of a class. aclImdb
     numbers a movie's reviews of one class consecutively, and its test movies are disjoint from
@@ -104,7 +128,8 @@ class DataConfig:
     max_vocab: int = 20000
     """Vocabulary built once at the largest size any trial uses; smaller sizes truncate it."""
     limit: int | None = None
-    """Use only the first N training reviews (after a seeded shuffle); None = all."""
+    """Use only the first N training reviews (after a seeded shuffle; a validation split the source
+    gives counts among them, cut in proportion); None = all."""
     test_limit: int | None = None
     """Use only the first N test reviews (after a seeded shuffle); None = all."""
     seed: int = 0
@@ -120,8 +145,14 @@ class DataConfig:
         return cls(**{"val_block": 1, **values})
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.val_fraction < 1.0:
-            raise DataError(f"val_fraction={self.val_fraction} is invalid: expected a fraction in (0, 1)")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise DataError(f"{name}={getattr(self, name)} is invalid: expected a fraction in (0, 1)")
+        if self.text_column == self.label_column:
+            raise DataError(
+                f"text_column={self.text_column!r} is invalid: it is also label_column; "
+                "name two different columns with --text-column and --label-column"
+            )
         if not 1 <= self.val_block <= MAX_VAL_BLOCK:
             raise DataError(f"val_block={self.val_block} is invalid: expected an integer from 1 to {MAX_VAL_BLOCK:,}")
         if self.max_vocab < 3:
@@ -130,6 +161,11 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value < 2:
                 raise DataError(f"{name}={value} is invalid: expected at least 2 reviews, or no limit")
+
+    @property
+    def read_options(self) -> ReadOptions:
+        """What the source's reader is told (the fields of the same names)."""
+        return ReadOptions(self.text_column, self.label_column, self.test_fraction, self.drop_missing, self.seed)
 
 
 @dataclass
@@ -177,7 +213,12 @@ class Prepared:
     vocabulary: list[str]
     fingerprint: str
     facts: dict
-    """Source, sizes and counts worth recording beside the run (JSON-serializable)."""
+    """Source, sizes, classes and counts worth recording beside the run (JSON-serializable)."""
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names in index order (a label i is `classes[i]`)."""
+        return self.facts["classes"]
 
     def for_trials(self) -> Prepared:
         """Train and validation only: the test split never reaches a trial."""
@@ -191,61 +232,25 @@ class Prepared:
         return Prepared(splits, self.vocabulary, self.fingerprint, self.facts)
 
 
-# ---------------------------------------------------------------- splitting
-
-
-def shuffled_prefix(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
-    """Indices in a seeded random order, cut to the first `limit`."""
-    order = np.random.default_rng(seed).permutation(len(labels))
-    return order if limit is None else order[:limit]
-
-
-def stratified_split(
-    labels: np.ndarray, val_fraction: float, seed: int, groups: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices): each label keeps its share in both, seeded.
-
-    With `groups` (one integer per review), validation is filled group by group in a seeded
-    order, so each group lands on one side (except, per class, the one cut at the share);
-    without, review by review. Raises DataError when a side would be empty.
-    """
-    rng = np.random.default_rng(seed + 1)
-    train, val = [], []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        if groups is None:
-            members = rng.permutation(members)
-        else:  # whole groups in a seeded order, reviews shuffled within each
-            names, group_of = np.unique(np.asarray(groups)[members], return_inverse=True)
-            rank = rng.permutation(len(names))[group_of]
-            members = members[np.lexsort((rng.random(len(members)), rank))]
-        n_val = round(len(members) * val_fraction)
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    train_idx, val_idx = np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
-    if len(train_idx) == 0 or len(val_idx) == 0:
-        raise DataError(
-            f"val_fraction={val_fraction} of {len(labels)} reviews leaves an empty split; use more reviews or another fraction"
-        )
-    return train_idx, val_idx
-
-
 # ---------------------------------------------------------------- vectorizing
 
 
 def build_vocabulary(texts: list[str], max_tokens: int) -> list[str]:
     """Keras TextVectorization's vocabulary of the standardized texts (`models.text`):
     "", "[UNK]", then tokens by count (ties by token)."""
+    import tensorflow as tf
+
     from models.text import text_vectorizer  # here, not at the top: it loads TensorFlow
 
     vectorizer = text_vectorizer(max_tokens=max_tokens)
-    vectorizer.adapt(np.array(texts, dtype=object), batch_size=1024)
+    # in batches: given an array, adapt standardizes all of it at once (tens of GiB for 500,000 texts)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(np.array(texts, dtype=object)).batch(1024))
     return [str(t) for t in vectorizer.get_vocabulary()]
 
 
 def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Split:
-    """Token ids of each text; a text without words becomes one out-of-vocabulary id, as the
-    exported model encodes it (`models.text.NonEmpty`)."""
+    """Token ids of each text, with its class index (int32); a text without words becomes one
+    out-of-vocabulary id, as the exported model encodes it (`models.text.NonEmpty`)."""
     from models.text import text_vectorizer  # here, not at the top: it loads TensorFlow
 
     vectorizer = text_vectorizer(vocabulary=vocabulary, ragged=True)
@@ -257,7 +262,7 @@ def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Sp
         tokens.append(np.insert(values, starts[counts == 0], OOV_ID))
         lengths.append(np.maximum(counts, 1))
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
-    return Split(np.concatenate(tokens), offsets, labels.astype(np.float32))
+    return Split(np.concatenate(tokens), offsets, labels.astype(np.int32))
 
 
 # ---------------------------------------------------------------- preparing and caching
@@ -266,15 +271,21 @@ def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Sp
 def data_fingerprint(config: DataConfig) -> str:
     """What identifies the prepared data (16 hex digits), cheap to compute: the source's content
     (`source_fingerprint`) and the settings that shape the splits and vectors. It is the cache key,
-    and run.json's data fingerprint, which a resumed run must find again."""
+    and run.json's data fingerprint, which a resumed run must find again.
+
+    Of READ_FIELDS, only those the source's row declares (`Source.options`) enter it, and only
+    where they differ from their defaults: the keys of sources read before these fields existed
+    (aclImdb, tfds) stay what they were.
+    """
     source = source_for(config.source)
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED}
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED and k not in READ_FIELDS}
+    defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
+    settings |= {k: getattr(config, k) for k in source.options if getattr(config, k) != defaults[k]}
     if not source.file_ids or config.val_block == 1:
         del settings["val_block"]  # split review by review, as before val_block existed: same cache
     settings["standardization"] = STANDARDIZATION_VERSION
-    return hashlib.sha256(
-        json.dumps({"source": source.fingerprint(config.source), **settings}, sort_keys=True).encode()
-    ).hexdigest()[:16]
+    content = source.fingerprint(config.source, config.read_options)
+    return hashlib.sha256(json.dumps({"source": content, **settings}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
@@ -282,7 +293,7 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     fingerprint = data_fingerprint(config)
     cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
     prepared = _load(cache, fingerprint) if cache.exists() else None
-    if prepared is None or "duplicates" not in prepared.facts:  # new, or cached before the texts were checked
+    if prepared is None or not {"duplicates", "classes"} <= set(prepared.facts):  # new, or cached before these facts
         prepared = _prepare(config, fingerprint)
         _save(prepared, cache)
     check_overlap(prepared.facts, config)
@@ -333,18 +344,107 @@ def check_overlap(facts: dict, config: DataConfig) -> None:
 
 
 def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
-    """{"train"|"val"|"test": (texts, labels)}: seeded shuffle, limits, stratified split (by
-    blocks of file ids where `val_blocks` gives them)."""
+    """{"train"|"val"|"test": (texts, class indices as int32, in `classes_of` order)}: seeded
+    shuffle, limits, and validation carved from train (stratified, by blocks of file ids where
+    `val_blocks` gives them), or the source's own validation split where it gives one.
+
+    Raises DataError (one line, naming the source) for a training split of one class, a class in
+    validation or test that training never has, or a class with too few training reviews for a
+    stratified validation split.
+    """
+    classes, labels = _indexed(reviews, config.source)
     keep, blocks = _kept(reviews, config)
-    texts, labels = [reviews["train"].texts[i] for i in keep], reviews["train"].labels[keep]
+    texts = reviews["train"].texts
+    if "val" in reviews:
+        _check_kept(labels["train"][keep], classes, config)
+        keep_val = shuffled_prefix(labels["val"], _limits(reviews, config)[1], config.seed)
+        train = ([texts[i] for i in keep], labels["train"][keep])
+        val = ([reviews["val"].texts[i] for i in keep_val], labels["val"][keep_val])
+    else:
+        train, val = _carved(([texts[i] for i in keep], labels["train"][keep]), blocks, classes, config)
+    keep_test = shuffled_prefix(labels["test"], config.test_limit, config.seed)
+    return {"train": train, "val": val, "test": ([reviews["test"].texts[i] for i in keep_test], labels["test"][keep_test])}
+
+
+def _carved(kept: tuple[list[str], np.ndarray], blocks: np.ndarray | None, classes: list[str], config: DataConfig) -> tuple:
+    """(train, validation), each (texts, labels): `val_fraction` of each class held out.
+
+    Raises DataError for a class too rare to be on both sides.
+    """
+    texts, labels = kept
+    rare = too_few(labels, config.val_fraction, list(range(len(classes))))
+    if rare is not None:
+        index, count, needed = rare
+        within = f" among the first --limit {config.limit:,}" if config.limit is not None else ""
+        raise DataError(
+            f"--data {config.source}: class {classes[index]!r} has {count:,} training review{'s' * (count != 1)}{within}, "
+            f"too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); add examples of it "
+            f"or remove them" + (", or raise --limit" if within else "")
+        )
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
-    test_texts, test_labels, _ = reviews["test"]
-    keep_test = shuffled_prefix(test_labels, config.test_limit, config.seed)
-    return {
-        "train": ([texts[i] for i in train_idx], labels[train_idx]),
-        "val": ([texts[i] for i in val_idx], labels[val_idx]),
-        "test": ([test_texts[i] for i in keep_test], test_labels[keep_test]),
-    }
+    return ([texts[i] for i in train_idx], labels[train_idx]), ([texts[i] for i in val_idx], labels[val_idx])
+
+
+def _check_kept(labels: np.ndarray, classes: list[str], config: DataConfig) -> None:
+    """Every class keeps a training review under `limit` (raises DataError naming the first that does not)."""
+    counts = np.bincount(labels, minlength=len(classes))
+    if (counts == 0).any():
+        raise DataError(
+            f"--data {config.source}: class {classes[int(np.argmin(counts))]!r} has no training review among the first "
+            f"--limit {config.limit:,}; raise --limit"
+        )
+
+
+def classes_of(reviews: dict[str, Reviews], source: str) -> list[str]:
+    """The class names, in index order: the training labels' distinct values, sorted (integers
+    numerically when every label is one, else as strings), each as a string.
+
+    Raises DataError as `select_splits` does for the classes.
+    """
+    return _indexed(reviews, source)[0]
+
+
+def _indexed(reviews: dict[str, Reviews], source: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The class names, and each split's labels as class indices (int32)."""
+    keys = _label_keys(reviews)
+    names, counts = np.unique(keys["train"], return_counts=True)
+    if len(names) < 2:
+        held = f"one class ({str(names[0])!r}, {counts[0]:,} reviews)" if len(names) else "no class (no reviews)"
+        raise DataError(
+            f"--data {source}: the training split holds {held}; a classifier needs two classes or more: check --label-column"
+        )
+    indices = {}
+    for split, key in keys.items():
+        at = np.minimum(np.searchsorted(names, key), len(names) - 1)
+        unseen = names[at] != key
+        if unseen.any():
+            found, n = np.unique(key[unseen], return_counts=True)
+            listed = ", ".join(f"{str(name)!r} ({c:,})" for name, c in zip(found[:5].tolist(), n[:5].tolist()))
+            where = {"val": "validation"}.get(split, split)
+            raise DataError(
+                f"--data {source}: the {where} split holds {len(found)} class{'es' * (len(found) > 1)} that training never "
+                f"has: {listed}; add training examples of them, or remove them from the {where} split"
+            )
+        indices[split] = at.astype(np.int32)
+    return [str(name) for name in names.tolist()], indices
+
+
+def _label_keys(reviews: dict[str, Reviews]) -> dict[str, np.ndarray]:
+    """Each split's labels as sortable keys: int64 when every label of every split is an integer
+    (or a whole float), else strings (numbers spelled as `str` spells them)."""
+    labels = {split: np.asarray(r.labels) for split, r in reviews.items()}
+    if all(_integers(values) for values in labels.values()):
+        return {split: values.astype(np.int64) for split, values in labels.items()}
+    return {split: values.astype(str) for split, values in labels.items()}
+
+
+def _integers(labels: np.ndarray) -> bool:
+    """Whether every label is an integer (truth values are not: they name their classes "False", "True")."""
+    if labels.dtype.kind in "iu":
+        return True
+    if labels.dtype.kind == "f":
+        return bool(np.all(np.isfinite(labels) & (labels == np.round(labels))))
+    return labels.dtype.kind == "O" and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in labels.tolist())
 
 
 def val_blocks(ids: np.ndarray | None, labels: np.ndarray, val_block: int) -> np.ndarray | None:
@@ -359,27 +459,51 @@ def val_blocks(ids: np.ndarray | None, labels: np.ndarray, val_block: int) -> np
     return blocks
 
 
+def _limits(reviews: dict[str, Reviews], config: DataConfig) -> tuple[int | None, int | None]:
+    """How many training and given validation reviews `limit` keeps: all of it for training when
+    validation is carved from it; shared in proportion to their sizes when the source gives both."""
+    if config.limit is None or "val" not in reviews:
+        return config.limit, None
+    n_train, n_val = len(reviews["train"].texts), len(reviews["val"].texts)
+    train = min(config.limit - 1, max(1, round(config.limit * n_train / (n_train + n_val))))
+    return train, config.limit - train
+
+
 def _kept(reviews: dict[str, Reviews], config: DataConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """The training reviews `config` keeps (seeded shuffle, limit), and their blocks (`val_blocks`)."""
-    ids, labels = reviews["train"].ids, reviews["train"].labels
-    keep = shuffled_prefix(labels, config.limit, config.seed)
+    """The training reviews `config` keeps (seeded shuffle, limit), and their blocks (`val_blocks`;
+    None where the source gives the validation split)."""
+    ids, labels = reviews["train"].ids, np.asarray(reviews["train"].labels)
+    keep = shuffled_prefix(labels, _limits(reviews, config)[0], config.seed)
+    if "val" in reviews:
+        return keep, None
     return keep, val_blocks(None if ids is None else ids[keep], labels[keep], config.val_block)
 
 
 def split_text(reviews: dict[str, Reviews], config: DataConfig) -> str:
-    """How `select_splits` carves validation, as run.json's data facts say it."""
+    """How `select_splits` makes validation, as run.json's data facts say it."""
+    if "val" in reviews:
+        return "given by the source"
     by_block = _kept(reviews, config)[1] is not None
     return f"by blocks of {config.val_block} review ids" if by_block else "review by review"
 
 
 def raw_splits(config: DataConfig) -> dict[str, tuple[list[str], np.ndarray]]:
-    """The prepared splits as raw text, in the prepared order (for raw-text pipelines)."""
-    return select_splits(read_reviews(config.source)[0], config)
+    """The prepared splits as raw text, in the prepared order (for raw-text pipelines); labels as
+    class indices (int32, `classes_of` order)."""
+    return select_splits(read_reviews(config.source, config.read_options)[0], config)
+
+
+def class_counts(selected: dict[str, tuple[list[str], np.ndarray]], classes: list[str]) -> dict[str, dict[str, int]]:
+    """{"train"|"val"|"test": {class name: reviews}}, every class named (0 where a split has none)."""
+    return {
+        split: dict(zip(classes, np.bincount(labels, minlength=len(classes)).tolist())) for split, (_, labels) in selected.items()
+    }
 
 
 def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
-    reviews, notes = read_reviews(config.source)
+    reviews, notes = read_reviews(config.source, config.read_options)
     selected = select_splits(reviews, config)
+    classes = classes_of(reviews, config.source)
     vocabulary = build_vocabulary(selected["train"][0], config.max_vocab)
     splits = {name: vectorize(texts, labels, vocabulary) for name, (texts, labels) in selected.items()}
     facts = {
@@ -388,7 +512,10 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         "sizes": {name: len(split) for name, split in splits.items()},
         "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
         "vocabulary_size": len(vocabulary),
+        "classes": classes,
+        "class_counts": class_counts(selected, classes),
         "val_split": split_text(reviews, config),
+        "test_split": "given by the source",
         **text_checks(selected),
         **notes,
         **{k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED},
@@ -408,6 +535,11 @@ def _save(prepared: Prepared, path: Path) -> None:
 
 def _load(path: Path, fingerprint: str) -> Prepared:
     with np.load(path) as saved:
-        splits = {name: Split(saved[f"{name}_tokens"], saved[f"{name}_offsets"], saved[f"{name}_labels"]) for name in SPLITS}
+        splits = {
+            name: Split(
+                saved[f"{name}_tokens"], saved[f"{name}_offsets"], saved[f"{name}_labels"].astype(np.int32)
+            )  # float32 before
+            for name in SPLITS
+        }
         facts = {"val_split": "review by review"} | json.loads(str(saved["facts"]))  # caches from before val_split
         return Prepared(splits, saved["vocabulary"].tolist(), fingerprint, facts)

@@ -1,9 +1,10 @@
 """The table from a `--data` value to the source that reads it.
 
 Each source is one row of SOURCES: how to recognize its `--data` value, check it before Ray
-starts, fingerprint its content for the cache key, and read its reviews. The first row that
-matches wins. A new source is one module under `search/data/` with those four functions, one
-row here, and its kind of value named in NO_SOURCE.
+starts, fingerprint its content for the cache key, and read its texts and labels, each told the
+`ReadOptions` (the text and label columns, ...). The first row that matches wins. A new source is
+one module under `search/data/` with those four functions, one row here (with the DataConfig
+fields it reads, which enter the cache key), and its kind of value named in NO_SOURCE.
 """
 
 from __future__ import annotations
@@ -13,41 +14,63 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from search.data import aclimdb, tfds
-from search.data.reviews import DataError, Reviews
+from search.data import aclimdb, tables, tfds
+from search.data.reviews import DataError, ReadOptions, Reviews
 
 
 @dataclass(frozen=True)
 class Source:
-    """One kind of `--data` value and the functions that handle it (each takes the value)."""
+    """One kind of `--data` value and the functions that handle it (each takes the value and the
+    ReadOptions)."""
 
     name: str
     """What the source is, for the reader of this table."""
     matches: Callable[[str], bool]
     """Whether a `--data` value names this source; cheap, and true for at most the values it reads."""
-    check: Callable[[str], None]
+    check: Callable[[str, ReadOptions], None]
     """Fails fast, before Ray starts, when the source cannot work here (raises a one-line DataError)."""
-    fingerprint: Callable[[str], str]
+    fingerprint: Callable[[str, ReadOptions], str]
     """A hex digest of the source's content, cheap to compute: part of the prepared data's cache key."""
-    read: Callable[[str], tuple[dict[str, Reviews], dict]]
-    """{"train"|"test": Reviews} and the facts of the read (`reviews.counted`); raises a one-line DataError."""
+    read: Callable[[str, ReadOptions], tuple[dict[str, Reviews], dict]]
+    """{"train"|"test"[|"val"]: Reviews} (labels as the source spells them) and the facts of the read
+    (`reviews.counted`); a "val" split is the validation split, none is carved from train. Raises a
+    one-line DataError."""
     local: bool
     """Whether its `--data` value is a path on this machine (recorded absolute in run.json)."""
     file_ids: bool
     """Whether its reviews carry file ids, so that validation can take blocks of them (`val_block`);
     without, it is split review by review and `val_block` stays out of the cache key."""
+    options: tuple[str, ...] = ()
+    """The ReadOptions fields (DataConfig fields of the same names) its reader uses: those the
+    cache key includes (`search.data.data_fingerprint`); the others cannot change what it reads."""
 
     @classmethod
-    def of(cls, name: str, module: ModuleType, local: bool, file_ids: bool) -> Source:
+    def of(cls, name: str, module: ModuleType, local: bool, file_ids: bool, options: tuple[str, ...] = ()) -> Source:
         """The row of a source module that defines matches, check, fingerprint and read."""
-        return cls(name, module.matches, module.check, module.fingerprint, module.read, local, file_ids)
+        return cls(name, module.matches, module.check, module.fingerprint, module.read, local, file_ids, options)
 
 
 SOURCES: tuple[Source, ...] = (
-    Source.of("TensorFlow Datasets' imdb_reviews", tfds, local=False, file_ids=False),
-    Source.of("aclImdb folder or .tar.gz", aclimdb, local=True, file_ids=True),
+    Source.of(
+        "TensorFlow Datasets by name",
+        tfds,
+        local=False,
+        file_ids=False,
+        options=("text_column", "label_column", "test_fraction", "drop_missing"),
+    ),
+    Source.of(
+        "CSV, TSV, JSON Lines or Parquet: one file, or a folder of train.*, test.* (validation.*)",
+        tables,
+        local=True,
+        file_ids=False,
+        options=("text_column", "label_column", "test_fraction", "drop_missing"),
+    ),
+    Source.of("a folder per class (aclImdb), or a .tar.gz of one", aclimdb, local=True, file_ids=True),
 )
-NO_SOURCE = "no such file or folder; give an aclImdb folder, a .tar.gz of one, or 'tfds'"
+NO_SOURCE = (
+    "no such file or folder; give a .csv, .tsv, .jsonl or .parquet file, a folder of train.<ext> and test.<ext>, "
+    "a folder per class (train/<class>/*.txt, test/<class>/*.txt, as aclImdb), a .tar.gz of one, 'tfds' or 'tfds:NAME'"
+)
 """What a `--data` value that no row matches is told: every kind of value SOURCES reads."""
 
 
@@ -63,30 +86,34 @@ def source_for(source: str) -> Source:
     return found
 
 
-def read_reviews(source: str) -> tuple[dict[str, Reviews], dict]:
-    """{"train"|"test": (texts, labels, ids)} from a source, and what reading it found: reviews
-    read per split and class, reviews whose bad bytes were replaced, hidden files skipped.
-    `ids` are the numbers that begin aclImdb's file names (`<id>_<rating>.txt`), -1 where a
-    name has none; None for "tfds", which keeps no file names.
+def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[str, Reviews], dict]:
+    """{"train"|"test"[|"val"]: (texts, labels, ids)} from a source, and what reading it found:
+    reviews read per split and class, reviews whose bad bytes were replaced, hidden files skipped,
+    how the test split was made (tables). Labels are as the source spells them (class names or
+    integers); `ids` are the numbers that begin aclImdb's file names (`<id>_<rating>.txt`), -1
+    where a name has none; None for sources without file names (tables, TFDS).
 
     "tfds" loads TensorFlow Datasets' imdb_reviews from $TFDS_DATA_DIR (default
     ~/tensorflow_datasets), downloading and preparing it there on first use.
 
-    Raises DataError (one line) for a missing or unreadable source, a folder or archive
-    without the aclImdb layout, or one holding more than one dataset tree; for "tfds", a
-    missing package (which one, and its pip command), no network, or TFDS's own first line.
+    Raises DataError (one line) for a missing or unreadable source, a table without its columns or
+    with bad rows (`tables.read`), a folder or archive without a class layout, or one holding more
+    than one dataset tree; for "tfds", a missing package (which one, and its pip command), no
+    network, or TFDS's own first line.
     """
-    return source_for(source).read(source)
+    return source_for(source).read(source, options or ReadOptions())
 
 
-def check_source(source: str) -> None:
+def check_source(source: str, options: ReadOptions | None = None) -> None:
     """Fail fast, before Ray starts, when a source cannot work here: no source matches it, or its
-    row's check fails (for "tfds": a missing package, or no network and no local copy).
+    row's check fails (a table without the text or label column; for "tfds": a missing package, or
+    no network and no local copy). `options`: the run's (`DataConfig.read_options`); default ones
+    when None.
 
     Raises:
         DataError: one line that names the source, what is wrong and what would work.
     """
-    source_for(source).check(source)
+    source_for(source).check(source, options or ReadOptions())
 
 
 def absolute_source(source: str) -> str:
@@ -96,6 +123,6 @@ def absolute_source(source: str) -> str:
     return str(path.resolve()) if row is not None and row.local else source
 
 
-def source_fingerprint(source: str) -> str:
+def source_fingerprint(source: str, options: ReadOptions | None = None) -> str:
     """Identifies the source's content cheaply: file bytes, a folder's names and sizes, or tfds."""
-    return source_for(source).fingerprint(source)
+    return source_for(source).fingerprint(source, options or ReadOptions())

@@ -1,8 +1,17 @@
-"""The "tfds" source: TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR, and why it failed when it does.
+"""The "tfds" sources: TensorFlow Datasets by name, in $TFDS_DATA_DIR, and why it failed when it does.
 
-TFDS downloads the official aclImdb archive and prepares it on first use. Its failures (a missing
-package, no network, anything else) each become one actionable line. It keeps no file names, so its
-reviews have no ids and validation is split review by review.
+`--data tfds:NAME[/CONFIG]` reads any TFDS dataset with a text feature and a ClassLabel feature,
+found from the builder's `info.features`: the features named by `text_column` and `label_column`
+(ReadOptions; "text" and "label" by default), or else the only Text feature and the only ClassLabel
+feature. Its splits "train", "test" and, if present, "validation" (returned as "val") are read; a
+split whose labels are all missing (-1, as GLUE's test splits) is skipped, and without a test split
+one is carved from train (stratified, seeded, `test_fraction`). Labels are the ClassLabel's names
+(integers when its names are only 0..K-1). `--data tfds` is imdb_reviews, with its fingerprint of
+before names were accepted.
+
+TFDS downloads and prepares a dataset on first use. Its failures (a missing package, no network, an
+unknown dataset, anything else) each become one actionable line. It keeps no file names, so its
+texts have no ids and validation is split text by text.
 """
 
 from __future__ import annotations
@@ -12,64 +21,161 @@ import importlib
 import os
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
-from search.data.reviews import DATA_ENV, DataError, Reviews, counted
+from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews, counted
+from search.data.splitting import stratified_split, too_few
 
 TFDS_SOURCE = "tfds"
+TFDS_PREFIX = "tfds:"
+"""`--data tfds:NAME[/CONFIG]` names any TFDS dataset."""
 TFDS_NAME = "imdb_reviews"
+"""The dataset `--data tfds` reads."""
 TFDS_DATA_ENV = "TFDS_DATA_DIR"
 TFDS_VERSION_DIR = Path("imdb_reviews", "plain_text", "1.0.0")
 """Where TFDS prepares imdb_reviews inside its data folder."""
 TFDS_HOST = ("ai.stanford.edu", 80)
-"""Where TFDS downloads the official archive from."""
+"""Where TFDS downloads imdb_reviews's archive from."""
 TFDS_PACKAGES = {"tensorflow_datasets": "tensorflow-datasets", "importlib_resources": "importlib_resources"}
 """Modules the TFDS path imports, each with the pip requirement in pyproject.toml that installs it."""
+TFDS_SPLITS = {"train": "train", "test": "test", "validation": "val"}
+"""The TFDS splits read, and the key each is returned under."""
+CATALOG = "https://www.tensorflow.org/datasets/catalog"
 
 
 def matches(source: str) -> bool:
-    """Whether `source` is "tfds"."""
-    return source == TFDS_SOURCE
+    """Whether `source` is "tfds" or "tfds:NAME[/CONFIG]"."""
+    return source == TFDS_SOURCE or source.startswith(TFDS_PREFIX)
 
 
-def check(source: str) -> None:
-    """Fail fast, before Ray starts: TFDS's packages must import (`check_tfds_packages`), and unless
-    TFDS already has imdb_reviews prepared or its whole archive downloaded, the download host must
-    answer (a 5 s probe, through the proxy the environment names, as TFDS's downloader goes).
+def dataset_spec(source: str) -> str:
+    """The TFDS name (NAME or NAME/CONFIG, as tfds.builder takes it) that `source` names: "tfds" →
+    "imdb_reviews", "tfds:glue/sst2" → "glue/sst2".
 
     Raises:
-        DataError: one line: the missing package and the pip command that installs it, or no network.
+        DataError: for "tfds:" without a name.
     """
-    check_tfds_packages()
-    if not _tfds_local_copy() and not _reachable(TFDS_HOST):
-        proxy = _proxy_for(TFDS_HOST)
+    spec = TFDS_NAME if source == TFDS_SOURCE else source.removeprefix(TFDS_PREFIX).strip()
+    if not spec:
+        raise DataError(f"--data {source}: names no dataset; give tfds:NAME or tfds:NAME/CONFIG (e.g. tfds:ag_news_subset)")
+    return spec
+
+
+def check(source: str, options: ReadOptions) -> None:
+    """Fail fast, before Ray starts: TFDS's packages must import (`check_tfds_packages`), the
+    dataset must exist with a text and a ClassLabel feature (`features_of`, from the builder's info:
+    no download), and unless TFDS already has it prepared or its downloads cached, its download host
+    must answer (a 5 s probe, through the proxy the environment names, as TFDS's downloader goes).
+
+    Raises:
+        DataError: one line: a missing package and the pip command that installs it, an unknown
+        dataset, a feature missing or ambiguous, or no network.
+    """
+    check_tfds_packages(source)
+    spec = dataset_spec(source)
+    builder = _builder(source, spec)
+    features_of(source, builder.info.features, options)
+    if _is_imdb(spec):
+        local, host = _tfds_local_copy(), TFDS_HOST
+    else:
+        local, host = builder.is_prepared() or _downloads_cached(builder), _download_host(builder)
+    if not local and host is not None and not _reachable(host):
+        proxy = _proxy_for(host)
         raise DataError(
-            f"--data tfds: no network: {TFDS_HOST[0]} does not answer"
+            f"--data {source}: no network: {host[0]} does not answer"
             + (f" through the proxy {proxy}" if proxy else "")
-            + f" and {tfds_data_dir()} holds no prepared "
-            f"{TFDS_NAME}; pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV}), "
-            f"or prepare {TFDS_NAME} on a machine with internet and copy its {TFDS_DATA_ENV} here"
+            + f" and {tfds_data_dir()} holds no prepared {spec}; {_offline_advice(spec)}"
         )
 
 
-def fingerprint(source: str) -> str:
-    """The prepared dataset's info (checksums, sizes) once TFDS has it, else its name and version."""
-    info = _tfds_info()
-    return hashlib.sha256(info.read_bytes() if info else b"tfds:imdb_reviews:1.0.0").hexdigest()
+def fingerprint(source: str, options: ReadOptions) -> str:
+    """The prepared dataset's info (checksums, sizes) once TFDS has it, else its name and version;
+    imdb_reviews's as before names were accepted. (The features read are the row's options.)"""
+    spec = dataset_spec(source)
+    if _is_imdb(spec):
+        info = _tfds_info()
+        return hashlib.sha256(info.read_bytes() if info else b"tfds:imdb_reviews:1.0.0").hexdigest()
+    builder = _builder(source, spec)
+    info = Path(str(builder.data_dir)) / "dataset_info.json"
+    content = info.read_bytes() if info.is_file() else str(builder.version).encode()
+    return hashlib.sha256(f"tfds:{spec}\n".encode() + content).hexdigest()
 
 
-def read(source: str) -> tuple[dict[str, Reviews], dict]:
-    """{"train"|"test": Reviews} (ids None) from $TFDS_DATA_DIR (default ~/tensorflow_datasets),
-    downloading and preparing imdb_reviews there on first use, and the facts of reading it.
+def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
+    """{"train"|"test"[|"val"]: Reviews} (ids None; labels the ClassLabel's names) from
+    $TFDS_DATA_DIR (default ~/tensorflow_datasets), downloading and preparing the dataset there on
+    first use, and the facts of reading it: besides `counted`'s, "features" (the text and label
+    features read), "unlabelled_splits" (skipped), "test_split" (when carved) and, with
+    `drop_missing`, "dropped_missing" (texts without a label, -1, dropped).
 
-    Raises DataError (one line) for a missing package (which one, and its pip command), no
-    network, or TFDS's own first line.
+    Raises DataError (one line) for a missing package (which one, and its pip command), an unknown
+    dataset, a feature missing or ambiguous, no network, no train split, texts without a label
+    (unless `drop_missing`), a class too rare to carve a test split, or TFDS's own first line.
     """
-    return counted(_read_tfds(), replaced=0, hidden=0)
+    check_tfds_packages(source)
+    spec = dataset_spec(source)
+    builder = _builder(source, spec)
+    text, label = features_of(source, builder.info.features, options)
+    loaded = _load(source, spec, builder, (text, label))
+    names = builder.info.features[label].names
+    out, facts, replaced = {}, {"features": {"text": text, "label": label}}, 0
+    for split, key in TFDS_SPLITS.items():
+        if split not in loaded:
+            continue
+        texts, bad = _decoded(loaded[split][text])
+        labelled = np.asarray(loaded[split][label]) >= 0
+        if not labelled.any():
+            facts.setdefault("unlabelled_splits", []).append(split)
+            continue
+        if not labelled.all():
+            texts = _dropped_missing(source, split, texts, labelled, options, facts)
+        out[key] = Reviews(texts, _class_names(names, np.asarray(loaded[split][label])[labelled]), None)
+        replaced += bad
+    out = _with_test(source, out, options, facts)
+    reviews, counts = counted(out, replaced=replaced, hidden=0)
+    return reviews, counts | facts
 
 
-def check_tfds_packages() -> None:
+def features_of(source: str, features, options: ReadOptions) -> tuple[str, str]:
+    """(text feature, label feature) of a builder's `info.features` (a FeaturesDict): the ones
+    `options` names, or, where the default name ("text", "label") is absent, the only Text feature
+    and the only ClassLabel feature.
+
+    Raises:
+        DataError: one line naming the features found, for a named feature that is absent or of
+        the wrong kind, or for no or several candidates where none is named.
+    """
+    import tensorflow_datasets as tfds  # here, not at the top: only the tfds source needs it
+
+    kinds = (
+        ("text", tfds.features.Text, options.text_column, "text"),
+        ("label", tfds.features.ClassLabel, options.label_column, "label"),
+    )
+    found = ", ".join(f"{name} ({type(feature).__name__})" for name, feature in features.items())
+    chosen = []
+    for what, kind, name, default in kinds:
+        flag = f"--{what}-column"
+        if name in features:
+            if not isinstance(features[name], kind) or features[name].shape != ():
+                raise DataError(
+                    f"--data {source}: feature {name!r} is a {type(features[name]).__name__}, not a {kind.__name__} "
+                    f"(features: {found}); name a {kind.__name__} feature with {flag}"
+                )
+            chosen.append(name)
+            continue
+        candidates = [n for n, f in features.items() if isinstance(f, kind) and f.shape == ()]
+        if name != default or len(candidates) != 1:
+            why = (
+                f"no feature {name!r}" if name != default else f"{len(candidates)} {kind.__name__} features, none named {name!r}"
+            )
+            raise DataError(f"--data {source}: {why} (features: {found}); name its {what} feature with {flag}")
+        chosen.append(candidates[0])
+    return chosen[0], chosen[1]
+
+
+def check_tfds_packages(source: str = TFDS_SOURCE) -> None:
     """Import each module in TFDS_PACKAGES (cheap: TensorFlow Datasets loads TensorFlow lazily).
 
     Raises DataError naming a missing package and the pip command that installs it (or, for
@@ -79,12 +185,120 @@ def check_tfds_packages() -> None:
         try:
             importlib.import_module(module)
         except ImportError as error:  # not installed, or installed but broken
-            raise _tfds_error(error) from error
+            raise _tfds_error(error, source, dataset_spec(source)) from error
 
 
 def tfds_data_dir() -> Path:
     """Where TFDS prepares datasets: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
     return Path(os.environ.get(TFDS_DATA_ENV) or Path.home() / "tensorflow_datasets").expanduser()
+
+
+# ---------------------------------------------------------------- the builder and its data
+
+
+def _is_imdb(spec: str) -> bool:
+    return spec in (TFDS_NAME, f"{TFDS_NAME}/plain_text")
+
+
+def _builder(source: str, spec: str):
+    """TFDS's builder of `spec` in tfds_data_dir() (its info is known without a download).
+
+    Raises DataError for an unknown dataset or config, or a missing package.
+    """
+    import tensorflow_datasets as tfds  # here, not at the top: only the tfds source needs it
+
+    name, _, config = spec.partition(":")[0].partition("/")
+    try:
+        configs = [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
+        if config and config not in configs:
+            shown = ", ".join(configs[:20]) + (f", ... ({len(configs)} in all)" if len(configs) > 20 else "")
+            advice = f"configs: {shown}); give tfds:{name}/CONFIG" if configs else f"it has none); give tfds:{name}"
+            raise DataError(f"--data {source}: {name} has no config {config!r} ({advice}")
+        return tfds.builder(spec, data_dir=str(tfds_data_dir()))  # the folder read now: TFDS reads its default once
+    except DataError:
+        raise
+    except Exception as error:  # TFDS raises many kinds; classify by the chain of causes
+        raise _tfds_error(error, source, spec) from error
+
+
+def _load(source: str, spec: str, builder, features: tuple[str, str]) -> dict[str, dict[str, np.ndarray]]:
+    """{TFDS split: {feature: values}} of the splits in TFDS_SPLITS that the dataset has, each
+    loaded whole, after downloading and preparing it if needed."""
+    import tensorflow_datasets as tfds  # here, not at the top: it loads TensorFlow, which only this source needs
+
+    try:
+        builder.download_and_prepare()
+        splits = [s for s in TFDS_SPLITS if s in builder.info.splits]
+        loaded = {s: tfds.as_numpy(builder.as_dataset(split=s, batch_size=-1)) for s in splits}
+    except Exception as error:  # TFDS raises many kinds; classify by the chain of causes
+        raise _tfds_error(error, source, spec) from error
+    if "train" not in loaded:
+        raise DataError(
+            f"--data {source}: {spec} has no train split (splits: {', '.join(builder.info.splits)}); "
+            "choose a dataset or config with one"
+        )
+    return {s: {f: v[f] for f in features} for s, v in loaded.items()}
+
+
+def _decoded(raw: np.ndarray) -> tuple[list[str], int]:
+    """UTF-8 texts of byte strings, and how many had bad bytes replaced."""
+    texts, bad = [], 0
+    for value in raw:
+        try:
+            texts.append(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(value.decode("utf-8", errors="replace"))
+            bad += 1
+    return texts, bad
+
+
+def _class_names(names: list[str], indices: np.ndarray) -> np.ndarray:
+    """Each label's ClassLabel name; integers (int64) when the names are only "0".."K-1", so that
+    they sort as numbers."""
+    if names == [str(i) for i in range(len(names))]:
+        return indices.astype(np.int64)
+    return np.array(names, dtype=str)[indices]
+
+
+def _dropped_missing(source: str, split: str, texts: list[str], labelled: np.ndarray, options: ReadOptions, facts: dict):
+    """The texts of `split` that have a label, the others counted in facts["dropped_missing"].
+
+    Raises DataError when some have none and `options.drop_missing` is off.
+    """
+    missing = int((~labelled).sum())
+    if not options.drop_missing:
+        raise DataError(
+            f"--data {source}: {missing:,} of {len(texts):,} {split} texts have no label (-1); pass --drop-missing to drop them"
+        )
+    facts["dropped_missing"] = facts.get("dropped_missing", 0) + missing
+    return [t for t, keep in zip(texts, labelled) if keep]
+
+
+def _with_test(source: str, out: dict[str, Reviews], options: ReadOptions, facts: dict) -> dict[str, Reviews]:
+    """`out` as it is when it has a test split, else with one carved from train (stratified,
+    seeded, `options.test_fraction`; said in facts["test_split"]).
+
+    Raises DataError for no train split, or a class too rare to be on both sides.
+    """
+    if "train" not in out:
+        raise DataError(f"--data {source}: its train split has no labels; choose a dataset or config with a labelled train split")
+    if "test" in out:
+        return out
+    train = out["train"]
+    rare = too_few(train.labels, options.test_fraction)
+    if rare is not None:
+        name, count, needed = rare
+        raise DataError(
+            f"--data {source}: class {str(name)!r} has {count} training texts, too few to carve a stratified "
+            f"{options.test_fraction:.0%} test split (it needs {needed}); choose another --test-fraction or dataset"
+        )
+    kept, held = stratified_split(train.labels, options.test_fraction, options.seed)
+    facts["test_split"] = f"carved: {options.test_fraction:.0%} of train, stratified, seed {options.seed}"
+    pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None)
+    return {**out, "train": pick(kept), "test": pick(held)}
+
+
+# ---------------------------------------------------------------- a local copy, or the network
 
 
 def _tfds_info() -> Path | None:
@@ -101,15 +315,36 @@ def _tfds_local_copy() -> bool:
     return _tfds_info() is not None or any(whole)
 
 
+def _downloads_cached(builder) -> bool:
+    """Whether every file the builder's class registers a checksum for is in TFDS's download cache
+    (under the names TFDS gives them), so that preparing it needs no network."""
+    from tensorflow_datasets.core.download import resource  # here, not at the top: only the tfds source needs it
+
+    infos = type(builder).url_infos or {}
+    downloads = tfds_data_dir() / "downloads"
+    names = {resource.get_dl_fname(url, info.checksum) for url, info in infos.items()}
+    return bool(names) and all(any(downloads.glob(f"**/{name}")) for name in names)
+
+
+def _download_host(builder) -> tuple[str, int] | None:
+    """The host (and port) of the first URL the builder's class registers, or None when it registers none."""
+    infos = type(builder).url_infos or {}
+    if not infos:
+        return None
+    url = urlsplit(next(iter(infos)))
+    return url.hostname, url.port or (443 if url.scheme == "https" else 80)
+
+
 def _url(address: tuple[str, int]) -> str:
-    return f"http://{address[0]}:{address[1]}/"
+    return f"{'https' if address[1] == 443 else 'http'}://{address[0]}:{address[1]}/"
 
 
 def _proxy_for(address: tuple[str, int]) -> str | None:
     """The proxy the environment names for the download URL (HTTP_PROXY and the like, NO_PROXY heeded), or None."""
     import requests  # here, not at the top: only the tfds source needs it
 
-    return requests.utils.get_environ_proxies(_url(address)).get("http")
+    proxies = requests.utils.get_environ_proxies(_url(address))
+    return proxies.get("https" if address[1] == 443 else "http")
 
 
 def _reachable(address: tuple[str, int], timeout_s: float = 5.0) -> bool:
@@ -124,42 +359,47 @@ def _reachable(address: tuple[str, int], timeout_s: float = 5.0) -> bool:
     return response.status_code < 500 and response.status_code != 407
 
 
-def _read_tfds() -> dict[str, Reviews]:
-    check_tfds_packages()
-    import tensorflow_datasets as tfds  # here, not at the top: it loads TensorFlow, which only this source needs
-
-    data_dir = os.environ.get(TFDS_DATA_ENV)  # read now: TFDS reads its default once, when imported
-    try:
-        train, test = tfds.load(TFDS_NAME, split=["train", "test"], as_supervised=True, batch_size=-1, data_dir=data_dir)
-    except Exception as error:  # TFDS raises many kinds; classify by the chain of causes
-        raise _tfds_error(error) from error
-    out = {}
-    for split, (texts, labels) in (("train", train), ("test", test)):
-        texts = [t.decode("utf-8", errors="replace") for t in texts.numpy()]
-        out[split] = Reviews(texts, labels.numpy().astype(np.int8), None)
-    return out
+# ---------------------------------------------------------------- failures as one line
 
 
-def _tfds_error(error: Exception) -> DataError:
-    """One actionable line for a failure of TFDS: a missing package, no network, or anything else."""
-    chain = _causes(error)
-    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
-    if missing is not None:
-        return _missing_package(missing)
-    if any(_is_offline(e) for e in chain):
-        return DataError(
-            f"--data tfds: no network: TensorFlow Datasets could not download {TFDS_NAME} ({_first_line(chain[-1])}); "
+def _offline_advice(spec: str) -> str:
+    """What works without the network, for `spec`."""
+    if _is_imdb(spec):
+        return (
             f"pass --data PATH to an aclImdb folder or aclImdb_v1.tar.gz (or set {DATA_ENV}), "
             f"or prepare {TFDS_NAME} on a machine with internet and copy its {TFDS_DATA_ENV} here"
         )
-    return DataError(f"--data tfds: TensorFlow Datasets could not prepare {TFDS_NAME} ({_first_line(error)})")
+    return (
+        f"pass --data PATH to a local copy (a table, or a folder per class), or prepare {spec} on a machine with internet "
+        f"(tfds.builder({spec!r}).download_and_prepare()) and copy its {TFDS_DATA_ENV} here"
+    )
 
 
-def _missing_package(error: ModuleNotFoundError) -> DataError:
+def _tfds_error(error: Exception, source: str = TFDS_SOURCE, spec: str = TFDS_NAME) -> DataError:
+    """One actionable line for a failure of TFDS: a missing package, an unknown dataset, no network,
+    or anything else."""
+    chain = _causes(error)
+    missing = next((e for e in chain if isinstance(e, ModuleNotFoundError) and e.name), None)
+    if missing is not None:
+        return _missing_package(missing, source)
+    if any(type(e).__name__ == "DatasetNotFoundError" for e in chain):
+        return DataError(
+            f"--data {source}: TensorFlow Datasets has no dataset {spec.partition('/')[0]!r}; "
+            f"name one of its catalog ({CATALOG}) as tfds:NAME or tfds:NAME/CONFIG"
+        )
+    if any(_is_offline(e) for e in chain):
+        return DataError(
+            f"--data {source}: no network: TensorFlow Datasets could not download {spec} ({_first_line(chain[-1])}); "
+            + _offline_advice(spec)
+        )
+    return DataError(f"--data {source}: TensorFlow Datasets could not prepare {spec} ({_first_line(error)})")
+
+
+def _missing_package(error: ModuleNotFoundError, source: str) -> DataError:
     module = error.name.partition(".")[0]
     package = TFDS_PACKAGES.get(module, module)
     return DataError(
-        f"--data tfds: the Python package {package} is not installed (no module named {module!r}); "
+        f"--data {source}: the Python package {package} is not installed (no module named {module!r}); "
         f"install it with `pip install {package}`, or reinstall this project with `pip install -e .`"
     )
 
