@@ -37,7 +37,8 @@ def uses_fused(network: keras.Model) -> bool:
 
 
 def build_model(config: ModelConfig, lstm: LstmChoice = "keras") -> keras.Sequential:
-    """Integer token ids [batch, time] (0 = padding, masked) in, one logit [batch, 1] out.
+    """Integer token ids [batch, time] (0 = padding, masked) in, logits [batch, config.logits] out:
+    one logit for two classes (sigmoid(logit) = P(class 1)), one per class for K > 2 (softmax).
 
     With `PRESETS["tutorial-single"]` and `PRESETS["tutorial-stacked"]` this is the
     tutorial's network layer for layer, minus its TextVectorization (see `with_vectorizer`).
@@ -62,7 +63,7 @@ def build_model(config: ModelConfig, lstm: LstmChoice = "keras") -> keras.Sequen
     layers.append(keras.layers.Dense(config.dense_units, activation="relu"))
     if config.dropout > 0:
         layers.append(keras.layers.Dropout(config.dropout))
-    layers.append(keras.layers.Dense(1))
+    layers.append(keras.layers.Dense(config.logits))
     return keras.Sequential(layers, name=f"bilstm_{config.depth}x")
 
 
@@ -78,7 +79,8 @@ def make_vectorizer(vocabulary: list[str], max_len: int = 0) -> keras.layers.Tex
 
 
 def with_vectorizer(network: keras.Model, vectorizer: keras.layers.TextVectorization) -> keras.Model:
-    """Wrap a trained network so that it takes a batch of raw review strings [batch] → logits [batch, 1].
+    """Wrap a trained network so that it takes a batch of raw strings [batch] → logits [batch, 1 or K]
+    (`ModelConfig.logits`).
 
     Any string works, the empty one included (`models.text.NonEmpty`).
     """

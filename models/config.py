@@ -52,6 +52,9 @@ class ModelConfig:
     pooling: Pooling = "last"
     """What the last BiLSTM layer hands on: its final states ("last", as the tutorial's), or
     its outputs over time pooled by "max", "mean" or both ("max_mean", concatenated)."""
+    num_classes: int = 2
+    """Classes the network tells apart: two get one logit (sigmoid; the tutorial's head), K > 2
+    get K logits (softmax)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -62,10 +65,16 @@ class ModelConfig:
         _check(self.dense_units >= 1, "dense_units", self.dense_units, "an integer >= 1")
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
         _check(self.pooling in POOLINGS, "pooling", self.pooling, f"one of {', '.join(POOLINGS)}")
+        _check(self.num_classes >= 2, "num_classes", self.num_classes, "an integer >= 2")
 
     @property
     def depth(self) -> int:
         return len(self.units)
+
+    @property
+    def logits(self) -> int:
+        """Width of the output layer: 1 for two classes, else num_classes."""
+        return 1 if self.num_classes == 2 else self.num_classes
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "units": list(self.units)}

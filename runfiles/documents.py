@@ -439,6 +439,12 @@ class Exported(Document):
     """Accuracy on the test split."""
     test_examples: int | None = None
     """Reviews in the test split."""
+    classes: list[str] | None = field(default=None, metadata=_meta(optional=True))
+    """The class names in the model's output order (absent for runs recorded before classes were named)."""
+    test_macro_f1: float | None = field(default=None, metadata=_meta(optional=True))
+    """The unweighted mean over classes of F1 on the test split."""
+    test_confusion: list[list[int]] | None = field(default=None, metadata=_meta(optional=True))
+    """Test reviews by true class (rows) and predicted class (columns), in `classes` order."""
     certified: Certified | None = field(default=None, metadata=_meta(of=Certified))
     """Its certification's means and standard deviations, or None."""
     refit: bool | None = field(default=None, metadata=_meta(optional=True))
@@ -446,7 +452,18 @@ class Exported(Document):
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
-    CARD: ClassVar[tuple[str, ...]] = ("trial_id", "seed", "epoch", "value", "test_accuracy", "test_examples", "certified")
+    CARD: ClassVar[tuple[str, ...]] = (
+        "trial_id",
+        "seed",
+        "epoch",
+        "value",
+        "test_accuracy",
+        "test_examples",
+        "classes",
+        "test_macro_f1",
+        "test_confusion",
+        "certified",
+    )
 
     @classmethod
     def from_card(cls, card: dict | None, objective: Objective = OBJECTIVE, refit: bool = False) -> Exported | None:
@@ -570,6 +587,8 @@ class BaselineModel(Document):
     """The objective after the last epoch (key: e.g. val_accuracy)."""
     test_accuracy: float | None = None
     """The last epoch's model's accuracy on the test split."""
+    test_macro_f1: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its macro-F1 on the test split (absent in older files)."""
     test_examples: int | None = None
     """Reviews in the test split."""
     examples: int | None = None

@@ -105,6 +105,20 @@ class Objective:
 
 
 OBJECTIVE = Objective()
+"""The default: validation accuracy, larger is better."""
+OBJECTIVES: dict[str, Literal["max", "min"]] = {"val_accuracy": "max", "val_macro_f1": "max", "val_loss": "min"}
+"""The metrics a run may be ranked by (`--objective`), each with its direction."""
+
+
+def objective_named(metric: str) -> Objective:
+    """The Objective of a metric in OBJECTIVES, its direction from its name.
+
+    Raises:
+        ValueError: one line naming the metric and the ones offered.
+    """
+    if metric not in OBJECTIVES:
+        raise ValueError(f"--objective {metric}: no such metric; expected one of {', '.join(OBJECTIVES)}")
+    return Objective(metric, OBJECTIVES[metric])
 
 
 class State(StrEnum):
@@ -142,10 +156,11 @@ class Column:
 EPOCH_COLUMNS = (
     Column("trial_id", str, "the trial"),
     Column("epoch", int, "1, 2, ... (a resumed trial may report an epoch twice; the last row wins)"),
-    Column("train_loss", float, "mean binary cross-entropy over the epoch's training steps"),
+    Column("train_loss", float, "mean cross-entropy over the epoch's training steps"),
     Column("train_accuracy", float, "accuracy on the training batches as they were trained"),
-    Column("val_loss", float, "binary cross-entropy on the validation split"),
+    Column("val_loss", float, "cross-entropy on the validation split"),
     Column("val_accuracy", float, "accuracy on the validation split"),
+    Column("val_macro_f1", float, "macro-F1 on the validation split: F1 averaged over the classes, unweighted"),
     Column("examples", int, "training examples processed in this epoch"),
     Column("epoch_s", float, "seconds of training steps"),
     Column("eval_s", float, "seconds of validation"),
@@ -172,6 +187,7 @@ TRIAL_TAIL = (
     Column("best_epoch", int, "the epoch with the best objective"),
     Column("val_accuracy", float, "at the best epoch (empty for a diverged or errored trial)"),
     Column("val_loss", float, "at the best epoch"),
+    Column("val_macro_f1", float, "at the best epoch"),
     Column("train_accuracy", float, "at the last epoch"),
     Column("examples", int, "training examples processed, all epochs"),
     Column("examples_per_s", float, "mean over epochs"),
@@ -312,6 +328,50 @@ def copies_note(facts: dict) -> str:
     return f" ({copies:,} of them cop{'ies' if copies == 1 else 'y'} a training review)" if copies else ""
 
 
+def majority_floor(facts: dict) -> tuple[str, float] | None:
+    """The test split's largest class and its share: the accuracy of always answering it, the floor any
+    model must beat (run.json's data facts "class_counts"); None for runs recorded without them."""
+    counts = (facts.get("class_counts") or {}).get("test") or {}
+    total = sum(counts.values())
+    if not total:
+        return None
+    name = max(counts, key=counts.get)
+    return name, counts[name] / total
+
+
+UNBALANCED = 1.5
+"""Classes count as unbalanced when the largest holds more than this many times an equal share (1/K)."""
+
+
+def floor_note(facts: dict, test_accuracy: float | None, objective: Objective = OBJECTIVE) -> str:
+    """A warning when a test accuracy does not beat `majority_floor`, else "": with the advice to rank
+    by macro-F1 when the classes are `UNBALANCED` and the run did not."""
+    floor = majority_floor(facts)
+    if floor is None or test_accuracy is None or test_accuracy > floor[1]:
+        return ""
+    unbalanced = floor[1] > UNBALANCED / len((facts.get("class_counts") or {}).get("test") or {})
+    advice = unbalanced and objective.metric != "val_macro_f1"
+    return (
+        f"the exported model's test accuracy {test_accuracy:.2%} does not beat always answering "
+        f'"{floor[0]}" ({floor[1]:.2%} of the test split)'
+        + ("; the classes are unbalanced: rank by --objective val_macro_f1" if advice else "")
+    )
+
+
+def class_text(facts: dict) -> str:
+    """The classes line: each class's share of the training split, the majority-class floor on the
+    test split, and the output head; "" for runs recorded without classes."""
+    classes, counts = facts.get("classes"), (facts.get("class_counts") or {}).get("train") or {}
+    if not classes or not counts:
+        return ""
+    total = sum(counts.values())
+    shares = " · ".join(f"{name} {counts.get(name, 0) / total:.1%}" for name in classes)
+    floor = majority_floor(facts)
+    head = "one logit (sigmoid)" if len(classes) == 2 else f"{len(classes)} logits (softmax), the tutorial's models too"
+    text = f"{len(classes)}: {shares} of train; head: {head}"
+    return text + (f"; majority-class floor {floor[1]:.1%} on test ({floor[0]})" if floor else "")
+
+
 def data_notes(facts: dict) -> list[str]:
     """What reading and checking the data found that a reader should be told, from run.json's
     "data" facts (`search.data`): skipped, repaired, empty or duplicated texts, those that are non-zero."""
@@ -319,6 +379,7 @@ def data_notes(facts: dict) -> list[str]:
     copies = facts.get("duplicates") or {}
     skipped = facts.get("folders_skipped") or {}
     notes = [
+        (facts.get("dropped_missing", 0), "rows without a label dropped (--drop-missing)"),
         (facts.get("reviews_with_replaced_bytes", 0), "reviews with undecodable bytes replaced"),
         (facts.get("hidden_files_skipped", 0), "hidden files skipped"),
         (sum(skipped.values()), "files skipped in folders that are not a class (" + ", ".join(skipped) + ")"),

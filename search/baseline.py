@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import Baseline, BaselineModel, RunFacts
-from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir
+from runfiles.layout import TUTORIAL_PRESETS, RunDir
 from search.retrain import Job, run_jobs
 from search.session import Session, follow_up
 from search.space import configs_from, tutorial_point
@@ -52,8 +52,9 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
     base = session.train_base("keras" if search.lstm == "keras" else "auto")
     tutorial_way = {"epochs": config.epochs, "learning_rate": TUTORIAL_LEARNING_RATE, "batch_size": TUTORIAL_BATCH_SIZE}
     tutorial_way |= {"max_len": 0, "bucket": False, "schedule": "constant"}
+    classes, metric = len(session.prepared.classes), session.objective.metric
     jobs = [
-        Job(point, configs_from(point, base, **tutorial_way)[1], keep="last", label={"preset": preset})
+        Job(point, configs_from(point, classes, base, **tutorial_way)[1], "last", {"preset": preset}, session.objective)
         for preset, point in ((preset, tutorial_point(preset, session.space)) for preset in TUTORIAL_PRESETS)
     ]
     train = {name: getattr(jobs[0].train, name) for name in RECORDED_TRAIN}
@@ -65,7 +66,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         resources.cpus_per_trial,
         resources.gpus_per_trial,
         on_done=lambda r: session.progress.say(
-            f"baseline  {r['label']['preset']}: {OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} after {config.epochs} epochs"
+            f"baseline  {r['label']['preset']}: {metric} {r[metric]:.4f} after {config.epochs} epochs"
         ),
     )
     models = {}
@@ -73,13 +74,14 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         models[job.label["preset"]] = BaselineModel(
             params=job.params,
             train=train,
-            value=result[OBJECTIVE.metric],
+            value=result[metric],
             test_accuracy=result["test_accuracy"],
+            test_macro_f1=result["test"].macro_f1,
             test_examples=len(session.prepared.splits["test"]),
             examples=result["examples"],
             examples_per_s=statistics.fmean(m["examples_per_s"] for m in result["history"]),
             epochs=[
-                {k: m.get(k) for k in ("epoch", OBJECTIVE.metric, "val_loss", "train_accuracy", "epoch_s")}
+                {k: m.get(k) for k in dict.fromkeys(("epoch", metric, "val_loss", "train_accuracy", "epoch_s"))}
                 for m in result["history"]
             ],
         )
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.baseline", *argv])
-    return follow_up(run_dir, lambda session: train_baseline(session, config).write(run_dir), command)
+    return follow_up(run_dir, lambda session: train_baseline(session, config).write(run_dir, session.objective), command)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.io import read_json, read_rows
-from runfiles.layout import CARD_FILE, OBJECTIVE, RunDir, State, copies_note, rank_key
+from runfiles.layout import CARD_FILE, OBJECTIVE, Objective, RunDir, State, copies_note, rank_key
 from search.console import Progress
 from search.export import export_network
 from search.retrain import Job, network_of, run_jobs, spread
@@ -65,9 +65,10 @@ class CertifyConfig:
                 raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
 
 
-def candidates(run_dir: RunDir, top: int) -> list[dict]:
-    """The top trials that ran to the end, best first; UsageError when there is none."""
-    rows = [r for r in sorted(read_rows(run_dir.trials_csv), key=rank_key) if r["state"] == State.COMPLETED]
+def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
+    """The top trials that ran to the end, best first by `objective`; UsageError when there is none."""
+    ranked = sorted(read_rows(run_dir.trials_csv), key=lambda row: rank_key(row, objective))
+    rows = [r for r in ranked if r["state"] == State.COMPLETED]
     if not rows:
         raise UsageError(f"{run_dir.root}: no completed trial to certify")
     return rows[:top]
@@ -77,15 +78,17 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
     """Re-train, evaluate and export (see the module's docstring); returns summary.json's "certification"."""
     from search.searcher import trial_of  # Optuna loads once certification runs, not on --help
 
-    run_dir, search, resources = session.run_dir, session.search, session.resources
-    chosen = candidates(run_dir, config.top)
+    run_dir, search, resources, metric = session.run_dir, session.search, session.resources, session.objective.metric
+    chosen = candidates(run_dir, config.top, session.objective)
+    classes = len(session.prepared.classes)
     base = session.train_base(RunFacts.read(run_dir).lstm_trials)
     params = {row["trial_id"]: trial_of(run_dir, int(row["number"])).params for row in chosen}
     jobs = [
         Job(
             params[row["trial_id"]],
-            configs_from(params[row["trial_id"]], base, epochs=int(row["epochs"]), seed=search.seed + s)[1],
+            configs_from(params[row["trial_id"]], classes, base, epochs=int(row["epochs"]), seed=search.seed + s)[1],
             label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": int(row["epochs"])},
+            objective=session.objective,
         )
         for rank, row in enumerate(chosen, start=1)
         for s in range(1, config.seeds + 1)
@@ -98,12 +101,11 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
         resources.cpus_per_trial,
         resources.gpus_per_trial,
         on_done=lambda r: progress.say(
-            f"seed      {r['label']['trial_id']} seed {r['label']['seed']}: "
-            f"{OBJECTIVE.metric} {r[OBJECTIVE.metric]:.4f} at epoch {r['epoch']}"
+            f"seed      {r['label']['trial_id']} seed {r['label']['seed']}: {metric} {r[metric]:.4f} at epoch {r['epoch']}"
         ),
     )
-    CertifyRow.write(run_dir, [_row(r) for r in results])
-    summary = _summarize(jobs, results, time.time() - started)
+    CertifyRow.write(run_dir, [_row(r, metric) for r in results], session.objective)
+    summary = _summarize(jobs, results, time.time() - started, session.objective)
     mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary.exported]
     if config.refit:
         mine = _refit(session, mine, summary, progress)
@@ -115,7 +117,8 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
 def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> list[tuple[Job, dict]]:
     """Fit the chosen configuration on train + validation with each seed, for the epochs its trial trained."""
     resources = session.resources
-    jobs = [Job(job.params, job.train, keep="last", label={**job.label, "refit": True}) for job, _ in mine]
+    jobs = [Job(job.params, job.train, "last", {**job.label, "refit": True}, job.objective) for job, _ in mine]
+    metric = session.objective.metric
     results = run_jobs(
         jobs,
         session.prepared,
@@ -127,7 +130,7 @@ def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progre
         ),
     )
     for job, result in zip(jobs, results, strict=True):
-        result[OBJECTIVE.metric] = next(r for j, r in mine if j.label["seed"] == job.label["seed"])[OBJECTIVE.metric]
+        result[metric] = next(r for j, r in mine if j.label["seed"] == job.label["seed"])[metric]
     tests = [r["test_accuracy"] for r in results]
     mean, std = spread(tests)
     summary.refit = Refit(
@@ -143,7 +146,7 @@ def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progre
     return list(zip(jobs, results, strict=True))
 
 
-def _row(result: dict) -> CertifyRow:
+def _row(result: dict, metric: str) -> CertifyRow:
     label = result["label"]
     return CertifyRow(
         trial_id=label["trial_id"],
@@ -151,17 +154,17 @@ def _row(result: dict) -> CertifyRow:
         seed=label["seed"],
         epochs=label["epochs"],
         best_epoch=result["epoch"],
-        value=result[OBJECTIVE.metric],
+        value=result[metric],
         test_accuracy=result["test_accuracy"],
         examples=result["examples"],
     )
 
 
-def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> Certification:
+def _summarize(jobs: list[Job], results: list[dict], seconds: float, objective: Objective) -> Certification:
     configs = []
     for trial_id in dict.fromkeys(job.label["trial_id"] for job in jobs):
         mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == trial_id]
-        val_mean, val_std = spread([r[OBJECTIVE.metric] for _, r in mine])
+        val_mean, val_std = spread([r[objective.metric] for _, r in mine])
         test_mean, test_std = spread([r["test_accuracy"] for _, r in mine])
         configs.append(
             CertifiedConfig(
@@ -173,10 +176,10 @@ def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> Certific
                 value_std=val_std,
                 test_accuracy_mean=test_mean,
                 test_accuracy_std=test_std,
-                seeds=[_row(r) for _, r in mine],
+                seeds=[_row(r, objective.metric) for _, r in mine],
             )
         )
-    best = min(configs, key=lambda c: OBJECTIVE.worst_first(c.value_mean))
+    best = min(configs, key=lambda c: objective.worst_first(c.value_mean))
     return Certification(
         configurations=configs,
         exported=best.trial_id,
@@ -186,8 +189,9 @@ def _summarize(jobs: list[Job], results: list[dict], seconds: float) -> Certific
 
 
 def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> None:
-    """Ship the model of the chosen configuration's seed with the best validation accuracy (in certification)."""
-    job, result = min(mine, key=lambda pair: OBJECTIVE.worst_first(pair[1][OBJECTIVE.metric]))
+    """Ship the model of the chosen configuration's seed with the best objective (in certification)."""
+    objective = session.objective
+    job, result = min(mine, key=lambda pair: objective.worst_first(pair[1][objective.metric]))
     chosen = summary.chosen
     headline = summary.refit or chosen
     certified = Certified(chosen.value_mean, chosen.value_std, chosen.test_accuracy_mean, chosen.test_accuracy_std)
@@ -198,26 +202,26 @@ def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progr
         "trial_id": summary.exported,
         "seed": job.label["seed"],
         "refit": bool(summary.refit),
-        OBJECTIVE.metric: result[OBJECTIVE.metric],
+        objective.metric: result[objective.metric],
         "epoch": result["epoch"],
         "examples_per_s": statistics.fmean(m["examples_per_s"] for m in result["history"]),
         "tokens_per_s": statistics.fmean(m["tokens_per_s"] for m in result["history"]),
-        "certified": certified.to_json(),
+        "certified": certified.to_json(objective),
     }
     export_network(
-        network_of(job.params, result["weights"]),
+        network_of(job.params, result["weights"], len(session.prepared.classes)),
         job.params,
         session.prepared,
         session.run_dir.best_model,
         facts,
-        test_accuracy=result["test_accuracy"],
+        tested=result["test"],
     )
     fitted = " (refit on train + validation)" if summary.refit else ""
     progress.field(
         "certified",
         f"{summary.exported}: test_accuracy {headline.test_accuracy_mean:.4f} "
         f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}{copies_note(session.prepared.facts)}; "
-        f"{OBJECTIVE.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification",
+        f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification",
     )
 
 
@@ -235,19 +239,24 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = RunDir(args.run_dir)
         if Summary.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")
-        candidates(run_dir, config.top)
+        facts = RunFacts.read(run_dir)
+        candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.certify", *argv])
-    return follow_up(run_dir, lambda session: record(run_dir, certify(session, config, session.progress)), command)
+
+    def work(session: Session) -> None:
+        record(run_dir, certify(session, config, session.progress), session.objective)
+
+    return follow_up(run_dir, work, command)
 
 
-def record(run_dir: RunDir, certification: Certification) -> None:
+def record(run_dir: RunDir, certification: Certification, objective: Objective) -> None:
     """Add the certification to summary.json (and what was exported with it, refit included)."""
-    summary = Summary.read(run_dir)
+    summary = Summary.read(run_dir, objective)
     summary.certification = certification
-    summary.exported = Exported.from_card(read_json(run_dir.best_model / CARD_FILE), refit=True)
-    summary.write(run_dir)
+    summary.exported = Exported.from_card(read_json(run_dir.best_model / CARD_FILE), objective, refit=True)
+    summary.write(run_dir, objective)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from typing import Any
 from models import LstmChoice
 from runfiles.cli import ArgumentParser, UsageError, add_fields
 from runfiles.documents import RunFacts
-from search.data import DataConfig, absolute_source
+from runfiles.layout import Objective, objective_named
+from search.data import READ_FIELDS, DataConfig, absolute_source
 from search.space import SPACE, narrowed, parse_fixed
 
 SMOKE = {"limit": 2000, "test_limit": 2000, "trials": 6, "max_epochs": 2, "fixed": {"max_len": 128}}
@@ -63,6 +64,9 @@ class SearchConfig:
     """The LSTM implementation: 'auto' = the fused kernel on CPUs, Keras's layers (cuDNN) on GPUs."""
     max_failures: int = 2
     """Times a trial that raises is retried from its last checkpoint before it counts as errored."""
+    objective: str = "val_accuracy"
+    """What ranks trials everywhere (ASHA, Optuna, the leaderboard, export, certification):
+    val_accuracy, val_macro_f1 (F1 averaged over the classes, for unbalanced classes) or val_loss."""
     fixed: dict = dataclasses.field(default_factory=dict)
     """Hyperparameters pinned to one value instead of searched."""
 
@@ -84,6 +88,10 @@ class SearchConfig:
             raise UsageError(
                 f"--gpus-per-trial {self.gpus_per_trial} is invalid: expected a share in (0, {max(1.0, self.gpus):g}]"
             )
+        try:
+            objective_named(self.objective)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
         for name in ("cpus", "cpus_per_trial"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -92,6 +100,11 @@ class SearchConfig:
     @property
     def time_budget_s(self) -> float | None:
         return self.time_budget_min * 60 if self.time_budget_min else None
+
+    @property
+    def ranking(self) -> Objective:
+        """The run's Objective: `objective` with its direction."""
+        return objective_named(self.objective)
 
     @property
     def space(self):
@@ -157,7 +170,7 @@ def local_cpus() -> int:
 
 SEARCH_FLAGS = {"time_budget_min": "--time-budget", "resource_wait_min": "--resource-wait"}
 SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
-DATA_FIELDS = ["source", "limit", "val_block", "allow_overlap"]
+DATA_FIELDS = ["source", *READ_FIELDS, "limit", "val_block", "allow_overlap"]
 """The DataConfig fields search.run takes as flags (the rest follow from --smoke and the search)."""
 
 
@@ -176,7 +189,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI"},
         suppress=True,
     )
-    add_fields(parser, DataConfig, DATA_FIELDS, flags={"source": "--data"}, suppress=True)
+    add_fields(
+        parser,
+        DataConfig,
+        DATA_FIELDS,
+        flags={"source": "--data"},
+        metavars={"text_column": "COLUMN", "label_column": "COLUMN", "test_fraction": "SHARE"},
+        suppress=True,
+    )
     parser.add_argument(
         "--fix",
         action="append",

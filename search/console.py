@@ -23,7 +23,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from runfiles.layout import OBJECTIVE, RunDir, State, as_float, best_row
+from runfiles.layout import OBJECTIVE, Objective, RunDir, State, as_float, best_row
 
 RESOURCE_LOGGER = "ray.tune.execution.insufficient_resources_manager"
 """Tune's warning that trials cannot get the resources they ask for: always shown."""
@@ -39,6 +39,7 @@ class Progress:
         self.params: list[str] = []
         self.total, self.concurrency = 0, 1
         self.budget_examples = self.time_budget_s = None
+        self.objective = OBJECTIVE
         self.examples_used, self.started, self.examples_at_start = 0, time.time(), 0
 
     # ------------------------------------------------------------ lines
@@ -72,9 +73,12 @@ class Progress:
         time_budget_s: float | None,
         examples_used: int,
         params: list[str] = (),
+        objective: Objective = OBJECTIVE,
     ) -> None:
-        """Begin following a search (live on a terminal): `rows` are the trial table's, kept current."""
+        """Begin following a search (live on a terminal): `rows` are the trial table's, kept current,
+        ranked by `objective`."""
         self.rows, self.total, self.concurrency, self.params = rows, total, concurrency, list(params)
+        self.objective = objective
         self.budget_examples, self.time_budget_s = budget_examples, time_budget_s
         self.examples_used = self.examples_at_start = examples_used
         self.started = time.time()
@@ -91,7 +95,7 @@ class Progress:
         self.examples_used = examples_used
 
     def trial_ended(self, row: dict, counts: dict) -> None:
-        self.say(trial_line(row))
+        self.say(trial_line(row, self.objective))
 
     # ------------------------------------------------------------ the live status
 
@@ -107,12 +111,11 @@ class Progress:
             f"{max(0, self.total - ended - running)} to go",
             f"budget    {self.budget_text()}; ETA {self.eta_text(ended)}",
         ]
-        best = best_row(rows)
+        best, metric = best_row(rows, self.objective), self.objective.metric
         if best is not None:
             config = ", ".join(f"{name}={best[name]}" for name in self.params if name in best)
             lines.append(
-                f"best      {best['trial_id']} {OBJECTIVE.metric} {as_float(best[OBJECTIVE.metric]):.4f}"
-                + (f" ({config})" if config else "")
+                f"best      {best['trial_id']} {metric} {as_float(best[metric]):.4f}" + (f" ({config})" if config else "")
             )
         return Group(*(Text(line) for line in lines))
 
@@ -144,13 +147,13 @@ class Progress:
         return f"{min(estimates) / 60:.1f} min" if estimates else "unknown yet"
 
 
-def trial_line(row: dict) -> str:
+def trial_line(row: dict, objective: Objective = OBJECTIVE) -> str:
     """One finished trial: id, state, its value or why it ended."""
     state = State(str(row["state"]))
-    value = as_float(row.get(OBJECTIVE.metric))
+    value = as_float(row.get(objective.metric))
     text = f"{row['trial_id']}  {state.label:<13}"
     if value == value:
-        text += f"  {OBJECTIVE.metric} {value:.4f} at epoch {row.get('best_epoch')} of {row.get('epochs')}"
+        text += f"  {objective.metric} {value:.4f} at epoch {row.get('best_epoch')} of {row.get('epochs')}"
     if row.get("reason"):
         text += f"  ({row['reason']})"
     return text

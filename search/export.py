@@ -16,7 +16,7 @@ from runfiles.layout import CARD_FILE, MODEL_FILE, SAVED_MODEL_DIR, RunDir
 from search import faults
 from search.data import Prepared
 from search.space import model_config, train_values
-from search.train import compiled_eval_step, evaluate
+from search.train import Evaluation, compiled_eval_step, evaluate
 
 
 def library_versions() -> dict[str, str]:
@@ -31,9 +31,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int) -> float:
-    """Accuracy of a trained network (ids in, logit out) on the prepared test split."""
-    return evaluate(compiled_eval_step(network), data.splits["test"].with_vocab(vocab_size), max_len)[1]
+def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int) -> Evaluation:
+    """A trained network (ids in, logits out) on the prepared test split."""
+    test = data.splits["test"].with_vocab(vocab_size)
+    return evaluate(compiled_eval_step(network), test, max_len, len(data.classes))
 
 
 def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, facts: dict) -> dict:
@@ -48,31 +49,33 @@ def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, fact
     return export_network(network, params, data, dest, facts)
 
 
-def export_network(network, params: dict, data: Prepared, dest: Path, facts: dict, test_accuracy: float | None = None) -> dict:
+def export_network(network, params: dict, data: Prepared, dest: Path, facts: dict, tested: Evaluation | None = None) -> dict:
     """Write dest/{model.keras, saved_model/, card.json} for a trained network (Keras's layers); returns the card.
 
-    The test split is evaluated here unless `test_accuracy` is given (it was, for this very
-    network). Built in a staging folder beside `dest` and swapped in at the end, so an
-    earlier export stays intact until the new one is complete.
+    The test split is evaluated here unless `tested` is given (it was, for this very network).
+    Built in a staging folder beside `dest` and swapped in at the end, so an earlier export
+    stays intact until the new one is complete.
     """
     from models import make_vectorizer, with_vectorizer  # Keras loads at the export, not on --help
 
-    network_config, train = model_config(params), train_values(params)
-    if test_accuracy is None:
-        test_accuracy = evaluate_test(network, data, network_config.vocab_size, train["max_len"])
+    network_config, train, classes = model_config(params, len(data.classes)), train_values(params), data.classes
+    if tested is None:
+        tested = evaluate_test(network, data, network_config.vocab_size, train["max_len"])
     model = with_vectorizer(network, make_vectorizer(data.vocabulary[: network_config.vocab_size], train["max_len"]))
     card = {
         **facts,
         "model": network_config.to_dict(),
         "train": train,
         "params": params,
-        "test_accuracy": test_accuracy,
+        "test_accuracy": tested.accuracy,
         "test_examples": len(data.splits["test"]),
+        "classes": classes,
+        "test_macro_f1": tested.macro_f1,
+        "test_confusion": tested.confusion,
         "data": data.facts,
         "versions": library_versions(),
-        "inputs": "a batch of raw review strings (shape [batch], dtype string)",
-        "outputs": "model.keras: one logit per review [batch, 1], sigmoid(logit) = P(positive); saved_model/: "
-        "signature serving_default, text [batch] string -> probability, logit [batch] float32",
+        "inputs": "a batch of raw strings (shape [batch], dtype string)",
+        "outputs": _outputs(classes),
         "load": "import models.text; keras.saving.load_model('model.keras', safe_mode=True)  "
         "(models.text registers the standardization); saved_model/ needs only TensorFlow",
     }
@@ -80,7 +83,7 @@ def export_network(network, params: dict, data: Prepared, dest: Path, facts: dic
     try:
         model.save(staging / MODEL_FILE)
         faults.pause("export")  # test-only: a driver stopped here leaves a half-built export
-        write_saved_model(model, staging / SAVED_MODEL_DIR)
+        write_saved_model(model, staging / SAVED_MODEL_DIR, len(classes))
         write_json(staging / CARD_FILE, card)
         replace_dir(staging, dest)
     finally:
@@ -88,12 +91,28 @@ def export_network(network, params: dict, data: Prepared, dest: Path, facts: dic
     return card
 
 
-def write_saved_model(model, path: Path) -> None:
+def _outputs(classes: list[str]) -> str:
+    """What card.json says the two exports answer, for two classes or K."""
+    if len(classes) == 2:
+        return (
+            f"model.keras: one logit per text [batch, 1], sigmoid(logit) = P({classes[1]}), 1 - that = P({classes[0]}); "
+            "saved_model/: signature serving_default, text [batch] string -> probability [batch] (of "
+            f"{classes[1]}), logit [batch], probabilities [batch, 2] (in `classes` order) float32"
+        )
+    return (
+        f"model.keras: {len(classes)} logits per text [batch, {len(classes)}], softmax(logits) = P(each class in `classes` "
+        f"order); saved_model/: signature serving_default, text [batch] string -> probabilities [batch, {len(classes)}], "
+        f"logits [batch, {len(classes)}] float32"
+    )
+
+
+def write_saved_model(model, path: Path, num_classes: int = 2) -> None:
     """A SavedModel for serving (TensorFlow Serving, `tf.saved_model.load`).
 
-    Its one endpoint, `serve` (also the `serving_default` signature), takes `text`, a
-    batch of raw review strings [batch], and returns `probability` (that the review is
-    positive) and `logit`, both [batch] float32.
+    Its one endpoint, `serve` (also the `serving_default` signature), takes `text`, a batch of
+    raw strings [batch], and returns `probabilities` [batch, K] in the card's class order; for
+    two classes also `probability` (of the second class) and `logit`, both [batch], as before;
+    for K > 2 `logits` [batch, K]. All float32.
     """
     import keras
     import tensorflow as tf
@@ -102,8 +121,12 @@ def write_saved_model(model, path: Path) -> None:
     archive.track(model)
 
     def serve(text):
-        logit = model(text, training=False)[:, 0]
-        return {"probability": tf.sigmoid(logit), "logit": logit}
+        logits = model(text, training=False)
+        if num_classes > 2:
+            return {"probabilities": tf.nn.softmax(logits), "logits": logits}
+        logit = logits[:, 0]
+        p = tf.sigmoid(logit)
+        return {"probability": p, "logit": logit, "probabilities": tf.stack([1 - p, p], axis=1)}
 
     archive.add_endpoint("serve", serve, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     archive.write_out(str(path), verbose=False)
@@ -119,6 +142,11 @@ def find_model(path: Path) -> Path | None:
 
 
 def probabilities(model, texts: list[str]) -> np.ndarray:
-    """P(positive) [len(texts)] from a raw-text model's logits."""
-    logits = model.predict_on_batch(np.array(texts, dtype=object))[:, 0]
-    return 1 / (1 + np.exp(-logits))
+    """Each class's probability [len(texts), K] from a raw-text model's logits, in its card's class
+    order: [1 - p, p] with p = sigmoid(logit) for a one-logit (two-class) model, else softmax."""
+    logits = np.asarray(model.predict_on_batch(np.array(texts, dtype=object)), dtype=np.float64)
+    if logits.shape[1] == 1:
+        p = 1 / (1 + np.exp(-logits[:, 0]))
+        return np.stack([1 - p, p], axis=1)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)

@@ -16,7 +16,7 @@ from ray import tune
 from runfiles.cli import INTERRUPTED, fail
 from runfiles.documents import BestTrial, Budget, Certification, Exported, RunFacts, Summary, TutorialEntry
 from runfiles.io import read_json
-from runfiles.layout import CARD_FILE, MODEL_FILE, OBJECTIVE, TUTORIAL_PRESETS, RunDir, State, as_float, best_row, copies_note
+from runfiles.layout import CARD_FILE, MODEL_FILE, TUTORIAL_PRESETS, State, as_float, best_row, copies_note, floor_note
 from search.cluster import node_facts
 from search.console import Progress
 from search.export import export_best
@@ -48,7 +48,7 @@ def settle(session: Session, built: Built, progress: Progress) -> Outcome:
         return Outcome(INTERRUPTED)
     if built.tuner is None and built.ledger.exhausted:
         progress.say("the run's budget is spent: nothing left to train (raise --time-budget or --budget-examples to go on)")
-    best = best_row(table.rows.values(), OBJECTIVE)
+    best = best_row(table.rows.values(), session.objective)
     if best is None:
         fail(_why_no_best(table.counts(), built.time_budget.spent))
         return Outcome(1)
@@ -87,11 +87,11 @@ def _facts(session: Session) -> RunFacts:
 def export_and_summarize(session: Session, built: Built, outcome: Outcome, progress: Progress, export: bool = True) -> Summary:
     """Export the best trial (unless it is already exported, or `export` is off because
     certification will export) and write summary.json."""
-    run_dir, best = session.run_dir, outcome.best
-    card, certification = _unchanged(run_dir, best)
+    best = outcome.best
+    card, certification = _unchanged(session, best)
     card = card or (_export(session, best) if export else None)
-    summary = summarize(session, built, _best_entry(run_dir, best, card), card, certification)
-    _say_best(summary.best, run_dir, card, progress, copies_note(session.prepared.facts))
+    summary = summarize(session, built, _best_entry(session, best, card), card, certification)
+    _say_best(summary.best, session, card, progress)
     return summary
 
 
@@ -104,12 +104,13 @@ def summarize(
 ) -> Summary:
     """Write summary.json: the run ended (also when no trial had a value to export: `best` None)."""
     record_wall_s(session)
+    metric = session.objective.metric
     summary = Summary(
         best=best,
-        exported=Exported.from_card(card),
+        exported=Exported.from_card(card, session.objective),
         certification=certification,
         tutorial={
-            row["preset"]: TutorialEntry(row["trial_id"], row["state"], _number(row.get(OBJECTIVE.metric)))
+            row["preset"]: TutorialEntry(row["trial_id"], row["state"], _number(row.get(metric)))
             for row in built.table.rows.values()
             if row.get("preset") in TUTORIAL_PRESETS
         },
@@ -118,28 +119,32 @@ def summarize(
         budget=_budget(session, built),
         finished=True,
     )
-    summary.write(session.run_dir)
+    summary.write(session.run_dir, session.objective)
     return summary
 
 
-def _say_best(entry: BestTrial, run_dir: RunDir, card: dict | None, progress: Progress, copies: str = "") -> None:
+def _say_best(entry: BestTrial, session: Session, card: dict | None, progress: Progress) -> None:
     """The final lines: the best trial (its test accuracy when its own model is exported, with the
-    test reviews that copy training ones, `copies`), the model."""
+    test reviews that copy training ones), the model, and whether it beats the majority class."""
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.params.items())
     tested = (
-        f", test_accuracy {entry.test_accuracy:.4f} on {entry.test_examples:,} test reviews{copies}"
+        f", test_accuracy {entry.test_accuracy:.4f} on {entry.test_examples:,} test reviews{copies_note(session.prepared.facts)}"
         if entry.test_accuracy is not None
         else ""
     )
-    progress.field("best", f"{entry.trial_id}: {OBJECTIVE.metric} {entry.value:.4f}{tested} ({params})")
+    progress.field("best", f"{entry.trial_id}: {session.objective.metric} {entry.value:.4f}{tested} ({params})")
     if card:
-        progress.field("model", f"{run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+        progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+        floor = floor_note(session.prepared.facts, card["test_accuracy"], session.objective)
+        if floor:
+            progress.say(f"warning   {floor}")
 
 
-def _unchanged(run_dir: RunDir, best: dict) -> tuple[dict | None, Certification | None]:
+def _unchanged(session: Session, best: dict) -> tuple[dict | None, Certification | None]:
     """The export (card.json) and certification of an earlier session, when its best trial and epoch
     are still the best (a resumed, finished run): the test split is not evaluated again."""
-    summary = Summary.read(run_dir) if run_dir.summary_json.is_file() else None
+    run_dir = session.run_dir
+    summary = Summary.read(run_dir, session.objective) if run_dir.summary_json.is_file() else None
     card = read_json(run_dir.best_model / CARD_FILE) if (run_dir.best_model / MODEL_FILE).is_file() else None
     if not summary or not card or summary.best is None:
         return None, None
@@ -152,7 +157,7 @@ def _export(session: Session, best: dict) -> dict:
     params = trial_of(run_dir, int(best["number"])).params
     facts = {
         "trial_id": best["trial_id"],
-        OBJECTIVE.metric: _number(best[OBJECTIVE.metric]),
+        session.objective.metric: _number(best[session.objective.metric]),
         "epoch": int(best["best_epoch"]),
         "examples_per_s": _number(best["examples_per_s"]),
         "tokens_per_s": _number(best["tokens_per_s"]),
@@ -164,14 +169,15 @@ def _export(session: Session, best: dict) -> dict:
     return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, facts)
 
 
-def _best_entry(run_dir: RunDir, best: dict, card: dict | None) -> BestTrial:
+def _best_entry(session: Session, best: dict, card: dict | None) -> BestTrial:
     """The search's best trial (the study's best); its test accuracy when its own model is exported."""
+    run_dir = session.run_dir
     entry = BestTrial(
         trial_id=best["trial_id"],
         number=int(best["number"]),
         params=trial_of(run_dir, int(best["number"])).params,
         preset=best.get("preset") or "",
-        value=_number(best[OBJECTIVE.metric]),
+        value=_number(best[session.objective.metric]),
         best_epoch=int(best["best_epoch"]),
         examples_per_s=_number(best["examples_per_s"]),
         tokens_per_s=_number(best["tokens_per_s"]),

@@ -4,11 +4,12 @@
     python -m search.predict RUN_DIR --file reviews.txt --json      # one review per line; - reads standard input
 
 RUN_DIR may also be an exported model folder (best_model/) or its model.keras. Prints one
-line per text, in the order given: the probability that the review is positive, the label
-and the text's start; with --json (or --jsonl), one JSON object per line instead
-({"text", "probability", "label"}, and "line": the text's line number in --file, or
-"argument": its position among the arguments). Any string is accepted: bytes that are not
-UTF-8 are replaced, an empty text (an empty line) gets a probability like any other.
+line per text, in the order given: the most probable class (its name, from the model's
+card.json), its probability and the text's start; with --json (or --jsonl), one JSON object
+per line instead ({"text", "label", "probability": the label's, "probabilities": every
+class's, and "line": the text's line number in --file, or "argument": its position among
+the arguments). Any string is accepted: bytes that are not UTF-8 are replaced, an empty
+text (an empty line) gets probabilities like any other.
 
 A file's texts are its lines split at "\n" only ("\r\n" counts as one line end), so each
 input line gets exactly one answer: characters that `str.splitlines` would also break at
@@ -24,11 +25,24 @@ import unicodedata
 from pathlib import Path
 
 from runfiles.cli import ArgumentParser, UsageError, fail
+from runfiles.io import read_json
+from runfiles.layout import CARD_FILE
 from search.console import Progress, quiet_libraries
 from search.export import find_model, probabilities
 
 BATCH = 256
 """Texts classified per call of the model."""
+UNNAMED = ["negative", "positive"]
+"""The class names of a two-class model whose card names none (exported before classes were named)."""
+
+
+def class_names(model_file: Path, outputs: int) -> list[str]:
+    """The class names in the model's output order: its card.json's "classes", else UNNAMED for
+    two classes, else "class 0", "class 1", ..."""
+    card = read_json(model_file.parent / CARD_FILE) if (model_file.parent / CARD_FILE).is_file() else None
+    if card and card.get("classes"):
+        return [str(name) for name in card["classes"]]
+    return UNNAMED if outputs == 2 else [f"class {i}" for i in range(outputs)]
 
 
 def parse_args(argv: list[str]):
@@ -82,23 +96,28 @@ def main(argv: list[str] | None = None) -> int:
         import models.text  # noqa: F401  registers the standardization and the layers the model holds
 
         model = keras.saving.load_model(found, safe_mode=True)
+        names = None
         for start in range(0, len(texts), BATCH):
             batch = texts[start : start + BATCH]
-            for (where, text), p in zip(batch, probabilities(model, [text for _, text in batch]), strict=True):
-                print(_line(where, text, float(p), args.json), flush=False)
+            answers = probabilities(model, [text for _, text in batch])
+            names = names or class_names(found, answers.shape[1])
+            for (where, text), p in zip(batch, answers, strict=True):
+                print(_line(where, text, dict(zip(names, map(float, p), strict=True)), args.json), flush=False)
         sys.stdout.flush()
     return 0
 
 
-def _line(where: dict, text: str, probability: float, as_json: bool) -> str:
+def _line(where: dict, text: str, probabilities: dict[str, float], as_json: bool) -> str:
     """One output line per input, however it is read: in JSON, the characters a line reader breaks
-    at are escaped too; in plain text, every control or separator character shows as an escape."""
-    label = "positive" if probability >= 0.5 else "negative"
+    at are escaped too; in plain text, every control or separator character shows as an escape.
+    The label is the most probable class (the first of equals, in the model's order)."""
+    label = max(probabilities, key=probabilities.get)
     if as_json:
-        line = json.dumps({**where, "text": text, "probability": probability, "label": label}, ensure_ascii=False)
-        return line.translate(JSON_ESCAPES)
+        answer = {**where, "text": text, "label": label, "probability": probabilities[label], "probabilities": probabilities}
+        return json.dumps(answer, ensure_ascii=False).translate(JSON_ESCAPES)
     preview = text if len(text) <= 60 else text[:57] + "..."
-    return f"{probability:.4f}  {label:8s}  {_printable(preview)}"
+    width = max(8, *map(len, probabilities))
+    return f"{probabilities[label]:.4f}  {label:{width}s}  {_printable(preview)}"
 
 
 JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}

@@ -12,7 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from runfiles.layout import OBJECTIVE
+from runfiles.layout import OBJECTIVE, Objective
 from search.data import Prepared
 from search.export import evaluate_test
 from search.space import model_config
@@ -30,23 +30,23 @@ class Job:
     """"best": the weights of the best epoch by the objective; "last": of the last epoch."""
     label: dict = field(default_factory=dict)
     """Anything the caller wants back with the result (which trial, which seed)."""
+    objective: Objective = OBJECTIVE
+    """The run's objective: what "best" means, and the metric handed back."""
 
 
 def train_job(job: Job, data: Prepared) -> dict:
-    """Train a job (in a Ray task): {"history", "epoch", OBJECTIVE.metric, "weights", "examples", "label"}."""
+    """Train a job (in a Ray task): {"history", "epoch", the objective's metric, "weights", "examples", "label"}."""
     import keras
 
     keras.backend.clear_session()  # the worker may have run an earlier job
-    network_config, config = model_config(job.params), job.train
+    network_config, config, metric = model_config(job.params, len(data.classes)), job.train, job.objective.metric
     configure_tensorflow(config.threads)
     kept: dict = {"value": -math.inf}  # "value": the objective oriented, larger is better
 
     def keep(metrics: dict, training) -> None:
-        value = OBJECTIVE.oriented(metrics[OBJECTIVE.metric])
+        value = job.objective.oriented(metrics[metric])
         if DIVERGED not in metrics and (job.keep == "last" or value > kept["value"]):
-            kept.update(
-                value=value, epoch=metrics["epoch"], metric=metrics[OBJECTIVE.metric], weights=training.network.get_weights()
-            )
+            kept.update(value=value, epoch=metrics["epoch"], metric=metrics[metric], weights=training.network.get_weights())
 
     history = train_and_evaluate(network_config, config, data, on_epoch=keep)
     if "weights" not in kept:
@@ -54,7 +54,7 @@ def train_job(job: Job, data: Prepared) -> dict:
     return {
         "history": history,
         "epoch": kept["epoch"],
-        OBJECTIVE.metric: kept["metric"],
+        metric: kept["metric"],
         "weights": kept["weights"],
         "examples": sum(m["examples"] for m in history),
         "label": job.label,
@@ -63,7 +63,8 @@ def train_job(job: Job, data: Prepared) -> dict:
 
 def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=None, refit: bool = False) -> list[dict]:
     """Run jobs as Ray tasks, each with `cpus` CPUs and `gpus` GPUs; results in the jobs' order,
-    each with its "test_accuracy" (evaluated here, in the driver, on the weights it kept).
+    each with its "test" (`search.train.Evaluation`) and "test_accuracy", evaluated here, in the
+    driver, on the weights it kept.
 
     `refit` trains on train + validation (Prepared.for_refit). `on_done(result)` is called
     as each finishes. A task that fails is retried twice by Ray.
@@ -80,23 +81,25 @@ def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=
         if on_done is not None:
             on_done(result)
     for job, result in zip(jobs, results, strict=True):
-        result["test_accuracy"] = test_accuracy(job, result["weights"], data)
+        result["test"] = tested(job, result["weights"], data)
+        result["test_accuracy"] = result["test"].accuracy
     return results
 
 
-def network_of(params: dict, weights: list):
-    """A Keras-layers network of `params` holding `weights` (from either LSTM implementation)."""
+def network_of(params: dict, weights: list, num_classes: int):
+    """A Keras-layers network of `params` for `num_classes` classes holding `weights` (from either
+    LSTM implementation)."""
     from models import build_model  # Keras loads in the jobs and at the export, not on --help
 
-    network = build_model(model_config(params), lstm="keras")
+    network = build_model(model_config(params, num_classes), lstm="keras")
     network.set_weights(weights)
     return network
 
 
-def test_accuracy(job: Job, weights: list, data: Prepared) -> float:
-    """Accuracy on the prepared test split of a job's retrained network."""
-    network = network_of(job.params, weights)
-    return evaluate_test(network, data, model_config(job.params).vocab_size, job.train.max_len)
+def tested(job: Job, weights: list, data: Prepared):
+    """A job's retrained network on the prepared test split (`search.train.Evaluation`)."""
+    network = network_of(job.params, weights, len(data.classes))
+    return evaluate_test(network, data, model_config(job.params, len(data.classes)).vocab_size, job.train.max_len)
 
 
 def spread(values: list[float]) -> tuple[float, float]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import RunFacts, SessionRecord
-from runfiles.layout import OBJECTIVE, STUDY_NAME, TUTORIAL_PRESETS, RunDir, data_notes
+from runfiles.layout import STUDY_NAME, TUTORIAL_PRESETS, RunDir, class_text, data_notes
 from runfiles.lock import holding, refuse_if_held
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
@@ -115,7 +115,7 @@ def check_run_data(data_config: DataConfig, recorded: bool) -> None:
     """A missing package or source fails here, before Ray starts; for the data a resumed run
     recorded, with what to do (give --data where it lies now)."""
     try:
-        check_source(data_config.source)
+        check_source(data_config.source, data_config.read_options)
     except DataError as error:
         if not recorded:
             raise
@@ -242,7 +242,7 @@ def certified(session: Session) -> None:
     """Certify the search's result over seeds; the export becomes the configuration best on average."""
     from search import certify  # Ray and Keras load once a search runs, not on --help
 
-    certify.record(session.run_dir, certify.certify(session, certify.CertifyConfig(), session.progress))
+    certify.record(session.run_dir, certify.certify(session, certify.CertifyConfig(), session.progress), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
 
 
@@ -258,6 +258,8 @@ def header(session: Session, lstm: dict) -> None:
     implementation = lstm_for(lstm["trials"], on_gpu=resources.gpus_per_trial > 0)
     lstm_text = "the fused kernel" if implementation == "fused" else "Keras's layers (cuDNN)" if gpus else "Keras's layers"
     progress.field("data", _data_text(session.data_config.source, session.prepared.facts))
+    if class_text(session.prepared.facts):
+        progress.field("classes", class_text(session.prepared.facts))
     progress.field(
         "space",
         f"{len(session.space)} hyperparameters"
@@ -266,11 +268,13 @@ def header(session: Session, lstm: dict) -> None:
     progress.field(
         "search",
         f"{search.trials} trial{'s' * (search.trials > 1)} of up to {search.max_epochs} epoch{'s' * (search.max_epochs > 1)}, "
-        f"ASHA after {search.grace_period}; "
+        f"ASHA after {search.grace_period}, ranked by {search.objective}; "
         f"budget: {' and '.join(b for b in budgets if b) or 'none'}",
     )
     progress.field(
-        "resources", f"{resources.concurrency} trials at once, {gpus}{resources.cpus_per_trial} CPU each; LSTM: {lstm_text}"
+        "resources",
+        f"{resources.concurrency} trial{'s' * (resources.concurrency > 1)} at once, "
+        f"{gpus}{resources.cpus_per_trial} CPU each; LSTM: {lstm_text}",
     )
     progress.field("run", f"{session.run_dir.root}")
     tune_dir = storage_path(session.run_dir, search.storage) + "/" + session.run_dir.tune.name
@@ -279,10 +283,14 @@ def header(session: Session, lstm: dict) -> None:
 
 
 def _data_text(source: str, facts: dict) -> str:
-    """The data line: split sizes, and what reading skipped, repaired or found (`data_notes`) when it did."""
+    """The data line: split sizes, how the test split was made when it was carved, and what reading
+    skipped, repaired or found (`data_notes`) when it did."""
     sizes = facts["sizes"]
-    return f"{source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews" + "".join(
-        f"; {note}" for note in data_notes(facts)
+    carved = facts.get("test_split", "")
+    return (
+        f"{source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews"
+        + (f"; test split {carved}" if carved.startswith("carved") else "")
+        + "".join(f"; {note}" for note in data_notes(facts))
     )
 
 
@@ -300,7 +308,7 @@ def write_facts(session: Session, lstm: dict) -> RunFacts:
         data=session.prepared.facts | {"source": session.data_config.source},  # cached facts name the first source
         space=[p.to_json() for p in session.space],
         study=STUDY_NAME,
-        objective=OBJECTIVE,
+        objective=search.ranking,
         presets={name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
         start_point=previous.start_point if previous else start_point(session.space),
         resources=asdict(session.resources),

@@ -17,7 +17,7 @@ from pathlib import Path
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from runfiles.layout import OBJECTIVE, RunDir
+from runfiles.layout import OBJECTIVE, Objective, RunDir
 from search.train import DIVERGED
 
 SCHEDULER_FILE = "scheduler.pkl"
@@ -55,15 +55,15 @@ class Ledger:
 class StoppingScheduler(ASHAScheduler):
     """ASHA on the objective, after the examples budget; records why it stops a trial."""
 
-    def __init__(self, ledger: Ledger, max_epochs: int, grace_period: int):
+    def __init__(self, ledger: Ledger, max_epochs: int, grace_period: int, objective: Objective = OBJECTIVE):
         super().__init__(
             time_attr="epoch",
-            **OBJECTIVE.tune_kwargs,
+            **objective.tune_kwargs,
             max_t=max_epochs,
             grace_period=grace_period,
             reduction_factor=3,
         )
-        self.ledger, self.max_epochs = ledger, max_epochs
+        self.ledger, self.max_epochs, self.objective = ledger, max_epochs, objective
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         self.ledger.used += int(result.get("examples", 0))
@@ -77,15 +77,15 @@ class StoppingScheduler(ASHAScheduler):
             return TrialScheduler.STOP
         decision = super().on_trial_result(tune_controller, trial, result)
         if decision == TrialScheduler.STOP:
-            value = result[OBJECTIVE.metric]
+            metric = self.objective.metric
             self.ledger.reasons[trial.trial_id] = (
-                f"ASHA stopped it after epoch {epoch}: {OBJECTIVE.metric} {value:.4f} below its rung's cut-off"
+                f"ASHA stopped it after epoch {epoch}: {metric} {result[metric]:.4f} worse than its rung's cut-off"
             )
         return decision
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.ledger.mid_epoch.discard(trial.trial_id)
-        if result is not None and result.get(OBJECTIVE.metric) is None:  # diverged: null, never in a rung
+        if result is not None and result.get(self.objective.metric) is None:  # diverged: null, never in a rung
             self._trial_info.pop(trial.trial_id, None)
             return
         super().on_trial_complete(tune_controller, trial, result)

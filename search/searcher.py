@@ -24,7 +24,7 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, as_float
+from runfiles.layout import OBJECTIVE, STUDY_NAME, Objective, RunDir, State, as_float
 from search.scheduler import Ledger
 from search.train import DIVERGED
 
@@ -77,17 +77,25 @@ class StudySearch(OptunaSearch):
     """OptunaSearch on the run's study; see the module's docstring."""
 
     def __init__(
-        self, space: dict, run_dir: RunDir, ledger: Ledger, sampler, presets: list[dict], unfinished: list[Unfinished], total: int
+        self,
+        space: dict,
+        run_dir: RunDir,
+        ledger: Ledger,
+        sampler,
+        presets: list[dict],
+        unfinished: list[Unfinished],
+        total: int,
+        objective: Objective = OBJECTIVE,
     ):
         super().__init__(
             space=space,
-            **OBJECTIVE.tune_kwargs,
+            **objective.tune_kwargs,
             points_to_evaluate=presets,
             sampler=sampler,
             study_name=STUDY_NAME,
             storage=optuna.storages.RDBStorage(run_dir.study_url),
         )
-        self._run_dir, self._ledger, self._total = run_dir, ledger, total
+        self._run_dir, self._ledger, self._total, self._objective = run_dir, ledger, total, objective
         self._unfinished = list(unfinished)
         self._best: dict[str, float | None] = {}  # each trial's best objective value so far
         self._reported: dict[str, int] = {}
@@ -118,10 +126,10 @@ class StudySearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Report the trial's best value so far at this epoch (once per epoch)."""
-        value, epoch = as_float(result.get(OBJECTIVE.metric)), int(result.get("epoch", 0))
+        value, epoch = as_float(result.get(self._objective.metric)), int(result.get("epoch", 0))
         if math.isnan(value) or trial_id in self._completed_trials or self._reported.get(trial_id, 0) >= epoch:
             return
-        self._best[trial_id] = OBJECTIVE.best([self._best.get(trial_id), value])
+        self._best[trial_id] = self._objective.best([self._best.get(trial_id), value])
         self._ot_trials[trial_id].report(self._best[trial_id], epoch)
         self._reported[trial_id] = epoch
 
@@ -201,6 +209,6 @@ def trial_of(run_dir: RunDir, number: int) -> optuna.trial.FrozenTrial:
     return open_study(run_dir).trials[number]
 
 
-def best_reported(trial: optuna.trial.FrozenTrial) -> float | None:
+def best_reported(trial: optuna.trial.FrozenTrial, objective: Objective = OBJECTIVE) -> float | None:
     """The best objective value a study trial reported (its finite intermediate values), or None."""
-    return OBJECTIVE.best(v for v in trial.intermediate_values.values() if math.isfinite(v))
+    return objective.best(v for v in trial.intermediate_values.values() if math.isfinite(v))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from runfiles.cli import UsageError, fail, machine_fault
 from runfiles.documents import RunFacts
-from runfiles.layout import Param, RunDir
+from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
 from search import faults
 from search.config import Resources, SearchConfig, local_cpus, plan_resources
@@ -53,6 +53,11 @@ class Session:
     def __post_init__(self) -> None:
         if not self.space:
             self.space = run_space(self.run_dir, self.search, self.prepared, self.resume)
+
+    @property
+    def objective(self) -> Objective:
+        """What ranks this run's trials (`SearchConfig.ranking`)."""
+        return self.search.ranking
 
     def train_base(self, lstm: str) -> TrainConfig:
         """What every trial and retraining of this run shares: epochs, seed, threads and the LSTM
@@ -128,7 +133,7 @@ def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -
     search, data_config = SearchConfig(**recorded.search_config), DataConfig.recorded(recorded.data_config)
     prog, repoint = " ".join(shlex.split(command)[:3]), f"{run_dir.resume_command} --data PATH"
     try:
-        check_source(data_config.source)
+        check_source(data_config.source, data_config.read_options)
         where = f"{prog}: the run's data, {data_config.source},"
         check_same_data(data_config, recorded, where, f"point the run at its own data with: {repoint}")
     except DataError:

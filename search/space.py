@@ -49,6 +49,8 @@ SPACE: tuple[Param, ...] = (
 )
 LENGTH_QUANTILES = (0.5, 0.75, 0.9)
 """Review lengths (in tokens, of the training split) that max_len's choices cut at, besides 0 = whole."""
+FROM_DATA = frozenset({"max_len"})
+"""Parameters whose searched choices `fitted` takes from the data: --fix pins any value >= 0."""
 PARAMS = {p.name: p for p in SPACE}
 START_POINT: dict[str, Any] = {
     "depth": 1,
@@ -75,7 +77,8 @@ def parse_fixed(items: list[str], space: tuple[Param, ...] = SPACE) -> dict[str,
     """--fix NAME=VALUE pairs → {name: value}, each converted to its parameter's type.
 
     Raises UsageError naming the pair when the name is not searched, the value does not
-    convert, or it lies outside the parameter's range or choices.
+    convert, or it lies outside the parameter's range or choices (any value >= 0 for those
+    `FROM_DATA`).
     """
     by_name = {p.name: p for p in space}
     fixed = {}
@@ -89,7 +92,9 @@ def parse_fixed(items: list[str], space: tuple[Param, ...] = SPACE) -> dict[str,
             value = kind(text)
         except ValueError:
             raise UsageError(f"--fix {item}: {name} takes {KIND_NAMES[kind]} in {param.describe()}") from None
-        if not param.contains(value):
+        if name in FROM_DATA and value >= 0:
+            pass
+        elif not param.contains(value):
             raise UsageError(f"--fix {item}: {name} must lie in {param.describe()}")
         if name in fixed and fixed[name] != value:
             raise UsageError(f"--fix {item}: {name} is already pinned to {fixed[name]}; pin it once")
@@ -145,11 +150,12 @@ def optuna_space(space: tuple[Param, ...]) -> dict:
     return {p.name: one(p) for p in space}
 
 
-def model_config(params: dict[str, Any]) -> ModelConfig:
-    """The network of a trial's sampled values (the parameters whose role is "model")."""
+def model_config(params: dict[str, Any], num_classes: int) -> ModelConfig:
+    """The network of a trial's sampled values (the parameters whose role is "model") for data of
+    `num_classes` classes (`search.data.Prepared.classes`)."""
     values = {p.name: _typed(p, params[p.name]) for p in SPACE if p.role == "model" and p.name in params}
     depth, units = values.pop("depth"), values.pop("units")
-    return ModelConfig(**values, units=stacked_units(units, depth))
+    return ModelConfig(**values, units=stacked_units(units, depth), num_classes=num_classes)
 
 
 def train_values(params: dict[str, Any]) -> dict[str, Any]:
@@ -157,12 +163,15 @@ def train_values(params: dict[str, Any]) -> dict[str, Any]:
     return {p.name: _typed(p, params[p.name]) for p in SPACE if p.role == "train" and p.name in params}
 
 
-def configs_from(params: dict[str, Any], base: TrainConfig | None = None, **own: Any) -> tuple[ModelConfig, TrainConfig]:
-    """A trial's sampled values → (model config, train config), merged in one order everywhere a
-    trial or a retraining starts: `base` (what the run shares: `Session.train_base`), then the
-    sampled values, then `own` (a retraining's own epochs and seed, the tutorial's way of training)."""
+def configs_from(
+    params: dict[str, Any], num_classes: int, base: TrainConfig | None = None, **own: Any
+) -> tuple[ModelConfig, TrainConfig]:
+    """A trial's sampled values → (model config for `num_classes` classes, train config), merged in
+    one order everywhere a trial or a retraining starts: `base` (what the run shares:
+    `Session.train_base`), then the sampled values, then `own` (a retraining's own epochs and
+    seed, the tutorial's way of training)."""
     train = dataclasses.replace(base or TrainConfig(), **train_values(params))
-    return model_config(params), dataclasses.replace(train, **own)
+    return model_config(params, num_classes), dataclasses.replace(train, **own)
 
 
 def _typed(param: Param, value: Any) -> Any:

@@ -20,7 +20,7 @@ from ray import tune
 
 from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
-from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Param, RunDir, State, as_float, names, trial_columns, trial_id
+from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Objective, Param, RunDir, State, as_float, names, trial_columns, trial_id
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler, scheduler_path
 from search.searcher import NUMBER, trial_ending
@@ -40,8 +40,10 @@ class TrialTable(tune.Callback):
         scheduler: StoppingScheduler,
         cpus_per_trial: float,
         progress: Progress,
+        objective: Objective = OBJECTIVE,
     ):
         self.run_dir, self.space, self.ledger, self.scheduler = run_dir, tuple(space), ledger, scheduler
+        self.objective = objective
         self.param_names = [p.name for p in self.space]
         self.cpus, self.progress = cpus_per_trial, progress
         self.rows: dict[str, dict] = {}
@@ -78,7 +80,7 @@ class TrialTable(tune.Callback):
         row.update({k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids")})
         if "setup_s" in result:
             row["setup_s"] = result["setup_s"]
-        row.update(summarize(self.epochs[row["trial_id"]]))
+        row.update(summarize(self.epochs[row["trial_id"]], self.objective))
         self.write()
         self.scheduler.save(str(scheduler_path(self.run_dir)))
         self.progress.epoch(row, self.ledger.used)
@@ -133,11 +135,11 @@ class TrialTable(tune.Callback):
     def _end(self, trial, error: str | None = None) -> None:
         """Record how a trial ended (`search.searcher.trial_ending`, the study's rule too)."""
         row = self._row(trial)
-        scored = math.isfinite(as_float(row.get(OBJECTIVE.metric)))  # its best epoch's, earlier sessions' included
+        scored = math.isfinite(as_float(row.get(self.objective.metric)))  # its best epoch's, earlier sessions' included
         state, reason = trial_ending(trial.last_result, self.ledger.reasons.get(trial.trial_id), scored, error)
         row.update(state=state, reason=reason)
         if state in (State.DIVERGED, State.ERRORED):  # no value worth ranking
-            row.update(val_accuracy="", val_loss="")
+            row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
         self.write()
         self.progress.trial_ended(row, self.counts())
@@ -202,11 +204,11 @@ def delete_checkpoint(run_dir: RunDir, path: str) -> None:
         shutil.rmtree(run_dir.root / path, ignore_errors=True)
 
 
-def summarize(epochs: list[dict]) -> dict:
-    """A trial's row from its epoch rows: best epoch by the objective, means, examples processed."""
+def summarize(epochs: list[dict], objective: Objective = OBJECTIVE) -> dict:
+    """A trial's row from its epoch rows: best epoch by `objective`, means, examples processed."""
     by_epoch = {int(as_float(e["epoch"])): e for e in epochs}  # an epoch reported twice: the last row wins
     ordered = [by_epoch[k] for k in sorted(by_epoch)]
-    scored = [e for e in ordered if not math.isnan(as_float(e.get(OBJECTIVE.metric)))]
+    scored = [e for e in ordered if not math.isnan(as_float(e.get(objective.metric)))]
     mean = lambda key: sum(as_float(e[key]) for e in ordered) / len(ordered)
     row = {
         "epochs": max(by_epoch),
@@ -217,6 +219,6 @@ def summarize(epochs: list[dict]) -> dict:
         "epoch_s": mean("epoch_s"),
     }
     if scored:
-        best = min(scored, key=lambda e: OBJECTIVE.worst_first(as_float(e[OBJECTIVE.metric])))
-        row.update(best_epoch=best["epoch"], val_accuracy=best["val_accuracy"], val_loss=best["val_loss"])
+        best = min(scored, key=lambda e: objective.worst_first(as_float(e[objective.metric])))
+        row.update({k: best.get(k, "") for k in ("val_accuracy", "val_loss", "val_macro_f1")}, best_epoch=best["epoch"])
     return row

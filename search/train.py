@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +21,7 @@ import numpy as np
 from models import PRESETS, LstmChoice
 from runfiles.cli import ArgumentParser, add_fields, fail
 from runfiles.io import write_json
-from search.data import DataConfig, DataError, Prepared, Split, prepare
+from search.data import READ_FIELDS, DataConfig, DataError, Prepared, Split, prepare
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,10 @@ DIVERGED = "diverged"
 """The key of an epoch's metrics that says why its loss was not finite (absent otherwise)."""
 
 EpochMetrics = dict
-"""epoch, train_loss, train_accuracy, val_loss, val_accuracy, examples, epoch_s, eval_s,
+"""epoch, train_loss, train_accuracy, val_loss, val_accuracy, val_macro_f1, examples, epoch_s, eval_s,
 examples_per_s, tokens_per_s, padding_fraction, lstm ("fused" or "keras"); setup_s on the
 first epoch run; diverged (why) on an epoch whose loss was not finite, whose val_accuracy
-is then NaN and which ends the training."""
+and val_macro_f1 are then NaN and which ends the training."""
 
 
 @dataclass
@@ -152,55 +152,90 @@ def make_optimizer(config: TrainConfig, train_examples: int):
 
 
 def scores(labels, logits):
-    """Per-review (binary cross-entropy of the logit, 1.0 where its sign is right): the one
-    definition of loss and accuracy, used by training, validation and the test evaluation.
+    """Per-review (loss, predicted class): the one definition of loss and prediction, used by
+    training, validation and the test evaluation.
 
-    labels [batch] of 0.0/1.0, logits [batch]; both results [batch]. A NaN logit is never right.
+    labels [batch] int32 class indices; logits [batch, 1] (two classes: binary cross-entropy of
+    the one logit, class 1 where it is positive) or [batch, K] (softmax cross-entropy, the
+    largest logit's class). Both results [batch]; the prediction is -1 (never right) where a
+    logit is NaN or infinite.
     """
     import tensorflow as tf
 
-    losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-    correct = tf.cast(tf.equal(logits > 0, labels > 0.5) & tf.math.is_finite(logits), tf.float32)
-    return losses, correct
+    if logits.shape[-1] == 1:
+        logit = logits[:, 0]
+        losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32), logits=logit)
+        predicted = tf.cast(logit > 0, tf.int32)
+    else:
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    finite = tf.reduce_all(tf.math.is_finite(logits), axis=-1)
+    return losses, tf.where(finite, predicted, -1)
 
 
 def compiled_train_step(network, optimizer):
-    """A training step traced once for any batch shape: ids [batch, time] int32 and labels
-    [batch] float32 in; applies the gradient of the mean loss; returns the batch's summed
-    loss and its number of correct predictions."""
+    """A training step traced once for any batch shape: ids [batch, time] int32 and class indices
+    [batch] int32 in; applies the gradient of the mean loss; returns the batch's summed loss and
+    its number of correct predictions."""
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32)])
     def train_step(x, y):
         with tf.GradientTape() as tape:
-            losses, correct = scores(y, network(x, training=True)[:, 0])
+            losses, predicted = scores(y, network(x, training=True))
             loss = tf.reduce_mean(losses)
         variables = network.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return tf.reduce_sum(losses), tf.reduce_sum(correct)
+        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.float32))
 
     return train_step
 
 
 def compiled_eval_step(network):
-    """Like `compiled_train_step` without training: the batch's summed loss and correct count."""
+    """Like `compiled_train_step` without training: the batch's summed loss and each review's
+    predicted class [batch] (`scores`)."""
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32)])
     def eval_step(x, y):
-        losses, correct = scores(y, network(x, training=False)[:, 0])
-        return tf.reduce_sum(losses), tf.reduce_sum(correct)
+        losses, predicted = scores(y, network(x, training=False))
+        return tf.reduce_sum(losses), predicted
 
     return eval_step
 
 
-def evaluate(eval_step, split: Split, max_len: int, batch_size: int = 256) -> tuple[float, float]:
-    """(mean loss, accuracy) on a split, in batches grouped by length."""
-    loss = correct = 0.0
+@dataclass(frozen=True)
+class Evaluation:
+    """A network's scores on one split."""
+
+    loss: float
+    """Mean cross-entropy per review."""
+    accuracy: float
+    """Share of reviews whose predicted class is theirs."""
+    macro_f1: float
+    """Unweighted mean over the classes of F1 (a class never predicted nor present scores 0),
+    as scikit-learn's f1_score(average="macro", zero_division=0)."""
+    confusion: list[list[int]]
+    """Reviews by true class (rows) and predicted class (columns); a review whose logits were
+    not finite is in no column."""
+
+
+def evaluate(eval_step, split: Split, max_len: int, num_classes: int, batch_size: int = 256) -> Evaluation:
+    """A split's `Evaluation`, in batches grouped by length."""
+    from sklearn.metrics import confusion_matrix, f1_score  # here, not at the top: a second of import
+
+    loss, predicted = 0.0, np.empty(len(split), np.int32)
     for rows in batch_rows(split.lengths, batch_size, None, bucket=True):
-        batch_loss, batch_correct = eval_step(pad_batch(split, rows, max_len), split.labels[rows])
-        loss, correct = loss + float(batch_loss), correct + float(batch_correct)
-    return loss / len(split), correct / len(split)
+        batch_loss, batch_predicted = eval_step(pad_batch(split, rows, max_len), split.labels[rows].astype(np.int32))
+        loss += float(batch_loss)
+        predicted[rows] = batch_predicted.numpy()
+    labels, classes = split.labels.astype(np.int32), list(range(num_classes))
+    return Evaluation(
+        loss=loss / len(split),
+        accuracy=float(np.mean(predicted == labels)),
+        macro_f1=float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
+        confusion=confusion_matrix(labels, predicted, labels=classes).tolist(),
+    )
 
 
 def start_training(model_config, train_config: TrainConfig, train_examples: int) -> Training:
@@ -246,7 +281,7 @@ def train_and_evaluate(
     while training.epoch < train_config.epochs:
         if before_epoch is not None:
             before_epoch(training)
-        metrics = {**_train_epoch(train_step, eval_step, train, val, train_config, rng), **context}
+        metrics = {**_train_epoch(train_step, eval_step, train, val, train_config, rng, model_config.num_classes), **context}
         training.epoch = metrics["epoch"] = training.epoch + 1
         context.pop("setup_s", None)
         history.append(metrics)
@@ -257,11 +292,11 @@ def train_and_evaluate(
     return history
 
 
-def _train_epoch(train_step, eval_step, train: Split, val: Split, config: TrainConfig, rng) -> EpochMetrics:
+def _train_epoch(train_step, eval_step, train: Split, val: Split, config: TrainConfig, rng, num_classes: int) -> EpochMetrics:
     """One pass over the training split, then validation (skipped when the loss diverged)."""
     rows = batch_rows(train.lengths, config.batch_size, rng, config.bucket)
     start = time.perf_counter()
-    sums = [train_step(pad_batch(train, r, config.max_len), train.labels[r]) for r in rows]
+    sums = [train_step(pad_batch(train, r, config.max_len), train.labels[r].astype(np.int32)) for r in rows]
     train_loss = sum(float(loss) for loss, _ in sums) / len(train)
     train_correct = sum(float(correct) for _, correct in sums)
     epoch_s = time.perf_counter() - start
@@ -275,19 +310,14 @@ def _train_epoch(train_step, eval_step, train: Split, val: Split, config: TrainC
         "tokens_per_s": real_tokens / epoch_s,
         "padding_fraction": 1 - real_tokens / padded_tokens,
     }
+    unscored = {"val_accuracy": math.nan, "val_macro_f1": math.nan}
     if not np.isfinite(train_loss):
-        return {
-            **metrics,
-            "val_loss": math.nan,
-            "val_accuracy": math.nan,
-            "eval_s": 0.0,
-            DIVERGED: f"training loss is {train_loss}",
-        }
-    val_loss, val_accuracy = evaluate(eval_step, val, config.max_len)
-    metrics.update(val_loss=val_loss, eval_s=time.perf_counter() - start - epoch_s)
-    if not np.isfinite(val_loss):
-        return {**metrics, "val_accuracy": math.nan, DIVERGED: f"validation loss is {val_loss}"}
-    return {**metrics, "val_accuracy": val_accuracy}
+        return {**metrics, **unscored, "val_loss": math.nan, "eval_s": 0.0, DIVERGED: f"training loss is {train_loss}"}
+    scored = evaluate(eval_step, val, config.max_len, num_classes)
+    metrics.update(val_loss=scored.loss, eval_s=time.perf_counter() - start - epoch_s)
+    if not np.isfinite(scored.loss):
+        return {**metrics, **unscored, DIVERGED: f"validation loss is {scored.loss}"}
+    return {**metrics, "val_accuracy": scored.accuracy, "val_macro_f1": scored.macro_f1}
 
 
 def _token_counts(split: Split, rows: list[np.ndarray], max_len: int) -> tuple[int, int]:
@@ -307,13 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default=next(iter(PRESETS)), help="model to train (default: %(default)s)"
     )
-    add_fields(parser, DataConfig, ["source", "limit"], flags={"source": "--data"})
+    add_fields(parser, DataConfig, ["source", *READ_FIELDS, "limit"], flags={"source": "--data"})
     add_fields(parser, TrainConfig, [f.name for f in fields(TrainConfig)])
     parser.add_argument("--json", type=Path, default=None, help="write the per-epoch metrics here")
     try:
         args = parser.parse_args(argv)
         train_config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        data_config = DataConfig(source=args.source, limit=args.limit, seed=args.seed, max_vocab=PRESETS[args.preset].vocab_size)
+        read = {name: getattr(args, name) for name in READ_FIELDS}
+        data_config = DataConfig(
+            source=args.source, limit=args.limit, seed=args.seed, max_vocab=PRESETS[args.preset].vocab_size, **read
+        )
         if args.json is not None and not args.json.parent.is_dir():
             raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
         device = configure_tensorflow(train_config.threads)
@@ -321,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError) as error:
         return fail(error)
     print(f"{args.preset} on {device}: {len(data.splits['train'])} train / {len(data.splits['val'])} validation reviews")
-    model_config = PRESETS[args.preset]
+    model_config = replace(PRESETS[args.preset], num_classes=len(data.classes))
     history = train_and_evaluate(model_config, train_config, data.for_trials(), on_epoch=_print_epoch)
     if args.json is not None:
         result = {

@@ -33,7 +33,7 @@ def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: d
     started = time.time()
     keras.backend.clear_session()  # the worker may have run an earlier trial
     params = {k: v for k, v in config.items() if k != NUMBER}
-    model_config, train_config = configs_from(params, train_base)
+    model_config, train_config = configs_from(params, len(data.classes), train_base)
     where = _where(configure_tensorflow(train_config.threads))
     checkpoint = tune.get_checkpoint() or resume_from.get(config[NUMBER])
     resume = _restore(checkpoint, train_config) if checkpoint is not None else None

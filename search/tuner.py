@@ -22,7 +22,7 @@ from models import kernels, lstm_for
 from runfiles.cli import UsageError
 from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_rows
-from runfiles.layout import RunDir, State, as_float, trial_id
+from runfiles.layout import Objective, RunDir, State, as_float, trial_id
 from search.cluster import storage_path
 from search.config import Resources, SearchConfig
 from search.console import Progress
@@ -82,6 +82,7 @@ class Built:
             time_left,
             self.ledger.used,
             self.table.param_names,
+            self.table.objective,
         )
         try:
             self.tuner.fit()
@@ -100,13 +101,13 @@ class Built:
 def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> Built:
     """Everything a session needs to fit; `Built.tuner` is None when nothing is left to run."""
     run_dir, search = session.run_dir, session.search
-    unfinished = reconcile(run_dir) if session.resume else []
+    unfinished = reconcile(run_dir, search.ranking) if session.resume else []
     ledger = Ledger(len(session.prepared.splits["train"]), search.budget_examples, examples_used(run_dir))
     time_left = None if search.time_budget_s is None else search.time_budget_s - time_used(facts)
-    scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period)
+    scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period, search.ranking)
     if session.resume and scheduler_path(run_dir).exists():
         scheduler.restore(str(scheduler_path(run_dir)))
-    table = TrialTable(run_dir, session.space, ledger, scheduler, session.resources.cpus_per_trial, progress)
+    table = TrialTable(run_dir, session.space, ledger, scheduler, session.resources.cpus_per_trial, progress, search.ranking)
     built = Built(table, ledger, TimeBudget(time_left, time.time()), search.trials, session.resources.concurrency)
     study_size = started_trials(open_study(run_dir)) if session.resume else 0
     remaining = len(unfinished) + max(0, search.trials - study_size)
@@ -128,7 +129,8 @@ def _searcher(session: Session, facts: RunFacts, ledger: Ledger, unfinished: lis
     else:
         sampler = optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
         presets = [*facts.presets.values(), *[point for point in [facts.start_point] if point]]
-    return StudySearch(optuna_space(session.space), session.run_dir, ledger, sampler, presets, unfinished, search.trials)
+    space = optuna_space(session.space)
+    return StudySearch(space, session.run_dir, ledger, sampler, presets, unfinished, search.trials, search.ranking)
 
 
 def _tuner(session: Session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfinished: list[Unfinished], samples: int):
@@ -169,7 +171,7 @@ def _dirname(trial) -> str:
 # ---------------------------------------------------------------- resuming
 
 
-def reconcile(run_dir: RunDir) -> list[Unfinished]:
+def reconcile(run_dir: RunDir, objective: Objective) -> list[Unfinished]:
     """The study's unfinished trials, and trials.csv brought in line with the study.
 
     A trial the study ended but the table still shows running (the driver stopped between
@@ -181,7 +183,7 @@ def reconcile(run_dir: RunDir) -> list[Unfinished]:
     for trial in open_study(run_dir).get_trials(deepcopy=False):
         row = rows.get(trial.number)
         if trial.state == optuna.trial.TrialState.RUNNING:
-            unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), best_reported(trial)))
+            unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), best_reported(trial, objective)))
         elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and "state" in trial.user_attrs:
             row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
     if table:

@@ -32,15 +32,15 @@ def sample() -> str:
     return str(SAMPLE)
 
 
-def search_once(root: Path, *args: str) -> Path:
-    """A real search on the sample into root/run, with its own data cache; returns the run directory."""
+def search_once(root: Path, *args: str, data: Path = SAMPLE) -> Path:
+    """A real search on `data` (the sample) into root/run, with its own data cache; returns the run directory."""
     from search import run as search_run
 
     out = root / "run"
     previous = os.environ.get("IMDB_CACHE_DIR")
     os.environ["IMDB_CACHE_DIR"] = str(root / "cache")
     try:
-        assert search_run.main(["--data", str(SAMPLE), "--cpus", "2", "--out", str(out), *TINY, *args]) == 0
+        assert search_run.main(["--data", str(data), "--cpus", "2", "--out", str(out), *TINY, *args]) == 0
     finally:
         if previous is None:
             os.environ.pop("IMDB_CACHE_DIR")

@@ -146,7 +146,9 @@ def test_texts_without_words_get_the_same_finite_probability_everywhere(tmp_path
     folder = _exported(tmp_path, max_len)
     texts = ["", "!!!", "   ", "\u00a0", "good film"]
     loaded = keras.saving.load_model(folder / "model.keras", safe_mode=True)
-    from_keras = probabilities(loaded, texts)
+    both = probabilities(loaded, texts)
+    np.testing.assert_allclose(both.sum(axis=1), 1, atol=1e-6)
+    from_keras = both[:, 1]
     served = tf.saved_model.load(str(folder / "saved_model")).signatures["serving_default"](text=tf.constant(texts))
     assert predict.main([str(folder), "--json", *texts]) == 0
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -154,8 +156,10 @@ def test_texts_without_words_get_the_same_finite_probability_everywhere(tmp_path
     np.testing.assert_allclose(served["probability"].numpy(), from_keras, atol=1e-6)
     np.testing.assert_allclose(served["logit"].numpy(), np.log(from_keras / (1 - from_keras)), atol=1e-4)
     assert [p["text"] for p in printed] == texts
-    np.testing.assert_allclose([p["probability"] for p in printed], from_keras, atol=1e-6)
-    assert all(p["label"] == ("positive" if p["probability"] >= 0.5 else "negative") for p in printed)
+    np.testing.assert_allclose([p["probabilities"]["positive"] for p in printed], from_keras, atol=1e-6)
+    np.testing.assert_allclose(served["probabilities"].numpy(), both, atol=1e-6)
+    assert all(p["probability"] == max(p["probabilities"].values()) for p in printed)
+    assert all(p["label"] == ("positive" if p["probabilities"]["positive"] > 0.5 else "negative") for p in printed)
 
 
 def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path):

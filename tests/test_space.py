@@ -31,7 +31,7 @@ def test_space_covers_what_the_issue_asks_for():
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_tutorial_models_are_points_of_the_space(preset):
     point = preset_point(preset, SPACE)
-    model, train = configs_from(point)
+    model, train = configs_from(point, num_classes=2)
     assert model == PRESETS[preset]
     assert train_values(point) == {"learning_rate": 1e-4, "batch_size": 64, "max_len": 0, "schedule": "constant"}
     assert (train.learning_rate, train.batch_size, train.max_len, train.schedule) == (1e-4, 64, 0, "constant")

@@ -150,3 +150,42 @@ def test_the_linear_schedule_warms_up_then_decays_to_zero_over_the_planned_steps
     schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
     rates = [float(schedule(step)) for step in (0, 4, 5, 10, 19, 20)]  # 20 planned steps, 5 of warm-up
     np.testing.assert_allclose(rates, [0.002, 0.01, 0.01, 0.01 * 10 / 15, 0.01 / 15, 0.0], atol=1e-7)
+
+
+def _word_classes(n_per_class: int, seed: int = 0) -> Split:
+    """Three classes that a word tells apart: class c's reviews hold token 10 + c among random ones."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n_per_class).astype(np.int32)
+    reviews = [np.append(rng.integers(20, 60, rng.integers(3, 12)), 10 + c) for c in labels]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in reviews])]).astype(np.int64)
+    return Split(np.concatenate(reviews).astype(np.int32), offsets, labels)
+
+
+def test_a_three_class_network_gets_three_logits_and_learns_macro_f1():
+    from search.data import Prepared
+
+    data = Prepared({"train": _word_classes(60), "val": _word_classes(20, seed=1)}, [], "x", {"classes": ["a", "b", "c"]})
+    config = ModelConfig(vocab_size=64, units=(8,), dense_units=8, embedding_dim=8, pooling="max", num_classes=3)
+    history = train.train_and_evaluate(config, TrainConfig(epochs=6, learning_rate=2e-2, batch_size=16, lstm="keras"), data)
+    last = history[-1]
+    assert config.logits == 3 and last["val_accuracy"] > 0.9 and last["val_macro_f1"] > 0.9
+    assert last["val_loss"] < history[0]["val_loss"]
+
+
+def test_evaluate_counts_as_scikit_learn_does_and_a_nan_logit_is_never_right():
+    import tensorflow as tf
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    split = _word_classes(5)
+    logits = {10: [3.0, 0, 0], 11: [0, 0, 3.0], 12: [np.nan, 0, 0]}  # class 1 always read as 2; class 2 unscored
+
+    def eval_step(x, y):  # a "network" that reads the class word: its logits are the table's
+        losses, predicted = train.scores(tf.constant(y), tf.constant([logits[int(row[row > 0][-1])] for row in x]))
+        return tf.reduce_sum(losses), predicted
+
+    scored = train.evaluate(eval_step, split, 0, num_classes=3)
+    labels, predicted = split.labels, np.array([0] * 5 + [2] * 5 + [-1] * 5)
+    assert scored.accuracy == pytest.approx(1 / 3)
+    assert scored.macro_f1 == pytest.approx(f1_score(labels, predicted, labels=[0, 1, 2], average="macro", zero_division=0))
+    assert scored.confusion == confusion_matrix(labels, predicted, labels=[0, 1, 2]).tolist()
+    assert np.isnan(scored.loss)
