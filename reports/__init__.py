@@ -17,13 +17,15 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from reports import analysis, figures, page
-from reports.analysis import format_value, state_label
+from reports.analysis import format_value, metric_name, state_label
 from reports.compare import assemble_comparison
 from reports.load import ReportError, Run, load
 from runfiles.documents import Summary
 from runfiles.io import replace_dir, staging_dir
-from runfiles.layout import RunDir, data_notes
+from runfiles.layout import RunDir, as_float, class_text, data_notes, floor_note, majority_floor
 
 __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load", "ReportError"]
 
@@ -104,8 +106,8 @@ def assemble(run: Run) -> tuple[str, dict]:
     best_id = rows[0]["trial_id"] if rows and rows[0]["model"].startswith("best") else ""
     sections = [
         _status(run),
-        page.warnings_list(run.notes),
-        _headline(run, rows),
+        page.warnings_list(run.notes + _floor_warning(run)),
+        _headline(run, rows, add),
         _leaderboard(run, best_id),
         page.section(
             "families",
@@ -149,15 +151,24 @@ def _config_text(params: dict, space: list | None = None) -> str:
     return ", ".join(f"{k}={format_value(k, v)}" for k, v in params.items() if k not in fixed)
 
 
-def _headline(run: Run, rows: list[dict]) -> str:
+def _floor_warning(run: Run) -> list[str]:
+    """The warning when the exported model's test accuracy does not beat always answering the test
+    split's largest class (runfiles.layout.floor_note, as the driver prints it); [] otherwise."""
+    exported = run.summary.exported if run.summary else None
+    accuracy = as_float(exported.test_accuracy) if exported else math.nan
+    note = "" if math.isnan(accuracy) else floor_note(run.info.data, accuracy, run.objective)
+    return [note] if note else []
+
+
+def _headline(run: Run, rows: list[dict], add) -> str:
     table = page.table(
-        ["model", "trial", "configuration", "validation accuracy", "test accuracy", "examples/s", "tokens/s", "state"],
+        ["model", "trial", "configuration", metric_name(run.metric), "test accuracy", "examples/s", "tokens/s", "state"],
         [
             [
                 r["model"],
                 r["trial_id"],
                 _config_text(r["params"], run.space),
-                r.get("val_text") or page.fmt_accuracy(r["val_accuracy"]),
+                r.get("val_text") or analysis.fmt_metric(run.metric, r["value"]),
                 r.get("test_text") or page.fmt_accuracy(r["test_accuracy"]),
                 page.fmt_number(r["examples_per_s"]),
                 page.fmt_number(r["tokens_per_s"]),
@@ -167,17 +178,39 @@ def _headline(run: Run, rows: list[dict]) -> str:
         ],
         numeric={3, 4, 5, 6},
     )
-    lines = []
-    if rows and rows[0]["model"].startswith("best"):
-        best = rows[0]
-        for other in rows[1:]:
-            if not math.isnan(other["val_accuracy"]) and not math.isnan(best["val_accuracy"]):
-                delta = (best["val_accuracy"] - other["val_accuracy"]) * 100
-                speed = best["examples_per_s"] / other["examples_per_s"] if other["examples_per_s"] > 0 else math.nan
-                lines.append(
-                    f"vs {other['model']}: {delta:+.1f} points of validation accuracy"
-                    + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput")
-                )
+    body = [
+        table,
+        "".join(page.paragraph(line) for line in _versus(run, rows)),
+        page.note(_test_note(run)),
+        page.note(_head_note(run)),
+        _compute(run),
+        _certified(run),
+        _by_class(run, add),
+    ]
+    return page.section("headline", "1. Best model vs the tutorial's two models", *body)
+
+
+def _versus(run: Run, rows: list[dict]) -> list[str]:
+    """The best model against each other row: the objective's difference and the ratio of throughputs."""
+    if not rows or not rows[0]["model"].startswith("best"):
+        return []
+    best, lines = rows[0], []
+    for other in rows[1:]:
+        if math.isnan(other["value"]) or math.isnan(best["value"]):
+            continue
+        delta = best["value"] - other["value"]
+        change = (
+            f"{delta:+.4f} {metric_name(run.metric)}"
+            if run.metric.endswith("loss")
+            else f"{delta * 100:+.1f} points of {metric_name(run.metric)}"
+        )
+        speed = best["examples_per_s"] / other["examples_per_s"] if other["examples_per_s"] > 0 else math.nan
+        lines.append(f"vs {other['model']}: {change}" + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput"))
+    return lines
+
+
+def _test_note(run: Run) -> str:
+    """Where test accuracies come from, how many test reviews copy training ones, and the majority-class floor."""
     test_note = (
         "Test accuracy is measured only for what is exported or certified; trials are ranked on validation."
         if run.summary
@@ -190,8 +223,76 @@ def _headline(run: Run, rows: list[dict]) -> str:
             f" {copies:,} of the {tests:,} test reviews cop{'ies' if copies == 1 else 'y'} a training review"
             " (after the standardization): every test accuracy here includes them."
         )
-    body = [table, "".join(page.paragraph(line) for line in lines), page.note(test_note), _compute(run), _certified(run)]
-    return page.section("headline", "1. Best model vs the tutorial's two models", *body)
+    floor = _floor_sentence(run)
+    return test_note + (f" {floor}" if floor else "")
+
+
+def _floor_sentence(run: Run) -> str:
+    """The accuracy of always answering the test split's largest class, the floor any model must beat; ""
+    for runs recorded without class counts."""
+    floor = majority_floor(run.info.data)
+    if floor is None:
+        return ""
+    name, share = floor
+    test = analysis.class_balance(run.info.data).get("test")
+    tied = test is not None and int((test == test.max()).sum()) > 1
+    largest = "one of the test split's largest classes" if tied else "the test split's largest class"
+    return f'Always answering "{name}", {largest}, scores {share:.2%}: the floor any model must beat.'
+
+
+def _head_note(run: Run) -> str:
+    """With more than two classes, how the tutorial's presets differ from the tutorial's models."""
+    count = len(analysis.class_names(run))
+    if count <= 2:
+        return ""
+    return (
+        f"With {count} classes, the tutorial's presets are shown with a {count}-way head (softmax over {count} logits) "
+        "instead of the tutorial's one logit (sigmoid); the layers before it are the tutorial's."
+    )
+
+
+def _by_class(run: Run, add) -> str:
+    """The exported model on the test split per class (precision, recall, F1, macro-F1) and its confusion matrix."""
+    exported = run.summary.exported if run.summary else None
+    if exported is None or (exported.test_confusion is None and exported.test_macro_f1 is None):
+        return ""
+    title = "<h3>The exported model by class (test split)</h3>"
+    scores = analysis.per_class(exported.test_confusion, analysis.class_names(run))
+    if scores is None:
+        recorded = analysis.fmt_metric("test_macro_f1", exported.test_macro_f1)
+        why = (
+            "no confusion matrix"
+            if exported.test_confusion is None
+            else "a confusion matrix that is not a square table of counts"
+        )
+        return title + page.paragraph(f"macro-F1 {recorded}" if recorded else "") + page.note(f"summary.json holds {why}.")
+    total = int(scores["support"].sum())
+    rows = [
+        [
+            name,
+            f"{r.support:,}",
+            f"{r.predicted:,}",
+            page.fmt_accuracy(r.precision),
+            page.fmt_accuracy(r.recall),
+            page.fmt_accuracy(r.f1),
+        ]
+        for name, r in zip(scores.index, scores.itertuples(), strict=True)
+    ]
+    means = scores[["precision", "recall", "f1"]].mean()
+    rows.append([f"macro average ({len(scores)} classes)", f"{total:,}", f"{total:,}", *map(page.fmt_accuracy, means)])
+    accuracy = float(np.trace(np.asarray(exported.test_confusion, dtype=float))) / total if total else math.nan
+    intro = (
+        f"The exported model on the {total:,} test examples, evaluated once: accuracy {page.fmt_accuracy(accuracy)}, "
+        f"macro-F1 {page.fmt_accuracy(means['f1'])} (F1 averaged over the {len(scores)} classes, unweighted). Precision: "
+        "of the examples it predicts as a class, the share that are of it; recall: of a class's examples, the share it finds."
+    )
+    picture = figures.confusion_figure(exported.test_confusion, list(scores.index))
+    return (
+        title
+        + page.paragraph(intro)
+        + page.table(["class", "test examples", "predicted as it", "precision", "recall", "F1"], rows, numeric={1, 2, 3, 4, 5})
+        + page.figure(add("confusion.png", picture), "confusion matrix of the exported model on the test split")
+    )
 
 
 def _compute(run: Run) -> str:
@@ -218,8 +319,8 @@ def _certified(run: Run) -> str:
             c.trial_id,
             _config_text(c.params or {}, run.space),
             c.epochs,
-            analysis._plus_minus(c.value_mean, c.value_std),
-            analysis._plus_minus(c.test_accuracy_mean, c.test_accuracy_std),
+            analysis.plus_minus(c.value_mean, c.value_std, run.metric),
+            analysis.plus_minus(c.test_accuracy_mean, c.test_accuracy_std),
             ", ".join(page.fmt_accuracy(s.test_accuracy) for s in c.seeds),
         ]
         for c in certified.configurations
@@ -239,7 +340,7 @@ def _certified(run: Run) -> str:
         "<h3>Certified over seeds</h3>"
         + page.paragraph(
             f"The top {len(rows)} configurations re-trained with fresh seeds on the training split; "
-            f"{certified.exported}, the best mean validation accuracy, is exported: {shipped}."
+            f"{certified.exported}, the best mean {metric_name(run.metric)}, is exported: {shipped}."
         )
         + table
     )
@@ -248,10 +349,11 @@ def _certified(run: Run) -> str:
 def _leaderboard(run: Run, best_id: str) -> str:
     trials = analysis.ranked(run.trials, run.objective)
     names = [p.name for p in analysis.searched(run.space) if p.name in trials]
+    metrics = _leaderboard_metrics(run)
     headers = (
         ["rank", "trial", "preset", "state", "reason"]
         + names
-        + ["epochs (best)", "validation accuracy", "validation loss", "examples/s", "where"]
+        + ["epochs (best)", *(metric_name(m) for m in metrics), "examples/s", "where"]
     )
     rows, classes = [], []
     for rank, (_, t) in enumerate(trials.iterrows(), start=1):
@@ -261,26 +363,29 @@ def _leaderboard(run: Run, best_id: str) -> str:
         rows.append(
             [rank, t["trial_id"], t["preset"], state_label(t["state"]), t["reason"]]
             + [format_value(n, t[n]) for n in names]
-            + [
-                epochs,
-                page.fmt_accuracy(t["val_accuracy"]),
-                page.fmt_number(t["val_loss"], 4),
-                page.fmt_number(t["examples_per_s"]),
-                _where(t),
-            ]
+            + [epochs, *(analysis.fmt_metric(m, t[m]) for m in metrics), page.fmt_number(t["examples_per_s"]), _where(t)]
         )
         classes.append(t["state"] + (" best" if t["trial_id"] == best_id else ""))
     first = 5 + len(names)
     table = page.table(
         headers,
         rows,
-        numeric={0, *range(5, first + 4)},
+        numeric={0, *range(5, first + 2 + len(metrics))},
         row_classes=classes,
         column_classes={headers.index("reason"): "reason", headers.index("where"): "where"},
     )
     return page.section(
         "leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})", table if rows else page.note("no trials yet")
     )
+
+
+def _leaderboard_metrics(run: Run) -> list[str]:
+    """The leaderboard's validation columns: accuracy; macro-F1 where trials.csv has it; the loss where it is
+    the objective or where there is no macro-F1 (runs recorded before it keep their columns), so that a
+    leaderboard of a few searched hyperparameters still fits a 1280-pixel window."""
+    macro = bool(run.trials["val_macro_f1"].notna().any()) if "val_macro_f1" in run.trials else False
+    loss = not macro or run.metric == "val_loss"
+    return ["val_accuracy"] + (["val_macro_f1"] if macro else []) + (["val_loss"] if loss else [])
 
 
 def _where(trial) -> str:
@@ -297,7 +402,7 @@ def _curves(run: Run, add) -> str:
         "4. Learning curves of the top trials",
         page.figure(
             add("curves.png", picture),
-            "validation accuracy per epoch of the top trials",
+            f"{metric_name(run.metric)} per epoch of the top trials",
             "no epochs reported yet (epochs.csv is empty or absent)",
         ),
         page.note(f"Faded, dashed lines: trials {figures.FADED_TEXT}.") if picture else "",
@@ -306,16 +411,19 @@ def _curves(run: Run, add) -> str:
 
 def _pareto(run: Run, add, best_id: str) -> str:
     rows = run.trials[run.trials[run.metric].notna() & (run.trials["examples_per_s"] > 0)]
-    front = rows[analysis.pareto_mask(rows[run.metric].to_numpy(), rows["examples_per_s"].to_numpy())]
+    values = run.objective.oriented(rows[run.metric].to_numpy())  # larger is better, a loss too
+    front = rows[analysis.pareto_mask(values, rows["examples_per_s"].to_numpy())]
     front = front.sort_values("examples_per_s")
+    name = metric_name(run.metric)
+    better = "more accurate" if run.metric == "val_accuracy" else f"better on {name}"
     listed = (
         page.table(
-            ["#", "trial", "validation accuracy", "examples/s", "configuration"],
+            ["#", "trial", name, "examples/s", "configuration"],
             [
                 [
                     format_value("number", t["number"]),
                     t["trial_id"],
-                    page.fmt_accuracy(t[run.metric]),
+                    analysis.fmt_metric(run.metric, t[run.metric]),
                     page.fmt_number(t["examples_per_s"]),
                     _config_text(analysis.params_of(t, run.space), run.space),
                 ]
@@ -328,12 +436,12 @@ def _pareto(run: Run, add, best_id: str) -> str:
     )
     return page.section(
         "pareto",
-        "5. Accuracy vs throughput",
+        f"5. {figures.versus_title(run.metric)} vs throughput",
         page.figure(
-            add("pareto.png", figures.pareto_figure(run.trials, run.metric, best_id)),
-            "validation accuracy against throughput with the Pareto front",
+            add("pareto.png", figures.pareto_figure(run.trials, run.objective, best_id)),
+            f"{name} against throughput with the Pareto front",
         ),
-        page.paragraph("Pareto front: no other trial is both more accurate and faster.") if len(front) else "",
+        page.paragraph(f"Pareto front: no other trial is both {better} and faster.") if len(front) else "",
         listed,
     )
 
@@ -345,7 +453,7 @@ def _progress(run: Run, add) -> str:
         "6. Search progress",
         page.figure(
             add("progress.png", figures.progress_figure(by_number, by_time, run.metric)),
-            "best validation accuracy so far by trial number and by wall time",
+            f"best {metric_name(run.metric)} so far by trial number and by wall time",
         ),
         page.note(PROGRESS_NOTE),
     )
@@ -455,6 +563,7 @@ def _facts(run: Run) -> str:
         ("vocabulary size", page.fmt_json(data.get("vocabulary_size"))),
         ("reviews with replaced bytes", page.fmt_json(data.get("reviews_with_replaced_bytes"))),
         *[("what the data held", "; ".join(notes)) for notes in [data_notes(data)] if notes],
+        ("classes", class_text(data)),
         ("tokens", page.fmt_json(data.get("tokens"))),
         ("objective", page.fmt_json(dataclasses.asdict(info.objective) if info.objective else None)),
         ("pinned", analysis.pinned_text(run.space)),
@@ -487,4 +596,25 @@ def _facts(run: Run) -> str:
         if run.space
         else page.note("no search space in run.json")
     )
-    return page.section("facts", "10. Run facts", page.facts(pairs), "<h3>Search space</h3>", space)
+    return page.section("facts", "10. Run facts", page.facts(pairs), _class_balance(run), "<h3>Search space</h3>", space)
+
+
+def _class_balance(run: Run) -> str:
+    """Each split's examples per class, with each class's share of its split, and the majority-class floor."""
+    counts = analysis.class_balance(run.info.data)
+    if counts.empty:
+        return ""
+    totals = counts.sum()
+    rows = [[name, *(_count_share(row[split], totals[split]) for split in counts.columns)] for name, row in counts.iterrows()]
+    rows.append([f"all {len(counts)} classes", *(f"{totals[split]:,}" for split in counts.columns)])
+    table = page.table(["class", *counts.columns], rows, numeric=set(range(1, len(counts.columns) + 1)))
+    return (
+        "<h3>Classes</h3>"
+        + page.paragraph("Examples per class in each split (share of the split).")
+        + table
+        + page.paragraph(_floor_sentence(run))
+    )
+
+
+def _count_share(count: int, total: int) -> str:
+    return f"{count:,} ({count / total:.1%})" if total else f"{count:,}"

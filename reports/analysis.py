@@ -1,4 +1,5 @@
-"""Pure computations on the trials' table: ranking, Pareto front, progress, edges, lanes, importance."""
+"""Pure computations on the trials' table: ranking, Pareto front, progress, edges, lanes, importance;
+and on the data's classes: each split's balance and the exported model's results per class."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ import pandas as pd
 
 from reports.load import Run
 from runfiles.documents import Baseline, Budget, Certification, CertifiedConfig, Summary
-from runfiles.layout import TUTORIAL_PRESETS, Objective, Param, State, as_float, best_row, rank_key
+from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, Objective, Param, State, as_float, best_row, rank_key
 
 MIN_IMPORTANCE_TRIALS = 5
+METRIC_NAMES = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1", "val_loss": "validation loss"}
+"""The objectives (runfiles.layout.OBJECTIVES) as the page names them."""
+SPLITS = ("train", "val", "test")
+"""The splits in the order the page lists them (a split the data facts add is listed after them)."""
 EDGE_FRACTION = 0.1
 """A value within this fraction of a range's width (log width where log) of a bound sits at its edge."""
+
+
+def metric_name(metric: str) -> str:
+    """An objective's metric as people read it: "validation accuracy" for val_accuracy."""
+    return METRIC_NAMES.get(metric, metric)
 
 
 def state_label(state: str) -> str:
@@ -141,7 +151,9 @@ def format_value(name: str, value) -> str:
 
 
 def headline(run: Run) -> list[dict]:
-    """The best model (and the certified one) beside the tutorial's two models, as rows for a table."""
+    """The best model (and the certified one) beside the tutorial's two models, as rows for a table:
+    {model, trial_id, params, value (the objective's, e.g. val_accuracy), test_accuracy, examples_per_s,
+    tokens_per_s, state}, and val_text or test_text where a cell is not one number."""
     trials, best = run.trials, run.summary.best if run.summary else None
     certified = run.summary.certification if run.summary else None
     rows = []
@@ -154,7 +166,7 @@ def headline(run: Run) -> list[dict]:
                 "model": "best of the search" if certified else "best (exported)",
                 "trial_id": str(best.trial_id),
                 "params": params,
-                "val_accuracy": as_float(_or(best.value, row.get(run.metric))),
+                "value": as_float(_or(best.value, row.get(run.metric))),
                 "test_accuracy": as_float(best.test_accuracy),
                 "examples_per_s": as_float(_or(best.examples_per_s, row.get("examples_per_s"))),
                 "tokens_per_s": as_float(_or(best.tokens_per_s, row.get("tokens_per_s"))),
@@ -166,20 +178,20 @@ def headline(run: Run) -> list[dict]:
         top = top[top[run.metric].notna()] if run.metric in top else top.iloc[:0]
         if len(top):
             row = top.iloc[0]
-            rows.append(_trial_row("best so far", row, run.space))
+            rows.append(_trial_row("best so far", row, run.space, run.metric))
     if certified is not None:
-        rows.extend(certified_rows(certified))
+        rows.extend(certified_rows(certified, run.metric))
     for preset in TUTORIAL_PRESETS:
         match = trials[trials["preset"] == preset]
         if len(match):
-            rows.append(_trial_row(preset, match.iloc[-1], run.space))
+            rows.append(_trial_row(preset, match.iloc[-1], run.space, run.metric))
         else:
             rows.append(
                 {
                     "model": preset,
                     "trial_id": "",
                     "params": {},
-                    "val_accuracy": math.nan,
+                    "value": math.nan,
                     "test_accuracy": math.nan,
                     "examples_per_s": math.nan,
                     "tokens_per_s": math.nan,
@@ -189,18 +201,18 @@ def headline(run: Run) -> list[dict]:
     return rows + baseline_rows(run)
 
 
-def certified_rows(certified: Certification) -> list[dict]:
-    """The exported configuration, certified over seeds (means ± standard deviations), and its
-    refit on train + validation when there is one."""
+def certified_rows(certified: Certification, metric: str = OBJECTIVE.metric) -> list[dict]:
+    """The exported configuration, certified over seeds (means ± standard deviations of the objective
+    `metric` and of test accuracy), and its refit on train + validation when there is one."""
     chosen = certified.chosen or CertifiedConfig()
     row = {
         "model": f"certified over {len(chosen.seeds)} seeds",
         "trial_id": str(chosen.trial_id),
         "params": chosen.params or {},
-        "val_accuracy": as_float(chosen.value_mean),
-        "val_text": _plus_minus(chosen.value_mean, chosen.value_std),
+        "value": as_float(chosen.value_mean),
+        "val_text": plus_minus(chosen.value_mean, chosen.value_std, metric),
         "test_accuracy": as_float(chosen.test_accuracy_mean),
-        "test_text": _plus_minus(chosen.test_accuracy_mean, chosen.test_accuracy_std),
+        "test_text": plus_minus(chosen.test_accuracy_mean, chosen.test_accuracy_std),
         "examples_per_s": math.nan,
         "tokens_per_s": math.nan,
         "state": "certified",
@@ -211,10 +223,10 @@ def certified_rows(certified: Certification) -> list[dict]:
     fitted = {
         **row,
         "model": f"exported: refit on train + validation ({len(refit.seeds)} seeds)",
-        "val_accuracy": math.nan,
+        "value": math.nan,
         "val_text": "(trained on it)",
         "test_accuracy": as_float(refit.test_accuracy_mean),
-        "test_text": _plus_minus(refit.test_accuracy_mean, refit.test_accuracy_std),
+        "test_text": plus_minus(refit.test_accuracy_mean, refit.test_accuracy_std),
         "state": "refit",
     }
     return [fitted, row]
@@ -230,7 +242,7 @@ def baseline_rows(run: Run) -> list[dict]:
                 "model": f"{preset}, the tutorial's training ({baseline.epochs} epochs)",
                 "trial_id": "",
                 "params": model.params or {},
-                "val_accuracy": as_float(model.value),
+                "value": as_float(model.value),
                 "test_accuracy": as_float(model.test_accuracy),
                 "examples_per_s": as_float(model.examples_per_s),
                 "tokens_per_s": math.nan,
@@ -240,9 +252,21 @@ def baseline_rows(run: Run) -> list[dict]:
     return rows
 
 
-def _plus_minus(mean, std) -> str:
+def plus_minus(mean, std, metric: str = "test_accuracy") -> str:
+    """ "84.12% ± 0.31%" for a mean and a standard deviation of `metric` (a loss: "0.3412 ± 0.0050"); "" without a mean."""
     mean, std = as_float(mean), as_float(std)
-    return "" if math.isnan(mean) else f"{mean:.2%} ± {std:.2%}"
+    return "" if math.isnan(mean) else f"{_formatted(metric, mean)} ± {_formatted(metric, std)}"
+
+
+def fmt_metric(metric: str, value) -> str:
+    """A value of `metric` as the page shows it: a loss to 4 decimals, a fraction (accuracy, F1) in
+    percent; "" for a missing value."""
+    value = as_float(value)
+    return "" if math.isnan(value) else _formatted(metric, value)
+
+
+def _formatted(metric: str, value: float) -> str:
+    return f"{value:,.4f}" if metric.endswith("loss") else f"{value:.2%}"
 
 
 def compute(run: Run) -> list[tuple[str, float, float | None]]:
@@ -260,12 +284,12 @@ def compute(run: Run) -> list[tuple[str, float, float | None]]:
     return found
 
 
-def _trial_row(model: str, row: pd.Series, space: list[Param]) -> dict:
+def _trial_row(model: str, row: pd.Series, space: list[Param], metric: str) -> dict:
     return {
         "model": model,
         "trial_id": row["trial_id"],
         "params": params_of(row, space),
-        "val_accuracy": as_float(row["val_accuracy"]),
+        "value": as_float(row.get(metric)),
         "test_accuracy": math.nan,
         "examples_per_s": as_float(row["examples_per_s"]),
         "tokens_per_s": as_float(row["tokens_per_s"]),
@@ -495,3 +519,70 @@ def utilization(placed: pd.DataFrame) -> dict:
     busy = float((placed["end"] - placed["start"]).clip(lower=0).sum())
     count = placed["lane"].nunique()
     return {"lanes": count, "wall_s": wall, "busy_s": busy, "utilization": busy / (count * wall) if wall > 0 else math.nan}
+
+
+# ---------------------------------------------------------------- classes
+
+
+def class_names(run: Run) -> list[str]:
+    """The class names in index order: the exported model's (its output order), else run.json's data
+    facts'; [] for runs recorded before classes were named."""
+    exported = run.summary.exported if run.summary else None
+    for names in (exported.classes if exported else None, run.info.data.get("classes")):
+        if isinstance(names, list) and names:
+            return [str(name) for name in names]
+    return []
+
+
+def class_balance(facts: dict) -> pd.DataFrame:
+    """Each split's examples per class, from run.json's data facts ("classes", "class_counts"): one row
+    per class (in the facts' order, then any class only the counts name), one int column per split
+    (train, val, test, then any other). Empty for runs recorded without class counts."""
+    counts = facts.get("class_counts")
+    counts = {str(k): v for k, v in counts.items() if isinstance(v, dict)} if isinstance(counts, dict) else {}
+    if not counts:
+        return pd.DataFrame()
+    classes = [str(name) for name in facts.get("classes") or []]
+    for split in counts.values():
+        classes += [str(name) for name in split if str(name) not in classes]
+    splits = [s for s in SPLITS if s in counts] + [s for s in counts if s not in SPLITS]
+    columns = {split: [_count({str(k): v for k, v in counts[split].items()}.get(name)) for name in classes] for split in splits}
+    return pd.DataFrame(columns, index=pd.Index(classes, name="class"))
+
+
+def _count(value) -> int:
+    number = as_float(value)
+    return 0 if math.isnan(number) else int(number)
+
+
+def per_class(confusion, classes: list[str]) -> pd.DataFrame | None:
+    """Precision, recall and F1 per class from a K x K confusion matrix (rows: the true class, columns:
+    the predicted one), as sklearn.metrics.precision_recall_fscore_support(average=None, zero_division=0)
+    gives them: a ratio with nothing to divide by is 0. Columns: support (true examples), predicted,
+    precision, recall, f1; indexed by `classes` (by 0..K-1 when they are not K names). None when
+    `confusion` is not a square table (K >= 2) of non-negative counts."""
+    try:
+        matrix = np.asarray(confusion, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 2:
+        return None
+    if not np.isfinite(matrix).all() or (matrix < 0).any():
+        return None
+    hits, support, predicted = np.diag(matrix), matrix.sum(axis=1), matrix.sum(axis=0)
+    names = classes if len(classes) == len(matrix) else [str(i) for i in range(len(matrix))]
+    return pd.DataFrame(
+        {
+            "support": support.astype(int),
+            "predicted": predicted.astype(int),
+            "precision": _ratio(hits, predicted),
+            "recall": _ratio(hits, support),
+            "f1": _ratio(2 * hits, support + predicted),  # 2·tp / (2·tp + fp + fn)
+        },
+        index=pd.Index(names, name="class"),
+    )
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (zero_division=0)."""
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=float), where=denominator > 0)

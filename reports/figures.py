@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from reports.analysis import family, format_value, pareto_mask, state_label
-from runfiles.layout import Param, State
+from reports.analysis import family, format_value, metric_name, pareto_mask, state_label
+from runfiles.layout import Objective, Param, State
 
 STATE_COLORS = {
     State.COMPLETED: "#1f77b4",
@@ -51,10 +51,16 @@ def plain(text) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+METRIC_LABELS = {
+    "val_accuracy": "validation accuracy (fraction correct)",
+    "val_macro_f1": "validation macro-F1 (F1 averaged over classes)",
+    "val_loss": "validation loss (cross-entropy)",
+}
+"""The objectives as a figure's axis names them, with their unit."""
+
+
 def metric_label(metric: str) -> str:
-    return {"val_accuracy": "validation accuracy (fraction correct)", "val_loss": "validation loss (binary cross-entropy)"}.get(
-        metric, plain(metric)
-    )
+    return METRIC_LABELS.get(metric, plain(metric))
 
 
 def _figure(width: float, height: float, rows: int = 1, cols: int = 1):
@@ -123,7 +129,7 @@ def family_figure(trials: pd.DataFrame, metric: str) -> Figure | None:
 
 def curves_figure(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str, top: pd.DataFrame) -> Figure | None:
     """Validation accuracy per epoch of the top trials; early-stopped ones faded and dashed."""
-    column = metric if metric in epochs else "val_accuracy"
+    column = metric if metric in epochs and epochs[metric].notna().any() else "val_accuracy"
     curves = epochs[epochs["trial_id"].isin(top["trial_id"]) & epochs[column].notna()]
     if not len(curves):
         return None
@@ -165,8 +171,10 @@ def curves_figure(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str, top: 
     return figure
 
 
-def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | None:
-    """Objective against throughput, the Pareto front (both maximized) marked."""
+def pareto_figure(trials: pd.DataFrame, objective: Objective, best_id: str) -> Figure | None:
+    """Objective against throughput, the Pareto front (the objective in its direction, throughput maximized)
+    marked; a loss's axis is inverted, so up and right is better either way."""
+    metric = objective.metric
     rows = trials[trials[metric].notna() & (trials["examples_per_s"] > 0)]
     if not len(rows):
         return None
@@ -187,7 +195,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
                 label=f"{name} ({len(part)})",
                 zorder=3,
             )
-    _pareto_front(ax, rows, metric)
+    _pareto_front(ax, rows, objective)
     for _, row in rows[rows["preset"] != ""].iterrows():
         ax.annotate(
             plain(row["preset"]), (row["examples_per_s"], row[metric]), xytext=(6, -12), textcoords="offset points", fontsize=8
@@ -204,13 +212,23 @@ def pareto_figure(trials: pd.DataFrame, metric: str, best_id: str) -> Figure | N
             zorder=5,
             label="best (exported)",
         )
-    throughput_axes(ax, rows["examples_per_s"], metric, "Accuracy vs throughput (up and right is better)")
+    throughput_axes(ax, rows["examples_per_s"], metric, f"{versus_title(metric)} vs throughput (up and right is better)")
+    if objective.mode == "min":
+        ax.invert_yaxis()
+        ax.set_ylabel(f"{metric_label(metric)}, lower is better (axis inverted)")
     return figure
 
 
-def _pareto_front(ax, rows: pd.DataFrame, metric: str) -> None:
+def versus_title(metric: str) -> str:
+    """The objective in a title of the kind "Accuracy vs throughput"."""
+    name = "accuracy" if metric == "val_accuracy" else plain(metric_name(metric))
+    return name[:1].upper() + name[1:]
+
+
+def _pareto_front(ax, rows: pd.DataFrame, objective: Objective) -> None:
     """The trials no other trial beats on both the objective and throughput, joined by a step line and ringed."""
-    front = rows[pareto_mask(rows[metric].to_numpy(), rows["examples_per_s"].to_numpy())]
+    metric = objective.metric
+    front = rows[pareto_mask(objective.oriented(rows[metric].to_numpy()), rows["examples_per_s"].to_numpy())]
     front = front.sort_values("examples_per_s")
     ax.plot(
         front["examples_per_s"],
@@ -312,7 +330,7 @@ def param_figure(trials: pd.DataFrame, param: Param, metric: str, best_id: str, 
         ax.scatter(x[best], rows.loc[best, metric], marker="*", s=200, color="gold", edgecolor="black", zorder=4, label="best")
     ax.margins(y=0.1)  # room for the best trial's star above the top point
     ax.set_xlabel(plain(xlabel))
-    ax.set_ylabel("validation accuracy" if metric == "val_accuracy" else plain(metric))
+    ax.set_ylabel(plain(metric_name(metric)))
     ax.set_title(plain(param.name) + ("  ⚠ at edge" if warning else ""), color="#b00020" if warning else "black")
     ax.grid(alpha=0.3)
     figure.legend(fontsize=7, loc="outside lower center", ncol=4, frameon=False)
@@ -481,4 +499,44 @@ def comparison_pareto_figure(points: dict[str, pd.DataFrame], metric: str) -> Fi
         )
     speeds = pd.concat([rows["examples_per_s"] for rows in usable.values()])
     throughput_axes(ax, speeds, metric, "Accuracy vs throughput of every run (up and right is better)")
+    return figure
+
+
+# ---------------------------------------------------------------- classes
+
+
+def confusion_figure(confusion, classes: list[str]) -> Figure | None:
+    """The exported model's test split by true class (rows) and predicted class (columns), each cell's
+    count written in it (with its share of its row up to 8 classes) and shaded by that share (the
+    recall on the diagonal); None when
+    `confusion` is not a square table of counts with one name per class."""
+    try:
+        matrix = np.asarray(confusion, dtype=float)
+    except (TypeError, ValueError):  # ragged rows, text
+        return None
+    if matrix.ndim != 2 or matrix.shape != (len(classes), len(classes)) or not len(classes):
+        return None
+    count = len(classes)
+    rows = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    side = min(2.6 + 0.7 * count, 12.0)
+    figure, axes = _figure(side + 1.2, side)
+    ax = axes[0, 0]
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    size = 10 if count <= 6 else 8 if count <= 12 else 6
+    for (i, j), value in np.ndenumerate(matrix):
+        text = f"{value:,.0f}" + (f"\n{shares[i, j]:.0%}" if count <= 8 else "")
+        ax.text(j, i, text, ha="center", va="center", fontsize=size, color="white" if shares[i, j] > 0.55 else "black")
+    labels = [plain(name) for name in classes]
+    ax.set_xticks(
+        range(count),
+        labels,
+        rotation=30 if max(map(len, labels)) > 5 else 0,
+        ha="right" if max(map(len, labels)) > 5 else "center",
+    )
+    ax.set_yticks(range(count), labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix on the test split ({matrix.sum():,.0f} examples)")
+    figure.colorbar(image, ax=ax, shrink=0.8, label="share of the true class's examples")
     return figure

@@ -31,11 +31,13 @@ import numpy as np
 import optuna
 import pytest
 from matplotlib.figure import Figure
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 import reports
 from reports import analysis, figures
 from reports.__main__ import main
 from reports.load import load
+from runfiles.documents import RunFacts, Summary
 from runfiles.io import append_row, read_json, read_rows, write_json, write_rows
 from runfiles.layout import (
     EPOCH_COLUMNS,
@@ -48,7 +50,9 @@ from runfiles.layout import (
     State,
     as_float,
     best_row,
+    floor_note,
     names,
+    objective_named,
     rank_key,
     trial_columns,
 )
@@ -257,7 +261,8 @@ def test_finished_run_report(real_run):
     # one plot per searched hyperparameter, none for a pinned one.
     params = {f"param_{i:02d}_{name}.png" for i, name in enumerate(searched)}
     importance = {"importance.png"} if completed_in_study >= MIN_IMPORTANCE else set()
-    assert pngs == FIGURES | params | importance and len(params) == len(searched)
+    confusion = {"confusion.png"} if (summary.get("exported") or {}).get("test_confusion") else set()
+    assert pngs == FIGURES | params | importance | confusion and len(params) == len(searched)
     assert _referenced_images(text) == pngs
     assert all((files.report / p).read_bytes()[:8] == PNG_MAGIC for p in pngs)
     assert sorted(p.name for p in files.report.iterdir()) == sorted(pngs | {"index.html"})
@@ -288,7 +293,10 @@ def test_finished_run_report(real_run):
     assert f"2. Leaderboard ({len(rows)} trials, by {METRIC})" in board
     shown = _table(board)
     ranked = _by_rank(rows)
-    assert _headers(board) == [
+    # Macro-F1 where trials.csv has it, in place of the loss (not the objective here); runs before it keep the loss.
+    macro = any(r.get("val_macro_f1") for r in rows)
+    headers = _headers(board)
+    assert headers == [
         "rank",
         "trial",
         "preset",
@@ -297,16 +305,19 @@ def test_finished_run_report(real_run):
         *searched,
         "epochs (best)",
         "validation accuracy",
-        "validation loss",
+        "validation macro-F1" if macro else "validation loss",
         "examples/s",
         "where",
     ]
+    epochs_at = headers.index("epochs (best)")
     assert [cells[TRIAL] for _, cells in shown] == [r["trial_id"] for r in ranked]
     assert shown[0][1][TRIAL] == best["trial_id"]
     for rank, ((cls, cells), row) in enumerate(zip(shown, ranked, strict=True), start=1):
         assert cls == row["state"] + (" best" if row is best else "")
         assert cells[: REASON + 1] == [str(rank), row["trial_id"], row["preset"], State(row["state"]).label, row["reason"]]
-        assert cells[-5] == f"{row['epochs']} ({row['best_epoch']})" and cells[-4] == f"{float(row[METRIC]):.2%}"
+        assert (
+            cells[epochs_at] == f"{row['epochs']} ({row['best_epoch']})" and cells[epochs_at + 1] == f"{float(row[METRIC]):.2%}"
+        )
     states = [r["state"] for r in ranked]
     assert states == sorted(states, key=lambda s: s != State.COMPLETED)  # completed trials first
 
@@ -853,3 +864,207 @@ def test_leaderboard_fits_a_1280px_window_and_reasons_wrap(run_copy, tmp_path):
     assert len(reason_px) == len(_trials(run_copy)) and all(12 * 12 <= px <= 26 * 12 + 16 for px in reason_px), reason_px
     board = _section((report / "index.html").read_text(), "leaderboard")
     assert board.count('<td class="reason">') == len(reason_px) and html.escape(LONG_REASON) in board
+
+
+# --- classes, the majority-class floor and the objective (issue 21) ----------------------------
+#
+# A copy of docs/reference (a real run the driver wrote before classes were recorded: two classes,
+# ranked by val_accuracy) is given what a driver of issue 21 records, through the documents' types:
+# run.json's data facts "classes" and "class_counts", summary.json's exported "classes",
+# "test_confusion" and "test_macro_f1". No training: these tests take seconds.
+
+REFERENCES = [REPO / "docs" / "reference", REPO / "docs" / "reference-seed1"]
+CLASSES = ["1-2", "3-4", "$7-10 <stars>"]  # a name that matplotlib and HTML must both take as text
+CONFUSION = [[50, 0, 10], [5, 0, 15], [8, 0, 60]]  # nothing predicted as "3-4": precision 0/0 → 0
+BY_CLASS = "<h3>The exported model by class (test split)</h3>"
+
+
+@pytest.fixture
+def reference_copy(tmp_path) -> Path:
+    """A copy of docs/reference without its report (a test may change it)."""
+    return Path(shutil.copytree(REPO / "docs" / "reference", tmp_path / "run", ignore=shutil.ignore_patterns("report")))
+
+
+def _labels(confusion: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) class indices, one pair per example the confusion matrix counts."""
+    pairs = [(i, j) for i, row in enumerate(confusion) for j, n in enumerate(row) for _ in range(n)]
+    return np.array([i for i, _ in pairs]), np.array([j for _, j in pairs])
+
+
+def _counts(classes: list[str], train: list[int], val: list[int], test: list[int]) -> dict:
+    return {split: dict(zip(classes, n, strict=True)) for split, n in (("train", train), ("val", val), ("test", test))}
+
+
+def _with_classes(run_dir: Path, classes: list[str], counts: dict, confusion: list[list[int]], **exported) -> None:
+    """Record classes as a driver of issue 21 does; `exported`: more of summary.json's exported fields."""
+    files = RunDir(run_dir)
+    facts = RunFacts.read(files)
+    summary = Summary.read(files, facts.ranking)
+    facts.data.update(classes=classes, class_counts=counts)
+    true, predicted = _labels(confusion)
+    summary.exported.classes, summary.exported.test_confusion = classes, confusion
+    summary.exported.test_macro_f1 = float(f1_score(true, predicted, average="macro", zero_division=0))
+    for name, value in exported.items():
+        setattr(summary.exported, name, value)
+    facts.write(files)
+    summary.write(files, facts.ranking)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def test_k_classes_per_class_results_balance_and_head(reference_copy):
+    counts = _counts(CLASSES, [900, 400, 700], [225, 100, 175], [sum(row) for row in CONFUSION])
+    _with_classes(reference_copy, CLASSES, counts, CONFUSION)
+
+    text, pictures = reports.assemble(load(reference_copy))
+
+    # 1. The exported model by class: sklearn's precision, recall, F1 and support on the same confusion.
+    headline = _section(text, "headline")
+    true, predicted = _labels(CONFUSION)
+    precision, recall, f1, support = precision_recall_fscore_support(true, predicted, labels=[0, 1, 2], zero_division=0)
+    shown = [cells for _, cells in _table(headline.split(BY_CLASS)[1])]
+    assert [cells[0] for cells in shown] == [*CLASSES, "macro average (3 classes)"]
+    for k, cells in enumerate(shown[:-1]):
+        assert cells[1:] == [
+            f"{support[k]:,}",
+            f"{(predicted == k).sum():,}",
+            _percent(precision[k]),
+            _percent(recall[k]),
+            _percent(f1[k]),
+        ]
+    macro = f1_score(true, predicted, average="macro", zero_division=0)
+    assert shown[-1][3:] == [_percent(precision.mean()), _percent(recall.mean()), _percent(macro)]
+    assert f"accuracy {_percent(accuracy_score(true, predicted))}, macro-F1 {_percent(macro)}" in html.unescape(headline)
+    assert '<img src="confusion.png"' in headline and isinstance(pictures["confusion.png"], Figure)
+    scores = analysis.per_class(CONFUSION, CLASSES)
+    assert np.array_equal(scores[["precision", "recall", "f1"]].to_numpy().T, np.array([precision, recall, f1]))
+
+    # 4. Three classes: the presets' K-way head is said, once.
+    assert html.unescape(text).count("the tutorial's presets are shown with a 3-way head (softmax over 3 logits)") == 1
+
+    # 2. Each split's class balance and the majority-class floor, in the run facts; the floor beside test accuracy too.
+    facts = _section(text, "facts")
+    balance = [cells for _, cells in _table(facts.split("<h3>Classes</h3>")[1])]
+    for cells, name in zip(balance, CLASSES, strict=False):
+        assert cells == [name] + [f"{counts[s][name]:,} ({counts[s][name] / sum(counts[s].values()):.1%})" for s in counts]
+    assert balance[-1] == ["all 3 classes"] + [f"{sum(counts[s].values()):,}" for s in counts]
+    floor = f'Always answering "{CLASSES[2]}", the test split\'s largest class, scores {68 / 148:.2%}'
+    assert floor in html.unescape(facts) and floor in html.unescape(headline)
+    assert "<dt>classes</dt><dd>3: " in facts
+    # The class names are text: escaped on the page (drawn as text by matplotlib: see build below).
+    assert "<stars>" not in text and "&lt;stars&gt;" in text
+    # The exported model's test accuracy (the reference's) beats 46%: no floor warning.
+    assert "does not beat always answering" not in text
+
+    report = reports.build(reference_copy).parent
+    assert (report / "confusion.png").read_bytes()[:8] == PNG_MAGIC and _referenced_images(text) == _pngs(report)
+
+
+@pytest.mark.parametrize("test_accuracy", [0.73, 0.95, 0.9501])
+def test_warning_when_the_export_does_not_beat_the_majority_class(reference_copy, test_accuracy):
+    # 95% negative: always answering "neg" scores 95.00% on test.
+    counts = _counts(["neg", "pos"], [1900, 100], [475, 25], [950, 50])
+    _with_classes(reference_copy, ["neg", "pos"], counts, [[700, 250], [20, 30]], test_accuracy=test_accuracy)
+
+    text, _ = reports.assemble(load(reference_copy))
+
+    warning = (
+        f"⚠ the exported model's test accuracy {test_accuracy:.2%} does not beat always answering "
+        '"neg" (95.00% of the test split)'
+    )
+    top = text.split('<section id="headline">')[0]  # shown above the first section, beside the run's banner
+    assert (warning in html.unescape(top)) == (test_accuracy <= 0.95)
+    assert text.count("does not beat always answering") == (test_accuracy <= 0.95)
+    assert "-way head" not in text  # two classes: one logit, as the tutorial's
+
+
+def test_the_floor_warning_advises_macro_f1_only_for_unbalanced_classes():
+    balanced, unbalanced = ({"class_counts": {"test": {"neg": n, "pos": 1000 - n}}} for n in (500, 950))
+    assert floor_note(balanced, 0.5).endswith('"neg" (50.00% of the test split)')
+    assert floor_note(unbalanced, 0.9).endswith("; the classes are unbalanced: rank by --objective val_macro_f1")
+    assert floor_note(unbalanced, 0.9, objective_named("val_macro_f1")).endswith('"neg" (95.00% of the test split)')
+    assert floor_note(unbalanced, 0.96) == floor_note({}, 0.5) == ""
+
+
+def test_per_class_equals_sklearn_on_any_confusion():
+    rng = np.random.default_rng(0)
+    for k in (2, 3, 5, 8):
+        for _ in range(5):
+            confusion = rng.integers(0, 20, (k, k)) * (rng.random((k, k)) < 0.6)  # zero rows and columns happen
+            confusion[0, -1] += 1  # at least one example
+            true, predicted = _labels(confusion.tolist())
+            expected = precision_recall_fscore_support(true, predicted, labels=list(range(k)), zero_division=0)
+            scores = analysis.per_class(confusion.tolist(), [f"c{i}" for i in range(k)])
+            for column, values in zip(["precision", "recall", "f1", "support"], expected, strict=True):
+                assert np.allclose(scores[column].to_numpy(), values, rtol=0, atol=1e-12), (column, confusion)
+    for bad in ([[1, 2], [3]], [[1, 2, 3], [4, 5, 6]], [[1]], [[1, -1], [0, 2]], "x", None):
+        assert analysis.per_class(bad, []) is None
+
+
+@pytest.mark.parametrize("metric", ["val_macro_f1", "val_loss"])
+def test_the_run_objective_names_and_directs_the_page(reference_copy, metric):
+    # Rank by macro-F1 (here 1 - accuracy, so the order turns round) or by the validation loss (smaller is better).
+    objective = objective_named(metric)
+    rows = _trials(reference_copy)
+    for row in rows:
+        row["val_macro_f1"] = f"{1 - float(row[METRIC]):.4f}" if row[METRIC] else ""
+    _write_trials(reference_copy, rows)
+    files = RunDir(reference_copy)
+    write_json(files.run_json, {**read_json(files.run_json), "objective": {"metric": metric, "mode": objective.mode}})
+
+    text, _ = reports.assemble(load(reference_copy))
+
+    name = {"val_macro_f1": "validation macro-F1", "val_loss": "validation loss"}[metric]
+    board = _section(text, "leaderboard")
+    assert f"2. Leaderboard ({len(rows)} trials, by {metric})" in board
+    headers = _headers(board)
+    # Accuracy and macro-F1; the loss only where it is the objective (so that a narrow space fits 1280 px).
+    assert headers[headers.index("epochs (best)") :] == [
+        "epochs (best)",
+        "validation accuracy",
+        "validation macro-F1",
+        *(["validation loss"] if metric == "val_loss" else []),
+        "examples/s",
+        "where",
+    ]
+    ranked = sorted(rows, key=lambda r: rank_key(r, objective))
+    assert [cells[TRIAL] for _, cells in _table(board)] == [r["trial_id"] for r in ranked]
+    values = [float(r[metric]) for r in ranked if r["state"] == State.COMPLETED]
+    assert values == sorted(values, reverse=objective.mode == "max")
+    column = headers.index("validation macro-F1")
+    assert [cells[column] for _, cells in _table(board)] == [f"{float(r['val_macro_f1']):.2%}" for r in ranked]
+    assert _headers(_section(text, "headline"))[3] == name
+
+    # The Pareto front: the trials that no other trial beats on both the objective (in its direction) and throughput.
+    pareto = _section(text, "pareto")
+    assert f"5. {name[0].upper() + name[1:]} vs throughput" in pareto and _headers(pareto)[2] == name
+    points = {
+        r["trial_id"]: (objective.oriented(float(r[metric])), float(r["examples_per_s"]))
+        for r in rows
+        if r[metric] and as_float(r["examples_per_s"]) > 0
+    }
+    front = {t for t, (a, s) in points.items() if not any(b >= a and u >= s and (b > a or u > s) for b, u in points.values())}
+    assert {cells[1] for _, cells in _table(pareto)} == front
+    assert f"best {name} so far" in _section(text, "progress")
+
+
+@pytest.mark.parametrize("reference", REFERENCES, ids=lambda p: p.name)
+def test_runs_recorded_before_classes_render_as_before(reference):
+    # docs/reference and docs/reference-seed1: no classes facts, no confusion, no macro-F1, ranked by val_accuracy.
+    text, pictures = reports.assemble(load(reference))
+
+    assert "confusion.png" not in pictures and set(pictures) <= FIGURES | {p for p in pictures if p.startswith("param_")}
+    assert BY_CLASS not in text and "<h3>Classes</h3>" not in text and "<dt>classes</dt>" not in text
+    assert "-way head" not in text and "majority" not in text and "Always answering" not in text
+    assert "macro-F1" not in text and "5. Accuracy vs throughput" in text
+    assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
+    assert _headers(_section(text, "headline"))[3] == "validation accuracy"
+    assert _headers(_section(text, "leaderboard"))[-5:] == [
+        "epochs (best)",
+        "validation accuracy",
+        "validation loss",
+        "examples/s",
+        "where",
+    ]
