@@ -129,7 +129,11 @@ def test_a_wrong_layout_is_refused_with_one_line(tmp_path, files, message, where
 
 def test_a_file_that_is_no_archive_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DataError, match=r"not a folder or a tar archive; give a folder per class \(train/<class>/\*\.txt"):
+    with pytest.raises(
+        DataError,
+        match=r"not a table, a folder or a tar archive; give a \.csv, \.tsv, \.jsonl or \.parquet file, "
+        r"a folder per class \(train/<class>/\*\.txt",
+    ):
         aclimdb.read(str(tmp_path / "notes.txt"), ReadOptions())
 
 

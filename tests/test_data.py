@@ -164,7 +164,10 @@ def _cut_short(tmp, archive) -> str:
             ),
             "one class only",
         ),
-        (lambda tmp: (tmp / "plain.txt").write_text("hello") and str(tmp / "plain.txt"), "not a folder or a tar archive"),
+        (
+            lambda tmp: (tmp / "plain.txt").write_text("hello") and str(tmp / "plain.txt"),
+            "not a table, a folder or a tar archive",
+        ),
         (lambda tmp: _cut_short(tmp, SAMPLE), "the archive is damaged or cut short"),
         (lambda tmp: shutil.copy(SAMPLE, tmp / SAMPLE.name) and str(tmp), "only archives (aclImdb_sample.tar.gz)"),
     ],

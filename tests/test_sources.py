@@ -339,11 +339,6 @@ BAD = {
         {},
         "holds tables (test.csv, train.csv) and class folders (train/); keep one dataset per folder",
     ),
-    "a text file": (
-        lambda tmp: _raw(tmp, "notes.txt", "a note\n"),
-        {},
-        "not a table, a folder or a tar archive; give a .csv, .tsv, .jsonl or .parquet file",
-    ),
     "no test file": (
         lambda tmp: _folder(tmp, {"train.tsv": pd.read_csv(TICKETS)}),
         {},

@@ -119,6 +119,10 @@ def test_data_dependent_ranges_follow_the_prepared_data():
 
 def test_fixed_values_are_typed():
     assert parse_fixed(["depth=2", "learning_rate=0.001", "max_len=0"]) == {"depth": 2, "learning_rate": 0.001, "max_len": 0}
+    # max_len's choices come from the data's lengths (`fitted`): any length may be pinned, not a negative one.
+    assert parse_fixed(["max_len=64"]) == {"max_len": 64}
+    with pytest.raises(UsageError, match="--fix max_len=-1: max_len must lie in"):
+        parse_fixed(["max_len=-1"])
 
 
 @pytest.mark.parametrize(
