@@ -233,7 +233,7 @@ def certified_rows(certified: Certification, metric: str = OBJECTIVE.metric) -> 
 
 
 def baseline_rows(run: Run) -> list[dict]:
-    """The tutorial's models trained as the tutorial trains them (baseline.json), if there."""
+    """The tutorial's models trained as the tutorial trains them, and the linear baseline (baseline.json), if there."""
     baseline = run.baseline or Baseline()
     rows = []
     for preset, model in baseline.models.items():
@@ -249,7 +249,24 @@ def baseline_rows(run: Run) -> list[dict]:
                 "state": "baseline",
             }
         )
+    if baseline.linear is not None:
+        rows.append(
+            {
+                "model": LINEAR_MODEL,
+                "trial_id": "",
+                "params": {"C": baseline.linear.c},
+                "value": as_float(baseline.linear.value),
+                "test_accuracy": as_float(baseline.linear.test_accuracy),
+                "examples_per_s": math.nan,
+                "tokens_per_s": math.nan,
+                "state": "baseline",
+            }
+        )
     return rows
+
+
+LINEAR_MODEL = "linear: TF-IDF word uni+bigrams, logistic regression"
+"""The linear baseline's name in the page's tables (search.linear)."""
 
 
 def plus_minus(mean, std, metric: str = "test_accuracy") -> str:

@@ -602,8 +602,37 @@ class BaselineModel(Document):
 
 
 @dataclass
+class LinearBaseline(Document):
+    """baseline.json's linear: TF-IDF word uni+bigrams with logistic regression (search.linear)."""
+
+    c: float | None = field(default=None, metadata=_meta(key="C"))
+    """The inverse regularization strength chosen on the validation split."""
+    values: dict = field(default_factory=dict)
+    """{C (as text): the objective on the validation split}, every C tried."""
+    value: float | None = field(default=None, metadata=_meta(key="{metric}"))
+    """The objective on the validation split at the chosen C (key: e.g. val_accuracy)."""
+    test_accuracy: float | None = None
+    """Accuracy on the test split of the chosen C refitted on train + validation."""
+    test_macro_f1: float | None = None
+    """Its macro-F1 on the test split."""
+    test_confusion: list | None = None
+    """Its confusion matrix on the test split: rows true class, columns predicted."""
+    test_examples: int | None = None
+    """Reviews in the test split."""
+    features: int | None = None
+    """Uni- and bigrams in the refitted vocabulary."""
+    fit_s: float | None = None
+    """Wall seconds of every fit: the C search and the refit."""
+    predict_per_s: float | None = None
+    """Test reviews classified per second, from raw text (vectorizing included)."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
 class Baseline(Document):
-    """baseline.json: the tutorial's two models trained as the tutorial trains them (python -m search.baseline)."""
+    """baseline.json: the tutorial's two models trained as the tutorial trains them, and the linear
+    baseline (python -m search.baseline)."""
 
     models: dict[str, BaselineModel] = field(default_factory=dict, metadata=_meta(of=BaselineModel))
     """{preset: model}."""
@@ -615,6 +644,8 @@ class Baseline(Document):
     """Wall time in seconds."""
     epochs: int | None = None
     """Epochs each model trained."""
+    linear: LinearBaseline | None = field(default=None, metadata=_meta(optional=True, of=LinearBaseline))
+    """The linear baseline (absent in older files)."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 

@@ -10,10 +10,15 @@ its trials: the harness's standardization and vocabulary, cut to the tutorial's 
 words), validated after every epoch, and their last epoch's model evaluated once on the
 test split. Results go to DIR/baseline.json, with their compute (training examples,
 wall time), which the report shows beside the search's result.
+
+Before them, in seconds, the linear baseline (`search.linear`: TF-IDF word uni+bigrams with
+logistic regression) on the same split; `--linear-only` fits only it, keeping the tutorial's
+models that baseline.json holds for the same data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import statistics
 import sys
@@ -22,8 +27,10 @@ from dataclasses import dataclass
 
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
-from runfiles.documents import Baseline, BaselineModel, RunFacts
+from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
+from search.data import raw_splits
+from search.linear import C_GRID, fit_linear
 from search.retrain import Job, run_jobs
 from search.session import Session, follow_up
 from search.space import configs_from, tutorial_point
@@ -38,10 +45,36 @@ class BaselineConfig:
 
     epochs: int = 10
     """Epochs, as the tutorial trains its models."""
+    linear_only: bool = False
+    """Fit only the linear baseline (seconds), keeping the tutorial's models already recorded for the same data."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise UsageError(f"--epochs {self.epochs} is invalid: expected an integer >= 1")
+
+
+def run_baselines(session: Session, config: BaselineConfig) -> Baseline:
+    """The linear baseline, then (unless `linear_only`) the tutorial's models; returns what
+    baseline.json holds."""
+    linear = linear_baseline(session)
+    if not config.linear_only:
+        return dataclasses.replace(train_baseline(session, config), linear=linear)
+    kept = Baseline.read(session.run_dir, session.objective)
+    same_data = kept is not None and kept.data_fingerprint == session.prepared.fingerprint
+    return dataclasses.replace(kept if same_data else Baseline(data_fingerprint=session.prepared.fingerprint), linear=linear)
+
+
+def linear_baseline(session: Session) -> LinearBaseline:
+    """`search.linear.fit_linear` on the run's own splits as raw text, ranked by the run's objective."""
+    metric = session.objective.metric
+    session.progress.field("linear", f"TF-IDF word uni+bigrams, logistic regression; C from {', '.join(map(str, C_GRID))}")
+    found = fit_linear(raw_splits(session.data_config), len(session.prepared.classes), session.objective, session.search.seed)
+    session.progress.field(
+        "linear",
+        f"C={found.c:g}: {metric} {found.value:.4f}, test_accuracy {found.test_accuracy:.4f}; "
+        f"fitted in {found.fit_s:.1f} s, {found.predict_per_s:,.0f} test reviews/s",
+    )
+    return found
 
 
 def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
@@ -98,18 +131,18 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.baseline", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a search's run directory (its data and split are used)")
-    add_fields(parser, BaselineConfig, ["epochs"])
+    add_fields(parser, BaselineConfig, ["epochs", "linear_only"])
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = parser.parse_args(argv)
-        config = BaselineConfig(epochs=args.epochs)
+        config = BaselineConfig(epochs=args.epochs, linear_only=args.linear_only)
         run_dir = RunDir(args.run_dir)
         if RunFacts.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.baseline", *argv])
-    return follow_up(run_dir, lambda session: train_baseline(session, config).write(run_dir, session.objective), command)
+    return follow_up(run_dir, lambda session: run_baselines(session, config).write(run_dir, session.objective), command)
 
 
 if __name__ == "__main__":

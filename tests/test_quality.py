@@ -3,13 +3,16 @@
 python -m pytest -q tests/test_quality.py
 """
 
+import numpy as np
 import optuna
 import pytest
 
+from reports.analysis import LINEAR_MODEL
 from runfiles.io import read_json, read_rows
 from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key
 from search import baseline
 from search import run as search_run
+from search.linear import C_GRID
 
 from conftest import SAMPLE, TINY
 
@@ -108,6 +111,26 @@ def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_ru
     assert f"of a budget of {BUDGET:,}" in report and "<progress" in report and "Certified over seeds" in report
     assert "exported: refit on train + validation (3 seeds)" in report
     assert "the refit of the seed that validated best in certification is the model shipped" in report
+
+
+def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_split(certified_run):
+    files = RunDir(certified_run)
+    result = read_json(files.baseline_json)
+    linear = result["linear"]
+    assert set(linear["values"]) == {f"{c:g}" for c in C_GRID} and linear["C"] in C_GRID
+    assert linear["val_accuracy"] == linear["values"][f"{linear['C']:g}"] == max(linear["values"].values())
+    confusion = np.array(linear["test_confusion"])
+    test_counts = read_json(files.run_json)["data"]["class_counts"]["test"]
+    assert confusion.sum(axis=1).tolist() == list(test_counts.values())  # the run's own test split
+    assert linear["test_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum()) and linear["test_examples"] == 240
+    assert linear["test_accuracy"] > 0.6 and linear["fit_s"] > 0 and linear["predict_per_s"] > 0 and linear["features"] > 1000
+    report = (files.report / "index.html").read_text()
+    assert f"{LINEAR_MODEL}</td>" in report and f"chose C={linear['C']:g} from 0.1, 1, 10, 100" in report
+
+    # --linear-only fits it again, the same (scikit-learn is deterministic), and keeps the tutorial's models.
+    assert baseline.main([str(certified_run), "--linear-only"]) == 0
+    again = read_json(files.baseline_json)
+    assert again["models"] == result["models"] and again["linear"]["test_confusion"] == linear["test_confusion"]
 
 
 def test_certify_and_baseline_refuse_what_is_not_a_finished_run(tmp_path, capsys):
