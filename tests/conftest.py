@@ -1,7 +1,9 @@
 import hashlib
+import io
 import os
 import random
 import shutil
+import tarfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -72,3 +74,13 @@ def real_run(tmp_path_factory) -> Path:
 def run_copy(real_run, tmp_path) -> Path:
     """A copy of the real run that a test may change."""
     return Path(shutil.copytree(real_run, tmp_path / "run", ignore=shutil.ignore_patterns("tune")))
+
+
+def tar_archive(path: Path, files: dict[str, bytes]) -> str:
+    """A .tar.gz at `path` holding `files` ({member name: bytes}); its path as text."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return str(path)

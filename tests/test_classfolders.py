@@ -2,7 +2,6 @@
 case of it; and the tasks `search.regimes` writes from the aclImdb archive in that layout."""
 
 import hashlib
-import io
 import re
 import tarfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from search.data import DataConfig, DataError, aclimdb, data_fingerprint, prepar
 from search.data.reviews import ReadOptions
 from search.data.sources import source_for
 
-from conftest import SAMPLE
+from conftest import SAMPLE, tar_archive
 
 FOLDERS = Path(__file__).parent / "data" / "classfolders"
 CLASSES = ["cooking", "sport", "weather"]
@@ -22,13 +21,7 @@ FULL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ac
 
 
 def _archive(tmp_path: Path, files: dict[str, bytes], name: str = "data.tar.gz") -> str:
-    path = tmp_path / name
-    with tarfile.open(path, "w:gz") as archive:
-        for member, data in files.items():
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return str(path)
+    return tar_archive(tmp_path / name, files)
 
 
 def _files(root: Path) -> dict[str, bytes]:

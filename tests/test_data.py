@@ -1,5 +1,4 @@
 import dataclasses
-import io
 import shutil
 import tarfile
 
@@ -10,7 +9,7 @@ from models.text import text_vectorizer
 from runfiles.layout import copies_note
 from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split, val_blocks
 
-from conftest import SAMPLE
+from conftest import SAMPLE, tar_archive
 
 
 def test_sample_reads_with_the_official_layout(sample):
@@ -125,13 +124,7 @@ def test_truncated_vocabulary_equals_textvectorization_adapted_at_k(sample, tmp_
 
 
 def _archive(tmp_path, files: dict[str, bytes]) -> str:
-    path = tmp_path / "bad.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return str(path)
+    return tar_archive(tmp_path / "bad.tar.gz", files)
 
 
 def test_undecodable_bytes_are_replaced_and_counted(tmp_path):

@@ -50,20 +50,22 @@ class Source:
         return cls(name, module.matches, module.check, module.fingerprint, module.read, local, file_ids, options)
 
 
+TABLE_OPTIONS = ("text_column", "label_column", "test_fraction", "drop_missing")
+"""The ReadOptions of sources that hold rows with named columns (tables and TFDS)."""
 SOURCES: tuple[Source, ...] = (
     Source.of(
         "TensorFlow Datasets by name",
         tfds,
         local=False,
         file_ids=False,
-        options=("text_column", "label_column", "test_fraction", "drop_missing"),
+        options=TABLE_OPTIONS,
     ),
     Source.of(
         "CSV, TSV, JSON Lines or Parquet: one file, or a folder of train.*, test.* (validation.*)",
         tables,
         local=True,
         file_ids=False,
-        options=("text_column", "label_column", "test_fraction", "drop_missing"),
+        options=TABLE_OPTIONS,
     ),
     Source.of("a folder per class (aclImdb), or a .tar.gz of one", aclimdb, local=True, file_ids=True),
 )
