@@ -31,8 +31,9 @@ __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load
 
 TOP_CURVES = 10
 PROGRESS_NOTE = (
-    "Only completed trials can be the best (the harness's ranking, as for the exported model): "
-    "a trial stopped early or still running shows as a hollow point and never moves the best-so-far line."
+    "Any trial that ended with a value can be the best, completed or stopped early (the harness's "
+    "ranking, as for the exported model): a trial still running, diverged or errored shows as a "
+    "hollow point and never moves the best-so-far line."
 )
 
 
@@ -322,7 +323,26 @@ def _compute(run: Run) -> str:
             parts.append(page.paragraph(text) + f'<progress value="{examples:.0f}" max="{budget:.0f}"></progress>')
         else:
             parts.append(page.paragraph(text))
+    total = _total_compute(run)
+    if total:
+        parts.insert(0, page.paragraph(total))
     return "<h3>Compute</h3>" + "".join(parts) if parts else ""
+
+
+def _total_compute(run: Run) -> str:
+    """What the exported result cost in training examples (search, certification, refit) against
+    the tutorial's way on the same data; "" without certification or split sizes."""
+    tutorial = analysis.tutorial_compute(run)
+    found = {what: examples for what, examples, _ in analysis.compute(run)}
+    certified = found.get(analysis.CERTIFICATION)
+    if tutorial is None or certified is None or analysis.SEARCH not in found:
+        return ""
+    reviews, budget = tutorial
+    total = found[analysis.SEARCH] + certified
+    return (
+        f"In all, the certified result took {total:,.0f} training examples (search, certification and refit): "
+        f"{total / budget:.2f}× the tutorial's {budget:,} (its 2 models × 10 epochs × {reviews:,} training reviews)."
+    )
 
 
 def _certified(run: Run) -> str:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from models.config import TUTORIAL_EPOCHS
 from reports.load import Run
 from runfiles.documents import Baseline, Budget, Certification, CertifiedConfig, Summary
 from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, Objective, Param, State, as_float, best_row, rank_key
@@ -43,8 +44,8 @@ def family(trials: pd.DataFrame) -> pd.Series:
 
 
 def ranked(trials: pd.DataFrame, objective: Objective) -> pd.DataFrame:
-    """Trials in the harness's one ranking (runfiles.layout.rank_key): completed ones first,
-    then others with a value, then the rest; by the objective, then by number."""
+    """Trials in the harness's one ranking (runfiles.layout.rank_key): those with a value that
+    neither diverged nor errored, however they ended, by the objective; then the rest."""
     keys = [rank_key(row, objective) for row in trials.to_dict("records")]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return trials.iloc[order]
@@ -74,8 +75,14 @@ def pinned_text(space: list[Param]) -> str:
 
 
 def counts_as_best(trials: pd.DataFrame, objective: Objective) -> np.ndarray:
-    """True for the trials the harness's ranking lets be the best (rank_key group 0: completed, scored)."""
-    return np.array([rank_key(row, objective)[0] == 0 for row in trials.to_dict("records")], bool)
+    """True for the ended trials the harness's ranking lets be the best (rank_key group 0: scored,
+    neither diverged nor errored, completed or stopped early)."""
+    rows = trials.to_dict("records")
+    return np.array([rank_key(row, objective)[0] == 0 and _ended(row.get("state")) for row in rows], bool)
+
+
+def _ended(state) -> bool:
+    return state in {s.value for s in State} and State(state).ended
 
 
 def best_so_far(values: np.ndarray, counts: np.ndarray, objective: Objective) -> np.ndarray:
@@ -286,6 +293,10 @@ def _formatted(metric: str, value: float) -> str:
     return f"{value:,.4f}" if metric.endswith("loss") else f"{value:.2%}"
 
 
+SEARCH, CERTIFICATION = "the search", "certification over seeds (and the refit)"
+"""compute()'s names of its parts."""
+
+
 def compute(run: Run) -> list[tuple[str, float, float | None]]:
     """(what, training examples processed, its budget or None): the search, certification, baseline."""
     summary = run.summary or Summary()
@@ -293,12 +304,23 @@ def compute(run: Run) -> list[tuple[str, float, float | None]]:
     used = as_float(budget.examples_used)
     if math.isnan(used) and len(run.epochs) and "examples" in run.epochs:
         used = float(run.epochs["examples"].sum())
-    found = [("the search", used, budget.budget_examples)] if not math.isnan(used) else []
+    found = [(SEARCH, used, budget.budget_examples)] if not math.isnan(used) else []
     if summary.certification is not None:
-        found.append(("certification over seeds (and the refit)", as_float(summary.certification.examples), None))
+        found.append((CERTIFICATION, as_float(summary.certification.examples), None))
     if run.baseline is not None:
         found.append(("the tutorial's two models, trained as the tutorial trains them", as_float(run.baseline.examples), None))
     return found
+
+
+def tutorial_compute(run: Run) -> tuple[int, int] | None:
+    """(training reviews, examples) of the tutorial's way on this run's data: its two models,
+    10 epochs each, on every labelled training review (train + validation: the tutorial carves
+    no validation split); None for runs recorded without split sizes."""
+    sizes = run.info.data.get("sizes") or {}
+    if "train" not in sizes:
+        return None
+    reviews = int(sizes["train"]) + int(sizes.get("val", 0))
+    return reviews, len(TUTORIAL_PRESETS) * TUTORIAL_EPOCHS * reviews
 
 
 def _trial_row(model: str, row: pd.Series, space: list[Param], metric: str) -> dict:

@@ -191,9 +191,9 @@ def _progress(runs: list[Run], names: list[str], metric: str, add) -> str:
         ),
         page.note(
             "Each run's trials in the order they ended; examples processed are summed over "
-            "the trials that ended until then. Only completed trials can be the best (the "
-            "harness's ranking): hollow points, stopped early or still running, never move "
-            "a run's line."
+            "the trials that ended until then. Any trial that ended with a value can be the best, "
+            "stopped early or not (the harness's ranking); hollow points, still running, diverged "
+            "or errored, never move a run's line."
         ),
     )
 

@@ -282,10 +282,10 @@ def progress_figure(by_number: pd.DataFrame, by_time: pd.DataFrame, metric: str)
 
 
 def _progress_points(ax, x, rows: pd.DataFrame, color: str, legend: bool = True) -> None:
-    """Each trial's value: filled where it may be the best (completed), hollow where it may not."""
+    """Each trial's value: filled where it may be the best (ended, scored), hollow where it may not."""
     x, values, counts = np.asarray(x, float), rows["value"].to_numpy(float), rows["counts"].to_numpy(bool)
     others = ~counts & ~np.isnan(values)
-    ax.scatter(x[counts], values[counts], s=16, color=color, alpha=0.7, label="completed trial" if legend else None)
+    ax.scatter(x[counts], values[counts], s=16, color=color, alpha=0.7, label="ended trial" if legend else None)
     if others.any():
         ax.scatter(
             x[others],
@@ -294,7 +294,7 @@ def _progress_points(ax, x, rows: pd.DataFrame, color: str, legend: bool = True)
             facecolor="none",
             edgecolor=color,
             alpha=0.8,
-            label="not completed: cannot be the best" if legend else None,
+            label="running, diverged or errored: cannot be the best" if legend else None,
         )
 
 

@@ -149,6 +149,9 @@ class RunFacts(Document):
     """The tutorial's models as points of the space: {preset name: {hyperparameter: value}}."""
     start_point: dict | None = field(default=None, metadata=_meta(shape=dict))
     """The point queued after the presets, or None when none was."""
+    fidelity: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """How the examples budget is spent (search.config.FidelityPlan: max_epochs, rungs,
+    budget_epochs, configurations, rule), or None when --max-epochs was given or no budget."""
     resources: dict = field(default_factory=dict)
     """What the run was given (search.config.Resources): cpus, gpus, per trial, concurrency, address."""
     lstm: dict = field(default_factory=dict)

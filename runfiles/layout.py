@@ -292,22 +292,22 @@ def _finite_or_none(value) -> float | None:
 
 
 def rank_key(row: dict, objective: Objective = OBJECTIVE) -> tuple:
-    """How trials are ranked everywhere (leaderboard, progress, summary, export).
+    """How trials are ranked everywhere (leaderboard, progress, summary, export, certification).
 
-    Completed trials first (only they are COMPLETE in the study, so Optuna's best trial
-    is the first of them), then the others that reported a value, then the rest; within
-    each, by the objective at the best epoch (NaN and missing worst), then by number.
+    Every trial that reported a value and neither diverged nor errored, by the objective at
+    its best epoch, however it ended: completed, or stopped by ASHA or a budget (its value
+    is what it found, at the fidelity it reached; the study keeps it PRUNED); then the rest.
+    Ties go to the trial that trained more epochs, then to the lower number.
     """
     value = as_float(row.get(objective.metric))
     scored = not math.isnan(value) and row.get("state") not in (State.DIVERGED, State.ERRORED)
-    group = 0 if scored and row.get("state") == State.COMPLETED else 1 if scored else 2
-    return group, objective.worst_first(value), as_float(row.get("number"))
+    return 0 if scored else 1, objective.worst_first(value), -as_float(row.get("epochs") or 0), as_float(row.get("number"))
 
 
 def best_row(rows: Iterable[dict], objective: Objective = OBJECTIVE) -> dict | None:
     """The best trial: the first by rank_key among those with a value, or None."""
     ranked = sorted(rows, key=lambda row: rank_key(row, objective))
-    return ranked[0] if ranked and rank_key(ranked[0], objective)[0] < 2 else None
+    return ranked[0] if ranked and rank_key(ranked[0], objective)[0] == 0 else None
 
 
 def as_float(value) -> float:

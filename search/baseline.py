@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from models import TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE
+from models import TUTORIAL_BATCH_SIZE, TUTORIAL_EPOCHS, TUTORIAL_LEARNING_RATE
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
@@ -43,7 +43,7 @@ RECORDED_TRAIN = ("epochs", "learning_rate", "batch_size", "max_len", "bucket", 
 class BaselineConfig:
     """How the tutorial's models are trained."""
 
-    epochs: int = 10
+    epochs: int = TUTORIAL_EPOCHS
     """Epochs, as the tutorial trains its models."""
     linear_only: bool = False
     """Fit only the linear baseline (seconds), keeping the tutorial's models already recorded for the same data."""

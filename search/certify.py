@@ -3,14 +3,15 @@
     python -m search.run ... --certify                   # at the end of a search
     python -m search.certify RUN_DIR [--top 3] [--seeds 3]  # on a finished run directory
 
-The top configurations by validation accuracy (the harness's ranking: completed trials
-only) are re-trained with fresh seeds (the run's seed + 1, + 2, ...) for as many epochs
-as their trial trained, each keeping its best epoch by validation accuracy. The test
+The top configurations by the run's objective (the harness's ranking, runfiles.layout.rank_key:
+every trial that neither diverged nor errored, by its best epoch's value, however it ended)
+are re-trained with fresh seeds (the run's seed + 1, + 2, ...) for the epochs at which their
+trial peaked, each keeping its best epoch by the objective. The test
 split is evaluated for every seed's model (they are certified), never to choose: the
 configuration exported is the one with the best mean validation accuracy.
 
 Then (unless --no-refit) that configuration is fitted once more with the same seeds on
-train + validation, for the epochs its trial trained, as a final model is (KerasTuner's
+train + validation, for the epochs its trial peaked at, as a final model is (KerasTuner's
 "retrain on the full data" step): nothing is chosen on validation any more,
 so every labelled review trains it. Those models' test accuracy, mean ± standard
 deviation over seeds, is the headline; the model shipped is the refit of the seed with
@@ -66,12 +67,18 @@ class CertifyConfig:
 
 
 def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
-    """The top trials that ran to the end, best first by `objective`; UsageError when there is none."""
+    """The top `top` trials by `objective` (rank_key: completed or stopped early, not diverged or
+    errored), best first; UsageError when no trial has a value."""
     ranked = sorted(read_rows(run_dir.trials_csv), key=lambda row: rank_key(row, objective))
-    rows = [r for r in ranked if r["state"] == State.COMPLETED]
+    rows = [r for r in ranked if rank_key(r, objective)[0] == 0 and State(r["state"]).ended]
     if not rows:
-        raise UsageError(f"{run_dir.root}: no completed trial to certify")
+        raise UsageError(f"{run_dir.root}: no trial reported a value to certify")
     return rows[:top]
+
+
+def peak_epochs(row: dict) -> int:
+    """The epochs a certified configuration retrains for: those at which its trial peaked."""
+    return int(row.get("best_epoch") or row["epochs"])
 
 
 def certify(session: Session, config: CertifyConfig, progress: Progress) -> Certification:
@@ -86,8 +93,8 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
     jobs = [
         Job(
             params[row["trial_id"]],
-            configs_from(params[row["trial_id"]], classes, base, epochs=int(row["epochs"]), seed=search.seed + s)[1],
-            label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": int(row["epochs"])},
+            configs_from(params[row["trial_id"]], classes, base, epochs=peak_epochs(row), seed=search.seed + s)[1],
+            label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": peak_epochs(row)},
             objective=session.objective,
         )
         for rank, row in enumerate(chosen, start=1)
@@ -115,7 +122,7 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
 
 
 def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> list[tuple[Job, dict]]:
-    """Fit the chosen configuration on train + validation with each seed, for the epochs its trial trained."""
+    """Fit the chosen configuration on train + validation with each seed, for the epochs its trial peaked at."""
     resources = session.resources
     jobs = [Job(job.params, job.train, "last", {**job.label, "refit": True}, job.objective) for job, _ in mine]
     metric = session.objective.metric

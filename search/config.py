@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,12 @@ SMOKE = {"limit": 2000, "test_limit": 2000, "trials": 6, "max_epochs": 2, "fixed
 class SearchConfig:
     """What is searched, for how long, and on which resources."""
 
-    trials: int = 20
-    """Trials to run, the tutorial's two models included."""
-    max_epochs: int = 10
-    """Epochs a trial trains if neither ASHA nor a budget stops it."""
+    trials: int | None = None
+    """Trials to run, the tutorial's two models included (none: 20, or with --budget-examples
+    twice the configurations its fidelity plan pays for; the budget ends the search first)."""
+    max_epochs: int | None = None
+    """Epochs a trial trains if neither ASHA nor a budget stops it (none: planned from
+    --budget-examples and the training split's size, see README; 10 without that budget)."""
     grace_period: int = 1
     """Epochs every trial trains before ASHA may stop it."""
     time_budget_min: float | None = None
@@ -72,9 +75,10 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("trials", 1), ("max_epochs", 1), ("grace_period", 1), ("max_failures", 0), ("startup_trials", 0)):
-            if getattr(self, name) < low:
-                raise UsageError(f"--{name.replace('_', '-')} {getattr(self, name)} is invalid: expected an integer >= {low}")
-        if self.grace_period > self.max_epochs:
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise UsageError(f"--{name.replace('_', '-')} {value} is invalid: expected an integer >= {low}")
+        if self.max_epochs is not None and self.grace_period > self.max_epochs:
             raise UsageError(f"--grace-period {self.grace_period} is invalid: expected at most --max-epochs ({self.max_epochs})")
         if self.time_budget_min is not None and self.time_budget_min <= 0:
             raise UsageError(f"--time-budget {self.time_budget_min} is invalid: expected minutes > 0")
@@ -158,12 +162,89 @@ def plan_resources(config: SearchConfig, available: dict) -> Resources:
         concurrency, gpus_per_trial = max(1, cpus // per_trial), 0
     if per_trial > cpus:
         raise UsageError(f"--cpus-per-trial {per_trial}: more than the {cpus} CPUs in use")
-    return Resources(cpus, config.gpus, per_trial, gpus_per_trial, min(concurrency, config.trials), config.address)
+    return Resources(cpus, config.gpus, per_trial, gpus_per_trial, min(concurrency, config.trials or concurrency), config.address)
 
 
 def local_cpus() -> int:
     """CPUs this process may use on this machine."""
     return len(os.sched_getaffinity(0))
+
+
+REDUCTION_FACTOR = 3
+"""ASHA's eta: a rung keeps the best third of the trials that reach it (Li et al. 2020, and
+Ray Tune's default for ASHAScheduler)."""
+UNPLANNED_EPOCHS = 10
+"""--max-epochs without an examples budget to plan from: the tutorial's 10 epochs."""
+DEFAULT_TRIALS = 20
+"""--trials without an examples budget to plan from."""
+
+
+@dataclass(frozen=True)
+class FidelityPlan:
+    """How a budget of training examples is spent: run.json's "fidelity"."""
+
+    max_epochs: int
+    """Epochs a trial trains when no rung stops it: eta ** promotions."""
+    rungs: list[int]
+    """Epochs at which ASHA compares trials: 1, eta, eta**2, ... up to max_epochs."""
+    budget_epochs: float
+    """The budget in epochs of the training split."""
+    configurations: int
+    """Configurations the budget pays for at this fidelity (ASHA keeping the best 1/eta at each rung)."""
+    rule: str = ""
+    """The rule, in words (the header prints it)."""
+
+
+def plan_fidelity(budget_examples: int, train_size: int, eta: int = REDUCTION_FACTOR) -> FidelityPlan:
+    """The largest fidelity at which the budget still runs a full successive-halving bracket.
+
+    With s promotions (rungs at 1, eta, ..., eta**s epochs) and n configurations started,
+    ASHA keeping the best 1/eta at each rung spends n * (1 + s * (eta - 1) / eta) epochs.
+    Hyperband's most exploratory bracket starts eta**s configurations so that one reaches
+    the top (Li et al. 2018, "Hyperband", section 3); here eta**(s + 1) must fit, so that the
+    top rung still compares eta trials. The plan takes the largest s whose bracket the budget
+    pays for (s = 0 when none: every trial trains one epoch and is compared there).
+
+    `budget_examples` and `train_size` in training examples (> 0). Returns the plan.
+    """
+    budget_epochs = budget_examples / train_size
+
+    def cost(s: int) -> float:  # epochs per configuration started
+        return 1 + s * (eta - 1) / eta
+
+    promotions = 0
+    while eta ** (promotions + 2) * cost(promotions + 1) <= budget_epochs:
+        promotions += 1
+    max_epochs = eta**promotions
+    configurations = max(1, math.floor(budget_epochs / cost(promotions)))
+    return FidelityPlan(
+        max_epochs=max_epochs,
+        rungs=[eta**k for k in range(promotions + 1)],
+        budget_epochs=round(budget_epochs, 3),
+        configurations=configurations,
+        rule=(
+            f"{budget_epochs:.3g} epochs of the training split: about {configurations} configuration"
+            f"{'s' * (configurations > 1)}, rungs at epoch{'s' * (promotions > 0)} "
+            f"{', '.join(str(eta**k) for k in range(promotions + 1))}, the best 1/{eta} of each rung trained on"
+        ),
+    )
+
+
+def planned(search: SearchConfig, train_size: int) -> tuple[SearchConfig, FidelityPlan | None]:
+    """A new run's search with what was left to the data: without --max-epochs, the epochs
+    `plan_fidelity` derives from the examples budget (UNPLANNED_EPOCHS without one); without
+    --trials, as many as the plan's configurations twice over (the examples budget ends the
+    search first), or DEFAULT_TRIALS. The plan is None when --max-epochs was given or no
+    examples budget was."""
+    plan = None
+    values = {}
+    if search.max_epochs is None:
+        if search.budget_examples:
+            plan = plan_fidelity(search.budget_examples, train_size)
+        values["max_epochs"] = plan.max_epochs if plan else UNPLANNED_EPOCHS
+    if search.trials is None:
+        values["trials"] = max(DEFAULT_TRIALS, 2 * plan.configurations) if plan else DEFAULT_TRIALS
+    return dataclasses.replace(search, **values), plan
 
 
 # ---------------------------------------------------------------- command line

@@ -33,6 +33,7 @@ from search.config import (
     local_cpus,
     parse_args,
     plan_resources,
+    planned,
     recorded_configs,
     resumed_configs,
     run_dir_of,
@@ -207,7 +208,9 @@ def run(
             prepared = prepare(data_config)
         except (UsageError, DataError) as error:
             return fail(error)
+        search, plan = planned(search, len(prepared.splits["train"]))
         session = Session(run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose, certify)
+        session.fidelity = asdict(plan) if plan else None  # a resumed run keeps the plan run.json records
         try:
             return phases(session)
         except UsageError as error:
@@ -271,6 +274,9 @@ def header(session: Session, lstm: dict) -> None:
         f"ASHA after {search.grace_period}, ranked by {search.objective}; "
         f"budget: {' and '.join(b for b in budgets if b) or 'none'}",
     )
+    fidelity = session.facts.fidelity if session.facts else None
+    if fidelity:
+        progress.field("fidelity", f"{fidelity['max_epochs']} epochs at most, planned from the budget: {fidelity['rule']}")
     progress.field(
         "resources",
         f"{resources.concurrency} trial{'s' * (resources.concurrency > 1)} at once, "
@@ -311,6 +317,7 @@ def write_facts(session: Session, lstm: dict) -> RunFacts:
         objective=search.ranking,
         presets={name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
         start_point=previous.start_point if previous else start_point(session.space),
+        fidelity=previous.fidelity if previous else session.fidelity,
         resources=asdict(session.resources),
         lstm=lstm,
         versions=library_versions(),

@@ -18,6 +18,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from runfiles.layout import OBJECTIVE, Objective, RunDir
+from search.config import REDUCTION_FACTOR
 from search.train import DIVERGED
 
 SCHEDULER_FILE = "scheduler.pkl"
@@ -53,7 +54,15 @@ class Ledger:
 
 
 class StoppingScheduler(ASHAScheduler):
-    """ASHA on the objective, after the examples budget; records why it stops a trial."""
+    """ASHA on the objective, after the examples budget; records why it stops a trial.
+
+    One rule for every trial, the queued ones included: a trial goes on only while its value
+    at each rung it passed stays in the best 1/eta of all the trials that reached that rung
+    (checked at every epoch once eta of them have). Ray's ASHA judges a trial once, when it
+    reaches a rung, so the first trials to arrive (the queued tutorial models and start point)
+    would pass every rung unopposed; rechecking makes the outcome that of synchronous
+    successive halving without waiting for it.
+    """
 
     def __init__(self, ledger: Ledger, max_epochs: int, grace_period: int, objective: Objective = OBJECTIVE):
         super().__init__(
@@ -61,7 +70,7 @@ class StoppingScheduler(ASHAScheduler):
             **objective.tune_kwargs,
             max_t=max_epochs,
             grace_period=grace_period,
-            reduction_factor=3,
+            reduction_factor=REDUCTION_FACTOR,
         )
         self.ledger, self.max_epochs, self.objective = ledger, max_epochs, objective
 
@@ -76,12 +85,33 @@ class StoppingScheduler(ASHAScheduler):
             self.ledger.reasons[trial.trial_id] = f"examples budget spent after epoch {epoch}"
             return TrialScheduler.STOP
         decision = super().on_trial_result(tune_controller, trial, result)
+        metric = self.objective.metric
         if decision == TrialScheduler.STOP:
-            metric = self.objective.metric
             self.ledger.reasons[trial.trial_id] = (
                 f"ASHA stopped it after epoch {epoch}: {metric} {result[metric]:.4f} worse than its rung's cut-off"
             )
+            return decision
+        overtaken = self._overtaken_at(trial.trial_id, epoch)
+        if overtaken is not None:
+            milestone, reached = overtaken
+            self.ledger.reasons[trial.trial_id] = (
+                f"ASHA stopped it after epoch {epoch}: its {metric} at epoch {milestone} fell below the best "
+                f"1/{REDUCTION_FACTOR} of the {reached} trials that reached that rung"
+            )
+            return TrialScheduler.STOP
         return decision
+
+    def _overtaken_at(self, trial_id: str, epoch: int) -> tuple[int, int] | None:
+        """(milestone, trials recorded there) of an earlier rung whose cut-off the trial's value
+        there no longer meets, once eta trials reached it; None while it meets them all."""
+        bracket = self._trial_info.get(trial_id)
+        for milestone, recorded in getattr(bracket, "_rungs", []):
+            value = recorded.get(trial_id)
+            if milestone >= epoch or value is None or len(recorded) < REDUCTION_FACTOR:
+                continue
+            if value < bracket.cutoff(recorded):
+                return int(milestone), len(recorded)
+        return None
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.ledger.mid_epoch.discard(trial.trial_id)

@@ -46,6 +46,9 @@ class Session:
     certify: bool = False
     space: tuple[Param, ...] = ()
     """The run's search space: pinned values, and the ranges fitted to the prepared data."""
+    fidelity: dict | None = None
+    """The fidelity plan of a new run (search.config.plan_fidelity), or None: --max-epochs was
+    given, or no examples budget, or the run is resumed (run.json keeps its plan)."""
     facts: RunFacts | None = None
     """run.json as a search session wrote it (search.run.write_facts), updated here and written
     at each update: its phases read it from memory, not from the disk."""

@@ -3,12 +3,14 @@
 python -m pytest -q tests/test_quality.py
 """
 
+import shutil
+
 import numpy as np
 import optuna
 import pytest
 
 from reports.analysis import LINEAR_MODEL
-from runfiles.io import read_json, read_rows
+from runfiles.io import read_json, read_rows, write_rows
 from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key
 from search import baseline
 from search import run as search_run
@@ -18,20 +20,18 @@ from conftest import SAMPLE, TINY
 
 TRAIN, VAL = 192, 48
 """Training and validation reviews of the sample: TRAIN is the examples of one epoch."""
-BUDGET = 7 * TRAIN
+BUDGET = 16 * TRAIN
+"""Less than one full run of the tutorial's two models the tutorial's way (2 x 10 epochs)."""
 
 
 @pytest.fixture(scope="module")
 def certified_run(tmp_path_factory):
-    """A search capped at 7 epochs' worth of examples, certified over seeds, with the tutorial's baseline."""
+    """A search capped at 16 epochs' worth of examples, its fidelity planned from that budget,
+    certified over seeds, with the tutorial's baseline."""
     out = tmp_path_factory.mktemp("quality") / "run"
     args = [
         "--data",
         str(SAMPLE),
-        "--trials",
-        "20",
-        "--max-epochs",
-        "2",
         "--cpus",
         "2",
         "--budget-examples",
@@ -62,11 +62,27 @@ def test_the_examples_budget_is_never_overspent(certified_run):
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
+def test_the_budget_buys_a_search_not_the_presets_full_runs(certified_run):
+    # 16 epochs of examples, fewer than the presets' 2 x 10: planned as rungs at 1 and 3 epochs
+    # (9 configurations of 1 epoch, 9 x (1 + 2/3) = 15 epochs), and every trial, the queued ones
+    # included, is cut by the same rule.
+    files = RunDir(certified_run)
+    facts, rows = read_json(files.run_json), read_rows(files.trials_csv)
+    assert facts["fidelity"]["max_epochs"] == 3 and facts["fidelity"]["rungs"] == [1, 3]
+    assert facts["configs"]["search"]["max_epochs"] == 3 and facts["configs"]["search"]["trials"] == 20
+    assert len(rows) > 2 + 1  # more configurations than the two presets and the start point
+    assert all(int(r["epochs"]) <= 3 for r in rows)
+    assert sum(int(r["epochs"]) == 1 for r in rows) > sum(int(r["epochs"]) == 3 for r in rows)
+
+
 def test_certification_retrains_the_top_configurations_and_exports_the_best_on_average(certified_run):
     files = RunDir(certified_run)
-    completed = [r for r in sorted(read_rows(files.trials_csv), key=rank_key) if r["state"] == State.COMPLETED][:3]
+    rows = read_rows(files.trials_csv)
+    top = [r for r in sorted(rows, key=rank_key) if rank_key(r)[0] == 0][:3]  # however they ended
     seeds = read_rows(files.certify_csv)
-    assert [(s["trial_id"], s["seed"]) for s in seeds] == [(r["trial_id"], str(k)) for r in completed for k in (1, 2, 3)]
+    assert [(s["trial_id"], s["seed"]) for s in seeds] == [(r["trial_id"], str(k)) for r in top for k in (1, 2, 3)]
+    peaks = {r["trial_id"]: r["best_epoch"] for r in top}
+    assert all(s["epochs"] == peaks[s["trial_id"]] for s in seeds)  # retrained for the epochs it peaked at
     for seed in seeds:
         assert 1 <= int(seed["best_epoch"]) <= int(seed["epochs"]) and 0 <= float(seed["test_accuracy"]) <= 1
         assert int(seed["examples"]) == TRAIN * int(seed["epochs"])
@@ -85,6 +101,26 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     assert card["certified"]["refit_test_accuracy_mean"] == pytest.approx(refit["test_accuracy_mean"])
     assert summary["exported"]["seed"] == int(shipped["seed"]) and summary["exported"]["refit"]
     assert certification["examples"] == sum(int(s["examples"]) for s in seeds) + refit["examples"]
+
+
+def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_path):
+    # A trial the budget or ASHA stopped keeps its best epoch's value: made the best here, it is the
+    # one certified, retrained for the epochs at which it peaked.
+    from search import certify
+
+    run = shutil.copytree(certified_run, tmp_path / "run")
+    files = RunDir(run)
+    rows = read_rows(files.trials_csv)
+    cut = next(r for r in rows if r["state"] == State.STOPPED_EARLY)
+    best = max(float(r[OBJECTIVE.metric]) for r in rows if r[OBJECTIVE.metric])
+    cut.update({OBJECTIVE.metric: str((1 + best) / 2), "best_epoch": cut["epochs"]})
+    write_rows(files.trials_csv, list(rows[0]), rows)
+
+    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--no-refit"]) == 0
+
+    [seed] = read_rows(files.certify_csv)
+    assert seed["trial_id"] == cut["trial_id"] and seed["epochs"] == cut["epochs"]
+    assert read_json(files.summary_json)["certification"]["exported"] == cut["trial_id"]
 
 
 def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_run):
@@ -109,6 +145,12 @@ def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_ru
     report = (files.report / "index.html").read_text()
     assert "tutorial-single, the tutorial&#x27;s training (2 epochs)" in report
     assert f"of a budget of {BUDGET:,}" in report and "<progress" in report and "Certified over seeds" in report
+    total = read_json(files.summary_json)["budget"]["examples_used"] + read_json(files.summary_json)["certification"]["examples"]
+    tutorial = 2 * 10 * (TRAIN + VAL)
+    assert (
+        f"In all, the certified result took {total:,} training examples (search, certification and refit): "
+        f"{total / tutorial:.2f}× the tutorial&#x27;s {tutorial:,} (its 2 models × 10 epochs × {TRAIN + VAL:,} training reviews)."
+    ) in report
     assert "exported: refit on train + validation (3 seeds)" in report
     assert "the refit of the seed that validated best in certification is the model shipped" in report
 

@@ -6,8 +6,8 @@ The tests read the real search of tests/conftest.py (`real_run`: 6 trials on the
 finished, exported and reported by the driver; never changed) or a copy of it (`run_copy`)
 turned into an edge case through the run directory's contract (runfiles/layout.py): tutorial
 presets, a resumed epoch, a run in progress, diverged and errored trials, a trial stopped
-early above every completed one, studies with few or many completed trials, best trials at
-the edges of the search space, hostile strings, missing columns and files. Expected values
+early above every completed one (the best; PRUNED in the study), studies with few or many
+completed trials, best trials at the edges of the search space, hostile strings, missing columns and files. Expected values
 come from the files (the contract's ranking, the trials' own numbers), not from the report's
 functions. Also: the pure assemble(), the atomic replacement of report/, the CLI, the Pareto
 mask, and the page in headless Chromium (skipped only when no chromium binary is found).
@@ -121,10 +121,11 @@ def _by_rank(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=rank_key)
 
 
-def _best_completed(rows: list[dict]) -> dict:
-    """The harness's best trial, found without rank_key: the completed one with the highest value, then lowest number."""
-    completed = [r for r in rows if r["state"] == State.COMPLETED and not math.isnan(as_float(r[METRIC]))]
-    return max(completed, key=lambda r: (float(r[METRIC]), -int(r["number"])))
+def _best_scored(rows: list[dict]) -> dict:
+    """The harness's best trial, found without rank_key: of those with a value that neither diverged
+    nor errored (completed, stopped early or running), the highest value, then more epochs, then lowest number."""
+    scored = [r for r in rows if r["state"] not in (State.DIVERGED, State.ERRORED) and not math.isnan(as_float(r[METRIC]))]
+    return max(scored, key=lambda r: (float(r[METRIC]), int(r["epochs"]), -int(r["number"])))
 
 
 def _listed(rows: list[dict]) -> str:
@@ -275,15 +276,15 @@ def test_finished_run_report(real_run):
     assert all(summary["counts"][state] == n for state, n in counts.items()) and summary["counts"]["total"] == len(rows)
     assert re.search(rf"Finished run: {len(rows)} trials \({re.escape(_listed(rows))}\), wall time [\d.]+ (s|min|h)\.", text)
 
-    # 1. Headline: the exported best (the best completed trial) beside the tutorial's two models.
-    best = _best_completed(rows)
+    # 1. Headline: the exported best (the best trial by value, however it ended) beside the tutorial's two models.
+    best = _best_scored(rows)
     assert summary["best"]["trial_id"] == best["trial_id"] == best_row(rows)["trial_id"]
     headline = _section(text, "headline")
     first, *tutorial = _table(headline)
     assert first[1][:2] == ["best (exported)", best["trial_id"]]
     assert [part.split("=")[0] for part in first[1][2].split(", ")] == searched  # pinned ones are listed once, below
     assert first[1][3:5] == [f"{float(best[METRIC]):.2%}", f"{summary['best']['test_accuracy']:.2%}"]
-    assert first[1][7] == State.COMPLETED.label
+    assert first[1][7] == State(best["state"]).label
     assert not any(r["preset"] for r in rows)  # the pinned presets are not the tutorial's models
     assert [cells for _, cells in tutorial] == [[p, "", "", "", "", "", "", "not in this run"] for p in TUTORIAL_PRESETS]
     assert "vs tutorial" not in headline and "Test accuracy is measured only for what is exported or certified" in headline
@@ -318,8 +319,8 @@ def test_finished_run_report(real_run):
         assert (
             cells[epochs_at] == f"{row['epochs']} ({row['best_epoch']})" and cells[epochs_at + 1] == f"{float(row[METRIC]):.2%}"
         )
-    states = [r["state"] for r in ranked]
-    assert states == sorted(states, key=lambda s: s != State.COMPLETED)  # completed trials first
+    values = [float(r[METRIC]) for r in ranked]
+    assert values == sorted(values, reverse=True)  # by value, however each trial ended
 
     # 3-6. Single vs stacked, learning curves, accuracy vs throughput with its front, progress.
     for anchor in ("families", "curves", "pareto", "progress"):
@@ -425,7 +426,7 @@ def test_tutorial_presets_in_the_headline(run_copy):
 def test_resumed_epoch_keeps_the_last_row(run_copy):
     # A resume re-reports an epoch of the best trial: appended, as the driver appends, with another value.
     files = RunDir(run_copy)
-    best = _best_completed(_trials(run_copy))
+    best = _best_scored(_trials(run_copy))
     epochs = [e for e in read_rows(files.epochs_csv) if e["trial_id"] == best["trial_id"]]
     assert [e["epoch"] for e in epochs] == ["1", "2", "3"]
     again = dict(epochs[1], val_accuracy="0.4321", time=str(float(epochs[1]["time"]) + 0.5))
@@ -466,8 +467,7 @@ def test_in_progress_run_without_summary_model_or_study(run_copy):
     assert "1 running" in _listed(rows) and "1 pending" in _listed(rows)
     headline = _table(_section(text, "headline"))
     assert headline[0][1][:2] == ["best so far", best_row(rows)["trial_id"]]
-    if any(r["state"] == State.COMPLETED for r in rows):
-        assert best_row(rows) is _best_completed(rows)
+    assert best_row(rows) is _best_scored(rows)  # the running trial competes with what it has reported
     assert "best (exported)" not in text and "Test accuracy appears when the run finishes" in text
     # The running trial is ranked by what it has reported so far; the pending one (no value) comes last.
     board = _table(_section(text, "leaderboard"))
@@ -482,7 +482,7 @@ def test_in_progress_run_without_summary_model_or_study(run_copy):
 def test_diverged_and_errored_trials(run_copy):
     # The two last-ranked trials diverge and error, as the driver writes them: a reason, no value.
     rows = _trials(run_copy)
-    best = _best_completed(rows)
+    best = _best_scored(rows)
     diverged, errored = [r for r in _by_rank(rows) if r is not best][-2:]
     rows = _edit_trials(
         run_copy,
@@ -504,7 +504,7 @@ def test_diverged_and_errored_trials(run_copy):
     # Even with a value left in the row, the contract never scores them: they rank after every scored trial.
     for row in (diverged, errored):
         fake = {**next(r for r in rows if r["trial_id"] == row["trial_id"]), METRIC: "1.0"}
-        assert rank_key(fake)[0] == 2 and best_row([fake, best]) is best
+        assert rank_key(fake)[0] == 1 and best_row([fake, best]) is best
 
     text, pictures = reports.assemble(load(run_copy))
 
@@ -520,58 +520,48 @@ def test_diverged_and_errored_trials(run_copy):
     assert last_two[diverged["trial_id"]] == ("diverged", "diverged", "diverged at epoch 2: loss is nan")
     assert last_two[errored["trial_id"]][:2] == ("errored", "errored")
     assert last_two[errored["trial_id"]][2].startswith("ResourceExhausted")
-    assert board[0][0] == "completed best" and board[0][1][TRIAL] == best["trial_id"]
+    assert board[0][0] == f"{best['state']} best" and board[0][1][TRIAL] == best["trial_id"]
     # Each state that is not "completed" has its own row colour.
     style = text.split("<style>")[1].split("</style>")[0]
     for state in (State.STOPPED_EARLY, State.DIVERGED, State.ERRORED, State.RUNNING, State.PENDING):
         assert re.search(rf"tr\.{state} td\{{[^}}]*(background|color):", style), state
-    # Without summary.json the headline's best so far is still the best completed trial.
+    # Without summary.json the headline's best so far is still the best trial by value.
     RunDir(run_copy).summary_json.unlink()
     text, _ = reports.assemble(load(run_copy))
     assert _table(_section(text, "headline"))[0][1][:2] == ["best so far", best["trial_id"]]
 
 
-def test_a_trial_stopped_early_above_every_completed_one_is_not_the_best(run_copy):
-    # Only completed trials compete (as for Optuna's best_trial): a stopped trial's higher value does not win.
+def test_a_trial_stopped_early_above_every_completed_one_is_the_best(run_copy):
+    # What a trial found counts however it ended: a stopped trial's higher value wins the ranking,
+    # while the study keeps the truth (PRUNED: Optuna's best_trial is still the best completed one).
     rows = _trials(run_copy)
-    best = _best_completed(rows)
-    stopped = next((r for r in rows if r["state"] == State.STOPPED_EARLY), None) or next(r for r in rows if r is not best)
-    higher = (1 + float(best[METRIC])) / 2
-    assert higher > float(best[METRIC])
+    completed = max((r for r in rows if r["state"] == State.COMPLETED), key=lambda r: (float(r[METRIC]), -int(r["number"])))
+    stopped = next((r for r in rows if r["state"] == State.STOPPED_EARLY), None) or next(r for r in rows if r is not completed)
+    higher = (1 + float(_best_scored(rows)[METRIC])) / 2
     rows = _edit_trials(
         run_copy,
         {stopped["trial_id"]: {"state": State.STOPPED_EARLY, METRIC: str(higher), "reason": "ASHA stopped it after epoch 1"}},
     )
     study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(run_copy).study_url)
-    assert study.best_trial.number == int(best["number"])
+    assert study.best_trial.number == int(completed["number"])
+    assert best_row(rows)["trial_id"] == stopped["trial_id"] == _best_scored(rows)["trial_id"]
+    RunDir(run_copy).summary_json.unlink()  # in progress: the report ranks by itself
 
     text, pictures = reports.assemble(load(run_copy))
 
-    # Progress: the best-so-far line, by number and by end time, moves with completed trials only;
-    # the stopped trial shows as a point above it.
+    # Progress: the best-so-far line, by number and by end time, moves with every ended trial's value.
     by_number, by_end = pictures["progress.png"].axes
     for ax, order in ((by_number, lambda r: int(r["number"])), (by_end, lambda r: float(r["ended_at"]))):
         scored = sorted((r for r in rows if r[METRIC]), key=order)
-        expected = list(accumulate((float(r[METRIC]) if r["state"] == State.COMPLETED else -math.inf for r in scored), max))
+        expected = list(accumulate((float(r[METRIC]) for r in scored), max))
         line = next(line for line in ax.get_lines() if line.get_label() == "best so far")
         assert [y if not math.isnan(y) else -math.inf for y in line.get_ydata()] == pytest.approx(expected)
-        assert np.nanmax(line.get_ydata()) == pytest.approx(float(best[METRIC])) and float(best[METRIC]) < higher
-        assert higher in np.concatenate([points.get_offsets()[:, 1] for points in ax.collections])
-    assert "a trial stopped early or still running shows as a hollow point and never moves the best-so-far line" in (
-        _section(text, "progress")
-    )
-
-    headline = _table(_section(text, "headline"))
-    assert headline[0][1][:2] == ["best (exported)", best["trial_id"]]
+        assert np.nanmax(line.get_ydata()) == pytest.approx(higher)
+    assert "a trial still running, diverged or errored shows as a hollow point" in _section(text, "progress")
+    assert _table(_section(text, "headline"))[0][1][:2] == ["best so far", stopped["trial_id"]]
     board = _table(_section(text, "leaderboard"))
-    assert board[0][0] == "completed best" and board[0][1][TRIAL] == best["trial_id"]
-    order = [cells[TRIAL] for _, cells in board]
-    assert order == [r["trial_id"] for r in _by_rank(rows)]
-    completed = [r["trial_id"] for r in rows if r["state"] == State.COMPLETED]
-    assert order.index(stopped["trial_id"]) > max(order.index(t) for t in completed)
-    RunDir(run_copy).summary_json.unlink()  # in progress: the report ranks by itself
-    text, _ = reports.assemble(load(run_copy))
-    assert _table(_section(text, "headline"))[0][1][:2] == ["best so far", best["trial_id"]]
+    assert board[0][0] == "stopped_early best" and board[0][1][TRIAL] == stopped["trial_id"]
+    assert [cells[TRIAL] for _, cells in board] == [r["trial_id"] for r in _by_rank(rows)]
 
 
 @pytest.mark.parametrize("complete", [4, 10])
@@ -1031,7 +1021,7 @@ def test_the_run_objective_names_and_directs_the_page(reference_copy, metric):
     ]
     ranked = sorted(rows, key=lambda r: rank_key(r, objective))
     assert [cells[TRIAL] for _, cells in _table(board)] == [r["trial_id"] for r in ranked]
-    values = [float(r[metric]) for r in ranked if r["state"] == State.COMPLETED]
+    values = [float(r[metric]) for r in ranked]
     assert values == sorted(values, reverse=objective.mode == "max")
     column = headers.index("validation macro-F1")
     assert [cells[column] for _, cells in _table(board)] == [f"{float(r['val_macro_f1']):.2%}" for r in ranked]
