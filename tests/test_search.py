@@ -288,6 +288,52 @@ def test_search_config_and_resources_plan():
     assert plan_resources(config, {"CPU": 8, "GPU": 2}) == Resources(8, 2, 2, 0.5, 4, None)
 
 
+def test_the_fidelity_plan_follows_the_budget_in_epochs():
+    from search.config import plan_fidelity, planned
+
+    # The tutorial's compute (2 models x 10 epochs = 20 epochs of the data): rungs at 1 and 3 epochs,
+    # 20 / (1 + 2/3) = 12 configurations; a rung at 9 once 27 configurations x (1 + 4/3) = 63 epochs fit.
+    assert [(p.max_epochs, p.rungs, p.configurations) for p in (plan_fidelity(20_000, 1000), plan_fidelity(500_000, 25_000))] == [
+        (3, [1, 3], 12),
+        (3, [1, 3], 12),
+    ]
+    assert plan_fidelity(63_000, 1000).rungs == [1, 3, 9] and plan_fidelity(62_000, 1000).rungs == [1, 3]
+    assert plan_fidelity(500, 1000).max_epochs == 1 and plan_fidelity(500, 1000).configurations == 1
+    search, plan = planned(SearchConfig(budget_examples=20_000), 1000)
+    assert (search.max_epochs, search.trials) == (3, 24) and plan.budget_epochs == 20
+    # Given by hand, or without an examples budget: no plan, the given or the tutorial's values.
+    assert planned(SearchConfig(budget_examples=20_000, max_epochs=2, trials=7), 1000) == (
+        SearchConfig(budget_examples=20_000, max_epochs=2, trials=7),
+        None,
+    )
+    assert planned(SearchConfig(), 1000)[0].max_epochs == 10 and planned(SearchConfig(), 1000)[0].trials == 20
+
+
+def test_asha_rechecks_passed_rungs_so_the_first_trials_get_no_free_run():
+    from types import SimpleNamespace
+
+    from search.scheduler import Ledger, StoppingScheduler
+
+    ledger = Ledger(examples_per_epoch=100)
+    scheduler = StoppingScheduler(ledger, max_epochs=9, grace_period=1)
+    trials = {name: SimpleNamespace(trial_id=name) for name in "abc"}
+    for trial in trials.values():
+        scheduler.on_trial_add(None, trial)
+
+    def report(name: str, epoch: int, value: float) -> str:
+        return scheduler.on_trial_result(None, trials[name], {"epoch": epoch, "val_accuracy": value, "examples": 100})
+
+    # Each arrives at rung 1 above those before it, so ASHA (judging on arrival) lets all three go on.
+    assert [report(name, 1, value) for name, value in zip("abc", (0.6, 0.7, 0.8), strict=True)] == ["CONTINUE"] * 3
+    # Once three reached it, only the best third of rung 1 goes on: a and b stop at their next epoch.
+    assert [report(name, 2, 0.9) for name in "abc"] == ["STOP", "STOP", "CONTINUE"]
+    assert ledger.reasons["a"] == (
+        "ASHA stopped it after epoch 2: its val_accuracy at epoch 1 fell below the best 1/3 "
+        "of the 3 trials that reached that rung"
+    )
+    assert "c" not in ledger.reasons
+
+
 def test_storage_holds_the_whole_run_and_a_copy_rebuilds_the_report(tmp_path):
     storage, out = tmp_path / "storage", tmp_path / "local" / "run"
     args = ["--data", str(SAMPLE), "--trials", "2", "--max-epochs", "1", "--storage", storage.as_uri(), "--out", str(out)]
