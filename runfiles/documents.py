@@ -283,6 +283,8 @@ class CertifyRow(Document):
     """Accuracy of that epoch's model on the test split."""
     examples: int | None = None
     """Training examples processed."""
+    test_macro_f1: float | None = field(default=None, metadata=_meta(optional=True))
+    """Macro-F1 of that epoch's model on the test split (absent in runs certified before it was recorded)."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
@@ -337,6 +339,8 @@ class RefitSeed(Document):
     """Accuracy of its last epoch's model on the test split."""
     examples: int | None = None
     """Training examples processed."""
+    test_macro_f1: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its macro-F1 on the test split."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
@@ -353,6 +357,10 @@ class Refit(Document):
     """Its standard deviation over the seeds."""
     examples: int | None = None
     """Training examples the refits processed."""
+    test_macro_f1_mean: float | None = field(default=None, metadata=_meta(optional=True))
+    """Mean test macro-F1 over the seeds."""
+    test_macro_f1_std: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its standard deviation over the seeds."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
@@ -376,6 +384,10 @@ class CertifiedConfig(Document):
     test_accuracy_mean: float | None = None
     """Mean test accuracy over seeds."""
     test_accuracy_std: float | None = None
+    """Its standard deviation over seeds."""
+    test_macro_f1_mean: float | None = field(default=None, metadata=_meta(optional=True))
+    """Mean test macro-F1 over seeds."""
+    test_macro_f1_std: float | None = field(default=None, metadata=_meta(optional=True))
     """Its standard deviation over seeds."""
     seeds: list[CertifyRow] = field(default_factory=list, metadata=_meta(of=CertifyRow))
     """Each seed's result, as certify.csv holds it."""

@@ -138,16 +138,24 @@ def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progre
     )
     for job, result in zip(jobs, results, strict=True):
         result[metric] = next(r for j, r in mine if j.label["seed"] == job.label["seed"])[metric]
-    tests = [r["test_accuracy"] for r in results]
-    mean, std = spread(tests)
+    mean, std = spread([r["test_accuracy"] for r in results])
+    f1_mean, f1_std = spread([r["test"].macro_f1 for r in results])
     summary.refit = Refit(
         seeds=[
-            RefitSeed(seed=j.label["seed"], epochs=j.train.epochs, test_accuracy=r["test_accuracy"], examples=r["examples"])
+            RefitSeed(
+                seed=j.label["seed"],
+                epochs=j.train.epochs,
+                test_accuracy=r["test_accuracy"],
+                examples=r["examples"],
+                test_macro_f1=r["test"].macro_f1,
+            )
             for j, r in zip(jobs, results, strict=True)
         ],
         test_accuracy_mean=mean,
         test_accuracy_std=std,
         examples=sum(r["examples"] for r in results),
+        test_macro_f1_mean=f1_mean,
+        test_macro_f1_std=f1_std,
     )
     summary.examples += summary.refit.examples
     return list(zip(jobs, results, strict=True))
@@ -164,6 +172,7 @@ def _row(result: dict, metric: str) -> CertifyRow:
         value=result[metric],
         test_accuracy=result["test_accuracy"],
         examples=result["examples"],
+        test_macro_f1=result["test"].macro_f1,
     )
 
 
@@ -173,6 +182,7 @@ def _summarize(jobs: list[Job], results: list[dict], seconds: float, objective: 
         mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == trial_id]
         val_mean, val_std = spread([r[objective.metric] for _, r in mine])
         test_mean, test_std = spread([r["test_accuracy"] for _, r in mine])
+        f1_mean, f1_std = spread([r["test"].macro_f1 for _, r in mine])
         configs.append(
             CertifiedConfig(
                 trial_id=trial_id,
@@ -183,6 +193,8 @@ def _summarize(jobs: list[Job], results: list[dict], seconds: float, objective: 
                 value_std=val_std,
                 test_accuracy_mean=test_mean,
                 test_accuracy_std=test_std,
+                test_macro_f1_mean=f1_mean,
+                test_macro_f1_std=f1_std,
                 seeds=[_row(r, objective.metric) for _, r in mine],
             )
         )

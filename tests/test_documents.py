@@ -53,7 +53,7 @@ def test_reference_documents_round_trip(run: Path):
         assert document.extra == {}, f"{path.name}: keys the documents do not declare: {sorted(document.extra)}"
     rows = read_rows(files.certify_csv)
     typed = CertifyRow.read(files)
-    assert CertifyRow.columns() == list(rows[0])
+    assert CertifyRow.columns()[: len(rows[0])] == list(rows[0])  # columns added since come last
     assert [{k: str(v) for k, v in row.to_json().items()} for row in typed] == rows
 
 

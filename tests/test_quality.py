@@ -85,6 +85,7 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     assert all(s["epochs"] == peaks[s["trial_id"]] for s in seeds)  # retrained for the epochs it peaked at
     for seed in seeds:
         assert 1 <= int(seed["best_epoch"]) <= int(seed["epochs"]) and 0 <= float(seed["test_accuracy"]) <= 1
+        assert 0 <= float(seed["test_macro_f1"]) <= 1
         assert int(seed["examples"]) == TRAIN * int(seed["epochs"])
     summary = read_json(files.summary_json)
     certification = summary["certification"]
@@ -97,6 +98,7 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     refit = certification["refit"]  # the chosen configuration fitted again on train + validation, same seeds
     assert [s["seed"] for s in refit["seeds"]] == [1, 2, 3] and all(s["epochs"] == int(mine[0]["epochs"]) for s in refit["seeds"])
     assert all(s["examples"] == (TRAIN + VAL) * s["epochs"] for s in refit["seeds"])
+    assert refit["test_macro_f1_mean"] == pytest.approx(np.mean([s["test_macro_f1"] for s in refit["seeds"]]))
     assert card["test_accuracy"] == pytest.approx(next(s["test_accuracy"] for s in refit["seeds"] if s["seed"] == card["seed"]))
     assert card["certified"]["refit_test_accuracy_mean"] == pytest.approx(refit["test_accuracy_mean"])
     assert summary["exported"]["seed"] == int(shipped["seed"]) and summary["exported"]["refit"]
