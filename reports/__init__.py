@@ -186,6 +186,7 @@ def _headline(run: Run, rows: list[dict], add) -> str:
         page.note(_linear_note(run)),
         page.note(_head_note(run)),
         _compute(run),
+        _serving(run),
         _certified(run),
         _by_class(run, add),
     ]
@@ -327,6 +328,59 @@ def _compute(run: Run) -> str:
     if total:
         parts.insert(0, page.paragraph(total))
     return "<h3>Compute</h3>" + "".join(parts) if parts else ""
+
+
+def _serving(run: Run) -> str:
+    """The exported model and the tutorial's, measured for serving (best_model/benchmark.json), and the
+    linear baseline's speed (baseline.json); "" without a benchmark."""
+    bench = run.serving
+    if not bench or not bench.get("models"):
+        return ""
+    batches = list(next(iter(bench["models"].values()))["throughput_per_s"])
+    rows = [
+        [
+            "best (exported)" if name == "exported" else f"{name} (untrained: same cost)",
+            f"{m['latency_ms']['p50']:.1f}",
+            f"{m['latency_ms']['p95']:.1f}",
+            f"{m['latency_ms']['p99']:.1f}",
+            *(page.fmt_number(m["throughput_per_s"].get(b)) for b in batches),
+            f"{m['load_s']:.2f}",
+            f"{m['size_bytes'] / 2**20:.1f}",
+            f"{m['params']:,}",
+            f"{m['peak_memory_mib']:,.0f}",
+        ]
+        for name, m in bench["models"].items()
+    ]
+    linear = run.baseline.linear if run.baseline else None
+    if linear is not None and not math.isnan(as_float(linear.predict_per_s)):
+        rows.append([analysis.LINEAR_MODEL, "", "", "", *("" for _ in batches), "", "", "", ""])
+        rows[-1][4 + len(batches) - 1] = f"{as_float(linear.predict_per_s):,.0f} (all test texts at once)"
+    table = page.table(
+        [
+            "model",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            *(f"texts/s at batch {b}" for b in batches),
+            "load s",
+            "MiB",
+            "parameters",
+            "peak MiB",
+        ],
+        rows,
+        numeric=set(range(1, 9 + len(batches))),
+    )
+    threads = bench.get("threads")
+    return (
+        "<h3>Serving</h3>"
+        + page.paragraph(
+            f"Each model loaded from model.keras in a fresh process with {threads} TensorFlow thread{'s' * (threads != 1)}, "
+            f"on {bench['machine']['cpus']} CPUs: latency of one request of one test text ({bench['requests']} requests), "
+            f"throughput over {bench['texts']} test texts per batch size, size on disk, parameters, peak resident memory "
+            "(python -m search.bench --export DIR measures it again)."
+        )
+        + table
+    )
 
 
 def _total_compute(run: Run) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from runfiles.documents import Baseline, RunFacts, Summary
-from runfiles.layout import EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
+from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
 TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)
@@ -50,6 +50,8 @@ class Run:
     """Problems met while reading optional files, shown on the page."""
     baseline: Baseline | None = None
     """baseline.json (the tutorial's models trained as the tutorial trains them), None when absent."""
+    serving: dict | None = None
+    """best_model/benchmark.json (search.serving: the export measured for serving), None when absent."""
 
     @property
     def metric(self) -> str:
@@ -84,7 +86,8 @@ def load(run_dir: str | Path) -> Run:
     trials = read_trials(files.trials_csv, space, notes)
     epochs = read_epochs(files.epochs_csv, notes)
     study, study_note = read_study(files.study_db, info.study)
-    return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline)
+    serving = _read_json(files.best_model / BENCHMARK_FILE, required=False, notes=notes)
+    return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline, serving)
 
 
 def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> dict | None:

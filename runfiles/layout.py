@@ -23,6 +23,8 @@ STUDY_NAME = "search"
 MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 CARD_FILE = "card.json"
+BENCHMARK_FILE = "benchmark.json"
+"""The serving benchmark of the exported model (search.serving), beside its card."""
 TUTORIAL_PRESETS = tuple(PRESETS)
 """The two hand-picked models of TensorFlow's "Text classification with an RNN" (models.config.PRESETS)."""
 

@@ -13,6 +13,8 @@ epochs shows what the harness's shortcuts cost, if anything.
 Prints training examples/s of each, their ratio, tokens/s, peak memory, validation
 accuracy after the same epochs, and the LSTM's floating-point rate against the cores' peak.
 `--overhead RUN_DIR` prints how much of a finished search's CPU time went into training.
+`--export RUN_DIR` measures what a finished search ships, for serving (`search.serving`): load
+time, latency per request, throughput, size and memory of its model.keras beside the tutorial's.
 """
 
 from __future__ import annotations
@@ -299,7 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.json is not None and not args.json.parent.is_dir():
             raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
-        result = _overhead(args.overhead) if args.overhead is not None else _measure(args)
+        if args.export is not None:
+            result = _serving(args)
+        elif args.overhead is not None:
+            result = _overhead(args.overhead)
+        else:
+            result = _measure(args)
     except (DataError, UsageError) as error:
         return fail(error)
     if args.json is not None:
@@ -337,7 +344,26 @@ def _parser() -> ArgumentParser:
         metavar="RUN_DIR",
         help="instead, print the training share of a finished search's CPU time",
     )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="instead, measure a finished search's exported model for serving (latency, throughput, size, memory) "
+        "beside the tutorial's two models; writes RUN_DIR/best_model/benchmark.json",
+    )
     return parser
+
+
+def _serving(args) -> dict:
+    from search.serving import ServingConfig, benchmark_run, print_benchmark
+
+    run_dir = RunDir(args.export)
+    if RunFacts.read(run_dir) is None:
+        raise UsageError(f"--export {args.export}: not a run directory (no {run_dir.run_json.name})")
+    result = benchmark_run(run_dir, ServingConfig(threads=args.threads or len(os.sched_getaffinity(0)), seed=args.seed))
+    print_benchmark(result, print)
+    return result
 
 
 def _overhead(run_dir: Path) -> dict:

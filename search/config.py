@@ -297,6 +297,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "average (python -m search.certify does it on a finished run)",
     )
     parser.add_argument(
+        "--no-benchmark",
+        action="store_true",
+        help="skip the serving benchmark of the exported model at the end (python -m search.bench --export DIR does it later)",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="also show what Ray, Tune and TensorFlow print (Tune's trial tables; otherwise in DIR/driver.log)",

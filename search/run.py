@@ -102,7 +102,9 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
     progress = Progress()
     with quiet_libraries(args.verbose, progress, run_dir.session_log) as log:
         try:
-            code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify)
+            code = run(
+                search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify, not args.no_benchmark
+            )
         except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
             code = interrupted(run_dir, progress)
         except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray or Tune
@@ -194,6 +196,7 @@ def run(
     progress: Progress,
     verbose: bool = False,
     certify: bool = False,
+    benchmark: bool = True,
 ) -> int:
     """Run (or continue) a search in run_dir; returns the exit code (0, 1, 2 or 130)."""
     import ray  # started by ray_session
@@ -209,7 +212,9 @@ def run(
         except (UsageError, DataError) as error:
             return fail(error)
         search, plan = planned(search, len(prepared.splits["train"]))
-        session = Session(run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose, certify)
+        session = Session(
+            run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose, certify, benchmark
+        )
         session.fidelity = asdict(plan) if plan else None  # a resumed run keeps the plan run.json records
         try:
             return phases(session)
@@ -234,6 +239,8 @@ def phases(session: Session) -> int:
         outcome.export_and_summarize(session, built, result, progress, export=not session.certify)
         if session.certify:
             certified(session)
+        if session.benchmark:
+            served(session)
     elif result.code == 1:  # ended, with no trial to export: the run is finished all the same
         outcome.summarize(session, built)
     build_report(run_dir, progress)
@@ -247,6 +254,22 @@ def certified(session: Session) -> None:
 
     certify.record(session.run_dir, certify.certify(session, certify.CertifyConfig(), session.progress), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+
+
+def served(session: Session) -> None:
+    """The serving benchmark of the export (search.serving); a failure is reported, the export stands."""
+    from search import serving
+    from search.data import raw_splits
+
+    progress = session.progress
+    try:
+        texts = raw_splits(session.data_config)["test"][0]
+        result = serving.benchmark_run(session.run_dir, serving.ServingConfig(threads=local_cpus()), texts)
+    except Exception as error:
+        again = f"python -m search.bench --export {shlex.quote(str(session.run_dir.root))}"
+        progress.warn(f"the serving benchmark failed ({type(error).__name__}: {error}); retry with: {again}")
+        return
+    serving.print_benchmark(result, progress.say)
 
 
 def header(session: Session, lstm: dict) -> None:

@@ -44,6 +44,8 @@ class Session:
     progress: Progress
     verbose: bool = False
     certify: bool = False
+    benchmark: bool = True
+    """Measure the exported model for serving at the end (search.serving)."""
     space: tuple[Param, ...] = ()
     """The run's search space: pinned values, and the ranges fitted to the prepared data."""
     fidelity: dict | None = None

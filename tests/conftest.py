@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 SAMPLE = Path(__file__).parent / "data" / "aclImdb_sample.tar.gz"
-TINY = ["--fix", "units=16", "--fix", "embedding_dim=16", "--fix", "max_len=128", "--fix", "vocab_size=2000"]
+FIXES = ["--fix", "units=16", "--fix", "embedding_dim=16", "--fix", "max_len=128", "--fix", "vocab_size=2000"]
 """Hyperparameters pinned small, so a search on the sample takes seconds per trial."""
+TINY = [*FIXES, "--no-benchmark"]
+"""FIXES, without the serving benchmark at the end (tests/test_quality.py's search runs it)."""
 
 
 @pytest.fixture(autouse=True)

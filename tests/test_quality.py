@@ -16,7 +16,7 @@ from search import baseline
 from search import run as search_run
 from search.linear import C_GRID
 
-from conftest import SAMPLE, TINY
+from conftest import FIXES, SAMPLE
 
 TRAIN, VAL = 192, 48
 """Training and validation reviews of the sample: TRAIN is the examples of one epoch."""
@@ -39,7 +39,7 @@ def certified_run(tmp_path_factory):
         "--certify",
         "--out",
         str(out),
-        *TINY,
+        *FIXES,  # and the serving benchmark at the end
     ]
     assert search_run.main(args) == 0
     assert baseline.main([str(out), "--epochs", "2"]) == 0
@@ -175,6 +175,32 @@ def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_
     assert baseline.main([str(certified_run), "--linear-only"]) == 0
     again = read_json(files.baseline_json)
     assert again["models"] == result["models"] and again["linear"]["test_confusion"] == linear["test_confusion"]
+
+
+def test_the_export_is_measured_for_serving_beside_the_tutorials_models(certified_run, tmp_path, capsys):
+    files = RunDir(certified_run)
+    bench = read_json(files.best_model / "benchmark.json")
+    assert set(bench["models"]) == {"exported", "tutorial-single", "tutorial-stacked"} and bench["threads"] >= 1
+    assert bench["requests"] == bench["texts"] == 240  # every test text of the sample
+    for m in bench["models"].values():
+        latency = m["latency_ms"]
+        assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] and m["load_s"] > 0
+        assert set(m["throughput_per_s"]) == {"32", "256"} and all(v > 0 for v in m["throughput_per_s"].values())
+        assert m["size_bytes"] > 0 and m["params"] > 0 and m["peak_memory_mib"] > 100
+    exported = bench["models"]["exported"]
+    assert exported["size_bytes"] == (files.best_model / "model.keras").stat().st_size
+    assert bench["models"]["tutorial-stacked"]["params"] > bench["models"]["tutorial-single"]["params"]
+    card = read_json(files.best_model / "card.json")
+    assert card["benchmark"] == exported | {"threads": bench["threads"]}
+    report = (files.report / "index.html").read_text()
+    assert "<h3>Serving</h3>" in report and f">{exported['latency_ms']['p50']:.1f}</td>" in report
+    assert "tutorial-stacked (untrained: same cost)" in report
+
+    # On something that is not a finished run: one line, exit 2, nothing written.
+    from search import bench as bench_cli
+
+    assert bench_cli.main(["--export", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())
 
 
 def test_certify_and_baseline_refuse_what_is_not_a_finished_run(tmp_path, capsys):

@@ -1,0 +1,186 @@
+"""What a run ships, measured for serving: load time, latency per request, throughput, size, memory.
+
+    python -m search.bench --export RUN_DIR [--threads 1]
+    python -m search.run ...   # at the end of every search that exports, unless --no-benchmark
+
+Measured on this machine's CPUs with the run's own test texts (their real lengths), each model in
+a fresh process whose TensorFlow thread pools (intra-op and inter-op) are pinned to `--threads`:
+the exported `model.keras` and the tutorial's two models, built at the exported model's
+vocabulary (at most the tutorial's 1,000 words) with untrained weights, since their cost does not
+depend on the values of their weights. For each: the time `keras.saving.load_model` takes; the
+latency of one request of one text (p50, p95, p99 over `requests` texts drawn from the test
+split, after warm-up), through one traced function as a server runs it; throughput at batch 32
+and 256 (texts per second, over `texts` texts); model.keras's size on disk, the parameter count
+and the process's peak resident memory. Results go to best_model/benchmark.json and card.json's
+"benchmark"; the report shows them beside the linear baseline's speed (baseline.json).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runfiles.cli import UsageError
+from runfiles.documents import RunFacts
+from runfiles.io import read_json, write_json
+from runfiles.layout import BENCHMARK_FILE, CARD_FILE, MODEL_FILE, TUTORIAL_PRESETS, RunDir
+
+EXPORTED = "exported"
+"""benchmark.json's name for the run's exported model, beside the tutorial presets' names."""
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """How the serving benchmark measures."""
+
+    threads: int = 1
+    """TensorFlow's intra-op and inter-op threads in each measuring process."""
+    requests: int = 300
+    """Single-text requests timed for the latency percentiles."""
+    texts: int = 2048
+    """Texts classified for each batch size's throughput."""
+    batch_sizes: tuple[int, ...] = (32, 256)
+    """Batch sizes whose throughput is measured."""
+    seed: int = 0
+    """Draws the test texts measured."""
+
+    def __post_init__(self) -> None:
+        for name in ("threads", "requests", "texts"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
+
+
+def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), texts: list[str] | None = None) -> dict:
+    """Measure the run's exported model and the tutorial's two models (see the module's docstring);
+    writes best_model/benchmark.json and card.json's "benchmark" and returns benchmark.json.
+
+    `texts`: the run's test texts, or None to read them from the run's data (run.json's source).
+    Raises UsageError when the run has no exported model.keras, DataError when its data cannot
+    be read.
+    """
+    model = run_dir.best_model / MODEL_FILE
+    card_path = run_dir.best_model / CARD_FILE
+    if not model.is_file() or not card_path.is_file():
+        raise UsageError(f"{run_dir.root}: no exported model ({model} and its {CARD_FILE}); finish a search first")
+    if texts is None:
+        from search.data import DataConfig, raw_splits
+
+        texts = raw_splits(DataConfig.recorded(RunFacts.read(run_dir).data_config))["test"][0]
+    drawn = random.Random(config.seed).sample(list(texts), min(len(texts), max(config.requests, config.texts)))
+    card = read_json(card_path)
+    specs = {EXPORTED: {"path": str(model)}} | {
+        preset: {"preset": preset, "vocabulary_of": str(model), "num_classes": len(card.get("classes") or [0, 1])}
+        for preset in TUTORIAL_PRESETS
+    }
+    measured = {name: _in_fresh_process(spec, drawn, config) for name, spec in specs.items()}
+    result = {
+        "threads": config.threads,
+        "requests": min(config.requests, len(drawn)),
+        "texts": min(config.texts, len(drawn)),
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "note": "tutorial models: built at the exported model's vocabulary, untrained (cost does not depend on weights)",
+        "models": measured,
+    }
+    write_json(run_dir.best_model / BENCHMARK_FILE, result)
+    write_json(card_path, card | {"benchmark": measured[EXPORTED] | {"threads": config.threads}})
+    return result
+
+
+def print_benchmark(result: dict, say) -> None:
+    """One line per model: `say(line)` (print, or the driver's progress)."""
+    say(
+        f"serving   {result['threads']} thread{'s' * (result['threads'] > 1)}, {result['requests']} requests of one "
+        f"test text, {result['texts']} texts per batch size ({result['machine']['cpus']} CPUs)"
+    )
+    for name, m in result["models"].items():
+        latency, throughput = m["latency_ms"], m["throughput_per_s"]
+        say(
+            f"  {name:<17} p50 {latency['p50']:.1f} ms  p95 {latency['p95']:.1f}  p99 {latency['p99']:.1f}  |  "
+            + "  ".join(f"batch {b}: {v:,.0f}/s" for b, v in throughput.items())
+            + f"  |  load {m['load_s']:.2f} s, {m['size_bytes'] / 2**20:.1f} MiB, {m['params']:,} params, "
+            f"peak {m['peak_memory_mib']:,.0f} MiB"
+        )
+
+
+def _in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
+    """`measure` in a new process: its own TensorFlow thread pools, its own peak memory."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inherited by the new process: no TensorFlow start-up chatter
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(measure, spec, texts, config).result()
+
+
+def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
+    """One model's serving numbers, in this process (a fresh one: thread pools are set first).
+
+    `spec`: {"path": a model.keras} or {"preset": a tutorial preset, "vocabulary_of": a model.keras
+    whose vocabulary it takes, "num_classes": K}. Latencies in milliseconds, throughput in texts
+    per second, sizes in bytes, memory in MiB.
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(config.threads)
+    import keras
+
+    import models.text  # noqa: F401 - registers the standardization model.keras refers to
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(spec["path"]) if "path" in spec else _preset_file(spec, Path(scratch))
+        started = time.perf_counter()
+        model = keras.saving.load_model(path, safe_mode=True)
+        load_s = time.perf_counter() - started
+        size = path.stat().st_size
+    infer = tf.function(lambda text: model(text, training=False), input_signature=[tf.TensorSpec([None], tf.string)])
+    requests, batch_texts = texts[: config.requests], texts[: config.texts]
+    for text in requests[:10]:  # warm-up: the trace, then the caches
+        infer(tf.constant([text]))
+    latencies = []
+    for text in requests:
+        started = time.perf_counter()
+        infer(tf.constant([text])).numpy()
+        latencies.append((time.perf_counter() - started) * 1000)
+    throughput = {}
+    for batch in config.batch_sizes:
+        batches = [tf.constant(batch_texts[i : i + batch]) for i in range(0, len(batch_texts), batch)]
+        infer(batches[0]).numpy()
+        started = time.perf_counter()
+        for chunk in batches:
+            infer(chunk).numpy()
+        throughput[str(batch)] = len(batch_texts) / (time.perf_counter() - started)
+    p50, p95, p99 = np.percentile(latencies, [50, 95, 99]).tolist()
+    return {
+        "load_s": load_s,
+        "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "mean": float(np.mean(latencies))},
+        "throughput_per_s": throughput,
+        "size_bytes": size,
+        "params": int(model.count_params()),
+        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _preset_file(spec: dict, folder: Path) -> Path:
+    """A tutorial model (untrained) with the vocabulary of `spec["vocabulary_of"]`, saved as model.keras in `folder`."""
+    import keras
+
+    from models import PRESETS, build_model, make_vectorizer, with_vectorizer
+
+    exported = keras.saving.load_model(spec["vocabulary_of"], safe_mode=True)
+    vectorizer = next(layer for layer in exported.layers if isinstance(layer, keras.layers.TextVectorization))
+    tutorial = PRESETS[spec["preset"]]
+    vocabulary = vectorizer.get_vocabulary()[: tutorial.vocab_size]
+    network = build_model(dataclasses.replace(tutorial, vocab_size=len(vocabulary), num_classes=spec["num_classes"]))
+    path = folder / MODEL_FILE
+    with_vectorizer(network, make_vectorizer(vocabulary)).save(path)
+    return path
