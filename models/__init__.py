@@ -25,6 +25,7 @@ _KERAS_PARTS = {
     "MaskedPooling": "models.layers",
     "build_model": "models.build",
     "make_vectorizer": "models.build",
+    "mean_logits": "models.build",
     "resolve_lstm": "models.build",
     "uses_fused": "models.build",
     "with_vectorizer": "models.build",

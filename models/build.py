@@ -36,7 +36,7 @@ def uses_fused(network: keras.Model) -> bool:
     return any(isinstance(layer, FusedBiLSTM) for layer in network.layers)
 
 
-def build_model(config: ModelConfig, lstm: LstmChoice = "keras") -> keras.Sequential:
+def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | None = None) -> keras.Sequential:
     """Integer token ids [batch, time] (0 = padding, masked) in, logits [batch, config.logits] out:
     one logit for two classes (sigmoid(logit) = P(class 1)), one per class for K > 2 (softmax).
 
@@ -64,7 +64,15 @@ def build_model(config: ModelConfig, lstm: LstmChoice = "keras") -> keras.Sequen
     if config.dropout > 0:
         layers.append(keras.layers.Dropout(config.dropout))
     layers.append(keras.layers.Dense(config.logits))
-    return keras.Sequential(layers, name=f"bilstm_{config.depth}x")
+    return keras.Sequential(layers, name=name or f"bilstm_{config.depth}x")
+
+
+def mean_logits(networks: list[keras.Model]) -> keras.Model:
+    """One network of several (each ids [batch, time] → logits [batch, L], distinctly named): the
+    mean of their logits [batch, L], a deep ensemble's average (Lakshminarayanan et al. 2017,
+    averaging logits rather than probabilities, so a two-class model keeps one logit)."""
+    ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    return keras.Model(ids, keras.layers.Average(name="mean_logits")([net(ids) for net in networks]), name="ensemble")
 
 
 def make_vectorizer(vocabulary: list[str], max_len: int = 0) -> keras.layers.TextVectorization:

@@ -396,6 +396,20 @@ class CertifiedConfig(Document):
 
 
 @dataclass
+class Ensemble(Document):
+    """The exported mean-logit ensemble of the refits (summary.json's certification.ensemble)."""
+
+    seeds: list = field(default_factory=list)
+    """The refits' seeds, one network each."""
+    test_accuracy: float | None = None
+    """Its accuracy on the test split."""
+    test_macro_f1: float | None = None
+    """Its macro-F1 on the test split."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
 class Certification(Document):
     """summary.json's certification: the top configurations re-trained over seeds (python -m search.certify)."""
 
@@ -409,6 +423,8 @@ class Certification(Document):
     """Its wall time in seconds."""
     refit: Refit | None = field(default=None, metadata=_meta(optional=True, of=Refit))
     """The refit on train + validation; absent with --no-refit."""
+    ensemble: Ensemble | None = field(default=None, metadata=_meta(optional=True, of=Ensemble))
+    """The mean-logit ensemble of the refits, when it was exported (--ensemble)."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 

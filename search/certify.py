@@ -26,7 +26,6 @@ import shlex
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import (
@@ -34,6 +33,7 @@ from runfiles.documents import (
     Certified,
     CertifiedConfig,
     CertifyRow,
+    Ensemble,
     Exported,
     Refit,
     RefitSeed,
@@ -42,28 +42,12 @@ from runfiles.documents import (
 )
 from runfiles.io import read_json, read_rows
 from runfiles.layout import CARD_FILE, OBJECTIVE, Objective, RunDir, State, copies_note, rank_key
+from search.config import CertifyConfig
 from search.console import Progress
-from search.export import export_network
+from search.export import evaluate_test, export_network
 from search.retrain import Job, network_of, run_jobs, spread
 from search.session import Session, follow_up
-from search.space import configs_from
-
-
-@dataclass(frozen=True)
-class CertifyConfig:
-    """How a search's result is certified."""
-
-    top: int = 3
-    """Configurations re-trained: the best ones by validation accuracy."""
-    seeds: int = 3
-    """Fresh seeds each configuration is re-trained with."""
-    refit: bool = True
-    """Then fit the chosen configuration on train + validation with the same seeds, and ship that."""
-
-    def __post_init__(self) -> None:
-        for name in ("top", "seeds"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
+from search.space import configs_from, model_config
 
 
 def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
@@ -117,7 +101,7 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
     if config.refit:
         mine = _refit(session, mine, summary, progress)
     summary.wall_s = time.time() - started
-    _export(session, mine, summary, progress)
+    _export(session, mine, summary, progress, ensemble=config.ensemble)
     return summary
 
 
@@ -207,8 +191,9 @@ def _summarize(jobs: list[Job], results: list[dict], seconds: float, objective: 
     )
 
 
-def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> None:
-    """Ship the model of the chosen configuration's seed with the best objective (in certification)."""
+def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progress, ensemble: bool = False) -> None:
+    """Ship the model of the chosen configuration's seed with the best objective (in certification),
+    or with `ensemble` the mean of every seed's logits (summary.ensemble records its test result)."""
     objective = session.objective
     job, result = min(mine, key=lambda pair: objective.worst_first(pair[1][objective.metric]))
     chosen = summary.chosen
@@ -227,14 +212,19 @@ def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progr
         "tokens_per_s": statistics.fmean(m["tokens_per_s"] for m in result["history"]),
         "certified": certified.to_json(objective),
     }
-    export_network(
-        network_of(job.params, result["weights"], len(session.prepared.classes)),
-        job.params,
-        session.prepared,
-        session.run_dir.best_model,
-        facts,
-        tested=result["test"],
-    )
+    classes = len(session.prepared.classes)
+    network, tested = network_of(job.params, result["weights"], classes), result["test"]
+    if ensemble:
+        network, tested = _ensemble(session, mine)
+        seeds = [j.label["seed"] for j, _ in mine]
+        summary.ensemble = Ensemble(seeds=seeds, test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1)
+        facts |= {"seed": None, "ensemble": summary.ensemble.to_json()}
+    export_network(network, job.params, session.prepared, session.run_dir.best_model, facts, tested=tested)
+    if ensemble:
+        progress.field(
+            "ensemble",
+            f"the mean of the {len(mine)} refits' logits: test_accuracy {tested.accuracy:.4f} (exported: one model.keras)",
+        )
     fitted = " (refit on train + validation)" if summary.refit else ""
     progress.field(
         "certified",
@@ -244,17 +234,28 @@ def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progr
     )
 
 
+def _ensemble(session, mine: list[tuple[Job, dict]]):
+    """(the network averaging every seed's logits, its test Evaluation)."""
+    from models import mean_logits  # Keras loads at the export, not on --help
+
+    job, classes = mine[0][0], len(session.prepared.classes)
+    members = [network_of(j.params, r["weights"], classes, name=f"seed_{j.label['seed']}") for j, r in mine]
+    network = mean_logits(members)
+    vocab_size = model_config(job.params, classes).vocab_size
+    return network, evaluate_test(network, session.prepared, vocab_size, job.train.max_len)
+
+
 # ---------------------------------------------------------------- command line
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
-    add_fields(parser, CertifyConfig, ["top", "seeds", "refit"])
+    add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble"])
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = parser.parse_args(argv)
-        config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit)
+        config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit, ensemble=args.ensemble)
         run_dir = RunDir(args.run_dir)
         if Summary.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")

@@ -116,6 +116,28 @@ class SearchConfig:
         return narrowed(SPACE, self.fixed)
 
 
+@dataclass(frozen=True)
+class CertifyConfig:
+    """How a search's result is certified."""
+
+    top: int = 3
+    """Configurations re-trained: the best ones by validation accuracy."""
+    seeds: int = 3
+    """Fresh seeds each configuration is re-trained with."""
+    refit: bool = True
+    """Then fit the chosen configuration on train + validation with the same seeds, and ship that."""
+    ensemble: bool = False
+    """Ship the mean of the refits' logits, one model.keras of every seed's network, instead of
+    the refit of the seed that validated best (as many times the inference cost as seeds)."""
+
+    def __post_init__(self) -> None:
+        if self.ensemble and not self.refit:
+            raise UsageError("--ensemble averages the refits: drop --no-refit")
+        for name in ("top", "seeds"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
+
+
 RESUMABLE = (
     "trials",
     "time_budget_min",
@@ -295,6 +317,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="then re-train the top 3 configurations with 3 fresh seeds each and export the best on "
         "average (python -m search.certify does it on a finished run)",
+    )
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="with --certify, export the mean of the refits' logits (one model.keras of every seed's network) "
+        "instead of the refit of the seed that validated best",
     )
     parser.add_argument(
         "--no-benchmark",

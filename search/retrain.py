@@ -86,12 +86,12 @@ def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=
     return results
 
 
-def network_of(params: dict, weights: list, num_classes: int):
+def network_of(params: dict, weights: list, num_classes: int, name: str | None = None):
     """A Keras-layers network of `params` for `num_classes` classes holding `weights` (from either
-    LSTM implementation)."""
+    LSTM implementation); `name` it to put several in one model."""
     from models import build_model  # Keras loads in the jobs and at the export, not on --help
 
-    network = build_model(model_config(params, num_classes), lstm="keras")
+    network = build_model(model_config(params, num_classes), lstm="keras", name=name)
     network.set_weights(weights)
     return network
 

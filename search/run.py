@@ -28,6 +28,7 @@ from runfiles.layout import STUDY_NAME, TUTORIAL_PRESETS, RunDir, class_text, da
 from runfiles.lock import holding, refuse_if_held
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
+    CertifyConfig,
     SearchConfig,
     configs_from_args,
     local_cpus,
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 def session_of(args, run_dir: RunDir, command: str) -> int:
     """Check the options against the run directory and the data, then run; the exit code."""
     try:
+        if args.ensemble and not args.certify:
+            raise UsageError("--ensemble exports an ensemble of the certified refits: add --certify")
+        certify = CertifyConfig(ensemble=args.ensemble) if args.certify else None
         check_out(run_dir, args.resume)
         if args.resume:
             recorded = RunFacts.read(run_dir)
@@ -102,9 +106,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
     progress = Progress()
     with quiet_libraries(args.verbose, progress, run_dir.session_log) as log:
         try:
-            code = run(
-                search, data_config, run_dir, args.resume, command, progress, args.verbose, args.certify, not args.no_benchmark
-            )
+            code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, certify, not args.no_benchmark)
         except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
             code = interrupted(run_dir, progress)
         except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray or Tune
@@ -195,7 +197,7 @@ def run(
     command: str,
     progress: Progress,
     verbose: bool = False,
-    certify: bool = False,
+    certify: CertifyConfig | None = None,
     benchmark: bool = True,
 ) -> int:
     """Run (or continue) a search in run_dir; returns the exit code (0, 1, 2 or 130)."""
@@ -238,7 +240,7 @@ def phases(session: Session) -> int:
     if result.code == 0:
         outcome.export_and_summarize(session, built, result, progress, export=not session.certify)
         if session.certify:
-            certified(session)
+            certified(session, session.certify)
         if session.benchmark:
             served(session)
     elif result.code == 1:  # ended, with no trial to export: the run is finished all the same
@@ -248,11 +250,11 @@ def phases(session: Session) -> int:
     return result.code
 
 
-def certified(session: Session) -> None:
+def certified(session: Session, config: CertifyConfig) -> None:
     """Certify the search's result over seeds; the export becomes the configuration best on average."""
     from search import certify  # Ray and Keras load once a search runs, not on --help
 
-    certify.record(session.run_dir, certify.certify(session, certify.CertifyConfig(), session.progress), session.objective)
+    certify.record(session.run_dir, certify.certify(session, config, session.progress), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
 
 

@@ -21,7 +21,7 @@ from runfiles.documents import RunFacts
 from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
 from search import faults
-from search.config import Resources, SearchConfig, local_cpus, plan_resources
+from search.config import CertifyConfig, Resources, SearchConfig, local_cpus, plan_resources
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, data_fingerprint, prepare
 from search.space import fitted
@@ -43,7 +43,8 @@ class Session:
     """Unix seconds when the session started."""
     progress: Progress
     verbose: bool = False
-    certify: bool = False
+    certify: CertifyConfig | None = None
+    """How to certify the search's result at its end (search.certify), or None."""
     benchmark: bool = True
     """Measure the exported model for serving at the end (search.serving)."""
     space: tuple[Param, ...] = ()

@@ -125,6 +125,34 @@ def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_
     assert read_json(files.summary_json)["certification"]["exported"] == cut["trial_id"]
 
 
+def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certified_run, tmp_path, capsys):
+    import keras
+
+    import models.text  # noqa: F401 - registers what model.keras refers to
+    from runfiles.documents import RunFacts
+    from search import certify
+    from search.data import DataConfig, raw_splits
+    from search.export import probabilities
+
+    run = shutil.copytree(certified_run, tmp_path / "run")
+    files = RunDir(run)
+    assert certify.main([str(run), "--ensemble", "--no-refit"]) == 2 and "drop --no-refit" in capsys.readouterr().err
+
+    assert certify.main([str(run), "--top", "1", "--seeds", "2", "--ensemble"]) == 0
+
+    certification = read_json(files.summary_json)["certification"]
+    ensemble, card = certification["ensemble"], read_json(files.best_model / "card.json")
+    assert ensemble["seeds"] == [1, 2] and card["ensemble"] == ensemble and card["seed"] is None
+    assert card["test_accuracy"] == ensemble["test_accuracy"]
+    model = keras.saving.load_model(files.best_model / "model.keras", safe_mode=True)
+    assert {"seed_1", "seed_2", "mean_logits"} <= {layer.name for layer in model.get_layer("ensemble").layers}
+    texts, labels = raw_splits(DataConfig.recorded(RunFacts.read(files).data_config))["test"]
+    predicted = probabilities(model, list(texts)).argmax(axis=1)
+    assert np.mean(predicted == labels) == pytest.approx(ensemble["test_accuracy"], abs=1e-6)  # the file is what was tested
+    report = (files.report / "index.html").read_text()
+    assert "exported: mean-logit ensemble of the 2 refits" in report and "one model each" in report
+
+
 def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_run):
     files = RunDir(certified_run)
     result = read_json(files.baseline_json)
