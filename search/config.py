@@ -70,6 +70,9 @@ class SearchConfig:
     objective: str = "val_accuracy"
     """What ranks trials everywhere (ASHA, Optuna, the leaderboard, export, certification):
     val_accuracy, val_macro_f1 (F1 averaged over the classes, for unbalanced classes) or val_loss."""
+    mlflow: str | None = None
+    """An MLflow tracking URI (e.g. http://127.0.0.1:5000) to log every trial and the run's
+    outcome to (the mlflow extra); none: no MLflow."""
     fixed: dict = dataclasses.field(default_factory=dict)
     """Hyperparameters pinned to one value instead of searched."""
 
@@ -150,6 +153,7 @@ RESUMABLE = (
     "resource_wait_min",
     "max_failures",
     "lstm",
+    "mlflow",
 )
 """Options a resumed run may change; every other one keeps the value the run started with."""
 
@@ -289,7 +293,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         SearchConfig,
         SEARCH_FIELDS,
         flags=SEARCH_FLAGS,
-        metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI"},
+        metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI", "mlflow": "URI"},
         suppress=True,
     )
     add_fields(

@@ -42,6 +42,7 @@ from search.config import (
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, check_source, prepare, source_fingerprint
 from search.export import library_versions
+from search.mlflow_tracking import check_tracking
 from search.session import (
     Session,
     build_report,
@@ -92,6 +93,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         else:
             search, data_config = configs_from_args(args)
         check_storage(search.storage)
+        check_tracking(search.mlflow)
         check_local_resources(search)
         check_address(search.address)
         check_run_data(data_config, args.resume and "source" not in vars(args))  # before Ray starts
@@ -246,8 +248,24 @@ def phases(session: Session) -> int:
     elif result.code == 1:  # ended, with no trial to export: the run is finished all the same
         outcome.summarize(session, built)
     build_report(run_dir, progress)
+    if session.search.mlflow:
+        tracked(session)
     upload(run_dir, session.search.storage)
     return result.code
+
+
+def tracked(session: Session) -> None:
+    """The run's outcome to MLflow (search.mlflow_tracking); a failure is reported, the run stands."""
+    from search.mlflow_tracking import log_outcome
+
+    try:
+        run_id = log_outcome(session.search.mlflow, session.run_dir)
+    except Exception as error:
+        session.progress.warn(f"--mlflow {session.search.mlflow}: the outcome was not logged ({type(error).__name__}: {error})")
+        return
+    session.progress.field(
+        "mlflow", f"{session.search.mlflow}: experiment {session.run_dir.root.resolve()}, outcome run {run_id}"
+    )
 
 
 def certified(session: Session, config: CertifyConfig) -> None:

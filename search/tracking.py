@@ -5,7 +5,8 @@ reported epoch and rewrites trials.csv whenever a trial starts, reports, checkpo
 ends, so a report can be built from the files at any moment. A trial's state comes from
 Tune's own events (started, ended, raised) plus why it ended: the scheduler's reason for
 stopping it, or the trial's own report that its loss diverged; `search.searcher.trial_ending`
-classifies it, for this table and the study alike.
+classifies it, for this table and the study alike. `TrialsToMLflow` (with --mlflow) sends
+the same trials to an MLflow tracking server.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from ray import tune
+from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
 from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Objective, Param, RunDir, State, as_float, names, trial_columns, trial_id
 from search.console import Progress
+from search.mlflow_tracking import experiment_name
 from search.scheduler import Ledger, StoppingScheduler, scheduler_path
 from search.searcher import NUMBER, trial_ending
 from search.space import preset_of
@@ -222,3 +225,35 @@ def summarize(epochs: list[dict], objective: Objective = OBJECTIVE) -> dict:
         best = min(scored, key=lambda e: objective.worst_first(as_float(e[objective.metric])))
         row.update({k: best.get(k, "") for k in ("val_accuracy", "val_loss", "val_macro_f1")}, best_epoch=best["epoch"])
     return row
+
+
+class TrialsToMLflow(MLflowLoggerCallback):
+    """Ray Tune's MLflowLoggerCallback, with runs named by trial id and the trial's state as tags.
+
+    `rows` maps a trial id to its trials.csv row (search.tracking.TrialTable.rows); placed after
+    the trial table among Tune's callbacks, it reads the row the table has just ended.
+    """
+
+    def __init__(self, uri: str, run_dir: RunDir, rows: dict[str, dict]):
+        super().__init__(tracking_uri=uri, experiment_name=experiment_name(run_dir), tags={"run_dir": experiment_name(run_dir)})
+        self.rows = rows
+
+    def log_trial_start(self, trial) -> None:
+        if trial not in self._trial_runs:
+            name = trial_id(int(trial.config[NUMBER]))
+            run = self.mlflow_util.start_run(tags={**self.tags, "trial_id": name}, run_name=name)
+            self._trial_runs[trial] = run.info.run_id
+            self.mlflow_util.log_params(run_id=self._trial_runs[trial], params_to_log=trial.config)
+
+    def log_trial_result(self, iteration: int, trial, result: dict) -> None:
+        run_id = self._trial_runs[trial]
+        self.mlflow_util.log_metrics(run_id=run_id, metrics_to_log=result, step=int(result.get("epoch", iteration)))
+
+    def log_trial_end(self, trial, failed: bool = False) -> None:
+        import mlflow
+
+        row = self.rows.get(trial_id(int(trial.config[NUMBER])), {})
+        client = mlflow.MlflowClient(self.tracking_uri)
+        for key in ("state", "reason"):
+            client.set_tag(self._trial_runs[trial], key, row.get(key, ""))
+        super().log_trial_end(trial, failed)

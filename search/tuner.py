@@ -30,7 +30,7 @@ from search.scheduler import Ledger, StoppingScheduler, TimeBudget, scheduler_pa
 from search.searcher import NUMBER, StudySearch, Unfinished, best_reported, load_sampler, open_study, started_trials
 from search.session import Session
 from search.space import optuna_space
-from search.tracking import TrialTable
+from search.tracking import TrialsToMLflow, TrialTable
 from search.trainable import bilstm
 
 
@@ -154,13 +154,20 @@ def _tuner(session: Session, built: Built, scheduler: StoppingScheduler, lstm: d
         run_config=tune.RunConfig(
             name=session.run_dir.tune.name,
             storage_path=storage_path(session.run_dir, session.search.storage),
-            callbacks=[built.table],
+            callbacks=[built.table, *_mlflow(session, built)],
             stop=built.time_budget,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),  # the trial table keeps the best and the latest
             failure_config=tune.FailureConfig(max_failures=session.search.max_failures),
             verbose=2 if session.verbose else 0,
         ),
     )
+
+
+def _mlflow(session: Session, built: Built) -> list:
+    """Ray Tune's MLflow callback (after the trial table, whose rows it reads), with --mlflow."""
+    if not session.search.mlflow:
+        return []
+    return [TrialsToMLflow(session.search.mlflow, session.run_dir, built.table.rows)]
 
 
 def _dirname(trial) -> str:
