@@ -442,10 +442,12 @@ def _leaderboard(run: Run, best_id: str) -> str:
     trials = analysis.ranked(run.trials, run.objective)
     names = [p.name for p in analysis.searched(run.space) if p.name in trials]
     metrics = _leaderboard_metrics(run)
+    limit = run.info.search_config.get("max_latency_ms")
+    latency = ["latency ms"] if limit else []  # with a limit only: the board fits a 1280-pixel window
     headers = (
         ["rank", "trial", "preset", "state", "reason"]
         + names
-        + ["epochs (best)", *(metric_name(m) for m in metrics), "examples/s", "where"]
+        + ["epochs (best)", *(metric_name(m) for m in metrics), "examples/s", *latency, "where"]
     )
     rows, classes = [], []
     for rank, (_, t) in enumerate(trials.iterrows(), start=1):
@@ -455,20 +457,29 @@ def _leaderboard(run: Run, best_id: str) -> str:
         rows.append(
             [rank, t["trial_id"], t["preset"], state_label(t["state"]), t["reason"]]
             + [format_value(n, t[n]) for n in names]
-            + [epochs, *(analysis.fmt_metric(m, t[m]) for m in metrics), page.fmt_number(t["examples_per_s"]), _where(t)]
+            + [epochs, *(analysis.fmt_metric(m, t[m]) for m in metrics), page.fmt_number(t["examples_per_s"])]
+            + ([_latency_cell(t, limit)] if limit else [])
+            + [_where(t)]
         )
-        classes.append(t["state"] + (" best" if t["trial_id"] == best_id else ""))
+        infeasible = limit and t.get("feasible") == "no"
+        classes.append(t["state"] + (" best" if t["trial_id"] == best_id else "") + (" infeasible" if infeasible else ""))
     first = 5 + len(names)
     table = page.table(
         headers,
         rows,
-        numeric={0, *range(5, first + 2 + len(metrics))},
+        numeric={0, *range(5, first + 2 + len(metrics) + len(latency))},
         row_classes=classes,
         column_classes={headers.index("reason"): "reason", headers.index("where"): "where"},
     )
     return page.section(
         "leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})", table if rows else page.note("no trials yet")
     )
+
+
+def _latency_cell(trial, limit: float) -> str:
+    """A trial's latency in ms, and "over the limit" where it is infeasible."""
+    text = page.fmt_number(trial.get("latency_ms"), 2)
+    return f"{text} (over the limit)" if trial.get("feasible") == "no" else text
 
 
 def _leaderboard_metrics(run: Run) -> list[str]:
@@ -526,6 +537,8 @@ def _pareto(run: Run, add, best_id: str) -> str:
         if len(front)
         else ""
     )
+    limit = run.info.search_config.get("max_latency_ms")
+    latency = figures.latency_figure(run.trials, run.objective, best_id, limit)
     return page.section(
         "pareto",
         f"5. {figures.versus_title(run.metric)} vs throughput",
@@ -535,6 +548,14 @@ def _pareto(run: Run, add, best_id: str) -> str:
         ),
         page.paragraph(f"Pareto front: no other trial is both {better} and faster.") if len(front) else "",
         listed,
+        page.figure(add("latency.png", latency), f"{name} against inference latency with the Pareto front") if latency else "",
+        page.paragraph(
+            "Inference latency: each trial's network alone (token ids in) on one review at a time, the median over "
+            "the first validation reviews and over its epochs"
+            + (f"; trials over --max-latency-ms {limit:g} are infeasible: never exported, crosses here." if limit else ".")
+        )
+        if latency
+        else "",
     )
 
 

@@ -44,8 +44,8 @@ def family(trials: pd.DataFrame) -> pd.Series:
 
 
 def ranked(trials: pd.DataFrame, objective: Objective) -> pd.DataFrame:
-    """Trials in the harness's one ranking (runfiles.layout.rank_key): those with a value that
-    neither diverged nor errored, however they ended, by the objective; then the rest."""
+    """Trials in the harness's one ranking (runfiles.layout.rank_key): ended ones with a value that
+    neither diverged nor errored, however they ended, by the objective; then running ones; then the rest."""
     keys = [rank_key(row, objective) for row in trials.to_dict("records")]
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return trials.iloc[order]
@@ -77,12 +77,7 @@ def pinned_text(space: list[Param]) -> str:
 def counts_as_best(trials: pd.DataFrame, objective: Objective) -> np.ndarray:
     """True for the ended trials the harness's ranking lets be the best (rank_key group 0: scored,
     neither diverged nor errored, completed or stopped early)."""
-    rows = trials.to_dict("records")
-    return np.array([rank_key(row, objective)[0] == 0 and _ended(row.get("state")) for row in rows], bool)
-
-
-def _ended(state) -> bool:
-    return state in {s.value for s in State} and State(state).ended
+    return np.array([rank_key(row, objective)[0] == 0 for row in trials.to_dict("records")], bool)
 
 
 def best_so_far(values: np.ndarray, counts: np.ndarray, objective: Objective) -> np.ndarray:

@@ -219,6 +219,77 @@ def pareto_figure(trials: pd.DataFrame, objective: Objective, best_id: str) -> F
     return figure
 
 
+def latency_figure(trials: pd.DataFrame, objective: Objective, best_id: str, limit_ms: float | None) -> Figure | None:
+    """The objective against each network's inference latency (ms per review at batch 1), the Pareto
+    front (objective in its direction, latency minimized), infeasible trials (over `limit_ms`) as
+    crosses and the limit as a line; None when no trial reported a latency."""
+    metric = objective.metric
+    if "latency_ms" not in trials:
+        return None
+    rows = trials[trials[metric].notna() & (trials["latency_ms"] > 0)]
+    if not len(rows):
+        return None
+    figure, axes = _figure(9.5, 5.0)
+    ax = axes[0, 0]
+    over = (rows["feasible"] == "no").to_numpy() if "feasible" in rows else np.zeros(len(rows), bool)
+    ax.scatter(
+        rows["latency_ms"][~over],
+        rows[metric][~over],
+        s=30,
+        color=FAMILY_COLORS["single"],
+        edgecolor="black",
+        linewidth=0.4,
+        zorder=3,
+        label=f"within the limit ({int((~over).sum())})" if limit_ms else f"trials ({len(rows)})",
+    )
+    if over.any():
+        ax.scatter(
+            rows["latency_ms"][over],
+            rows[metric][over],
+            marker="x",
+            s=40,
+            color="gray",
+            zorder=3,
+            label=f"over the limit: infeasible ({int(over.sum())})",
+        )
+    front = rows[pareto_mask(objective.oriented(rows[metric].to_numpy()), -rows["latency_ms"].to_numpy())].sort_values(
+        "latency_ms"
+    )
+    ax.plot(
+        front["latency_ms"],
+        front[metric],
+        drawstyle="steps-post",
+        color="black",
+        linewidth=1.2,
+        zorder=2,
+        label=f"Pareto front ({len(front)} trials)",
+    )
+    if limit_ms:
+        ax.axvline(limit_ms, color="firebrick", linestyle="--", linewidth=1, label=f"--max-latency-ms {limit_ms:g}")
+    best = rows[rows["trial_id"] == best_id]
+    if len(best):
+        ax.scatter(
+            best["latency_ms"],
+            best[metric],
+            marker="*",
+            s=260,
+            color="gold",
+            edgecolor="black",
+            zorder=5,
+            label="best (exported)",
+        )
+    ax.set_xscale("log")
+    log_axis(ax.xaxis, rows["latency_ms"].min(), rows["latency_ms"].max())
+    ax.set_xlabel("inference latency (ms per review at batch 1, the network alone, log scale)")
+    ax.set_ylabel(metric_label(metric))
+    ax.set_title(f"{versus_title(metric)} vs inference latency (up and left is better)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    if objective.mode == "min":
+        ax.invert_yaxis()
+    return figure
+
+
 def versus_title(metric: str) -> str:
     """The objective in a title of the kind "Accuracy vs throughput"."""
     name = "accuracy" if metric == "val_accuracy" else plain(metric_name(metric))

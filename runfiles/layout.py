@@ -176,6 +176,7 @@ EPOCH_COLUMNS = (
     Column("device", str, "CPU or GPU:0"),
     Column("lstm", str, "the LSTM implementation: fused or keras"),
     Column("gpu_ids", str, "Ray's GPU ids, ;-separated"),
+    Column("latency_ms", float, "median ms per review at batch 1, the network alone, on the first validation reviews"),
 )
 TRIAL_HEAD = (
     Column("trial_id", str, "trial_NNNN, from the study's trial number"),
@@ -206,6 +207,8 @@ TRIAL_TAIL = (
     Column("cpus", float, "CPUs given to the trial"),
     Column("checkpoint", str, "the latest checkpoint, relative to the run directory"),
     Column("best_checkpoint", str, "the best epoch's checkpoint, relative to the run directory"),
+    Column("latency_ms", float, "median over epochs"),
+    Column("feasible", str, "with --max-latency-ms: yes (latency_ms within it) or no; else empty"),
 )
 
 
@@ -296,20 +299,24 @@ def _finite_or_none(value) -> float | None:
 def rank_key(row: dict, objective: Objective = OBJECTIVE) -> tuple:
     """How trials are ranked everywhere (leaderboard, progress, summary, export, certification).
 
-    Every trial that reported a value and neither diverged nor errored, by the objective at
-    its best epoch, however it ended: completed, or stopped by ASHA or a budget (its value
-    is what it found, at the fidelity it reached; the study keeps it PRUNED); then the rest.
-    Ties go to the trial that trained more epochs, then to the lower number.
+    Every ended trial that reported a value, neither diverged nor errored, and met
+    --max-latency-ms if the run has one, by the objective at its best epoch, however it ended:
+    completed, or stopped by ASHA or a budget (its value is what it found, at the fidelity it
+    reached; the study keeps it PRUNED); then the running ones that reported a value (not the
+    best yet while an ended one has a value); then the rest. Ties go to the trial that trained
+    more epochs, then to the lower number.
     """
     value = as_float(row.get(objective.metric))
-    scored = not math.isnan(value) and row.get("state") not in (State.DIVERGED, State.ERRORED)
-    return 0 if scored else 1, objective.worst_first(value), -as_float(row.get("epochs") or 0), as_float(row.get("number"))
+    scored = not math.isnan(value) and row.get("state") not in (State.DIVERGED, State.ERRORED) and row.get("feasible") != "no"
+    ended = row.get("state") not in (State.PENDING, State.RUNNING)
+    group = 0 if scored and ended else 1 if scored else 2
+    return group, objective.worst_first(value), -as_float(row.get("epochs") or 0), as_float(row.get("number"))
 
 
 def best_row(rows: Iterable[dict], objective: Objective = OBJECTIVE) -> dict | None:
     """The best trial: the first by rank_key among those with a value, or None."""
     ranked = sorted(rows, key=lambda row: rank_key(row, objective))
-    return ranked[0] if ranked and rank_key(ranked[0], objective)[0] == 0 else None
+    return ranked[0] if ranked and rank_key(ranked[0], objective)[0] < 2 else None
 
 
 def as_float(value) -> float:

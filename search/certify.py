@@ -41,7 +41,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.io import read_json, read_rows
-from runfiles.layout import CARD_FILE, OBJECTIVE, Objective, RunDir, State, copies_note, rank_key
+from runfiles.layout import CARD_FILE, OBJECTIVE, Objective, RunDir, copies_note, rank_key
 from search.config import CertifyConfig
 from search.console import Progress
 from search.export import evaluate_test, export_network
@@ -54,7 +54,7 @@ def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
     """The top `top` trials by `objective` (rank_key: completed or stopped early, not diverged or
     errored), best first; UsageError when no trial has a value."""
     ranked = sorted(read_rows(run_dir.trials_csv), key=lambda row: rank_key(row, objective))
-    rows = [r for r in ranked if rank_key(r, objective)[0] == 0 and State(r["state"]).ended]
+    rows = [r for r in ranked if rank_key(r, objective)[0] == 0]
     if not rows:
         raise UsageError(f"{run_dir.root}: no trial reported a value to certify")
     return rows[:top]

@@ -70,6 +70,10 @@ class SearchConfig:
     objective: str = "val_accuracy"
     """What ranks trials everywhere (ASHA, Optuna, the leaderboard, export, certification):
     val_accuracy, val_macro_f1 (F1 averaged over the classes, for unbalanced classes) or val_loss."""
+    max_latency_ms: float | None = None
+    """Trials whose network takes longer per review at batch 1 (median, search.train.inference_latency_ms)
+    are infeasible: Optuna's sampler learns the limit (its constraints_func) and they are never
+    exported (none: no limit)."""
     mlflow: str | None = None
     """An MLflow tracking URI (e.g. http://127.0.0.1:5000) to log every trial and the run's
     outcome to (the mlflow extra); none: no MLflow."""
@@ -85,6 +89,8 @@ class SearchConfig:
             raise UsageError(f"--grace-period {self.grace_period} is invalid: expected at most --max-epochs ({self.max_epochs})")
         if self.time_budget_min is not None and self.time_budget_min <= 0:
             raise UsageError(f"--time-budget {self.time_budget_min} is invalid: expected minutes > 0")
+        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
+            raise UsageError(f"--max-latency-ms {self.max_latency_ms} is invalid: expected milliseconds > 0")
         if self.budget_examples is not None and self.budget_examples < 1:
             raise UsageError(f"--budget-examples {self.budget_examples} is invalid: expected an integer >= 1")
         if self.gpus < 0:

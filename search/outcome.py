@@ -7,6 +7,7 @@ the report all use that answer.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,18 @@ def settle(session: Session, built: Built, progress: Progress) -> Outcome:
         progress.say("the run's budget is spent: nothing left to train (raise --time-budget or --budget-examples to go on)")
     best = best_row(table.rows.values(), session.objective)
     if best is None:
-        fail(_why_no_best(table.counts(), built.time_budget.spent))
+        fail(_why_no_best(table.counts(), built.time_budget.spent, table.rows.values(), session.search.max_latency_ms))
         return Outcome(1)
     return Outcome(0, best)
 
 
-def _why_no_best(counts: dict, time_spent: bool) -> str:
+def _why_no_best(counts: dict, time_spent: bool, rows=(), max_latency_ms: float | None = None) -> str:
+    latencies = [as_float(r.get("latency_ms")) for r in rows if not math.isnan(as_float(r.get("latency_ms")))]
+    if max_latency_ms is not None and latencies:
+        return (
+            f"error: no trial met --max-latency-ms {max_latency_ms:g} (the fastest took {min(latencies):.2f} ms per review); "
+            "nothing was exported: raise the limit, or --fix smaller units, depth or max_len"
+        )
     if counts["total"] and counts[State.DIVERGED.value] == counts["total"]:
         return "error: every trial diverged (its loss became NaN or infinite); try a lower --fix learning_rate=..."
     if time_spent:

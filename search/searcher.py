@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import statistics
 from dataclasses import dataclass
 
 import optuna
@@ -99,6 +100,7 @@ class StudySearch(OptunaSearch):
         self._unfinished = list(unfinished)
         self._best: dict[str, float | None] = {}  # each trial's best objective value so far
         self._reported: dict[str, int] = {}
+        self._latencies: dict[str, list[float]] = {}  # each trial's latency_ms per epoch
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if not self._ledger.can_fund_epoch():
@@ -131,6 +133,9 @@ class StudySearch(OptunaSearch):
             return
         self._best[trial_id] = self._objective.best([self._best.get(trial_id), value])
         self._ot_trials[trial_id].report(self._best[trial_id], epoch)
+        if not math.isnan(as_float(result.get(LATENCY))):  # the median over epochs, as trials.csv has it
+            self._latencies.setdefault(trial_id, []).append(float(result[LATENCY]))
+            self._ot_trials[trial_id].set_user_attr(LATENCY, statistics.median(self._latencies[trial_id]))
         self._reported[trial_id] = epoch
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -179,7 +184,7 @@ def save_sampler(run_dir: RunDir, sampler, study_size: int) -> None:
     tmp.replace(run_dir.tune / SAMPLER_FILE)
 
 
-def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: int = 10):
+def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: int = 10, max_latency_ms: float | None = None):
     """The sampler as the last session left it; a freshly seeded one if it is missing or
     behind the study (the driver stopped between a trial's creation and the save)."""
     path = run_dir.tune / SAMPLER_FILE
@@ -187,7 +192,29 @@ def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: in
         saved = pickle.loads(path.read_bytes())
         if saved["study_size"] == study_size:
             return saved["sampler"]
-    return optuna.samplers.TPESampler(seed=seed + study_size, n_startup_trials=startup_trials)
+    return new_sampler(seed + study_size, startup_trials, max_latency_ms)
+
+
+LATENCY = "latency_ms"
+"""The user attribute of a study trial holding its network's latency (ms per review, its latest epoch's)."""
+
+
+@dataclass(frozen=True)
+class LatencyLimit:
+    """Optuna's constraints_func for --max-latency-ms: [latency - limit], feasible when <= 0 (a trial
+    that reported no latency counts as feasible: it diverged or errored, and TPE skips it anyway)."""
+
+    limit_ms: float
+
+    def __call__(self, trial: optuna.trial.FrozenTrial) -> list[float]:
+        return [float(trial.user_attrs.get(LATENCY, self.limit_ms)) - self.limit_ms]
+
+
+def new_sampler(seed: int, startup_trials: int, max_latency_ms: float | None = None) -> optuna.samplers.TPESampler:
+    """TPE seeded, with `startup_trials` random ones first, and with a latency limit its constraints
+    (Optuna's constrained TPE: infeasible trials rank after every feasible one in its model)."""
+    constraints = LatencyLimit(max_latency_ms) if max_latency_ms is not None else None
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, constraints_func=constraints)
 
 
 # ---------------------------------------------------------------- reading a stored study

@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from ray import tune
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
@@ -44,9 +45,10 @@ class TrialTable(tune.Callback):
         cpus_per_trial: float,
         progress: Progress,
         objective: Objective = OBJECTIVE,
+        max_latency_ms: float | None = None,
     ):
         self.run_dir, self.space, self.ledger, self.scheduler = run_dir, tuple(space), ledger, scheduler
-        self.objective = objective
+        self.objective, self.max_latency_ms = objective, max_latency_ms
         self.param_names = [p.name for p in self.space]
         self.cpus, self.progress = cpus_per_trial, progress
         self.rows: dict[str, dict] = {}
@@ -83,7 +85,7 @@ class TrialTable(tune.Callback):
         row.update({k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids")})
         if "setup_s" in result:
             row["setup_s"] = result["setup_s"]
-        row.update(summarize(self.epochs[row["trial_id"]], self.objective))
+        row.update(summarize(self.epochs[row["trial_id"]], self.objective, self.max_latency_ms))
         self.write()
         self.scheduler.save(str(scheduler_path(self.run_dir)))
         self.progress.epoch(row, self.ledger.used)
@@ -207,8 +209,9 @@ def delete_checkpoint(run_dir: RunDir, path: str) -> None:
         shutil.rmtree(run_dir.root / path, ignore_errors=True)
 
 
-def summarize(epochs: list[dict], objective: Objective = OBJECTIVE) -> dict:
-    """A trial's row from its epoch rows: best epoch by `objective`, means, examples processed."""
+def summarize(epochs: list[dict], objective: Objective = OBJECTIVE, max_latency_ms: float | None = None) -> dict:
+    """A trial's row from its epoch rows: best epoch by `objective`, means, examples processed,
+    the median latency_ms, and whether it meets `max_latency_ms` (feasible yes/no; empty without one)."""
     by_epoch = {int(as_float(e["epoch"])): e for e in epochs}  # an epoch reported twice: the last row wins
     ordered = [by_epoch[k] for k in sorted(by_epoch)]
     scored = [e for e in ordered if not math.isnan(as_float(e.get(objective.metric)))]
@@ -221,6 +224,11 @@ def summarize(epochs: list[dict], objective: Objective = OBJECTIVE) -> dict:
         "tokens_per_s": mean("tokens_per_s"),
         "epoch_s": mean("epoch_s"),
     }
+    latencies = [v for v in (as_float(e.get("latency_ms")) for e in ordered) if not math.isnan(v)]
+    if latencies:
+        row["latency_ms"] = float(np.median(latencies))
+        if max_latency_ms is not None:
+            row["feasible"] = "yes" if row["latency_ms"] <= max_latency_ms else "no"
     if scored:
         best = min(scored, key=lambda e: objective.worst_first(as_float(e[objective.metric])))
         row.update({k: best.get(k, "") for k in ("val_accuracy", "val_loss", "val_macro_f1")}, best_epoch=best["epoch"])

@@ -238,6 +238,28 @@ def evaluate(eval_step, split: Split, max_len: int, num_classes: int, batch_size
     )
 
 
+LATENCY_REVIEWS = 16
+"""Validation reviews (the split's first, the same for every trial) timed one at a time for latency_ms."""
+
+
+def inference_latency_ms(network, split: Split, max_len: int) -> float:
+    """Median milliseconds a network (ids in, logits out) takes for one review at batch 1, over the
+    first LATENCY_REVIEWS reviews of `split` (ids already within its vocabulary), cut to max_len,
+    through one traced function after a warm-up call: the network only, without tokenizing (the
+    exported model's text pipeline adds to it; `search.serving` measures that)."""
+    import tensorflow as tf
+
+    infer = tf.function(lambda ids: network(ids, training=False), input_signature=[tf.TensorSpec([1, None], tf.int32)])
+    probes = [pad_batch(split, np.array([i]), max_len) for i in range(min(LATENCY_REVIEWS, len(split)))]
+    infer(probes[0]).numpy()
+    times = []
+    for ids in probes:
+        started = time.perf_counter()
+        infer(ids).numpy()
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times))
+
+
 def start_training(model_config, train_config: TrainConfig, train_examples: int) -> Training:
     """A new network (seeded by train_config.seed) and its optimizer for `train_examples` per epoch, epoch 0."""
     import keras

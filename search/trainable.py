@@ -1,7 +1,8 @@
 """The Ray Tune trainable: a thin function of a trial's sampled values.
 
 dict → typed configs → search.train.train_and_evaluate, reporting every epoch to Tune
-with where it ran and a checkpoint (weights, optimizer state and model config, so a
+with where it ran, the network's inference latency (search.train.inference_latency_ms,
+measured after the epoch's training is timed) and a checkpoint (weights, optimizer state and model config, so a
 resumed trial continues with whichever LSTM implementation its machine runs).
 """
 
@@ -17,7 +18,15 @@ from search import faults
 from search.data import Prepared
 from search.searcher import NUMBER
 from search.space import configs_from
-from search.train import DIVERGED, TrainConfig, Training, configure_tensorflow, train_and_evaluate
+from search.train import (
+    DIVERGED,
+    LATENCY_REVIEWS,
+    TrainConfig,
+    Training,
+    configure_tensorflow,
+    inference_latency_ms,
+    train_and_evaluate,
+)
 
 
 def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: dict) -> None:
@@ -37,12 +46,14 @@ def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: d
     where = _where(configure_tensorflow(train_config.threads))
     checkpoint = tune.get_checkpoint() or resume_from.get(config[NUMBER])
     resume = _restore(checkpoint, train_config) if checkpoint is not None else None
+    probe = data.splits["val"].take(LATENCY_REVIEWS).with_vocab(model_config.vocab_size)
 
     def report(metrics: dict, training: Training) -> None:
         row = {**_finite(metrics), **where, "time": time.time(), "trial_time_s": time.time() - started}
         if DIVERGED in metrics:  # nothing worth continuing from
             tune.report(row)
             return
+        row["latency_ms"] = inference_latency_ms(training.network, probe, train_config.max_len)  # after the epoch's timing
         with tempfile.TemporaryDirectory() as folder:
             from models import save_checkpoint
 

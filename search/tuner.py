@@ -27,7 +27,16 @@ from search.cluster import storage_path
 from search.config import Resources, SearchConfig
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler, TimeBudget, scheduler_path
-from search.searcher import NUMBER, StudySearch, Unfinished, best_reported, load_sampler, open_study, started_trials
+from search.searcher import (
+    NUMBER,
+    StudySearch,
+    Unfinished,
+    best_reported,
+    load_sampler,
+    new_sampler,
+    open_study,
+    started_trials,
+)
 from search.session import Session
 from search.space import optuna_space
 from search.tracking import TrialsToMLflow, TrialTable
@@ -107,7 +116,16 @@ def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> 
     scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period, search.ranking)
     if session.resume and scheduler_path(run_dir).exists():
         scheduler.restore(str(scheduler_path(run_dir)))
-    table = TrialTable(run_dir, session.space, ledger, scheduler, session.resources.cpus_per_trial, progress, search.ranking)
+    table = TrialTable(
+        run_dir,
+        session.space,
+        ledger,
+        scheduler,
+        session.resources.cpus_per_trial,
+        progress,
+        search.ranking,
+        search.max_latency_ms,
+    )
     built = Built(table, ledger, TimeBudget(time_left, time.time()), search.trials, session.resources.concurrency)
     study_size = started_trials(open_study(run_dir)) if session.resume else 0
     remaining = len(unfinished) + max(0, search.trials - study_size)
@@ -124,10 +142,10 @@ def _searcher(session: Session, facts: RunFacts, ledger: Ledger, unfinished: lis
     models, then the start point, if any)."""
     search = session.search
     if session.resume:
-        sampler = load_sampler(session.run_dir, study_size, search.seed, search.startup_trials)
+        sampler = load_sampler(session.run_dir, study_size, search.seed, search.startup_trials, search.max_latency_ms)
         presets = []
     else:
-        sampler = optuna.samplers.TPESampler(seed=search.seed, n_startup_trials=search.startup_trials)
+        sampler = new_sampler(search.seed, search.startup_trials, search.max_latency_ms)
         presets = [*facts.presets.values(), *[point for point in [facts.start_point] if point]]
     space = optuna_space(session.space)
     return StudySearch(space, session.run_dir, ledger, sampler, presets, unfinished, search.trials, search.ranking)

@@ -78,8 +78,9 @@ def _edit_trials(run_dir: Path, edits: dict[str, dict]) -> list[dict]:
 
 
 def _best_scored(rows: list[dict]) -> dict:
-    """The harness's best: the highest value of a trial that neither diverged nor errored, then more epochs, then lower number."""
-    scored = [r for r in rows if r["state"] not in (State.DIVERGED, State.ERRORED) and not math.isnan(as_float(r[METRIC]))]
+    """The harness's best: the highest value of an ended, scored trial, then more epochs, then lower number."""
+    ended = (State.COMPLETED, State.STOPPED_EARLY)
+    scored = [r for r in rows if r["state"] in ended and not math.isnan(as_float(r[METRIC]))]
     return max(scored, key=lambda r: (float(r[METRIC]), int(r["epochs"]), -int(r["number"])))
 
 

@@ -122,9 +122,10 @@ def _by_rank(rows: list[dict]) -> list[dict]:
 
 
 def _best_scored(rows: list[dict]) -> dict:
-    """The harness's best trial, found without rank_key: of those with a value that neither diverged
-    nor errored (completed, stopped early or running), the highest value, then more epochs, then lowest number."""
-    scored = [r for r in rows if r["state"] not in (State.DIVERGED, State.ERRORED) and not math.isnan(as_float(r[METRIC]))]
+    """The harness's best trial, found without rank_key: of the ended ones with a value that neither
+    diverged nor errored (completed or stopped early), the highest value, then more epochs, then lowest number."""
+    ended = (State.COMPLETED, State.STOPPED_EARLY)
+    scored = [r for r in rows if r["state"] in ended and not math.isnan(as_float(r[METRIC]))]
     return max(scored, key=lambda r: (float(r[METRIC]), int(r["epochs"]), -int(r["number"])))
 
 
@@ -263,7 +264,8 @@ def test_finished_run_report(real_run):
     params = {f"param_{i:02d}_{name}.png" for i, name in enumerate(searched)}
     importance = {"importance.png"} if completed_in_study >= MIN_IMPORTANCE else set()
     confusion = {"confusion.png"} if (summary.get("exported") or {}).get("test_confusion") else set()
-    assert pngs == FIGURES | params | importance | confusion and len(params) == len(searched)
+    latency = {"latency.png"}  # every trial reported its network's latency
+    assert pngs == FIGURES | params | importance | confusion | latency and len(params) == len(searched)
     assert _referenced_images(text) == pngs
     assert all((files.report / p).read_bytes()[:8] == PNG_MAGIC for p in pngs)
     assert sorted(p.name for p in files.report.iterdir()) == sorted(pngs | {"index.html"})
@@ -467,7 +469,7 @@ def test_in_progress_run_without_summary_model_or_study(run_copy):
     assert "1 running" in _listed(rows) and "1 pending" in _listed(rows)
     headline = _table(_section(text, "headline"))
     assert headline[0][1][:2] == ["best so far", best_row(rows)["trial_id"]]
-    assert best_row(rows) is _best_scored(rows)  # the running trial competes with what it has reported
+    assert best_row(rows) is _best_scored(rows)  # a running trial is not the best yet
     assert "best (exported)" not in text and "Test accuracy appears when the run finishes" in text
     # The running trial is ranked by what it has reported so far; the pending one (no value) comes last.
     board = _table(_section(text, "leaderboard"))
@@ -504,7 +506,7 @@ def test_diverged_and_errored_trials(run_copy):
     # Even with a value left in the row, the contract never scores them: they rank after every scored trial.
     for row in (diverged, errored):
         fake = {**next(r for r in rows if r["trial_id"] == row["trial_id"]), METRIC: "1.0"}
-        assert rank_key(fake)[0] == 1 and best_row([fake, best]) is best
+        assert rank_key(fake)[0] == 2 and best_row([fake, best]) is best
 
     text, pictures = reports.assemble(load(run_copy))
 
@@ -1045,7 +1047,9 @@ def test_runs_recorded_before_classes_render_as_before(reference):
     # docs/reference and docs/reference-seed1: no classes facts, no confusion, no macro-F1, ranked by val_accuracy.
     text, pictures = reports.assemble(load(reference))
 
-    assert "confusion.png" not in pictures and set(pictures) <= FIGURES | {p for p in pictures if p.startswith("param_")}
+    assert "confusion.png" not in pictures and set(pictures) <= FIGURES | {"latency.png"} | {
+        p for p in pictures if p.startswith("param_")
+    }
     assert BY_CLASS not in text and "<h3>Classes</h3>" not in text and "<dt>classes</dt>" not in text
     assert "-way head" not in text and "majority" not in text and "Always answering" not in text
     assert "macro-F1" not in text and "5. Accuracy vs throughput" in text
