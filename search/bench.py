@@ -23,6 +23,7 @@ import dataclasses
 import multiprocessing
 import os
 import resource
+import shlex
 import statistics
 import sys
 import time
@@ -356,13 +357,20 @@ def _parser() -> ArgumentParser:
 
 
 def _serving(args) -> dict:
+    from runfiles.lock import holding
+    from search.console import Progress
     from search.serving import ServingConfig, benchmark_run, print_benchmark
+    from search.session import build_report
 
     run_dir = RunDir(args.export)
     if RunFacts.read(run_dir) is None:
         raise UsageError(f"--export {args.export}: not a run directory (no {run_dir.run_json.name})")
-    result = benchmark_run(run_dir, ServingConfig(threads=args.threads or len(os.sched_getaffinity(0)), seed=args.seed))
-    print_benchmark(result, print)
+    threads = len(os.sched_getaffinity(0)) if args.threads is None else args.threads
+    config = ServingConfig(threads=threads, seed=args.seed)
+    with holding(run_dir, shlex.join(["python", "-m", "search.bench", "--export", str(args.export)])):
+        result = benchmark_run(run_dir, config)
+        print_benchmark(result, print)
+        build_report(run_dir, Progress())  # its Serving table
     return result
 
 

@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         if Summary.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")
         facts = RunFacts.read(run_dir)
+        if config.ensemble and facts and facts.search_config.get("max_latency_ms"):
+            raise UsageError("--ensemble multiplies the latency by the seeds it averages: not on a run with --max-latency-ms")
         candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
     except (UsageError, ValueError) as error:
         return fail(error)

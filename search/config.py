@@ -33,7 +33,7 @@ class SearchConfig:
 
     trials: int | None = None
     """Trials to run, the tutorial's two models included (none: 20, or with --budget-examples
-    twice the configurations its fidelity plan pays for; the budget ends the search first)."""
+    twice the configurations its fidelity plan pays for, at least 20; the budget ends the search first)."""
     max_epochs: int | None = None
     """Epochs a trial trains if neither ASHA nor a budget stops it (none: planned from
     --budget-examples and the training split's size, see README; 10 without that budget)."""
@@ -89,7 +89,7 @@ class SearchConfig:
             raise UsageError(f"--grace-period {self.grace_period} is invalid: expected at most --max-epochs ({self.max_epochs})")
         if self.time_budget_min is not None and self.time_budget_min <= 0:
             raise UsageError(f"--time-budget {self.time_budget_min} is invalid: expected minutes > 0")
-        if self.max_latency_ms is not None and not self.max_latency_ms > 0:
+        if self.max_latency_ms is not None and not (math.isfinite(self.max_latency_ms) and self.max_latency_ms > 0):
             raise UsageError(f"--max-latency-ms {self.max_latency_ms} is invalid: expected milliseconds > 0")
         if self.budget_examples is not None and self.budget_examples < 1:
             raise UsageError(f"--budget-examples {self.budget_examples} is invalid: expected an integer >= 1")
@@ -130,7 +130,7 @@ class CertifyConfig:
     """How a search's result is certified."""
 
     top: int = 3
-    """Configurations re-trained: the best ones by validation accuracy."""
+    """Configurations re-trained: the best ones by the run's objective (runfiles.layout.rank_key)."""
     seeds: int = 3
     """Fresh seeds each configuration is re-trained with."""
     refit: bool = True
@@ -247,17 +247,21 @@ def plan_fidelity(budget_examples: int, train_size: int, eta: int = REDUCTION_FA
     promotions = 0
     while eta ** (promotions + 2) * cost(promotions + 1) <= budget_epochs:
         promotions += 1
-    max_epochs = eta**promotions
+    max_epochs, rungs = eta**promotions, [eta**k for k in range(promotions + 1)]
     configurations = max(1, math.floor(budget_epochs / cost(promotions)))
     return FidelityPlan(
         max_epochs=max_epochs,
-        rungs=[eta**k for k in range(promotions + 1)],
+        rungs=rungs,
         budget_epochs=round(budget_epochs, 3),
         configurations=configurations,
         rule=(
             f"{budget_epochs:.3g} epochs of the training split: about {configurations} configuration"
-            f"{'s' * (configurations > 1)}, rungs at epoch{'s' * (promotions > 0)} "
-            f"{', '.join(str(eta**k) for k in range(promotions + 1))}, the best 1/{eta} of each rung trained on"
+            f"{'s' * (configurations > 1)}"
+            + (
+                f", rungs at epochs {', '.join(map(str, rungs))}, the best 1/{eta} of each rung trained on"
+                if promotions
+                else " of 1 epoch each, compared there"
+            )
         ),
     )
 
@@ -358,6 +362,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
     """A new run's configs: the dataclasses' defaults, then --smoke's, then the flags given."""
     given = vars(args)
     smoke = SMOKE if args.smoke else {}
+    if "budget_examples" in given:  # the budget plans the fidelity and the trials (plan_fidelity), --smoke or not
+        smoke = {k: v for k, v in smoke.items() if k not in ("trials", "max_epochs")}
     search_values = {k: v for k, v in smoke.items() if k in SEARCH_FIELDS} | {k: given[k] for k in SEARCH_FIELDS if k in given}
     fixed = dict(smoke.get("fixed", {})) | parse_fixed(given.get("fix", []))
     search = SearchConfig(**search_values, fixed=fixed)

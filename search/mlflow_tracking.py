@@ -33,6 +33,10 @@ def check_tracking(uri: str | None) -> None:
     except ImportError:
         raise UsageError(f"--mlflow {uri}: mlflow is not installed; pip install -e '.[mlflow]'") from None
     if not uri.startswith(("http://", "https://")):
+        if not uri.startswith(("file:", "sqlite:", "postgresql", "mysql", "mssql", "databricks")):
+            raise UsageError(
+                f"--mlflow {uri}: not a tracking URI; expected http(s)://HOST:PORT, file:PATH or a database URI such as sqlite:///mlflow.db"
+            )
         return
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=CHECK_TIMEOUT_S) as answer:

@@ -229,7 +229,7 @@ def run(
 
 
 def phases(session: Session) -> int:
-    """facts → tuner → fit → outcome → export → summary (and the report at the end)."""
+    """facts → tuner → fit → outcome → export → summary → serving benchmark, then the report (and MLflow)."""
     from search import outcome, tuner  # Ray Tune and Optuna load once a search runs, not on --help
 
     run_dir, progress = session.run_dir, session.progress
@@ -317,7 +317,8 @@ def header(session: Session, lstm: dict) -> None:
         "search",
         f"{search.trials} trial{'s' * (search.trials > 1)} of up to {search.max_epochs} epoch{'s' * (search.max_epochs > 1)}, "
         f"ASHA after {search.grace_period}, ranked by {search.objective}; "
-        f"budget: {' and '.join(b for b in budgets if b) or 'none'}",
+        f"budget: {' and '.join(b for b in budgets if b) or 'none'}"
+        + (f"; networks over {search.max_latency_ms:g} ms per review infeasible" if search.max_latency_ms else ""),
     )
     fidelity = session.facts.fidelity if session.facts else None
     if fidelity:

@@ -26,6 +26,7 @@ import random
 import resource
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +80,9 @@ def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), text
         texts = raw_splits(DataConfig.recorded(RunFacts.read(run_dir).data_config))["test"][0]
     drawn = random.Random(config.seed).sample(list(texts), min(len(texts), max(config.requests, config.texts)))
     card = read_json(card_path)
+    vocabulary = vocabulary_of(model)
     specs = {EXPORTED: {"path": str(model)}} | {
-        preset: {"preset": preset, "vocabulary_of": str(model), "num_classes": len(card.get("classes") or [0, 1])}
+        preset: {"preset": preset, "vocabulary": vocabulary, "num_classes": len(card.get("classes") or [0, 1])}
         for preset in TUTORIAL_PRESETS
     }
     measured = {name: _in_fresh_process(spec, drawn, config) for name, spec in specs.items()}
@@ -113,6 +115,14 @@ def print_benchmark(result: dict, say) -> None:
         )
 
 
+def vocabulary_of(model: Path) -> list[str]:
+    """The vocabulary of a raw-text model.keras ("" and "[UNK]" first, as get_vocabulary() gives it),
+    read from the archive's asset without loading the model (a measuring process loads nothing else)."""
+    with zipfile.ZipFile(model) as archive:
+        name = next(n for n in archive.namelist() if n.endswith("vectorization/vocabulary.txt") and "_lookup_layer" not in n)
+        return archive.read(name).decode("utf-8").split("\n")
+
+
 def _in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
     """`measure` in a new process: its own TensorFlow thread pools, its own peak memory."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inherited by the new process: no TensorFlow start-up chatter
@@ -124,8 +134,8 @@ def _in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> di
 def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
     """One model's serving numbers, in this process (a fresh one: thread pools are set first).
 
-    `spec`: {"path": a model.keras} or {"preset": a tutorial preset, "vocabulary_of": a model.keras
-    whose vocabulary it takes, "num_classes": K}. Latencies in milliseconds, throughput in texts
+    `spec`: {"path": a model.keras} or {"preset": a tutorial preset, "vocabulary": the words it
+    takes the first of, "num_classes": K}. Latencies in milliseconds, throughput in texts
     per second, sizes in bytes, memory in MiB.
     """
     import tensorflow as tf
@@ -171,15 +181,11 @@ def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
 
 
 def _preset_file(spec: dict, folder: Path) -> Path:
-    """A tutorial model (untrained) with the vocabulary of `spec["vocabulary_of"]`, saved as model.keras in `folder`."""
-    import keras
-
+    """A tutorial model (untrained) with the first words of `spec["vocabulary"]`, saved as model.keras in `folder`."""
     from models import PRESETS, build_model, make_vectorizer, with_vectorizer
 
-    exported = keras.saving.load_model(spec["vocabulary_of"], safe_mode=True)
-    vectorizer = next(layer for layer in exported.layers if isinstance(layer, keras.layers.TextVectorization))
     tutorial = PRESETS[spec["preset"]]
-    vocabulary = vectorizer.get_vocabulary()[: tutorial.vocab_size]
+    vocabulary = spec["vocabulary"][: tutorial.vocab_size]
     network = build_model(dataclasses.replace(tutorial, vocab_size=len(vocabulary), num_classes=spec["num_classes"]))
     path = folder / MODEL_FILE
     with_vectorizer(network, make_vectorizer(vocabulary)).save(path)

@@ -194,6 +194,11 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
         (["--resume"], "no run there"),
         (["--resource-wait", "-1"], "--resource-wait -1.0 is invalid: expected minutes >= 0"),
         (["--fix", "depth=2", "--fix", "depth=3"], "depth is already pinned to 2"),
+        (["--max-latency-ms", "inf"], "--max-latency-ms inf is invalid: expected milliseconds > 0"),
+        (["--max-latency-ms", "-3"], "--max-latency-ms -3.0 is invalid"),
+        (["--mlflow", "127.0.0.1:5000"], "--mlflow 127.0.0.1:5000: not a tracking URI"),
+        (["--ensemble"], "--ensemble exports an ensemble of the certified refits: add --certify"),
+        (["--ensemble", "--certify", "--max-latency-ms", "5"], "--ensemble multiplies the latency"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sample, capsys, args, message):
@@ -307,6 +312,11 @@ def test_the_fidelity_plan_follows_the_budget_in_epochs():
         None,
     )
     assert planned(SearchConfig(), 1000)[0].max_epochs == 10 and planned(SearchConfig(), 1000)[0].trials == 20
+    # --smoke's epochs and trials give way to a budget's plan.
+    from search.config import configs_from_args, parse_args
+
+    smoke = configs_from_args(parse_args(["--smoke", "--budget-examples", "12000"]))[0]
+    assert smoke.max_epochs is None and smoke.trials is None and smoke.budget_examples == 12000
 
 
 def test_asha_rechecks_passed_rungs_so_the_first_trials_get_no_free_run():
