@@ -6,7 +6,9 @@
 The top configurations by the run's objective (the harness's ranking, runfiles.layout.rank_key:
 every trial that neither diverged nor errored, by its best epoch's value, however it ended)
 are re-trained with fresh seeds (the run's seed + 1, + 2, ...) for the epochs at which their
-trial peaked, each keeping its best epoch by the objective. The test
+trial peaked, with their trial's learning-rate schedule (planned over the run's --max-epochs,
+so that a retraining stopped at the peak learned at the rates its trial did), each keeping its
+best epoch by the objective. The test
 split is evaluated for every seed's model (they are certified), never to choose: the
 configuration exported is the one with the best mean validation accuracy.
 
@@ -77,7 +79,9 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
     jobs = [
         Job(
             params[row["trial_id"]],
-            configs_from(params[row["trial_id"]], classes, base, epochs=peak_epochs(row), seed=search.seed + s)[1],
+            configs_from(
+                params[row["trial_id"]], classes, base, epochs=peak_epochs(row), schedule_epochs=base.epochs, seed=search.seed + s
+            )[1],
             label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": peak_epochs(row)},
             objective=session.objective,
         )

@@ -50,6 +50,10 @@ class TrainConfig:
     of the planned steps, then linear decay to 0 at the last planned epoch's end."""
     warmup: float = 0.05
     """Share of the planned steps spent warming up (with schedule "linear")."""
+    schedule_epochs: int = 0
+    """The epochs the "linear" schedule is planned over; 0 = `epochs`. A retraining that stops at
+    its trial's peak epoch keeps its trial's schedule (search.certify), so that it learns at the
+    rates its trial learned at up to that epoch."""
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch_size", 1)):
@@ -65,6 +69,8 @@ class TrainConfig:
             raise ValueError(f"lstm={self.lstm!r} is invalid: expected 'auto', 'fused' or 'keras'")
         if self.schedule not in ("constant", "linear"):
             raise ValueError(f"schedule={self.schedule!r} is invalid: expected 'constant' or 'linear'")
+        if self.schedule_epochs < 0:
+            raise ValueError(f"schedule_epochs={self.schedule_epochs} is invalid: expected an integer >= 1, or 0 for epochs")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup={self.warmup} is invalid: expected a share in [0, 1)")
 
@@ -147,7 +153,7 @@ def make_optimizer(config: TrainConfig, train_examples: int):
 
     if config.schedule == "constant":
         return keras.optimizers.Adam(config.learning_rate)
-    total = config.epochs * math.ceil(train_examples / config.batch_size)
+    total = (config.schedule_epochs or config.epochs) * math.ceil(train_examples / config.batch_size)
     return keras.optimizers.Adam(WarmupLinearDecay(config.learning_rate, total, int(config.warmup * total)))
 
 

@@ -41,6 +41,7 @@ def test_bucketing_covers_every_row_once_and_pads_less():
         ("batch_size", 0),
         ("lstm", "cudnn"),
         ("schedule", "cosine"),
+        ("schedule_epochs", -1),
         ("warmup", 1.0),
     ],
 )
@@ -150,6 +151,19 @@ def test_the_linear_schedule_warms_up_then_decays_to_zero_over_the_planned_steps
     schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
     rates = [float(schedule(step)) for step in (0, 4, 5, 10, 19, 20)]  # 20 planned steps, 5 of warm-up
     np.testing.assert_allclose(rates, [0.002, 0.01, 0.01, 0.01 * 10 / 15, 0.01 / 15, 0.0], atol=1e-7)
+
+
+def test_a_retraining_stopped_at_its_trials_peak_keeps_its_trials_schedule():
+    # Certification retrains a trial that peaked at epoch 1 of 2 for 1 epoch, at the rates its trial had.
+    def rates(config):
+        optimizer = train.make_optimizer(config, train_examples=100)
+        schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+        return [float(schedule(step)) for step in range(10)]
+
+    trial = TrainConfig(epochs=2, batch_size=10, learning_rate=0.01, schedule="linear")
+    retraining = TrainConfig(epochs=1, schedule_epochs=2, batch_size=10, learning_rate=0.01, schedule="linear")
+    np.testing.assert_allclose(rates(retraining), rates(trial), atol=1e-7)
+    assert rates(TrainConfig(epochs=1, batch_size=10, learning_rate=0.01, schedule="linear"))[9] < rates(trial)[9] / 2
 
 
 def _word_classes(n_per_class: int, seed: int = 0) -> Split:
