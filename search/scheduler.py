@@ -2,8 +2,8 @@
 
 - `Ledger`: the examples budget and why each trial was stopped early, shared by the
   searcher (`search.searcher`), the scheduler and the trial tables of one driver session.
-- `StoppingScheduler`: ASHA on the objective, plus the examples budget, recording why it
-  stops a trial.
+- `StoppingScheduler`: ASHA on the objective, plus the examples budget and the latency
+  limit, recording why it stops a trial.
 - `TimeBudget`: ends every trial at once when the time budget runs out.
 """
 
@@ -62,9 +62,21 @@ class StoppingScheduler(ASHAScheduler):
     reaches a rung, so the first trials to arrive (the queued tutorial models and start point)
     would pass every rung unopposed; rechecking makes the outcome that of synchronous
     successive halving without waiting for it.
+
+    With `max_latency_ms`, a trial whose epoch measured its network over the limit
+    (`latency_ms`, which its weights do not change) is stopped there rather than trained
+    on for nothing it could ship, and never enters a rung, so it sets no cut-off for the
+    feasible ones.
     """
 
-    def __init__(self, ledger: Ledger, max_epochs: int, grace_period: int, objective: Objective = OBJECTIVE):
+    def __init__(
+        self,
+        ledger: Ledger,
+        max_epochs: int,
+        grace_period: int,
+        objective: Objective = OBJECTIVE,
+        max_latency_ms: float | None = None,
+    ):
         super().__init__(
             time_attr="epoch",
             **objective.tune_kwargs,
@@ -73,12 +85,24 @@ class StoppingScheduler(ASHAScheduler):
             reduction_factor=REDUCTION_FACTOR,
         )
         self.ledger, self.max_epochs, self.objective = ledger, max_epochs, objective
+        self.max_latency_ms = max_latency_ms
+        self.infeasible: set[str] = set()
+        """Tune trial ids measured over max_latency_ms."""
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         self.ledger.used += int(result.get("examples", 0))
         epoch = int(result["epoch"])
         if result.get(DIVERGED):  # the trial ends by itself; its NaN never enters a rung
             return TrialScheduler.CONTINUE
+        latency = result.get("latency_ms")
+        if self.max_latency_ms is not None and latency is not None and latency > self.max_latency_ms:
+            self.infeasible.add(trial.trial_id)
+            if epoch >= self.max_epochs:  # it ends by itself
+                return TrialScheduler.CONTINUE
+            self.ledger.reasons[trial.trial_id] = (
+                f"over --max-latency-ms {self.max_latency_ms:g} after epoch {epoch}: {latency:.2f} ms per review"
+            )
+            return TrialScheduler.STOP
         if epoch >= self.max_epochs:
             return super().on_trial_result(tune_controller, trial, result)
         if not self.ledger.can_fund_epoch(excluding=trial.trial_id):
@@ -115,7 +139,8 @@ class StoppingScheduler(ASHAScheduler):
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.ledger.mid_epoch.discard(trial.trial_id)
-        if result is not None and result.get(self.objective.metric) is None:  # diverged: null, never in a rung
+        diverged = result is not None and result.get(self.objective.metric) is None  # null, never in a rung
+        if diverged or trial.trial_id in self.infeasible:
             self._trial_info.pop(trial.trial_id, None)
             return
         super().on_trial_complete(tune_controller, trial, result)

@@ -113,7 +113,7 @@ def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> 
     unfinished = reconcile(run_dir, search.ranking) if session.resume else []
     ledger = Ledger(len(session.prepared.splits["train"]), search.budget_examples, examples_used(run_dir))
     time_left = None if search.time_budget_s is None else search.time_budget_s - time_used(facts)
-    scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period, search.ranking)
+    scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period, search.ranking, search.max_latency_ms)
     if session.resume and scheduler_path(run_dir).exists():
         scheduler.restore(str(scheduler_path(run_dir)))
     table = TrialTable(

@@ -14,13 +14,13 @@ from conftest import SAMPLE
 
 # units and depth searched (TINY would pin units): the families differ in latency.
 FIXES = ["--fix", "embedding_dim=16", "--fix", "max_len=128", "--fix", "vocab_size=2000", "--no-benchmark"]
-ARGS = ["--data", str(SAMPLE), "--trials", "6", "--max-epochs", "1", "--startup-trials", "10", "--cpus", "2", *FIXES]
+ARGS = ["--data", str(SAMPLE), "--trials", "6", "--startup-trials", "10", "--cpus", "2", *FIXES]
 
 
 def test_a_latency_limit_makes_slower_trials_infeasible_and_never_exported(tmp_path, capsys):
     # A limit no network meets: one line at the end, exit 1, nothing exported; every latency recorded.
     impossible = tmp_path / "impossible"
-    assert search_run.main([*ARGS, "--max-latency-ms", "0.000001", "--out", str(impossible)]) == 1
+    assert search_run.main([*ARGS, "--max-epochs", "1", "--max-latency-ms", "0.000001", "--out", str(impossible)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: no trial met --max-latency-ms 1e-06 (the fastest took ")
     assert not RunDir(impossible).best_model.exists()
@@ -30,23 +30,27 @@ def test_a_latency_limit_makes_slower_trials_infeasible_and_never_exported(tmp_p
     epochs = read_rows(RunDir(impossible).epochs_csv)
     assert all(float(e["latency_ms"]) > 0 for e in epochs)
 
-    # The same first configurations (same seed, all sampled at random) under a limit between the
-    # fastest and the slowest: the slower ones are infeasible, for the table, the study and the export.
-    # (Latencies are re-measured; on a busy machine they shift, so each row is judged by its own.)
+    # The same first configurations (same seed, all sampled at random), of up to 2 epochs, under a
+    # limit between the fastest and the slowest: the slower ones are infeasible, stopped after the
+    # epoch that measured them, for the table, the study and the export. (Latencies are re-measured;
+    # on a busy machine they shift, so each row is judged by its own.)
     limit = float(f"{np.sqrt(min(latencies.values()) * max(latencies.values())):.4f}")
     out = tmp_path / "run"
-    code = search_run.main([*ARGS, "--max-latency-ms", str(limit), "--out", str(out)])
+    code = search_run.main([*ARGS, "--max-epochs", "2", "--max-latency-ms", str(limit), "--out", str(out)])
     files = RunDir(out)
     rows = read_rows(files.trials_csv)
     for row in rows:
         assert row["feasible"] == ("yes" if float(row["latency_ms"]) <= limit else "no")
+        if row["feasible"] == "no":
+            assert State(row["state"]) == State.STOPPED_EARLY and int(row["epochs"]) == 1
+            assert row["reason"].startswith(f"over --max-latency-ms {limit:g} after epoch 1: ")
     feasible = [r for r in rows if r["feasible"] == "yes"]
     assert code == (0 if feasible else 1) and files.best_model.exists() == bool(feasible)
     study = optuna.load_study(study_name=STUDY_NAME, storage=files.study_url)
     for trial in study.trials:
         row = next(r for r in rows if int(r["number"]) == trial.number)
         assert trial.user_attrs["latency_ms"] == float(row["latency_ms"])
-        if State(row["state"]) == State.COMPLETED:  # Optuna's constraints as its sampler stored them
+        if State(row["state"]) in (State.COMPLETED, State.STOPPED_EARLY):  # Optuna's constraints as stored
             assert (trial.system_attrs["constraints"][0] <= 0) == (row["feasible"] == "yes")
     if feasible:
         exported = read_json(files.summary_json)["best"]["trial_id"]
@@ -58,3 +62,29 @@ def test_a_latency_limit_makes_slower_trials_infeasible_and_never_exported(tmp_p
     # Bad input: a limit that is not positive.
     assert search_run.main([*ARGS, "--max-latency-ms", "0", "--out", str(tmp_path / "bad")]) == 2
     assert "--max-latency-ms 0.0 is invalid: expected milliseconds > 0" in capsys.readouterr().err
+
+
+def test_a_trial_measured_over_the_limit_stops_there_and_sets_no_cut_off():
+    from types import SimpleNamespace
+
+    from search.scheduler import Ledger, StoppingScheduler
+
+    ledger = Ledger(examples_per_epoch=100)
+    scheduler = StoppingScheduler(ledger, max_epochs=3, grace_period=1, max_latency_ms=2.0)
+    trials = {name: SimpleNamespace(trial_id=name) for name in "abcd"}
+    for trial in trials.values():
+        scheduler.on_trial_add(None, trial)
+
+    def report(name: str, epoch: int, value: float, latency: float) -> str:
+        result = {"epoch": epoch, "val_accuracy": value, "examples": 100, "latency_ms": latency}
+        return scheduler.on_trial_result(None, trials[name], result)
+
+    # The best value, over the limit: stopped after its first epoch, said why, in no rung.
+    assert report("a", 1, 0.9, 2.5) == "STOP"
+    assert ledger.reasons["a"] == "over --max-latency-ms 2 after epoch 1: 2.50 ms per review"
+    scheduler.on_trial_complete(None, trials["a"], {"epoch": 1, "val_accuracy": 0.9, "latency_ms": 2.5})
+    # Three feasible trials reach rung 1; a's 0.9 is not among them, so the best of these goes on.
+    assert [report(name, 1, value, 1.0) for name, value in zip("bcd", (0.6, 0.7, 0.8), strict=True)] == ["CONTINUE"] * 3
+    assert [report(name, 2, 0.85, 1.0) for name in "bcd"] == ["STOP", "STOP", "CONTINUE"]
+    # Over the limit at its last epoch: nothing left to save, it ends by itself.
+    assert report("d", 3, 0.86, 2.1) == "CONTINUE" and "d" not in ledger.reasons
