@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
@@ -63,9 +64,9 @@ class StoppingScheduler(ASHAScheduler):
     would pass every rung unopposed; rechecking makes the outcome that of synchronous
     successive halving without waiting for it.
 
-    With `max_latency_ms`, a trial whose epoch measured its network over the limit
-    (`latency_ms`, which its weights do not change) is stopped there rather than trained
-    on for nothing it could ship, and never enters a rung, so it sets no cut-off for the
+    With `max_latency_ms`, a trial whose network measured over the limit (the median of its
+    epochs' `latency_ms` so far; its weights do not change it) is stopped there rather than
+    trained on for nothing it could ship, and leaves the rungs, so it sets no cut-off for the
     feasible ones.
     """
 
@@ -86,17 +87,19 @@ class StoppingScheduler(ASHAScheduler):
         )
         self.ledger, self.max_epochs, self.objective = ledger, max_epochs, objective
         self.max_latency_ms = max_latency_ms
+        self.latencies: dict[str, list[float]] = {}
+        """Each Tune trial's latency_ms, epoch by epoch."""
         self.infeasible: set[str] = set()
-        """Tune trial ids measured over max_latency_ms."""
+        """Tune trial ids whose median latency so far is over max_latency_ms."""
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         self.ledger.used += int(result.get("examples", 0))
         epoch = int(result["epoch"])
         if result.get(DIVERGED):  # the trial ends by itself; its NaN never enters a rung
             return TrialScheduler.CONTINUE
-        latency = result.get("latency_ms")
+        latency = self._median_latency(trial.trial_id, result.get("latency_ms"))
         if self.max_latency_ms is not None and latency is not None and latency > self.max_latency_ms:
-            self.infeasible.add(trial.trial_id)
+            self._leave_rungs(trial.trial_id)
             if epoch >= self.max_epochs:  # it ends by itself
                 return TrialScheduler.CONTINUE
             self.ledger.reasons[trial.trial_id] = (
@@ -136,6 +139,21 @@ class StoppingScheduler(ASHAScheduler):
             if value < bracket.cutoff(recorded):
                 return int(milestone), len(recorded)
         return None
+
+    def _median_latency(self, trial_id: str, latency: float | None) -> float | None:
+        """The median of the trial's latency_ms so far, the rule of trials.csv and the study's
+        constraint (`search.tracking`), so a trial stopped here is infeasible there."""
+        if latency is None:
+            return None
+        self.latencies.setdefault(trial_id, []).append(float(latency))
+        return float(np.median(self.latencies[trial_id]))
+
+    def _leave_rungs(self, trial_id: str) -> None:
+        """Mark the trial infeasible and take back the values it recorded in its bracket's rungs."""
+        self.infeasible.add(trial_id)
+        bracket = self._trial_info.get(trial_id)
+        for _, recorded in bracket._rungs if bracket is not None else ():
+            recorded.pop(trial_id, None)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.ledger.mid_epoch.discard(trial.trial_id)
