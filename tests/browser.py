@@ -30,12 +30,14 @@ CHROMIUM_FLAGS = [
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Records failed resource loads (capture phase), script errors, console.error calls and CSP
-# violations; on 'load' counts the images that decoded and measures the layout: the page's width
-# against the window's, the sections whose table box scrolls sideways, each .reason cell's width.
+# violations (one reported after 'load', as on a busy machine, updates its attribute); on 'load'
+# counts the images that decoded and measures the layout: the page's width against the window's,
+# the sections whose table box scrolls sideways, each .reason cell's width.
 PROBE = """(function(){var errors=[],csp=[];
 window.addEventListener('error',function(e){var t=e.target;
 errors.push(t&&t!==window&&(t.src||t.href)?'failed to load '+(t.src||t.href):'script error: '+(e.message||e.type));},true);
-document.addEventListener('securitypolicyviolation',function(e){csp.push(e.violatedDirective+' '+e.blockedURI);});
+document.addEventListener('securitypolicyviolation',function(e){csp.push(e.violatedDirective+' '+e.blockedURI);
+if(document.body&&document.body.hasAttribute('data-probe-csp')){document.body.setAttribute('data-probe-csp',csp.join(' | '));}});
 var original=console.error;console.error=function(){errors.push('console.error: '+Array.prototype.join.call(arguments,' '));
 return original.apply(console,arguments);};
 window.addEventListener('load',function(){var images=document.images,ok=0,broken=[];
