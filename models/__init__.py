@@ -22,6 +22,7 @@ from models.config import (
 
 _KERAS_PARTS = {
     "FusedBiLSTM": "models.fused",
+    "HashedNgramLogits": "models.layers",
     "MaskedPooling": "models.layers",
     "build_model": "models.build",
     "make_vectorizer": "models.build",

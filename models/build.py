@@ -7,7 +7,7 @@ import keras
 from models import kernels
 from models.config import LstmChoice, ModelConfig, lstm_for
 from models.fused import FusedBiLSTM
-from models.layers import MaskedPooling
+from models.layers import HashedNgramLogits, MaskedPooling
 from models.text import NonEmpty, text_vectorizer
 
 
@@ -36,7 +36,7 @@ def uses_fused(network: keras.Model) -> bool:
     return any(isinstance(layer, FusedBiLSTM) for layer in network.layers)
 
 
-def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | None = None) -> keras.Sequential:
+def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | None = None) -> keras.Model:
     """Integer token ids [batch, time] (0 = padding, masked) in, logits [batch, config.logits] out:
     one logit for two classes (sigmoid(logit) = P(class 1)), one per class for K > 2 (softmax).
 
@@ -45,6 +45,8 @@ def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | Non
     `lstm` picks the implementation (`resolve_lstm`): `FusedBiLSTM` is the same network as
     `Bidirectional(LSTM)`, faster on a CPU, and the two builds' weights are interchangeable
     (`get_weights` / `set_weights`), so a checkpoint continues with either.
+    With `config.ngram_buckets` > 0 the logits are the sum of that network's and a linear model's
+    on the review's words and hashed bigrams (`HashedNgramLogits`; Wide & Deep).
     """
     fused = resolve_lstm(lstm) == "fused"
     layers: list[keras.layers.Layer] = [
@@ -64,7 +66,14 @@ def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | Non
     if config.dropout > 0:
         layers.append(keras.layers.Dropout(config.dropout))
     layers.append(keras.layers.Dense(config.logits))
-    return keras.Sequential(layers, name=name or f"bilstm_{config.depth}x")
+    name = name or f"bilstm_{config.depth}x"
+    if not config.ngram_buckets:
+        return keras.Sequential(layers, name=name)
+    ids, deep = layers[0], layers[0]
+    for layer in layers[1:]:
+        deep = layer(deep)
+    wide = HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")(ids)
+    return keras.Model(ids, keras.layers.Add(name="wide_and_deep")([deep, wide]), name=name)
 
 
 def mean_logits(networks: list[keras.Model]) -> keras.Model:

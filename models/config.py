@@ -55,6 +55,9 @@ class ModelConfig:
     num_classes: int = 2
     """Classes the network tells apart: two get one logit (sigmoid; the tutorial's head), K > 2
     get K logits (softmax)."""
+    ngram_buckets: int = 0
+    """Hashed word-bigram buckets of a linear part on the review's words and bigrams whose logits
+    add to the LSTMs' (`models.HashedNgramLogits`, Wide & Deep); 0 leaves it out (the tutorial's)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -66,6 +69,7 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
         _check(self.pooling in POOLINGS, "pooling", self.pooling, f"one of {', '.join(POOLINGS)}")
         _check(self.num_classes >= 2, "num_classes", self.num_classes, "an integer >= 2")
+        _check(self.ngram_buckets >= 0, "ngram_buckets", self.ngram_buckets, "an integer >= 0")
 
     @property
     def depth(self) -> int:

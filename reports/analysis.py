@@ -136,20 +136,31 @@ def params_of(row: pd.Series, space: list[Param]) -> dict:
 
 
 def format_value(name: str, value) -> str:
-    """A hyperparameter value as people read it: integers without .0, max_len 0 as "full"."""
+    """A hyperparameter value as people read it: integers without .0, max_len 0 as "full",
+    ngram_buckets as "none" or a power of two ("2^20")."""
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         number = float(value)
         if math.isnan(number):
             return ""
         if name == "max_len" and number == 0:
             return "full"
+        if name == "ngram_buckets" and number.is_integer() and number >= 0:
+            return _buckets(int(number))
         if number.is_integer() and abs(number) < 1e15:
             return str(int(number))
         return f"{number:.3g}"
     text = str(value)
     if name == "max_len" and text in ("0", "0.0"):
         return "full"
+    if name == "ngram_buckets" and text.isdigit():
+        return _buckets(int(text))
     return text
+
+
+def _buckets(count: int) -> str:
+    if count == 0:
+        return "none"
+    return f"2^{count.bit_length() - 1}" if count & (count - 1) == 0 else str(count)
 
 
 def headline(run: Run) -> list[dict]:

@@ -16,9 +16,9 @@ import math
 from datetime import UTC, datetime
 
 STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1200px;padding:0 20px 40px;color:#1d1d1f;line-height:1.4}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1225px;padding:0 20px 40px;color:#1d1d1f;line-height:1.4}
 h1{font-size:1.6em;margin:18px 0 4px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:34px}
-table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 5px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ddd;padding:3px;text-align:left;vertical-align:top}
 th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .scroll{overflow-x:auto;max-height:640px;overflow-y:auto}
 tr.errored td{background:#fdecea}tr.stopped_early td{background:#fff4e5}tr.running td{background:#eaf7ea}tr.pending td{color:#777}tr.infeasible td{font-style:italic;color:#777}

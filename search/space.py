@@ -30,6 +30,13 @@ SPACE: tuple[Param, ...] = (
     Param(
         "vocab_size", "int", "vocabulary size, padding and [UNK] included (at most the corpus's)", "model", 1000, 20000, log=True
     ),
+    Param(
+        "ngram_buckets",
+        "categorical",
+        "hashed word-bigram buckets of a linear part on words and bigrams added to the logits (Wide & Deep); 0 = none",
+        "model",
+        choices=(0, 2**18, 2**20),
+    ),
     Param("learning_rate", "float", "Adam's learning rate (the peak of a linear schedule)", "train", 1e-4, 1e-2, log=True),
     Param(
         "schedule",
@@ -59,6 +66,7 @@ START_POINT: dict[str, Any] = {
     "pooling": "max",
     "dropout": 0.0,
     "vocab_size": 20000,
+    "ngram_buckets": 2**20,
     "learning_rate": 2e-3,
     "schedule": "linear",
     "batch_size": 64,
@@ -67,7 +75,8 @@ START_POINT: dict[str, Any] = {
 """Queued after the tutorial's two models, as KerasTuner tries its hyperparameters' defaults
 first: assembled from the values that measured best when each addition to the space was tried
 one factor at a time on 20,000 training / 5,000 validation reviews (README, "The reference run":
-what each change bought). Optuna's sampler learns from it as from any other trial."""
+what each change bought); the linear part (ngram_buckets) from its measurement across the regimes
+of docs/regimes.md. Optuna's sampler learns from it as from any other trial."""
 
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a name"}
@@ -193,6 +202,7 @@ def tutorial_point(preset: str, space: tuple[Param, ...] = SPACE) -> dict[str, A
         "pooling": model.pooling,
         "dropout": model.dropout,
         "vocab_size": vocab_size,
+        "ngram_buckets": 0,
         "learning_rate": TUTORIAL_LEARNING_RATE,
         "schedule": "constant",
         "batch_size": TUTORIAL_BATCH_SIZE,

@@ -71,10 +71,12 @@ def test_model_config_rejects_bad_values(field, value):
         ModelConfig(**{field: value})
 
 
-@pytest.mark.parametrize("max_len", [None, 4])
-def test_raw_text_model_saves_and_loads_in_safe_mode(tmp_path, max_len):
+@pytest.mark.parametrize("max_len,ngram_buckets", [(None, 0), (4, 0), (None, 64), (4, 64)])
+def test_raw_text_model_saves_and_loads_in_safe_mode(tmp_path, max_len, ngram_buckets):
     vocabulary = ["", "[UNK]", "good", "bad", "film", "the"]
-    network = build_model(ModelConfig(vocab_size=len(vocabulary), units=(4,), dense_units=4, embedding_dim=4))
+    config = ModelConfig(vocab_size=len(vocabulary), units=(4,), dense_units=4, embedding_dim=4, ngram_buckets=ngram_buckets)
+    network = build_model(config)
+    network.set_weights([np.random.default_rng(0).normal(size=w.shape) for w in network.get_weights()])
     model = with_vectorizer(network, make_vectorizer(vocabulary, max_len))
     texts = np.array(["The film, good!", "bad bad film the unseen words"], dtype=object)
     ids = [[5, 4, 2], [3, 3, 4, 5, 1, 1]]
@@ -226,6 +228,27 @@ print(keras.saving.load_model({str(tmp_path / "model.keras")!r}).predict(keras.o
     assert keras.saving.get_registered_object("bilstm>standardize") is keras.saving.get_registered_object(
         "models.text>standardize"
     )  # models saved under the old name still load
+
+
+def test_the_linear_part_adds_word_and_bigram_weights_over_the_root_of_the_length():
+    config = ModelConfig(vocab_size=10, units=(4,), dense_units=4, embedding_dim=4, ngram_buckets=7)
+    fused, plain = build_model(config, lstm="fused"), build_model(config, lstm="keras")
+    wide = plain.get_layer("ngram_logits")
+    table = np.random.default_rng(1).normal(size=(17, 1)).astype(np.float32)
+    wide.set_weights([table])
+    ids = np.array([[3, 9, 1, 0, 0], [4, 0, 0, 0, 0]], np.int32)
+
+    def bigram(a, b):
+        return 10 + (a * 10 + b) * 2654435761 % 7
+
+    by_hand = [
+        table[[3, 9, 1, bigram(3, 9), bigram(9, 1)]].sum() / np.sqrt(3),
+        table[4, 0],
+    ]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(wide(ids))[:, 0], 10.0 * np.array(by_hand), rtol=1e-5)
+    fused.set_weights(plain.get_weights())  # the same network whichever LSTM runs it, padding ignored
+    np.testing.assert_allclose(fused(ids).numpy(), plain(ids).numpy(), atol=1e-5)
+    np.testing.assert_allclose(plain(ids[1:, :1]).numpy(), plain(ids[1:]).numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("pooling", ["max", "mean", "max_mean"])

@@ -627,6 +627,7 @@ def test_edge_warning_on_an_int_log_range_never_on_a_categorical(run_copy):
     assert ("best units sits at the bottom of its range [16, 128] (the best trial): widen it") in _section(text, "params")
     assert "best max_len" not in text and "best batch_size" not in text
     assert analysis.format_value("max_len", 0) == "full" and analysis.format_value("units", 64.0) == "64"
+    assert [analysis.format_value("ngram_buckets", v) for v in (0, 2**20, "262144", 1000)] == ["none", "2^20", "2^18", "1000"]
 
 
 # --- safety ------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_exported_model_takes_raw_text(real_run, capsys):
     model = keras.saving.load_model(files.best_model / "model.keras", safe_mode=True)
     logits = model.predict_on_batch(np.array(["a wonderful film", "dull and boring <br /> awful"], dtype=object))
     assert logits.shape == (2, 1) and np.isfinite(logits).all()
-    network = next(layer for layer in model.layers if isinstance(layer, keras.Sequential))
+    network = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     assert any(isinstance(layer, keras.layers.Bidirectional) for layer in network.layers)  # Keras's own LSTM
     checkpoint = next(files.tune.rglob("model.json"))  # trials trained with the fused kernel...
     assert "Fused" not in checkpoint.read_text() and "Bidirectional" not in checkpoint.read_text()  # ...which it does not record
