@@ -51,11 +51,13 @@ class MaskedPooling(keras.layers.Layer):
 @serializable
 class HashedNgramLogits(keras.layers.Layer):
     """Token ids [batch, time] (0 = padding) → logits [batch, logits] of a linear model on the
-    review's words and hashed word bigrams: the sum of one learned weight vector per word id and
-    per bigram bucket, divided by the square root of the review's length, as a binary bag of
-    n-grams with L2-style length normalization (the TF-IDF baseline's). The bigrams' buckets are
-    fastText's hashing trick (Joulin et al. 2017, "Bag of Tricks for Efficient Text
-    Classification"); added to a deep network's logits it is Wide & Deep (Cheng et al. 2016).
+    review's words and hashed word bigrams: one learned weight vector per word id and per bigram
+    bucket, summed over the review's words and bigrams (counts) and divided by the square root of
+    its number of words. The bigrams' buckets are fastText's hashing trick (Joulin et al. 2017,
+    "Bag of Tricks for Efficient Text Classification"): bigram (a, b) of a vocabulary of V ids goes
+    to bucket (a V + b) 2654435761 mod `buckets`; with a power of two of buckets that is
+    (a V + b) mod `buckets` reordered, so bigrams whose pair index differs by a multiple of
+    `buckets` share one. Added to a deep network's logits it is Wide & Deep (Cheng et al. 2016).
 
     Weights start at zero, so the layer adds nothing until it learns. They are stored divided by
     `weight_scale`: Adam moves a weight by about its learning rate per step whatever the
@@ -79,7 +81,7 @@ class HashedNgramLogits(keras.layers.Layer):
         ids = ops.cast(ids, "int64")
         present = ops.cast(ids > 0, self.compute_dtype)
         pairs = ids[:, :-1] * self.vocab_size + ids[:, 1:]
-        bigrams = self.vocab_size + ops.mod(pairs * 2654435761, self.buckets)  # Knuth's multiplicative hash
+        bigrams = self.vocab_size + ops.mod(pairs * 2654435761, self.buckets)
         both = present[:, :-1] * present[:, 1:]
         total = ops.einsum("bt,btl->bl", present, ops.take(self.table, ids, axis=0))
         total = total + ops.einsum("bt,btl->bl", both, ops.take(self.table, bigrams, axis=0))

@@ -26,7 +26,7 @@ import unicodedata
 import keras
 import tensorflow as tf
 
-from models import layers  # noqa: F401  registers MaskedPooling: `import models.text` loads any exported model
+from models import layers  # noqa: F401  registers MaskedPooling and HashedNgramLogits: `import models.text` loads any exported model
 from models.saving import serializable
 
 APOSTROPHES = "'’‘ʼ`´"

@@ -37,6 +37,10 @@ def test_tutorial_models_are_points_of_the_space(preset):
     assert (train.learning_rate, train.batch_size, train.max_len, train.schedule) == (1e-4, 64, 0, "constant")
     assert preset_of(point) == preset
     assert preset_of({**point, "dropout": 0.3}) == ""
+    older = tuple(p for p in SPACE if p.name != "ngram_buckets")  # a run recorded before the linear part
+    old_point = preset_point(preset, older)
+    assert "ngram_buckets" not in old_point and preset_of(old_point, older) == preset
+    assert configs_from(old_point, num_classes=2)[0] == PRESETS[preset]
 
 
 def test_start_point_moves_into_the_space():
