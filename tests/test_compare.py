@@ -131,10 +131,13 @@ def _front(run_dir: Path) -> list[float]:
     return sorted(s for a, s in points if not any(b >= a and u >= s and (b > a or u > s) for b, u in points))
 
 
-def _shown(value) -> str:
-    """A hyperparameter's value as the page shows it: integers without .0, others to 3 significant digits."""
+def _shown(name: str, value) -> str:
+    """A hyperparameter's value as the page shows it: integers without .0, others to 3 significant digits,
+    ngram_buckets as "none" or 2^k."""
     if isinstance(value, str):
         return value
+    if name == "ngram_buckets":
+        return f"2^{int(value).bit_length() - 1}" if value else "none"
     return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
 
 
@@ -187,7 +190,7 @@ def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
         assert cells[3] == f"{len(rows)}: {counts}"
         assert best["trial_id"] == _best_scored(rows)["trial_id"]
         assert cells[4:6] == [f"{best[METRIC]:.2%}", f"{best['test_accuracy']:.2%}"]
-        assert cells[6] == f"{best['trial_id']}: " + ", ".join(f"{k}={_shown(v)}" for k, v in best["params"].items())
+        assert cells[6] == f"{best['trial_id']}: " + ", ".join(f"{k}={_shown(k, v)}" for k, v in best["params"].items())
         assert _seconds(cells[7]) == pytest.approx(summary["wall_s"], rel=0.01, abs=0.06)
         used = summary["budget"]["examples_used"]
         assert used == sum(int(r["examples"]) for r in rows) and cells[8] == f"{used:,}"
@@ -231,7 +234,7 @@ def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
         assert [cells[0] for cells in rows] == expected
         for cells in rows:
             marks = [" (pinned)" if cells[0] in _pinned(run) else "" for run in run_dirs]
-            assert cells[1:] == [f"{_shown(p[cells[0]])}{mark}" for p, mark in zip(params, marks, strict=True)]
+            assert cells[1:] == [f"{_shown(cells[0], p[cells[0]])}{mark}" for p, mark in zip(params, marks, strict=True)]
     headers = [h.replace("<wbr>", "") for h in re.findall(r"<th>(.*?)</th>", section)[:3]]
     assert headers == ["hyperparameter", *(f"{n} ({s['best']['trial_id']})" for n, s in zip(names, summaries, strict=True))]
 

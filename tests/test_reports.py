@@ -61,6 +61,7 @@ import browser
 from conftest import snapshot
 
 REPO = Path(__file__).parents[1]
+RECORDED = REPO / "tests" / "data" / "recorded"
 METRIC = OBJECTIVE.metric
 FIGURES = {"families.png", "curves.png", "pareto.png", "progress.png", "timeline.png"}
 SECTIONS = ["headline", "leaderboard", "families", "curves", "pareto", "progress", "params", "importance", "timeline", "facts"]
@@ -861,12 +862,12 @@ def test_leaderboard_fits_a_1280px_window_and_reasons_wrap(run_copy, tmp_path):
 
 # --- classes, the majority-class floor and the objective (issue 21) ----------------------------
 #
-# A copy of docs/reference (a real run the driver wrote before classes were recorded: two classes,
+# A copy of tests/data/recorded/reference (a real run the driver wrote before classes were recorded: two classes,
 # ranked by val_accuracy) is given what a driver of issue 21 records, through the documents' types:
 # run.json's data facts "classes" and "class_counts", summary.json's exported "classes",
 # "test_confusion" and "test_macro_f1". No training: these tests take seconds.
 
-REFERENCES = [REPO / "docs" / "reference", REPO / "docs" / "reference-seed1"]
+REFERENCES = [RECORDED / "reference", RECORDED / "reference-seed1"]
 CLASSES = ["1-2", "3-4", "$7-10 <stars>"]  # a name that matplotlib and HTML must both take as text
 CONFUSION = [[50, 0, 10], [5, 0, 15], [8, 0, 60]]  # nothing predicted as "3-4": precision 0/0 → 0
 BY_CLASS = "<h3>The exported model by class (test split)</h3>"
@@ -874,8 +875,8 @@ BY_CLASS = "<h3>The exported model by class (test split)</h3>"
 
 @pytest.fixture
 def reference_copy(tmp_path) -> Path:
-    """A copy of docs/reference without its report (a test may change it)."""
-    return Path(shutil.copytree(REPO / "docs" / "reference", tmp_path / "run", ignore=shutil.ignore_patterns("report")))
+    """A copy of tests/data/recorded/reference without its report (a test may change it)."""
+    return Path(shutil.copytree(RECORDED / "reference", tmp_path / "run", ignore=shutil.ignore_patterns("report")))
 
 
 def _labels(confusion: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -1045,7 +1046,7 @@ def test_the_run_objective_names_and_directs_the_page(reference_copy, metric):
 
 @pytest.mark.parametrize("reference", REFERENCES, ids=lambda p: p.name)
 def test_runs_recorded_before_classes_render_as_before(reference):
-    # docs/reference and docs/reference-seed1: no classes facts, no confusion, no macro-F1, ranked by val_accuracy.
+    # The recorded reference runs: no classes facts, no confusion, no macro-F1, ranked by val_accuracy.
     text, pictures = reports.assemble(load(reference))
 
     assert "confusion.png" not in pictures and set(pictures) <= FIGURES | {"latency.png"} | {
