@@ -444,10 +444,12 @@ def _leaderboard(run: Run, best_id: str) -> str:
     metrics = _leaderboard_metrics(run)
     limit = run.info.search_config.get("max_latency_ms")
     latency = ["latency ms"] if limit else []  # with a limit only: the board fits a 1280-pixel window
+    places = {_where(t) for _, t in trials.iterrows()}
+    where = ["where"] if len(places) > 1 else []  # one place is said once, under the table
     headers = (
         ["rank", "trial", "preset", "state", "reason"]
         + names
-        + ["epochs (best)", *(metric_name(m) for m in metrics), "examples/s", *latency, "where"]
+        + ["epochs (best)", *(metric_name(m) for m in metrics), "examples/s", *latency, *where]
     )
     rows, classes = [], []
     for rank, (_, t) in enumerate(trials.iterrows(), start=1):
@@ -459,7 +461,7 @@ def _leaderboard(run: Run, best_id: str) -> str:
             + [format_value(n, t[n]) for n in names]
             + [epochs, *(analysis.fmt_metric(m, t[m]) for m in metrics), page.fmt_number(t["examples_per_s"])]
             + ([_latency_cell(t, limit)] if limit else [])
-            + [_where(t)]
+            + ([_where(t)] if where else [])
         )
         infeasible = limit and t.get("feasible") == "no"
         classes.append(t["state"] + (" best" if t["trial_id"] == best_id else "") + (" infeasible" if infeasible else ""))
@@ -469,10 +471,15 @@ def _leaderboard(run: Run, best_id: str) -> str:
         rows,
         numeric={0, *range(5, first + 2 + len(metrics) + len(latency))},
         row_classes=classes,
-        column_classes={headers.index("reason"): "reason", headers.index("where"): "where"},
+        # The trial's name stays in view while a wide board scrolls sideways.
+        column_classes={1: "sticky", headers.index("reason"): "reason", **({headers.index("where"): "where"} if where else {})},
     )
+    place = next(iter(places)) if len(places) == 1 else ""
     return page.section(
-        "leaderboard", f"2. Leaderboard ({len(rows)} trials, by {run.metric})", table if rows else page.note("no trials yet")
+        "leaderboard",
+        f"2. Leaderboard ({len(rows)} trials, by {run.metric})",
+        table if rows else page.note("no trials yet"),
+        page.note(f"Every trial ran on {place}." if rows and place else ""),
     )
 
 

@@ -32,7 +32,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Records failed resource loads (capture phase), script errors, console.error calls and CSP
 # violations (one reported after 'load', as on a busy machine, updates its attribute); on 'load'
 # counts the images that decoded and measures the layout: the page's width against the window's,
-# the sections whose table box scrolls sideways, each .reason cell's width.
+# the sections whose table box scrolls sideways, each .reason cell's width, and, with such a box
+# scrolled to its right end, each .sticky cell's distance from the box's left edge.
 PROBE = """(function(){var errors=[],csp=[];
 window.addEventListener('error',function(e){var t=e.target;
 errors.push(t&&t!==window&&(t.src||t.href)?'failed to load '+(t.src||t.href):'script error: '+(e.message||e.type));},true);
@@ -42,13 +43,15 @@ var original=console.error;console.error=function(){errors.push('console.error: 
 return original.apply(console,arguments);};
 window.addEventListener('load',function(){var images=document.images,ok=0,broken=[];
 for(var i=0;i<images.length;i++){if(images[i].complete&&images[i].naturalWidth>0){ok++;}else{broken.push(images[i].getAttribute('src'));}}
-var scrolling=[],reasons=[];
-document.querySelectorAll('.scroll').forEach(function(e){if(e.scrollWidth>e.clientWidth){var s=e.closest('section');scrolling.push(s?s.id:'?');}});
+var scrolling=[],reasons=[],pinned=[];
+document.querySelectorAll('.scroll').forEach(function(e){if(e.scrollWidth>e.clientWidth){var s=e.closest('section');scrolling.push(s?s.id:'?');
+e.scrollLeft=e.scrollWidth;var left=e.getBoundingClientRect().left;
+e.querySelectorAll('td.sticky').forEach(function(c){pinned.push(Math.round(c.getBoundingClientRect().left-left));});e.scrollLeft=0;}});
 document.querySelectorAll('td.reason').forEach(function(e){reasons.push(Math.round(e.getBoundingClientRect().width));});
 var b=document.body;b.setAttribute('data-probe-images-ok',ok+'/'+images.length);b.setAttribute('data-probe-broken',broken.join(' '));
 b.setAttribute('data-probe-errors',errors.join(' | '));b.setAttribute('data-probe-csp',csp.join(' | '));
 b.setAttribute('data-probe-width',document.documentElement.scrollWidth+'/'+window.innerWidth);
-b.setAttribute('data-probe-scrolling',scrolling.join(' '));b.setAttribute('data-probe-reason-px',reasons.join(' '));});})();"""  # noqa: E501
+b.setAttribute('data-probe-scrolling',scrolling.join(' '));b.setAttribute('data-probe-pinned-px',pinned.join(' '));b.setAttribute('data-probe-reason-px',reasons.join(' '));});})();"""  # noqa: E501
 CANARY = "<script>document.documentElement.setAttribute('data-canary','ran')</script>"
 DUMP = ("--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", f"--window-size={WINDOW[0]},{WINDOW[1]}", "--dump-dom")
 

@@ -62,6 +62,7 @@ from conftest import snapshot
 
 REPO = Path(__file__).parents[1]
 RECORDED = REPO / "tests" / "data" / "recorded"
+REFERENCES = [RECORDED / "reference", RECORDED / "reference-seed1"]
 METRIC = OBJECTIVE.metric
 FIGURES = {"families.png", "curves.png", "pareto.png", "progress.png", "timeline.png"}
 SECTIONS = ["headline", "leaderboard", "families", "curves", "pareto", "progress", "params", "importance", "timeline", "facts"]
@@ -311,8 +312,10 @@ def test_finished_run_report(real_run):
         "validation accuracy",
         "validation macro-F1" if macro else "validation loss",
         "examples/s",
-        "where",
-    ]
+    ]  # every trial ran on this machine: where is said once, under the table
+    (place,) = {(r["hostname"], r["device"], r["lstm"]) for r in rows}
+    assert f'<p class="note">Every trial ran on {html.escape(place[0])} · {place[1]} · fused LSTM.</p>' in board
+    assert place[2] == "fused"
     epochs_at = headers.index("epochs (best)")
     assert [cells[TRIAL] for _, cells in shown] == [r["trial_id"] for r in ranked]
     assert shown[0][1][TRIAL] == best["trial_id"]
@@ -527,7 +530,7 @@ def test_diverged_and_errored_trials(run_copy):
     # Each state that is not "completed" has its own row colour.
     style = text.split("<style>")[1].split("</style>")[0]
     for state in (State.STOPPED_EARLY, State.DIVERGED, State.ERRORED, State.RUNNING, State.PENDING):
-        assert re.search(rf"tr\.{state} td\{{[^}}]*(background|color):", style), state
+        assert re.search(rf"tr\.{state}( td)?\{{[^}}]*(background|color):", style), state
     # Without summary.json the headline's best so far is still the best trial by value.
     RunDir(run_copy).summary_json.unlink()
     text, _ = reports.assemble(load(run_copy))
@@ -658,7 +661,7 @@ def test_hostile_strings_are_escaped_and_the_page_is_self_contained(run_copy):
     assert "<script>alert" not in text
     board = _section(text, "leaderboard")
     assert f'<td class="reason">{html.escape(HOSTILE_REASON)}</td>' in board
-    assert f'<td class="where">{html.escape(HOSTILE_HOST)} · ' in board
+    assert f'<td class="where">{html.escape(HOSTILE_HOST)} · ' in board  # two hosts: a column says each trial's
     assert f"<td>{html.escape(HOSTILE_HOST)} · " in _section(text, "timeline")
     assert f">{html.escape(HOSTILE_CHOICE)}</td>" in board
     assert f"<dt>command</dt><dd>{html.escape(HOSTILE_COMMAND)}</dd>" in _section(text, "facts")
@@ -860,6 +863,22 @@ def test_leaderboard_fits_a_1280px_window_and_reasons_wrap(run_copy, tmp_path):
     assert board.count('<td class="reason">') == len(reason_px) and html.escape(LONG_REASON) in board
 
 
+@pytest.mark.parametrize("reference", REFERENCES, ids=lambda p: p.name)
+def test_a_wide_leaderboard_scrolls_with_each_trial_named(reference, tmp_path):
+    # A full search's board (every hyperparameter searched, the tutorial's presets) is wider than a 1280 px window:
+    # it scrolls inside its box, the page does not, and each row's trial stays at the box's left edge.
+    report = reports.build(shutil.copytree(reference, tmp_path / "run", ignore=shutil.ignore_patterns("report"))).parent
+
+    body, _ = browser.probe(browser.chromium(), report, tmp_path)
+
+    width, window = map(int, body["data-probe-width"].split("/"))
+    assert width <= window and body["data-probe-scrolling"].split() == ["leaderboard"]
+    pinned = [int(px) for px in body["data-probe-pinned-px"].split()]
+    assert len(pinned) == len(_trials(reference)) and all(abs(px) <= 1 for px in pinned), pinned
+    board = _section((report / "index.html").read_text(), "leaderboard")
+    assert board.count('<td class="sticky">trial_') == len(pinned)
+
+
 # --- classes, the majority-class floor and the objective (issue 21) ----------------------------
 #
 # A copy of tests/data/recorded/reference (a real run the driver wrote before classes were recorded: two classes,
@@ -867,7 +886,6 @@ def test_leaderboard_fits_a_1280px_window_and_reasons_wrap(run_copy, tmp_path):
 # run.json's data facts "classes" and "class_counts", summary.json's exported "classes",
 # "test_confusion" and "test_macro_f1". No training: these tests take seconds.
 
-REFERENCES = [RECORDED / "reference", RECORDED / "reference-seed1"]
 CLASSES = ["1-2", "3-4", "$7-10 <stars>"]  # a name that matplotlib and HTML must both take as text
 CONFUSION = [[50, 0, 10], [5, 0, 15], [8, 0, 60]]  # nothing predicted as "3-4": precision 0/0 → 0
 BY_CLASS = "<h3>The exported model by class (test split)</h3>"
@@ -1021,7 +1039,6 @@ def test_the_run_objective_names_and_directs_the_page(reference_copy, metric):
         "validation macro-F1",
         *(["validation loss"] if metric == "val_loss" else []),
         "examples/s",
-        "where",
     ]
     ranked = sorted(rows, key=lambda r: rank_key(r, objective))
     assert [cells[TRIAL] for _, cells in _table(board)] == [r["trial_id"] for r in ranked]
@@ -1057,10 +1074,9 @@ def test_runs_recorded_before_classes_render_as_before(reference):
     assert "macro-F1" not in text and "5. Accuracy vs throughput" in text
     assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
     assert _headers(_section(text, "headline"))[3] == "validation accuracy"
-    assert _headers(_section(text, "leaderboard"))[-5:] == [
+    assert _headers(_section(text, "leaderboard"))[-4:] == [
         "epochs (best)",
         "validation accuracy",
         "validation loss",
         "examples/s",
-        "where",
     ]
