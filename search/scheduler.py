@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import numpy as np
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from runfiles.layout import OBJECTIVE, Objective, RunDir
+from runfiles.layout import OBJECTIVE, Objective, RunDir, as_float
 from search.config import REDUCTION_FACTOR
 from search.train import DIVERGED
 
@@ -54,6 +55,24 @@ class Ledger:
         return None if self.budget_examples is None else max(0, self.budget_examples - self.used)
 
 
+class MedianLatency:
+    """Each trial's `latency_ms` epoch by epoch, and their median so far: the rule of trials.csv
+    (`search.tracking.summarize`), kept by the scheduler (which stops a trial over
+    --max-latency-ms) and the searcher (which tells the study), so that both agree with the report."""
+
+    def __init__(self):
+        self._values: dict[str, list[float]] = {}
+
+    def add(self, trial_id: str, latency) -> float | None:
+        """The median of the trial's latencies (ms per review) with `latency` added; None, and
+        nothing added, where the result has none (a diverged epoch)."""
+        latency = as_float(latency)
+        if math.isnan(latency):
+            return None
+        self._values.setdefault(trial_id, []).append(latency)
+        return float(np.median(self._values[trial_id]))
+
+
 class StoppingScheduler(ASHAScheduler):
     """ASHA on the objective, after the examples budget; records why it stops a trial.
 
@@ -87,8 +106,8 @@ class StoppingScheduler(ASHAScheduler):
         )
         self.ledger, self.max_epochs, self.objective = ledger, max_epochs, objective
         self.max_latency_ms = max_latency_ms
-        self.latencies: dict[str, list[float]] = {}
-        """Each Tune trial's latency_ms, epoch by epoch."""
+        self.latency = MedianLatency()
+        """Each Tune trial's latency_ms so far."""
         self.infeasible: set[str] = set()
         """Tune trial ids whose median latency so far is over max_latency_ms."""
 
@@ -97,7 +116,7 @@ class StoppingScheduler(ASHAScheduler):
         epoch = int(result["epoch"])
         if result.get(DIVERGED):  # the trial ends by itself; its NaN never enters a rung
             return TrialScheduler.CONTINUE
-        latency = self._median_latency(trial.trial_id, result.get("latency_ms"))
+        latency = self.latency.add(trial.trial_id, result.get("latency_ms"))
         if self.max_latency_ms is not None and latency is not None and latency > self.max_latency_ms:
             self._leave_rungs(trial.trial_id)
             if epoch >= self.max_epochs:  # it ends by itself
@@ -139,14 +158,6 @@ class StoppingScheduler(ASHAScheduler):
             if value < bracket.cutoff(recorded):
                 return int(milestone), len(recorded)
         return None
-
-    def _median_latency(self, trial_id: str, latency: float | None) -> float | None:
-        """The median of the trial's latency_ms so far, the rule of trials.csv and the study's
-        constraint (`search.tracking`), so a trial stopped here is infeasible there."""
-        if latency is None:
-            return None
-        self.latencies.setdefault(trial_id, []).append(float(latency))
-        return float(np.median(self.latencies[trial_id]))
 
     def _leave_rungs(self, trial_id: str) -> None:
         """Mark the trial infeasible and take back the values it recorded in its bracket's rungs."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import statistics
 from dataclasses import dataclass
 
 import optuna
@@ -26,7 +25,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from runfiles.layout import OBJECTIVE, STUDY_NAME, Objective, RunDir, State, as_float
-from search.scheduler import Ledger
+from search.scheduler import Ledger, MedianLatency
 from search.train import DIVERGED
 
 NUMBER = "trial_number"
@@ -100,7 +99,7 @@ class StudySearch(OptunaSearch):
         self._unfinished = list(unfinished)
         self._best: dict[str, float | None] = {}  # each trial's best objective value so far
         self._reported: dict[str, int] = {}
-        self._latencies: dict[str, list[float]] = {}  # each trial's latency_ms per epoch
+        self._latency = MedianLatency()
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if not self._ledger.can_fund_epoch():
@@ -133,9 +132,9 @@ class StudySearch(OptunaSearch):
             return
         self._best[trial_id] = self._objective.best([self._best.get(trial_id), value])
         self._ot_trials[trial_id].report(self._best[trial_id], epoch)
-        if not math.isnan(as_float(result.get(LATENCY))):  # the median over epochs, as trials.csv has it
-            self._latencies.setdefault(trial_id, []).append(float(result[LATENCY]))
-            self._ot_trials[trial_id].set_user_attr(LATENCY, statistics.median(self._latencies[trial_id]))
+        latency = self._latency.add(trial_id, result.get(LATENCY))
+        if latency is not None:
+            self._ot_trials[trial_id].set_user_attr(LATENCY, latency)
         self._reported[trial_id] = epoch
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -196,7 +195,7 @@ def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: in
 
 
 LATENCY = "latency_ms"
-"""The user attribute of a study trial holding its network's latency (ms per review, its latest epoch's)."""
+"""The user attribute of a study trial holding its network's latency (ms per review, the median over its epochs so far)."""
 
 
 @dataclass(frozen=True)
