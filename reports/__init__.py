@@ -443,9 +443,9 @@ def _leaderboard(run: Run, best_id: str) -> str:
     names = [p.name for p in analysis.searched(run.space) if p.name in trials]
     metrics = _leaderboard_metrics(run)
     limit = run.info.search_config.get("max_latency_ms")
-    latency = ["latency ms"] if limit else []  # with a limit only: the board fits a 1280-pixel window
-    places = {_where(t) for _, t in trials.iterrows()}
-    where = ["where"] if len(places) > 1 else []  # one place is said once, under the table
+    latency = ["latency ms"] if limit else []  # with a limit only: one column fewer to scroll to
+    place = _one_place(run)
+    where = [] if place else ["where"]  # one place is said once, under the table
     headers = (
         ["rank", "trial", "preset", "state", "reason"]
         + names
@@ -474,7 +474,6 @@ def _leaderboard(run: Run, best_id: str) -> str:
         # The trial's name stays in view while a wide board scrolls sideways.
         column_classes={1: "sticky", headers.index("reason"): "reason", **({headers.index("where"): "where"} if where else {})},
     )
-    place = next(iter(places)) if len(places) == 1 else ""
     return page.section(
         "leaderboard",
         f"2. Leaderboard ({len(rows)} trials, by {run.metric})",
@@ -498,9 +497,26 @@ def _leaderboard_metrics(run: Run) -> list[str]:
     return ["val_accuracy"] + (["val_macro_f1"] if macro else []) + (["val_loss"] if loss else [])
 
 
+def _one_place(run: Run) -> str:
+    """Where every trial ran, where that is one place: host (node), device, GPU ids, as section 9
+    places each epoch (`analysis.lanes`), and LSTM implementation; "" where trials ran in several
+    places or none has reported one yet. Trials that have not reported where they run (pending,
+    starting, errored before an epoch) are left out."""
+    placed = analysis.lanes(run.trials, run.epochs)["place"]
+    places = {p for p in placed if not p.startswith("unknown host") and " · unknown device" not in p}
+    lstms = {t for t in run.trials["lstm"] if isinstance(t, str) and t}
+    if len(places) != 1 or len(lstms) != 1:
+        return ""
+    (place,), (lstm,) = places, lstms
+    return " · ".join(x for x in (place, _LSTM.get(lstm, "")) if x)
+
+
+_LSTM = {"fused": "fused LSTM", "keras": "Keras LSTM"}
+
+
 def _where(trial) -> str:
     """Host and device, and which LSTM implementation trained (it sets the speed)."""
-    lstm = {"fused": "fused LSTM", "keras": "Keras LSTM"}.get(trial["lstm"], "")
+    lstm = _LSTM.get(trial["lstm"], "")
     return " · ".join(x for x in (trial["hostname"], trial["device"], lstm) if x)
 
 

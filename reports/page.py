@@ -23,7 +23,7 @@ th{background:#f4f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums;
 .scroll{overflow-x:auto;max-height:640px;overflow-y:auto}
 tbody tr{background:#fff}tr.errored{background:#fdecea}tr.stopped_early{background:#fff4e5}tr.running{background:#eaf7ea}tr.pending td{color:#777}tr.infeasible td{font-style:italic;color:#777}
 tr.diverged{background:#f3ecf9}
-.scroll .sticky{position:sticky;left:0;z-index:1;background:inherit;box-shadow:inset -1px 0 #bbb}.scroll th.sticky{background:#f4f4f6}
+.scroll .sticky{position:sticky;left:0;z-index:1;background:inherit;box-shadow:inset -1px 0 #ddd,inset 1px 0 #ddd;padding-right:6px}.scroll th.sticky{background:#f4f4f6}
 tr.best td{font-weight:600}
 .banner{padding:8px 12px;border-radius:6px;margin:10px 0}.progress{background:#eaf2fd;border:1px solid #9cc0f0}.done{background:#eaf7ea;border:1px solid #9ad29a}
 .warn{background:#fff4e5;border:1px solid #f0b75e;padding:6px 10px;border-radius:6px;margin:6px 0}

@@ -56,12 +56,13 @@ class Ledger:
 
 
 class MedianLatency:
-    """Each trial's `latency_ms` epoch by epoch, and their median so far: the rule of trials.csv
-    (`search.tracking.summarize`), kept by the scheduler (which stops a trial over
-    --max-latency-ms) and the searcher (which tells the study), so that both agree with the report."""
+    """Each Tune trial's `latency_ms` as reported, and their median so far: the rule of trials.csv
+    (`search.tracking.summarize`, over the trial's epochs), kept by the scheduler (which stops a
+    trial over --max-latency-ms) and the searcher (which tells the study). A trial continued by a
+    resumed driver starts again from its next epoch's latency."""
 
-    def __init__(self):
-        self._values: dict[str, list[float]] = {}
+    def __init__(self, values: dict[str, list[float]] | None = None):
+        self._values: dict[str, list[float]] = dict(values or {})
 
     def add(self, trial_id: str, latency) -> float | None:
         """The median of the trial's latencies (ms per review) with `latency` added; None, and
@@ -188,7 +189,10 @@ class StoppingScheduler(ASHAScheduler):
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
+            state = pickle.load(f)
+        if "latencies" in state:  # saved before MedianLatency: the same record as a plain dict
+            state["latency"] = MedianLatency(state.pop("latencies"))
+        self.__dict__.update(state)
 
 
 class TimeBudget(tune.Stopper):

@@ -103,3 +103,18 @@ def test_a_trial_measured_over_the_limit_stops_there_and_sets_no_cut_off():
     # Over by median only at its last epoch: nothing left to save, it ends by itself.
     assert [report("c", epoch, 0.95, latency) for epoch, latency in ((1, 1.0), (2, 2.9), (3, 2.5))] == ["CONTINUE"] * 3
     assert "c" not in ledger.reasons and "c" in scheduler.infeasible
+
+
+def test_a_scheduler_saved_before_median_latency_restores_its_record(tmp_path):
+    import pickle
+
+    from search.scheduler import Ledger, StoppingScheduler
+
+    scheduler = StoppingScheduler(Ledger(examples_per_epoch=100), max_epochs=3, grace_period=1, max_latency_ms=2.0)
+    state = {k: v for k, v in scheduler.__dict__.items() if k not in ("ledger", "latency")}
+    (tmp_path / "scheduler.pkl").write_bytes(pickle.dumps({**state, "latencies": {"a": [1.0, 3.0]}}))
+
+    scheduler.restore(str(tmp_path / "scheduler.pkl"))
+
+    assert not hasattr(scheduler, "latencies")
+    assert scheduler.latency.add("a", 2.5) == 2.5 and scheduler.latency.add("b", None) is None

@@ -314,8 +314,8 @@ def test_finished_run_report(real_run):
         "examples/s",
     ]  # every trial ran on this machine: where is said once, under the table
     (place,) = {(r["hostname"], r["device"], r["lstm"]) for r in rows}
-    assert f'<p class="note">Every trial ran on {html.escape(place[0])} · {place[1]} · fused LSTM.</p>' in board
-    assert place[2] == "fused"
+    lstm = {"fused": "fused LSTM", "keras": "Keras LSTM"}[place[2]]
+    assert f'<p class="note">Every trial ran on {html.escape(place[0])} · {place[1]} · {lstm}.</p>' in board
     epochs_at = headers.index("epochs (best)")
     assert [cells[TRIAL] for _, cells in shown] == [r["trial_id"] for r in ranked]
     assert shown[0][1][TRIAL] == best["trial_id"]
@@ -877,6 +877,47 @@ def test_a_wide_leaderboard_scrolls_with_each_trial_named(reference, tmp_path):
     assert len(pinned) == len(_trials(reference)) and all(abs(px) <= 1 for px in pinned), pinned
     board = _section((report / "index.html").read_text(), "leaderboard")
     assert board.count('<td class="sticky">trial_') == len(pinned)
+
+
+def _placed_elsewhere(run_dir: Path, case: str) -> None:
+    """Change where trials ran, as a driver would have recorded it."""
+    rows = _trials(run_dir)
+    if case == "pending and starting trials, not yet placed":
+        unplaced = {"hostname": "", "node_id": "", "device": "", "gpu_ids": "", "lstm": ""}
+        _edit_trials(run_dir, {rows[0]["trial_id"]: {**unplaced, "state": State.PENDING, "started_at": ""}})
+        _edit_trials(run_dir, {rows[1]["trial_id"]: {**unplaced, "state": State.RUNNING}})
+    elif case == "a second host":
+        _edit_trials(run_dir, {rows[0]["trial_id"]: {"hostname": "node-b", "node_id": "b" * 56}})
+    elif case == "four GPUs of one host":
+        _edit_trials(run_dir, {r["trial_id"]: {"device": "GPU:0", "gpu_ids": str(i % 4)} for i, r in enumerate(rows)})
+    elif case == "a trial that moved":
+        files = RunDir(run_dir)
+        epochs = read_rows(files.epochs_csv)
+        first = next(e for e in epochs if e["trial_id"] == rows[0]["trial_id"] and e["epoch"] == "1")
+        first.update(hostname="old-vm", node_id="a" * 56)
+        assert any(e["trial_id"] == rows[0]["trial_id"] and e["epoch"] == "2" for e in epochs)  # it went on elsewhere
+        write_rows(files.epochs_csv, names(EPOCH_COLUMNS), epochs)
+
+
+@pytest.mark.parametrize(
+    ("case", "one_place"),
+    [
+        ("as recorded", True),
+        ("pending and starting trials, not yet placed", True),
+        ("a second host", False),
+        ("four GPUs of one host", False),
+        ("a trial that moved", False),
+    ],
+)
+def test_where_trials_ran_is_one_line_only_where_it_was_one_place(reference_copy, case, one_place):
+    # A column where trials ran in several places, as section 9 places them (host, node, device, GPU ids, each
+    # epoch's); one line under the table where every trial that has started reporting ran in the same one.
+    _placed_elsewhere(reference_copy, case)
+
+    board = _section(reports.assemble(load(reference_copy))[0], "leaderboard")
+
+    note = '<p class="note">Every trial ran on vm · CPU · fused LSTM.</p>'
+    assert (note in board, "where" in _headers(board)) == (one_place, not one_place)
 
 
 # --- classes, the majority-class floor and the objective (issue 21) ----------------------------
