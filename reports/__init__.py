@@ -471,8 +471,11 @@ def _leaderboard(run: Run, best_id: str) -> str:
         rows,
         numeric={0, *range(5, first + 2 + len(metrics) + len(latency))},
         row_classes=classes,
-        # The trial's name stays in view while a wide board scrolls sideways.
-        column_classes={1: "sticky", headers.index("reason"): "reason", **({headers.index("where"): "where"} if where else {})},
+        column_classes={
+            headers.index("trial"): "sticky",  # the trial's name stays in view while a wide board scrolls sideways
+            headers.index("reason"): "reason",
+            **({headers.index("where"): "where"} if where else {}),
+        },
     )
     return page.section(
         "leaderboard",
@@ -502,9 +505,10 @@ def _one_place(run: Run) -> str:
     places each epoch (`analysis.lanes`), and LSTM implementation; "" where trials ran in several
     places or none has reported one yet. Trials that have not reported where they run (pending,
     starting, errored before an epoch) are left out."""
-    placed = analysis.lanes(run.trials, run.epochs)["place"]
-    places = {p for p in placed if not p.startswith("unknown host") and " · unknown device" not in p}
-    lstms = {t for t in run.trials["lstm"] if isinstance(t, str) and t}
+    trials = run.trials
+    reported = trials[(trials["hostname"] != "") | (trials["node_id"] != "")]
+    places = set(analysis.lanes(reported, run.epochs)["place"])
+    lstms = set(reported["lstm"]) - {""}
     if len(places) != 1 or len(lstms) != 1:
         return ""
     (place,), (lstm,) = places, lstms
