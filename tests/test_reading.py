@@ -14,7 +14,7 @@ import pytest
 from runfiles.layout import class_text, cut, data_notes
 from search.data import DataConfig, DataError, ReadOptions, Reviews, data_fingerprint, prepare, raw_splits, read_reviews, tables
 from search.data.labels import as_classes
-from search.data.splitting import held_counts
+from search.data.splitting import fewest_for, held_counts
 
 from conftest import FULL_ARCHIVE, SAMPLE, snapshot, tar_archive
 
@@ -75,7 +75,7 @@ def test_labels_equal_up_to_case_are_refused_or_folded_under_the_most_frequent_s
 
 def test_rows_that_repeat_the_header_are_refused_by_their_lines_or_dropped(tmp_path):
     first = ["text,label", '"a review that spans\ntwo lines",pos', *two_classes(9)]
-    second = ["text,label", *two_classes(10)]
+    second = ["\ufefftext,label", *two_classes(10)]  # a file saved with a byte-order mark, joined after the first
     path = tmp_path / "joined.csv"
     path.write_text("\n".join(first + second + second) + "\n", encoding="utf-8")
     with pytest.raises(DataError) as caught:
@@ -93,6 +93,13 @@ def test_a_header_row_is_named_before_the_classes_it_would_confuse(tmp_path):
     source = write(tmp_path / "twice.csv", "text,label", [*two_classes(20), "text,label", "text,label"])
     with pytest.raises(DataError, match=r"lines 22, 23 hold the header again"):
         read_reviews(source)  # not "class 'label' has 2 rows"
+
+
+def test_a_header_with_spaces_around_a_name_says_so(tmp_path):
+    source = write(tmp_path / "spaced.csv", "text, label", [line.replace(",", ", ") for line in two_classes(10)])
+    with pytest.raises(DataError, match=r"the column ' label' has spaces around its name: pass --label-column ' label', or"):
+        read_reviews(source)
+    assert read_reviews(source, ReadOptions(label_column=" label"))[1]["labels_stripped"] == 10
 
 
 # ---------------------------------------------------------------- 3. TSV and quotes; more fields than the header
@@ -232,6 +239,7 @@ def test_held_counts_add_up_to_the_share_asked_and_keep_each_class_on_both_sides
         if rounded.sum() == round(counts.sum() * fraction):
             assert (held == rounded).all()  # nothing moves where the classes' own roundings add up
     assert held_counts(np.array([10] * 100), 0.25).sum() == 250  # 100 classes: 2.5 each (rounded to 2: 200)
+    assert fewest_for(1e-9) == 500_000_001 and fewest_for(0.99) == 51 and fewest_for(0.2) == 3  # at once, not by counting
 
 
 SPLITS = {

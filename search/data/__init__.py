@@ -456,8 +456,8 @@ def _carved(kept: tuple[list[str], np.ndarray], blocks: np.ndarray | None, class
         within = f" among the first --limit {config.limit:,}" if config.limit is not None else ""
         raise DataError(
             f"--data {config.source}: class {classes[index]!r} has {count:,} training review{'s' * (count != 1)}{within}, "
-            f"too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); add examples of it "
-            f"or remove them" + (", or raise --limit" if within else "")
+            f"too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); add examples of it, "
+            f"remove them" + (", raise --limit" if within else "") + " or raise --val-fraction"
         )
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
     return ([texts[i] for i in train_idx], labels[train_idx]), ([texts[i] for i in val_idx], labels[val_idx])

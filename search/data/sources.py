@@ -146,7 +146,8 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
         advice = f"give a folder with train{path.suffix} and test{path.suffix}" if path.is_file() else "choose another dataset"
         raise DataError(
             f"--data {source}: class {str(name)!r} has {count:,} {noun}{'s' * (count != 1)}, too few for a stratified "
-            f"{fraction * 100:g}% test split (it needs {needed}); add {noun}s of it, remove them, or {advice}"
+            f"{fraction * 100:g}% test split (it needs {needed}); add {noun}s of it, remove them, raise --test-fraction, "
+            f"or {advice}"
         )
     kept, held = stratified_split(train.labels, fraction, options.seed)
     pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None if train.ids is None else train.ids[idx])

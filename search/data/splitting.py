@@ -76,7 +76,7 @@ def stratified_split(
 def fewest_for(fraction: float) -> int:
     """The fewest examples a class needs so that `stratified_split` at `fraction` puts at least
     one of them on each side."""
-    n = 2
+    n = max(2, int(0.5 / min(fraction, 1 - fraction)) - 2)  # below it, one side rounds to nothing
     while not 1 <= round(n * fraction) <= n - 1:
         n += 1
     return n

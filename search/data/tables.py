@@ -40,6 +40,8 @@ ROLES = {"train": "train", "test": "test", "validation": "val"}
 """A folder's file stems and the split each one gives."""
 MISSING_LABELS = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "<NA>", "#N/A")
 """How a CSV or TSV spells a missing label (a label of only spaces is missing too)."""
+BOM = "\ufeff"
+"""The byte-order mark that begins a file saved as "UTF-8 with BOM" (and each such file joined with `cat`)."""
 SEPARATORS = ",;|\t"
 """The separators a one-column header is searched for (`_check_columns`)."""
 CHUNK_ROWS = 100_000
@@ -228,10 +230,13 @@ def _check_columns(source: str, path: Path, options: ReadOptions) -> list[str]:
             if path.suffix.lower() in DELIMITED and len(columns) == 1:
                 _refuse_one_column(source, path, columns[0], options)
             shown = ", ".join(columns[:20]) + (f", ... ({len(columns)} in all)" if len(columns) > 20 else "")
-            raise DataError(
-                f"{_at(source, path)}: no {what} column {name!r} (columns found: {shown or 'none'}); "
-                f"name the columns with --text-column and --label-column"
+            spaced = next((c for c in columns if c.strip() == name), None)
+            advice = (
+                f"the column {spaced!r} has spaces around its name: pass --{what}-column {spaced!r}, or remove them"
+                if spaced is not None
+                else "name the columns with --text-column and --label-column"
             )
+            raise DataError(f"{_at(source, path)}: no {what} column {name!r} (columns found: {shown or 'none'}); {advice}")
     return columns
 
 
@@ -366,12 +371,13 @@ def _reviews(source: str, path: Path, options: ReadOptions) -> tuple[Reviews, Co
 
 def _without_headers(source: str, path: Path, frame: pd.DataFrame, options: ReadOptions) -> tuple[pd.DataFrame, int]:
     """The frame without rows whose text cell is the text column's name and whose label cell is
-    the label column's name (the header repeated, as files joined with `cat` hold it; the others
-    keep their index, the data row they are in the file), and how many there were.
+    the label column's name (the header repeated, as files joined with `cat` hold it, a joined
+    file's byte-order mark and spaces aside; the others keep their index, the data row they are in
+    the file), and how many there were.
 
     Raises DataError naming their lines, unless `options.drop_header_rows`.
     """
-    cells = [frame[c].astype(str).str.strip() for c in (options.text_column, options.label_column)]
+    cells = [frame[c].astype(str).str.strip().str.lstrip(BOM) for c in (options.text_column, options.label_column)]
     header = ((cells[0] == options.text_column) & (cells[1] == options.label_column)).to_numpy()
     if header.any() and not options.drop_header_rows:
         rows = frame.index[header]
