@@ -47,9 +47,9 @@ def test_labels_lose_surrounding_whitespace_in_every_source(tmp_path):
     files = {f"{s}/{c}/{i}.txt": words(i).encode() for s in ("train", "test") for c in (" pos ", "neg") for i in range(3)}
     _, folders = read_reviews(tar_archive(tmp_path / "folders.tar.gz", files))
     assert folders["read"]["train"] == {"neg": 3, "pos": 3} and folders["labels_stripped"] == 6
-    integers = {"train": Reviews(["a", "b", "c"], np.array([" 10", "9 ", 9], dtype=object), None)}
-    cleaned, _ = as_classes("D", integers, ReadOptions())
-    assert cleaned["train"].labels.dtype == np.int64 and cleaned["train"].labels.tolist() == [10, 9, 9]
+    integers = {"train": Reviews(list("abcd"), np.array([" 10", "9 ", 9, "9.0"], dtype=object), None)}
+    cleaned, _ = as_classes("D", integers, ReadOptions())  # one number each, as pandas would read them
+    assert cleaned["train"].labels.dtype == np.int64 and cleaned["train"].labels.tolist() == [10, 9, 9, 9]
 
 
 def test_labels_equal_up_to_case_are_refused_or_folded_under_the_most_frequent_spelling(tmp_path):

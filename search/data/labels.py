@@ -1,7 +1,8 @@
 """Labels as the user meant them: the one place where every source's labels become class names.
 
 A string label loses its surrounding whitespace ("pos " is "pos"; counted); a string that spells
-an integer is that integer ("7", " 7" and 7 are one class); labels that are equal up to case
+an integer is that integer ("7", " 7", "7.0" and 7 are one class, as pandas would read them as one
+number) where every label of the split is one; labels that are equal up to case
 (`str.casefold`) but spelled differently are refused, unless `fold_label_case` merges each group
 under its most frequent spelling (counted). Integers and truth values are left as they are.
 
@@ -17,8 +18,8 @@ import numpy as np
 
 from search.data.reviews import DataError, ReadOptions, Reviews
 
-INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
-"""How a string label spells an integer class."""
+INTEGER = re.compile(r"(-?(?:0|[1-9][0-9]*))(?:\.0*)?")
+"""How a string label spells an integer class: digits, and a decimal point with zeros only ("1.0")."""
 GROUPS_SHOWN = 3
 """Groups of spellings a refusal lists before it says how many there are in all."""
 
@@ -59,7 +60,7 @@ def _stripped(labels: np.ndarray) -> tuple[np.ndarray, int]:
     clean = [v.strip() if isinstance(v, str) else v for v in values]
     changed = sum(a != b for a, b in zip(values, clean))
     if clean and all(_integer(v) for v in clean):
-        return np.array([int(v) for v in clean], np.int64), changed
+        return np.array([int(INTEGER.fullmatch(v).group(1)) if isinstance(v, str) else int(v) for v in clean], np.int64), changed
     if not changed:
         return labels, 0
     return np.array(clean, dtype=str if labels.dtype.kind == "U" else object), changed
