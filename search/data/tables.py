@@ -44,7 +44,7 @@ BOM = "\ufeff"
 """The byte-order mark that begins a file saved as "UTF-8 with BOM" (and each such file joined with `cat`)."""
 SEPARATORS = ",;|\t"
 """The separators a one-column header is searched for (`_check_columns`)."""
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 20_000
 """Rows parsed at a time (CSV, TSV, JSON Lines)."""
 JSON_HEAD = 1000
 """JSON Lines records whose keys are the columns found (a key absent from a record is a missing value)."""
