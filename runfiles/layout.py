@@ -418,6 +418,11 @@ def data_notes(facts: dict, shown: int | None = None) -> list[str]:
     said = [f"{what}: {count:,}" for count, what in notes if count]
     dropped = facts.get("wordless_characters") or {}
     if dropped:
-        listed = ", ".join(f"{char} {count:,}" for char, count in dropped.items())
-        said.append(f"the standardization dropped every character of the texts without a word, most often: {listed}")
+        dropped_text = counts_text(dropped)
+        said.append(f"the standardization dropped every character of the texts without a word, most often: {dropped_text}")
     return said
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """Things and their counts as a line shows them: "😂 12, ! 4"."""
+    return ", ".join(f"{thing} {count:,}" for thing, count in counts.items())

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
+from runfiles.layout import counts_text
 from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews
 from search.data.sources import absolute_source, check_source, read_reviews, source_fingerprint, source_for
 from search.data.splitting import emptied, shuffled_prefix, stratified_split, too_few
@@ -74,6 +75,7 @@ __all__ = [
     "data_fingerprint",
     "absolute_source",
     "text_checks",
+    "dropped_characters",
     "check_overlap",
 ]
 
@@ -84,6 +86,8 @@ MAX_VAL_BLOCK = 10**9
 """Larger blocks of ids than any corpus holds reviews."""
 MAX_OVERLAP = 0.05
 """The share of test reviews that may be copies of training reviews before a run is refused (`allow_overlap`)."""
+CHARACTERS_SHOWN = 5
+"""The characters dropped from texts without a word that the facts name: the most frequent ones."""
 CACHED_FACTS = {"duplicates", "classes", "wordless_characters"}
 """Facts a cached preparation must hold to be used: one made before them is prepared again."""
 UNFINGERPRINTED = ("source", "allow_overlap")
@@ -336,7 +340,7 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     return prepared
 
 
-def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str = "") -> dict:
+def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> dict:
     """What the texts of the splits hold that a reader should be told, after the standardization
     (`models.text.standardize`): per split, texts without a word ("empty_texts", kept: the model
     answers them too); the characters the standardization dropped from those that were not blank,
@@ -353,7 +357,7 @@ def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str =
     wordless = [text for name, (texts, _) in selected.items() for text, std in zip(texts, words[name]) if not std]
     dropped = dropped_characters(wordless)
     if empty["train"] == len(words["train"]):
-        seen = f" (the characters dropped most often: {_listed(dropped)})" if dropped else ""
+        seen = f" (the characters dropped most often: {counts_text(dropped)})" if dropped else ""
         raise DataError(
             f"--data {source}: none of the {len(words['train']):,} training texts holds a word once standardized{seen}; "
             "check --text-column, or give texts with words"
@@ -367,23 +371,13 @@ def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str =
     return {"empty_texts": empty, "wordless_characters": dropped, "duplicates": duplicates}
 
 
-CHARACTERS_SHOWN = 5
-"""The characters that `dropped_characters` counts: the most frequent ones."""
-
-
 def dropped_characters(texts: list[str]) -> dict[str, int]:
     """The CHARACTERS_SHOWN characters most frequent in `texts` (those the standardization left
     without a word), with their counts, most frequent first: what it dropped. Spaces, combining
     marks (an emoji's variation selector) and format characters (a zero-width joiner) are left out:
-    nobody reads them."""
-    counts = Counter(c for text in texts for c in text if unicodedata.category(c)[0] not in "ZM" and not c.isspace())
-    counts = Counter({c: n for c, n in counts.items() if unicodedata.category(c) != "Cf"})
-    return dict(counts.most_common(CHARACTERS_SHOWN))
-
-
-def _listed(counts: dict[str, int]) -> str:
-    """Characters and their counts as a line shows them: "😂 12, ! 4"."""
-    return ", ".join(f"{char} {count:,}" for char, count in counts.items())
+    nobody sees them."""
+    seen = Counter(c for text in texts for c in text if not c.isspace() and unicodedata.category(c)[0] not in "ZMC")
+    return dict(seen.most_common(CHARACTERS_SHOWN))
 
 
 def _standardized(texts: list[str]) -> list[bytes]:
