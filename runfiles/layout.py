@@ -367,33 +367,62 @@ def floor_note(facts: dict, test_accuracy: float | None, objective: Objective = 
     )
 
 
-def class_text(facts: dict) -> str:
-    """The classes line: each class's share of the training split, the majority-class floor on the
-    test split, and the output head; "" for runs recorded without classes."""
+SHOWN_IN_TERMINAL = 8
+"""Items a list in the terminal shows before it says how many there are (`cut`); files and the report show all."""
+
+
+def cut(items: list[str], shown: int | None, sep: str = ", ") -> str:
+    """`items` joined by `sep`; with `shown`, the first `shown` of a longer list and "… (N in all)"."""
+    if shown is None or len(items) <= shown:
+        return sep.join(items)
+    return sep.join(items[:shown]) + f"{sep}… ({len(items):,} in all)"
+
+
+def class_text(facts: dict, shown: int | None = None) -> str:
+    """The classes line: each class's share of the training split (the first `shown` of more,
+    `cut`), the majority-class floor on the test split, and the output head; "" for runs recorded
+    without classes."""
     classes, counts = facts.get("classes"), (facts.get("class_counts") or {}).get("train") or {}
     if not classes or not counts:
         return ""
     total = sum(counts.values())
-    shares = " · ".join(f"{name} {counts.get(name, 0) / total:.1%}" for name in classes)
+    shares = cut([f"{name} {counts.get(name, 0) / total:.1%}" for name in classes], shown, " · ")
     floor = majority_floor(facts)
     head = "one logit (sigmoid)" if len(classes) == 2 else f"{len(classes)} logits (softmax), the tutorial's models too"
     text = f"{len(classes)}: {shares} of train; head: {head}"
     return text + (f"; majority-class floor {floor[1]:.1%} on test ({floor[0]})" if floor else "")
 
 
-def data_notes(facts: dict) -> list[str]:
+def data_notes(facts: dict, shown: int | None = None) -> list[str]:
     """What reading and checking the data found that a reader should be told, from run.json's
-    "data" facts (`search.data`): skipped, repaired, empty or duplicated texts, those that are non-zero."""
+    "data" facts (`search.data`): dropped rows, cleaned labels, skipped, repaired, empty or
+    duplicated texts, those that are non-zero; lists in them cut after `shown` items (`cut`)."""
     empty = sum((facts.get("empty_texts") or {}).values())
     copies = facts.get("duplicates") or {}
     skipped = facts.get("folders_skipped") or {}
+    folded = facts.get("labels_case_folded") or {}
+    merges = [f"{', '.join(spellings)} → {kept}" for kept, spellings in folded.items()]
     notes = [
+        (facts.get("header_rows_dropped", 0), "rows repeating the header dropped (--drop-header-rows)"),
         (facts.get("dropped_missing", 0), "rows without a label dropped (--drop-missing)"),
+        (facts.get("dropped_missing_texts", 0), "rows without a text dropped (--drop-missing)"),
+        (facts.get("labels_stripped", 0), "labels with surrounding whitespace, stripped"),
+        (sum(sum(s.values()) for s in folded.values()), f"labels merged up to case (--fold-label-case: {cut(merges, shown)})"),
         (facts.get("reviews_with_replaced_bytes", 0), "reviews with undecodable bytes replaced"),
         (facts.get("hidden_files_skipped", 0), "hidden files skipped"),
-        (sum(skipped.values()), "files skipped in folders that are not a class (" + ", ".join(skipped) + ")"),
+        (sum(skipped.values()), f"files skipped in folders that are not a class ({cut(list(skipped), shown)})"),
         (empty, "texts without a word (kept)"),
         (copies.get("test_in_training", 0), "test reviews that copy a training review"),
         (copies.get("val_in_train", 0), "validation reviews that copy a train review"),
     ]
-    return [f"{what}: {count:,}" for count, what in notes if count]
+    said = [f"{what}: {count:,}" for count, what in notes if count]
+    dropped = facts.get("wordless_characters") or {}
+    if dropped:
+        dropped_text = counts_text(dropped)
+        said.append(f"the standardization dropped every character of the texts without a word, most often: {dropped_text}")
+    return said
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """Things and their counts as a line shows them: "😂 12, ! 4"."""
+    return ", ".join(f"{thing} {count:,}" for thing, count in counts.items())

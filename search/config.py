@@ -287,7 +287,7 @@ def planned(search: SearchConfig, train_size: int) -> tuple[SearchConfig, Fideli
 
 SEARCH_FLAGS = {"time_budget_min": "--time-budget", "resource_wait_min": "--resource-wait"}
 SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
-DATA_FIELDS = ["source", *READ_FIELDS, "limit", "val_block", "allow_overlap"]
+DATA_FIELDS = ["source", *READ_FIELDS, "val_fraction", "limit", "val_block", "allow_overlap"]
 """The DataConfig fields search.run takes as flags (the rest follow from --smoke and the search)."""
 
 
@@ -311,7 +311,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         DataConfig,
         DATA_FIELDS,
         flags={"source": "--data"},
-        metavars={"text_column": "COLUMN", "label_column": "COLUMN", "test_fraction": "SHARE"},
+        metavars={
+            "text_column": "COLUMN",
+            "label_column": "COLUMN",
+            "test_fraction": "SHARE",
+            "val_fraction": "SHARE",
+            "delimiter": "CHAR",
+        },
         suppress=True,
     )
     parser.add_argument(

@@ -24,7 +24,7 @@ from pathlib import Path
 from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import RunFacts, SessionRecord
-from runfiles.layout import STUDY_NAME, TUTORIAL_PRESETS, RunDir, class_text, data_notes
+from runfiles.layout import SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir, class_text, data_notes
 from runfiles.lock import holding, refuse_if_held
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
@@ -208,14 +208,17 @@ def run(
     import ray  # started by ray_session
 
     started = time.time()
+    try:
+        prepared = prepare(data_config)  # needs no Ray: whatever is wrong with the data is said before Ray starts
+    except DataError as error:
+        return fail(error)
     with ray_session(search, verbose) as failure:
         if failure:
             return fail(ray_failure(search, failure))
         try:
             available = wait_for_gpus(search.gpus, search.resource_wait_min * 60, progress) if search.address else None
             resources = plan_resources(search, available or ray.cluster_resources())
-            prepared = prepare(data_config)
-        except (UsageError, DataError) as error:
+        except UsageError as error:
             return fail(error)
         search, plan = planned(search, len(prepared.splits["train"]))
         session = Session(
@@ -307,7 +310,7 @@ def header(session: Session, lstm: dict) -> None:
     lstm_text = "the fused kernel" if implementation == "fused" else "Keras's layers (cuDNN)" if gpus else "Keras's layers"
     progress.field("data", _data_text(session.data_config.source, session.prepared.facts))
     if class_text(session.prepared.facts):
-        progress.field("classes", class_text(session.prepared.facts))
+        progress.field("classes", class_text(session.prepared.facts, SHOWN_IN_TERMINAL))
     progress.field(
         "space",
         f"{len(session.space)} hyperparameters"
@@ -342,7 +345,7 @@ def _data_text(source: str, facts: dict) -> str:
     return (
         f"{source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews"
         + (f"; test split {carved}" if carved.startswith("carved") else "")
-        + "".join(f"; {note}" for note in data_notes(facts))
+        + "".join(f"; {note}" for note in data_notes(facts, SHOWN_IN_TERMINAL))
     )
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 SAMPLE = Path(__file__).parent / "data" / "aclImdb_sample.tar.gz"
+FULL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "aclImdb_v1_labelled.tar.gz"
+"""The full labelled IMDB archive, where this machine has it (tests that need it skip without)."""
 FIXES = ["--fix", "units=16", "--fix", "embedding_dim=16", "--fix", "max_len=128", "--fix", "vocab_size=2000"]
 """Hyperparameters pinned small, so a search on the sample takes seconds per trial."""
 TINY = [*FIXES, "--no-benchmark"]

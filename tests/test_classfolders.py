@@ -13,11 +13,10 @@ from search.data import DataConfig, DataError, aclimdb, data_fingerprint, prepar
 from search.data.reviews import ReadOptions
 from search.data.sources import source_for
 
-from conftest import SAMPLE, tar_archive
+from conftest import FULL_ARCHIVE, SAMPLE, tar_archive
 
 FOLDERS = Path(__file__).parent / "data" / "classfolders"
 CLASSES = ["cooking", "sport", "weather"]
-FULL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "aclImdb_v1_labelled.tar.gz"
 
 
 def _archive(tmp_path: Path, files: dict[str, bytes], name: str = "data.tar.gz") -> str:

@@ -1,6 +1,7 @@
 """The table source and the classes of any source: IMDB written as tables reads as the archive does;
 K classes named and counted; each kind of bad table refused in one line. No Ray, no training."""
 
+import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -36,10 +37,12 @@ SAMPLE_KEY = "13664ce103b94322"
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
-    """`frame` in the format `path`'s ending names."""
+    """`frame` in the format `path`'s ending names (TSV as IANA defines it: no quoting)."""
     ext = path.suffix
-    if ext in (".csv", ".tsv"):
-        frame.to_csv(path, sep="\t" if ext == ".tsv" else ",", index=False)
+    if ext == ".csv":
+        frame.to_csv(path, index=False)
+    elif ext == ".tsv":
+        frame.to_csv(path, sep="\t", quoting=csv.QUOTE_NONE, index=False)
     elif ext == ".jsonl":
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
@@ -130,9 +133,9 @@ def test_a_small_three_class_table_is_prepared_with_named_classes(tmp_path):
     assert prepared.classes == ["billing", "bug", "praise"]
     counts = prepared.facts["class_counts"]
     assert (
-        {split: sum(c.values()) for split, c in counts.items()} == prepared.facts["sizes"] == {"train": 28, "val": 7, "test": 10}
-    )
-    assert counts["test"] == {"billing": 4, "bug": 4, "praise": 2}  # each class's share kept
+        {split: sum(c.values()) for split, c in counts.items()} == prepared.facts["sizes"] == {"train": 29, "val": 7, "test": 9}
+    )  # 20% of 45 rows is 9 (the classes' own shares, 3.6 + 3.6 + 1.8, rounded would add up to 10)
+    assert counts["test"] == {"billing": 3, "bug": 4, "praise": 2}  # each share kept; of the tie, the first class rounded down
     assert prepared.facts["test_split"] == "carved: 20% of tickets.csv, stratified, seed 0"
     for split in prepared.splits.values():
         assert split.labels.dtype == np.int32 and set(split.labels) == {0, 1, 2}
@@ -386,8 +389,9 @@ def test_a_missing_column_fails_before_anything_is_read(tmp_path):
     "settings, message",
     [
         ({"text_column": "label"}, "text_column='label' is invalid: it is also label_column"),
-        ({"test_fraction": 1.0}, "test_fraction=1.0 is invalid: expected a fraction in (0, 1)"),
-        ({"test_fraction": 0.0}, "test_fraction=0.0 is invalid"),
+        ({"test_fraction": 1.0}, "--test-fraction 1 is invalid: expected a fraction in (0, 1)"),
+        ({"test_fraction": 0.0}, "--test-fraction 0 is invalid"),
+        ({"val_fraction": 1.5}, "--val-fraction 1.5 is invalid: expected a fraction in (0, 1)"),
     ],
 )
 def test_data_config_refuses_bad_column_settings(settings, message):

@@ -19,15 +19,19 @@ import hashlib
 import json
 import os
 import tempfile
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
+from runfiles.layout import counts_text
 from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews
 from search.data.sources import absolute_source, check_source, read_reviews, source_fingerprint, source_for
-from search.data.splitting import shuffled_prefix, stratified_split, too_few
+from search.data.splitting import emptied, shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "data_fingerprint",
     "absolute_source",
     "text_checks",
+    "dropped_characters",
     "check_overlap",
 ]
 
@@ -81,12 +86,27 @@ MAX_VAL_BLOCK = 10**9
 """Larger blocks of ids than any corpus holds reviews."""
 MAX_OVERLAP = 0.05
 """The share of test reviews that may be copies of training reviews before a run is refused (`allow_overlap`)."""
+CHARACTERS_SHOWN = 5
+"""The characters dropped from texts without a word that the facts name: the most frequent ones."""
+CACHED_FACTS = {"duplicates", "classes", "wordless_characters"}
+"""Facts a cached preparation must hold to be used: one made before them is prepared again."""
 UNFINGERPRINTED = ("source", "allow_overlap")
 """DataConfig fields that leave the prepared data as it is: not part of its cache key (the source's
 content is, through its own fingerprint)."""
-READ_FIELDS = ("text_column", "label_column", "test_fraction", "drop_missing")
+READ_FIELDS = (
+    "text_column",
+    "label_column",
+    "test_fraction",
+    "drop_missing",
+    "drop_header_rows",
+    "fold_label_case",
+    "quoting",
+    "delimiter",
+)
 """DataConfig fields a reader is told (`ReadOptions`); each is in the cache key only for the sources
-that declare it (`sources.Source.options`)."""
+that declare it (`sources.Source.options`), and only where it differs from its default."""
+DELIMITERS = {"\\t": "\t", "tab": "\t"}
+"""How --delimiter may spell a tab on a command line, besides the character itself."""
 
 
 def default_source() -> str:
@@ -115,7 +135,21 @@ class DataConfig:
     test_fraction: float = 0.2
     """Share of a single table file carved off as the test split (stratified by label, seeded)."""
     drop_missing: bool = False
-    """Drop the rows of a table that have no label (counted in run.json) instead of refusing it."""
+    """Drop the rows of a table that have no label, or no text (a JSON Lines key absent, a null),
+    counted in run.json, instead of refusing it."""
+    drop_header_rows: bool = False
+    """Drop the rows of a table that repeat its header (files joined with `cat`), counted in run.json,
+    instead of refusing it."""
+    fold_label_case: bool = False
+    """Merge labels that are equal up to case ('pos', 'POS') under their most frequent spelling,
+    counted in run.json, instead of refusing them."""
+    quoting: Literal["auto", "none", "csv"] = "auto"
+    """Quotes in a CSV or TSV file: csv (RFC 4180: a quoted field may hold separators and line
+    breaks), none (a quote is a character, a line is a row), auto (CSV quoted, TSV not, as IANA's TSV
+    has no quoting)."""
+    delimiter: str | None = None
+    """The field separator of a CSV or TSV file, one character ('\\t' for a tab); none: the
+    format's own (',' for .csv, a tab for .tsv)."""
     val_fraction: float = 0.2
     """Share of the training reviews held out for validation (stratified by label), unless the
     source gives a validation split."""
@@ -147,7 +181,13 @@ class DataConfig:
     def __post_init__(self) -> None:
         for name in ("val_fraction", "test_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
-                raise DataError(f"{name}={getattr(self, name)} is invalid: expected a fraction in (0, 1)")
+                raise DataError(f"--{name.replace('_', '-')} {getattr(self, name):g} is invalid: expected a fraction in (0, 1)")
+        if self.delimiter is not None:
+            object.__setattr__(self, "delimiter", DELIMITERS.get(self.delimiter, self.delimiter))
+            if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
+                raise DataError(
+                    f"--delimiter {self.delimiter!r} is invalid: expected one character such as ';' or '|' ('\\t' for a tab)"
+                )
         if self.text_column == self.label_column:
             raise DataError(
                 f"text_column={self.text_column!r} is invalid: it is also label_column; "
@@ -165,7 +205,7 @@ class DataConfig:
     @property
     def read_options(self) -> ReadOptions:
         """What the source's reader is told (the fields of the same names)."""
-        return ReadOptions(self.text_column, self.label_column, self.test_fraction, self.drop_missing, self.seed)
+        return ReadOptions(**{name: getattr(self, name) for name in READ_FIELDS}, seed=self.seed)
 
 
 @dataclass
@@ -293,27 +333,51 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     fingerprint = data_fingerprint(config)
     cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
     prepared = _load(cache, fingerprint) if cache.exists() else None
-    if prepared is None or not {"duplicates", "classes"} <= set(prepared.facts):  # new, or cached before these facts
+    if prepared is None or not set(prepared.facts) >= CACHED_FACTS:  # new, or cached before these facts
         prepared = _prepare(config, fingerprint)
         _save(prepared, cache)
     check_overlap(prepared.facts, config)
     return prepared
 
 
-def text_checks(selected: dict[str, tuple[list[str], np.ndarray]]) -> dict:
+def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> dict:
     """What the texts of the splits hold that a reader should be told, after the standardization
     (`models.text.standardize`): per split, texts without a word ("empty_texts", kept: the model
-    answers them too); test reviews that are copies of training ones (train or validation) and
-    validation reviews that are copies of train ones ("duplicates"; empty texts are no copies)."""
+    answers them too); the characters the standardization dropped from those that were not blank,
+    the CHARACTERS_SHOWN most frequent with their counts ("wordless_characters": emoji, symbols,
+    punctuation; {} when none); test reviews that are copies of training ones (train or
+    validation) and validation reviews that are copies of train ones ("duplicates"; empty texts
+    are no copies).
+
+    Raises:
+        DataError: one line naming `source`, when no training text holds a word.
+    """
     words = {name: _standardized(texts) for name, (texts, _) in selected.items()}
     empty = {name: sum(not text for text in texts) for name, texts in words.items()}
+    wordless = [text for name, (texts, _) in selected.items() for text, std in zip(texts, words[name]) if not std]
+    dropped = dropped_characters(wordless)
+    if empty["train"] == len(words["train"]):
+        seen = f" (the characters dropped most often: {counts_text(dropped)})" if dropped else ""
+        raise DataError(
+            f"--data {source}: none of the {len(words['train']):,} training texts holds a word once standardized{seen}; "
+            "check --text-column, or give texts with words"
+        )
     train = set(words["train"]) - {b""}
     training = train | set(words["val"]) - {b""}
     duplicates = {
         "test_in_training": sum(text in training for text in words["test"]),
         "val_in_train": sum(text in train for text in words["val"]),
     }
-    return {"empty_texts": empty, "duplicates": duplicates}
+    return {"empty_texts": empty, "wordless_characters": dropped, "duplicates": duplicates}
+
+
+def dropped_characters(texts: list[str]) -> dict[str, int]:
+    """The CHARACTERS_SHOWN characters most frequent in `texts` (those the standardization left
+    without a word), with their counts, most frequent first: what it dropped. Spaces, combining
+    marks (an emoji's variation selector) and format characters (a zero-width joiner) are left out:
+    nobody sees them."""
+    seen = Counter(c for text in texts for c in text if not c.isspace() and unicodedata.category(c)[0] not in "ZMC")
+    return dict(seen.most_common(CHARACTERS_SHOWN))
 
 
 def _standardized(texts: list[str]) -> list[bytes]:
@@ -369,17 +433,25 @@ def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, 
 def _carved(kept: tuple[list[str], np.ndarray], blocks: np.ndarray | None, classes: list[str], config: DataConfig) -> tuple:
     """(train, validation), each (texts, labels): `val_fraction` of each class held out.
 
-    Raises DataError for a class too rare to be on both sides.
+    Raises DataError for a --val-fraction that would leave a class no training review, or a class
+    too rare to be on both sides.
     """
     texts, labels = kept
+    gone = emptied(labels, config.val_fraction, list(range(len(classes))))
+    if gone is not None:
+        index, count = gone
+        raise DataError(
+            f"--val-fraction {config.val_fraction:g} leaves too few training reviews: all {count:,} of class "
+            f"{classes[index]!r} in --data {config.source} would be held out for validation; lower --val-fraction"
+        )
     rare = too_few(labels, config.val_fraction, list(range(len(classes))))
     if rare is not None:
         index, count, needed = rare
         within = f" among the first --limit {config.limit:,}" if config.limit is not None else ""
         raise DataError(
             f"--data {config.source}: class {classes[index]!r} has {count:,} training review{'s' * (count != 1)}{within}, "
-            f"too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); add examples of it "
-            f"or remove them" + (", or raise --limit" if within else "")
+            f"too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); add examples of it, "
+            f"remove them" + (", raise --limit" if within else "") + " or raise --val-fraction"
         )
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
     return ([texts[i] for i in train_idx], labels[train_idx]), ([texts[i] for i in val_idx], labels[val_idx])
@@ -504,6 +576,7 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
     reviews, notes = read_reviews(config.source, config.read_options)
     selected = select_splits(reviews, config)
     classes = classes_of(reviews, config.source)
+    checked = text_checks(selected, config.source)  # before the vocabulary: it needs a training word
     vocabulary = build_vocabulary(selected["train"][0], config.max_vocab)
     splits = {name: vectorize(texts, labels, vocabulary) for name, (texts, labels) in selected.items()}
     facts = {
@@ -516,7 +589,7 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         "class_counts": class_counts(selected, classes),
         "val_split": split_text(reviews, config),
         "test_split": "given by the source",
-        **text_checks(selected),
+        **checked,
         **notes,
         **{k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED},
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.data.reviews import DataError, ReadOptions, Reviews, counted
+from search.data.reviews import DataError, ReadOptions, Reviews
 
 SPLIT_FOLDERS = {"train": "train", "test": "test", "validation": "val"}
 """Each split's folder, and the key its texts are returned under."""
@@ -59,7 +59,8 @@ def fingerprint(source: str, options: ReadOptions) -> str:
 
 def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
     """{"train"|"test"[|"val"]: Reviews} of a folder per class, or a tar archive of one, and the facts
-    of reading it. Labels are the class folders' names (str); texts are sorted by class, then name.
+    of reading it (reviews whose bad bytes were replaced, hidden files skipped, files skipped in
+    folders that are not a class, by folder). Labels are the class folders' names (str); texts are sorted by class, then name.
     `ids` are the numbers that begin the file names (`<id>_<rating>.txt`), -1 where a name has none.
 
     Raises DataError (one line) for a folder holding only archives, a file that is not a tar
@@ -114,7 +115,8 @@ def _collect(source: str, files) -> tuple[dict[str, Reviews], dict]:
             ids = np.array([_review_id(stem) for _, stem, _, _ in rows], np.int64)
             out[key] = Reviews([text for _, _, text, _ in rows], labels, ids)
             replaced += sum(bad for _, _, _, bad in rows)
-    return counted(out, replaced, hidden, skipped)
+    facts = {"reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
+    return out, facts | ({"folders_skipped": dict(sorted(skipped.items()))} if skipped else {})
 
 
 def _drop_other_folders(source: str, found: dict) -> Counter:

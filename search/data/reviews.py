@@ -7,7 +7,7 @@ sources (`sources`) can import it while the core imports them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -33,9 +33,18 @@ class ReadOptions:
     label_column: str = "label"
     """The column (table) or feature (TFDS) that holds the labels."""
     test_fraction: float = 0.2
-    """Share of a single file carved off, stratified and seeded, as the test split."""
+    """Share of a source without a test split (one file) carved off, stratified and seeded, as the test split."""
     drop_missing: bool = False
-    """Drop rows whose label is missing (counted) instead of refusing the data."""
+    """Drop rows whose label or text is missing (counted) instead of refusing the data."""
+    drop_header_rows: bool = False
+    """Drop rows of a table that repeat its header (counted) instead of refusing the data."""
+    fold_label_case: bool = False
+    """Merge labels equal up to case under their most frequent spelling (counted) instead of refusing them."""
+    quoting: Literal["auto", "none", "csv"] = "auto"
+    """Quote characters in CSV and TSV: "csv" as RFC 4180 defines them, "none" as any other character,
+    "auto" by the format (CSV quoted, TSV not)."""
+    delimiter: str | None = None
+    """The field separator of a CSV or TSV file (None: by its ending, "," or a tab)."""
     seed: int = 0
     """Seeds the carving of a test split."""
 
@@ -44,15 +53,10 @@ class DataError(ValueError):
     """A data source or setting the user can fix; its message is one actionable line."""
 
 
-def counted(
-    reviews: dict[str, Reviews], replaced: int, hidden: int, skipped: dict[str, int] | None = None
-) -> tuple[dict[str, Reviews], dict]:
-    """The reviews, and the facts of reading them: reviews per split and class (by the label as
-    the source spells it), reviews whose bad bytes were replaced, hidden files skipped, and files
-    skipped in folders that are not a class (`skipped`, by folder, such as aclImdb's train/unsup)."""
+def counted(reviews: dict[str, Reviews]) -> dict[str, dict[str, int]]:
+    """Reviews per split and class ({split: {class: count}}), each class by its label as a string."""
     read = {}
     for split, r in reviews.items():
         names, counts = np.unique(np.asarray(r.labels), return_counts=True)
         read[split] = {str(name): int(count) for name, count in zip(names, counts)}
-    facts = {"read": read, "reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
-    return reviews, facts | ({"folders_skipped": dict(sorted(skipped.items()))} if skipped else {})
+    return read

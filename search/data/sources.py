@@ -1,10 +1,13 @@
-"""The table from a `--data` value to the source that reads it.
+"""The table from a `--data` value to the source that reads it, and what reading does with any source.
 
 Each source is one row of SOURCES: how to recognize its `--data` value, check it before Ray
 starts, fingerprint its content for the cache key, and read its texts and labels, each told the
 `ReadOptions` (the text and label columns, ...). The first row that matches wins. A new source is
 one module under `search/data/` with those four functions, one row here (with the DataConfig
 fields it reads, which enter the cache key), and its kind of value named in NO_SOURCE.
+
+`read_reviews` then does the same for every source: labels become classes (`labels.as_classes`),
+a test split is carved where the source gives none, and the reviews are counted.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from pathlib import Path
 from types import ModuleType
 
 from search.data import aclimdb, tables, tfds
-from search.data.reviews import DataError, ReadOptions, Reviews
+from search.data.labels import as_classes
+from search.data.reviews import DataError, ReadOptions, Reviews, counted
+from search.data.splitting import emptied, stratified_split, too_few
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,9 @@ class Source:
     fingerprint: Callable[[str, ReadOptions], str]
     """A hex digest of the source's content, cheap to compute: part of the prepared data's cache key."""
     read: Callable[[str, ReadOptions], tuple[dict[str, Reviews], dict]]
-    """{"train"|"test"[|"val"]: Reviews} (labels as the source spells them) and the facts of the read
-    (`reviews.counted`); a "val" split is the validation split, none is carved from train. Raises a
-    one-line DataError."""
+    """{"train"[|"test"|"val"]: Reviews} (labels as the source spells them) and the facts of the read
+    (what was skipped, dropped or repaired); a "val" split is the validation split, none is carved
+    from train; without "test", `read_reviews` carves one from train. Raises a one-line DataError."""
     local: bool
     """Whether its `--data` value is a path on this machine (recorded absolute in run.json)."""
     file_ids: bool
@@ -50,15 +55,19 @@ class Source:
         return cls(name, module.matches, module.check, module.fingerprint, module.read, local, file_ids, options)
 
 
-TABLE_OPTIONS = ("text_column", "label_column", "test_fraction", "drop_missing")
+LABEL_OPTIONS = ("fold_label_case",)
+"""The ReadOptions every source's labels are read with (`read_reviews`, `labels.as_classes`)."""
+FEATURE_OPTIONS = (*LABEL_OPTIONS, "text_column", "label_column", "test_fraction", "drop_missing")
 """The ReadOptions of sources that hold rows with named columns (tables and TFDS)."""
+TABLE_OPTIONS = (*FEATURE_OPTIONS, "drop_header_rows", "quoting", "delimiter")
+"""The ReadOptions of tables: FEATURE_OPTIONS, and how a file's rows are parsed."""
 SOURCES: tuple[Source, ...] = (
     Source.of(
         "TensorFlow Datasets by name",
         tfds,
         local=False,
         file_ids=False,
-        options=TABLE_OPTIONS,
+        options=FEATURE_OPTIONS,
     ),
     Source.of(
         "CSV, TSV, JSON Lines or Parquet: one file, or a folder of train.*, test.* (validation.*)",
@@ -67,7 +76,7 @@ SOURCES: tuple[Source, ...] = (
         file_ids=False,
         options=TABLE_OPTIONS,
     ),
-    Source.of("a folder per class (aclImdb), or a .tar.gz of one", aclimdb, local=True, file_ids=True),
+    Source.of("a folder per class (aclImdb), or a .tar.gz of one", aclimdb, local=True, file_ids=True, options=LABEL_OPTIONS),
 )
 NO_SOURCE = (
     "no such file or folder; give a .csv, .tsv, .jsonl or .parquet file, a folder of train.<ext> and test.<ext>, "
@@ -90,9 +99,10 @@ def source_for(source: str) -> Source:
 
 def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[str, Reviews], dict]:
     """{"train"|"test"[|"val"]: (texts, labels, ids)} from a source, and what reading it found:
-    reviews read per split and class, reviews whose bad bytes were replaced, hidden files skipped,
-    how the test split was made (tables). Labels are as the source spells them (class names or
-    integers); `ids` are the numbers that begin aclImdb's file names (`<id>_<rating>.txt`), -1
+    reviews read per split and class ("read"), what was skipped, dropped or repaired, how labels
+    were cleaned (`labels.as_classes`) and how the test split was made ("test_split", where one
+    was carved or given by a file). Labels are classes: strings, or integers where every label of a
+    split is one; `ids` are the numbers that begin aclImdb's file names (`<id>_<rating>.txt`), -1
     where a name has none; None for sources without file names (tables, TFDS).
 
     "tfds" loads TensorFlow Datasets' imdb_reviews from $TFDS_DATA_DIR (default
@@ -100,10 +110,49 @@ def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[
 
     Raises DataError (one line) for a missing or unreadable source, a table without its columns or
     with bad rows (`tables.read`), a folder or archive without a class layout, or one holding more
-    than one dataset tree; for "tfds", a missing package (which one, and its pip command), no
-    network, or TFDS's own first line.
+    than one dataset tree; labels equal up to case (unless `fold_label_case`); a class too rare,
+    or a --test-fraction too large, to carve a test split; for "tfds", a missing package (which
+    one, and its pip command), no network, or TFDS's own first line.
     """
-    return source_for(source).read(source, options or ReadOptions())
+    options = options or ReadOptions()
+    reviews, facts = source_for(source).read(source, options)
+    reviews, cleaned = as_classes(source, reviews, options)
+    if "test" not in reviews:
+        reviews, facts["test_split"] = carved_test(source, reviews, options)
+    return reviews, {"read": counted(reviews), **facts, **cleaned}
+
+
+def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) -> tuple[dict[str, Reviews], str]:
+    """`reviews` with a test split carved from train (`options.test_fraction`, stratified by class,
+    seeded, each side in the source's order), and how it was made, as the facts say it.
+
+    Raises:
+        DataError: one line, for a --test-fraction that would leave a class no training example,
+        or a class too rare to be on both sides.
+    """
+    fraction, train = options.test_fraction, reviews["train"]
+    path = Path(source).expanduser()
+    noun, whole = ("row", path.name) if path.is_file() else ("text", "train")
+    gone = emptied(train.labels, fraction)
+    if gone is not None:
+        name, count = gone
+        raise DataError(
+            f"--test-fraction {fraction:g} leaves too few training {noun}s: all {count:,} of class {str(name)!r} in "
+            f"--data {source} would be held out for testing; lower --test-fraction"
+        )
+    rare = too_few(train.labels, fraction)
+    if rare is not None:
+        name, count, needed = rare
+        advice = f"give a folder with train{path.suffix} and test{path.suffix}" if path.is_file() else "choose another dataset"
+        raise DataError(
+            f"--data {source}: class {str(name)!r} has {count:,} {noun}{'s' * (count != 1)}, too few for a stratified "
+            f"{fraction * 100:g}% test split (it needs {needed}); add {noun}s of it, remove them, raise --test-fraction, "
+            f"or {advice}"
+        )
+    kept, held = stratified_split(train.labels, fraction, options.seed)
+    pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None if train.ids is None else train.ids[idx])
+    made = f"carved: {fraction * 100:g}% of {whole}, stratified, seed {options.seed}"
+    return {**reviews, "train": pick(kept), "test": pick(held)}, made
 
 
 def check_source(source: str, options: ReadOptions | None = None) -> None:

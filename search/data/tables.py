@@ -1,19 +1,28 @@
 """The table source: CSV, TSV, JSON Lines or Parquet, with a text column and a label column.
 
-`--data` names one file (a test split is then carved from it: seeded, stratified by label,
+`--data` names one file (the core then carves a test split from it: seeded, stratified by label,
 `test_fraction`), or a folder holding train.<ext> and test.<ext> in one format, and optionally
 validation.<ext> (then the validation split, instead of one carved from train). Only the two
 columns are read (pandas' `usecols`, Parquet's `columns`; JSON Lines in chunks, keeping those two),
-so a wide or large file costs the two columns' memory. Rows keep the file's order; an empty text is
-kept (and counted by the core); a row without a label is refused, or dropped and counted with
-`drop_missing`.
+so a wide or large file costs the two columns' memory. Rows keep the file's order.
+
+Each format is read as it is defined: CSV with RFC 4180's quotes (a quoted field may hold commas,
+quotes and line breaks); TSV as IANA's text/tab-separated-values, without quoting (a line is a
+row, a quote is a character), unless `quoting` says otherwise; `delimiter` replaces either's
+separator. A CSV or TSV line with more fields than the header is refused (naming its line), as is a
+row that repeats the header (files joined with `cat`), unless `drop_header_rows` drops it. An empty
+text is kept (and counted by the core); a row without a label, and a JSON Lines or Parquet row
+whose text is absent or null, is refused, or dropped and counted with `drop_missing`.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
-import re
+import sys
+import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,20 +30,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from search.data.reviews import DataError, ReadOptions, Reviews, counted
-from search.data.splitting import stratified_split, too_few
+from search.data.reviews import DataError, ReadOptions, Reviews
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines", ".parquet": "Parquet"}
 """The file name endings this source reads, and what each format is called."""
+DELIMITED = {".csv": ",", ".tsv": "\t"}
+"""The formats of delimited lines (CSV, TSV), each with its own separator."""
 ROLES = {"train": "train", "test": "test", "validation": "val"}
 """A folder's file stems and the split each one gives."""
 MISSING_LABELS = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "<NA>", "#N/A")
 """How a CSV or TSV spells a missing label (a label of only spaces is missing too)."""
-JSON_CHUNK = 100_000
-"""JSON Lines rows parsed at a time."""
+BOM = "\ufeff"
+"""The byte-order mark that begins a file saved as "UTF-8 with BOM" (and each such file joined with `cat`)."""
+SEPARATORS = ",;|\t"
+"""The separators a one-column header is searched for (`_check_columns`)."""
+CHUNK_ROWS = 20_000
+"""Rows parsed at a time (CSV, TSV, JSON Lines)."""
 JSON_HEAD = 1000
 """JSON Lines records whose keys are the columns found (a key absent from a record is a missing value)."""
-_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+READING = 2
+"""How tables are read and split, in their fingerprint so that data prepared another way is prepared
+again: 2 since TSV has no quoting, rows that repeat the header and absent texts are refused,
+labels are cleaned (`labels.as_classes`) and a carved split holds out the share asked."""
+LINES_SHOWN = 5
+"""Line numbers an error lists before it says how many there are in all."""
 
 
 def matches(source: str) -> bool:
@@ -58,8 +77,8 @@ def check(source: str, options: ReadOptions) -> None:
 
 
 def fingerprint(source: str, options: ReadOptions) -> str:
-    """A hex digest of the file's bytes, or of the folder's table files (their roles and bytes)."""
-    digest = hashlib.sha256()
+    """A hex digest of READING and the file's bytes, or of the folder's table files (their roles and bytes)."""
+    digest = hashlib.sha256(f"reading {READING}\n".encode())
     for role, path in sorted(_files(source).items()):
         digest.update(f"{role}:{path.suffix.lower()}\n".encode())
         with path.open("rb") as f:
@@ -70,26 +89,32 @@ def fingerprint(source: str, options: ReadOptions) -> str:
 
 def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
     """{"train"|"test"[|"val"]: Reviews} (ids None, labels as the file spells them: int64 when
-    every label is an integer, else strings) and the facts of reading: counts per split and class,
-    "test_split" (how the test split was made) and, with `drop_missing`, "dropped_missing" (rows
-    without a label dropped, all files together).
+    every label is an integer, else strings), only "train" for one file (the core carves the test
+    split), and the facts of reading: "test_split" (the file given) for a folder and, with
+    `drop_missing`, "dropped_missing" and "dropped_missing_texts" (rows without a label, and rows
+    with a label but without a text, dropped, all files together), with `drop_header_rows`,
+    "header_rows_dropped".
 
     Raises DataError (one line) for a file that cannot be parsed, is empty or holds only a header,
-    lacks a column (the columns found listed), holds a non-text value in the text column, a label
-    that is no class name or integer, rows without a label (unless `drop_missing`), or, for one
-    file, a class too rare to be carved into both train and test.
+    lacks a column (the columns found listed; a one-column header that holds another separator
+    named), has a line with more fields than its header, repeats its header (unless
+    `drop_header_rows`), holds a non-text value in the text column, a label that is no class name or
+    integer, or rows without a label or a text (unless `drop_missing`).
     """
-    files, dropped, reviews = _files(source), 0, {}
+    files, dropped, reviews = _files(source), Counter(), {}
     for role, path in files.items():
         reviews[role], lost = _reviews(source, path, options)
-        dropped += lost
+        dropped.update(lost)
+    facts = {"reviews_with_replaced_bytes": 0, "hidden_files_skipped": 0}
     if "all" in reviews:
-        reviews = _carve(source, files["all"], reviews.pop("all"), options)
-        made = f"carved: {options.test_fraction * 100:g}% of {files['all'].name}, stratified, seed {options.seed}"
+        reviews["train"] = reviews.pop("all")
     else:
-        made = f"given: {files['test'].name}"
-    reviews, facts = counted(reviews, replaced=0, hidden=0)
-    return reviews, facts | {"test_split": made} | ({"dropped_missing": dropped} if options.drop_missing else {})
+        facts["test_split"] = f"given: {files['test'].name}"
+    if options.drop_missing:
+        facts |= {"dropped_missing": dropped["label"], "dropped_missing_texts": dropped["text"]}
+    if options.drop_header_rows:
+        facts["header_rows_dropped"] = dropped["header"]
+    return reviews, facts
 
 
 # ---------------------------------------------------------------- finding the files
@@ -145,7 +170,15 @@ def _at(source: str, path: Path) -> str:
     return f"--data {source}" if Path(source).expanduser().is_file() else f"--data {source} ({path.name})"
 
 
-def _columns(source: str, path: Path) -> list[str]:
+def _delimited(path: Path, options: ReadOptions) -> dict:
+    """pandas' (and the csv module's) separator and quoting for a CSV or TSV file: `delimiter`, else
+    the format's own; RFC 4180 quotes for CSV, none for TSV, unless `quoting` says "csv" or "none"."""
+    ext = path.suffix.lower()
+    quoted = options.quoting == "csv" or (options.quoting == "auto" and ext == ".csv")
+    return {"sep": options.delimiter or DELIMITED[ext], "quoting": csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE}
+
+
+def _columns(source: str, path: Path, options: ReadOptions) -> list[str]:
     """The file's column names, from its header or schema (JSON Lines: the keys of its first chunk).
 
     Raises DataError for an empty file, or one that cannot be parsed.
@@ -154,8 +187,8 @@ def _columns(source: str, path: Path) -> list[str]:
         raise DataError(f"{_at(source, path)}: the file is empty; give a table with a row per text")
     ext = path.suffix.lower()
     with _parsing(source, path):
-        if ext in (".csv", ".tsv"):
-            return [str(c) for c in pd.read_csv(path, sep="\t" if ext == ".tsv" else ",", nrows=0).columns]
+        if ext in DELIMITED:
+            return [str(c) for c in pd.read_csv(path, nrows=0, **_delimited(path, options)).columns]
         if ext == ".parquet":
             import pyarrow.parquet as pq  # here, not at the top: only Parquet needs it
 
@@ -185,15 +218,40 @@ def _json_keys(source: str, path: Path) -> list[str]:
     return list(keys)
 
 
-def _check_columns(source: str, path: Path, options: ReadOptions) -> None:
-    columns = _columns(source, path)
+def _check_columns(source: str, path: Path, options: ReadOptions) -> list[str]:
+    """The file's columns, once the text and label columns are among them.
+
+    Raises DataError naming the columns found; for a CSV or TSV whose header is one column holding
+    another separator, what the file looks like and what would work.
+    """
+    columns = _columns(source, path, options)
     for what, name in (("text", options.text_column), ("label", options.label_column)):
         if name not in columns:
+            if path.suffix.lower() in DELIMITED and len(columns) == 1:
+                _refuse_one_column(source, path, columns[0], options)
             shown = ", ".join(columns[:20]) + (f", ... ({len(columns)} in all)" if len(columns) > 20 else "")
-            raise DataError(
-                f"{_at(source, path)}: no {what} column {name!r} (columns found: {shown or 'none'}); "
-                f"name the columns with --text-column and --label-column"
+            spaced = next((c for c in columns if c.strip() == name), None)
+            advice = (
+                f"the column {spaced!r} has spaces around its name: pass --{what}-column {spaced!r}, or remove them"
+                if spaced is not None
+                else "name the columns with --text-column and --label-column"
             )
+            raise DataError(f"{_at(source, path)}: no {what} column {name!r} (columns found: {shown or 'none'}); {advice}")
+    return columns
+
+
+def _refuse_one_column(source: str, path: Path, column: str, options: ReadOptions) -> None:
+    """Raise DataError when a one-column header holds another separator than the file is read
+    with: what was found, and --delimiter (or saving it with the format's own separator)."""
+    ext, sep = path.suffix.lower(), _delimited(path, options)["sep"]
+    found = max((c for c in SEPARATORS if c != sep), key=column.count)
+    if column.count(found):
+        name, flag = ("tab", "'\\t'") if found == "\t" else (repr(found), repr(found))
+        resave = "comma-separated" if ext == ".csv" else "tab-separated"
+        raise DataError(
+            f"{_at(source, path)}: one column named {column!r}; the file looks {name}-separated, not as {FORMATS[ext]} "
+            f"is read; pass --delimiter {flag}, or save it {resave}"
+        )
 
 
 @contextmanager
@@ -209,7 +267,8 @@ def _parsing(source: str, path: Path) -> Iterator[None]:
         ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{_at(source, path)}: the file is empty; give a table with a row per text") from None
-    except (ValueError, OSError) as error:  # pandas', pyarrow's and json's parse errors are ValueErrors
+    # pandas', pyarrow's and json's parse errors are ValueErrors; pandas' warning of a wider first line too (`_frame`)
+    except (ValueError, OSError, csv.Error, pd.errors.ParserWarning) as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         fmt = FORMATS[path.suffix.lower()]
         raise DataError(f"{_at(source, path)}: cannot be read as {fmt} ({first}); check the file's format") from None
@@ -217,47 +276,169 @@ def _parsing(source: str, path: Path) -> Iterator[None]:
 
 def _frame(source: str, path: Path, options: ReadOptions) -> pd.DataFrame:
     """The text and label columns of a file (rows in the file's order, index 0..n-1); CSV and TSV
-    cells as strings (a missing label NaN, an empty text "")."""
-    _check_columns(source, path, options)
+    cells as strings (a missing label NaN, an empty text ""); a JSON Lines text whose key is absent NaN.
+
+    CSV and TSV are parsed whole, CHUNK_ROWS rows at a time (each chunk cut to the two columns),
+    so that a line with more fields than the header is found; pandas' `usecols` would drop them.
+
+    Raises DataError for a CSV or TSV line with more fields than the header.
+    """
+    columns = _check_columns(source, path, options)
     text, label, ext = options.text_column, options.label_column, path.suffix.lower()
     with _parsing(source, path):
-        if ext in (".csv", ".tsv"):
-            return pd.read_csv(
-                path,
-                sep="\t" if ext == ".tsv" else ",",
-                usecols=[text, label],
-                dtype=str,
-                keep_default_na=False,
-                na_values={label: list(MISSING_LABELS)},
-            )
+        if ext in DELIMITED:
+            try:
+                return _delimited_frame(path, options)
+            except (pd.errors.ParserError, pd.errors.ParserWarning):
+                _refuse_more_fields(source, path, len(columns), options)
+                raise
         if ext == ".parquet":
             return pd.read_parquet(path, columns=[text, label])
-        chunks = pd.read_json(path, lines=True, chunksize=JSON_CHUNK, dtype=False)
+        chunks = pd.read_json(path, lines=True, chunksize=CHUNK_ROWS, dtype=False)
         return pd.concat([chunk.reindex(columns=[text, label]) for chunk in chunks], ignore_index=True)
 
 
-def _reviews(source: str, path: Path, options: ReadOptions) -> tuple[Reviews, int]:
-    """The file's reviews, and the rows dropped for lacking a label (`drop_missing`).
+def _delimited_frame(path: Path, options: ReadOptions) -> pd.DataFrame:
+    """The text and label columns of a CSV or TSV file, all cells strings.
 
-    Raises DataError for a file without rows, a non-text value in the text column, a label that is
-    no class name or integer, or rows without a label (unless `drop_missing`).
+    Raises pandas' ParserError for a line with more fields than the header, or its ParserWarning
+    when the first data line has more (pandas would otherwise take the first column as the index).
     """
-    frame = _frame(source, path, options)
+    text, label = options.text_column, options.label_column
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        chunks = pd.read_csv(
+            path,
+            index_col=False,
+            dtype=str,
+            keep_default_na=False,
+            na_values={label: list(MISSING_LABELS)},
+            chunksize=CHUNK_ROWS,
+            **_delimited(path, options),
+        )
+        return pd.concat([chunk[[text, label]] for chunk in chunks], ignore_index=True)
+
+
+def _refuse_more_fields(source: str, path: Path, fields: int, options: ReadOptions) -> None:
+    """Raise DataError naming the lines that hold more fields than the header's `fields` (the file
+    read again with the csv module); return when there is none (the parser failed for another reason)."""
+    dialect = _delimited(path, options)
+    more = [line for line, width in _records(path, options) if width > fields]
+    if more:
+        inside = "a tab" if dialect["sep"] == "\t" else repr(dialect["sep"])
+        advice = "quote such texts" if dialect["quoting"] != csv.QUOTE_NONE else "remove or replace them"
+        raise DataError(
+            f"{_at(source, path)}: {_listed('line', more)} {_hold(more)} more fields than the header's {fields} "
+            f"({inside} inside a text?); {advice}, or check --delimiter and --quoting"
+        )
+
+
+def _reviews(source: str, path: Path, options: ReadOptions) -> tuple[Reviews, Counter]:
+    """The file's reviews, and the rows dropped by cause: "header" (`drop_header_rows`), "label"
+    and "text" (`drop_missing`; a row without either counts as "label").
+
+    Raises DataError for a file without rows, rows that repeat the header (unless
+    `drop_header_rows`), a non-text value in the text column, a label that is no class name or
+    integer, or rows without a label or a text (unless `drop_missing`).
+    """
+    frame, dropped = _frame(source, path, options), Counter()
+    frame, dropped["header"] = _without_headers(source, path, frame, options)
     if frame.empty:
         raise DataError(f"{_at(source, path)}: holds a header but no rows; give a table with rows")
-    labels = frame[options.label_column]
-    missing = labels.isna().to_numpy() | np.array([isinstance(v, str) and not v.strip() for v in labels], bool)
-    if missing.any() and not options.drop_missing:
+    text, label = frame[options.text_column], frame[options.label_column]
+    no_label = label.isna().to_numpy() | np.array([isinstance(v, str) and not v.strip() for v in label], bool)
+    if no_label.any() and not options.drop_missing:
+        first = frame.index[np.argmax(no_label)] + 1
         raise DataError(
-            f"{_at(source, path)}: {missing.sum():,} of {len(frame):,} rows have no label in column "
-            f"{options.label_column!r} (the first: row {np.argmax(missing) + 1}); fill them in, or pass --drop-missing "
-            "to drop them"
+            f"{_at(source, path)}: {no_label.sum():,} of {len(frame):,} rows have no label in column "
+            f"{options.label_column!r} (the first: row {first}); fill them in, or pass --drop-missing to drop them"
+            + _tsv_hint(path, options)
         )
-    frame = frame[~missing]
+    no_text = text.isna().to_numpy() & ~no_label
+    if no_text.any() and not options.drop_missing:
+        raise DataError(
+            f"{_at(source, path)}: {no_text.sum():,} of {len(frame):,} rows have no text in column {options.text_column!r} "
+            f"(absent or null; the first: {_where(path, options, frame.index[no_text][:1])}); "
+            "fill them in, or pass --drop-missing to drop them"
+        )
+    dropped |= Counter(label=int(no_label.sum()), text=int(no_text.sum()))
+    frame = frame[~(no_label | no_text)]
     if frame.empty:
         raise DataError(f"{_at(source, path)}: no row has a label in column {options.label_column!r}; check --label-column")
     texts = _texts(source, path, frame[options.text_column], options.text_column)
-    return Reviews(texts, _labels(source, path, frame[options.label_column], options.label_column), None), int(missing.sum())
+    return Reviews(texts, _labels(source, path, frame[options.label_column], options.label_column), None), dropped
+
+
+def _without_headers(source: str, path: Path, frame: pd.DataFrame, options: ReadOptions) -> tuple[pd.DataFrame, int]:
+    """The frame without rows whose text cell is the text column's name and whose label cell is
+    the label column's name (the header repeated, as files joined with `cat` hold it, a joined
+    file's byte-order mark and spaces aside; the others keep their index, the data row they are in
+    the file), and how many there were.
+
+    Raises DataError naming their lines, unless `options.drop_header_rows`.
+    """
+    cells = [frame[c].astype(str).str.strip().str.lstrip(BOM) for c in (options.text_column, options.label_column)]
+    header = ((cells[0] == options.text_column) & (cells[1] == options.label_column)).to_numpy()
+    if header.any() and not options.drop_header_rows:
+        rows = frame.index[header]
+        raise DataError(
+            f"{_at(source, path)}: {_where(path, options, rows)} {_hold(rows)} the header again "
+            "(files joined with `cat`?); remove those rows, or pass --drop-header-rows to drop them"
+        )
+    return frame[~header], int(header.sum())
+
+
+def _tsv_hint(path: Path, options: ReadOptions) -> str:
+    """What a refusal adds for a TSV file read without quotes: a line is a row."""
+    if path.suffix.lower() == ".tsv" and _delimited(path, options)["quoting"] == csv.QUOTE_NONE:
+        return "; a TSV line is one row (quotes are characters): if texts hold quoted line breaks, pass --quoting csv"
+    return ""
+
+
+def _where(path: Path, options: ReadOptions, rows) -> str:
+    """Where data rows (0 = the first) lie, as an error names them: "line 7", "lines 7, 9, 12, 40,
+    41, … (52 in all)" (CSV, TSV, JSON Lines: the file's own line numbers, the first of a record
+    that spans lines), or "row 7" (Parquet)."""
+    rows = [int(r) for r in rows]
+    if path.suffix.lower() == ".parquet":
+        return _listed("row", [r + 1 for r in rows])
+    starts = [line for line, _ in _records(path, options)]
+    return _listed("line", [starts[r] for r in rows])
+
+
+def _listed(what: str, numbers: list[int]) -> str:
+    """ "line 7", or "lines 7, 9, 12, 40, 41, … (52 in all)": the first LINES_SHOWN numbers."""
+    n = len(numbers)
+    shown = ", ".join(map(str, numbers[:LINES_SHOWN])) + (f", … ({n:,} in all)" if n > LINES_SHOWN else "")
+    return f"{what}{'s' * (n > 1)} {shown}"
+
+
+def _hold(rows) -> str:
+    """The verb after `_where`: "holds" for one row, "hold" for more."""
+    return "holds" if len(rows) == 1 else "hold"
+
+
+def _records(path: Path, options: ReadOptions) -> list[tuple[int, int]]:
+    """For each data row, as pandas reads the file, the line it starts on and its number of fields:
+    read again record by record (CSV and TSV with the csv module, as the file's format is read;
+    JSON Lines line by line, one field each), blank lines skipped as pandas skips them. Only on the
+    way to an error."""
+    delimited = path.suffix.lower() in DELIMITED
+    with path.open(encoding="utf-8-sig", newline="" if delimited else None) as f:
+        if not delimited:
+            return [(number, 1) for number, line in enumerate(f, 1) if line.strip()]
+        limit = csv.field_size_limit()
+        csv.field_size_limit(sys.maxsize)  # a long text is one field
+        try:
+            found, dialect = [], _delimited(path, options)
+            records, previous = csv.reader(f, delimiter=dialect["sep"], quoting=dialect["quoting"]), 0
+            for record in records:
+                if len(record) > 1 or (record and record[0].strip()):
+                    found.append((previous + 1, len(record)))
+                previous = records.line_num
+        finally:
+            csv.field_size_limit(limit)
+    return found[1:]  # the first record is the header
 
 
 def _texts(source: str, path: Path, column: pd.Series, name: str) -> list[str]:
@@ -268,7 +449,7 @@ def _texts(source: str, path: Path, column: pd.Series, name: str) -> list[str]:
     """
     if isinstance(column.dtype, pd.StringDtype):
         texts = column.fillna("").tolist()
-        if path.suffix.lower() in (".csv", ".tsv") and _all_numbers(column):
+        if path.suffix.lower() in DELIMITED and _all_numbers(column):
             raise _not_text(source, path, name, column.index[0], texts[0], "every value is a number")
         return texts
     values = column.to_numpy(dtype=object)
@@ -300,9 +481,9 @@ def _shown(value) -> str:
 
 
 def _labels(source: str, path: Path, column: pd.Series, name: str) -> np.ndarray:
-    """The labels as the file spells them: int64 when every one is an integer (or an integer
-    string, as CSV spells numbers; or a whole float, as a column with gaps holds them), else strings
-    (object array; true/false as "True"/"False").
+    """The labels as the file spells them: int64 when every one is an integer (or a whole float, as
+    a column with gaps holds them), else strings (object array; true/false as "True"/"False"; the
+    core reads integer strings as integers, `labels.as_classes`).
 
     Raises DataError naming the first row whose label is neither a string nor an integer.
     """
@@ -311,8 +492,6 @@ def _labels(source: str, path: Path, column: pd.Series, name: str) -> np.ndarray
     if pd.api.types.is_integer_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
         return column.to_numpy(np.int64)
     if isinstance(column.dtype, pd.StringDtype):  # CSV and TSV: every label a string
-        if column.str.fullmatch(_INTEGER.pattern).all():
-            return column.astype(np.int64).to_numpy()
         return column.to_numpy(dtype=object)
     spelled = [_class_of(v) for v in column.to_numpy(dtype=object)]
     if None in spelled:
@@ -327,8 +506,8 @@ def _labels(source: str, path: Path, column: pd.Series, name: str) -> np.ndarray
 
 
 def _class_of(value) -> str | int | None:
-    """A label as a class: an integer (from an int, a whole float or an integer string), a string,
-    "True"/"False" for a truth value; None for anything else (a fraction, a list, ...)."""
+    """A label as a class: an integer (from an int or a whole float), a string, "True"/"False" for a
+    truth value; None for anything else (a fraction, a list, ...)."""
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if isinstance(value, int | np.integer):
@@ -336,24 +515,5 @@ def _class_of(value) -> str | int | None:
     if isinstance(value, float | np.floating):
         return int(value) if float(value).is_integer() else None
     if isinstance(value, str):
-        return int(value) if _INTEGER.fullmatch(value) else value
+        return value
     return None
-
-
-def _carve(source: str, path: Path, reviews: Reviews, options: ReadOptions) -> dict[str, Reviews]:
-    """{"train", "test"}: a seeded test split of `test_fraction`, stratified by label, each side in
-    the file's order.
-
-    Raises DataError for a class with too few rows to be on both sides.
-    """
-    labels = reviews.labels
-    rare = too_few(labels, options.test_fraction)
-    if rare is not None:
-        name, count, needed = rare
-        raise DataError(
-            f"--data {source}: class {str(name)!r} has {count} row{'s' * (count != 1)}, too few for a stratified "
-            f"{options.test_fraction * 100:g}% test split (it needs {needed}); add rows of it, remove them, or give a folder "
-            f"with train{path.suffix} and test{path.suffix}"
-        )
-    train, test = stratified_split(labels, options.test_fraction, options.seed)
-    return {name: Reviews([reviews.texts[i] for i in idx], labels[idx], None) for name, idx in (("train", train), ("test", test))}

@@ -5,7 +5,7 @@ found from the builder's `info.features`: the features named by `text_column` an
 (ReadOptions; "text" and "label" by default), or else the only Text feature and the only ClassLabel
 feature. Its splits "train", "test" and, if present, "validation" (returned as "val") are read; a
 split whose labels are all missing (-1, as GLUE's test splits) is skipped, and without a test split
-one is carved from train (stratified, seeded, `test_fraction`). Labels are the ClassLabel's names
+the core carves one from train (`sources.read_reviews`, `test_fraction`). Labels are the ClassLabel's names
 (integers when its names are only 0..K-1). `--data tfds` is imdb_reviews, with its fingerprint of
 before names were accepted.
 
@@ -25,8 +25,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews, counted
-from search.data.splitting import stratified_split, too_few
+from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews
 
 TFDS_SOURCE = "tfds"
 TFDS_PREFIX = "tfds:"
@@ -43,6 +42,11 @@ TFDS_PACKAGES = {"tensorflow_datasets": "tensorflow-datasets", "importlib_resour
 TFDS_SPLITS = {"train": "train", "test": "test", "validation": "val"}
 """The TFDS splits read, and the key each is returned under."""
 CATALOG = "https://www.tensorflow.org/datasets/catalog"
+NAMED_READING = 2
+"""How a dataset named by `tfds:NAME` is read and split, in its fingerprint so that data prepared
+another way is prepared again: 2 since labels are cleaned (`labels.as_classes`) and a carved split
+holds out the share asked (`splitting.held_counts`). imdb_reviews keeps its fingerprint: its labels
+and splits are as before."""
 
 
 def matches(source: str) -> bool:
@@ -91,8 +95,9 @@ def check(source: str, options: ReadOptions) -> None:
 
 
 def fingerprint(source: str, options: ReadOptions) -> str:
-    """The prepared dataset's info (checksums, sizes) once TFDS has it, else its name and version;
-    imdb_reviews's as before names were accepted. (The features read are the row's options.)"""
+    """The prepared dataset's info (checksums, sizes) once TFDS has it, else its name and version,
+    with NAMED_READING; imdb_reviews's as before names were accepted. (The features read are the
+    row's options.)"""
     spec = dataset_spec(source)
     if _is_imdb(spec):
         info = _tfds_info()
@@ -100,19 +105,20 @@ def fingerprint(source: str, options: ReadOptions) -> str:
     builder = _builder(source, spec)
     info = Path(str(builder.data_dir)) / "dataset_info.json"
     content = info.read_bytes() if info.is_file() else str(builder.version).encode()
-    return hashlib.sha256(f"tfds:{spec}\n".encode() + content).hexdigest()
+    return hashlib.sha256(f"tfds:{spec}\nreading {NAMED_READING}\n".encode() + content).hexdigest()
 
 
 def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
     """{"train"|"test"[|"val"]: Reviews} (ids None; labels the ClassLabel's names) from
     $TFDS_DATA_DIR (default ~/tensorflow_datasets), downloading and preparing the dataset there on
-    first use, and the facts of reading it: besides `counted`'s, "features" (the text and label
-    features read), "unlabelled_splits" (skipped), "test_split" (when carved) and, with
-    `drop_missing`, "dropped_missing" (texts without a label, -1, dropped).
+    first use, and the facts of reading it: "reviews_with_replaced_bytes", "features" (the text and
+    label features read), "unlabelled_splits" (skipped) and, with `drop_missing`, "dropped_missing"
+    (texts without a label, -1, dropped). Without a labelled test split, none is returned
+    (`sources.read_reviews` carves one).
 
     Raises DataError (one line) for a missing package (which one, and its pip command), an unknown
     dataset, a feature missing or ambiguous, no network, no train split, texts without a label
-    (unless `drop_missing`), a class too rare to carve a test split, or TFDS's own first line.
+    (unless `drop_missing`), or TFDS's own first line.
     """
     check_tfds_packages(source)
     spec = dataset_spec(source)
@@ -133,9 +139,9 @@ def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
             texts = _dropped_missing(source, split, texts, labelled, options, facts)
         out[key] = Reviews(texts, _class_names(names, np.asarray(loaded[split][label])[labelled]), None)
         replaced += bad
-    out = _with_test(source, out, options, facts)
-    reviews, counts = counted(out, replaced=replaced, hidden=0)
-    return reviews, counts | facts
+    if "train" not in out:
+        raise DataError(f"--data {source}: its train split has no labels; choose a dataset or config with a labelled train split")
+    return out, {"reviews_with_replaced_bytes": replaced, "hidden_files_skipped": 0} | facts
 
 
 def features_of(source: str, features, options: ReadOptions) -> tuple[str, str]:
@@ -272,30 +278,6 @@ def _dropped_missing(source: str, split: str, texts: list[str], labelled: np.nda
         )
     facts["dropped_missing"] = facts.get("dropped_missing", 0) + missing
     return [t for t, keep in zip(texts, labelled) if keep]
-
-
-def _with_test(source: str, out: dict[str, Reviews], options: ReadOptions, facts: dict) -> dict[str, Reviews]:
-    """`out` as it is when it has a test split, else with one carved from train (stratified,
-    seeded, `options.test_fraction`; said in facts["test_split"]).
-
-    Raises DataError for no train split, or a class too rare to be on both sides.
-    """
-    if "train" not in out:
-        raise DataError(f"--data {source}: its train split has no labels; choose a dataset or config with a labelled train split")
-    if "test" in out:
-        return out
-    train = out["train"]
-    rare = too_few(train.labels, options.test_fraction)
-    if rare is not None:
-        name, count, needed = rare
-        raise DataError(
-            f"--data {source}: class {str(name)!r} has {count} training texts, too few to carve a stratified "
-            f"{options.test_fraction:.0%} test split (it needs {needed}); choose another --test-fraction or dataset"
-        )
-    kept, held = stratified_split(train.labels, options.test_fraction, options.seed)
-    facts["test_split"] = f"carved: {options.test_fraction:.0%} of train, stratified, seed {options.seed}"
-    pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None)
-    return {**out, "train": pick(kept), "test": pick(held)}
 
 
 # ---------------------------------------------------------------- a local copy, or the network

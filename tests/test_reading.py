@@ -1,0 +1,364 @@
+"""Files as users bring them, read as they meant them: labels that differ by spaces or case, files
+joined with `cat`, TSV with stray quotes, JSON Lines without a text, another separator, texts of
+emoji only, fractions at their limits, and split sizes that are what was asked. Each file is
+written here, small; the records read, the classes and the one-line refusals are asserted exactly."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from runfiles.layout import class_text, cut, data_notes
+from search.data import DataConfig, DataError, ReadOptions, Reviews, data_fingerprint, prepare, raw_splits, read_reviews, tables
+from search.data.labels import as_classes
+from search.data.splitting import fewest_for, held_counts
+
+from conftest import FULL_ARCHIVE, SAMPLE, snapshot, tar_archive
+
+WORDS = ["good", "bad", "film", "plot", "actor", "great", "awful", "boring", "lovely", "script"]
+
+
+def words(i: int) -> str:
+    """A text of a few words, different for each i."""
+    return " ".join(WORDS[(i * k) % len(WORDS)] for k in range(1, 6)) + f" number{i}"
+
+
+def write(path: Path, header: str, rows: list[str]) -> str:
+    """A file of a header line and `rows`, each a line as given (no quoting added); its path."""
+    path.write_text("".join(f"{line}\n" for line in [header, *rows]), encoding="utf-8")
+    return str(path)
+
+
+def two_classes(n: int, labels=("pos", "neg"), sep=",") -> list[str]:
+    return [f"{words(i)}{sep}{labels[i % len(labels)]}" for i in range(n)]
+
+
+# ---------------------------------------------------------------- 1. labels: whitespace and case
+
+
+def test_labels_lose_surrounding_whitespace_in_every_source(tmp_path):
+    source = write(tmp_path / "spaces.csv", "text,label", two_classes(40, ("pos", " pos", "neg\t", "neg")))
+    _, facts = read_reviews(source)
+    assert facts["read"] == {"train": {"neg": 16, "pos": 16}, "test": {"neg": 4, "pos": 4}}
+    assert facts["labels_stripped"] == 20
+    files = {f"{s}/{c}/{i}.txt": words(i).encode() for s in ("train", "test") for c in (" pos ", "neg") for i in range(3)}
+    _, folders = read_reviews(tar_archive(tmp_path / "folders.tar.gz", files))
+    assert folders["read"]["train"] == {"neg": 3, "pos": 3} and folders["labels_stripped"] == 6
+    integers = {"train": Reviews(list("abcd"), np.array([" 10", "9 ", 9, "9.0"], dtype=object), None)}
+    cleaned, _ = as_classes("D", integers, ReadOptions())  # one number each, as pandas would read them
+    assert cleaned["train"].labels.dtype == np.int64 and cleaned["train"].labels.tolist() == [10, 9, 9, 9]
+
+
+def test_labels_equal_up_to_case_are_refused_or_folded_under_the_most_frequent_spelling(tmp_path):
+    labels = ["pos"] * 8 + ["POS"] * 3 + ["Pos "] + ["neg"] * 10 + ["NEG"] * 2
+    source = write(tmp_path / "case.csv", "text,label", [f"{words(i)},{label}" for i, label in enumerate(labels)])
+    with pytest.raises(DataError) as caught:
+        read_reviews(source)
+    assert str(caught.value) == (
+        f"--data {source}: labels that differ only in case would be separate classes: 'neg' (10), 'NEG' (2); "
+        "'pos' (8), 'POS' (3), 'Pos' (1); write each class one way, or pass --fold-label-case to merge each group "
+        "under its most frequent spelling"
+    )
+    reviews, facts = read_reviews(source, ReadOptions(fold_label_case=True))
+    assert sorted(np.concatenate([r.labels for r in reviews.values()]).tolist()) == ["neg"] * 12 + ["pos"] * 12
+    assert facts["labels_case_folded"] == {"neg": {"NEG": 2}, "pos": {"POS": 3, "Pos": 1}} and facts["labels_stripped"] == 1
+    assert "labels merged up to case (--fold-label-case: NEG → neg, POS, Pos → pos): 6" in data_notes(facts)
+    plain = data_fingerprint(DataConfig(source=source))
+    assert data_fingerprint(DataConfig(source=source, fold_label_case=True)) != plain  # in the key only when set
+
+
+# ---------------------------------------------------------------- 2. files joined with `cat`
+
+
+def test_rows_that_repeat_the_header_are_refused_by_their_lines_or_dropped(tmp_path):
+    first = ["text,label", '"a review that spans\ntwo lines",pos', *two_classes(9)]
+    second = ["\ufefftext,label", *two_classes(10)]  # a file saved with a byte-order mark, joined after the first
+    path = tmp_path / "joined.csv"
+    path.write_text("\n".join(first + second + second) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        read_reviews(str(path))
+    assert str(caught.value) == (
+        f"--data {path}: lines 13, 24 hold the header again (files joined with `cat`?); remove those rows, or pass "
+        "--drop-header-rows to drop them"
+    )  # line 13: the quoted line break counts as the file's own line
+    reviews, facts = read_reviews(str(path), ReadOptions(drop_header_rows=True))
+    assert sum(len(r.texts) for r in reviews.values()) == 30 and facts["header_rows_dropped"] == 2
+    assert set(facts["read"]["train"]) == {"neg", "pos"}  # no class named 'label'
+
+
+def test_a_header_row_is_named_before_the_classes_it_would_confuse(tmp_path):
+    source = write(tmp_path / "twice.csv", "text,label", [*two_classes(20), "text,label", "text,label"])
+    with pytest.raises(DataError, match=r"lines 22, 23 hold the header again"):
+        read_reviews(source)  # not "class 'label' has 2 rows"
+
+
+def test_a_header_with_spaces_around_a_name_says_so(tmp_path):
+    source = write(tmp_path / "spaced.csv", "text, label", [line.replace(",", ", ") for line in two_classes(10)])
+    with pytest.raises(DataError, match=r"the column ' label' has spaces around its name: pass --label-column ' label', or"):
+        read_reviews(source)
+    assert read_reviews(source, ReadOptions(label_column=" label"))[1]["labels_stripped"] == 10
+
+
+# ---------------------------------------------------------------- 3. TSV and quotes; more fields than the header
+
+
+def test_tsv_is_read_without_quotes_a_line_a_row(tmp_path):
+    rows = two_classes(20, sep="\t")
+    rows[3], rows[12] = '"' + rows[3], rows[12].replace("\t", '"\t')  # a text opens a quote, a later one closes it
+    source = write(tmp_path / "quotes.tsv", "text\tlabel", rows)
+    reviews, _ = read_reviews(source)
+    texts = reviews["train"].texts + reviews["test"].texts
+    assert len(texts) == 20 and '"' + words(3) in texts and words(12) + '"' in texts
+    quoted, _ = read_reviews(source, ReadOptions(quoting="csv"))  # as CSV: lines 5 to 14 are one record
+    assert sum(len(r.texts) for r in quoted.values()) == 11
+    config = DataConfig(source=source)
+    assert data_fingerprint(DataConfig(source=source, quoting="csv")) != data_fingerprint(config)
+    assert data_fingerprint(DataConfig(source=source, quoting="auto")) == data_fingerprint(config)
+
+
+@pytest.mark.parametrize(
+    "name, lines, message",
+    [
+        (
+            "extra.tsv",
+            ["text\tlabel", *two_classes(8, sep="\t"), "a text\twith a tab\tpos", *two_classes(8, sep="\t")],
+            r"line 10 holds more fields than the header's 2 \(a tab inside a text\?\); remove or replace them, or check "
+            r"--delimiter and --quoting$",
+        ),
+        (
+            "comma.csv",
+            ["text,label", '"two\nlines",pos', *two_classes(8), "I liked it, a lot,pos", "x,y,z,neg"],
+            r"lines 12, 13 hold more fields than the header's 2 \(',' inside a text\?\); quote such texts",
+        ),
+        (
+            "trailing.csv",
+            ["text,label", *[line + "," for line in two_classes(8)]],
+            r"lines 2, 3, 4, 5, 6, … \(8 in all\) hold more fields than the header's 2",
+        ),
+    ],
+)
+def test_a_line_with_more_fields_than_the_header_is_refused_by_its_line(tmp_path, name, lines, message):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="^--data " + re.escape(str(path)) + ": " + message):
+        read_reviews(str(path))
+
+
+# ---------------------------------------------------------------- 4. a missing text is missing
+
+
+def test_a_json_lines_record_without_its_text_is_missing_and_an_empty_text_is_kept(tmp_path):
+    path = tmp_path / "texts.jsonl"
+    records = [{"text": words(i), "label": ["pos", "neg"][i % 2]} for i in range(30)]
+    del records[4]["text"], records[20]["text"]
+    records[9]["text"], records[11]["text"] = None, ""
+    path.write_text("\n".join(json.dumps(r) for r in records[:15]) + "\n\n" + "\n".join(json.dumps(r) for r in records[15:]))
+    with pytest.raises(DataError) as caught:
+        read_reviews(str(path))
+    assert str(caught.value) == (
+        f"--data {path}: 3 of 30 rows have no text in column 'text' (absent or null; the first: line 5); fill them in, "
+        "or pass --drop-missing to drop them"
+    )
+    config = DataConfig(source=str(path), drop_missing=True, max_vocab=50)
+    reviews, facts = read_reviews(str(path), config.read_options)
+    assert sum(len(r.texts) for r in reviews.values()) == 27 and "" in reviews["train"].texts + reviews["test"].texts
+    assert (facts["dropped_missing"], facts["dropped_missing_texts"]) == (0, 3)
+    prepared = prepare(config, tmp_path / "cache").facts
+    assert sum(prepared["empty_texts"].values()) == 1
+    assert "rows without a text dropped (--drop-missing): 3" in data_notes(prepared)
+
+
+def test_a_null_parquet_text_is_missing(tmp_path):
+    frame = pd.DataFrame({"text": [words(i) for i in range(20)], "label": ["pos", "neg"] * 10})
+    frame.loc[6, "text"] = None
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    with pytest.raises(DataError, match=r"1 of 20 rows have no text in column 'text' \(absent or null; the first: row 7\)"):
+        read_reviews(str(tmp_path / "t.parquet"))
+
+
+# ---------------------------------------------------------------- 9. another separator
+
+
+def test_a_semicolon_separated_csv_is_named_and_read_with_delimiter(tmp_path):
+    source = write(tmp_path / "semi.csv", "text;label", two_classes(20, sep=";"))
+    with pytest.raises(DataError) as caught:
+        read_reviews(source)
+    assert str(caught.value) == (
+        f"--data {source}: one column named 'text;label'; the file looks ';'-separated, not as CSV is read; "
+        "pass --delimiter ';', or save it comma-separated"
+    )
+    reviews, _ = read_reviews(source, DataConfig(source=source, delimiter=";").read_options)
+    assert sum(len(r.texts) for r in reviews.values()) == 20 and words(0) in reviews["train"].texts + reviews["test"].texts
+    piped = write(tmp_path / "tabs.csv", "text\tlabel", two_classes(20, sep="\t"))
+    with pytest.raises(DataError, match=r"the file looks tab-separated, not as CSV is read; pass --delimiter '\\t'"):
+        read_reviews(piped)
+    assert DataConfig(source=piped, delimiter="\\t").delimiter == "\t"
+    assert len(read_reviews(piped, DataConfig(source=piped, delimiter="\\t").read_options)[0]["train"].texts) == 16
+
+
+# ---------------------------------------------------------------- 11. texts the standardization empties
+
+
+def test_texts_of_emoji_only_say_which_characters_were_dropped(tmp_path):
+    rows = [f"{words(i) if i % 4 else '😂😂 ❤️ 👍!'},{['pos', 'neg'][i % 2]}" for i in range(40)]
+    facts = prepare(DataConfig(source=write(tmp_path / "emoji.csv", "text,label", rows), max_vocab=50), tmp_path / "c").facts
+    assert sum(facts["empty_texts"].values()) == 10
+    assert facts["wordless_characters"] == {"😂": 20, "❤": 10, "👍": 10, "!": 10}  # the variation selector unread
+    assert data_notes(facts)[-1] == (
+        "the standardization dropped every character of the texts without a word, most often: 😂 20, ❤ 10, 👍 10, ! 10"
+    )
+
+
+def test_no_training_text_with_a_word_is_refused_with_what_was_dropped(tmp_path):
+    source = write(tmp_path / "emoji.csv", "text,label", [f"🙂 {'!' * (i % 3)},{['pos', 'neg'][i % 2]}" for i in range(20)])
+    with pytest.raises(DataError) as caught:
+        prepare(DataConfig(source=source), tmp_path / "cache")
+    assert str(caught.value) == (
+        f"--data {source}: none of the 13 training texts holds a word once standardized (the characters dropped most "
+        "often: 🙂 20, ! 19); check --text-column, or give texts with words"
+    )
+    assert not (tmp_path / "cache").exists()
+
+
+# ---------------------------------------------------------------- 12. split sizes as asked, lists cut in the terminal
+
+
+def test_held_counts_add_up_to_the_share_asked_and_keep_each_class_on_both_sides():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        counts, fraction = rng.integers(3, 40, size=rng.integers(2, 12)), float(rng.choice([0.1, 0.2, 0.25, 0.3, 0.5]))
+        rounded = np.array([round(n * fraction) for n in counts])
+        if not ((rounded >= 1) & (rounded <= counts - 1)).all():
+            continue  # too_few refuses these before any split
+        held = held_counts(counts, fraction)
+        assert held.sum() == round(counts.sum() * fraction) and ((held >= 1) & (held <= counts - 1)).all()
+        assert (np.abs(held - counts * fraction) < 1).all()
+        if rounded.sum() == round(counts.sum() * fraction):
+            assert (held == rounded).all()  # nothing moves where the classes' own roundings add up
+    assert held_counts(np.array([10] * 100), 0.25).sum() == 250  # 100 classes: 2.5 each (rounded to 2: 200)
+    assert fewest_for(1e-9) == 500_000_001 and fewest_for(0.99) == 51 and fewest_for(0.2) == 3  # at once, not by counting
+
+
+SPLITS = {
+    (str(SAMPLE), 250): "ad5a496f0c646011",
+    (str(SAMPLE), 1): "da90ee2f39999350",
+    (str(FULL_ARCHIVE), 250): "e9b1f766964d00e1",
+}
+"""Digests of raw_splits (texts and labels of train, validation and test) as the split was made
+before held_counts: the reference runs' splits, which must not move."""
+
+
+@pytest.mark.parametrize("source, val_block", list(SPLITS))
+def test_imdbs_splits_are_as_they_were(source, val_block):
+    if not Path(source).is_file():
+        pytest.skip("the full archive is not here")
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, (texts, labels) in raw_splits(DataConfig(source=source, val_block=val_block)).items():
+        digest.update(name.encode() + "\x00".join(texts).encode() + np.asarray(labels, np.int32).tobytes())
+    assert digest.hexdigest()[:16] == SPLITS[source, val_block]
+
+
+def test_a_tables_key_follows_how_tables_are_read(monkeypatch):
+    key = data_fingerprint(DataConfig(source=str(Path(__file__).parent / "data" / "tickets.csv")))
+    monkeypatch.setattr(tables, "READING", 1)
+    assert data_fingerprint(DataConfig(source=str(Path(__file__).parent / "data" / "tickets.csv"))) != key
+
+
+def test_long_lists_are_cut_in_the_terminal_and_whole_in_the_report():
+    classes = [f"c{i:03d}" for i in range(100)]
+    facts = {"classes": classes, "class_counts": {"train": dict.fromkeys(classes, 8), "test": dict.fromkeys(classes, 2)}}
+    terminal, report = class_text(facts, 8), class_text(facts)
+    assert terminal.startswith("100: c000 1.0% · c001 1.0%") and "c007 1.0% · … (100 in all) of train;" in terminal
+    assert "c008" not in terminal and all(name in report for name in classes)
+    assert len(terminal) < 300
+    assert cut(["a", "b", "c"], 2) == "a, b, … (3 in all)" and cut(["a", "b"], 2) == "a, b"
+    skipped = {"folders_skipped": {f"train/x{i}": 1 for i in range(20)}}
+    assert data_notes(skipped, 3) == [
+        "files skipped in folders that are not a class (train/x0, train/x1, train/x2, … (20 in all)): 20"
+    ]
+
+
+# ---------------------------------------------------------------- one line and exit 2 from the command, nothing written
+
+
+def _cli(tmp_path, argv: list[str], capsys) -> str:
+    from search import run as search_run
+
+    before = snapshot(tmp_path)
+    assert search_run.main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert snapshot(tmp_path) == before and not (tmp_path / "run").exists()
+    return err
+
+
+REFUSALS = {
+    "labels equal up to case": (
+        lambda tmp: write(tmp / "case.csv", "text,label", two_classes(30, ("pos", "Pos", "neg"))),
+        [],
+        "'pos' (10), 'Pos' (10); write each class one way, or pass --fold-label-case",
+    ),
+    "header rows": (
+        lambda tmp: write(tmp / "cat.csv", "text,label", [*two_classes(20), "text,label", *two_classes(20)]),
+        [],
+        "line 22 holds the header again (files joined with `cat`?); remove those rows, or pass --drop-header-rows",
+    ),
+    "a TSV text with a quoted line break": (
+        lambda tmp: write(tmp / "q.tsv", "text\tlabel", [*two_classes(20, sep="\t"), '"two\nlines"\tpos']),
+        [],
+        "1 of 22 rows have no label in column 'label' (the first: row 21); fill them in, or pass --drop-missing to "
+        "drop them; a TSV line is one row (quotes are characters): if texts hold quoted line breaks, pass --quoting csv",
+    ),
+    "a missing text": (
+        lambda tmp: write(tmp / "m.jsonl", json.dumps({"label": "pos"}), [json.dumps({"text": words(1), "label": "neg"})]),
+        [],
+        "1 of 2 rows have no text in column 'text' (absent or null; the first: line 1); fill them in, or pass --drop-missing",
+    ),
+    "another separator": (
+        lambda tmp: write(tmp / "s.csv", "text|label", two_classes(20, sep="|")),
+        [],
+        "one column named 'text|label'; the file looks '|'-separated, not as CSV is read; pass --delimiter '|'",
+    ),
+    "a delimiter of two characters": (lambda tmp: str(SAMPLE), ["--delimiter", ";;"], "--delimiter ';;' is invalid"),
+    "a test fraction of 0": (
+        lambda tmp: str(SAMPLE),
+        ["--test-fraction", "0"],
+        "error: --test-fraction 0 is invalid: expected a fraction in (0, 1)",
+    ),
+    "a validation fraction of 1": (
+        lambda tmp: str(SAMPLE),
+        ["--val-fraction", "1"],
+        "error: --val-fraction 1 is invalid: expected a fraction in (0, 1)",
+    ),
+    "a test fraction that leaves no training row": (
+        lambda tmp: write(tmp / "f.csv", "text,label", two_classes(40)),
+        ["--test-fraction", "0.99"],
+        "error: --test-fraction 0.99 leaves too few training rows: all 20 of class 'neg' in --data",
+    ),
+    "a validation fraction that leaves no training review": (
+        lambda tmp: write(tmp / "v.csv", "text,label", two_classes(40)),
+        ["--val-fraction", "0.99"],
+        "error: --val-fraction 0.99 leaves too few training reviews: all 16 of class 'neg' in --data",
+    ),
+    "no training text with a word": (
+        lambda tmp: write(tmp / "e.csv", "text,label", [f",{['pos', 'neg'][i % 2]}" for i in range(20)]),
+        [],
+        "none of the 13 training texts holds a word once standardized; check --text-column",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_the_command_refuses_in_one_line_before_ray_starts(tmp_path, capsys, monkeypatch, case):
+    from search import run as search_run
+
+    make, args, message = REFUSALS[case]
+    monkeypatch.setenv("IMDB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(search_run, "ray_session", lambda *_: pytest.fail("Ray started before the data was refused"))
+    source = make(tmp_path)
+    assert message in _cli(tmp_path, ["--data", source, *args], capsys)
