@@ -42,9 +42,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def tracking_server(tmp_path_factory):
+def server_process(tmp_path_factory):
+    """(process, URI, log) of `mlflow server` on 127.0.0.1 (SQLite backend, temporary artifact
+    folder), started but perhaps not answering yet."""
     root = tmp_path_factory.mktemp("mlflow")
     port = _free_port()
+    log = root / "server.log"
     server = subprocess.Popen(
         [
             sys.executable,
@@ -63,26 +66,31 @@ def tracking_server(tmp_path_factory):
             "1",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(root / "server.log", "w"),  # noqa: SIM115 - kept open while the server runs
+        stderr=open(log, "w"),  # noqa: SIM115 - kept open while the server runs
     )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(uri + "/health", timeout=2):
-                break
-        except OSError:
-            if time.time() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield uri
+    yield server, f"http://127.0.0.1:{port}", log
     server.terminate()
     server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
-def file_store_run(tmp_path_factory):
+def tracking_server(server_process) -> str:
+    """The server's URI, once it answers /health."""
+    server, uri, log = server_process
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                return uri
+        except OSError:
+            if time.time() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail(f"mlflow server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def file_store_run(tmp_path_factory, server_process):  # the server starts up while the search runs
     """(run directory, store URI): one real search on the sample logged to MLflow's file store,
     named by a relative path (the run records file:///ABSOLUTE_PATH) and started without MLflow's
     opt-in for that store (--mlflow naming a folder must be enough)."""
@@ -169,53 +177,45 @@ def _an_old_mlflow_database(root: Path, port: int) -> str:
     return made
 
 
-@pytest.fixture
-def listening_port():
-    """A port where something accepts connections (and answers nothing)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield s.getsockname()[1]
+REFUSED = [
+    (lambda root, port: f"http://127.0.0.1:{_free_port()}", "no MLflow tracking server answers there"),
+    (lambda root, port: str(_a_file(root)), "notes.txt is a file; MLflow's file store is a folder"),
+    (lambda root, port: _a_file(root).as_uri() + "/mlruns", "notes.txt is a file; give a path under a folder"),
+    (lambda root, port: "file://tmp/mlruns", "'tmp' reads as a host, not a folder; a local folder is file:///tmp/mlruns"),
+    (lambda root, port: "sqlite://", "an in-memory database is gone when the run ends"),
+    (lambda root, port: f"sqlite:///{_a_file(root)}", "notes.txt is not a SQLite database"),
+    (lambda root, port: f"sqlite:///{root}", "is a folder; give the database file"),
+    (_an_old_mlflow_database, f"the database's schema is at revision {FIRST_REVISION}, mlflow"),
+    (lambda root, port: f"postgresql://user:secret@127.0.0.1:{_free_port()}/db", "no database server answers at 127.0.0.1:"),
+    (lambda root, port: f"mysql://user:secret@127.0.0.1:{port}/db", "its database driver (MySQLdb) is not installed"),
+    (lambda root, port: f"mssql+nosuch://user@127.0.0.1:{port}/db", "SQLAlchemy has no driver 'mssql+nosuch'"),
+    (lambda root, port: "databricks", "a Databricks workspace keeps experiments at workspace paths"),
+    (lambda root, port: "databricks://profile", "a Databricks workspace keeps experiments at workspace paths"),
+    (lambda root, port: "localhost:5000", "not a tracking URI (a host and port without a scheme); a tracking server is http://"),
+    (lambda root, port: "s3://bucket/mlruns", "not a tracking URI MLflow knows (scheme 's3')"),
+    (lambda root, port: "", "not a tracking URI; expected http(s)://HOST:PORT"),
+]
+"""(the --mlflow value, made in a fresh folder with a port where something listens; what the refusal says)."""
 
 
-@pytest.mark.parametrize(
-    "uri, message",
-    [
-        (lambda root, port: f"http://127.0.0.1:{_free_port()}", "no MLflow tracking server answers there"),
-        (lambda root, port: str(_a_file(root)), "notes.txt is a file; MLflow's file store is a folder"),
-        (lambda root, port: _a_file(root).as_uri() + "/mlruns", "notes.txt is a file; give a path under a folder"),
-        (lambda root, port: "file://tmp/mlruns", "'tmp' reads as a host, not a folder; a local folder is file:///tmp/mlruns"),
-        (lambda root, port: "sqlite://", "an in-memory database is gone when the run ends"),
-        (lambda root, port: f"sqlite:///{_a_file(root)}", "notes.txt is not a SQLite database"),
-        (lambda root, port: f"sqlite:///{root}", "is a folder; give the database file"),
-        (_an_old_mlflow_database, f"the database's schema is at revision {FIRST_REVISION}, mlflow"),
-        (lambda root, port: f"postgresql://user:secret@127.0.0.1:{_free_port()}/db", "no database server answers at 127.0.0.1:"),
-        (lambda root, port: f"mysql://user:secret@127.0.0.1:{port}/db", "its database driver (MySQLdb) is not installed"),
-        (lambda root, port: f"mssql+nosuch://user@127.0.0.1:{port}/db", "SQLAlchemy has no driver 'mssql+nosuch'"),
-        (lambda root, port: "databricks", "a Databricks workspace keeps experiments at workspace paths"),
-        (lambda root, port: "databricks://profile", "a Databricks workspace keeps experiments at workspace paths"),
-        (
-            lambda root, port: "localhost:5000",
-            "not a tracking URI (a host and port without a scheme); a tracking server is http://",
-        ),
-        (lambda root, port: "s3://bucket/mlruns", "not a tracking URI MLflow knows (scheme 's3')"),
-        (lambda root, port: "", "not a tracking URI; expected http(s)://HOST:PORT"),
-    ],
-    ids=lambda case: None if callable(case) else case.split(";")[0][:40],
-)
-def test_a_uri_that_cannot_work_is_one_line_before_ray_starts_and_writes_nothing(uri, message, tmp_path, listening_port, capsys):
+def test_a_uri_that_cannot_work_is_one_line_before_ray_starts_and_writes_nothing(tmp_path, capsys):
     import ray
 
-    if "MySQLdb" in message and importlib.util.find_spec("MySQLdb"):
-        pytest.skip("mysqlclient is installed here")
-    root = tmp_path / "stores"
-    root.mkdir()
-    value = uri(root, listening_port)
-    before, out, _ = snapshot(root), tmp_path / "run", capsys.readouterr()
-    started = time.time()
-    code = search_run.main(["--data", str(SAMPLE), "--mlflow", value, "--out", str(out), *TINY])
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: --mlflow {value.replace('secret', '***')}"), err
-    assert message in err and "secret" not in err
-    assert time.time() - started < 15 and not ray.is_initialized()
-    assert snapshot(root) == before and not out.exists()
+    mysqlclient = importlib.util.find_spec("MySQLdb") is not None
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        for number, (make, message) in enumerate(REFUSED):
+            if "MySQLdb" in message and mysqlclient:
+                continue  # installed here: the check goes on to the server
+            root = tmp_path / f"case{number}"
+            root.mkdir()
+            value = make(root, listening.getsockname()[1])
+            before, out, _ = snapshot(root), root / "run", capsys.readouterr()
+            started = time.time()
+            code = search_run.main(["--data", str(SAMPLE), "--mlflow", value, "--out", str(out), *TINY])
+            err = capsys.readouterr().err
+            assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: --mlflow {value.replace('secret', '***')}"), err
+            assert message in err and "secret" not in err, err
+            assert time.time() - started < 15 and not ray.is_initialized()
+            assert snapshot(root) == before and not out.exists(), value
