@@ -25,7 +25,7 @@ from runfiles.documents import RunFacts
 from runfiles.io import read_json, read_rows
 from runfiles.layout import RunDir
 from search import run as search_run
-from search.mlflow_tracking import FILE_STORE_OPT_IN, OUTCOME_RUN, check_tracking, log_outcome
+from search.mlflow_tracking import FILE_STORE_OPT_IN, OUTCOME_RUN, check_tracking, log_outcome, viewer
 
 from conftest import SAMPLE, TINY, search_once, snapshot
 
@@ -157,6 +157,10 @@ def test_a_local_store_is_taken_by_its_absolute_path_and_nothing_is_written(tmp_
     assert check_tracking("file://localhost" + str(tmp_path / "store")) == (tmp_path / "store").as_uri()
     assert check_tracking("sqlite:///runs/mlflow.db") == f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
     assert check_tracking(None) is None and not list(tmp_path.iterdir())
+    # The terminal's command to see a local store (MLflow 3 serves its file store only when asked).
+    store, database = (tmp_path / "mlruns").as_uri(), f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert viewer(store) == f"{FILE_STORE_OPT_IN}=true mlflow ui --backend-store-uri {store}"
+    assert viewer(database) == f"mlflow ui --backend-store-uri {database}" and viewer("http://127.0.0.1:5000") == ""
 
 
 def _a_file(root: Path) -> Path:
