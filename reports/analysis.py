@@ -309,23 +309,29 @@ def _formatted(metric: str, value: float) -> str:
     return f"{value:,.4f}" if metric.endswith("loss") else f"{value:.2%}"
 
 
-SEARCH, CERTIFICATION = "the search", "certification over seeds (and the refit)"
+SEARCH, CERTIFICATION, TUTORIAL_MODELS = (
+    "the search",
+    "certification over seeds (and the refit)",
+    "the tutorial's two models, trained as the tutorial trains them",
+)
 """compute()'s names of its parts."""
 
 
 def compute(run: Run) -> list[tuple[str, float, float | None]]:
-    """(what, training examples processed, its budget or None): the search, certification, baseline."""
+    """(what, training examples processed, its budget or None) for each part of the run that
+    recorded what it processed: the search, certification, the tutorial's models (baseline.json
+    holds none after `search.baseline --linear-only` alone)."""
     summary = run.summary or Summary()
     budget = summary.budget or Budget()
     used = as_float(budget.examples_used)
     if math.isnan(used) and len(run.epochs) and "examples" in run.epochs:
         used = float(run.epochs["examples"].sum())
-    found = [(SEARCH, used, budget.budget_examples)] if not math.isnan(used) else []
+    found = [(SEARCH, used, budget.budget_examples)]
     if summary.certification is not None:
         found.append((CERTIFICATION, as_float(summary.certification.examples), None))
     if run.baseline is not None:
-        found.append(("the tutorial's two models, trained as the tutorial trains them", as_float(run.baseline.examples), None))
-    return found
+        found.append((TUTORIAL_MODELS, as_float(run.baseline.examples), None))
+    return [(what, examples, limit) for what, examples, limit in found if not math.isnan(examples)]
 
 
 def tutorial_compute(run: Run) -> tuple[int, int] | None:

@@ -59,9 +59,15 @@ def run_baselines(session: Session, config: BaselineConfig) -> Baseline:
     linear = linear_baseline(session)
     if not config.linear_only:
         return dataclasses.replace(train_baseline(session, config), linear=linear)
-    kept = Baseline.read(session.run_dir, session.objective)
-    same_data = kept is not None and kept.data_fingerprint == session.prepared.fingerprint
-    return dataclasses.replace(kept if same_data else Baseline(data_fingerprint=session.prepared.fingerprint), linear=linear)
+    return keeping_models(Baseline.read(session.run_dir, session.objective), session.prepared.fingerprint, linear)
+
+
+def keeping_models(kept: Baseline | None, fingerprint: str, linear: LinearBaseline) -> Baseline:
+    """What baseline.json holds after `--linear-only`: `linear`, beside the tutorial's models of the
+    `kept` baseline.json when they were trained on the data of `fingerprint`; else no models (and
+    no examples, wall time or epochs: nothing was trained)."""
+    same_data = kept is not None and kept.data_fingerprint == fingerprint
+    return dataclasses.replace(kept if same_data else Baseline(data_fingerprint=fingerprint), linear=linear)
 
 
 def linear_baseline(session: Session) -> LinearBaseline:

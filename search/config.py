@@ -75,8 +75,9 @@ class SearchConfig:
     are infeasible: Optuna's sampler learns the limit (its constraints_func) and they are never
     exported (none: no limit)."""
     mlflow: str | None = None
-    """An MLflow tracking URI (e.g. http://127.0.0.1:5000) to log every trial and the run's
-    outcome to (the mlflow extra); none: no MLflow."""
+    """An MLflow tracking URI to log every trial and the run's outcome to (the mlflow extra): a
+    server (http://127.0.0.1:5000), a folder (PATH or file:///PATH), a SQLite file
+    (sqlite:///mlflow.db) or a database server (postgresql://...); none: no MLflow."""
     fixed: dict = dataclasses.field(default_factory=dict)
     """Hyperparameters pinned to one value instead of searched."""
 

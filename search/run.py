@@ -18,7 +18,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from models.config import lstm_for
@@ -95,7 +95,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         else:
             search, data_config = configs_from_args(args)
         check_storage(search.storage)
-        check_tracking(search.mlflow)
+        search = replace(search, mlflow=check_tracking(search.mlflow))  # a local store by its absolute path
         check_local_resources(search)
         check_address(search.address)
         check_run_data(data_config, args.resume and "source" not in vars(args))  # before Ray starts
@@ -261,15 +261,18 @@ def phases(session: Session) -> int:
 
 def tracked(session: Session) -> None:
     """The run's outcome to MLflow (search.mlflow_tracking); a failure is reported, the run stands."""
-    from search.mlflow_tracking import log_outcome
+    from search.mlflow_tracking import log_outcome, viewer
 
     try:
         run_id = log_outcome(session.search.mlflow, session.run_dir)
     except Exception as error:
         session.progress.warn(f"--mlflow {session.search.mlflow}: the outcome was not logged ({type(error).__name__}: {error})")
         return
+    view = viewer(session.search.mlflow)
     session.progress.field(
-        "mlflow", f"{session.search.mlflow}: experiment {session.run_dir.root.resolve()}, outcome run {run_id}"
+        "mlflow",
+        f"{session.search.mlflow}: experiment {session.run_dir.root.resolve()}, outcome run {run_id}"
+        + (f"; view: {view}" if view else ""),
     )
 
 

@@ -25,7 +25,7 @@ from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
 from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Objective, Param, RunDir, State, as_float, names, trial_columns, trial_id
 from search.console import Progress
-from search.mlflow_tracking import experiment_name
+from search.mlflow_tracking import allow_file_store, experiment_name
 from search.scheduler import Ledger, StoppingScheduler, scheduler_path
 from search.searcher import NUMBER, trial_ending
 from search.space import preset_of
@@ -245,6 +245,10 @@ class TrialsToMLflow(MLflowLoggerCallback):
     def __init__(self, uri: str, run_dir: RunDir, rows: dict[str, dict]):
         super().__init__(tracking_uri=uri, experiment_name=experiment_name(run_dir), tags={"run_dir": experiment_name(run_dir)})
         self.rows = rows
+
+    def setup(self, *args, **kwargs) -> None:
+        allow_file_store(self.tracking_uri)  # where Tune runs: here, or on the cluster's head with the Ray client
+        super().setup(*args, **kwargs)
 
     def log_trial_start(self, trial) -> None:
         if trial not in self._trial_runs:

@@ -37,7 +37,7 @@ import reports
 from reports import analysis, figures
 from reports.__main__ import main
 from reports.load import load
-from runfiles.documents import RunFacts, Summary
+from runfiles.documents import Baseline, LinearBaseline, RunFacts, Summary
 from runfiles.io import append_row, read_json, read_rows, write_json, write_rows
 from runfiles.layout import (
     EPOCH_COLUMNS,
@@ -56,6 +56,7 @@ from runfiles.layout import (
     rank_key,
     trial_columns,
 )
+from search.baseline import keeping_models
 
 import browser
 from conftest import snapshot
@@ -1101,6 +1102,34 @@ def test_the_run_objective_names_and_directs_the_page(reference_copy, metric):
     front = {t for t, (a, s) in points.items() if not any(b >= a and u >= s and (b > a or u > s) for b, u in points.values())}
     assert {cells[1] for _, cells in _table(pareto)} == front
     assert f"best {name} so far" in _section(text, "progress")
+
+
+def test_a_linear_only_baseline_shows_what_ran_and_nothing_of_what_did_not(reference_copy):
+    # search.baseline --linear-only on a run without the tutorial's models: baseline.json holds the linear baseline alone.
+    files = RunDir(reference_copy)
+    linear = LinearBaseline(
+        c=1.0,
+        values={"0.1": 0.87, "1": 0.89, "10": 0.88, "100": 0.88},
+        value=0.89,
+        test_accuracy=0.885,
+        test_macro_f1=0.885,
+        test_confusion=[[11000, 1500], [1375, 11125]],
+        test_examples=25000,
+        features=1_200_000,
+        fit_s=40.0,
+        predict_per_s=9000.0,
+    )
+    keeping_models(None, read_json(files.run_json)["data"]["fingerprint"], linear).write(files)
+    assert Baseline.read(files).models == {} and read_json(files.baseline_json)["examples"] is None
+
+    text, _ = reports.assemble(load(reference_copy))
+
+    compute = text.split("<h3>Compute</h3>")[1].split("<h3>")[0]
+    summary = read_json(files.summary_json)
+    assert re.findall(r"<p>([^<:]+): [\d,]+ training examples", compute) == [analysis.SEARCH, analysis.CERTIFICATION]
+    assert f"certification over seeds (and the refit): {summary['certification']['examples']:,} training examples" in compute
+    assert analysis.LINEAR_MODEL in _section(text, "headline") and "the tutorial&#x27;s two models" not in compute
+    assert not re.findall(r"\b(?:nan|None)\b", re.sub(r"<[^>]+>", " ", text))
 
 
 @pytest.mark.parametrize("reference", REFERENCES, ids=lambda p: p.name)
