@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from models.config import logits_for
 from runfiles.cli import UsageError, fail, machine_fault
 from runfiles.documents import RunFacts
 from runfiles.layout import Objective, Param, RunDir
@@ -24,7 +25,7 @@ from search import faults
 from search.config import CertifyConfig, Resources, SearchConfig, local_cpus, plan_resources
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, data_fingerprint, prepare
-from search.space import fitted
+from search.space import distinct_bigrams, fitted
 from search.train import TrainConfig
 
 
@@ -85,7 +86,8 @@ def run_space(run_dir: RunDir, search: SearchConfig, prepared: Prepared, resume:
     """A resumed run's recorded space; a new run's, fitted to its data (search.space.fitted)."""
     if resume:
         return tuple(Param.from_json(entry) for entry in RunFacts.read(run_dir).space)
-    return fitted(search.space, len(prepared.vocabulary), prepared.splits["train"].lengths)
+    train, logits = prepared.splits["train"], logits_for(len(prepared.classes))
+    return fitted(search.space, len(prepared.vocabulary), train.lengths, distinct_bigrams(train.tokens, train.offsets), logits)
 
 
 @contextlib.contextmanager

@@ -36,6 +36,8 @@ def test_run_writes_the_documented_layout(real_run):
     assert set(facts["presets"]) == {"tutorial-single", "tutorial-stacked"}
     assert facts["data"]["val_split"] == "by blocks of 250 review ids"
     assert len(facts["sessions"]) == 1 and facts["sessions"][0]["search_s"] > 0
+    buckets = next(p["choices"] for p in facts["space"] if p["name"] == "ngram_buckets")  # the sample's few bigrams
+    assert buckets[0] == 0 and len(buckets) == 2 and buckets[1] < 2**20 and facts["start_point"]["ngram_buckets"] == buckets[1]
 
 
 def test_trials_table_study_and_summary_agree(real_run):
