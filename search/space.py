@@ -225,6 +225,22 @@ def configs_from(
     return model_config(params, num_classes), dataclasses.replace(train, **own)
 
 
+def widest(space: tuple[Param, ...], num_classes: int) -> tuple[ModelConfig, TrainConfig]:
+    """The configuration of `space` whose training step takes the most memory per token
+    (`search.memory.step_bytes_per_token`, which grows with each of these): the largest value of
+    each model parameter (the first pooling: pooling costs no estimated memory), the largest batch,
+    and the longest reviews it offers (whole ones where max_len offers 0)."""
+
+    def largest(p: Param) -> Any:
+        if p.kind != "categorical":
+            return p.high
+        if p.name == "max_len":
+            return 0 if 0 in p.choices else max(p.choices)
+        return max(p.choices) if all(isinstance(c, int | float) for c in p.choices) else p.choices[0]
+
+    return configs_from({p.name: largest(p) for p in space}, num_classes)
+
+
 def _typed(param: Param, value: Any) -> Any:
     """A sampled or recorded value as its parameter's type (JSON and Optuna may hand back 64 for 64.0)."""
     return {"int": int, "float": float}.get(param.kind, lambda v: v)(value)
