@@ -77,8 +77,8 @@ class ModelConfig:
 
     @property
     def logits(self) -> int:
-        """Width of the output layer: 1 for two classes, else num_classes."""
-        return 1 if self.num_classes == 2 else self.num_classes
+        """Width of the output layer (`logits_for`)."""
+        return logits_for(self.num_classes)
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "units": list(self.units)}
@@ -86,6 +86,11 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values: dict) -> ModelConfig:
         return cls(**{**values, "units": tuple(values["units"])})
+
+
+def logits_for(num_classes: int) -> int:
+    """Width of the output layer for `num_classes` classes: 1 for two (sigmoid), else one per class (softmax)."""
+    return 1 if num_classes == 2 else num_classes
 
 
 def stacked_units(first: int, depth: int) -> tuple[int, ...]:

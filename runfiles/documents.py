@@ -154,6 +154,10 @@ class RunFacts(Document):
     budget_epochs, configurations, rule), or None when --max-epochs was given or no budget."""
     resources: dict = field(default_factory=dict)
     """What the run was given (search.config.Resources): cpus, gpus, per trial, concurrency, address."""
+    memory: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """What a trial's memory holds (search.session.Session.memory_facts): trial_mb and training_mb,
+    the space's widest configuration, the tokens a review keeps in it (widest_tokens; 0: whole) and
+    the training and validation reviews longer than that (reviews_longer); None without a bound."""
     lstm: dict = field(default_factory=dict)
     """The LSTM implementation: {requested, trials, and kernel (a path) or reason (why Keras's)}."""
     versions: dict = field(default_factory=dict)

@@ -209,6 +209,8 @@ TRIAL_TAIL = (
     Column("best_checkpoint", str, "the best epoch's checkpoint, relative to the run directory"),
     Column("latency_ms", float, "median over epochs"),
     Column("feasible", str, "with --max-latency-ms: yes (latency_ms within it) or no; else empty"),
+    Column("review_tokens", int, "tokens each review kept: max_len, or fewer where the trial's memory holds fewer; 0 = whole"),
+    Column("reviews_cut", int, "training and validation reviews cut for the trial's memory (beyond max_len)"),
 )
 
 

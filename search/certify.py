@@ -50,6 +50,7 @@ from search.export import evaluate_test, export_network
 from search.retrain import Job, network_of, run_jobs, spread
 from search.session import Session, follow_up
 from search.space import configs_from, model_config
+from search.train import review_tokens
 
 
 def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
@@ -223,7 +224,7 @@ def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progr
         seeds = [j.label["seed"] for j, _ in mine]
         summary.ensemble = Ensemble(seeds=seeds, test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1)
         facts |= {"seed": None, "ensemble": summary.ensemble.to_json()}
-    export_network(network, job.params, session.prepared, session.run_dir.best_model, facts, tested=tested)
+    export_network(network, job.params, session.prepared, session.run_dir.best_model, facts, job.train, tested=tested)
     if ensemble:
         progress.field(
             "ensemble",
@@ -245,8 +246,8 @@ def _ensemble(session, mine: list[tuple[Job, dict]]):
     job, classes = mine[0][0], len(session.prepared.classes)
     members = [network_of(j.params, r["weights"], classes, name=f"seed_{j.label['seed']}") for j, r in mine]
     network = mean_logits(members)
-    vocab_size = model_config(job.params, classes).vocab_size
-    return network, evaluate_test(network, session.prepared, vocab_size, job.train.max_len)
+    config, data = model_config(job.params, classes), session.prepared
+    return network, evaluate_test(network, data, config.vocab_size, review_tokens(config, job.train, data))
 
 
 # ---------------------------------------------------------------- command line

@@ -175,6 +175,10 @@ class Resources:
     gpus_per_trial: float
     concurrency: int
     address: str | None
+    trial_memory_mb: int = 0
+    """MiB of memory a trial on CPUs may use: Ray's `memory` resource (what it holds for tasks and
+    actors: the memory available when Ray started, less its object store) in proportion to the
+    CPUs the trial is given of Ray's; 0 (not estimated) for trials on GPUs (search.memory)."""
 
 
 def plan_resources(config: SearchConfig, available: dict) -> Resources:
@@ -195,7 +199,9 @@ def plan_resources(config: SearchConfig, available: dict) -> Resources:
         concurrency, gpus_per_trial = max(1, cpus // per_trial), 0
     if per_trial > cpus:
         raise UsageError(f"--cpus-per-trial {per_trial}: more than the {cpus} CPUs in use")
-    return Resources(cpus, config.gpus, per_trial, gpus_per_trial, min(concurrency, config.trials or concurrency), config.address)
+    memory_mb = 0 if gpus_per_trial else int(available.get("memory", 0) * per_trial / max(1, have_cpus) // 2**20)
+    concurrency = min(concurrency, config.trials or concurrency)
+    return Resources(cpus, config.gpus, per_trial, gpus_per_trial, concurrency, config.address, memory_mb)
 
 
 def local_cpus() -> int:

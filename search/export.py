@@ -16,7 +16,7 @@ from runfiles.layout import CARD_FILE, MODEL_FILE, SAVED_MODEL_DIR, RunDir
 from search import faults
 from search.data import Prepared
 from search.space import model_config, train_values
-from search.train import Evaluation, compiled_eval_step, evaluate
+from search.train import Evaluation, TrainConfig, compiled_eval_step, evaluate, review_tokens
 
 
 def library_versions() -> dict[str, str]:
@@ -37,8 +37,9 @@ def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int) -> Eva
     return evaluate(compiled_eval_step(network), test, max_len, len(data.classes))
 
 
-def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, facts: dict) -> dict:
-    """Write dest/{model.keras, saved_model/, card.json} from a trial's checkpoint; returns the card.
+def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, facts: dict, train: TrainConfig) -> dict:
+    """Write dest/{model.keras, saved_model/, card.json} from a trial's checkpoint, trained as
+    `train` says (`search.space.configs_from`); returns the card.
 
     The network is rebuilt with Keras's own layers (cuDNN on a GPU, no compiled kernel
     needed to load it), whichever LSTM implementation the trial trained with.
@@ -46,11 +47,15 @@ def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, fact
     from models import load_checkpoint  # Keras loads at the export, not on --help
 
     network, _, _, _ = load_checkpoint(checkpoint, lstm="keras")
-    return export_network(network, params, data, dest, facts)
+    return export_network(network, params, data, dest, facts, train)
 
 
-def export_network(network, params: dict, data: Prepared, dest: Path, facts: dict, tested: Evaluation | None = None) -> dict:
-    """Write dest/{model.keras, saved_model/, card.json} for a trained network (Keras's layers); returns the card.
+def export_network(
+    network, params: dict, data: Prepared, dest: Path, facts: dict, train: TrainConfig, tested: Evaluation | None = None
+) -> dict:
+    """Write dest/{model.keras, saved_model/, card.json} for a network (Keras's layers) trained as
+    `train` says; returns the card. The model keeps the tokens of each review its training kept
+    (`search.train.review_tokens`).
 
     The test split is evaluated here unless `tested` is given (it was, for this very network).
     Built in a staging folder beside `dest` and swapped in at the end, so an earlier export
@@ -58,14 +63,16 @@ def export_network(network, params: dict, data: Prepared, dest: Path, facts: dic
     """
     from models import make_vectorizer, with_vectorizer  # Keras loads at the export, not on --help
 
-    network_config, train, classes = model_config(params, len(data.classes)), train_values(params), data.classes
+    network_config, classes = model_config(params, len(data.classes)), data.classes
+    tokens = review_tokens(network_config, train, data)
     if tested is None:
-        tested = evaluate_test(network, data, network_config.vocab_size, train["max_len"])
-    model = with_vectorizer(network, make_vectorizer(data.vocabulary[: network_config.vocab_size], train["max_len"]))
+        tested = evaluate_test(network, data, network_config.vocab_size, tokens)
+    model = with_vectorizer(network, make_vectorizer(data.vocabulary[: network_config.vocab_size], tokens))
     card = {
         **facts,
         "model": network_config.to_dict(),
-        "train": train,
+        "train": train_values(params),
+        "review_tokens": tokens,
         "params": params,
         "test_accuracy": tested.accuracy,
         "test_examples": len(data.splits["test"]),

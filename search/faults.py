@@ -7,7 +7,13 @@
      {"trial": 3, "epoch": 2, "fault": "raise", "once": true}, # raises once; the retry goes on
      {"trial": 4, "epoch": 2, "fault": "nan"},               # its weights become NaN: the loss diverges
      {"trial": "*", "epoch": 3, "fault": "pause", "seconds": 20, "once": true},  # every trial waits there
+     {"trial": 5, "epoch": 1, "fault": "memory"},            # grows until Ray's memory monitor kills its worker
      {"point": "export", "fault": "pause", "seconds": 5}]    # the driver waits there
+
+A "memory" fault allocates (and touches) memory in steps until the node's use passes Ray's
+kill threshold (RAY_memory_usage_threshold, 0.95 by default) and Ray's memory monitor kills the
+trial's worker: a real kill, as a trial that outgrows the node's memory gets. Where nothing kills
+it within MEMORY_WAIT_S of passing the threshold, it raises.
 
 A fault that strikes `once` leaves a marker file in the folder `BILSTM_FAULTS_STATE` names
 (it must be set for such faults), so that a retry does not strike again. Unset (the normal
@@ -23,6 +29,10 @@ from pathlib import Path
 
 ENV = "BILSTM_FAULTS"
 STATE_ENV = "BILSTM_FAULTS_STATE"
+RAY_THRESHOLD_ENV = "RAY_memory_usage_threshold"
+"""The share of a node's memory past which Ray's memory monitor kills workers (Ray's own variable)."""
+MEMORY_WAIT_S = 10.0
+"""Seconds a "memory" fault waits, past the threshold, for Ray to kill its worker."""
 
 
 class InjectedFault(RuntimeError):
@@ -31,7 +41,7 @@ class InjectedFault(RuntimeError):
 
 def environment() -> dict:
     """The fault variables set in this process, for the trials' workers on every node (runtime_env)."""
-    return {name: os.environ[name] for name in (ENV, STATE_ENV) if name in os.environ}
+    return {name: os.environ[name] for name in (ENV, STATE_ENV, RAY_THRESHOLD_ENV) if name in os.environ}
 
 
 def planned() -> list[dict]:
@@ -52,6 +62,24 @@ def before_epoch(number: int, epoch: int, training) -> None:
             time.sleep(float(fault.get("seconds", 5)))
         elif fault["fault"] == "raise":
             raise InjectedFault(f"injected fault: trial {number} raises at epoch {epoch}")
+        elif fault["fault"] == "memory":
+            _outgrow_memory(number, epoch)
+
+
+def _outgrow_memory(number: int, epoch: int) -> None:
+    """Allocate 128 MiB at a time, every page written, until Ray kills this process (see the module's docstring)."""
+    import numpy as np
+    import psutil
+
+    threshold, held, passed = float(os.environ.get(RAY_THRESHOLD_ENV, 0.95)), [], None
+    while passed is None or time.monotonic() - passed < MEMORY_WAIT_S:
+        memory = psutil.virtual_memory()
+        if passed is None and 1 - memory.available / memory.total > threshold + 0.01:
+            passed = time.monotonic()
+        if memory.available > 2 * 2**30:  # never take the node's last GiBs
+            held.append(np.ones(2**27, np.uint8))
+        time.sleep(0.05)
+    raise InjectedFault(f"injected fault: trial {number} outgrew memory at epoch {epoch} and nothing killed it")
 
 
 def _struck(fault: dict, number: int, epoch: int) -> bool:

@@ -23,6 +23,7 @@ from search.console import Progress
 from search.export import export_best
 from search.searcher import trial_of
 from search.session import Session
+from search.space import configs_from
 from search.tuner import Built
 
 
@@ -162,6 +163,8 @@ def _unchanged(session: Session, best: dict) -> tuple[dict | None, Certification
 def _export(session: Session, best: dict) -> dict:
     run_dir = session.run_dir
     params = trial_of(run_dir, int(best["number"])).params
+    lstm = _facts(session).lstm.get("trials", "auto")
+    _, train = configs_from(params, len(session.prepared.classes), session.train_base(lstm))
     facts = {
         "trial_id": best["trial_id"],
         session.objective.metric: _number(best[session.objective.metric]),
@@ -172,8 +175,8 @@ def _export(session: Session, best: dict) -> dict:
     path = best["best_checkpoint"]
     if "://" in path:  # in the storage of a cluster: fetched to a temporary folder
         with tune.Checkpoint(path).as_directory() as folder:
-            return export_best(Path(folder), params, session.prepared, run_dir.best_model, facts)
-    return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, facts)
+            return export_best(Path(folder), params, session.prepared, run_dir.best_model, facts, train)
+    return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, facts, train)
 
 
 def _best_entry(session: Session, best: dict, card: dict | None) -> BestTrial:

@@ -16,7 +16,7 @@ from runfiles.layout import OBJECTIVE, Objective
 from search.data import Prepared
 from search.export import evaluate_test
 from search.space import model_config
-from search.train import DIVERGED, TrainConfig, configure_tensorflow, train_and_evaluate
+from search.train import DIVERGED, TrainConfig, configure_tensorflow, review_tokens, train_and_evaluate
 
 
 @dataclass
@@ -98,8 +98,8 @@ def network_of(params: dict, weights: list, num_classes: int, name: str | None =
 
 def tested(job: Job, weights: list, data: Prepared):
     """A job's retrained network on the prepared test split (`search.train.Evaluation`)."""
-    network = network_of(job.params, weights, len(data.classes))
-    return evaluate_test(network, data, model_config(job.params, len(data.classes)).vocab_size, job.train.max_len)
+    network, config = network_of(job.params, weights, len(data.classes)), model_config(job.params, len(data.classes))
+    return evaluate_test(network, data, config.vocab_size, review_tokens(config, job.train, data))
 
 
 def spread(values: list[float]) -> tuple[float, float]:

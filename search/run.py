@@ -334,10 +334,26 @@ def header(session: Session, lstm: dict) -> None:
         f"{resources.concurrency} trial{'s' * (resources.concurrency > 1)} at once, "
         f"{gpus}{resources.cpus_per_trial} CPU each; LSTM: {lstm_text}",
     )
+    if session.facts and memory_text(session.facts.memory):
+        progress.field("memory", memory_text(session.facts.memory))
     progress.field("run", f"{session.run_dir.root}")
     tune_dir = storage_path(session.run_dir, search.storage) + "/" + session.run_dir.tune.name
     tools = f"tensorboard --logdir {shlex.quote(tune_dir)}  ·  optuna-dashboard {shlex.quote(session.run_dir.study_url)}"
     progress.field("tools", tools)
+
+
+def memory_text(memory: dict | None) -> str:
+    """The header's memory line, where a trial's memory cuts reviews (search.session.Session.memory_facts); else ""."""
+    longer = (memory or {}).get("reviews_longer", {})
+    if not any(longer.values()):
+        return ""
+    widest = memory["widest"]
+    return (
+        f"{memory['trial_mb']:,} MiB per trial: reviews cut to what a trial's batch and width hold in it "
+        f"({memory['widest_tokens']:,} tokens in the widest: batch {widest['batch_size']}, embedding "
+        f"{widest['embedding_dim']}, units {'+'.join(map(str, widest['units']))}); "
+        f"{longer['train']:,} training and {longer['val']:,} validation reviews are longer"
+    )
 
 
 def _data_text(source: str, facts: dict) -> str:
@@ -371,6 +387,7 @@ def write_facts(session: Session, lstm: dict) -> RunFacts:
         start_point=previous.start_point if previous else start_point(session.space),
         fidelity=previous.fidelity if previous else session.fidelity,
         resources=asdict(session.resources),
+        memory=previous.memory if previous else session.memory_facts(lstm["trials"]),
         lstm=lstm,
         versions=library_versions(),
         sessions=(previous.sessions if previous else []) + [SessionRecord(started_at=now, command=session.command)],

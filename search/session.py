@@ -9,6 +9,7 @@ its own session; `build_report` ends every session with the HTML report.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shlex
 import sys
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from models.config import logits_for
 from runfiles.cli import UsageError, fail, machine_fault
 from runfiles.documents import RunFacts
 from runfiles.layout import Objective, Param, RunDir
@@ -24,8 +26,9 @@ from search import faults
 from search.config import CertifyConfig, Resources, SearchConfig, local_cpus, plan_resources
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, data_fingerprint, prepare
-from search.space import fitted
-from search.train import TrainConfig
+from search.memory import training_memory_mb
+from search.space import distinct_bigrams, fitted, widest
+from search.train import TrainConfig, review_tokens
 
 
 @dataclass
@@ -55,10 +58,16 @@ class Session:
     facts: RunFacts | None = None
     """run.json as a search session wrote it (search.run.write_facts), updated here and written
     at each update: its phases read it from memory, not from the disk."""
+    memory_mb: int | None = None
+    """MiB the training of each trial may use (TrainConfig.memory_mb): a new run's from its
+    resources and data (search.memory.training_memory_mb), a resumed run's as run.json records it,
+    so that its trials keep cutting reviews as they did (0: no bound)."""
 
     def __post_init__(self) -> None:
         if not self.space:
             self.space = run_space(self.run_dir, self.search, self.prepared, self.resume)
+        if self.memory_mb is None:
+            self.memory_mb = run_memory_mb(self.run_dir, self.resources, self.prepared, self.resume)
 
     @property
     def objective(self) -> Objective:
@@ -69,10 +78,35 @@ class Session:
         """What every trial and retraining of this run shares: epochs, seed, threads and the LSTM
         implementation (`lstm`, run.json's lstm["trials"]). A trial completes it with its sampled
         values (`search.space.configs_from`), a retraining then with its own epochs and seed."""
-        return TrainConfig(epochs=self.search.max_epochs, seed=self.search.seed, threads=self.resources.cpus_per_trial, lstm=lstm)
+        return TrainConfig(
+            epochs=self.search.max_epochs,
+            seed=self.search.seed,
+            threads=self.resources.cpus_per_trial,
+            lstm=lstm,
+            memory_mb=self.memory_mb,
+        )
+
+    def memory_facts(self, lstm: str) -> dict | None:
+        """run.json's "memory": what each trial may use, and where memory cuts reviews in the space's
+        widest configuration (`search.space.widest`) with `lstm`: the tokens a review keeps there
+        (0: memory cuts none) and the training and validation reviews longer than that; None
+        without a bound (trials on GPUs, or a run recorded before it)."""
+        if not self.memory_mb:
+            return None
+        model, train = widest(self.space, len(self.prepared.classes))
+        kept = review_tokens(model, dataclasses.replace(train, memory_mb=self.memory_mb, lstm=lstm), self.prepared)
+        cut = kept if kept != train.max_len else 0
+        splits = {name: self.prepared.splits[name].lengths for name in ("train", "val")}
+        return {
+            "trial_mb": self.resources.trial_memory_mb,
+            "training_mb": self.memory_mb,
+            "widest": {"batch_size": train.batch_size, "max_len": train.max_len, **model.to_dict()},
+            "widest_tokens": cut,
+            "reviews_longer": {name: int((lengths > cut).sum()) if cut else 0 for name, lengths in splits.items()},
+        }
 
 
-SHARED_TRAIN_FIELDS = ("epochs", "seed", "threads", "lstm")
+SHARED_TRAIN_FIELDS = ("epochs", "seed", "threads", "lstm", "memory_mb")
 """The TrainConfig fields every trial shares, as run.json's configs["train"] records them."""
 
 
@@ -85,7 +119,17 @@ def run_space(run_dir: RunDir, search: SearchConfig, prepared: Prepared, resume:
     """A resumed run's recorded space; a new run's, fitted to its data (search.space.fitted)."""
     if resume:
         return tuple(Param.from_json(entry) for entry in RunFacts.read(run_dir).space)
-    return fitted(search.space, len(prepared.vocabulary), prepared.splits["train"].lengths)
+    train, logits = prepared.splits["train"], logits_for(len(prepared.classes))
+    return fitted(search.space, len(prepared.vocabulary), train.lengths, distinct_bigrams(train.tokens, train.offsets), logits)
+
+
+def run_memory_mb(run_dir: RunDir, resources: Resources, prepared: Prepared, resume: bool) -> int:
+    """A resumed run's recorded TrainConfig.memory_mb (0 for a run recorded before it); a new run's
+    from its trials' share of memory (`Resources.trial_memory_mb`) less the trials' data."""
+    if resume:
+        return int(RunFacts.read(run_dir).configs.get("train", {}).get("memory_mb") or 0)
+    data_tokens = sum(len(prepared.splits[name].tokens) for name in ("train", "val"))
+    return training_memory_mb(resources.trial_memory_mb, data_tokens)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ run.json). No TensorFlow here: `python -m search.run --help` and the report stay
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from models.config import PRESETS, TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE, ModelConfig, stacked_units
@@ -56,7 +57,9 @@ SPACE: tuple[Param, ...] = (
 )
 LENGTH_QUANTILES = (0.5, 0.75, 0.9)
 """Review lengths (in tokens, of the training split) that max_len's choices cut at, besides 0 = whole."""
-FROM_DATA = frozenset({"max_len"})
+BUCKETS_PER_BIGRAM = 4
+"""The linear part's weights per distinct word bigram of the training split, at most (`bucket_cap`)."""
+FROM_DATA = frozenset({"max_len", "ngram_buckets"})
 """Parameters whose searched choices `fitted` takes from the data: --fix pins any value >= 0."""
 PARAMS = {p.name: p for p in SPACE}
 START_POINT: dict[str, Any] = {
@@ -124,12 +127,17 @@ def narrowed(space: tuple[Param, ...], fixed: dict[str, Any]) -> tuple[Param, ..
     )
 
 
-def fitted(space: tuple[Param, ...], vocabulary_size: int, lengths) -> tuple[Param, ...]:
+def fitted(
+    space: tuple[Param, ...], vocabulary_size: int, lengths, distinct_bigrams: int | None = None, logits: int = 1
+) -> tuple[Param, ...]:
     """The space with its data-dependent ranges taken from the prepared data, so that no trial
     is spent on values that change nothing: vocab_size no larger than the corpus's
     vocabulary (both bounds: on a corpus smaller than the range's low end, vocab_size is the
-    corpus's size), and max_len cut at quantiles of the training reviews' lengths (rounded up to
-    a multiple of 32, below the longest review) besides 0. Pinned parameters stay as they are.
+    corpus's size), max_len cut at quantiles of the training reviews' lengths (rounded up to
+    a multiple of 32, below the longest review) besides 0, and, given the training split's
+    `distinct_bigrams` and the network's `logits` (`models.ModelConfig.logits`), ngram_buckets'
+    choices no larger than `bucket_cap` (the larger ones replaced by the cap). Pinned parameters
+    stay as they are.
     """
     import numpy as np
 
@@ -141,8 +149,42 @@ def fitted(space: tuple[Param, ...], vocabulary_size: int, lengths) -> tuple[Par
         elif p.name == "max_len" and p.kind == "categorical" and len(p.choices) > 1:
             cuts = {int(-(-np.quantile(lengths, q) // 32) * 32) for q in LENGTH_QUANTILES}
             p = dataclasses.replace(p, choices=(*sorted(c for c in cuts if 0 < c < int(np.max(lengths))), 0))
+        elif p.name == "ngram_buckets" and len(p.choices) > 1 and distinct_bigrams is not None:
+            cap = bucket_cap(distinct_bigrams, logits)
+            p = dataclasses.replace(p, choices=tuple(sorted({min(c, cap) for c in p.choices})))
         fitted_space.append(p)
     return tuple(fitted_space)
+
+
+def bucket_cap(distinct_bigrams: int, logits: int) -> int:
+    """The most hashed-bigram buckets worth offering a linear part of `logits` outputs, for a
+    training split of `distinct_bigrams` distinct word bigrams: the largest power of two whose
+    table (buckets x logits weights) is at most the smallest power of two holding
+    BUCKETS_PER_BIGRAM buckets per distinct bigram.
+
+    With n bigrams hashed into m buckets, the share of them that share a bucket with another is
+    about 1 - exp(-n/m) (fastText's hashing trick, Joulin et al. 2017, ran its bigram models at
+    about one bucket per bigram: 10M bins); at m >= 4n it is at most 22%, and a bucket no training
+    bigram reaches keeps its initial zero weight, so more buckets only add size. With K logits
+    the table has K weights per bucket, so its buckets shrink K-fold: the part's size follows the
+    training data, not the number of classes.
+    """
+    weights = 2 ** math.ceil(math.log2(max(1, BUCKETS_PER_BIGRAM * distinct_bigrams)))
+    return 2 ** int(math.log2(max(1, weights // max(1, logits))))
+
+
+def distinct_bigrams(tokens, offsets) -> int:
+    """Distinct pairs of consecutive token ids within one review, over reviews given as one flat
+    array of ids `tokens` and their `offsets` (`search.data.Split`): what the linear part's
+    bigram buckets hash (`models.HashedNgramLogits`)."""
+    import numpy as np
+
+    ids = np.asarray(tokens, np.int64)
+    pairs = ids[:-1] * (int(ids.max(initial=0)) + 1) + ids[1:]
+    within = np.ones(len(pairs), bool)
+    ends = np.asarray(offsets[1:-1], np.int64) - 1  # the pair from a review's last token into the next one's first
+    within[ends[(ends >= 0) & (ends < len(pairs))]] = False
+    return len(np.unique(pairs[within]))
 
 
 def optuna_space(space: tuple[Param, ...]) -> dict:
@@ -181,6 +223,22 @@ def configs_from(
     seed, the tutorial's way of training)."""
     train = dataclasses.replace(base or TrainConfig(), **train_values(params))
     return model_config(params, num_classes), dataclasses.replace(train, **own)
+
+
+def widest(space: tuple[Param, ...], num_classes: int) -> tuple[ModelConfig, TrainConfig]:
+    """The configuration of `space` whose training step takes the most memory per token
+    (`search.memory.step_bytes_per_token`, which grows with each of these): the largest value of
+    each model parameter (the first pooling: pooling costs no estimated memory), the largest batch,
+    and the longest reviews it offers (whole ones where max_len offers 0)."""
+
+    def largest(p: Param) -> Any:
+        if p.kind != "categorical":
+            return p.high
+        if p.name == "max_len":
+            return 0 if 0 in p.choices else max(p.choices)
+        return max(p.choices) if all(isinstance(c, int | float) for c in p.choices) else p.choices[0]
+
+    return configs_from({p.name: largest(p) for p in space}, num_classes)
 
 
 def _typed(param: Param, value: Any) -> Any:
@@ -228,8 +286,9 @@ def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
 
 def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
     """START_POINT moved into this space: pinned parameters keep their value, numbers are clipped
-    to their range; None when one of its categorical values is not offered, or when it is then
-    a tutorial model's point (queued already)."""
+    to their range, and a choice taken from the data (`FROM_DATA`) becomes the largest offered at
+    most its value; None when one of its other categorical values is not offered, or when it is
+    then a tutorial model's point (queued already)."""
     point = {}
     for p in space:
         value = START_POINT[p.name]
@@ -237,6 +296,8 @@ def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
             value = p.choices[0]
         elif p.kind != "categorical":
             value = min(max(value, p.low), p.high)
+        elif p.name in FROM_DATA:
+            value = max((c for c in p.choices if c <= value), default=value)
         if not p.contains(value):
             return None
         point[p.name] = value

@@ -31,6 +31,8 @@ from search.searcher import NUMBER, trial_ending
 from search.space import preset_of
 
 EPOCH_NAMES = names(EPOCH_COLUMNS)
+MEMORY_CUT = ("review_tokens", "reviews_cut")
+"""What a trial reports of the reviews its memory cut (search.train.review_tokens), kept in trials.csv."""
 
 
 class TrialTable(tune.Callback):
@@ -82,7 +84,7 @@ class TrialTable(tune.Callback):
         epoch = {name: result.get(name, "") for name in EPOCH_NAMES} | {"trial_id": row["trial_id"]}
         append_row(self.run_dir.epochs_csv, EPOCH_NAMES, epoch)
         self.epochs[row["trial_id"]].append(epoch)
-        row.update({k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids")})
+        row.update({k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids", *MEMORY_CUT)})
         if "setup_s" in result:
             row["setup_s"] = result["setup_s"]
         row.update(summarize(self.epochs[row["trial_id"]], self.objective, self.max_latency_ms))

@@ -22,6 +22,7 @@ from models import PRESETS, LstmChoice
 from runfiles.cli import ArgumentParser, add_fields, fail
 from runfiles.io import write_json
 from search.data import READ_FIELDS, DataConfig, DataError, Prepared, Split, prepare
+from search.memory import tokens_kept
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class TrainConfig:
     """The epochs the "linear" schedule is planned over; 0 = `epochs`. A retraining that stops at
     its trial's peak epoch keeps its trial's schedule (search.certify), so that it learns at the
     rates its trial learned at up to that epoch."""
+    memory_mb: int = 0
+    """MiB the network, its optimizer and its batches may use (search.memory.training_memory_mb):
+    where the longest review (within max_len) would not fit at this batch size and width, reviews
+    are cut to the tokens that do (`review_tokens`); 0 = no bound."""
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch_size", 1)):
@@ -73,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"schedule_epochs={self.schedule_epochs} is invalid: expected an integer >= 1, or 0 for epochs")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup={self.warmup} is invalid: expected a share in [0, 1)")
+        if self.memory_mb < 0:
+            raise ValueError(f"memory_mb={self.memory_mb} is invalid: expected MiB >= 1, or 0 for no bound")
 
 
 DIVERGED = "diverged"
@@ -80,9 +87,10 @@ DIVERGED = "diverged"
 
 EpochMetrics = dict
 """epoch, train_loss, train_accuracy, val_loss, val_accuracy, val_macro_f1, examples, epoch_s, eval_s,
-examples_per_s, tokens_per_s, padding_fraction, lstm ("fused" or "keras"); setup_s on the
-first epoch run; diverged (why) on an epoch whose loss was not finite, whose val_accuracy
-and val_macro_f1 are then NaN and which ends the training."""
+examples_per_s, tokens_per_s, padding_fraction, lstm ("fused" or "keras"), review_tokens and
+reviews_cut (`review_tokens`, `reviews_cut`); setup_s on the first epoch run; diverged (why) on
+an epoch whose loss was not finite, whose val_accuracy and val_macro_f1 are then NaN and which
+ends the training."""
 
 
 @dataclass
@@ -113,6 +121,31 @@ def configure_tensorflow(threads: int | None) -> str:
 
 
 # ---------------------------------------------------------------- batching
+
+EVAL_BATCH = 256
+"""Reviews per evaluation batch (`evaluate`)."""
+
+
+def review_tokens(model_config, config: TrainConfig, data: Prepared) -> int:
+    """Tokens each review keeps in training and evaluation, 0 = whole: `config.max_len`, unless
+    `config.memory_mb` cannot hold the longest training or validation review (within max_len) at
+    this batch size and width; then the tokens it holds (`search.memory.tokens_kept`, with the LSTM
+    the config runs on a CPU). A function of the configs and the data only, so that a trial, its
+    retraining and its export cut alike."""
+    if not config.memory_mb:
+        return config.max_len
+    longest = max(int(data.splits[name].lengths.max()) for name in ("train", "val"))
+    wanted = min(longest, config.max_len) if config.max_len else longest
+    lstm = "keras" if config.lstm == "keras" else "fused"
+    held = tokens_kept(model_config, config.batch_size, EVAL_BATCH, config.memory_mb, lstm)
+    return held if held < wanted else config.max_len
+
+
+def reviews_cut(data: Prepared, max_len: int, kept: int) -> int:
+    """Training and validation reviews that `kept` tokens (`review_tokens`) cut and `max_len` would not have."""
+    if not kept or kept == max_len:
+        return 0
+    return sum(int(np.sum(data.splits[name].lengths > kept)) for name in ("train", "val"))
 
 
 def pad_batch(split: Split, rows: np.ndarray, max_len: int) -> np.ndarray:
@@ -226,7 +259,7 @@ class Evaluation:
     not finite is in no column."""
 
 
-def evaluate(eval_step, split: Split, max_len: int, num_classes: int, batch_size: int = 256) -> Evaluation:
+def evaluate(eval_step, split: Split, max_len: int, num_classes: int, batch_size: int = EVAL_BATCH) -> Evaluation:
     """A split's `Evaluation`, in batches grouped by length."""
     from sklearn.metrics import confusion_matrix, f1_score  # here, not at the top: a second of import
 
@@ -297,6 +330,9 @@ def train_and_evaluate(
     from models import resolve_lstm
 
     t0 = time.perf_counter()
+    kept = review_tokens(model_config, train_config, data)
+    cut = {"review_tokens": kept, "reviews_cut": reviews_cut(data, train_config.max_len, kept)}
+    train_config = replace(train_config, max_len=kept)
     if resume is not None:
         keras.utils.set_random_seed(train_config.seed + resume.epoch)  # dropout continues reproducibly
     training = resume or start_training(model_config, train_config, len(data.splits["train"]))
@@ -304,7 +340,7 @@ def train_and_evaluate(
     val = data.splits["val"].with_vocab(model_config.vocab_size)
     train_step, eval_step = compiled_train_step(training.network, training.optimizer), compiled_eval_step(training.network)
     rng = np.random.default_rng(train_config.seed + training.epoch)
-    context = {"lstm": resolve_lstm(train_config.lstm), "setup_s": time.perf_counter() - t0}
+    context = {"lstm": resolve_lstm(train_config.lstm), **cut, "setup_s": time.perf_counter() - t0}
     history = []
     while training.epoch < train_config.epochs:
         if before_epoch is not None:

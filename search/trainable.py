@@ -53,7 +53,7 @@ def bilstm(config: dict, data: Prepared, train_base: TrainConfig, resume_from: d
         if DIVERGED in metrics:  # nothing worth continuing from
             tune.report(row)
             return
-        row["latency_ms"] = inference_latency_ms(training.network, probe, train_config.max_len)  # after the epoch's timing
+        row["latency_ms"] = inference_latency_ms(training.network, probe, metrics["review_tokens"])  # after the epoch's timing
         with tempfile.TemporaryDirectory() as folder:
             from models import save_checkpoint
 

@@ -10,13 +10,17 @@ sessions spent. The searcher is `search.searcher`; what stops trials, `search.sc
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from ray import tune
+from ray.exceptions import OutOfMemoryError, RayActorError
 
 from models import kernels, lstm_for
 from runfiles.cli import UsageError
@@ -94,7 +98,8 @@ class Built:
             self.table.objective,
         )
         try:
-            self.tuner.fit()
+            with memory_kills_fail_trials():
+                self.tuner.fit()
         finally:
             progress.stop()
             self.search_s = time.time() - started
@@ -105,6 +110,58 @@ class Built:
     def searcher_done(self) -> bool:
         """Whether the searcher created every trial it was asked for (or the budget stopped it)."""
         return self.searcher is None or self.ledger.exhausted or self.searcher.study_size() >= self.searcher._total
+
+
+class KilledForMemory(RayActorError):
+    """A trial's worker that Ray's memory monitor killed, as Tune's actor manager understands a dead worker."""
+
+
+@contextlib.contextmanager
+def memory_kills_fail_trials() -> Iterator[None]:
+    """While Tune runs, a trial whose worker Ray kills for memory fails as a trial, not the driver.
+
+    Ray reports a worker its memory monitor killed as `ray.exceptions.OutOfMemoryError`, which
+    is no `RayActorError`; Tune's actor manager (`ray.air.execution._internal.actor_manager`,
+    `RayActorManager._actor_task_failed`, Ray 2.60) raises RuntimeError("Caught unexpected
+    exception") out of `Tuner.fit` for any failure of a trial's task that is neither a dead actor
+    nor a task's error, so one trial that outgrew the node's memory ended the search with a
+    traceback. Here that failure, and a worker killed while it starts, are handed on as the dead
+    actor they are (`KilledForMemory`, one line that says why), so Tune retries the trial from
+    its last checkpoint up to --max-failures times and then counts it errored, as for a worker
+    killed any other way.
+    """
+    from ray.air.execution._internal.actor_manager import RayActorManager
+
+    names = ("_actor_task_failed", "_actor_start_failed")  # another Ray may have neither: left as it is
+    originals = {name: getattr(RayActorManager, name) for name in names if hasattr(RayActorManager, name)}
+
+    def handing_on(name: str):
+        def failed(self, exception: Exception, **tracked):
+            if isinstance(exception, OutOfMemoryError):
+                exception = KilledForMemory(error_msg=killed_for_memory(str(exception)))
+            return originals[name](self, exception=exception, **tracked)
+
+        return failed
+
+    for name in originals:
+        setattr(RayActorManager, name, handing_on(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(RayActorManager, name, original)
+
+
+def killed_for_memory(message: str) -> str:
+    """Ray's many-line OutOfMemoryError → one line: what was killed, the node's memory, what would help."""
+    used = re.search(r"was ([\d.]+GB) used / ([\d.]+GB) limit", message)
+    threshold = re.search(r"threshold of \d+B \(([\d.]+)% of", message)
+    node = f": the node used {used[1]} of {used[2]}" if used else ""
+    limit = f", over Ray's {float(threshold[1]):g}% limit" if threshold and used else ""
+    return (
+        f"Ray killed the trial's worker for memory{node}{limit} (fewer trials at once with --cpus-per-trial, "
+        "or --fix a smaller batch_size, width or max_len, leaves each more)"
+    )
 
 
 def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> Built:

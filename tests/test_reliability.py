@@ -89,6 +89,31 @@ def test_a_diverged_trial_is_failed_in_the_study_and_never_best(faulty_run):
     assert summary["counts"]["diverged"] == 1 and summary["counts"]["errored"] == 1
 
 
+def test_a_trial_killed_by_rays_memory_monitor_is_retried_then_errored_and_the_search_goes_on(tmp_path):
+    """Ray's memory monitor kills the worker of trial 0 for real, on every attempt; the driver lives on."""
+    import psutil
+
+    memory = psutil.virtual_memory()  # Ray kills past a share of the node's memory: 6 GiB above its use now
+    threshold = min(0.9, (memory.total - memory.available + 6 * 2**30) / memory.total)
+    out = tmp_path / "run"
+    env = faults({"trial": 0, "epoch": 1, "fault": "memory"}) | {"RAY_memory_usage_threshold": f"{threshold:.3f}"}
+    args = ["--data", str(SAMPLE), "--cpus", "1", *TINY, "--trials", "2", "--max-epochs", "1", "--max-failures", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "search.run", *args, "--out", str(out)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    rows = {r["number"]: r for r in read_rows(RunDir(out).trials_csv)}
+    assert rows["0"]["state"] == State.ERRORED and rows["0"]["reason"].startswith("Ray killed the trial's worker for memory")
+    assert "\n" not in rows["0"]["reason"] and rows["1"]["state"] == State.COMPLETED
+    errors = (RunDir(out).tune / next(p.name for p in RunDir(out).tune.glob("trial_0000_*")) / "error.txt").read_text()
+    assert errors.count("Ray killed the trial's worker for memory") == 2  # the first attempt, then its retry
+    assert (RunDir(out).best_model / "model.keras").is_file()
+
+
 def _not_json(name: str):
     raise ValueError(f"{name} is not JSON")
 

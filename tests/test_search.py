@@ -36,6 +36,12 @@ def test_run_writes_the_documented_layout(real_run):
     assert set(facts["presets"]) == {"tutorial-single", "tutorial-stacked"}
     assert facts["data"]["val_split"] == "by blocks of 250 review ids"
     assert len(facts["sessions"]) == 1 and facts["sessions"][0]["search_s"] > 0
+    buckets = next(p["choices"] for p in facts["space"] if p["name"] == "ngram_buckets")  # the sample's few bigrams
+    assert buckets[0] == 0 and len(buckets) == 2 and buckets[1] < 2**20 and facts["start_point"]["ngram_buckets"] == buckets[1]
+    memory = facts["memory"]  # the sample's reviews fit whole in the widest configuration: memory cuts none
+    assert facts["configs"]["train"]["memory_mb"] == memory["training_mb"] > 0 and memory["widest"]["max_len"] == 128
+    assert memory["widest_tokens"] == 0 and memory["reviews_longer"] == {"train": 0, "val": 0}
+    assert read_json(files.best_model / "card.json")["review_tokens"] == 128
 
 
 def test_trials_table_study_and_summary_agree(real_run):
@@ -55,6 +61,7 @@ def test_trials_table_study_and_summary_agree(real_run):
     for t in trials:
         assert 0 <= float(t["val_accuracy"]) <= 1 and float(t["examples_per_s"]) > 0 and t["node_id"] and t["device"] == "CPU"
         assert t["lstm"] == "fused" and int(t["examples"]) == 192 * int(t["epochs"])
+        assert (t["review_tokens"], t["reviews_cut"]) == ("128", "0")  # max_len, pinned by TINY, fits its memory
         assert (t["state"] == State.COMPLETED) == (t["epochs"] == "3")
         if t["state"] == State.STOPPED_EARLY:
             assert t["reason"].startswith(f"ASHA stopped it after epoch {t['epochs']}: val_accuracy")
@@ -290,7 +297,10 @@ def test_search_config_and_resources_plan():
     config = SearchConfig(trials=5, gpus=2, gpus_per_trial=0.5)
     from search.config import plan_resources
 
-    assert plan_resources(config, {"CPU": 8, "GPU": 2}) == Resources(8, 2, 2, 0.5, 4, None)
+    on_gpus = plan_resources(config, {"CPU": 8, "GPU": 2, "memory": 2**34})
+    assert on_gpus == Resources(8, 2, 2, 0.5, 4, None) and on_gpus.trial_memory_mb == 0  # a GPU's memory: not estimated
+    on_cpus = plan_resources(SearchConfig(cpus_per_trial=2), {"CPU": 8, "memory": 2**34})
+    assert (on_cpus.concurrency, on_cpus.trial_memory_mb) == (4, 2**34 // 4 // 2**20)  # Ray's memory by the CPUs a trial gets
 
 
 def test_the_fidelity_plan_follows_the_budget_in_epochs():

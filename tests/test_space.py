@@ -10,7 +10,9 @@ from search.space import (
     PARAMS,
     SPACE,
     START_POINT,
+    bucket_cap,
     configs_from,
+    distinct_bigrams,
     fitted,
     narrowed,
     optuna_space,
@@ -119,6 +121,34 @@ def test_data_dependent_ranges_follow_the_prepared_data():
     assert {p.name: p for p in pinned}["max_len"].choices == (128,)
     for preset in sorted(PRESETS):
         assert preset_point(preset, fitted(SPACE, 20002, np.arange(1, 1001)))["max_len"] == 0
+
+
+def test_the_linear_parts_buckets_follow_the_training_bigrams_and_the_classes():
+    import numpy as np
+
+    lengths = np.arange(1, 1001)
+    # the regimes of docs/regimes.md keep (0, 2^18, 2^20): distinct bigrams of their training splits
+    for bigrams, logits in ((1_023_970, 1), (167_324, 1), (158_927, 1), (1_023_970, 4)):  # full, small, short, ratings4
+        space = {p.name: p for p in fitted(SPACE, 20002, lengths, bigrams, logits)}
+        assert space["ngram_buckets"].choices == (0, 2**18, 2**20) and start_point(tuple(space.values())) == START_POINT
+    assert bucket_cap(167_324, 1) == 2**20 and bucket_cap(1_023_970, 1) == 2**22  # >= 4 buckets per bigram
+    many = {p.name: p for p in fitted(SPACE, 20002, lengths, 150_000, logits=100)}  # 100 classes on a small corpus
+    assert many["ngram_buckets"].choices == (0, 2**13)  # 4 x 150,000 -> 2^20 weights, / 100 logits -> 2^13 buckets
+    assert start_point(tuple(many.values()))["ngram_buckets"] == 2**13  # the start point's 2^20 moves to the cap
+    between = {p.name: p for p in fitted(SPACE, 20002, lengths, 100_000, logits=1)}
+    assert between["ngram_buckets"].choices == (0, 2**18, 2**19)  # the choices above the cap become the cap
+    pinned = fitted(narrowed(SPACE, {"ngram_buckets": 2**20}), 20002, lengths, 10, logits=100)
+    assert {p.name: p for p in pinned}["ngram_buckets"].choices == (2**20,)
+    assert parse_fixed(["ngram_buckets=4096"]) == {"ngram_buckets": 4096}  # any count, as the data may want
+
+
+def test_distinct_bigrams_count_pairs_within_each_review():
+    import numpy as np
+
+    # reviews [5 6 5 6] [6 5] [7]: pairs (5,6) (6,5) within the first, (6,5) again in the second; none across reviews
+    tokens, offsets = np.array([5, 6, 5, 6, 6, 5, 7]), np.array([0, 4, 6, 7])
+    assert distinct_bigrams(tokens, offsets) == 2
+    assert distinct_bigrams(np.array([5, 6, 7]), np.array([0, 1, 2, 3])) == 0
 
 
 def test_fixed_values_are_typed():
