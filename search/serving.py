@@ -11,8 +11,9 @@ depend on the values of their weights. For each: the time `keras.saving.load_mod
 latency of one request of one text (p50, p95, p99 over `requests` texts drawn from the test
 split, after warm-up), through one traced function as a server runs it; throughput at batch 32
 and 256 (texts per second, over `texts` texts); model.keras's size on disk, the parameter count
-and the process's peak resident memory. Results go to best_model/benchmark.json and card.json's
-"benchmark"; the report shows them beside the linear baseline's speed (baseline.json).
+and the measuring process's own peak resident memory (`peak_resident_mib`). Results go to
+best_model/benchmark.json and card.json's "benchmark"; the report shows them beside the linear
+baseline's speed (baseline.json).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import platform
 import random
 import resource
+import sys
 import tempfile
 import time
 import zipfile
@@ -85,7 +87,7 @@ def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), text
         preset: {"preset": preset, "vocabulary": vocabulary, "num_classes": len(card.get("classes") or [0, 1])}
         for preset in TUTORIAL_PRESETS
     }
-    measured = {name: _in_fresh_process(spec, drawn, config) for name, spec in specs.items()}
+    measured = {name: in_fresh_process(spec, drawn, config) for name, spec in specs.items()}
     result = {
         "threads": config.threads,
         "requests": min(config.requests, len(drawn)),
@@ -123,12 +125,28 @@ def vocabulary_of(model: Path) -> list[str]:
         return archive.read(name).decode("utf-8").split("\n")
 
 
-def _in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
-    """`measure` in a new process: its own TensorFlow thread pools, its own peak memory."""
+def in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
+    """`measure` in a new process: its own TensorFlow thread pools, its own memory (`peak_resident_mib`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inherited by the new process: no TensorFlow start-up chatter
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(measure, spec, texts, config).result()
+
+
+def peak_resident_mib() -> float:
+    """This process's own peak resident memory, MiB: VmHWM in /proc/self/status (proc(5)), the
+    high-water mark of the memory image since the process started its program.
+
+    Not getrusage's ru_maxrss: Linux's exec carries the replaced image's high-water mark into it,
+    so a process started by multiprocessing's "spawn" or by subprocess (vfork, then exec) reports
+    at least its parent's peak. Without /proc, ru_maxrss (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024
 
 
 def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
@@ -176,7 +194,7 @@ def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
         "throughput_per_s": throughput,
         "size_bytes": size,
         "params": int(model.count_params()),
-        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mib": peak_resident_mib(),
     }
 
 

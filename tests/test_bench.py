@@ -2,10 +2,29 @@
 
 import json
 
-from search import bench
+import numpy as np
+import pytest
+
+from search import bench, serving
+
+BALLAST_MIB = 2560
+"""Memory a test's process fills and frees before it starts measuring processes, as a search's driver
+has at its end: their peak must not include it."""
 
 
-def test_bench_writes_both_pipelines_and_their_ratio(sample, tmp_path, capsys):
+def raise_peak() -> float:
+    """This process's peak resident memory (MiB) after filling BALLAST_MIB more and freeing it."""
+    ballast = np.ones(BALLAST_MIB * 2**20, dtype=np.uint8)  # every page written: resident
+    del ballast
+    return serving.peak_resident_mib()
+
+
+@pytest.fixture
+def raised_peak() -> float:
+    return raise_peak()
+
+
+def test_bench_writes_both_pipelines_and_their_ratio(sample, tmp_path, capsys, raised_peak):
     out = tmp_path / "bench.json"
     code = bench.main(
         [
@@ -28,7 +47,8 @@ def test_bench_writes_both_pipelines_and_their_ratio(sample, tmp_path, capsys):
     for name in ("tutorial", "harness"):
         figures = result[name]
         assert figures["examples_per_s"] > 0 and figures["tokens_per_s"] > figures["examples_per_s"]
-        assert figures["peak_rss_mb"] > 0 and 0 <= figures["val_accuracy"] <= 1 and figures["cpus_used"] > 0
+        assert 0 <= figures["val_accuracy"] <= 1 and figures["cpus_used"] > 0
+        assert 100 < figures["peak_memory_mib"] < raised_peak - 1024  # the worker's own, not this process's
     assert result["ratio"] == result["harness"]["examples_per_s"] / result["tutorial"]["examples_per_s"]
     assert result["epochs"] == {"warmup": 1, "measured": 1, "train_examples": 48}
     assert 0 < result["limits"]["fraction_of_peak"] < 1 and result["harness"]["setup_s"] > 0
@@ -80,3 +100,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert bench.main(["--overhead", str(tmp_path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+
+
+def test_serving_peak_memory_is_the_measuring_process_own(tmp_path):
+    # A search's driver ends with a high peak and then starts the measuring processes: a model's
+    # peak must be its own, the same as from a parent that never held that memory.
+    spec = {"preset": "tutorial-single", "vocabulary": ["", "[UNK]", "good", "bad", "film"], "num_classes": 2}
+    config = serving.ServingConfig(threads=1, requests=20, texts=256)
+    texts = ["a good film", "a bad film, long and dull"] * 128
+    before = serving.in_fresh_process(spec, texts, config)["peak_memory_mib"]
+    parent = raise_peak()
+    after = serving.in_fresh_process(spec, texts, config)["peak_memory_mib"]
+    assert 100 < after < parent - 1024
+    assert after == pytest.approx(before, rel=0.1)
