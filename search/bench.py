@@ -37,7 +37,7 @@ from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_json
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
-from search.serving import peak_resident_mib
+from search.serving import ServingConfig, benchmark_run, peak_resident_mib, print_benchmark
 from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
 
 PIPELINES = ("tutorial", "harness")
@@ -355,19 +355,22 @@ def _parser() -> ArgumentParser:
 
 def _serving(args) -> dict:
     from runfiles.lock import holding
-    from search.console import Progress
-    from search.serving import ServingConfig, benchmark_run, print_benchmark
+    from search.console import Progress, keep_log, quiet_libraries
     from search.session import build_report
 
     run_dir = RunDir(args.export)
     if RunFacts.read(run_dir) is None:
         raise UsageError(f"--export {args.export}: not a run directory (no {run_dir.run_json.name})")
     threads = len(os.sched_getaffinity(0)) if args.threads is None else args.threads
-    config = ServingConfig(threads=threads, seed=args.seed)
-    with holding(run_dir, shlex.join(["python", "-m", "search.bench", "--export", str(args.export)])):
-        result = benchmark_run(run_dir, config)
-        print_benchmark(result, print)
-        build_report(run_dir, Progress())  # its Serving table
+    config, progress = ServingConfig(threads=threads, seed=args.seed), Progress()
+    command = shlex.join(["python", "-m", "search.bench", "--export", str(args.export)])
+    with holding(run_dir, command), quiet_libraries(False, progress, run_dir.session_log) as log:
+        try:  # what TensorFlow prints goes to the run's driver.log, as in search.run
+            result = benchmark_run(run_dir, config)
+            print_benchmark(result, progress.say)
+            build_report(run_dir, progress)  # its Serving table
+        finally:
+            keep_log(log, run_dir)
     return result
 
 
