@@ -375,8 +375,10 @@ def _serving(run: Run) -> str:
         "<h3>Serving</h3>"
         + page.paragraph(
             f"Each model loaded from model.keras in a fresh process with {threads} TensorFlow thread{'s' * (threads != 1)}, "
-            f"on {bench['machine']['cpus']} CPUs: latency of one request of one test text ({bench['requests']} requests), "
-            f"throughput over {bench['texts']} test texts per batch size, size on disk, parameters, peak resident memory "
+            f"on {bench['machine']['cpus']} CPUs: latency of one request of one test text ({bench['requests']:,} requests), "
+            f"throughput over {bench['texts']:,} test texts per batch size"
+            + (f" (the test split's {bench['test_texts']:,} texts, repeated)" if bench.get("repeated") else "")
+            + ", size on disk, parameters, the measuring process's own peak resident memory "
             "(python -m search.bench --export DIR measures it again)."
         )
         + table

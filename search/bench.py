@@ -10,8 +10,9 @@ For each preset, two worker processes hold one pipeline each and train epochs in
   traced training step, the fused LSTM kernel on a CPU) on the same model configuration.
 Both start from the same initial weights, so their validation accuracy after the same
 epochs shows what the harness's shortcuts cost, if anything.
-Prints training examples/s of each, their ratio, tokens/s, peak memory, validation
-accuracy after the same epochs, and the LSTM's floating-point rate against the cores' peak.
+Prints training examples/s of each, their ratio, tokens/s, peak memory (each worker's own:
+`search.serving.peak_resident_mib`), validation accuracy after the same epochs, and the LSTM's
+floating-point rate against the cores' peak.
 `--overhead RUN_DIR` prints how much of a finished search's CPU time went into training.
 `--export RUN_DIR` measures what a finished search ships, for serving (`search.serving`): load
 time, latency per request, throughput, size and memory of its model.keras beside the tutorial's.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import resource
 import shlex
 import statistics
 import sys
@@ -37,16 +37,13 @@ from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_json
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
+from search.serving import ServingConfig, benchmark_run, peak_resident_mib, print_benchmark
 from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
 
 PIPELINES = ("tutorial", "harness")
 
 
 # ---------------------------------------------------------------- the two pipelines (worker side)
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class CpuClock:
@@ -94,7 +91,7 @@ def _tutorial_worker(conn, preset: str, data_config: DataConfig, threads: int, s
         epoch_s = time.perf_counter() - start
         logits = model.predict(val, batch_size=256, verbose=0)[:, 0]
         accuracy = float(((logits > 0) == (val_labels > 0.5)).mean())
-        epoch = {"epoch_s": epoch_s, "examples": len(texts), "val_accuracy": accuracy, "peak_rss_mb": _peak_rss_mb()}
+        epoch = {"epoch_s": epoch_s, "examples": len(texts), "val_accuracy": accuracy, "peak_memory_mib": peak_resident_mib()}
         conn.send(epoch | {"cpus_used": clock.read()})
 
 
@@ -144,7 +141,7 @@ def _harness_worker(conn, preset: str, data_config: DataConfig, threads: int, se
                 "epoch_s": metrics["epoch_s"],
                 "examples": metrics["examples"],
                 "val_accuracy": metrics["val_accuracy"],
-                "peak_rss_mb": _peak_rss_mb(),
+                "peak_memory_mib": peak_resident_mib(),
                 "setup_s": build_s + metrics.get("setup_s", 0.0),
                 "lstm": metrics["lstm"],
                 "cpus_used": cpus_used,
@@ -241,7 +238,7 @@ def summarize(epochs: list[dict], tokens: int) -> dict:
         "epoch_s": seconds,
         "epoch_s_all": [e["epoch_s"] for e in epochs],
         "val_accuracy": epochs[-1]["val_accuracy"],
-        "peak_rss_mb": max(e["peak_rss_mb"] for e in epochs),
+        "peak_memory_mib": max(e["peak_memory_mib"] for e in epochs),
         "cpus_used": statistics.median(e["cpus_used"] for e in epochs),
     }
 
@@ -281,7 +278,7 @@ def print_preset(preset: str, r: dict) -> None:
         label = f"{name} ({p['lstm']})" if name == "harness" else name
         print(
             f"  {label:17s} {p['examples_per_s']:8.1f} examples/s  {p['tokens_per_s']:9.0f} tokens/s  "
-            f"epoch {p['epoch_s']:6.1f} s (first {p['first_epoch_s']:.1f} s)  peak {p['peak_rss_mb']:6.0f} MB  "
+            f"epoch {p['epoch_s']:6.1f} s (first {p['first_epoch_s']:.1f} s)  peak {p['peak_memory_mib']:6,.0f} MiB  "
             f"{p['cpus_used']:.2f} CPUs busy  "
             f"val_accuracy {p['val_accuracy']:.4f}"
         )
@@ -358,19 +355,22 @@ def _parser() -> ArgumentParser:
 
 def _serving(args) -> dict:
     from runfiles.lock import holding
-    from search.console import Progress
-    from search.serving import ServingConfig, benchmark_run, print_benchmark
+    from search.console import Progress, keep_log, quiet_libraries
     from search.session import build_report
 
     run_dir = RunDir(args.export)
     if RunFacts.read(run_dir) is None:
         raise UsageError(f"--export {args.export}: not a run directory (no {run_dir.run_json.name})")
     threads = len(os.sched_getaffinity(0)) if args.threads is None else args.threads
-    config = ServingConfig(threads=threads, seed=args.seed)
-    with holding(run_dir, shlex.join(["python", "-m", "search.bench", "--export", str(args.export)])):
-        result = benchmark_run(run_dir, config)
-        print_benchmark(result, print)
-        build_report(run_dir, Progress())  # its Serving table
+    config, progress = ServingConfig(threads=threads, seed=args.seed), Progress()
+    command = shlex.join(["python", "-m", "search.bench", "--export", str(args.export)])
+    with holding(run_dir, command), quiet_libraries(False, progress, run_dir.session_log) as log:
+        try:  # what TensorFlow prints goes to the run's driver.log, as in search.run
+            result = benchmark_run(run_dir, config)
+            print_benchmark(result, progress.say)
+            build_report(run_dir, progress)  # its Serving table
+        finally:
+            keep_log(log, run_dir)
     return result
 
 

@@ -3,16 +3,18 @@
     python -m search.bench --export RUN_DIR [--threads 1]
     python -m search.run ...   # at the end of every search that exports, unless --no-benchmark
 
-Measured on this machine's CPUs with the run's own test texts (their real lengths), each model in
-a fresh process whose TensorFlow thread pools (intra-op and inter-op) are pinned to `--threads`:
+Measured on this machine's CPUs with the run's own test texts (their real lengths; a test split
+smaller than the largest batch is repeated to fill one, and the output says so), each model in a
+fresh process whose TensorFlow thread pools (intra-op and inter-op) are pinned to `--threads`:
 the exported `model.keras` and the tutorial's two models, built at the exported model's
 vocabulary (at most the tutorial's 1,000 words) with untrained weights, since their cost does not
 depend on the values of their weights. For each: the time `keras.saving.load_model` takes; the
 latency of one request of one text (p50, p95, p99 over `requests` texts drawn from the test
 split, after warm-up), through one traced function as a server runs it; throughput at batch 32
-and 256 (texts per second, over `texts` texts); model.keras's size on disk, the parameter count
-and the process's peak resident memory. Results go to best_model/benchmark.json and card.json's
-"benchmark"; the report shows them beside the linear baseline's speed (baseline.json).
+and 256 (texts per second, over `texts` texts, or all of a smaller test split, and at least a
+whole batch of each size); model.keras's size on disk, the parameter count and the measuring
+process's own peak resident memory (`peak_resident_mib`). Results go to best_model/benchmark.json
+and card.json's "benchmark"; the report shows them beside the linear baseline's speed (baseline.json).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import platform
 import random
 import resource
+import sys
 import tempfile
 import time
 import zipfile
@@ -50,7 +53,7 @@ class ServingConfig:
     requests: int = 300
     """Single-text requests timed for the latency percentiles."""
     texts: int = 2048
-    """Texts classified for each batch size's throughput."""
+    """Texts classified for each batch size's throughput: at least the largest batch."""
     batch_sizes: tuple[int, ...] = (32, 256)
     """Batch sizes whose throughput is measured."""
     seed: int = 0
@@ -60,6 +63,8 @@ class ServingConfig:
         for name in ("threads", "requests", "texts"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
+        if self.texts < max(self.batch_sizes):
+            raise UsageError(f"--texts {self.texts} is invalid: expected at least the largest batch, {max(self.batch_sizes)}")
 
 
 def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), texts: list[str] | None = None) -> dict:
@@ -78,18 +83,20 @@ def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), text
         from search.data import DataConfig, raw_splits
 
         texts = raw_splits(DataConfig.recorded(RunFacts.read(run_dir).data_config))["test"][0]
-    drawn = random.Random(config.seed).sample(list(texts), min(len(texts), max(config.requests, config.texts)))
+    drawn = texts_measured(texts, config)
     card = read_json(card_path)
     vocabulary = vocabulary_of(model)
     specs = {EXPORTED: {"path": str(model)}} | {
         preset: {"preset": preset, "vocabulary": vocabulary, "num_classes": len(card.get("classes") or [0, 1])}
         for preset in TUTORIAL_PRESETS
     }
-    measured = {name: _in_fresh_process(spec, drawn, config) for name, spec in specs.items()}
+    measured = {name: in_fresh_process(spec, drawn, config) for name, spec in specs.items()}
     result = {
         "threads": config.threads,
         "requests": min(config.requests, len(drawn)),
         "texts": min(config.texts, len(drawn)),
+        "test_texts": min(len(texts), len(drawn)),
+        "repeated": len(texts) < len(drawn),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
         "note": "tutorial models: built at the exported model's vocabulary, untrained (cost does not depend on weights)",
         "models": measured,
@@ -99,11 +106,21 @@ def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), text
     return result
 
 
+def texts_measured(test_texts: list[str], config: ServingConfig) -> list[str]:
+    """The texts a measuring process times: max(`requests`, `texts`) test texts drawn at random
+    (`seed`) without replacement, or all of a smaller test split, repeated in the same order to the
+    largest batch where the split holds fewer, so that every batch size is timed on a whole batch at least."""
+    drawn = random.Random(config.seed).sample(list(test_texts), min(len(test_texts), max(config.requests, config.texts)))
+    return np.resize(np.array(drawn, dtype=object), max(len(drawn), *config.batch_sizes)).tolist()
+
+
 def print_benchmark(result: dict, say) -> None:
     """One line per model: `say(line)` (print, or the driver's progress)."""
     say(
-        f"serving   {result['threads']} thread{'s' * (result['threads'] > 1)}, {result['requests']} requests of one "
-        f"test text, {result['texts']} texts per batch size ({result['machine']['cpus']} CPUs)"
+        f"serving   {result['threads']} thread{'s' * (result['threads'] > 1)}, {result['requests']:,} requests of one "
+        f"test text, {result['texts']:,} texts per batch size"
+        + (f", the test split's {result['test_texts']:,} texts repeated" if result["repeated"] else "")
+        + f" ({result['machine']['cpus']} CPUs)"
     )
     for name, m in result["models"].items():
         latency, throughput = m["latency_ms"], m["throughput_per_s"]
@@ -123,12 +140,30 @@ def vocabulary_of(model: Path) -> list[str]:
         return archive.read(name).decode("utf-8").split("\n")
 
 
-def _in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
-    """`measure` in a new process: its own TensorFlow thread pools, its own peak memory."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inherited by the new process: no TensorFlow start-up chatter
+def in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
+    """`measure` in a new process: its own TensorFlow thread pools, its own memory (`peak_resident_mib`).
+    What TensorFlow prints there goes to the standard error (file descriptor 2) it inherits, which
+    search.run and search.bench --export send to the run's driver.log."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inherited by the new process: fewer of those lines
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(measure, spec, texts, config).result()
+
+
+def peak_resident_mib() -> float:
+    """This process's own peak resident memory, MiB: VmHWM in /proc/self/status (proc(5)), the
+    high-water mark of the memory image since the process started its program.
+
+    Not getrusage's ru_maxrss: Linux's exec carries the replaced image's high-water mark into it,
+    so a process started by multiprocessing's "spawn" or by subprocess (vfork, then exec) reports
+    at least its parent's peak. Without /proc, ru_maxrss (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024
 
 
 def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
@@ -176,7 +211,7 @@ def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
         "throughput_per_s": throughput,
         "size_bytes": size,
         "params": int(model.count_params()),
-        "peak_memory_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mib": peak_resident_mib(),
     }
 
 

@@ -212,7 +212,8 @@ def test_the_export_is_measured_for_serving_beside_the_tutorials_models(certifie
     files = RunDir(certified_run)
     bench = read_json(files.best_model / "benchmark.json")
     assert set(bench["models"]) == {"exported", "tutorial-single", "tutorial-stacked"} and bench["threads"] >= 1
-    assert bench["requests"] == bench["texts"] == 240  # every test text of the sample
+    assert bench["requests"] == bench["texts"] == 256  # every test text of the sample, repeated to a batch of 256
+    assert bench["test_texts"] == 240 and bench["repeated"]
     for m in bench["models"].values():
         latency = m["latency_ms"]
         assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] and m["load_s"] > 0

@@ -9,14 +9,13 @@ do not share a peak: "read" (the table source's read, `search.data.read_reviews`
 (`search.data.prepare` on a DataConfig of the file: read, carve the test split, split validation,
 build the vocabulary, vectorize; into an empty cache; copies allowed, as a repeated table's test
 split copies its training rows). Prints each stage's wall time and peak resident memory (the
-child's ru_maxrss, MiB), and the CSV / Parquet ratios.
+child's own, `search.serving.peak_resident_mib`, MiB), and the CSV / Parquet ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -55,6 +54,7 @@ def write_tables(archive: Path, rows: int, folder: Path) -> dict[str, Path]:
 def run_stage(stage: str, table: Path, cache: Path) -> dict:
     """In this process: one stage on `table`; its wall time (s), peak resident memory (MiB) and sizes."""
     from search.data import DataConfig, prepare, read_reviews
+    from search.serving import peak_resident_mib
 
     config = DataConfig(source=str(table), allow_overlap=True)
     started = time.perf_counter()
@@ -64,7 +64,7 @@ def run_stage(stage: str, table: Path, cache: Path) -> dict:
     else:
         sizes = prepare(config, cache).facts["sizes"]
     wall_s = time.perf_counter() - started
-    return {"wall_s": wall_s, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "sizes": sizes}
+    return {"wall_s": wall_s, "peak_mib": peak_resident_mib(), "sizes": sizes}
 
 
 def measured(stage: str, table: Path, cache: Path) -> dict:
