@@ -5,7 +5,7 @@ import json
 import pytest
 from test_serving import raise_peak
 
-from search import bench
+from tools import bench
 
 
 @pytest.fixture

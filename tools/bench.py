@@ -1,6 +1,6 @@
 """Benchmark the harness's trial pipeline against the tutorial's, side by side.
 
-    python -m search.bench --data ../shared/datasets/aclImdb_v1_labelled.tar.gz [--preset tutorial-single] --json bench.json
+    python -m tools.bench --data ../shared/datasets/aclImdb_v1_labelled.tar.gz [--preset tutorial-single] --json bench.json
 
 For each preset, two worker processes hold one pipeline each and train epochs in turn
 (tutorial, harness, tutorial, harness, ...) on the same training reviews:
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data", default=default_source(), help="'tfds', an aclImdb folder or .tar.gz (default: $IMDB_DATA or 'tfds')"
     )
