@@ -379,7 +379,7 @@ def _serving(run: Run) -> str:
             f"throughput over {bench['texts']:,} test texts per batch size"
             + (f" (the test split's {bench['test_texts']:,} texts, repeated)" if bench.get("repeated") else "")
             + ", size on disk, parameters, the measuring process's own peak resident memory "
-            "(python -m search.bench --export DIR measures it again)."
+            "(python -m search.serving DIR measures it again)."
         )
         + table
     )

@@ -354,7 +354,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-benchmark",
         action="store_true",
-        help="skip the serving benchmark of the exported model at the end (python -m search.bench --export DIR does it later)",
+        help="skip the serving benchmark of the exported model at the end (python -m search.serving DIR does it later)",
     )
     parser.add_argument(
         "--verbose",

@@ -9,9 +9,9 @@ The estimate is an upper envelope of peak resident memory measured on this proje
 (one traced training or evaluation step of `search.train`, the fused LSTM kernel or Keras's layers,
 batches of 32 and 64 reviews of 1,024 and 4,096 tokens, embedding 16-256, one to three layers of
 16-128 units, every pooling, the linear part at 1, 10 and 100 logits); re-measure one configuration
-against it with `search.stepmemory`:
+against it with `tools.stepmemory`:
 
-    python -m search.stepmemory --units 128,64,32 --embedding-dim 256 --batch-size 32 --tokens 4096
+    python -m tools.stepmemory --units 128,64,32 --embedding-dim 256 --batch-size 32 --tokens 4096
 
 A trial on a GPU keeps its activations in the GPU's memory, which is not estimated here: there a
 review is cut only by max_len, and a trial that outgrows its GPU raises and is retried, then errored.

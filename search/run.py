@@ -294,7 +294,7 @@ def served(session: Session) -> None:
         texts = raw_splits(session.data_config)["test"][0]
         result = serving.benchmark_run(session.run_dir, serving.ServingConfig(threads=local_cpus()), texts)
     except Exception as error:
-        again = f"python -m search.bench --export {shlex.quote(str(session.run_dir.root))}"
+        again = f"python -m search.serving {shlex.quote(str(session.run_dir.root))}"
         progress.warn(f"the serving benchmark failed ({type(error).__name__}: {error}); retry with: {again}")
         return
     serving.print_benchmark(result, progress.say)

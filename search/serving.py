@@ -1,6 +1,6 @@
 """What a run ships, measured for serving: load time, latency per request, throughput, size, memory.
 
-    python -m search.bench --export RUN_DIR [--threads 1]
+    python -m search.serving RUN_DIR [--threads 1]
     python -m search.run ...   # at the end of every search that exports, unless --no-benchmark
 
 Measured on this machine's CPUs with the run's own test texts (their real lengths; a test split
@@ -15,6 +15,8 @@ and 256 (texts per second, over `texts` texts, or all of a smaller test split, a
 whole batch of each size); model.keras's size on disk, the parameter count and the measuring
 process's own peak resident memory (`peak_resident_mib`). Results go to best_model/benchmark.json
 and card.json's "benchmark"; the report shows them beside the linear baseline's speed (baseline.json).
+The command measures a finished run again (after `search.certify`, say), holding the run directory's
+lock, and rebuilds its report; what TensorFlow prints goes to the run's driver.log, as in a search.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import platform
 import random
 import resource
+import shlex
 import sys
 import tempfile
 import time
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runfiles.cli import UsageError
+from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import RunFacts
 from runfiles.io import read_json, write_json
 from runfiles.layout import BENCHMARK_FILE, CARD_FILE, MODEL_FILE, TUTORIAL_PRESETS, RunDir
@@ -143,7 +146,7 @@ def vocabulary_of(model: Path) -> list[str]:
 def in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
     """`measure` in a new process: its own TensorFlow thread pools, its own memory (`peak_resident_mib`).
     What TensorFlow prints there goes to the standard error (file descriptor 2) it inherits, which
-    search.run and search.bench --export send to the run's driver.log."""
+    search.run and this module's command send to the run's driver.log."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # inherited by the new process: fewer of those lines
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -225,3 +228,55 @@ def _preset_file(spec: dict, folder: Path) -> Path:
     path = folder / MODEL_FILE
     with_vectorizer(network, make_vectorizer(vocabulary)).save(path)
     return path
+
+
+# ---------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ArgumentParser(prog="python -m search.serving", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory (its best_model/ is measured)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="TensorFlow's intra-op and inter-op threads in each measuring process (default: the CPUs available, "
+        "as at the end of a search)",
+    )
+    add_fields(parser, ServingConfig, ["seed"])
+    from search.config import local_cpus  # loaded once the command runs, not in each measuring process
+    from search.data import DataError
+
+    try:
+        argv = sys.argv[1:] if argv is None else argv
+        args = parser.parse_args(argv)
+        run_dir = RunDir(args.run_dir)
+        if RunFacts.read(run_dir) is None:
+            raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
+        threads = local_cpus() if args.threads is None else args.threads
+        remeasure(run_dir, ServingConfig(threads=threads, seed=args.seed), shlex.join(["python", "-m", "search.serving", *argv]))
+    except (UsageError, DataError) as error:
+        return fail(error)
+    return 0
+
+
+def remeasure(run_dir: RunDir, config: ServingConfig, command: str) -> dict:
+    """`benchmark_run` on a finished run, holding its lock (as `command`), with TensorFlow's lines in
+    its driver.log as in a search; prints the result and rebuilds the report (its Serving table)."""
+    from runfiles.lock import holding
+    from search.console import Progress, keep_log, quiet_libraries
+    from search.session import build_report
+
+    progress = Progress()
+    with holding(run_dir, command), quiet_libraries(False, progress, run_dir.session_log) as log:
+        try:
+            result = benchmark_run(run_dir, config)
+            print_benchmark(result, progress.say)
+            build_report(run_dir, progress)
+        finally:
+            keep_log(log, run_dir)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,5 @@
 """A folder per class (`search.data.aclimdb`): any class names, any number of classes, aclImdb as one
-case of it; and the tasks `search.regimes` writes from the aclImdb archive in that layout."""
+case of it; and the tasks `tools.regimes` writes from the aclImdb archive in that layout."""
 
 import hashlib
 import re
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from search import regimes
 from search.data import DataConfig, DataError, aclimdb, data_fingerprint, prepare, read_reviews
 from search.data.reviews import ReadOptions
 from search.data.sources import source_for
+from tools import regimes
 
 from conftest import FULL_ARCHIVE, SAMPLE, tar_archive
 
@@ -129,7 +129,7 @@ def test_a_file_that_is_no_archive_is_refused(tmp_path):
         aclimdb.read(str(tmp_path / "notes.txt"), ReadOptions())
 
 
-# ---------------------------------------------------------------- search.regimes
+# ---------------------------------------------------------------- tools.regimes
 
 
 def _rating(path: Path) -> int:

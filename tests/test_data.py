@@ -277,7 +277,7 @@ def _fingerprint(config, tmp_path) -> str:
 
 
 def test_splitcheck_sees_movies_grouped_by_id():
-    from search.splitcheck import neighbours
+    from tools.splitcheck import neighbours
 
     def film(k: int) -> str:  # two rare capitalized names per film: "Titleab Actorab"
         code = chr(97 + k // 26) + chr(97 + k % 26)
@@ -290,7 +290,7 @@ def test_splitcheck_sees_movies_grouped_by_id():
 
 @pytest.mark.parametrize("argv", [["--val-block", "abc"], ["--val-block", str(10**20)], ["--data", "tfds"]])
 def test_splitcheck_refuses_bad_input_in_one_line(argv, capsys):
-    from search.splitcheck import main
+    from tools.splitcheck import main
 
     assert main(argv) == 2
     captured = capsys.readouterr()

@@ -1,4 +1,5 @@
-"""The house's import graph, read from the source: no cycle, and each room imports only what it may.
+"""The house's import graph, read from the source: no cycle, and each room imports only what it may;
+and the product's rooms hold the product's commands, the tools' commands being in tools/.
 
 Every import counts, at the top of a module or inside a function (those run too, only later);
 an import under `if TYPE_CHECKING:` never runs and is left out.
@@ -8,7 +9,18 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("models", "runfiles", "search", "reports")
+PACKAGES = ("models", "runfiles", "search", "reports", "tools")
+ALLOWED = {
+    "models": {"models"},
+    "runfiles": {"runfiles", "models"},
+    "reports": {"reports", "runfiles", "models"},
+    "search": {"search", "reports", "runfiles", "models"},
+    "tools": set(PACKAGES),
+}
+"""The rooms each room may import: the product (models, runfiles, reports, search) never imports a tool."""
+COMMANDS = {"search.run", "search.certify", "search.baseline", "search.predict", "search.serving", "search.train"}
+COMMANDS |= {"reports.__main__", "models.kernels.__main__"}
+"""The product's commands (`python -m MODULE`); any other command is a tool and lives in tools/."""
 
 
 def modules() -> dict[str, Path]:
@@ -90,12 +102,28 @@ def test_the_cycle_finder_finds_one():
     assert cycle({"a": {"b"}, "b": set()}) == []
 
 
+def room(name: str) -> str:
+    return name.split(".")[0]
+
+
+def commands() -> set[str]:
+    """The modules that run as a command: a __main__.py, or a module with `if __name__ == "__main__":` at its top level."""
+    found = set()
+    for name, path in modules().items():
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        if path.name == "__main__.py" or any(isinstance(n, ast.If) and "__main__" in ast.unparse(n.test) for n in body):
+            found.add(name)
+    return found
+
+
 def test_rooms_import_only_what_they_may():
     edges = graph()
-    room = lambda name: name.split(".")[0]
-    allowed = {"models": {"models"}, "runfiles": {"runfiles", "models"}, "reports": {"reports", "runfiles", "models"}}
     for name, targets in edges.items():
-        if room(name) in allowed:
-            assert {room(t) for t in targets} <= allowed[room(name)], (name, sorted(targets))
+        assert {room(t) for t in targets} <= ALLOWED[room(name)], (name, sorted(targets))
     assert not [name for name, targets in edges.items() if "search.run" in targets], "nothing imports the driver"
     assert edges["runfiles.layout"] <= {"models", "models.config"}
+
+
+def test_the_product_rooms_hold_the_products_commands_and_no_tool():
+    product = {name for name in commands() if room(name) != "tools"}
+    assert product == COMMANDS, "a tool's command goes to tools/; a new command of the product joins COMMANDS"

@@ -23,7 +23,7 @@ RATINGS = ["1-2", "3-4", "7-8", "9-10"]
 def ratings_run(tmp_path_factory) -> RunDir:
     """The 4-class rating task written from the sample, searched with macro-F1 as the objective."""
     root = tmp_path_factory.mktemp("ratings")
-    command = [sys.executable, "-m", "search.regimes", "ratings4", "--archive", str(SAMPLE), "--out", str(root / "ratings4")]
+    command = [sys.executable, "-m", "tools.regimes", "ratings4", "--archive", str(SAMPLE), "--out", str(root / "ratings4")]
     subprocess.run(command, check=True, capture_output=True)
     args = ("--trials", "3", "--max-epochs", "2", "--objective", "val_macro_f1")
     return RunDir(search_once(root, *args, data=root / "ratings4"))

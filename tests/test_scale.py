@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from search import scale
+from tools import scale
 
 FIGURES = {
     "config",

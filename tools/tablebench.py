@@ -1,6 +1,6 @@
 """A benchmark, not a test: reading and preparing a large table, as CSV and as Parquet.
 
-    python -m search.data.benchmark --rows 500000 --archive ../shared/datasets/aclImdb_v1_labelled.tar.gz
+    python -m tools.tablebench --rows 500000 --archive ../shared/datasets/aclImdb_v1_labelled.tar.gz
 
 Writes a table of ROWS rows (text, label: the archive's labelled reviews repeated in order, train
 then test) as table.csv and table.parquet in a temporary folder (removed at the end, unless --keep),
@@ -69,7 +69,7 @@ def run_stage(stage: str, table: Path, cache: Path) -> dict:
 
 def measured(stage: str, table: Path, cache: Path) -> dict:
     """`run_stage` in a child process of its own (its peak memory is its own)."""
-    command = [sys.executable, "-m", "search.data.benchmark", "--child", stage, str(table), str(cache)]
+    command = [sys.executable, "-m", "tools.tablebench", "--child", stage, str(table), str(cache)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"error: {stage} of {table.name} failed: {result.stderr.strip().splitlines()[-1:]}")
@@ -94,7 +94,7 @@ def report(results: dict[str, dict[str, dict]], paths: dict[str, Path], rows: in
 
 def main(argv: list[str] | None = None) -> int:
     """Write the tables, measure each format and stage in a child process, print the table."""
-    parser = argparse.ArgumentParser(prog="python -m search.data.benchmark", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.tablebench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows of the table (default 500,000)")
     parser.add_argument("--archive", type=Path, default=Path("../shared/datasets/aclImdb_v1_labelled.tar.gz"))
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))

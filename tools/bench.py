@@ -1,6 +1,6 @@
 """Benchmark the harness's trial pipeline against the tutorial's, side by side.
 
-    python -m search.bench --data ../shared/datasets/aclImdb_v1_labelled.tar.gz [--preset tutorial-single] --json bench.json
+    python -m tools.bench --data ../shared/datasets/aclImdb_v1_labelled.tar.gz [--preset tutorial-single] --json bench.json
 
 For each preset, two worker processes hold one pipeline each and train epochs in turn
 (tutorial, harness, tutorial, harness, ...) on the same training reviews:
@@ -14,8 +14,7 @@ Prints training examples/s of each, their ratio, tokens/s, peak memory (each wor
 `search.serving.peak_resident_mib`), validation accuracy after the same epochs, and the LSTM's
 floating-point rate against the cores' peak.
 `--overhead RUN_DIR` prints how much of a finished search's CPU time went into training.
-`--export RUN_DIR` measures what a finished search ships, for serving (`search.serving`): load
-time, latency per request, throughput, size and memory of its model.keras beside the tutorial's.
+What a finished search ships is measured for serving by `python -m search.serving RUN_DIR`.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -37,7 +35,7 @@ from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_json
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
-from search.serving import ServingConfig, benchmark_run, peak_resident_mib, print_benchmark
+from search.serving import peak_resident_mib
 from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
 
 PIPELINES = ("tutorial", "harness")
@@ -299,9 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.json is not None and not args.json.parent.is_dir():
             raise DataError(f"--json {args.json}: folder {args.json.parent} does not exist")
-        if args.export is not None:
-            result = _serving(args)
-        elif args.overhead is not None:
+        if args.overhead is not None:
             result = _overhead(args.overhead)
         else:
             result = _measure(args)
@@ -313,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--data", default=default_source(), help="'tfds', an aclImdb folder or .tar.gz (default: $IMDB_DATA or 'tfds')"
     )
@@ -342,36 +338,7 @@ def _parser() -> ArgumentParser:
         metavar="RUN_DIR",
         help="instead, print the training share of a finished search's CPU time",
     )
-    parser.add_argument(
-        "--export",
-        type=Path,
-        default=None,
-        metavar="RUN_DIR",
-        help="instead, measure a finished search's exported model for serving (latency, throughput, size, memory) "
-        "beside the tutorial's two models; writes RUN_DIR/best_model/benchmark.json",
-    )
     return parser
-
-
-def _serving(args) -> dict:
-    from runfiles.lock import holding
-    from search.console import Progress, keep_log, quiet_libraries
-    from search.session import build_report
-
-    run_dir = RunDir(args.export)
-    if RunFacts.read(run_dir) is None:
-        raise UsageError(f"--export {args.export}: not a run directory (no {run_dir.run_json.name})")
-    threads = len(os.sched_getaffinity(0)) if args.threads is None else args.threads
-    config, progress = ServingConfig(threads=threads, seed=args.seed), Progress()
-    command = shlex.join(["python", "-m", "search.bench", "--export", str(args.export)])
-    with holding(run_dir, command), quiet_libraries(False, progress, run_dir.session_log) as log:
-        try:  # what TensorFlow prints goes to the run's driver.log, as in search.run
-            result = benchmark_run(run_dir, config)
-            print_benchmark(result, progress.say)
-            build_report(run_dir, progress)  # its Serving table
-        finally:
-            keep_log(log, run_dir)
-    return result
 
 
 def _overhead(run_dir: Path) -> dict:

@@ -1,6 +1,6 @@
 """How much of its movies validation shares with training, split by review or by blocks of ids.
 
-    python -m search.splitcheck --data ../shared/datasets/aclImdb_v1_labelled.tar.gz
+    python -m tools.splitcheck --data ../shared/datasets/aclImdb_v1_labelled.tar.gz
 
 aclImdb's test movies are disjoint from its training movies (Maas et al. 2011), so a
 validation split that shares movies with training can reward a model for remembering a
@@ -69,7 +69,7 @@ def tied_names(splits: dict) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m search.splitcheck", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.splitcheck", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=default_source(), help="an aclImdb folder or .tar.gz (default: %(default)s)")
     parser.add_argument("--val-block", type=int, default=DataConfig.val_block, help="ids per block (default: %(default)s)")
     try:

@@ -1,6 +1,6 @@
 """Measure one training step's and one evaluation step's peak memory per token against `search.memory`'s estimate.
 
-    python -m search.stepmemory --units 128,64,32 --embedding-dim 256 --batch-size 32 --tokens 4096
+    python -m tools.stepmemory --units 128,64,32 --embedding-dim 256 --batch-size 32 --tokens 4096
 
 Builds the network (`models.build_model`), traces `search.train`'s steps, runs one step on a batch of
 8 tokens, then one on a batch of --tokens per review, each kind in a fresh process, and prints the
@@ -76,7 +76,7 @@ def _status_bytes(key: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     from runfiles.cli import ArgumentParser
 
-    parser = ArgumentParser(prog="python -m search.stepmemory", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.stepmemory", description=__doc__.split("\n")[0])
     parser.add_argument("--units", default="64", help="LSTM units per layer, comma-separated (default: %(default)s)")
     parser.add_argument("--embedding-dim", type=int, default=128, help="(default: %(default)s)")
     parser.add_argument("--pooling", default="max", help="(default: %(default)s)")

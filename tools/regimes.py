@@ -1,7 +1,7 @@
 """Tasks written from the aclImdb archive as a folder per class, for `--data DIR`: one function per
 regime, one entry in REGIMES.
 
-    python -m search.regimes ratings4 --archive ../shared/datasets/aclImdb_v1_labelled.tar.gz --out data/ratings4
+    python -m tools.regimes ratings4 --archive ../shared/datasets/aclImdb_v1_labelled.tar.gz --out data/ratings4
     python -m search.run --data data/ratings4 --objective val_macro_f1 ...
 
 Each writes DIR/{train,test}/<class>/<id>_<rating>.txt (the file names of the archive kept, so that
@@ -228,7 +228,7 @@ def _summary(regime: Callable) -> str:
 
 def parse_args(argv: list[str]) -> object:
     """The command line: the regime, --archive, --out, --seed (UsageError, one line, for a bad one)."""
-    parser = ArgumentParser(prog="python -m search.regimes", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m tools.regimes", description=__doc__.split("\n\n")[0])
     parser.add_argument("regime", choices=list(REGIMES), help="; ".join(f"{k}: {_summary(f)}" for k, f in REGIMES.items()))
     parser.add_argument("--archive", required=True, type=Path, help="aclImdb_v1.tar.gz (or its folder) to read")
     parser.add_argument("--out", required=True, type=Path, help="a new (or empty) folder to write the task into")

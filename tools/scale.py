@@ -1,7 +1,7 @@
 """Benchmark the search driver at scale: many trials that only sleep, scheduled as `search.run`
 schedules real ones (Ray Tune, Optuna's TPE on a SQLite study, ASHA) on a local Ray.
 
-    python -m search.scale --trials 100 1000 --json scale.json
+    python -m tools.scale --trials 100 1000 --json scale.json
 
 Each trial runs `sleeper`: --iterations iterations of --sleep seconds, each reporting a
 validation accuracy that depends on the trial's learning rate and grows with the iteration,
@@ -261,7 +261,7 @@ def measure_in_child(config: ScaleConfig) -> dict:
         argv = [
             sys.executable,
             "-m",
-            "search.scale",
+            "tools.scale",
             "--trials",
             str(config.trials),
             "--iterations",
@@ -312,7 +312,7 @@ def describe_growth(g: dict) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     defaults = ScaleConfig()
-    parser = argparse.ArgumentParser(prog="python -m search.scale", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.scale", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--trials",
         type=int,
