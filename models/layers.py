@@ -63,8 +63,8 @@ class HashedNgramLogits(keras.layers.Layer):
     `weight_scale`: Adam moves a weight by about its learning rate per step whatever the
     gradient's size, so the linear part learns `weight_scale` times as fast as the network it is
     added to. 10 comes from validation accuracy on three regimes of docs/regimes.md (the full
-    archive, small data, first sentences), the start point with 5, 10 and 20 (README, "The linear
-    part").
+    archive, small data, first sentences), the start point with 5, 10 and 20 (docs/search.md, "The
+    linear part").
     """
 
     def __init__(self, vocab_size: int, buckets: int, logits: int = 1, weight_scale: float = 10.0, **kwargs):

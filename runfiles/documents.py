@@ -2,7 +2,7 @@
 
 Standard library only. This module is the one place that spells these documents' keys:
 the driver (`search/`) writes them and the report (`reports/`) reads them through the
-classes below, and README points here for their schemas.
+classes below, and docs/run-directory.md points here for their schemas.
 
 - `to_json(objective)` gives the JSON object as it lies on disk; keys that are the
   objective's metric name (`val_accuracy`, `val_accuracy_mean`, ...) come from the

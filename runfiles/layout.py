@@ -1,7 +1,7 @@
 """The run directory's contract: every name, column and state it holds, declared once.
 
 Standard library only (and `models.config`, which is too), so the driver (`search/`), the
-report (`reports/`) and the tests share it without importing TensorFlow, Ray or pandas. README's "The run directory"
+report (`reports/`) and the tests share it without importing TensorFlow, Ray or pandas. docs/run-directory.md
 documents the same layout; `runfiles.io` reads and writes its files.
 """
 

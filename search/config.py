@@ -36,7 +36,7 @@ class SearchConfig:
     twice the configurations its fidelity plan pays for, at least 20; the budget ends the search first)."""
     max_epochs: int | None = None
     """Epochs a trial trains if neither ASHA nor a budget stops it (none: planned from
-    --budget-examples and the training split's size, see README; 10 without that budget)."""
+    --budget-examples and the training split's size, see docs/search.md; 10 without that budget)."""
     grace_period: int = 1
     """Epochs every trial trains before ASHA may stop it."""
     time_budget_min: float | None = None

@@ -3,7 +3,7 @@
 A trial given whole reviews (max_len 0) pads each batch to its longest review, so a few texts of
 100,000 characters ask one batch for gigabytes. Each trial is therefore given at most the tokens per
 review that its share of the machine's memory holds at its batch size and network width
-(`tokens_kept`); reviews longer than that are cut, and the run says so (README, "Memory").
+(`tokens_kept`); reviews longer than that are cut, and the run says so (docs/search.md, "Memory").
 
 The estimate is an upper envelope of peak resident memory measured on this project's CPU pipeline
 (one traced training or evaluation step of `search.train`, the fused LSTM kernel or Keras's layers,

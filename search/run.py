@@ -4,7 +4,7 @@
     python -m search.run --gpus 4 --trials 64 --out runs/big
     python -m search.run --resume --out runs/big [--trials 80]
 
-Writes the run directory described in README.md: trial tables, the Optuna study, Tune's
+Writes the run directory described in docs/run-directory.md: trial tables, the Optuna study, Tune's
 experiment, the exported best model and the HTML report. The run goes in phases: its
 facts (run.json), the tuner, the fit, the outcome (which trials ended how, the best
 one), the export of the best trial, the summary and the report.

@@ -77,8 +77,8 @@ START_POINT: dict[str, Any] = {
 }
 """Queued after the tutorial's two models, as KerasTuner tries its hyperparameters' defaults
 first: assembled from the values that measured best when each addition to the space was tried
-one factor at a time on 20,000 training / 5,000 validation reviews (README, "The reference run":
-what each change bought); the linear part (ngram_buckets) from its measurement across the regimes
+one factor at a time on 20,000 training / 5,000 validation reviews (docs/results.md,
+"What each change bought"); the linear part (ngram_buckets) from its measurement across the regimes
 of docs/regimes.md. Optuna's sampler learns from it as from any other trial."""
 
 

@@ -1,4 +1,4 @@
-"""The run directory's trial tables, kept current while Tune runs (see README's layout).
+"""The run directory's trial tables, kept current while Tune runs (see docs/run-directory.md).
 
 `TrialTable` is a Tune callback on the driver: it appends a row to epochs.csv for every
 reported epoch and rewrites trials.csv whenever a trial starts, reports, checkpoints or

@@ -1,4 +1,4 @@
-"""cluster.yaml passes Ray's own validation and says what README relies on; the security group
+"""cluster.yaml passes Ray's own validation and says what docs/cluster.md relies on; the security group
 script opens SSH to the given range only (the AWS CLI is replaced by a recorder)."""
 
 import json

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECORDED = [ROOT / "tests" / "data" / "recorded" / "reference", ROOT / "tests" / "data" / "recorded" / "reference-seed1"]
 """Runs the driver wrote before classes, macro-F1 and the linear part were recorded."""
 REFERENCES = [*RECORDED, ROOT / "docs" / "reference", ROOT / "docs" / "reference-seed1"]
-"""Those, and the reference runs of README (docs/): every document of each reads and writes back unchanged."""
+"""Those, and the reference runs of docs/results.md (docs/reference*): every document of each reads and writes back unchanged."""
 
 # Keys of run.json and summary.json that name nothing else in search/ or reports/ (keys such as
 # "best", "lstm", "versions", "certified" or "tutorial" are also table columns, figure labels,

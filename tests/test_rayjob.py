@@ -1,4 +1,4 @@
-"""k8s/rayjob.yaml says what README relies on: a RayJob whose Ray cluster has a CPU head and
+"""k8s/rayjob.yaml says what docs/cluster.md relies on: a RayJob whose Ray cluster has a CPU head and
 GPU workers, token authentication on every container, and a cluster deleted after the job."""
 
 import re
