@@ -1,16 +1,23 @@
 """Word vectors: files in every format users bring, cut to a vocabulary (the streaming reader held
 equal to gensim's), words matched after the model's standardization, random rows at the file's
-scale, the refusals of bad files. Every file is written here, small."""
+scale, the refusals of bad files; and vectors learned from unlabeled text by `python -m
+search.vectors`, which never reads a test split. Every file is written here, small."""
 
 import gzip
+import tarfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from gensim.models import KeyedVectors
 
-from search.data import DataError
+from runfiles.vectorcard import VectorsCard
+from search.data import DataError, ReadOptions, read_reviews
+from search.data.unlabeled import read_unlabeled
 from search.data.vectors import Matcher, coverage, file_fingerprint, read_vectors, sniff
+
+from conftest import SAMPLE, snapshot, tar_archive
 
 VOCABULARY = ["", "[UNK]", "the", "film", "cafe", "movie", "great", "dont", "plot", "absent"]
 """A run's vocabulary: padding, [UNK], then words as `models.text.standardize` makes them."""
@@ -183,3 +190,178 @@ def test_a_format_named_where_detection_cannot_tell(tmp_path):
     assert (sniff(path, "glove").format, sniff(path, "glove").dim) == ("glove", 1)
     vectors = read_vectors(path, VOCABULARY, format="glove")
     assert vectors.rows == 3 and vectors.matrix[VOCABULARY.index("film")].tolist() == [1.0]
+
+
+# ---------------------------------------------------------------- learning vectors from unlabeled text
+
+
+def unsup_archive(tmp_path: Path, with_labelled: bool = False) -> str:
+    """aclImdb's layout with the sample's training reviews under train/unsup/ (and, `with_labelled`,
+    labelled texts and a test split around them, as the official archive holds)."""
+    with tarfile.open(SAMPLE) as sample:
+        train = {m.name.split("/")[-1]: sample.extractfile(m).read() for m in sample if m.isfile() and "/train/" in m.name}
+    files = {f"aclImdb/train/unsup/{name}": text for name, text in train.items()}
+    if with_labelled:
+        files |= {"aclImdb/train/pos/1_9.txt": b"labelledword", "aclImdb/test/neg/2_1.txt": b"testword", "aclImdb/README": b"x"}
+    return tar_archive(tmp_path / "unsup.tar.gz", files)
+
+
+def test_unlabeled_texts_of_every_kind(tmp_path):
+    official = read_unlabeled(unsup_archive(tmp_path, with_labelled=True), ReadOptions())
+    assert official.kind == "archive" and len(official.texts) == 240
+    assert not any(word in text for text in official.texts for word in ("labelledword", "testword"))
+    folder = tmp_path / "aclImdb"
+    for name, text in {"train/unsup/1_0.txt": "one", "train/unsup/.2_0.txt": "hidden", "test/pos/3_9.txt": "test"}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    assert read_unlabeled(str(folder), ReadOptions()).texts == ["one"]
+    (tmp_path / "own" / "sub").mkdir(parents=True)
+    (tmp_path / "own" / "a.txt").write_text("first text")
+    (tmp_path / "own" / "sub" / "b.txt").write_bytes(b"\xef\xbb\xbfsecond \xff text")
+    assert read_unlabeled(str(tmp_path / "own"), ReadOptions()).texts == ["first text", "second \ufffd text"]
+    (tmp_path / "lines.txt").write_text("one text\n\n  \nanother\r\n")
+    lines = read_unlabeled(str(tmp_path / "lines.txt"), ReadOptions())
+    assert (lines.kind, lines.texts, lines.skipped) == ("lines", ["one text", "another"], 2)
+    pd.DataFrame({"review": ["a b", None, "c"], "stars": [1, 2, 3]}).to_parquet(tmp_path / "t.parquet")
+    table = read_unlabeled(str(tmp_path / "t.parquet"), ReadOptions(text_column="review"))
+    assert (table.kind, table.texts, table.skipped) == ("table", ["a b", "c"], 1)
+    (tmp_path / "t.csv").write_text('review,stars\n"a, b",1\n,2\n')
+    assert read_unlabeled(str(tmp_path / "t.csv"), ReadOptions(text_column="review")).texts == ["a, b", ""]
+
+
+def _learn(argv: list[str]) -> int:
+    from search import vectors as learn_vectors
+
+    return learn_vectors.main(argv)
+
+
+TINY = ["--dim", "8", "--epochs", "1", "--workers", "1", "--min-count", "1"]
+"""gensim's settings for a model learned in a second."""
+
+
+def test_a_tiny_word2vec_learns_from_unlabeled_reviews_and_reads_back(tmp_path, capsys):
+    from models.folding import standardized
+    from search.vectors import texts_fingerprint
+
+    archive = unsup_archive(tmp_path)
+    out = tmp_path / "out" / "imdb.vec"
+    out.parent.mkdir()
+    argv = ["--unlabeled", archive, "--out", str(out), "--dim", "8", "--epochs", "2", "--min-count", "2", "--workers", "1"]
+    assert _learn(argv) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["imdb.vec", "imdb.vec.json"]  # no corpus or temporary file left
+    card = VectorsCard.read(out)
+    texts = read_unlabeled(archive, ReadOptions()).texts
+    assert card.command == "python -m search.vectors " + " ".join(argv)
+    assert (card.model, card.dim, card.epochs, card.texts, card.vectors_file) == ("word2vec", 8, 2, 240, "imdb.vec")
+    assert card.settings == {
+        "window": 5,
+        "min_count": 2,
+        "skip_gram": False,
+        "negative": 5,
+        "sample": 0.001,
+        "seed": 0,
+        "workers": 1,
+    }
+    assert [(s.flag, s.path, s.kind, s.texts) for s in card.sources] == [("--unlabeled", archive, "archive", 240)]
+    assert card.texts_fingerprint == texts_fingerprint(texts) and card.vectors_fingerprint == file_fingerprint(out)
+    assert card.tokens == sum(len(standardized(t).split()) for t in texts)
+    assert card.wall_s > 0 and card.cpu_s > 0 and card.versions["gensim"] and card.created_at.endswith("Z")
+    words = [line.split(" ", 1)[0] for line in out.read_text().splitlines()[1:]]
+    assert len(words) == card.vocabulary_size > 1000 and all(standardized(w) == w for w in words)
+    vectors = read_vectors(out, ["", "[UNK]", *words[:100], "notaword"])
+    assert (vectors.format, vectors.dim, vectors.vocabulary_coverage) == ("word2vec", 8, 100 / 101)
+    assert (
+        _learn(argv) == 0 and VectorsCard.read(out).vectors_fingerprint == card.vectors_fingerprint
+    )  # one worker: the same vectors
+    assert "wrote" in capsys.readouterr().out
+
+
+def _texts_with_markers(n: int) -> list[str]:
+    return [f"shared words here marker{i}" for i in range(n)]
+
+
+TRAINING_SOURCES = {
+    "a folder per class": "classes",
+    "a folder of train.csv and test.csv": "tables",
+    "one table, its test split carved": "carved",
+}
+
+
+def _labelled(tmp_path: Path, kind: str) -> str:
+    """A labelled source whose every text holds a word of its own (marker<i>)."""
+    texts = _texts_with_markers(40)
+    labels = ["pos", "neg"] * 20
+    if kind == "classes":
+        files = {
+            f"d/{'train' if i < 24 else 'test'}/{label}/{i}_1.txt": t.encode() for i, (t, label) in enumerate(zip(texts, labels))
+        }
+        return tar_archive(tmp_path / "classes.tar.gz", files)
+    frame = pd.DataFrame({"text": texts, "label": labels})
+    if kind == "tables":
+        (tmp_path / "tables").mkdir()
+        frame[:24].to_csv(tmp_path / "tables" / "train.csv", index=False)
+        frame[24:].to_csv(tmp_path / "tables" / "test.csv", index=False)
+        return str(tmp_path / "tables")
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    return str(tmp_path / "one.csv")
+
+
+@pytest.mark.parametrize("kind", list(TRAINING_SOURCES.values()), ids=list(TRAINING_SOURCES))
+def test_added_training_texts_never_include_the_test_split(tmp_path, kind):
+    source = _labelled(tmp_path, kind)
+    (tmp_path / "own.txt").write_text("some unlabeled text\n")
+    for seed in (0, 1) if kind == "carved" else (0,):  # a carved test split follows the search's seed
+        out = tmp_path / f"v{seed}.vec"
+        own = str(tmp_path / "own.txt")
+        assert _learn(["--unlabeled", own, "--add-training", source, "--data-seed", str(seed), "--out", str(out), *TINY]) == 0
+        words = {line.split(" ", 1)[0] for line in out.read_text().splitlines()[1:]}
+        reviews, _ = read_reviews(source, ReadOptions(seed=seed))
+        train, test = ({t.split()[-1] for t in reviews[split].texts} for split in ("train", "test"))
+        assert train <= words and not test & words and len(test) >= 8
+        sources = VectorsCard.read(out).sources
+        assert sources[1].flag == "--add-training" and sources[1].splits == {"train": len(reviews["train"].texts)}
+
+
+def _refused(tmp_path: Path, argv: list[str], capsys) -> str:
+    before = snapshot(tmp_path)
+    assert _learn(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert snapshot(tmp_path) == before
+    return err
+
+
+REFUSALS = {
+    "no --unlabeled": ([], "the following arguments are required: --unlabeled"),
+    "a width of 0": (["--unlabeled", "{own}", "--dim", "0"], "--dim 0 is invalid: expected an integer >= 1"),
+    "an unknown model": (["--unlabeled", "{own}", "--model", "glove"], "argument --model: invalid choice: 'glove'"),
+    "a missing folder for --out": (["--unlabeled", "{own}", "--out", "{tmp}/no/v.vec"], "the folder {tmp}/no does not exist"),
+    "--out a folder": (["--unlabeled", "{own}", "--out", "{tmp}"], "--out {tmp}: is a folder"),
+    "no such --unlabeled": (["--unlabeled", "{tmp}/none.txt"], "--unlabeled {tmp}/none.txt: no such file or folder"),
+    "a labelled archive as --unlabeled": (
+        ["--unlabeled", str(SAMPLE)],
+        f"--unlabeled {SAMPLE}: holds a labelled dataset (train/, test/) without train/unsup/*.txt; its test texts are never",
+    ),
+    "a table without the column": (
+        ["--unlabeled", "{tmp}/t.csv", "--text-column", "review"],
+        "--unlabeled {tmp}/t.csv: no text column 'review' (columns found: text, label); name the column with --text-column",
+    ),
+    "no such --add-training": (
+        ["--unlabeled", "{own}", "--add-training", "{tmp}/none"],
+        "--add-training {tmp}/none: no such file",
+    ),
+    "a min-count no word reaches": (["--unlabeled", "{own}", "--min-count", "50"], "--min-count 50 leaves no word"),
+    "texts without words": (["--unlabeled", "{tmp}/marks.txt"], "none of the 1 texts read holds a word once standardized"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_the_command_refuses_in_one_line_and_writes_nothing(tmp_path, capsys, case):
+    (tmp_path / "own.txt").write_text("some unlabeled text\nand more of it\n")
+    (tmp_path / "marks.txt").write_text("!!! ???\n")
+    (tmp_path / "t.csv").write_text("text,label\ngood,pos\n")
+    argv, message = REFUSALS[case]
+    argv = [a.format(own=tmp_path / "own.txt", tmp=tmp_path) for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "v.vec")]
+    assert message.format(tmp=tmp_path) in _refused(tmp_path, argv, capsys)
