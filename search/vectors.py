@@ -43,11 +43,9 @@ from search.console import Progress, quiet_libraries
 from search.data import READ_FIELDS, DataConfig
 from search.data.reviews import DataError
 from search.data.unlabeled import FLAG as UNLABELED_FLAG
-from search.data.unlabeled import Texts, read_unlabeled, training_texts
+from search.data.unlabeled import TRAINING_FLAG, Texts, read_unlabeled, training_texts
 from search.data.vectors import file_fingerprint
 
-TRAINING_FLAG = "--add-training"
-"""The flag that adds a labelled source's training texts."""
 BATCH = 1024
 """Texts standardized at a time."""
 MODELS = ("word2vec", "fasttext")
@@ -168,7 +166,7 @@ def read_sources(inputs: Inputs) -> list[tuple[TextSource, list[str]]]:
         record = TextSource(UNLABELED_FLAG, str(Path(value).expanduser().resolve()), texts.kind, len(texts.texts), texts.skipped)
         read.append((record, texts.texts))
     if inputs.add_training is not None:
-        texts, splits = training_texts(inputs.add_training, inputs.data.read_options, TRAINING_FLAG)
+        texts, splits = training_texts(inputs.add_training, inputs.data.read_options)
         path = Path(inputs.add_training).expanduser()
         where = str(path.resolve()) if path.exists() else inputs.add_training
         read.append((TextSource(TRAINING_FLAG, where, "training", len(texts), splits=splits), texts))

@@ -276,6 +276,20 @@ def test_a_tiny_word2vec_learns_from_unlabeled_reviews_and_reads_back(tmp_path, 
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("model", ["word2vec", "fasttext"])
+def test_each_model_is_the_one_gensim_learns(tmp_path, model):
+    from gensim.models import FastText, Word2Vec
+
+    from search.vectors import LearnConfig, learn
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a good film\na bad film\nthe plot\n" * 20)
+    learned = learn(corpus, LearnConfig(model=model, dim=4, epochs=1, min_count=1, workers=1))
+    assert type(learned) is {"word2vec": Word2Vec, "fasttext": FastText}[model]
+    assert (learned.vector_size, learned.epochs) == (4, 1)
+    assert sorted(learned.wv.index_to_key) == ["a", "bad", "film", "good", "plot", "the"]
+
+
 def _texts_with_markers(n: int) -> list[str]:
     return [f"shared words here marker{i}" for i in range(n)]
 

@@ -27,6 +27,8 @@ from search.data.tables import read_column
 
 FLAG = "--unlabeled"
 """The flag that names unlabeled texts, as errors name it."""
+TRAINING_FLAG = "--add-training"
+"""The flag that adds a labelled source's training texts."""
 UNSUP = ("train", "unsup")
 """The folders, one inside the other, of aclImdb's unlabelled reviews."""
 LAYOUT_FOLDERS = {"train", "test", "validation"}
@@ -81,16 +83,16 @@ def read_unlabeled(source: str, options: ReadOptions) -> Texts:
     return _lines(source, path)
 
 
-def training_texts(source: str, options: ReadOptions, flag: str) -> tuple[list[str], dict[str, int]]:
+def training_texts(source: str, options: ReadOptions) -> tuple[list[str], dict[str, int]]:
     """The training texts of a labelled `--data` source, read as a run reads it (`read_reviews`:
     for one table file, the test split carved with `options.test_fraction` and `options.seed`, as
     the run's `--seed` carves it), and their count per split ({"train": n[, "val": m]}). The test
     split's texts are dropped as the source is read, before anything uses them.
 
     Raises:
-        DataError: `read_reviews`' one line, naming the source as `flag` names it.
+        DataError: `read_reviews`' one line, naming the source as --add-training.
     """
-    reviews, _ = _renamed(source, lambda: read_reviews(source, options), flag)
+    reviews, _ = _renamed(source, lambda: read_reviews(source, options), TRAINING_FLAG)
     kept = [split for split in TRAINING_SPLITS if split in reviews]
     return [text for split in kept for text in reviews[split].texts], {split: len(reviews[split].texts) for split in kept}
 
@@ -111,13 +113,16 @@ def _documents(source: str, files: dict[str, Callable[[], bytes]]) -> list[str]:
     """
     names = [name for name in sorted(files) if not any(part.startswith(".") for part in name.split("/"))]
     if not names:
-        raise DataError(f"{FLAG} {source}: holds no .txt files; give a folder or archive of .txt files, one text each")
+        raise DataError(
+            f"{FLAG} {source}: holds no .txt files; give a folder or archive of .txt files, one text each "
+            f"(a labelled dataset's training texts: {TRAINING_FLAG} DATA)"
+        )
     if any(LAYOUT_FOLDERS & set(name.split("/")[:-1]) for name in names):
         names = [name for name in names if _in_unsup(name)]
         if not names:
             raise DataError(
                 f"{FLAG} {source}: holds a labelled dataset (train/, test/) without train/unsup/*.txt; its test texts are "
-                "never read: pass it with --add-training to add its training texts, and unlabeled texts with --unlabeled"
+                f"never read: pass it with {TRAINING_FLAG} to add its training texts, and unlabeled texts with {FLAG}"
             )
     return [_decoded(files[name]()) for name in names]
 
