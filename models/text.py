@@ -21,35 +21,13 @@ spelling of them:
 from __future__ import annotations
 
 import functools
-import unicodedata
 
 import keras
 import tensorflow as tf
 
 from models import layers  # noqa: F401  registers MaskedPooling and HashedNgramLogits: `import models.text` loads any exported model
+from models.folding import HTML_TAG, LAST_CODE, fold
 from models.saving import serializable
-
-APOSTROPHES = "'’‘ʼ`´"
-WORD_BREAKS = "\u200b"
-"""Format characters that separate words (the zero-width space); the others are dropped."""
-HTML_TAG = r"<[^<>]{0,100}>"
-
-
-def fold(char: str) -> str:
-    """What one character becomes: "" (dropped), " " (a word break) or its folded letters."""
-    category = unicodedata.category(char)
-    if char in WORD_BREAKS:
-        return " "
-    if category[0] == "M" or category == "Cf" or char in APOSTROPHES:
-        return ""
-    if category[0] in "PSZ" or category in ("Cc", "Cs", "Co", "Cn"):
-        return " "
-    letters = []
-    for part in unicodedata.normalize("NFKD", char).casefold():
-        kind = unicodedata.category(part)
-        if kind[0] != "M":
-            letters.append(" " if kind[0] in "PSZ" else part)
-    return "".join(letters)
 
 
 def fold_table() -> tf.Tensor:
@@ -65,7 +43,7 @@ def fold_table() -> tf.Tensor:
 
 @functools.cache
 def _eager_fold_table() -> tf.Tensor:
-    return tf.constant([fold(chr(code)) for code in range(0x10000)] + [" "])
+    return tf.constant([fold(chr(code)) for code in range(LAST_CODE + 1)] + [" "])
 
 
 @serializable
@@ -73,7 +51,7 @@ def standardize(texts: tf.Tensor) -> tf.Tensor:
     """Standardized review strings, shape as given (see the module's docstring)."""
     texts = tf.strings.regex_replace(texts, HTML_TAG, " ")
     codes = tf.strings.unicode_decode(texts, "UTF-8", errors="replace")
-    pieces = tf.gather(fold_table(), tf.minimum(codes, 0x10000))
+    pieces = tf.gather(fold_table(), tf.minimum(codes, LAST_CODE + 1))
     return tf.strings.reduce_join(pieces, axis=-1)
 
 

@@ -19,7 +19,7 @@ ALLOWED = {
 }
 """The rooms each room may import: the product (models, runfiles, reports, search) never imports a tool."""
 COMMANDS = {"search.run", "search.certify", "search.baseline", "search.predict", "search.serving", "search.train"}
-COMMANDS |= {"reports.__main__", "models.kernels.__main__"}
+COMMANDS |= {"search.vectors", "reports.__main__", "models.kernels.__main__"}
 """The product's commands (`python -m MODULE`); any other command is a tool and lives in tools/."""
 
 

@@ -113,6 +113,27 @@ def test_one_standardization_for_every_spelling():
     assert [w.decode().split() for w in words] == [["dont"], ["strasse"], ["film"], ["coffee"], ["1", "2", "of"]]
 
 
+def test_the_plain_python_standardization_is_the_models():
+    """models.folding.standardized, which matches a vectors file's words without TensorFlow, is
+    models.text.standardize on every ASCII character and random code points up to U+2FFFF."""
+    from models.folding import standardized
+    from models.text import standardize
+
+    rng = np.random.default_rng(0)
+    texts = [
+        "Café <br />FILM",
+        "don't Straße ﬁlm cof\u00adfee ½ of 😀",
+        "Ｆｉｌｍ a\u200bb x\x00y İstanbul ǅ ﬃ ÅNGSTRÖM ς",
+        "<b>bold</b>and " + "a<" + "b" * 150 + ">c",
+        "".join(chr(c) for c in range(128)),
+    ]
+    codes = [c for c in rng.integers(0x80, 0x30000, 2000).tolist() if not 0xD800 <= c < 0xE000]  # no surrogate: not UTF-8
+    texts += ["".join(map(chr, codes[i : i + 40])) for i in range(0, len(codes), 40)]
+    ours = [standardized(t) for t in texts]
+    models = [" ".join(t.decode().split()) for t in standardize(np.array(texts, dtype=object)).numpy()]
+    assert ours == models
+
+
 def test_the_standardization_runs_in_any_traced_function_whichever_traced_first():
     import tensorflow as tf
 

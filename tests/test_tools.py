@@ -1,5 +1,5 @@
 """The tools' room: each tool is the command its docstring and tools/__init__.py name, and the table
-benchmark measures in child processes of its own (no timing assertions: it is a benchmark)."""
+and vectors benchmarks measure in child processes of their own (no timing assertions: they are benchmarks)."""
 
 import importlib
 import pkgutil
@@ -7,7 +7,7 @@ import pkgutil
 import pytest
 
 import tools
-from tools import tablebench
+from tools import tablebench, vectorsbench
 
 from conftest import SAMPLE
 
@@ -15,7 +15,7 @@ TOOLS = sorted(module.name for module in pkgutil.iter_modules(tools.__path__))
 
 
 def test_the_tools_room_lists_every_tool():
-    assert TOOLS == ["bench", "regimes", "scale", "splitcheck", "stepmemory", "tablebench"]
+    assert TOOLS == ["bench", "regimes", "scale", "splitcheck", "stepmemory", "tablebench", "vectorsbench"]
     assert [name for name in TOOLS if f"python -m tools.{name} " not in tools.__doc__] == []
 
 
@@ -37,3 +37,14 @@ def test_the_table_benchmark_reads_each_format_in_a_child_process(tmp_path, caps
         assert line.split()[:2] == [name, "read"] and line.endswith("MiB peak   {'train': 40, 'test': 10}")
     assert printed[-1].startswith("csv/parquet read: ")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["table.csv", "table.parquet"]
+
+
+def test_the_vectors_benchmark_reads_both_ways_in_child_processes(tmp_path, capsys):
+    argv = ["--words", "3000", "--dim", "10", "--vocabulary", "500", "--keep", str(tmp_path)]
+    assert vectorsbench.main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-5].startswith("3,000 words x 10 (")
+    for line, name in zip(printed[-4:-2], ("gensim", "stream")):
+        assert line.split()[0] == name and "MiB peak" in line and line.endswith("coverage 94.8%")
+    assert printed[-2] == "same matrix: True" and printed[-1].startswith("gensim / stream: ")
+    assert [path.name for path in tmp_path.iterdir()] == ["vectors-3000x10.vec"]

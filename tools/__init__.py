@@ -8,6 +8,7 @@ Each module is a command of its own (its docstring says what it does and how to 
     python -m tools.tablebench   reading and preparing a large table, as CSV and as Parquet
     python -m tools.splitcheck   how much of its movies validation shares with training
     python -m tools.regimes      tasks written from the aclImdb archive as a folder per class
+    python -m tools.vectorsbench reading a large vectors file, with gensim's full load and streamed
 
 A tool may import every room of the product (`search`, `models`, `runfiles`, `reports`); no room of
 the product imports a tool (tests/test_imports.py). What the product runs itself stays in `search/`:

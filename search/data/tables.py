@@ -117,6 +117,22 @@ def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
     return reviews, facts
 
 
+def read_column(source: str, options: ReadOptions) -> tuple[list[str], int]:
+    """The texts of one table file's text column (`options.text_column`), in the file's order, and
+    how many rows have none (absent or null: left out), for texts without labels (learning word
+    vectors, `search.vectors --unlabeled`). Parsed as `read` parses a table; no label column needed.
+
+    Raises DataError (one line) for a file that cannot be parsed or is empty, lacks the text column
+    (the columns found listed), has a line with more fields than its header, or holds a value that
+    is not text in the column.
+    """
+    path = Path(source).expanduser()
+    columns = _check_columns(source, path, options, roles=("text",))
+    column = _parsed(source, path, options, [options.text_column], len(columns))[options.text_column]
+    missing = column.isna().to_numpy()
+    return _texts(source, path, column[~missing], options.text_column), int(missing.sum())
+
+
 # ---------------------------------------------------------------- finding the files
 
 
@@ -218,14 +234,16 @@ def _json_keys(source: str, path: Path) -> list[str]:
     return list(keys)
 
 
-def _check_columns(source: str, path: Path, options: ReadOptions) -> list[str]:
-    """The file's columns, once the text and label columns are among them.
+def _check_columns(source: str, path: Path, options: ReadOptions, roles: tuple[str, ...] = ("text", "label")) -> list[str]:
+    """The file's columns, once the columns of `roles` ("text": `options.text_column`, "label":
+    `options.label_column`) are among them.
 
     Raises DataError naming the columns found; for a CSV or TSV whose header is one column holding
     another separator, what the file looks like and what would work.
     """
     columns = _columns(source, path, options)
-    for what, name in (("text", options.text_column), ("label", options.label_column)):
+    for what in roles:
+        name = getattr(options, f"{what}_column")
         if name not in columns:
             if path.suffix.lower() in DELIMITED and len(columns) == 1:
                 _refuse_one_column(source, path, columns[0], options)
@@ -234,7 +252,7 @@ def _check_columns(source: str, path: Path, options: ReadOptions) -> list[str]:
             advice = (
                 f"the column {spaced!r} has spaces around its name: pass --{what}-column {spaced!r}, or remove them"
                 if spaced is not None
-                else "name the columns with --text-column and --label-column"
+                else f"name the column{'s' * (len(roles) > 1)} with " + " and ".join(f"--{role}-column" for role in roles)
             )
             raise DataError(f"{_at(source, path)}: no {what} column {name!r} (columns found: {shown or 'none'}); {advice}")
     return columns
@@ -284,27 +302,35 @@ def _frame(source: str, path: Path, options: ReadOptions) -> pd.DataFrame:
     Raises DataError for a CSV or TSV line with more fields than the header.
     """
     columns = _check_columns(source, path, options)
-    text, label, ext = options.text_column, options.label_column, path.suffix.lower()
+    return _parsed(source, path, options, [options.text_column, options.label_column], len(columns))
+
+
+def _parsed(source: str, path: Path, options: ReadOptions, wanted: list[str], fields: int) -> pd.DataFrame:
+    """The `wanted` columns of a file of `fields` columns, as `_frame` reads them.
+
+    Raises DataError for a CSV or TSV line with more fields than the header.
+    """
+    ext = path.suffix.lower()
     with _parsing(source, path):
         if ext in DELIMITED:
             try:
-                return _delimited_frame(path, options)
+                return _delimited_frame(path, options, wanted)
             except (pd.errors.ParserError, pd.errors.ParserWarning):
-                _refuse_more_fields(source, path, len(columns), options)
+                _refuse_more_fields(source, path, fields, options)
                 raise
         if ext == ".parquet":
-            return pd.read_parquet(path, columns=[text, label])
+            return pd.read_parquet(path, columns=wanted)
         chunks = pd.read_json(path, lines=True, chunksize=CHUNK_ROWS, dtype=False)
-        return pd.concat([chunk.reindex(columns=[text, label]) for chunk in chunks], ignore_index=True)
+        return pd.concat([chunk.reindex(columns=wanted) for chunk in chunks], ignore_index=True)
 
 
-def _delimited_frame(path: Path, options: ReadOptions) -> pd.DataFrame:
-    """The text and label columns of a CSV or TSV file, all cells strings.
+def _delimited_frame(path: Path, options: ReadOptions, wanted: list[str]) -> pd.DataFrame:
+    """The `wanted` columns of a CSV or TSV file, all cells strings (a missing label NaN).
 
     Raises pandas' ParserError for a line with more fields than the header, or its ParserWarning
     when the first data line has more (pandas would otherwise take the first column as the index).
     """
-    text, label = options.text_column, options.label_column
+    label = options.label_column
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         chunks = pd.read_csv(
@@ -312,11 +338,11 @@ def _delimited_frame(path: Path, options: ReadOptions) -> pd.DataFrame:
             index_col=False,
             dtype=str,
             keep_default_na=False,
-            na_values={label: list(MISSING_LABELS)},
+            na_values={label: list(MISSING_LABELS)} if label in wanted else None,
             chunksize=CHUNK_ROWS,
             **_delimited(path, options),
         )
-        return pd.concat([chunk[[text, label]] for chunk in chunks], ignore_index=True)
+        return pd.concat([chunk[wanted] for chunk in chunks], ignore_index=True)
 
 
 def _refuse_more_fields(source: str, path: Path, fields: int, options: ReadOptions) -> None:
