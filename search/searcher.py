@@ -25,7 +25,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from runfiles.layout import OBJECTIVE, STUDY_NAME, Objective, RunDir, State, as_float
-from search.scheduler import Ledger, MedianLatency
+from search.scheduler import LATENCY, LatencyLimit, Ledger, MedianLatency
 from search.train import DIVERGED
 
 NUMBER = "trial_number"
@@ -194,24 +194,11 @@ def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: in
     return new_sampler(seed + study_size, startup_trials, max_latency_ms)
 
 
-LATENCY = "latency_ms"
-"""The user attribute of a study trial holding its network's latency (ms per review, the median over its epochs so far)."""
-
-
-@dataclass(frozen=True)
-class LatencyLimit:
-    """Optuna's constraints_func for --max-latency-ms: [latency - limit], feasible when <= 0 (a trial
-    that reported no latency counts as feasible: it diverged or errored, and TPE skips it anyway)."""
-
-    limit_ms: float
-
-    def __call__(self, trial: optuna.trial.FrozenTrial) -> list[float]:
-        return [float(trial.user_attrs.get(LATENCY, self.limit_ms)) - self.limit_ms]
-
-
 def new_sampler(seed: int, startup_trials: int, max_latency_ms: float | None = None) -> optuna.samplers.TPESampler:
     """TPE seeded, with `startup_trials` random ones first, and with a latency limit its constraints
-    (Optuna's constrained TPE: infeasible trials rank after every feasible one in its model)."""
+    (`search.scheduler.LatencyLimit`: Optuna's constrained TPE ranks infeasible trials after every
+    feasible one in its model). A sampler saved by an earlier version names its constraints
+    `search.searcher.LatencyLimit`, which this module's import keeps finding."""
     constraints = LatencyLimit(max_latency_ms) if max_latency_ms is not None else None
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, constraints_func=constraints)
 
