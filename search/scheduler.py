@@ -22,6 +22,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from runfiles.layout import OBJECTIVE, Objective, RunDir, as_float
+from search import internals
 from search.config import REDUCTION_FACTOR
 from search.train import DIVERGED
 
@@ -115,10 +116,10 @@ class StoppingScheduler(ASHAScheduler):
     would pass every rung unopposed; rechecking makes the outcome that of synchronous
     successive halving without waiting for it.
 
-    With `max_latency_ms` (its `LatencyLimit`), a trial whose network measured over the limit (the median of its
-    epochs' `latency_ms` so far; its weights do not change it) is stopped there rather than
-    trained on for nothing it could ship, and leaves the rungs, so it sets no cut-off for the
-    feasible ones.
+    With `max_latency_ms` (its `LatencyLimit`), a trial whose network measured over the limit
+    (the median of its epochs' `latency_ms` so far; its weights do not change it) is stopped
+    there rather than trained on for nothing it could ship, and leaves the rungs, so it sets no
+    cut-off for the feasible ones. ASHA's brackets and rungs are read through `search.internals`.
     """
 
     def __init__(
@@ -182,27 +183,26 @@ class StoppingScheduler(ASHAScheduler):
     def _overtaken_at(self, trial_id: str, epoch: int) -> tuple[int, int] | None:
         """(milestone, trials recorded there) of an earlier rung whose cut-off the trial's value
         there no longer meets, once eta trials reached it; None while it meets them all."""
-        bracket = self._trial_info.get(trial_id)
-        for milestone, recorded in getattr(bracket, "_rungs", []):
+        bracket = internals.bracket_of(self, trial_id)
+        for milestone, recorded in internals.rungs(bracket):
             value = recorded.get(trial_id)
             if milestone >= epoch or value is None or len(recorded) < REDUCTION_FACTOR:
                 continue
-            if value < bracket.cutoff(recorded):
+            if value < internals.rung_cutoff(bracket, recorded):
                 return int(milestone), len(recorded)
         return None
 
     def _leave_rungs(self, trial_id: str) -> None:
         """Mark the trial infeasible and take back the values it recorded in its bracket's rungs."""
         self.infeasible.add(trial_id)
-        bracket = self._trial_info.get(trial_id)
-        for _, recorded in bracket._rungs if bracket is not None else ():
+        for _, recorded in internals.rungs(internals.bracket_of(self, trial_id)):
             recorded.pop(trial_id, None)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.ledger.mid_epoch.discard(trial.trial_id)
         diverged = result is not None and result.get(self.objective.metric) is None  # null, never in a rung
         if diverged or trial.trial_id in self.infeasible:
-            self._trial_info.pop(trial.trial_id, None)
+            internals.forget_trial(self, trial.trial_id)
             return
         super().on_trial_complete(tune_controller, trial, result)
 

@@ -24,6 +24,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
 from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Objective, Param, RunDir, State, as_float, names, trial_columns, trial_id
+from search import internals
 from search.console import Progress
 from search.mlflow_tracking import allow_file_store, experiment_name
 from search.scheduler import LATENCY, LatencyLimit, Ledger, StoppingScheduler, scheduler_path
@@ -254,14 +255,15 @@ class TrialsToMLflow(MLflowLoggerCallback):
         super().setup(*args, **kwargs)
 
     def log_trial_start(self, trial) -> None:
-        if trial not in self._trial_runs:
+        runs = internals.mlflow_runs(self)
+        if trial not in runs:
             name = trial_id(int(trial.config[NUMBER]))
             run = self.mlflow_util.start_run(tags={**self.tags, "trial_id": name}, run_name=name)
-            self._trial_runs[trial] = run.info.run_id
-            self.mlflow_util.log_params(run_id=self._trial_runs[trial], params_to_log=trial.config)
+            runs[trial] = run.info.run_id
+            self.mlflow_util.log_params(run_id=runs[trial], params_to_log=trial.config)
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
-        run_id = self._trial_runs[trial]
+        run_id = internals.mlflow_runs(self)[trial]
         self.mlflow_util.log_metrics(run_id=run_id, metrics_to_log=result, step=int(result.get("epoch", iteration)))
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
@@ -270,5 +272,5 @@ class TrialsToMLflow(MLflowLoggerCallback):
         row = self.rows.get(trial_id(int(trial.config[NUMBER])), {})
         client = mlflow.MlflowClient(self.tracking_uri)
         for key in ("state", "reason"):
-            client.set_tag(self._trial_runs[trial], key, row.get(key, ""))
+            client.set_tag(internals.mlflow_runs(self)[trial], key, row.get(key, ""))
         super().log_trial_end(trial, failed)
