@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from search import regimes
-from search.data import DataConfig, DataError, aclimdb, data_fingerprint, prepare, read_reviews
-from search.data.reviews import ReadOptions
+from search.data import DataConfig, DataError, ReadOptions, aclimdb, data_fingerprint, prepare, read_reviews
 from search.data.sources import source_for
 
 from conftest import FULL_ARCHIVE, SAMPLE, tar_archive

@@ -38,13 +38,13 @@ from search.data import (
     UNFINGERPRINTED,
     DataConfig,
     DataError,
+    ReadOptions,
     check_source,
     check_tfds_packages,
     prepare,
     read_reviews,
 )
 from search.data import tfds as tfds_source
-from search.data.reviews import ReadOptions
 
 from conftest import TINY
 
