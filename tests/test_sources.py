@@ -1,9 +1,11 @@
 """The table source and the classes of any source: IMDB written as tables reads as the archive does;
 K classes named and counted; each kind of bad table refused in one line. No Ray, no training."""
 
+import ast
 import csv
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -287,6 +289,15 @@ def test_a_rows_options_enter_its_cache_key_and_no_other_rows():
         for kind, source in by_source.items():
             moved = data_fingerprint(DataConfig(source=source, **{name: other})) != data_fingerprint(DataConfig(source=source))
             assert moved == (name in source_for(source).option_names), (name, kind)
+
+
+def test_only_the_core_carves_a_test_split():
+    # A source without a test split leaves it to sources.carved_test: no reader splits reviews itself.
+    for row in SOURCES:
+        tree = ast.parse(Path(sys.modules[row.read.__module__].__file__).read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "search.data.splitting" not in modules and not imported & {"stratified_split", "carved_test"}, row.name
 
 
 def test_the_column_flags_reach_the_config_and_stay_on_resume():
