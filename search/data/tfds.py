@@ -2,7 +2,7 @@
 
 `--data tfds:NAME[/CONFIG]` reads any TFDS dataset with a text feature and a ClassLabel feature,
 found from the builder's `info.features`: the features named by `text_column` and `label_column`
-(ReadOptions; "text" and "label" by default), or else the only Text feature and the only ClassLabel
+(`reviews.ColumnOptions`; "text" and "label" by default), or else the only Text feature and the only ClassLabel
 feature. Its splits "train", "test" and, if present, "validation" (returned as "val") are read; a
 split whose labels are all missing (-1, as GLUE's test splits) is skipped, and without a test split
 the core carves one from train (`sources.read_reviews`, `test_fraction`). Labels are the ClassLabel's names
