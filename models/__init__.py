@@ -9,6 +9,8 @@ Keras and TensorFlow only, plus the LSTM kernel they compile for this machine
 import importlib
 
 from models.config import (
+    LSTM_CHOICES,
+    LSTM_IMPLEMENTATIONS,
     POOLINGS,
     PRESETS,
     TUTORIAL_BATCH_SIZE,
@@ -17,6 +19,7 @@ from models.config import (
     LstmChoice,
     ModelConfig,
     lstm_for,
+    one_of,
     stacked_units,
 )
 
@@ -35,6 +38,8 @@ _KERAS_PARTS = {
 }
 
 __all__ = [
+    "LSTM_CHOICES",
+    "LSTM_IMPLEMENTATIONS",
     "POOLINGS",
     "PRESETS",
     "TUTORIAL_BATCH_SIZE",
@@ -43,6 +48,7 @@ __all__ = [
     "LstmChoice",
     "ModelConfig",
     "lstm_for",
+    "one_of",
     "stacked_units",
     *_KERAS_PARTS,
 ]

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 STANDARDIZATION_VERSION = 1
 """Of `models.text.standardize`: bumped whenever its mapping changes (prepared data is cached under it)."""
 
 Pooling = Literal["last", "max", "mean", "max_mean"]
-POOLINGS = ("last", "max", "mean", "max_mean")
+"""What the last BiLSTM layer hands on (`ModelConfig.pooling`)."""
+POOLINGS: tuple[str, ...] = get_args(Pooling)
 
-LstmChoice = Literal["auto", "fused", "keras"]
-"""Which LSTM implementation a network is built with: Keras's `Bidirectional(LSTM)`
-("keras", cuDNN on a GPU), `models.FusedBiLSTM` ("fused", a compiled CPU kernel; same
-network, same weights), or "auto": fused where TensorFlow sees no GPU and the kernel
-loads, Keras's layers otherwise."""
-LSTM_CHOICES = ("auto", "fused", "keras")
+LstmImplementation = Literal["fused", "keras"]
+"""An LSTM implementation a network is built with: Keras's `Bidirectional(LSTM)` ("keras",
+cuDNN on a GPU) or `models.FusedBiLSTM` ("fused", a compiled CPU kernel; same network, same
+weights)."""
+LstmChoice = Literal["auto", LstmImplementation]
+"""An LstmImplementation, or "auto": fused where TensorFlow sees no GPU and the kernel loads,
+Keras's layers otherwise."""
+LSTM_IMPLEMENTATIONS: tuple[str, ...] = get_args(LstmImplementation)
+LSTM_CHOICES: tuple[str, ...] = get_args(LstmChoice)
 
 
-def lstm_for(choice: LstmChoice, on_gpu: bool) -> Literal["fused", "keras"]:
+def one_of(choices: Iterable[str]) -> str:
+    """Choices as a refusal names them: 'auto', 'fused' or 'keras'."""
+    quoted = [repr(c) for c in choices]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def lstm_for(choice: LstmChoice, on_gpu: bool) -> LstmImplementation:
     """The implementation `choice` means on a device, before asking whether the kernel loads.
 
     "keras" and "fused" mean themselves; "auto" means Keras's layers on a GPU (where they
@@ -29,7 +40,7 @@ def lstm_for(choice: LstmChoice, on_gpu: bool) -> Literal["fused", "keras"]:
     "fused" (`models.resolve_lstm`, `search.tuner.choose_lstm`).
     """
     if choice not in LSTM_CHOICES:
-        raise ValueError(f"lstm={choice!r} is invalid: expected 'auto', 'fused' or 'keras'")
+        raise ValueError(f"lstm={choice!r} is invalid: expected {one_of(LSTM_CHOICES)}")
     if choice == "auto":
         return "keras" if on_gpu else "fused"
     return choice

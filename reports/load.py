@@ -59,8 +59,8 @@ class Run:
 
     @property
     def objective(self) -> Objective:
-        """The run's objective; a mode other than "min" read as "max", as the driver ranks."""
-        return Objective(self.metric, "min" if self.info.ranking.mode == "min" else "max")
+        """The run's objective, as run.json records it (`RunFacts.ranking`)."""
+        return self.info.ranking
 
     @property
     def finished(self) -> bool:
@@ -104,17 +104,6 @@ def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> di
         if notes is not None:
             notes.append(f"{path.name} could not be read ({error}); it is ignored")
         return None
-
-
-def parse_space(entries: list) -> list[Param]:
-    """run.json's space → Params, skipping entries that are not one."""
-    space = []
-    for entry in entries:
-        try:
-            space.append(Param.from_json(entry))
-        except ValueError:
-            continue
-    return space
 
 
 def _read_csv(path: Path, text_columns: list[str], notes: list[str]) -> pd.DataFrame:

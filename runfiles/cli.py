@@ -1,8 +1,9 @@
 """Command lines derived from the typed configs: one source for each flag's type, default and help.
 
 A flag's help is its dataclass field's docstring (read with `docstring_parser`), its type
-the field's annotation, its default the field's default; `add_fields` turns the fields of
-a config class into argparse flags. User mistakes end in one line, `error: ...`, exit 2.
+the field's annotation, its default the field's default, its metavar the field's metadata
+"metavar" where it has one; `add_fields` turns the fields of a config class into argparse
+flags. User mistakes end in one line, `error: ...`, exit 2.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
 @functools.cache
 def field_help(config_class: type) -> dict[str, str]:
-    """Each field's docstring (the string literal under it), by field name."""
-    return {p.arg_name: " ".join((p.description or "").split()) for p in docstring_parser.parse_from_object(config_class).params}
+    """Each field's docstring (the string literal under it), by field name: the fields a class
+    inherits with their bases' docstrings, a field it declares again with its own."""
+    helps = {}
+    for cls in reversed(config_class.__mro__[:-1]):  # object has none
+        helps |= {p.arg_name: " ".join((p.description or "").split()) for p in docstring_parser.parse_from_object(cls).params}
+    return helps
 
 
 def flag(name: str) -> str:
@@ -54,12 +59,14 @@ def add_fields(
 ) -> None:
     """Add one flag per dataclass field to an argparse parser or group.
 
-    `flags` renames a field's flag (e.g. {"time_budget_min": "--time-budget"}). With
-    `suppress`, flags not given are absent from the parsed namespace (so a caller can tell
-    what the user set), and the help still shows the field's default.
+    `flags` renames a field's flag (e.g. {"time_budget_min": "--time-budget"}); `metavars`
+    names a value in the help where the field's metadata names none. With `suppress`, flags
+    not given are absent from the parsed namespace (so a caller can tell what the user set),
+    and the help still shows the field's default.
     """
-    hints = typing.get_type_hints(config_class)
-    defaults = {f.name: _default(f) for f in dataclasses.fields(config_class)}
+    hints, declared = typing.get_type_hints(config_class), dataclasses.fields(config_class)
+    defaults = {f.name: _default(f) for f in declared}
+    metavars = {f.name: f.metadata["metavar"] for f in declared if "metavar" in f.metadata} | (metavars or {})
     for name in fields:
         kind, choices = _argparse_type(hints[name])
         default = defaults[name]
@@ -72,7 +79,7 @@ def add_fields(
         if kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options.update(type=kind, choices=choices, metavar=(metavars or {}).get(name))
+            options.update(type=kind, choices=choices, metavar=metavars.get(name))
         group.add_argument((flags or {}).get(name, flag(name)), **options)
 
 

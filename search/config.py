@@ -39,7 +39,7 @@ class SearchConfig:
     --budget-examples and the training split's size, see docs/search.md; 10 without that budget)."""
     grace_period: int = 1
     """Epochs every trial trains before ASHA may stop it."""
-    time_budget_min: float | None = None
+    time_budget_min: float | None = dataclasses.field(default=None, metadata={"metavar": "MINUTES"})
     """Minutes the search may run; then running trials stop at once (none: no limit)."""
     budget_examples: int | None = None
     """Training examples the search may process, summed over all trials; no trial starts an
@@ -54,10 +54,10 @@ class SearchConfig:
     """CPUs (and TensorFlow threads) per trial (none: 1 on CPUs, an even share with GPUs)."""
     address: str | None = None
     """Address of a running Ray cluster ('auto', HOST:PORT or ray://HOST:10001); none starts Ray here."""
-    storage: str | None = None
+    storage: str | None = dataclasses.field(default=None, metadata={"metavar": "PATH_OR_URI"})
     """Where Ray Tune writes the experiment from every node, and the driver copies the run directory
     at the end: a folder all nodes share, or a URI such as s3://bucket/prefix (none: --out only)."""
-    resource_wait_min: float = 15
+    resource_wait_min: float = dataclasses.field(default=15, metadata={"metavar": "MINUTES"})
     """Minutes to wait for a cluster's autoscaler to add the GPUs asked for before giving up."""
     seed: int = 0
     """Seeds Optuna's sampler, the data split and every trial."""
@@ -74,7 +74,7 @@ class SearchConfig:
     """Trials whose network takes longer per review at batch 1 (median, search.train.inference_latency_ms)
     are infeasible: Optuna's sampler learns the limit (its constraints_func) and they are never
     exported (none: no limit)."""
-    mlflow: str | None = None
+    mlflow: str | None = dataclasses.field(default=None, metadata={"metavar": "URI"})
     """An MLflow tracking URI to log every trial and the run's outcome to (the mlflow extra): a
     server (http://127.0.0.1:5000), a folder (PATH or file:///PATH), a SQLite file
     (sqlite:///mlflow.db) or a database server (postgresql://...); none: no MLflow."""
@@ -296,6 +296,17 @@ SEARCH_FLAGS = {"time_budget_min": "--time-budget", "resource_wait_min": "--reso
 SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
 DATA_FIELDS = ["source", *READ_FIELDS, "val_fraction", "limit", "val_block", "allow_overlap"]
 """The DataConfig fields search.run takes as flags (the rest follow from --smoke and the search)."""
+RUN_SWITCHES = {
+    "--resume": "continue the run in --out (interrupted, or with more trials or budget)",
+    "--smoke": f"a few-minute run of the whole pipeline on a subset: {SMOKE}",
+    "--certify": "then re-train the top 3 configurations with 3 fresh seeds each and export the best on "
+    "average (python -m search.certify does it on a finished run)",
+    "--ensemble": "with --certify, export the mean of the refits' logits (one model.keras of every seed's network) "
+    "instead of the refit of the seed that validated best",
+    "--no-benchmark": "skip the serving benchmark of the exported model at the end (python -m search.serving DIR does it later)",
+    "--verbose": "also show what Ray, Tune and TensorFlow print (Tune's trial tables; otherwise in DIR/driver.log)",
+}
+"""search.run's switches that are no config's fields (off unless given), with their help."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -305,28 +316,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Search single and stacked BiLSTMs on IMDB with Ray Tune + Optuna.",
         epilog="Searched: " + "; ".join(f"{p.name} {p.describe()} ({p.help})" for p in SPACE),
     )
-    add_fields(
-        parser,
-        SearchConfig,
-        SEARCH_FIELDS,
-        flags=SEARCH_FLAGS,
-        metavars={"time_budget_min": "MINUTES", "resource_wait_min": "MINUTES", "storage": "PATH_OR_URI", "mlflow": "URI"},
-        suppress=True,
-    )
-    add_fields(
-        parser,
-        DataConfig,
-        DATA_FIELDS,
-        flags={"source": "--data"},
-        metavars={
-            "text_column": "COLUMN",
-            "label_column": "COLUMN",
-            "test_fraction": "SHARE",
-            "val_fraction": "SHARE",
-            "delimiter": "CHAR",
-        },
-        suppress=True,
-    )
+    add_fields(parser, SearchConfig, SEARCH_FIELDS, flags=SEARCH_FLAGS, suppress=True)
+    add_fields(parser, DataConfig, DATA_FIELDS, flags={"source": "--data"}, suppress=True)
     parser.add_argument(
         "--fix",
         action="append",
@@ -335,32 +326,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="pin a searched hyperparameter to one value, e.g. --fix max_len=256 (repeatable)",
     )
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
-    parser.add_argument(
-        "--resume", action="store_true", help="continue the run in --out (interrupted, or with more trials or budget)"
-    )
-    parser.add_argument("--smoke", action="store_true", help=f"a few-minute run of the whole pipeline on a subset: {SMOKE}")
-    parser.add_argument(
-        "--certify",
-        action="store_true",
-        help="then re-train the top 3 configurations with 3 fresh seeds each and export the best on "
-        "average (python -m search.certify does it on a finished run)",
-    )
-    parser.add_argument(
-        "--ensemble",
-        action="store_true",
-        help="with --certify, export the mean of the refits' logits (one model.keras of every seed's network) "
-        "instead of the refit of the seed that validated best",
-    )
-    parser.add_argument(
-        "--no-benchmark",
-        action="store_true",
-        help="skip the serving benchmark of the exported model at the end (python -m search.serving DIR does it later)",
-    )
-    parser.add_argument(
-        "--verbose",
-        action="store_true",
-        help="also show what Ray, Tune and TensorFlow print (Tune's trial tables; otherwise in DIR/driver.log)",
-    )
+    for flag, help in RUN_SWITCHES.items():
+        parser.add_argument(flag, action="store_true", help=help)
     return parser.parse_args(argv)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from runfiles.cli import UsageError
 from runfiles.io import read_json
 from runfiles.layout import RunDir
+from search import internals
 from search.cluster import HOST_PORT
 
 OUTCOME_RUN = "outcome"
@@ -89,7 +90,6 @@ def store_kind(uri: str) -> str:
     Raises UsageError for a value MLflow has no store for, and for HOST:PORT (MLflow reads either
     a folder or a scheme of that name; a server is http://HOST:PORT)."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking._tracking_service.utils import _tracking_store_registry
     from mlflow.utils.uri import get_uri_scheme
 
     if not uri.strip():
@@ -101,7 +101,7 @@ def store_kind(uri: str) -> str:
     if uri in DATABRICKS:
         return uri
     try:
-        _tracking_store_registry.get_store_builder(uri)  # MLflow's own table of schemes, plugins' included
+        internals.check_store_scheme(uri)  # MLflow's own table of schemes, plugins' included
         scheme = get_uri_scheme(uri)
     except MlflowException:
         scheme = urllib.parse.urlparse(uri).scheme
@@ -179,7 +179,6 @@ def check_mlflow_database(uri: str, path: Path) -> None:
     """An existing SQLite file is one this mlflow opens as it is: empty, a SQLite database without
     MLflow's tables yet (MLflow makes them), or one at the schema revision this mlflow expects
     (alembic_version; MLflow refuses an older one until `mlflow db upgrade`). Read only; UsageError otherwise."""
-    from mlflow.store.db.utils import _get_latest_schema_revision
     from mlflow.version import VERSION
 
     with path.open("rb") as file:
@@ -195,7 +194,7 @@ def check_mlflow_database(uri: str, path: Path) -> None:
             if "no such table" in str(error):
                 return
             raise UsageError(f"--mlflow {uri}: {path} cannot be read ({error})") from None
-    latest = _get_latest_schema_revision()
+    latest = internals.latest_schema_revision()
     if found and found[0] != latest:
         raise UsageError(
             f"--mlflow {uri}: the database's schema is at revision {found[0]}, mlflow {VERSION} expects {latest}; "

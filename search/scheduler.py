@@ -2,6 +2,8 @@
 
 - `Ledger`: the examples budget and why each trial was stopped early, shared by the
   searcher (`search.searcher`), the scheduler and the trial tables of one driver session.
+- `LatencyLimit`: which networks --max-latency-ms lets through, the one rule of the
+  scheduler, the study's sampler and trials.csv.
 - `StoppingScheduler`: ASHA on the objective, plus the examples budget and the latency
   limit, recording why it stops a trial.
 - `TimeBudget`: ends every trial at once when the time budget runs out.
@@ -20,6 +22,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from runfiles.layout import OBJECTIVE, Objective, RunDir, as_float
+from search import internals
 from search.config import REDUCTION_FACTOR
 from search.train import DIVERGED
 
@@ -55,6 +58,35 @@ class Ledger:
         return None if self.budget_examples is None else max(0, self.budget_examples - self.used)
 
 
+LATENCY = "latency_ms"
+"""A network's latency in ms per review at batch 1: the key of an epoch's result, and of a study
+trial's user attribute (the median over its epochs so far)."""
+
+
+@dataclass(frozen=True)
+class LatencyLimit:
+    """--max-latency-ms: whether a network is fast enough to ship, the one rule that the scheduler
+    (which stops a trial over the limit), the study's sampler (this is its constraints_func: Optuna's
+    constrained TPE ranks infeasible trials after every feasible one) and trials.csv (feasible yes
+    or no) follow, each on the median of a trial's epochs so far (`MedianLatency`)."""
+
+    limit_ms: float
+
+    def excess_ms(self, latency_ms: float) -> float:
+        """How far `latency_ms` (ms per review) lies over the limit, negative within it: feasible
+        at 0 or below, as Optuna reads a constraint's value."""
+        return latency_ms - self.limit_ms
+
+    def feasible(self, latency_ms: float) -> bool:
+        """Whether a network of this latency (ms per review) meets the limit (`excess_ms` <= 0)."""
+        return self.excess_ms(latency_ms) <= 0
+
+    def __call__(self, trial) -> list[float]:
+        """Optuna's constraints_func: [`excess_ms`] of a study trial's latency. A trial that
+        reported none counts as feasible: it diverged or errored, and TPE skips it anyway."""
+        return [self.excess_ms(float(trial.user_attrs.get(LATENCY, self.limit_ms)))]
+
+
 class MedianLatency:
     """Each Tune trial's `latency_ms` as reported, and their median so far: the rule of trials.csv
     (`search.tracking.summarize`, over the trial's epochs), kept by the scheduler (which stops a
@@ -84,10 +116,10 @@ class StoppingScheduler(ASHAScheduler):
     would pass every rung unopposed; rechecking makes the outcome that of synchronous
     successive halving without waiting for it.
 
-    With `max_latency_ms`, a trial whose network measured over the limit (the median of its
-    epochs' `latency_ms` so far; its weights do not change it) is stopped there rather than
-    trained on for nothing it could ship, and leaves the rungs, so it sets no cut-off for the
-    feasible ones.
+    With `max_latency_ms` (its `LatencyLimit`), a trial whose network measured over the limit
+    (the median of its epochs' `latency_ms` so far; its weights do not change it) is stopped
+    there rather than trained on for nothing it could ship, and leaves the rungs, so it sets no
+    cut-off for the feasible ones. ASHA's brackets and rungs are read through `search.internals`.
     """
 
     def __init__(
@@ -106,24 +138,24 @@ class StoppingScheduler(ASHAScheduler):
             reduction_factor=REDUCTION_FACTOR,
         )
         self.ledger, self.max_epochs, self.objective = ledger, max_epochs, objective
-        self.max_latency_ms = max_latency_ms
+        self.limit = None if max_latency_ms is None else LatencyLimit(max_latency_ms)
         self.latency = MedianLatency()
         """Each Tune trial's latency_ms so far."""
         self.infeasible: set[str] = set()
-        """Tune trial ids whose median latency so far is over max_latency_ms."""
+        """Tune trial ids whose median latency so far is over the limit."""
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         self.ledger.used += int(result.get("examples", 0))
         epoch = int(result["epoch"])
         if result.get(DIVERGED):  # the trial ends by itself; its NaN never enters a rung
             return TrialScheduler.CONTINUE
-        latency = self.latency.add(trial.trial_id, result.get("latency_ms"))
-        if self.max_latency_ms is not None and latency is not None and latency > self.max_latency_ms:
+        latency = self.latency.add(trial.trial_id, result.get(LATENCY))
+        if self.limit is not None and latency is not None and not self.limit.feasible(latency):
             self._leave_rungs(trial.trial_id)
             if epoch >= self.max_epochs:  # it ends by itself
                 return TrialScheduler.CONTINUE
             self.ledger.reasons[trial.trial_id] = (
-                f"over --max-latency-ms {self.max_latency_ms:g} after epoch {epoch}: {latency:.2f} ms per review"
+                f"over --max-latency-ms {self.limit.limit_ms:g} after epoch {epoch}: {latency:.2f} ms per review"
             )
             return TrialScheduler.STOP
         if epoch >= self.max_epochs:
@@ -151,27 +183,26 @@ class StoppingScheduler(ASHAScheduler):
     def _overtaken_at(self, trial_id: str, epoch: int) -> tuple[int, int] | None:
         """(milestone, trials recorded there) of an earlier rung whose cut-off the trial's value
         there no longer meets, once eta trials reached it; None while it meets them all."""
-        bracket = self._trial_info.get(trial_id)
-        for milestone, recorded in getattr(bracket, "_rungs", []):
+        bracket = internals.bracket_of(self, trial_id)
+        for milestone, recorded in internals.rungs(bracket):
             value = recorded.get(trial_id)
             if milestone >= epoch or value is None or len(recorded) < REDUCTION_FACTOR:
                 continue
-            if value < bracket.cutoff(recorded):
+            if value < internals.rung_cutoff(bracket, recorded):
                 return int(milestone), len(recorded)
         return None
 
     def _leave_rungs(self, trial_id: str) -> None:
         """Mark the trial infeasible and take back the values it recorded in its bracket's rungs."""
         self.infeasible.add(trial_id)
-        bracket = self._trial_info.get(trial_id)
-        for _, recorded in bracket._rungs if bracket is not None else ():
+        for _, recorded in internals.rungs(internals.bracket_of(self, trial_id)):
             recorded.pop(trial_id, None)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self.ledger.mid_epoch.discard(trial.trial_id)
         diverged = result is not None and result.get(self.objective.metric) is None  # null, never in a rung
         if diverged or trial.trial_id in self.infeasible:
-            self._trial_info.pop(trial.trial_id, None)
+            internals.forget_trial(self, trial.trial_id)
             return
         super().on_trial_complete(tune_controller, trial, result)
 
@@ -192,6 +223,9 @@ class StoppingScheduler(ASHAScheduler):
             state = pickle.load(f)
         if "latencies" in state:  # saved before MedianLatency: the same record as a plain dict
             state["latency"] = MedianLatency(state.pop("latencies"))
+        if "max_latency_ms" in state:  # saved before LatencyLimit: the same limit as a number
+            limit = state.pop("max_latency_ms")
+            state["limit"] = None if limit is None else LatencyLimit(limit)
         self.__dict__.update(state)
 
 

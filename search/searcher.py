@@ -25,7 +25,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from runfiles.layout import OBJECTIVE, STUDY_NAME, Objective, RunDir, State, as_float
-from search.scheduler import Ledger, MedianLatency
+from search import internals
+from search.scheduler import LATENCY, LatencyLimit, Ledger, MedianLatency
 from search.train import DIVERGED
 
 NUMBER = "trial_number"
@@ -74,7 +75,8 @@ class Unfinished:
 
 
 class StudySearch(OptunaSearch):
-    """OptunaSearch on the run's study; see the module's docstring."""
+    """OptunaSearch on the run's study; see the module's docstring. What it needs of OptunaSearch's
+    own records (`study`, `asked`, `told`) it reads through `search.internals`."""
 
     def __init__(
         self,
@@ -95,50 +97,64 @@ class StudySearch(OptunaSearch):
             study_name=STUDY_NAME,
             storage=optuna.storages.RDBStorage(run_dir.study_url),
         )
-        self._run_dir, self._ledger, self._total, self._objective = run_dir, ledger, total, objective
+        self._run_dir, self._ledger, self._objective = run_dir, ledger, objective
+        self.total = total
+        """Trials the study is to hold once this session's are created, the earlier sessions' included."""
         self._unfinished = list(unfinished)
         self._best: dict[str, float | None] = {}  # each trial's best objective value so far
         self._reported: dict[str, int] = {}
         self._latency = MedianLatency()
 
+    @property
+    def study(self) -> optuna.Study:
+        """The run's study, which OptunaSearch asks for trials and tells how they ended."""
+        return internals.searcher_study(self)
+
+    @property
+    def asked(self) -> dict[str, optuna.trial.Trial]:
+        """The study trial of every Tune trial this searcher started, by Tune trial id."""
+        return internals.searcher_trials(self)
+
+    @property
+    def told(self) -> set[str]:
+        """The Tune trial ids whose ending the study has been told."""
+        return internals.searcher_told(self)
+
     def suggest(self, trial_id: str) -> dict | str | None:
         if not self._ledger.can_fund_epoch():
             self._ledger.exhausted = True
             return Searcher.FINISHED
-        if not self._unfinished and self.study_size() >= self._total:
+        if not self._unfinished and self.study_size() >= self.total:
             return Searcher.FINISHED
         if self._unfinished:
             again = self._unfinished.pop(0)
-            self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, self._storage_id(again.number))
+            self.asked[trial_id] = internals.stored_trial(self.study, again.number)
             self._best[trial_id] = again.best
             params = again.params
         else:
             params = super().suggest(trial_id)
-            save_sampler(self._run_dir, self._ot_study.sampler, self.study_size())
+            save_sampler(self._run_dir, self.study.sampler, self.study_size())
         self._ledger.mid_epoch.add(trial_id)
-        return {**params, NUMBER: self._ot_trials[trial_id].number}
+        return {**params, NUMBER: self.asked[trial_id].number}
 
     def study_size(self) -> int:
         """Trials the study holds, queued ones (the tutorial's, not yet started) excluded."""
-        return started_trials(self._ot_study)
-
-    def _storage_id(self, number: int) -> int:
-        return self._ot_study._storage.get_trial_id_from_study_id_trial_number(self._ot_study._study_id, number)
+        return started_trials(self.study)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Report the trial's best value so far at this epoch (once per epoch)."""
         value, epoch = as_float(result.get(self._objective.metric)), int(result.get("epoch", 0))
-        if math.isnan(value) or trial_id in self._completed_trials or self._reported.get(trial_id, 0) >= epoch:
+        if math.isnan(value) or trial_id in self.told or self._reported.get(trial_id, 0) >= epoch:
             return
         self._best[trial_id] = self._objective.best([self._best.get(trial_id), value])
-        self._ot_trials[trial_id].report(self._best[trial_id], epoch)
+        self.asked[trial_id].report(self._best[trial_id], epoch)
         latency = self._latency.add(trial_id, result.get(LATENCY))
         if latency is not None:
-            self._ot_trials[trial_id].set_user_attr(LATENCY, latency)
+            self.asked[trial_id].set_user_attr(LATENCY, latency)
         self._reported[trial_id] = epoch
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id in self.told or trial_id not in self.asked:
             return
         if result:  # the result a stopped trial ended on reaches the searcher only here
             self.on_trial_result(trial_id, result)
@@ -154,22 +170,22 @@ class StudySearch(OptunaSearch):
 
     def tell(self, trial_id: str, state: State, reason: str) -> None:
         """Tell the study how a trial ended (COMPLETE with its best epoch's value), and why."""
-        ot_trial = self._ot_trials[trial_id]
+        ot_trial = self.asked[trial_id]
         ot_trial.set_user_attr("state", state)
         if reason:
             ot_trial.set_user_attr("reason", reason)
         study_state = STUDY_STATES[state]
         value = self._best.get(trial_id) if study_state == optuna.trial.TrialState.COMPLETE else None
-        self._ot_study.tell(ot_trial, value, state=study_state)
-        self._completed_trials.add(trial_id)
+        self.study.tell(ot_trial, value, state=study_state)
+        self.told.add(trial_id)
 
     def prune_unfinished(self, reason: str) -> list[tuple[int, dict]]:
         """Tell PRUNED every trial still running (the time budget ended them); their (number, params)."""
-        ended = [t for t in self._ot_trials if t not in self._completed_trials]
+        ended = [t for t in self.asked if t not in self.told]
         for trial_id in ended:
             self._ledger.reasons[trial_id] = reason
             self.tell(trial_id, State.STOPPED_EARLY, reason)
-        return [(self._ot_trials[t].number, self._ot_trials[t].params) for t in ended]
+        return [(self.asked[t].number, self.asked[t].params) for t in ended]
 
 
 # ---------------------------------------------------------------- the sampler's state
@@ -194,24 +210,11 @@ def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: in
     return new_sampler(seed + study_size, startup_trials, max_latency_ms)
 
 
-LATENCY = "latency_ms"
-"""The user attribute of a study trial holding its network's latency (ms per review, the median over its epochs so far)."""
-
-
-@dataclass(frozen=True)
-class LatencyLimit:
-    """Optuna's constraints_func for --max-latency-ms: [latency - limit], feasible when <= 0 (a trial
-    that reported no latency counts as feasible: it diverged or errored, and TPE skips it anyway)."""
-
-    limit_ms: float
-
-    def __call__(self, trial: optuna.trial.FrozenTrial) -> list[float]:
-        return [float(trial.user_attrs.get(LATENCY, self.limit_ms)) - self.limit_ms]
-
-
 def new_sampler(seed: int, startup_trials: int, max_latency_ms: float | None = None) -> optuna.samplers.TPESampler:
     """TPE seeded, with `startup_trials` random ones first, and with a latency limit its constraints
-    (Optuna's constrained TPE: infeasible trials rank after every feasible one in its model)."""
+    (`search.scheduler.LatencyLimit`: Optuna's constrained TPE ranks infeasible trials after every
+    feasible one in its model). A sampler saved by an earlier version names its constraints
+    `search.searcher.LatencyLimit`, which this module's import keeps finding."""
     constraints = LatencyLimit(max_latency_ms) if max_latency_ms is not None else None
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, constraints_func=constraints)
 

@@ -1,58 +1,104 @@
 """The search space, declared once.
 
-Everything else derives from `SPACE`: Optuna's distributions, the tutorial's starting
-points, the configs a trial trains, the CLI's help and the report's axes (through
-run.json). No TensorFlow here: `python -m search.run --help` and the report stay light.
+Everything else derives from `SPACE`: Optuna's distributions, the start point, the tutorial's
+points, the configs a trial trains, the CLI's help and the report's axes (through run.json). Each
+parameter carries the value the search starts from (as keras-tuner's hyperparameters carry their
+`default=`); the tutorial's values are those of its models (`models.PRESETS`) trained its way
+(`TUTORIAL_TRAINING`), read back through the parameters' roles. No TensorFlow here:
+`python -m search.run --help` and the report stay light.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from models.config import PRESETS, TUTORIAL_BATCH_SIZE, TUTORIAL_LEARNING_RATE, ModelConfig, stacked_units
+from models.config import (
+    POOLINGS,
+    PRESETS,
+    TUTORIAL_BATCH_SIZE,
+    TUTORIAL_EPOCHS,
+    TUTORIAL_LEARNING_RATE,
+    ModelConfig,
+    stacked_units,
+)
 from runfiles.cli import UsageError
 from runfiles.layout import TUTORIAL_PRESETS, Param
-from search.train import TrainConfig
+from search.train import SCHEDULES, TrainConfig
 
-SPACE: tuple[Param, ...] = (
-    Param("depth", "int", "BiLSTM layers: 1 = single, 2-3 = stacked", "model", 1, 3),
-    Param("units", "int", "LSTM units of the first layer; deeper layers halve it", "model", 16, 128, log=True),
-    Param("embedding_dim", "int", "width of the token embedding", "model", 16, 256, log=True),
-    Param(
+
+@dataclass(frozen=True)
+class Hyperparameter(Param):
+    """A searched hyperparameter as this module declares it: its range, as run.json records it
+    (`Param`), and the value the search starts from."""
+
+    start: Any = None
+    """Its value in the start point (`START_POINT`), queued after the tutorial's two models."""
+
+    def to_json(self) -> dict:
+        """run.json's entry: the range alone (run.json keeps the start point whole, `start_point`)."""
+        return {k: v for k, v in super().to_json().items() if k != "start"}
+
+
+SPACE: tuple[Hyperparameter, ...] = (
+    Hyperparameter("depth", "int", "BiLSTM layers: 1 = single, 2-3 = stacked", "model", 1, 3, start=1),
+    Hyperparameter("units", "int", "LSTM units of the first layer; deeper layers halve it", "model", 16, 128, log=True, start=64),
+    Hyperparameter("embedding_dim", "int", "width of the token embedding", "model", 16, 256, log=True, start=128),
+    Hyperparameter(
         "pooling",
         "categorical",
         "the last BiLSTM's final states, or its outputs pooled over time",
         "model",
-        choices=("last", "max", "mean", "max_mean"),
+        choices=POOLINGS,
+        start="max",
     ),
-    Param("dropout", "float", "dropout rate before the output layer", "model", 0.0, 0.6),
-    Param(
-        "vocab_size", "int", "vocabulary size, padding and [UNK] included (at most the corpus's)", "model", 1000, 20000, log=True
+    Hyperparameter("dropout", "float", "dropout rate before the output layer", "model", 0.0, 0.6, start=0.0),
+    Hyperparameter(
+        "vocab_size",
+        "int",
+        "vocabulary size, padding and [UNK] included (at most the corpus's)",
+        "model",
+        1000,
+        20000,
+        log=True,
+        start=20000,
     ),
-    Param(
+    Hyperparameter(
         "ngram_buckets",
         "categorical",
         "hashed word-bigram buckets of a linear part on words and bigrams added to the logits (Wide & Deep); 0 = none",
         "model",
         choices=(0, 2**18, 2**20),
+        start=2**20,
     ),
-    Param("learning_rate", "float", "Adam's learning rate (the peak of a linear schedule)", "train", 1e-4, 1e-2, log=True),
-    Param(
+    Hyperparameter(
+        "learning_rate",
+        "float",
+        "Adam's learning rate (the peak of a linear schedule)",
+        "train",
+        1e-4,
+        1e-2,
+        log=True,
+        start=2e-3,
+    ),
+    Hyperparameter(
         "schedule",
         "categorical",
         "learning rate: constant, or linear warm-up then decay to 0",
         "train",
-        choices=("constant", "linear"),
+        choices=SCHEDULES,
+        start="linear",
     ),
-    Param("batch_size", "categorical", "reviews per training step", "train", choices=(32, 64, 128)),
-    Param(
+    Hyperparameter("batch_size", "categorical", "reviews per training step", "train", choices=(32, 64, 128), start=64),
+    Hyperparameter(
         "max_len",
         "categorical",
         "tokens kept per review, 0 = the whole review (choices from the corpus's lengths)",
         "train",
         choices=(128, 256, 512, 0),
+        start=0,
     ),
 )
 LENGTH_QUANTILES = (0.5, 0.75, 0.9)
@@ -62,24 +108,22 @@ BUCKETS_PER_BIGRAM = 4
 FROM_DATA = frozenset({"max_len", "ngram_buckets"})
 """Parameters whose searched choices `fitted` takes from the data: --fix pins any value >= 0."""
 PARAMS = {p.name: p for p in SPACE}
-START_POINT: dict[str, Any] = {
-    "depth": 1,
-    "units": 64,
-    "embedding_dim": 128,
-    "pooling": "max",
-    "dropout": 0.0,
-    "vocab_size": 20000,
-    "ngram_buckets": 2**20,
-    "learning_rate": 2e-3,
-    "schedule": "linear",
-    "batch_size": 64,
-    "max_len": 0,
-}
+START_POINT: dict[str, Any] = {p.name: p.start for p in SPACE}
 """Queued after the tutorial's two models, as KerasTuner tries its hyperparameters' defaults
 first: assembled from the values that measured best when each addition to the space was tried
 one factor at a time on 20,000 training / 5,000 validation reviews (docs/results.md,
 "What each change bought"); the linear part (ngram_buckets) from its measurement across the regimes
 of docs/regimes.md. Optuna's sampler learns from it as from any other trial."""
+TUTORIAL_TRAINING = TrainConfig(
+    epochs=TUTORIAL_EPOCHS,
+    learning_rate=TUTORIAL_LEARNING_RATE,
+    batch_size=TUTORIAL_BATCH_SIZE,
+    schedule="constant",
+    max_len=0,
+    bucket=False,
+)
+"""How the tutorial trains its models: Adam at a constant 1e-4, batches of 64 whole reviews in
+the data's order (no bucketing by length), 10 epochs."""
 
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a name"}
@@ -246,28 +290,29 @@ def _typed(param: Param, value: Any) -> Any:
     return {"int": int, "float": float}.get(param.kind, lambda v: v)(value)
 
 
+def space_values(model: ModelConfig, train: TrainConfig, space: tuple[Param, ...] = SPACE) -> dict[str, Any]:
+    """The values of `space`'s parameters that make `model` trained as `train`: the inverse of
+    `configs_from`, each parameter read from the config of its role (`SPACE`'s, so that a space
+    recorded before roles were reads alike), units as the first layer's width."""
+    configs = {"model": model, "train": train}
+    values = {}
+    for p in (p for p in space if p.name in PARAMS):  # a recorded space may name one since taken out
+        value = getattr(configs[PARAMS[p.name].role], p.name)
+        values[p.name] = value[0] if p.name == "units" else value  # deeper layers follow from it (stacked_units)
+    return values
+
+
 def tutorial_point(preset: str, space: tuple[Param, ...] = SPACE) -> dict[str, Any]:
-    """A tutorial model expressed in the space's parameters, with what it gets on this space's corpus:
-    a vocabulary of at most the corpus's size (the space's vocab_size range, `fitted`), as the
-    tutorial's TextVectorization(max_tokens=1000) gets on a smaller corpus."""
-    model = PRESETS[preset]
-    vocab = next(p for p in space if p.name == "vocab_size")
-    vocab_size = min(model.vocab_size, int(vocab.high)) if vocab.numeric else model.vocab_size
-    point = {
-        "depth": model.depth,
-        "units": model.units[0],
-        "embedding_dim": model.embedding_dim,
-        "pooling": model.pooling,
-        "dropout": model.dropout,
-        "vocab_size": vocab_size,
-        "ngram_buckets": 0,
-        "learning_rate": TUTORIAL_LEARNING_RATE,
-        "schedule": "constant",
-        "batch_size": TUTORIAL_BATCH_SIZE,
-        "max_len": 0,
-    }
-    names = {p.name for p in space}
-    return {name: value for name, value in point.items() if name in names}  # a run recorded before ngram_buckets
+    """A tutorial model (`models.PRESETS`, trained as `TUTORIAL_TRAINING`) expressed in the space's
+    parameters, with what it gets on this space's corpus: a vocabulary of at most the corpus's size
+    (the space's vocab_size range, `fitted`), as the tutorial's TextVectorization(max_tokens=1000)
+    gets on a smaller corpus. A space recorded before a parameter existed (ngram_buckets) has no
+    value for it."""
+    point = space_values(PRESETS[preset], TUTORIAL_TRAINING, space)
+    vocab = next((p for p in space if p.name == "vocab_size"), None)
+    if vocab is not None and vocab.numeric:
+        point["vocab_size"] = min(point["vocab_size"], int(vocab.high))
+    return point
 
 
 def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
@@ -285,13 +330,13 @@ def preset_point(preset: str, space: tuple[Param, ...]) -> dict[str, Any]:
 
 
 def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
-    """START_POINT moved into this space: pinned parameters keep their value, numbers are clipped
-    to their range, and a choice taken from the data (`FROM_DATA`) becomes the largest offered at
-    most its value; None when one of its other categorical values is not offered, or when it is
-    then a tutorial model's point (queued already)."""
+    """START_POINT (each parameter's `start`) moved into this space: pinned parameters keep their
+    value, numbers are clipped to their range, and a choice taken from the data (`FROM_DATA`)
+    becomes the largest offered at most its value; None when one of its other categorical values
+    is not offered, or when it is then a tutorial model's point (queued already)."""
     point = {}
     for p in space:
-        value = START_POINT[p.name]
+        value = PARAMS[p.name].start
         if p.pinned:
             value = p.choices[0]
         elif p.kind != "categorical":

@@ -24,9 +24,10 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
 from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Objective, Param, RunDir, State, as_float, names, trial_columns, trial_id
+from search import internals
 from search.console import Progress
 from search.mlflow_tracking import allow_file_store, experiment_name
-from search.scheduler import Ledger, StoppingScheduler, scheduler_path
+from search.scheduler import LATENCY, LatencyLimit, Ledger, StoppingScheduler, scheduler_path
 from search.searcher import NUMBER, trial_ending
 from search.space import preset_of
 
@@ -213,7 +214,8 @@ def delete_checkpoint(run_dir: RunDir, path: str) -> None:
 
 def summarize(epochs: list[dict], objective: Objective = OBJECTIVE, max_latency_ms: float | None = None) -> dict:
     """A trial's row from its epoch rows: best epoch by `objective`, means, examples processed,
-    the median latency_ms, and whether it meets `max_latency_ms` (feasible yes/no; empty without one)."""
+    the median latency_ms, and whether it meets `max_latency_ms` (feasible yes/no by `LatencyLimit`;
+    empty without one)."""
     by_epoch = {int(as_float(e["epoch"])): e for e in epochs}  # an epoch reported twice: the last row wins
     ordered = [by_epoch[k] for k in sorted(by_epoch)]
     scored = [e for e in ordered if not math.isnan(as_float(e.get(objective.metric)))]
@@ -226,11 +228,11 @@ def summarize(epochs: list[dict], objective: Objective = OBJECTIVE, max_latency_
         "tokens_per_s": mean("tokens_per_s"),
         "epoch_s": mean("epoch_s"),
     }
-    latencies = [v for v in (as_float(e.get("latency_ms")) for e in ordered) if not math.isnan(v)]
+    latencies = [v for v in (as_float(e.get(LATENCY)) for e in ordered) if not math.isnan(v)]
     if latencies:
-        row["latency_ms"] = float(np.median(latencies))
+        row[LATENCY] = float(np.median(latencies))
         if max_latency_ms is not None:
-            row["feasible"] = "yes" if row["latency_ms"] <= max_latency_ms else "no"
+            row["feasible"] = "yes" if LatencyLimit(max_latency_ms).feasible(row[LATENCY]) else "no"
     if scored:
         best = min(scored, key=lambda e: objective.worst_first(as_float(e[objective.metric])))
         row.update({k: best.get(k, "") for k in ("val_accuracy", "val_loss", "val_macro_f1")}, best_epoch=best["epoch"])
@@ -253,14 +255,15 @@ class TrialsToMLflow(MLflowLoggerCallback):
         super().setup(*args, **kwargs)
 
     def log_trial_start(self, trial) -> None:
-        if trial not in self._trial_runs:
+        runs = internals.mlflow_runs(self)
+        if trial not in runs:
             name = trial_id(int(trial.config[NUMBER]))
             run = self.mlflow_util.start_run(tags={**self.tags, "trial_id": name}, run_name=name)
-            self._trial_runs[trial] = run.info.run_id
-            self.mlflow_util.log_params(run_id=self._trial_runs[trial], params_to_log=trial.config)
+            runs[trial] = run.info.run_id
+            self.mlflow_util.log_params(run_id=runs[trial], params_to_log=trial.config)
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
-        run_id = self._trial_runs[trial]
+        run_id = internals.mlflow_runs(self)[trial]
         self.mlflow_util.log_metrics(run_id=run_id, metrics_to_log=result, step=int(result.get("epoch", iteration)))
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
@@ -269,5 +272,5 @@ class TrialsToMLflow(MLflowLoggerCallback):
         row = self.rows.get(trial_id(int(trial.config[NUMBER])), {})
         client = mlflow.MlflowClient(self.tracking_uri)
         for key in ("state", "reason"):
-            client.set_tag(self._trial_runs[trial], key, row.get(key, ""))
+            client.set_tag(internals.mlflow_runs(self)[trial], key, row.get(key, ""))
         super().log_trial_end(trial, failed)

@@ -14,15 +14,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
-from models import PRESETS, LstmChoice
+from models import LSTM_CHOICES, PRESETS, LstmChoice, one_of
 from runfiles.cli import ArgumentParser, add_fields, fail
 from runfiles.io import write_json
 from search.data import READ_FIELDS, DataConfig, DataError, Prepared, Split, prepare
 from search.memory import tokens_kept
+
+Schedule = Literal["constant", "linear"]
+"""The learning rate over training (`TrainConfig.schedule`)."""
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class TrainConfig:
     lstm: LstmChoice = "auto"
     """The LSTM implementation (models.LstmChoice): "auto" runs the fused CPU kernel on a
     machine without a GPU when the kernel builds, and Keras's layers (cuDNN) on a GPU."""
-    schedule: Literal["constant", "linear"] = "constant"
+    schedule: Schedule = "constant"
     """The learning rate over training: constant, or "linear": warm-up from 0 over `warmup`
     of the planned steps, then linear decay to 0 at the last planned epoch's end."""
     warmup: float = 0.05
@@ -70,10 +74,10 @@ class TrainConfig:
             raise ValueError(f"max_len={self.max_len} is invalid: expected an integer >= 1, or 0 for whole reviews")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads={self.threads} is invalid: expected an integer >= 1")
-        if self.lstm not in ("auto", "fused", "keras"):
-            raise ValueError(f"lstm={self.lstm!r} is invalid: expected 'auto', 'fused' or 'keras'")
-        if self.schedule not in ("constant", "linear"):
-            raise ValueError(f"schedule={self.schedule!r} is invalid: expected 'constant' or 'linear'")
+        if self.lstm not in LSTM_CHOICES:
+            raise ValueError(f"lstm={self.lstm!r} is invalid: expected {one_of(LSTM_CHOICES)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r} is invalid: expected {one_of(SCHEDULES)}")
         if self.schedule_epochs < 0:
             raise ValueError(f"schedule_epochs={self.schedule_epochs} is invalid: expected an integer >= 1, or 0 for epochs")
         if not 0 <= self.warmup < 1:

@@ -10,11 +10,9 @@ sessions spent. The searcher is `search.searcher`; what stops trials, `search.sc
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from runfiles.cli import UsageError
 from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_rows
 from runfiles.layout import Objective, RunDir, State, as_float, trial_id
+from search import internals
 from search.cluster import storage_path
 from search.config import Resources, SearchConfig
 from search.console import Progress
@@ -109,47 +108,34 @@ class Built:
 
     def searcher_done(self) -> bool:
         """Whether the searcher created every trial it was asked for (or the budget stopped it)."""
-        return self.searcher is None or self.ledger.exhausted or self.searcher.study_size() >= self.searcher._total
+        return self.searcher is None or self.ledger.exhausted or self.searcher.study_size() >= self.searcher.total
 
 
 class KilledForMemory(RayActorError):
     """A trial's worker that Ray's memory monitor killed, as Tune's actor manager understands a dead worker."""
 
 
-@contextlib.contextmanager
-def memory_kills_fail_trials() -> Iterator[None]:
+def memory_kills_fail_trials():
     """While Tune runs, a trial whose worker Ray kills for memory fails as a trial, not the driver.
 
     Ray reports a worker its memory monitor killed as `ray.exceptions.OutOfMemoryError`, which
-    is no `RayActorError`; Tune's actor manager (`ray.air.execution._internal.actor_manager`,
-    `RayActorManager._actor_task_failed`, Ray 2.60) raises RuntimeError("Caught unexpected
+    is no `RayActorError`; Tune's actor manager (Ray 2.60) raises RuntimeError("Caught unexpected
     exception") out of `Tuner.fit` for any failure of a trial's task that is neither a dead actor
     nor a task's error, so one trial that outgrew the node's memory ended the search with a
     traceback. Here that failure, and a worker killed while it starts, are handed on as the dead
-    actor they are (`KilledForMemory`, one line that says why), so Tune retries the trial from
-    its last checkpoint up to --max-failures times and then counts it errored, as for a worker
-    killed any other way.
+    actor they are (`KilledForMemory`, one line that says why; `search.internals.actor_failures_through`),
+    so Tune retries the trial from its last checkpoint up to --max-failures times and then counts
+    it errored, as for a worker killed any other way.
     """
-    from ray.air.execution._internal.actor_manager import RayActorManager
+    return internals.actor_failures_through(as_dead_worker)
 
-    names = ("_actor_task_failed", "_actor_start_failed")  # another Ray may have neither: left as it is
-    originals = {name: getattr(RayActorManager, name) for name in names if hasattr(RayActorManager, name)}
 
-    def handing_on(name: str):
-        def failed(self, exception: Exception, **tracked):
-            if isinstance(exception, OutOfMemoryError):
-                exception = KilledForMemory(error_msg=killed_for_memory(str(exception)))
-            return originals[name](self, exception=exception, **tracked)
-
-        return failed
-
-    for name in originals:
-        setattr(RayActorManager, name, handing_on(name))
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(RayActorManager, name, original)
+def as_dead_worker(exception: Exception) -> Exception:
+    """A failure of a trial's task as Tune's actor manager should see it: a worker killed for memory
+    as a dead worker (`KilledForMemory`), any other failure as it is."""
+    if isinstance(exception, OutOfMemoryError):
+        return KilledForMemory(error_msg=killed_for_memory(str(exception)))
+    return exception
 
 
 def killed_for_memory(message: str) -> str:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search.data import DataConfig, DataError, aclimdb, data_fingerprint, prepare, read_reviews
-from search.data.reviews import ReadOptions
+from search.data import DataConfig, DataError, ReadOptions, aclimdb, data_fingerprint, prepare, read_reviews
 from search.data.sources import source_for
 from tools import regimes
 

@@ -9,6 +9,7 @@ import optuna
 from runfiles.io import read_json, read_rows
 from runfiles.layout import STUDY_NAME, RunDir, State
 from search import run as search_run
+from search.scheduler import LatencyLimit
 
 from conftest import SAMPLE
 
@@ -111,10 +112,45 @@ def test_a_scheduler_saved_before_median_latency_restores_its_record(tmp_path):
     from search.scheduler import Ledger, StoppingScheduler
 
     scheduler = StoppingScheduler(Ledger(examples_per_epoch=100), max_epochs=3, grace_period=1, max_latency_ms=2.0)
-    state = {k: v for k, v in scheduler.__dict__.items() if k not in ("ledger", "latency")}
-    (tmp_path / "scheduler.pkl").write_bytes(pickle.dumps({**state, "latencies": {"a": [1.0, 3.0]}}))
+    state = {k: v for k, v in scheduler.__dict__.items() if k not in ("ledger", "latency", "limit")}
+    old = {**state, "latencies": {"a": [1.0, 3.0]}, "max_latency_ms": 1.5}  # as saved before MedianLatency, LatencyLimit
+    (tmp_path / "scheduler.pkl").write_bytes(pickle.dumps(old))
 
     scheduler.restore(str(tmp_path / "scheduler.pkl"))
 
-    assert not hasattr(scheduler, "latencies")
+    assert not hasattr(scheduler, "latencies") and not hasattr(scheduler, "max_latency_ms")
     assert scheduler.latency.add("a", 2.5) == 2.5 and scheduler.latency.add("b", None) is None
+    assert scheduler.limit == LatencyLimit(1.5)
+
+
+def test_a_network_at_the_limit_is_feasible_for_the_scheduler_the_study_and_the_table():
+    from types import SimpleNamespace
+
+    from search.scheduler import Ledger, StoppingScheduler
+    from search.tracking import summarize
+
+    limit = 2.0
+    scheduler = StoppingScheduler(Ledger(examples_per_epoch=100), max_epochs=3, grace_period=1, max_latency_ms=limit)
+    trial = SimpleNamespace(trial_id="a")
+    scheduler.on_trial_add(None, trial)
+    epoch = {"epoch": 1, "val_accuracy": 0.8, "examples": 100, "latency_ms": limit}
+    assert scheduler.on_trial_result(None, trial, epoch) == "CONTINUE" and not scheduler.infeasible
+    stored = SimpleNamespace(user_attrs={"latency_ms": limit})
+    assert LatencyLimit(limit)(stored) == [0.0]  # Optuna: feasible at 0 or below
+    row = {"train_accuracy": 0.8, "examples_per_s": 1, "tokens_per_s": 1, "epoch_s": 1}
+    assert summarize([{**row, **epoch}], max_latency_ms=limit)["feasible"] == "yes"
+    # A hair over (the median of limit and limit + 2e-6): infeasible for all three.
+    assert scheduler.on_trial_result(None, trial, {**epoch, "epoch": 2, "latency_ms": limit + 2e-6}) == "STOP"
+    assert LatencyLimit(limit)(SimpleNamespace(user_attrs={"latency_ms": limit + 1e-6}))[0] > 0
+    assert summarize([{**row, **epoch, "latency_ms": limit + 1e-6}], max_latency_ms=limit)["feasible"] == "no"
+
+
+def test_a_sampler_saved_with_the_searchers_latency_limit_loads():
+    import pickle
+
+    from search.searcher import new_sampler
+
+    saved = pickle.dumps(new_sampler(0, 10, 1.5), protocol=0)  # as an earlier version named the class
+    assert b"search.scheduler\nLatencyLimit" in saved
+    sampler = pickle.loads(saved.replace(b"search.scheduler\nLatencyLimit", b"search.searcher\nLatencyLimit"))
+    assert sampler._constraints_func == LatencyLimit(1.5)

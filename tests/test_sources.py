@@ -1,16 +1,18 @@
 """The table source and the classes of any source: IMDB written as tables reads as the archive does;
 K classes named and counted; each kind of bad table refused in one line. No Ray, no training."""
 
+import ast
 import csv
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from runfiles.cli import UsageError
+from runfiles.cli import ArgumentParser, UsageError, add_fields, field_help
 from runfiles.documents import RunFacts
 from search.config import configs_from_args, parse_args, recorded_configs, resumed_configs
 from search.data import (
@@ -25,8 +27,10 @@ from search.data import (
     prepare,
     read_reviews,
     select_splits,
+    tables,
 )
-from search.data.sources import source_for
+from search.data.reviews import ColumnOptions, LabelOptions
+from search.data.sources import READ_FIELDS, SOURCES, most_derived, source_for
 
 from conftest import SAMPLE
 
@@ -231,6 +235,69 @@ def test_the_archives_key_stays_and_a_tables_key_follows_its_columns(tmp_path):
     copy = tmp_path / "copy.csv"
     copy.write_bytes(TICKETS.read_bytes())
     assert data_fingerprint(DataConfig(source=str(copy))) == plain  # content, wherever it lies
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardOptions(ColumnOptions):
+    """The options of a made-up source that reads one shard of a dataset: the columns, and its own."""
+
+    shard: int = dataclasses.field(default=0, metadata={"metavar": "N"})
+    """Which shard of the dataset to read."""
+
+    def __post_init__(self) -> None:
+        if self.shard < 0:
+            raise DataError(f"--shard {self.shard} is invalid: expected a shard number >= 0")
+        super().__post_init__()
+
+
+@dataclasses.dataclass(frozen=True)
+class WithShards(*most_derived([ColumnOptions, ShardOptions, tables.TableOptions, LabelOptions])):
+    """ReadOptions as a row of SOURCES taking ShardOptions would make it (`sources.ReadOptions`)."""
+
+
+def test_a_sources_own_option_is_one_declaration_beside_its_reader(capsys):
+    # The rows' options are the config's fields and search.run's flags, each with its docstring as help.
+    assert set(READ_FIELDS) == {name for row in SOURCES for name in row.option_names}
+    assert {f.name for f in dataclasses.fields(ReadOptions)} == {*READ_FIELDS, "seed"}
+    assert set(READ_FIELDS) <= {f.name for f in dataclasses.fields(DataConfig)}
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--delimiter CHAR The field separator of a CSV or TSV file" in shown and "--text-column COLUMN" in shown
+    # A new source's options class joins the others: its option is a field with its help, flag, metavar and checks.
+    assert {f.name for f in dataclasses.fields(WithShards)} == set(READ_FIELDS) | {"shard"}
+    assert field_help(WithShards)["shard"] == "Which shard of the dataset to read."
+    parser = ArgumentParser(prog="made-up")
+    add_fields(parser, WithShards, ["shard", "delimiter", "text_column"])
+    parsed = vars(parser.parse_args(["--shard", "3", "--delimiter", "tab"]))
+    assert WithShards(**parsed) == WithShards(shard=3, delimiter="\t")
+    assert "--shard N" in parser.format_help()
+    with pytest.raises(DataError, match="--shard -1 is invalid"):
+        WithShards(shard=-1)
+    with pytest.raises(DataError, match="--delimiter 'ab' is invalid"):  # every class's checks run
+        WithShards(shard=1, delimiter="ab")
+    with pytest.raises(DataError, match="it is also label_column"):
+        WithShards(shard=1, text_column="label")
+
+
+def test_a_rows_options_enter_its_cache_key_and_no_other_rows():
+    by_source = {"tables": str(TICKETS), "folders": str(SAMPLE)}
+    for name in READ_FIELDS:
+        field = next(f for f in dataclasses.fields(DataConfig) if f.name == name)
+        other = {bool: True, str: ";", float: 0.3}[type(field.default) if field.default is not None else str]
+        other = {"quoting": "csv", "delimiter": ";"}.get(name, other)
+        for kind, source in by_source.items():
+            moved = data_fingerprint(DataConfig(source=source, **{name: other})) != data_fingerprint(DataConfig(source=source))
+            assert moved == (name in source_for(source).option_names), (name, kind)
+
+
+def test_only_the_core_carves_a_test_split():
+    # A source without a test split leaves it to sources.carved_test: no reader splits reviews itself.
+    for row in SOURCES:
+        tree = ast.parse(Path(sys.modules[row.read.__module__].__file__).read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "search.data.splitting" not in modules and not imported & {"stratified_split", "carved_test"}, row.name
 
 
 def test_the_column_flags_reach_the_config_and_stay_on_resume():

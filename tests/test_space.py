@@ -1,15 +1,17 @@
 import dataclasses
 
+import numpy as np
 import optuna
 import pytest
 
 from models import PRESETS, lstm_for
 from runfiles.cli import UsageError
-from runfiles.layout import Objective
+from runfiles.layout import Objective, Param
 from search.space import (
     PARAMS,
     SPACE,
     START_POINT,
+    TUTORIAL_TRAINING,
     bucket_cap,
     configs_from,
     distinct_bigrams,
@@ -19,8 +21,10 @@ from search.space import (
     parse_fixed,
     preset_of,
     preset_point,
+    space_values,
     start_point,
     train_values,
+    tutorial_point,
 )
 
 
@@ -109,8 +113,6 @@ def test_a_parameter_pinned_twice_to_different_values_is_refused():
 
 
 def test_data_dependent_ranges_follow_the_prepared_data():
-    import numpy as np
-
     short = fitted(SPACE, vocabulary_size=600, lengths=np.array([3, 5, 8, 9, 12, 20]))  # a corpus of short sentences
     by_name = {p.name: p for p in short}
     vocab = by_name["vocab_size"]
@@ -195,3 +197,27 @@ def test_auto_means_keras_on_a_gpu_and_the_fused_kernel_on_a_cpu():
     assert [lstm_for(choice, on_gpu=False) for choice in ("auto", "fused", "keras")] == ["fused", "fused", "keras"]
     with pytest.raises(ValueError, match="lstm='cudnn' is invalid"):
         lstm_for("cudnn", on_gpu=False)
+
+
+def test_a_points_configs_give_the_point_back():
+    rng = np.random.default_rng(0)
+    points = [START_POINT, *(preset_point(preset, SPACE) for preset in PRESETS)]
+    points += [{p.name: _drawn(p, rng) for p in SPACE} for _ in range(20)]
+    for point in points:
+        assert space_values(*configs_from(point, num_classes=3)) == point
+    assert space_values(PRESETS["tutorial-stacked"], TUTORIAL_TRAINING) == tutorial_point("tutorial-stacked")
+
+
+def _drawn(param: Param, rng: np.random.Generator):
+    """A value of `param` drawn at random."""
+    if param.kind == "categorical":
+        return param.choices[rng.integers(len(param.choices))]
+    value = rng.uniform(param.low, param.high)
+    return round(value) if param.kind == "int" else float(value)
+
+
+def test_run_json_records_each_parameters_range_and_the_start_point_whole():
+    for p in SPACE:
+        entry = p.to_json()
+        assert "start" not in entry and Param.from_json(entry) == Param(**{k: getattr(p, k) for k in entry})
+    assert {p.name: p.start for p in SPACE} == START_POINT

@@ -38,13 +38,13 @@ from search.data import (
     UNFINGERPRINTED,
     DataConfig,
     DataError,
+    ReadOptions,
     check_source,
     check_tfds_packages,
     prepare,
     read_reviews,
 )
 from search.data import tfds as tfds_source
-from search.data.reviews import ReadOptions
 
 from conftest import TINY
 
@@ -306,7 +306,10 @@ def test_the_text_and_label_features_are_found_from_the_builders_info(source, op
             r"name its text feature with --text-column$",
         ),
         ({"text_column": "body"}, r"no feature 'body' \(features: .*\); name its text feature with --text-column$"),
-        ({"text_column": "title", "label_column": "title"}, r"feature 'title' is a Text, not a ClassLabel .*--label-column$"),
+        (
+            {"text_column": "description", "label_column": "title"},
+            r"feature 'title' is a Text, not a ClassLabel .*--label-column$",
+        ),
     ],
 )
 def test_a_feature_missing_ambiguous_or_of_the_wrong_kind_is_refused(options, message):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import PRESETS, TUTORIAL_LEARNING_RATE
+from models import LSTM_CHOICES, PRESETS, TUTORIAL_LEARNING_RATE
 from runfiles.cli import ArgumentParser, UsageError, fail
 from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_json
@@ -326,7 +326,7 @@ def _parser() -> ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument(
         "--lstm",
-        choices=("auto", "fused", "keras"),
+        choices=LSTM_CHOICES,
         default="auto",
         help="the harness's LSTM implementation (default: %(default)s)",
     )

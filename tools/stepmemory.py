@@ -14,7 +14,7 @@ import json
 import sys
 from dataclasses import dataclass
 
-from models.config import ModelConfig
+from models.config import LSTM_IMPLEMENTATIONS, ModelConfig
 from search.memory import EVAL_SHARE, step_bytes_per_token
 
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", type=int, default=2, help="(default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
     parser.add_argument("--tokens", type=int, default=4096, help="tokens per review of the batch (default: %(default)s)")
-    parser.add_argument("--lstm", choices=("fused", "keras"), default="fused", help="(default: %(default)s)")
+    parser.add_argument("--lstm", choices=LSTM_IMPLEMENTATIONS, default="fused", help="(default: %(default)s)")
     args = parser.parse_args(argv)
     model = ModelConfig(
         vocab_size=20000,

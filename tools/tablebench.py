@@ -35,8 +35,7 @@ def write_tables(archive: Path, rows: int, folder: Path) -> dict[str, Path]:
     "neg"/"pos"), repeated in order; {format: path}."""
     import pandas as pd
 
-    from search.data import aclimdb
-    from search.data.reviews import ReadOptions
+    from search.data import ReadOptions, aclimdb
 
     paths = {name: folder / file for name, file in FORMATS.items()}
     if all(p.is_file() for p in paths.values()) and len(pd.read_parquet(paths["parquet"], columns=["label"])) == rows:

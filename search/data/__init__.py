@@ -23,14 +23,21 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
 from runfiles.layout import counts_text
-from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews
-from search.data.sources import absolute_source, check_source, read_reviews, source_fingerprint, source_for
+from search.data.reviews import DATA_ENV, DataError, Reviews, check_fraction
+from search.data.sources import (
+    READ_FIELDS,
+    ReadOptions,
+    absolute_source,
+    check_source,
+    read_reviews,
+    source_fingerprint,
+    source_for,
+)
 from search.data.splitting import emptied, shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
 
@@ -93,20 +100,6 @@ CACHED_FACTS = {"duplicates", "classes", "wordless_characters"}
 UNFINGERPRINTED = ("source", "allow_overlap")
 """DataConfig fields that leave the prepared data as it is: not part of its cache key (the source's
 content is, through its own fingerprint)."""
-READ_FIELDS = (
-    "text_column",
-    "label_column",
-    "test_fraction",
-    "drop_missing",
-    "drop_header_rows",
-    "fold_label_case",
-    "quoting",
-    "delimiter",
-)
-"""DataConfig fields a reader is told (`ReadOptions`); each is in the cache key only for the sources
-that declare it (`sources.Source.options`), and only where it differs from its default."""
-DELIMITERS = {"\\t": "\t", "tab": "\t"}
-"""How --delimiter may spell a tab on a command line, besides the character itself."""
 
 
 def default_source() -> str:
@@ -120,37 +113,18 @@ def default_cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Where the reviews come from and how they are split and vectorized."""
+class DataConfig(ReadOptions):
+    """Where the reviews come from and how they are split and vectorized: what the source's reader
+    is told (the `ReadOptions` fields, declared with the sources, READ_FIELDS), then the rest.
+    Each read option is in the cache key only for the sources that take it (`sources.Source.options`),
+    and only where it differs from its default."""
 
     source: str = dataclasses.field(default_factory=default_source)
     """A .csv, .tsv, .jsonl or .parquet file (a test split carved from it), a folder of train.<ext>
     and test.<ext> (and validation.<ext>), a folder per class (train/<class>/*.txt, test/<class>/*.txt,
     as aclImdb) or a .tar.gz of one, "tfds" (TensorFlow Datasets' imdb_reviews, in $TFDS_DATA_DIR) or
     "tfds:NAME[/CONFIG]"; the default is $IMDB_DATA, else "tfds"."""
-    text_column: str = "text"
-    """The column (table) or feature (TFDS) that holds the texts."""
-    label_column: str = "label"
-    """The column (table) or feature (TFDS) that holds the labels (class names or integers)."""
-    test_fraction: float = 0.2
-    """Share of a single table file carved off as the test split (stratified by label, seeded)."""
-    drop_missing: bool = False
-    """Drop the rows of a table that have no label, or no text (a JSON Lines key absent, a null),
-    counted in run.json, instead of refusing it."""
-    drop_header_rows: bool = False
-    """Drop the rows of a table that repeat its header (files joined with `cat`), counted in run.json,
-    instead of refusing it."""
-    fold_label_case: bool = False
-    """Merge labels that are equal up to case ('pos', 'POS') under their most frequent spelling,
-    counted in run.json, instead of refusing them."""
-    quoting: Literal["auto", "none", "csv"] = "auto"
-    """Quotes in a CSV or TSV file: csv (RFC 4180: a quoted field may hold separators and line
-    breaks), none (a quote is a character, a line is a row), auto (CSV quoted, TSV not, as IANA's TSV
-    has no quoting)."""
-    delimiter: str | None = None
-    """The field separator of a CSV or TSV file, one character ('\\t' for a tab); none: the
-    format's own (',' for .csv, a tab for .tsv)."""
-    val_fraction: float = 0.2
+    val_fraction: float = dataclasses.field(default=0.2, metadata={"metavar": "SHARE"})
     """Share of the training reviews held out for validation (stratified by label), unless the
     source gives a validation split."""
     val_block: int = 250
@@ -167,7 +141,7 @@ class DataConfig:
     test_limit: int | None = None
     """Use only the first N test reviews (after a seeded shuffle); None = all."""
     seed: int = 0
-    """Seed of the shuffle and of the train/validation split."""
+    """Seed of the shuffle, of the train/validation split and of a carved test split."""
     allow_overlap: bool = False
     """Accept a test split of which more than 5% are copies of training reviews (after the
     standardization); their test accuracy then measures memory as much as the model."""
@@ -179,20 +153,8 @@ class DataConfig:
         return cls(**{"val_block": 1, **values})
 
     def __post_init__(self) -> None:
-        for name in ("val_fraction", "test_fraction"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise DataError(f"--{name.replace('_', '-')} {getattr(self, name):g} is invalid: expected a fraction in (0, 1)")
-        if self.delimiter is not None:
-            object.__setattr__(self, "delimiter", DELIMITERS.get(self.delimiter, self.delimiter))
-            if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
-                raise DataError(
-                    f"--delimiter {self.delimiter!r} is invalid: expected one character such as ';' or '|' ('\\t' for a tab)"
-                )
-        if self.text_column == self.label_column:
-            raise DataError(
-                f"text_column={self.text_column!r} is invalid: it is also label_column; "
-                "name two different columns with --text-column and --label-column"
-            )
+        check_fraction("val_fraction", self.val_fraction)
+        super().__post_init__()  # the read options' own checks
         if not 1 <= self.val_block <= MAX_VAL_BLOCK:
             raise DataError(f"val_block={self.val_block} is invalid: expected an integer from 1 to {MAX_VAL_BLOCK:,}")
         if self.max_vocab < 3:
@@ -205,7 +167,7 @@ class DataConfig:
     @property
     def read_options(self) -> ReadOptions:
         """What the source's reader is told (the fields of the same names)."""
-        return ReadOptions(**{name: getattr(self, name) for name in READ_FIELDS}, seed=self.seed)
+        return ReadOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ReadOptions)})
 
 
 @dataclass
@@ -320,7 +282,7 @@ def data_fingerprint(config: DataConfig) -> str:
     source = source_for(config.source)
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED and k not in READ_FIELDS}
     defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
-    settings |= {k: getattr(config, k) for k in source.options if getattr(config, k) != defaults[k]}
+    settings |= {k: getattr(config, k) for k in source.option_names if getattr(config, k) != defaults[k]}
     if not source.file_ids or config.val_block == 1:
         del settings["val_block"]  # split review by review, as before val_block existed: same cache
     settings["standardization"] = STANDARDIZATION_VERSION

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.data.reviews import DataError, ReadOptions, Reviews
+from search.data.reviews import DataError, LabelOptions, Reviews
 
 SPLIT_FOLDERS = {"train": "train", "test": "test", "validation": "val"}
 """Each split's folder, and the key its texts are returned under."""
@@ -38,11 +38,11 @@ def matches(source: str) -> bool:
     return path.is_dir() or path.is_file()
 
 
-def check(source: str, options: ReadOptions) -> None:
+def check(source: str, options: LabelOptions) -> None:
     """Nothing to check before Ray starts beyond the path existing: reading finds a wrong layout."""
 
 
-def fingerprint(source: str, options: ReadOptions) -> str:
+def fingerprint(source: str, options: LabelOptions) -> str:
     """An archive's bytes, or a folder's text files' names, sizes and modification times (no option
     changes what is read)."""
     digest = hashlib.sha256()
@@ -57,7 +57,7 @@ def fingerprint(source: str, options: ReadOptions) -> str:
     return digest.hexdigest()
 
 
-def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
     """{"train"|"test"[|"val"]: Reviews} of a folder per class, or a tar archive of one, and the facts
     of reading it (reviews whose bad bytes were replaced, hidden files skipped, files skipped in
     folders that are not a class, by folder). Labels are the class folders' names (str); texts are sorted by class, then name.

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from search.data.reviews import DataError, ReadOptions, Reviews
+from search.data.reviews import DataError, LabelOptions, Reviews
 
 INTEGER = re.compile(r"(-?(?:0|[1-9][0-9]*))(?:\.0*)?")
 """How a string label spells an integer class: digits, and a decimal point with zeros only ("1.0")."""
@@ -24,7 +24,7 @@ GROUPS_SHOWN = 3
 """Groups of spellings a refusal lists before it says how many there are in all."""
 
 
-def as_classes(source: str, reviews: dict[str, Reviews], options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
+def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
     """The reviews with their labels as classes, and what that changed: "labels_stripped" (string
     labels that had surrounding whitespace) and, with `options.fold_label_case`,
     "labels_case_folded" ({spelling kept: {spelling merged into it: count}}); each only when

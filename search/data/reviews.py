@@ -1,4 +1,5 @@
-"""What every source reader shares: the reviews it returns, the error it raises, the facts of a read.
+"""What every source reader shares: the reviews it returns, the options it is told, the error it
+raises, the facts of a read.
 
 Kept apart from the package's core so that the readers (`aclimdb`, `tfds`, ...) and the table of
 sources (`sources`) can import it while the core imports them.
@@ -6,8 +7,8 @@ sources (`sources`) can import it while the core imports them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,33 +25,56 @@ class Reviews(NamedTuple):
     ids: np.ndarray | None
 
 
-@dataclass(frozen=True)
-class ReadOptions:
-    """What a reader may be told beyond the `--data` value (the DataConfig fields of the same names)."""
-
-    text_column: str = "text"
-    """The column (table) or feature (TFDS) that holds the texts."""
-    label_column: str = "label"
-    """The column (table) or feature (TFDS) that holds the labels."""
-    test_fraction: float = 0.2
-    """Share of a source without a test split (one file) carved off, stratified and seeded, as the test split."""
-    drop_missing: bool = False
-    """Drop rows whose label or text is missing (counted) instead of refusing the data."""
-    drop_header_rows: bool = False
-    """Drop rows of a table that repeat its header (counted) instead of refusing the data."""
-    fold_label_case: bool = False
-    """Merge labels equal up to case under their most frequent spelling (counted) instead of refusing them."""
-    quoting: Literal["auto", "none", "csv"] = "auto"
-    """Quote characters in CSV and TSV: "csv" as RFC 4180 defines them, "none" as any other character,
-    "auto" by the format (CSV quoted, TSV not)."""
-    delimiter: str | None = None
-    """The field separator of a CSV or TSV file (None: by its ending, "," or a tab)."""
-    seed: int = 0
-    """Seeds the carving of a test split."""
-
-
 class DataError(ValueError):
     """A data source or setting the user can fix; its message is one actionable line."""
+
+
+def check_fraction(name: str, value: float) -> None:
+    """A share of the reviews set apart (`test_fraction`, `val_fraction`) lies in (0, 1); a one-line
+    DataError naming its flag otherwise."""
+    if not 0.0 < value < 1.0:
+        raise DataError(f"--{name.replace('_', '-')} {value:g} is invalid: expected a fraction in (0, 1)")
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """What a reader may be told beyond the `--data` value, as every source's labels are read
+    (`labels.as_classes`). A source's row names the options its reader takes: this class, or a
+    subclass declared beside its reader with the source's own (`sources.SOURCES`); each field is
+    a DataConfig field, a flag of search.run and a part of the cache key of the sources that take it.
+    Validation names the flag."""
+
+    fold_label_case: bool = False
+    """Merge labels that are equal up to case ('pos', 'POS') under their most frequent spelling,
+    counted in run.json, instead of refusing them."""
+
+    def __post_init__(self) -> None:
+        """Each subclass checks its own fields, then calls this chain on (`super().__post_init__()`)."""
+
+
+@dataclass(frozen=True)
+class ColumnOptions(LabelOptions):
+    """The options of a source whose examples have named columns or features (a table, TFDS), and
+    that may give no test split."""
+
+    text_column: str = field(default="text", metadata={"metavar": "COLUMN"})
+    """The column (table) or feature (TFDS) that holds the texts."""
+    label_column: str = field(default="label", metadata={"metavar": "COLUMN"})
+    """The column (table) or feature (TFDS) that holds the labels (class names or integers)."""
+    test_fraction: float = field(default=0.2, metadata={"metavar": "SHARE"})
+    """Share of a single table file carved off as the test split (stratified by label, seeded)."""
+    drop_missing: bool = False
+    """Drop the rows of a table that have no label, or no text (a JSON Lines key absent, a null),
+    counted in run.json, instead of refusing it."""
+
+    def __post_init__(self) -> None:
+        check_fraction("test_fraction", self.test_fraction)
+        if self.text_column == self.label_column:
+            raise DataError(
+                f"text_column={self.text_column!r} is invalid: it is also label_column; "
+                "name two different columns with --text-column and --label-column"
+            )
+        super().__post_init__()
 
 
 def counted(reviews: dict[str, Reviews]) -> dict[str, dict[str, int]]:

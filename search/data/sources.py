@@ -2,16 +2,19 @@
 
 Each source is one row of SOURCES: how to recognize its `--data` value, check it before Ray
 starts, fingerprint its content for the cache key, and read its texts and labels, each told the
-`ReadOptions` (the text and label columns, ...). The first row that matches wins. A new source is
-one module under `search/data/` with those four functions, one row here (with the DataConfig
-fields it reads, which enter the cache key), and its kind of value named in NO_SOURCE.
+options its row names (`reviews.LabelOptions`, `reviews.ColumnOptions` or a subclass of them). The
+first row that matches wins. A new source is one module under `search/data/` with those four
+functions (and, for an option of its own, a subclass of the options it builds on, declaring it
+with its docstring), one row here, and its kind of value named in NO_SOURCE: `ReadOptions`,
+DataConfig's fields, search.run's flags and the cache key follow from the rows.
 
 `read_reviews` then does the same for every source: labels become classes (`labels.as_classes`),
-a test split is carved where the source gives none, and the reviews are counted.
+a test split is carved where the source gives none (`carved_test`), and the reviews are counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,24 +22,23 @@ from types import ModuleType
 
 from search.data import aclimdb, tables, tfds
 from search.data.labels import as_classes
-from search.data.reviews import DataError, ReadOptions, Reviews, counted
+from search.data.reviews import ColumnOptions, DataError, LabelOptions, Reviews, counted
 from search.data.splitting import emptied, stratified_split, too_few
 
 
 @dataclass(frozen=True)
 class Source:
-    """One kind of `--data` value and the functions that handle it (each takes the value and the
-    ReadOptions)."""
+    """One kind of `--data` value and the functions that handle it (each takes the value and its options)."""
 
     name: str
     """What the source is, for the reader of this table."""
     matches: Callable[[str], bool]
     """Whether a `--data` value names this source; cheap, and true for at most the values it reads."""
-    check: Callable[[str, ReadOptions], None]
+    check: Callable[[str, LabelOptions], None]
     """Fails fast, before Ray starts, when the source cannot work here (raises a one-line DataError)."""
-    fingerprint: Callable[[str, ReadOptions], str]
+    fingerprint: Callable[[str, LabelOptions], str]
     """A hex digest of the source's content, cheap to compute: part of the prepared data's cache key."""
-    read: Callable[[str, ReadOptions], tuple[dict[str, Reviews], dict]]
+    read: Callable[[str, LabelOptions], tuple[dict[str, Reviews], dict]]
     """{"train"[|"test"|"val"]: Reviews} (labels as the source spells them) and the facts of the read
     (what was skipped, dropped or repaired); a "val" split is the validation split, none is carved
     from train; without "test", `read_reviews` carves one from train. Raises a one-line DataError."""
@@ -45,39 +47,53 @@ class Source:
     file_ids: bool
     """Whether its reviews carry file ids, so that validation can take blocks of them (`val_block`);
     without, it is split review by review and `val_block` stays out of the cache key."""
-    options: tuple[str, ...] = ()
-    """The ReadOptions fields (DataConfig fields of the same names) its reader uses: those the
-    cache key includes (`search.data.data_fingerprint`); the others cannot change what it reads."""
+    options: type[LabelOptions] = LabelOptions
+    """The options its reader takes (LabelOptions or a subclass; their fields are DataConfig fields
+    and flags of the same names): those the cache key includes (`search.data.data_fingerprint`);
+    the others cannot change what it reads."""
 
     @classmethod
-    def of(cls, name: str, module: ModuleType, local: bool, file_ids: bool, options: tuple[str, ...] = ()) -> Source:
+    def of(cls, name: str, module: ModuleType, local: bool, file_ids: bool, options: type[LabelOptions] = LabelOptions) -> Source:
         """The row of a source module that defines matches, check, fingerprint and read."""
         return cls(name, module.matches, module.check, module.fingerprint, module.read, local, file_ids, options)
 
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        """The fields of its options."""
+        return tuple(f.name for f in dataclasses.fields(self.options))
 
-LABEL_OPTIONS = ("fold_label_case",)
-"""The ReadOptions every source's labels are read with (`read_reviews`, `labels.as_classes`)."""
-FEATURE_OPTIONS = (*LABEL_OPTIONS, "text_column", "label_column", "test_fraction", "drop_missing")
-"""The ReadOptions of sources that hold rows with named columns (tables and TFDS)."""
-TABLE_OPTIONS = (*FEATURE_OPTIONS, "drop_header_rows", "quoting", "delimiter")
-"""The ReadOptions of tables: FEATURE_OPTIONS, and how a file's rows are parsed."""
+
 SOURCES: tuple[Source, ...] = (
-    Source.of(
-        "TensorFlow Datasets by name",
-        tfds,
-        local=False,
-        file_ids=False,
-        options=FEATURE_OPTIONS,
-    ),
+    Source.of("TensorFlow Datasets by name", tfds, local=False, file_ids=False, options=ColumnOptions),
     Source.of(
         "CSV, TSV, JSON Lines or Parquet: one file, or a folder of train.*, test.* (validation.*)",
         tables,
         local=True,
         file_ids=False,
-        options=TABLE_OPTIONS,
+        options=tables.TableOptions,
     ),
-    Source.of("a folder per class (aclImdb), or a .tar.gz of one", aclimdb, local=True, file_ids=True, options=LABEL_OPTIONS),
+    Source.of("a folder per class (aclImdb), or a .tar.gz of one", aclimdb, local=True, file_ids=True),
 )
+
+
+def most_derived(classes: list[type]) -> tuple[type, ...]:
+    """`classes` without those another of them derives from, in order, each once: bases whose
+    fields hold every class's, in an order Python can make one class of."""
+    unique = list(dict.fromkeys(classes))
+    return tuple(c for c in unique if not any(other is not c and issubclass(other, c) for other in unique))
+
+
+@dataclass(frozen=True)
+class ReadOptions(*most_derived([row.options for row in SOURCES])):
+    """What a reader is told: the options of every row of SOURCES (each reader reads those of its
+    own row), and the seed of a carved test split."""
+
+    seed: int = 0
+    """Seeds the carving of a test split."""
+
+
+READ_FIELDS = tuple(dict.fromkeys(name for row in SOURCES for name in row.option_names))
+"""The options of every source (`ReadOptions` less its seed): DataConfig fields and flags of search.run."""
 NO_SOURCE = (
     "no such file or folder; give a .csv, .tsv, .jsonl or .parquet file, a folder of train.<ext> and test.<ext>, "
     "a folder per class (train/<class>/*.txt, test/<class>/*.txt, as aclImdb), a .tar.gz of one, 'tfds' or 'tfds:NAME'"

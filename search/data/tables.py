@@ -25,12 +25,14 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from search.data.reviews import DataError, ReadOptions, Reviews
+from search.data.reviews import ColumnOptions, DataError, Reviews
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines", ".parquet": "Parquet"}
 """The file name endings this source reads, and what each format is called."""
@@ -54,6 +56,33 @@ again: 2 since TSV has no quoting, rows that repeat the header and absent texts 
 labels are cleaned (`labels.as_classes`) and a carved split holds out the share asked."""
 LINES_SHOWN = 5
 """Line numbers an error lists before it says how many there are in all."""
+DELIMITERS = {"\\t": "\t", "tab": "\t"}
+"""How --delimiter may spell a tab on a command line, besides the character itself."""
+
+
+@dataclass(frozen=True)
+class TableOptions(ColumnOptions):
+    """What this source's reader is told: the columns (`ColumnOptions`), and how a file's rows are parsed."""
+
+    drop_header_rows: bool = False
+    """Drop the rows of a table that repeat its header (files joined with `cat`), counted in run.json,
+    instead of refusing it."""
+    quoting: Literal["auto", "none", "csv"] = "auto"
+    """Quotes in a CSV or TSV file: csv (RFC 4180: a quoted field may hold separators and line
+    breaks), none (a quote is a character, a line is a row), auto (CSV quoted, TSV not, as IANA's TSV
+    has no quoting)."""
+    delimiter: str | None = field(default=None, metadata={"metavar": "CHAR"})
+    """The field separator of a CSV or TSV file, one character ('\\t' for a tab); none: the
+    format's own (',' for .csv, a tab for .tsv)."""
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None:
+            object.__setattr__(self, "delimiter", DELIMITERS.get(self.delimiter, self.delimiter))
+            if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
+                raise DataError(
+                    f"--delimiter {self.delimiter!r} is invalid: expected one character such as ';' or '|' ('\\t' for a tab)"
+                )
+        super().__post_init__()
 
 
 def matches(source: str) -> bool:
@@ -65,7 +94,7 @@ def matches(source: str) -> bool:
     return path.is_dir() and bool(_role_files(path))
 
 
-def check(source: str, options: ReadOptions) -> None:
+def check(source: str, options: TableOptions) -> None:
     """Fail fast, before Ray starts: the folder's files in one format, train and test present, each
     file with the text and label columns (only headers and schemas are read).
 
@@ -76,7 +105,7 @@ def check(source: str, options: ReadOptions) -> None:
         _check_columns(source, path, options)
 
 
-def fingerprint(source: str, options: ReadOptions) -> str:
+def fingerprint(source: str, options: TableOptions) -> str:
     """A hex digest of READING and the file's bytes, or of the folder's table files (their roles and bytes)."""
     digest = hashlib.sha256(f"reading {READING}\n".encode())
     for role, path in sorted(_files(source).items()):
@@ -87,7 +116,7 @@ def fingerprint(source: str, options: ReadOptions) -> str:
     return digest.hexdigest()
 
 
-def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], dict]:
     """{"train"|"test"[|"val"]: Reviews} (ids None, labels as the file spells them: int64 when
     every label is an integer, else strings), only "train" for one file (the core carves the test
     split), and the facts of reading: "test_split" (the file given) for a folder and, with
@@ -117,7 +146,7 @@ def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
     return reviews, facts
 
 
-def read_column(source: str, options: ReadOptions) -> tuple[list[str], int]:
+def read_column(source: str, options: TableOptions) -> tuple[list[str], int]:
     """The texts of one table file's text column (`options.text_column`), in the file's order, and
     how many rows have none (absent or null: left out), for texts without labels (learning word
     vectors, `search.vectors --unlabeled`). Parsed as `read` parses a table; no label column needed.
@@ -186,7 +215,7 @@ def _at(source: str, path: Path) -> str:
     return f"--data {source}" if Path(source).expanduser().is_file() else f"--data {source} ({path.name})"
 
 
-def _delimited(path: Path, options: ReadOptions) -> dict:
+def _delimited(path: Path, options: TableOptions) -> dict:
     """pandas' (and the csv module's) separator and quoting for a CSV or TSV file: `delimiter`, else
     the format's own; RFC 4180 quotes for CSV, none for TSV, unless `quoting` says "csv" or "none"."""
     ext = path.suffix.lower()
@@ -194,7 +223,7 @@ def _delimited(path: Path, options: ReadOptions) -> dict:
     return {"sep": options.delimiter or DELIMITED[ext], "quoting": csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE}
 
 
-def _columns(source: str, path: Path, options: ReadOptions) -> list[str]:
+def _columns(source: str, path: Path, options: TableOptions) -> list[str]:
     """The file's column names, from its header or schema (JSON Lines: the keys of its first chunk).
 
     Raises DataError for an empty file, or one that cannot be parsed.
@@ -234,7 +263,7 @@ def _json_keys(source: str, path: Path) -> list[str]:
     return list(keys)
 
 
-def _check_columns(source: str, path: Path, options: ReadOptions, roles: tuple[str, ...] = ("text", "label")) -> list[str]:
+def _check_columns(source: str, path: Path, options: TableOptions, roles: tuple[str, ...] = ("text", "label")) -> list[str]:
     """The file's columns, once the columns of `roles` ("text": `options.text_column`, "label":
     `options.label_column`) are among them.
 
@@ -258,7 +287,7 @@ def _check_columns(source: str, path: Path, options: ReadOptions, roles: tuple[s
     return columns
 
 
-def _refuse_one_column(source: str, path: Path, column: str, options: ReadOptions) -> None:
+def _refuse_one_column(source: str, path: Path, column: str, options: TableOptions) -> None:
     """Raise DataError when a one-column header holds another separator than the file is read
     with: what was found, and --delimiter (or saving it with the format's own separator)."""
     ext, sep = path.suffix.lower(), _delimited(path, options)["sep"]
@@ -292,7 +321,7 @@ def _parsing(source: str, path: Path) -> Iterator[None]:
         raise DataError(f"{_at(source, path)}: cannot be read as {fmt} ({first}); check the file's format") from None
 
 
-def _frame(source: str, path: Path, options: ReadOptions) -> pd.DataFrame:
+def _frame(source: str, path: Path, options: TableOptions) -> pd.DataFrame:
     """The text and label columns of a file (rows in the file's order, index 0..n-1); CSV and TSV
     cells as strings (a missing label NaN, an empty text ""); a JSON Lines text whose key is absent NaN.
 
@@ -305,7 +334,7 @@ def _frame(source: str, path: Path, options: ReadOptions) -> pd.DataFrame:
     return _parsed(source, path, options, [options.text_column, options.label_column], len(columns))
 
 
-def _parsed(source: str, path: Path, options: ReadOptions, wanted: list[str], fields: int) -> pd.DataFrame:
+def _parsed(source: str, path: Path, options: TableOptions, wanted: list[str], fields: int) -> pd.DataFrame:
     """The `wanted` columns of a file of `fields` columns, as `_frame` reads them.
 
     Raises DataError for a CSV or TSV line with more fields than the header.
@@ -324,7 +353,7 @@ def _parsed(source: str, path: Path, options: ReadOptions, wanted: list[str], fi
         return pd.concat([chunk.reindex(columns=wanted) for chunk in chunks], ignore_index=True)
 
 
-def _delimited_frame(path: Path, options: ReadOptions, wanted: list[str]) -> pd.DataFrame:
+def _delimited_frame(path: Path, options: TableOptions, wanted: list[str]) -> pd.DataFrame:
     """The `wanted` columns of a CSV or TSV file, all cells strings (a missing label NaN).
 
     Raises pandas' ParserError for a line with more fields than the header, or its ParserWarning
@@ -345,7 +374,7 @@ def _delimited_frame(path: Path, options: ReadOptions, wanted: list[str]) -> pd.
         return pd.concat([chunk[wanted] for chunk in chunks], ignore_index=True)
 
 
-def _refuse_more_fields(source: str, path: Path, fields: int, options: ReadOptions) -> None:
+def _refuse_more_fields(source: str, path: Path, fields: int, options: TableOptions) -> None:
     """Raise DataError naming the lines that hold more fields than the header's `fields` (the file
     read again with the csv module); return when there is none (the parser failed for another reason)."""
     dialect = _delimited(path, options)
@@ -359,7 +388,7 @@ def _refuse_more_fields(source: str, path: Path, fields: int, options: ReadOptio
         )
 
 
-def _reviews(source: str, path: Path, options: ReadOptions) -> tuple[Reviews, Counter]:
+def _reviews(source: str, path: Path, options: TableOptions) -> tuple[Reviews, Counter]:
     """The file's reviews, and the rows dropped by cause: "header" (`drop_header_rows`), "label"
     and "text" (`drop_missing`; a row without either counts as "label").
 
@@ -395,7 +424,7 @@ def _reviews(source: str, path: Path, options: ReadOptions) -> tuple[Reviews, Co
     return Reviews(texts, _labels(source, path, frame[options.label_column], options.label_column), None), dropped
 
 
-def _without_headers(source: str, path: Path, frame: pd.DataFrame, options: ReadOptions) -> tuple[pd.DataFrame, int]:
+def _without_headers(source: str, path: Path, frame: pd.DataFrame, options: TableOptions) -> tuple[pd.DataFrame, int]:
     """The frame without rows whose text cell is the text column's name and whose label cell is
     the label column's name (the header repeated, as files joined with `cat` hold it, a joined
     file's byte-order mark and spaces aside; the others keep their index, the data row they are in
@@ -414,14 +443,14 @@ def _without_headers(source: str, path: Path, frame: pd.DataFrame, options: Read
     return frame[~header], int(header.sum())
 
 
-def _tsv_hint(path: Path, options: ReadOptions) -> str:
+def _tsv_hint(path: Path, options: TableOptions) -> str:
     """What a refusal adds for a TSV file read without quotes: a line is a row."""
     if path.suffix.lower() == ".tsv" and _delimited(path, options)["quoting"] == csv.QUOTE_NONE:
         return "; a TSV line is one row (quotes are characters): if texts hold quoted line breaks, pass --quoting csv"
     return ""
 
 
-def _where(path: Path, options: ReadOptions, rows) -> str:
+def _where(path: Path, options: TableOptions, rows) -> str:
     """Where data rows (0 = the first) lie, as an error names them: "line 7", "lines 7, 9, 12, 40,
     41, … (52 in all)" (CSV, TSV, JSON Lines: the file's own line numbers, the first of a record
     that spans lines), or "row 7" (Parquet)."""
@@ -444,7 +473,7 @@ def _hold(rows) -> str:
     return "holds" if len(rows) == 1 else "hold"
 
 
-def _records(path: Path, options: ReadOptions) -> list[tuple[int, int]]:
+def _records(path: Path, options: TableOptions) -> list[tuple[int, int]]:
     """For each data row, as pandas reads the file, the line it starts on and its number of fields:
     read again record by record (CSV and TSV with the csv module, as the file's format is read;
     JSON Lines line by line, one field each), blank lines skipped as pandas skips them. Only on the

@@ -2,7 +2,7 @@
 
 `--data tfds:NAME[/CONFIG]` reads any TFDS dataset with a text feature and a ClassLabel feature,
 found from the builder's `info.features`: the features named by `text_column` and `label_column`
-(ReadOptions; "text" and "label" by default), or else the only Text feature and the only ClassLabel
+(`reviews.ColumnOptions`; "text" and "label" by default), or else the only Text feature and the only ClassLabel
 feature. Its splits "train", "test" and, if present, "validation" (returned as "val") are read; a
 split whose labels are all missing (-1, as GLUE's test splits) is skipped, and without a test split
 the core carves one from train (`sources.read_reviews`, `test_fraction`). Labels are the ClassLabel's names
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from search.data.reviews import DATA_ENV, DataError, ReadOptions, Reviews
+from search.data.reviews import DATA_ENV, ColumnOptions, DataError, Reviews
 
 TFDS_SOURCE = "tfds"
 TFDS_PREFIX = "tfds:"
@@ -67,7 +67,7 @@ def dataset_spec(source: str) -> str:
     return spec
 
 
-def check(source: str, options: ReadOptions) -> None:
+def check(source: str, options: ColumnOptions) -> None:
     """Fail fast, before Ray starts: TFDS's packages must import (`check_tfds_packages`), the
     dataset must exist with a text and a ClassLabel feature (`features_of`, from the builder's info:
     no download), and unless TFDS already has it prepared or its downloads cached, its download host
@@ -94,7 +94,7 @@ def check(source: str, options: ReadOptions) -> None:
         )
 
 
-def fingerprint(source: str, options: ReadOptions) -> str:
+def fingerprint(source: str, options: ColumnOptions) -> str:
     """The prepared dataset's info (checksums, sizes) once TFDS has it, else its name and version,
     with NAMED_READING; imdb_reviews's as before names were accepted. (The features read are the
     row's options.)"""
@@ -108,7 +108,7 @@ def fingerprint(source: str, options: ReadOptions) -> str:
     return hashlib.sha256(f"tfds:{spec}\nreading {NAMED_READING}\n".encode() + content).hexdigest()
 
 
-def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: ColumnOptions) -> tuple[dict[str, Reviews], dict]:
     """{"train"|"test"[|"val"]: Reviews} (ids None; labels the ClassLabel's names) from
     $TFDS_DATA_DIR (default ~/tensorflow_datasets), downloading and preparing the dataset there on
     first use, and the facts of reading it: "reviews_with_replaced_bytes", "features" (the text and
@@ -144,7 +144,7 @@ def read(source: str, options: ReadOptions) -> tuple[dict[str, Reviews], dict]:
     return out, {"reviews_with_replaced_bytes": replaced, "hidden_files_skipped": 0} | facts
 
 
-def features_of(source: str, features, options: ReadOptions) -> tuple[str, str]:
+def features_of(source: str, features, options: ColumnOptions) -> tuple[str, str]:
     """(text feature, label feature) of a builder's `info.features` (a FeaturesDict): the ones
     `options` names, or, where the default name ("text", "label") is absent, the only Text feature
     and the only ClassLabel feature.
@@ -266,7 +266,7 @@ def _class_names(names: list[str], indices: np.ndarray) -> np.ndarray:
     return np.array(names, dtype=str)[indices]
 
 
-def _dropped_missing(source: str, split: str, texts: list[str], labelled: np.ndarray, options: ReadOptions, facts: dict):
+def _dropped_missing(source: str, split: str, texts: list[str], labelled: np.ndarray, options: ColumnOptions, facts: dict):
     """The texts of `split` that have a label, the others counted in facts["dropped_missing"].
 
     Raises DataError when some have none and `options.drop_missing` is off.

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.data.reviews import DataError, ReadOptions
-from search.data.sources import read_reviews
+from search.data.reviews import DataError
+from search.data.sources import ReadOptions, read_reviews
 from search.data.tables import FORMATS as TABLE_FORMATS
 from search.data.tables import read_column
 
