@@ -379,7 +379,7 @@ def write_facts(session: Session, lstm: dict) -> RunFacts:
         command=previous.command if previous else session.command,
         started_at=previous.started_at if previous else now,
         configs=recorded_configs(search, session.data_config, train),
-        data=session.prepared.facts | {"source": session.data_config.source},  # cached facts name the first source
+        data=session.prepared.facts,
         space=[p.to_json() for p in session.space],
         study=STUDY_NAME,
         objective=search.ranking,

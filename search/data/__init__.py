@@ -28,6 +28,7 @@ import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
 from runfiles.layout import counts_text
+from search.data.labels import integer_array
 from search.data.reviews import DATA_ENV, DataError, Reviews, check_fraction
 from search.data.sources import (
     READ_FIELDS,
@@ -37,6 +38,7 @@ from search.data.sources import (
     read_reviews,
     source_fingerprint,
     source_for,
+    test_split_named,
 )
 from search.data.splitting import emptied, shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
@@ -298,8 +300,19 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     if prepared is None or not set(prepared.facts) >= CACHED_FACTS:  # new, or cached before these facts
         prepared = _prepare(config, fingerprint)
         _save(prepared, cache)
+    prepared.facts |= _named(config, prepared.facts)
     check_overlap(prepared.facts, config)
     return prepared
+
+
+def _named(config: DataConfig, facts: dict) -> dict:
+    """The facts that name the source or hold this run's settings, as `config` says them: a cache
+    is shared by every file of the same bytes (its key is their content) whatever its name, and by
+    the options its source does not read. "source", the config's fields, and "test_split"
+    (`sources.test_split_named`)."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED}
+    made = test_split_named(config.source, config.read_options, facts.get("test_split", "given by the source"))
+    return {"source": config.source, **settings, "test_split": made}
 
 
 def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> dict:
@@ -464,11 +477,15 @@ def _indexed(reviews: dict[str, Reviews], source: str) -> tuple[list[str], dict[
 
 
 def _label_keys(reviews: dict[str, Reviews]) -> dict[str, np.ndarray]:
-    """Each split's labels as sortable keys: int64 when every label of every split is an integer
-    (or a whole float), else strings (numbers spelled as `str` spells them)."""
+    """Each split's labels as sortable keys: integers when every label of every split is an integer
+    (or a whole float; int64, or exact Python ints where one lies outside it), else strings (numbers
+    spelled as `str` spells them)."""
     labels = {split: np.asarray(r.labels) for split, r in reviews.items()}
     if all(_integers(values) for values in labels.values()):
-        return {split: values.astype(np.int64) for split, values in labels.items()}
+        exact = {split: integer_array(values.tolist()) for split, values in labels.items()}
+        if any(values.dtype == object for values in exact.values()):  # one kind of key for every split
+            return {split: values.astype(object) for split, values in exact.items()}
+        return exact
     return {split: values.astype(str) for split, values in labels.items()}
 
 
@@ -553,8 +570,8 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         "test_split": "given by the source",
         **checked,
         **notes,
-        **{k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED},
     }
+    facts |= _named(config, facts)
     return Prepared(splits, vocabulary, fingerprint, facts)
 
 

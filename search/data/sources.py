@@ -92,6 +92,8 @@ class ReadOptions(*most_derived([row.options for row in SOURCES])):
     """Seeds the carving of a test split."""
 
 
+CARVED = "carved:"
+"""How the facts' "test_split" begins for a test split carved from training (`carved_text`)."""
 READ_FIELDS = tuple(dict.fromkeys(name for row in SOURCES for name in row.option_names))
 """The options of every source (`ReadOptions` less its seed): DataConfig fields and flags of search.run."""
 NO_SOURCE = (
@@ -148,7 +150,7 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
     """
     fraction, train = options.test_fraction, reviews["train"]
     path = Path(source).expanduser()
-    noun, whole = ("row", path.name) if path.is_file() else ("text", "train")
+    noun = "row" if path.is_file() else "text"
     gone = emptied(train.labels, fraction)
     if gone is not None:
         name, count = gone
@@ -167,8 +169,26 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
         )
     kept, held = stratified_split(train.labels, fraction, options.seed)
     pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None if train.ids is None else train.ids[idx])
-    made = f"carved: {fraction * 100:g}% of {whole}, stratified, seed {options.seed}"
-    return {**reviews, "train": pick(kept), "test": pick(held)}, made
+    return {**reviews, "train": pick(kept), "test": pick(held)}, carved_text(source, options)
+
+
+def carved_text(source: str, options: ReadOptions) -> str:
+    """How a carved test split was made, as the facts say it: "carved: 20% of reviews.csv, stratified,
+    seed 0" (of the file's name; of "train" for a source of several files)."""
+    path = Path(source).expanduser()
+    whole = path.name if path.is_file() else "train"
+    return f"{CARVED} {options.test_fraction * 100:g}% of {whole}, stratified, seed {options.seed}"
+
+
+def test_split_named(source: str, options: ReadOptions, made: str) -> str:
+    """How the test split was made (`made`, the facts' "test_split" of a read, perhaps of another file of
+    the same bytes) with the file it names as `source` names it: a carved split's file
+    (`carved_text`), a folder's test file (`tables.given_text`)."""
+    if made.startswith(CARVED):
+        return carved_text(source, options)
+    if made.startswith(tables.GIVEN):
+        return tables.given_text(source)
+    return made
 
 
 def check_source(source: str, options: ReadOptions | None = None) -> None:
