@@ -25,7 +25,7 @@ from reports.compare import assemble_comparison
 from reports.load import ReportError, Run, load
 from runfiles.documents import Summary
 from runfiles.io import replace_dir, staging_dir
-from runfiles.layout import RunDir, as_float, class_text, data_notes, floor_note, majority_floor
+from runfiles.layout import RunDir, as_float
 
 __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load", "ReportError"]
 
@@ -154,10 +154,10 @@ def _config_text(params: dict, space: list | None = None) -> str:
 
 def _floor_warning(run: Run) -> list[str]:
     """The warning when the exported model's test accuracy does not beat always answering the test
-    split's largest class (runfiles.layout.floor_note, as the driver prints it); [] otherwise."""
+    split's largest class (`DataFacts.floor_note`, as the driver prints it); [] otherwise."""
     exported = run.summary.exported if run.summary else None
     accuracy = as_float(exported.test_accuracy) if exported else math.nan
-    note = "" if math.isnan(accuracy) else floor_note(run.info.data, accuracy, run.objective)
+    note = "" if math.isnan(accuracy) else run.info.data.floor_note(accuracy, run.objective)
     return [note] if note else []
 
 
@@ -235,9 +235,9 @@ def _test_note(run: Run) -> str:
         if run.summary
         else "Test accuracy appears when the run finishes and exports its best model."
     )
-    copies = (run.info.data.get("duplicates") or {}).get("test_in_training")
+    copies = run.info.data.test_copies
     if copies:
-        tests = (run.info.data.get("sizes") or {}).get("test")
+        tests = run.info.data.sizes.get("test")
         test_note += (
             f" {copies:,} of the {tests:,} test reviews cop{'ies' if copies == 1 else 'y'} a training review"
             " (after the standardization): every test accuracy here includes them."
@@ -249,7 +249,7 @@ def _test_note(run: Run) -> str:
 def _floor_sentence(run: Run) -> str:
     """The accuracy of always answering the test split's largest class, the floor any model must beat; ""
     for runs recorded without class counts."""
-    floor = majority_floor(run.info.data)
+    floor = run.info.data.majority_floor()
     if floor is None:
         return ""
     name, share = floor
@@ -334,22 +334,22 @@ def _serving(run: Run) -> str:
     """The exported model and the tutorial's, measured for serving (best_model/benchmark.json), and the
     linear baseline's speed (baseline.json); "" without a benchmark."""
     bench = run.serving
-    if not bench or not bench.get("models"):
+    if not bench or not bench.models:
         return ""
-    batches = list(next(iter(bench["models"].values()))["throughput_per_s"])
+    batches = list(next(iter(bench.models.values())).throughput_per_s)
     rows = [
         [
             "best (exported)" if name == "exported" else f"{name} (untrained: same cost)",
-            f"{m['latency_ms']['p50']:.1f}",
-            f"{m['latency_ms']['p95']:.1f}",
-            f"{m['latency_ms']['p99']:.1f}",
-            *(page.fmt_number(m["throughput_per_s"].get(b)) for b in batches),
-            f"{m['load_s']:.2f}",
-            f"{m['size_bytes'] / 2**20:.1f}",
-            f"{m['params']:,}",
-            f"{m['peak_memory_mib']:,.0f}",
+            f"{m.latency_ms.p50:.1f}",
+            f"{m.latency_ms.p95:.1f}",
+            f"{m.latency_ms.p99:.1f}",
+            *(page.fmt_number(m.throughput_per_s.get(b)) for b in batches),
+            f"{m.load_s:.2f}",
+            f"{m.size_bytes / 2**20:.1f}",
+            f"{m.params:,}",
+            f"{m.peak_memory_mib:,.0f}",
         ]
-        for name, m in bench["models"].items()
+        for name, m in bench.models.items()
     ]
     linear = run.baseline.linear if run.baseline else None
     if linear is not None and not math.isnan(as_float(linear.predict_per_s)):
@@ -370,14 +370,14 @@ def _serving(run: Run) -> str:
         rows,
         numeric=set(range(1, 9 + len(batches))),
     )
-    threads = bench.get("threads")
+    threads = bench.threads
     return (
         "<h3>Serving</h3>"
         + page.paragraph(
             f"Each model loaded from model.keras in a fresh process with {threads} TensorFlow thread{'s' * (threads != 1)}, "
-            f"on {bench['machine']['cpus']} CPUs: latency of one request of one test text ({bench['requests']:,} requests), "
-            f"throughput over {bench['texts']:,} test texts per batch size"
-            + (f" (the test split's {bench['test_texts']:,} texts, repeated)" if bench.get("repeated") else "")
+            f"on {bench.machine.cpus} CPUs: latency of one request of one test text ({bench.requests:,} requests), "
+            f"throughput over {bench.texts:,} test texts per batch size"
+            + (f" (the test split's {bench.test_texts:,} texts, repeated)" if bench.repeated else "")
             + ", size on disk, parameters, the measuring process's own peak resident memory "
             "(python -m search.bench --export DIR measures it again)."
         )
@@ -653,7 +653,7 @@ def _timeline(run: Run, add) -> str:
             f"busy {page.fmt_seconds(usage['busy_s'])} of {usage['lanes']} × {page.fmt_seconds(usage['wall_s'])}: "
             f"utilization {usage['utilization']:.0%} (busy time / (lanes × wall time))."
         )
-    concurrency = run.info.resources.get("concurrency")
+    concurrency = run.info.resources.concurrency if run.info.resources else None
     if concurrency:
         text += f" The run allowed {concurrency} trials at once."
     per_place = placed.groupby("place").agg(trials=("trial_id", "count"), lanes=("lane", "nunique")) if len(placed) else None
@@ -692,7 +692,6 @@ def _timeline(run: Run, add) -> str:
 def _facts(run: Run) -> str:
     info, summary = run.info, run.summary or Summary()
     data = info.data
-    sizes = data.get("sizes") or {}
     budget = summary.budget.to_json(run.objective) if summary.budget else None
     pairs = [
         ("command", page.fmt_json(info.command_text())),
@@ -700,13 +699,13 @@ def _facts(run: Run) -> str:
         ("run directory", str(run.run_dir)),
         ("data source", page.fmt_json(info.source)),
         ("data fingerprint", page.fmt_json(info.fingerprint)),
-        ("split sizes", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items())),
-        ("validation split", data.get("val_split") or "review by review"),
-        ("vocabulary size", page.fmt_json(data.get("vocabulary_size"))),
-        ("reviews with replaced bytes", page.fmt_json(data.get("reviews_with_replaced_bytes"))),
-        *[("what the data held", "; ".join(notes)) for notes in [data_notes(data)] if notes],
-        ("classes", class_text(data)),
-        ("tokens", page.fmt_json(data.get("tokens"))),
+        ("split sizes", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in data.sizes.items())),
+        ("validation split", data.val_split or "review by review"),
+        ("vocabulary size", page.fmt_json(data.vocabulary_size)),
+        ("reviews with replaced bytes", page.fmt_json(data.reviews_with_replaced_bytes)),
+        *[("what the data held", "; ".join(notes)) for notes in [data.data_notes()] if notes],
+        ("classes", data.class_text()),
+        ("tokens", page.fmt_json(data.tokens or None)),
         ("objective", page.fmt_json(dataclasses.asdict(info.objective) if info.objective else None)),
         ("pinned", analysis.pinned_text(run.space)),
         (
@@ -715,7 +714,7 @@ def _facts(run: Run) -> str:
         ),
         ("counts", page.fmt_json(summary.counts or None)),
         ("wall time", page.fmt_seconds(summary.wall_s)),
-        ("resources", page.fmt_json(info.resources or None)),
+        ("resources", page.fmt_json(info.resources.to_json() if info.resources else None)),
         ("versions", ", ".join(f"{k} {v}" for k, v in info.versions.items())),
     ] + [(f"{name} config", page.fmt_json(value)) for name, value in info.configs.items()]
     space = (

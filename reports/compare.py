@@ -122,7 +122,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> str:
 
 
 def _data_lines(run: Run) -> list[str]:
-    sizes = run.info.data.get("sizes") or {}
+    sizes = run.info.data.sizes
     return [
         str(run.info.source or "unknown source"),
         f"fingerprint {run.info.fingerprint or 'unknown'}",

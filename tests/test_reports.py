@@ -37,7 +37,7 @@ import reports
 from reports import analysis, figures
 from reports.__main__ import main
 from reports.load import load
-from runfiles.documents import Baseline, LinearBaseline, RunFacts, Summary
+from runfiles.documents import Baseline, DataFacts, LinearBaseline, RunFacts, Summary
 from runfiles.io import append_row, read_json, read_rows, write_json, write_rows
 from runfiles.layout import (
     EPOCH_COLUMNS,
@@ -50,7 +50,6 @@ from runfiles.layout import (
     State,
     as_float,
     best_row,
-    floor_note,
     names,
     objective_named,
     rank_key,
@@ -955,7 +954,7 @@ def _with_classes(run_dir: Path, classes: list[str], counts: dict, confusion: li
     files = RunDir(run_dir)
     facts = RunFacts.read(files)
     summary = Summary.read(files, facts.ranking)
-    facts.data.update(classes=classes, class_counts=counts)
+    facts.data.classes, facts.data.class_counts = classes, counts
     true, predicted = _labels(confusion)
     summary.exported.classes, summary.exported.test_confusion = classes, confusion
     summary.exported.test_macro_f1 = float(f1_score(true, predicted, average="macro", zero_division=0))
@@ -1036,11 +1035,11 @@ def test_warning_when_the_export_does_not_beat_the_majority_class(reference_copy
 
 
 def test_the_floor_warning_advises_macro_f1_only_for_unbalanced_classes():
-    balanced, unbalanced = ({"class_counts": {"test": {"neg": n, "pos": 1000 - n}}} for n in (500, 950))
-    assert floor_note(balanced, 0.5).endswith('"neg" (50.00% of the test split)')
-    assert floor_note(unbalanced, 0.9).endswith("; the classes are unbalanced: rank by --objective val_macro_f1")
-    assert floor_note(unbalanced, 0.9, objective_named("val_macro_f1")).endswith('"neg" (95.00% of the test split)')
-    assert floor_note(unbalanced, 0.96) == floor_note({}, 0.5) == ""
+    balanced, unbalanced = (DataFacts(class_counts={"test": {"neg": n, "pos": 1000 - n}}) for n in (500, 950))
+    assert balanced.floor_note(0.5).endswith('"neg" (50.00% of the test split)')
+    assert unbalanced.floor_note(0.9).endswith("; the classes are unbalanced: rank by --objective val_macro_f1")
+    assert unbalanced.floor_note(0.9, objective_named("val_macro_f1")).endswith('"neg" (95.00% of the test split)')
+    assert unbalanced.floor_note(0.96) == DataFacts().floor_note(0.5) == ""
 
 
 def test_per_class_equals_sklearn_on_any_confusion():
