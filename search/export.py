@@ -81,24 +81,7 @@ def export_network(
     if tested is None:
         tested = evaluate_test(network, data, network_config.vocab_size, tokens)
     model = with_vectorizer(network, make_vectorizer(data.vocabulary[: network_config.vocab_size], tokens))
-    card = dataclasses.replace(
-        card,
-        model=network_config.to_dict(),
-        train=train_values(params),
-        review_tokens=tokens,
-        params=params,
-        test_accuracy=tested.accuracy,
-        test_examples=len(data.splits["test"]),
-        classes=classes,
-        test_macro_f1=tested.macro_f1,
-        test_confusion=tested.confusion,
-        data=data.facts,
-        versions=library_versions(),
-        inputs="a batch of raw strings (shape [batch], dtype string)",
-        outputs=_outputs(classes),
-        load="import models.text; keras.saving.load_model('model.keras', safe_mode=True)  "
-        "(models.text registers the standardization); saved_model/ needs only TensorFlow",
-    )
+    card = _filled(card, params, data, tested, tokens)
     staging = staging_dir(dest)
     try:
         model.save(staging / MODEL_FILE)
@@ -109,6 +92,29 @@ def export_network(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def _filled(card: Card, params: dict, data: Prepared, tested: Evaluation, tokens: int) -> Card:
+    """`card` with what an export says of itself: its network, training, the tokens of a review it
+    keeps, its test results, its data, the library versions, and what it takes and answers."""
+    return dataclasses.replace(
+        card,
+        model=model_config(params, len(data.classes)).to_dict(),
+        train=train_values(params),
+        review_tokens=tokens,
+        params=params,
+        test_accuracy=tested.accuracy,
+        test_examples=len(data.splits["test"]),
+        classes=data.classes,
+        test_macro_f1=tested.macro_f1,
+        test_confusion=tested.confusion,
+        data=data.facts,
+        versions=library_versions(),
+        inputs="a batch of raw strings (shape [batch], dtype string)",
+        outputs=_outputs(data.classes),
+        load="import models.text; keras.saving.load_model('model.keras', safe_mode=True)  "
+        "(models.text registers the standardization); saved_model/ needs only TensorFlow",
+    )
 
 
 def _outputs(classes: list[str]) -> str:
