@@ -151,7 +151,7 @@ class DataFacts(Document):
     """
 
     source: str = ""
-    """Where the data came from: --data as the run was given it (a path made absolute, or tfds[:NAME])."""
+    """Where the data came from: --data as the run uses it (a local path made absolute, tfds or tfds:NAME)."""
     fingerprint: str | None = None
     """The prepared data's fingerprint (`search.data.data_fingerprint`): what a resumed run must find again."""
     sizes: dict[str, int] = field(default_factory=dict)
@@ -176,8 +176,8 @@ class DataFacts(Document):
     duplicates: Duplicates | None = field(default=None, metadata=_meta(of=Duplicates))
     """Texts that copy a text of another split; None for runs recorded before they were counted."""
     read: dict | None = field(default=None, metadata=_meta(shape=dict))
-    """Reviews read per split and label as the source spells it, before any split was carved or cleaned:
-    {split: {label: count}}."""
+    """Reviews per split and class as read: its labels made classes, a test split carved where the
+    source gave none, before any limit or validation split: {split: {class: count}}."""
     reviews_with_replaced_bytes: int = 0
     """Reviews whose bytes were not UTF-8, the bad bytes replaced."""
     hidden_files_skipped: int = 0

@@ -371,7 +371,7 @@ def _serving(args) -> dict:
             build_report(run_dir, progress)  # its Serving table
         finally:
             keep_log(log, run_dir)
-    return result
+    return result.to_json()  # benchmark.json, for --json
 
 
 def _overhead(run_dir: Path) -> dict:

@@ -128,7 +128,7 @@ def test_a_test_split_smaller_than_a_batch_is_repeated_to_fill_one_and_said(run_
     log = tmp_path / "terminal.txt"
     with log.open("w") as sink:  # standard output and error both to one file, as `> log 2>&1` does
         done = subprocess.run(
-            [sys.executable, "-m", "search.bench", "--export", str(run_copy)],
+            [sys.executable, "-m", "search.bench", "--export", str(run_copy), "--json", str(tmp_path / "bench.json")],
             stdout=sink,
             stderr=subprocess.STDOUT,
             timeout=900,
@@ -140,6 +140,7 @@ def test_a_test_split_smaller_than_a_batch_is_repeated_to_fill_one_and_said(run_
     assert not [line for line in lines if NOISE.search(line)], text
     assert "oneDNN" in files.driver_log.read_text()  # what TensorFlow printed is kept, not shown
     result = read_json(files.best_model / "benchmark.json")
+    assert read_json(tmp_path / "bench.json") == result  # --json writes what benchmark.json holds
     assert (result["requests"], result["texts"], result["test_texts"], result["repeated"]) == (256, 256, 240, True)
     assert f", 256 texts per batch size, the test split's 240 texts repeated ({os.cpu_count()} CPUs)" in lines[0]
     assert len(lines) == 1 + 3 + 1 and lines[-1].startswith("report ")  # the header, a line per model, the report
