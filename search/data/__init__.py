@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
+from runfiles.documents import DataFacts, Duplicates
 from runfiles.layout import counts_text
 from search.data.reviews import DATA_ENV, DataError, Reviews, check_fraction
 from search.data.sources import (
@@ -95,8 +96,6 @@ MAX_OVERLAP = 0.05
 """The share of test reviews that may be copies of training reviews before a run is refused (`allow_overlap`)."""
 CHARACTERS_SHOWN = 5
 """The characters dropped from texts without a word that the facts name: the most frequent ones."""
-CACHED_FACTS = {"duplicates", "classes", "wordless_characters"}
-"""Facts a cached preparation must hold to be used: one made before them is prepared again."""
 UNFINGERPRINTED = ("source", "allow_overlap")
 """DataConfig fields that leave the prepared data as it is: not part of its cache key (the source's
 content is, through its own fingerprint)."""
@@ -214,13 +213,13 @@ class Prepared:
     splits: dict[str, Split]
     vocabulary: list[str]
     fingerprint: str
-    facts: dict
-    """Source, sizes, classes and counts worth recording beside the run (JSON-serializable)."""
+    facts: DataFacts
+    """Source, sizes, classes and counts worth recording beside the run."""
 
     @property
     def classes(self) -> list[str]:
         """The class names in index order (a label i is `classes[i]`)."""
-        return self.facts["classes"]
+        return self.facts.classes
 
     def for_trials(self) -> Prepared:
         """Train and validation only: the test split never reaches a trial."""
@@ -295,21 +294,21 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     fingerprint = data_fingerprint(config)
     cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
     prepared = _load(cache, fingerprint) if cache.exists() else None
-    if prepared is None or not set(prepared.facts) >= CACHED_FACTS:  # new, or cached before these facts
+    if prepared is None or not prepared.facts.checked:  # new, or cached before the text checks
         prepared = _prepare(config, fingerprint)
         _save(prepared, cache)
     check_overlap(prepared.facts, config)
     return prepared
 
 
-def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> dict:
+def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> DataFacts:
     """What the texts of the splits hold that a reader should be told, after the standardization
-    (`models.text.standardize`): per split, texts without a word ("empty_texts", kept: the model
-    answers them too); the characters the standardization dropped from those that were not blank,
-    the CHARACTERS_SHOWN most frequent with their counts ("wordless_characters": emoji, symbols,
-    punctuation; {} when none); test reviews that are copies of training ones (train or
-    validation) and validation reviews that are copies of train ones ("duplicates"; empty texts
-    are no copies).
+    (`models.text.standardize`), as data facts: per split, texts without a word (`empty_texts`,
+    kept: the model answers them too); the characters the standardization dropped from those that
+    were not blank, the CHARACTERS_SHOWN most frequent with their counts (`wordless_characters`:
+    emoji, symbols, punctuation; {} when none); test reviews that are copies of training ones
+    (train or validation) and validation reviews that are copies of train ones (`duplicates`;
+    empty texts are no copies).
 
     Raises:
         DataError: one line naming `source`, when no training text holds a word.
@@ -326,11 +325,11 @@ def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) 
         )
     train = set(words["train"]) - {b""}
     training = train | set(words["val"]) - {b""}
-    duplicates = {
-        "test_in_training": sum(text in training for text in words["test"]),
-        "val_in_train": sum(text in train for text in words["val"]),
-    }
-    return {"empty_texts": empty, "wordless_characters": dropped, "duplicates": duplicates}
+    duplicates = Duplicates(
+        test_in_training=sum(text in training for text in words["test"]),
+        val_in_train=sum(text in train for text in words["val"]),
+    )
+    return DataFacts(empty_texts=empty, wordless_characters=dropped, duplicates=duplicates)
 
 
 def dropped_characters(texts: list[str]) -> dict[str, int]:
@@ -353,14 +352,14 @@ def _standardized(texts: list[str]) -> list[bytes]:
     return out
 
 
-def check_overlap(facts: dict, config: DataConfig) -> None:
+def check_overlap(facts: DataFacts, config: DataConfig) -> None:
     """Refuse a test split of which more than MAX_OVERLAP are copies of training reviews, unless
     `config.allow_overlap`.
 
     Raises:
         DataError: one line naming the source, the count and share, and what would work.
     """
-    copies, tests = facts["duplicates"]["test_in_training"], facts["sizes"]["test"]
+    copies, tests = facts.test_copies, facts.sizes["test"]
     if not config.allow_overlap and copies > MAX_OVERLAP * tests:
         raise DataError(
             f"--data {config.source}: {copies:,} of {tests:,} test reviews ({copies / tests:.1%}) are copies of training "
@@ -541,26 +540,28 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
     checked = text_checks(selected, config.source)  # before the vocabulary: it needs a training word
     vocabulary = build_vocabulary(selected["train"][0], config.max_vocab)
     splits = {name: vectorize(texts, labels, vocabulary) for name, (texts, labels) in selected.items()}
-    facts = {
-        "source": config.source,
-        "fingerprint": fingerprint,
-        "sizes": {name: len(split) for name, split in splits.items()},
-        "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
-        "vocabulary_size": len(vocabulary),
-        "classes": classes,
-        "class_counts": class_counts(selected, classes),
-        "val_split": split_text(reviews, config),
-        "test_split": "given by the source",
-        **checked,
-        **notes,
+    facts = dataclasses.replace(
+        notes,
+        source=config.source,
+        fingerprint=fingerprint,
+        sizes={name: len(split) for name, split in splits.items()},
+        tokens={name: int(split.lengths.sum()) for name, split in splits.items()},
+        vocabulary_size=len(vocabulary),
+        classes=classes,
+        class_counts=class_counts(selected, classes),
+        val_split=split_text(reviews, config),
+        test_split=notes.test_split or "given by the source",
+        empty_texts=checked.empty_texts,
+        wordless_characters=checked.wordless_characters,
+        duplicates=checked.duplicates,
         **{k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED},
-    }
+    )
     return Prepared(splits, vocabulary, fingerprint, facts)
 
 
 def _save(prepared: Prepared, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"vocabulary": np.array(prepared.vocabulary, dtype=str), "facts": np.array(json.dumps(prepared.facts))}
+    arrays = {"vocabulary": np.array(prepared.vocabulary, dtype=str), "facts": np.array(json.dumps(prepared.facts.to_json()))}
     for name, split in prepared.splits.items():
         arrays |= {f"{name}_tokens": split.tokens, f"{name}_offsets": split.offsets, f"{name}_labels": split.labels}
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
@@ -576,5 +577,5 @@ def _load(path: Path, fingerprint: str) -> Prepared:
             )  # float32 before
             for name in SPLITS
         }
-        facts = {"val_split": "review by review"} | json.loads(str(saved["facts"]))  # caches from before val_split
+        facts = DataFacts.from_json(json.loads(str(saved["facts"])))
         return Prepared(splits, saved["vocabulary"].tolist(), fingerprint, facts)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runfiles.documents import DataFacts
 from search.data.reviews import DataError, LabelOptions, Reviews
 
 SPLIT_FOLDERS = {"train": "train", "test": "test", "validation": "val"}
@@ -57,7 +58,7 @@ def fingerprint(source: str, options: LabelOptions) -> str:
     return digest.hexdigest()
 
 
-def read(source: str, options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: LabelOptions) -> tuple[dict[str, Reviews], DataFacts]:
     """{"train"|"test"[|"val"]: Reviews} of a folder per class, or a tar archive of one, and the facts
     of reading it (reviews whose bad bytes were replaced, hidden files skipped, files skipped in
     folders that are not a class, by folder). Labels are the class folders' names (str); texts are sorted by class, then name.
@@ -87,7 +88,7 @@ def read(source: str, options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
         raise DataError(f"--data {source}: the archive is damaged or cut short ({error}); copy or download it again") from None
 
 
-def _collect(source: str, files) -> tuple[dict[str, Reviews], dict]:
+def _collect(source: str, files) -> tuple[dict[str, Reviews], DataFacts]:
     """Texts from (name, read) pairs in the folder-per-class layout; hidden files (.*, macOS's ._*)
     skipped and counted, and so are folders under train/ that are not classes."""
     found: dict[tuple[str, str], list[tuple[str, str, int]]] = defaultdict(list)
@@ -115,8 +116,8 @@ def _collect(source: str, files) -> tuple[dict[str, Reviews], dict]:
             ids = np.array([_review_id(stem) for _, stem, _, _ in rows], np.int64)
             out[key] = Reviews([text for _, _, text, _ in rows], labels, ids)
             replaced += sum(bad for _, _, _, bad in rows)
-    facts = {"reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
-    return out, facts | ({"folders_skipped": dict(sorted(skipped.items()))} if skipped else {})
+    skipped = dict(sorted(skipped.items())) or None
+    return out, DataFacts(reviews_with_replaced_bytes=replaced, hidden_files_skipped=hidden, folders_skipped=skipped)
 
 
 def _drop_other_folders(source: str, found: dict) -> Counter:

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from runfiles.documents import DataFacts
 from search.data.reviews import DataError, LabelOptions, Reviews
 
 INTEGER = re.compile(r"(-?(?:0|[1-9][0-9]*))(?:\.0*)?")
@@ -24,22 +25,22 @@ GROUPS_SHOWN = 3
 """Groups of spellings a refusal lists before it says how many there are in all."""
 
 
-def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
-    """The reviews with their labels as classes, and what that changed: "labels_stripped" (string
+def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) -> tuple[dict[str, Reviews], DataFacts]:
+    """The reviews with their labels as classes, and what that changed, as data facts: `labels_stripped` (string
     labels that had surrounding whitespace) and, with `options.fold_label_case`,
-    "labels_case_folded" ({spelling kept: {spelling merged into it: count}}); each only when
+    `labels_case_folded` ({spelling kept: {spelling merged into it: count}}); each only when
     non-zero.
 
     Raises:
         DataError: one line, for labels equal up to case but spelled differently (each group's
         spellings with their counts, all splits together), unless `options.fold_label_case`.
     """
-    stripped, facts = {}, {}
+    stripped, facts = {}, DataFacts()
     for split, r in reviews.items():
         stripped[split] = _stripped(np.asarray(r.labels))
     changed = sum(n for _, n in stripped.values())
     if changed:
-        facts["labels_stripped"] = changed
+        facts.labels_stripped = changed
     spellings = Counter(v for labels, _ in stripped.values() for v in labels.tolist() if isinstance(v, str))
     groups = _case_groups(spellings)
     if groups and not options.fold_label_case:
@@ -47,7 +48,7 @@ def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) 
     if groups:
         kept = {spelling: group[0][0] for group in groups for spelling, _ in group}
         stripped = {s: (_renamed(labels, kept), 0) for s, (labels, _) in stripped.items()}
-        facts["labels_case_folded"] = {group[0][0]: dict(group[1:]) for group in groups}
+        facts.labels_case_folded = {group[0][0]: dict(group[1:]) for group in groups}
     return {s: r._replace(labels=stripped[s][0]) for s, r in reviews.items()}, facts
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
+from runfiles.documents import DataFacts
 from search.data import aclimdb, tables, tfds
 from search.data.labels import as_classes
 from search.data.reviews import ColumnOptions, DataError, LabelOptions, Reviews, counted
@@ -38,7 +39,7 @@ class Source:
     """Fails fast, before Ray starts, when the source cannot work here (raises a one-line DataError)."""
     fingerprint: Callable[[str, LabelOptions], str]
     """A hex digest of the source's content, cheap to compute: part of the prepared data's cache key."""
-    read: Callable[[str, LabelOptions], tuple[dict[str, Reviews], dict]]
+    read: Callable[[str, LabelOptions], tuple[dict[str, Reviews], DataFacts]]
     """{"train"[|"test"|"val"]: Reviews} (labels as the source spells them) and the facts of the read
     (what was skipped, dropped or repaired); a "val" split is the validation split, none is carved
     from train; without "test", `read_reviews` carves one from train. Raises a one-line DataError."""
@@ -113,7 +114,7 @@ def source_for(source: str) -> Source:
     return found
 
 
-def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[str, Reviews], dict]:
+def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[str, Reviews], DataFacts]:
     """{"train"|"test"[|"val"]: (texts, labels, ids)} from a source, and what reading it found:
     reviews read per split and class ("read"), what was skipped, dropped or repaired, how labels
     were cleaned (`labels.as_classes`) and how the test split was made ("test_split", where one
@@ -134,8 +135,10 @@ def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[
     reviews, facts = source_for(source).read(source, options)
     reviews, cleaned = as_classes(source, reviews, options)
     if "test" not in reviews:
-        reviews, facts["test_split"] = carved_test(source, reviews, options)
-    return reviews, {"read": counted(reviews), **facts, **cleaned}
+        reviews, facts.test_split = carved_test(source, reviews, options)
+    return reviews, replace(
+        facts, read=counted(reviews), labels_stripped=cleaned.labels_stripped, labels_case_folded=cleaned.labels_case_folded
+    )
 
 
 def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) -> tuple[dict[str, Reviews], str]:

@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from runfiles.documents import DataFacts
 from search.data.reviews import ColumnOptions, DataError, Reviews
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines", ".parquet": "Parquet"}
@@ -116,7 +117,7 @@ def fingerprint(source: str, options: TableOptions) -> str:
     return digest.hexdigest()
 
 
-def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], DataFacts]:
     """{"train"|"test"[|"val"]: Reviews} (ids None, labels as the file spells them: int64 when
     every label is an integer, else strings), only "train" for one file (the core carves the test
     split), and the facts of reading: "test_split" (the file given) for a folder and, with
@@ -134,15 +135,15 @@ def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], dict]:
     for role, path in files.items():
         reviews[role], lost = _reviews(source, path, options)
         dropped.update(lost)
-    facts = {"reviews_with_replaced_bytes": 0, "hidden_files_skipped": 0}
+    facts = DataFacts()
     if "all" in reviews:
         reviews["train"] = reviews.pop("all")
     else:
-        facts["test_split"] = f"given: {files['test'].name}"
+        facts.test_split = f"given: {files['test'].name}"
     if options.drop_missing:
-        facts |= {"dropped_missing": dropped["label"], "dropped_missing_texts": dropped["text"]}
+        facts.dropped_missing, facts.dropped_missing_texts = dropped["label"], dropped["text"]
     if options.drop_header_rows:
-        facts["header_rows_dropped"] = dropped["header"]
+        facts.header_rows_dropped = dropped["header"]
     return reviews, facts
 
 
