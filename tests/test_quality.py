@@ -232,9 +232,9 @@ def test_the_export_is_measured_for_serving_beside_the_tutorials_models(certifie
     assert "tutorial-stacked (untrained: same cost)" in report
 
     # On something that is not a finished run: one line, exit 2, nothing written.
-    from search import bench as bench_cli
+    from search import serving
 
-    assert bench_cli.main(["--export", str(tmp_path)]) == 2
+    assert serving.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())
 
 
