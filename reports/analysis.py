@@ -10,7 +10,7 @@ import pandas as pd
 
 from models.config import TUTORIAL_EPOCHS
 from reports.load import Run
-from runfiles.documents import Baseline, Budget, Certification, CertifiedConfig, Summary
+from runfiles.documents import Baseline, Budget, Certification, CertifiedConfig, DataFacts, Summary
 from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, Objective, Param, State, as_float, best_row, rank_key
 
 MIN_IMPORTANCE_TRIALS = 5
@@ -338,7 +338,7 @@ def tutorial_compute(run: Run) -> tuple[int, int] | None:
     """(training reviews, examples) of the tutorial's way on this run's data: its two models,
     10 epochs each, on every labelled training review (train + validation: the tutorial carves
     no validation split); None for runs recorded without split sizes."""
-    sizes = run.info.data.get("sizes") or {}
+    sizes = run.info.data.sizes
     if "train" not in sizes:
         return None
     reviews = int(sizes["train"]) + int(sizes.get("val", 0))
@@ -589,21 +589,20 @@ def class_names(run: Run) -> list[str]:
     """The class names in index order: the exported model's (its output order), else run.json's data
     facts'; [] for runs recorded before classes were named."""
     exported = run.summary.exported if run.summary else None
-    for names in (exported.classes if exported else None, run.info.data.get("classes")):
+    for names in (exported.classes if exported else None, run.info.data.classes):
         if isinstance(names, list) and names:
             return [str(name) for name in names]
     return []
 
 
-def class_balance(facts: dict) -> pd.DataFrame:
-    """Each split's examples per class, from run.json's data facts ("classes", "class_counts"): one row
+def class_balance(facts: DataFacts) -> pd.DataFrame:
+    """Each split's examples per class, from run.json's data facts (classes, class counts): one row
     per class (in the facts' order, then any class only the counts name), one int column per split
     (train, val, test, then any other). Empty for runs recorded without class counts."""
-    counts = facts.get("class_counts")
-    counts = {str(k): v for k, v in counts.items() if isinstance(v, dict)} if isinstance(counts, dict) else {}
+    counts = {str(k): v for k, v in (facts.class_counts or {}).items() if isinstance(v, dict)}
     if not counts:
         return pd.DataFrame()
-    classes = [str(name) for name in facts.get("classes") or []]
+    classes = [str(name) for name in facts.classes or []]
     for split in counts.values():
         classes += [str(name) for name in split if str(name) not in classes]
     splits = [s for s in SPLITS if s in counts] + [s for s in counts if s not in SPLITS]

@@ -38,14 +38,14 @@ def assemble_comparison(runs: list[Run]) -> tuple[str, dict]:
 
     metric = _shared_metric(runs)
     sections = [
-        page.warnings_list(_warnings(runs, names)),
         _runs_table(runs, names),
         _progress(runs, names, metric, add),
         _fronts(runs, names, metric, add),
         _configurations(runs, names),
-    ]
+    ]  # numbered in this order
     title = "BiLSTM search comparison: " + " vs ".join(names)
-    body = f"<h1>{page.esc(title)}</h1>\n" + "\n".join(s for s in sections if s)
+    parts = [page.warnings_list(_warnings(runs, names)), page.numbered(sections)]
+    body = f"<h1>{page.esc(title)}</h1>\n" + "\n".join(part for part in parts if part)
     return page.document(title, body), pictures
 
 
@@ -77,10 +77,10 @@ def _warnings(runs: list[Run], names: list[str]) -> list[str]:
     return warnings
 
 
-# ---------------------------------------------------------------- 1. the runs
+# ---------------------------------------------------------------- the runs
 
 
-def _runs_table(runs: list[Run], names: list[str]) -> str:
+def _runs_table(runs: list[Run], names: list[str]) -> page.Section:
     headers = [
         "run",
         "data",
@@ -110,7 +110,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> str:
         )
     return page.section(
         "runs",
-        "1. The runs",
+        "The runs",
         page.table(headers, rows, numeric={4, 5, 7, 8}, raw=set(range(len(headers))), column_classes={0: "run"}),
         page.note(
             "Best: a finished run's best trial (summary.json; test accuracy where its own "
@@ -122,7 +122,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> str:
 
 
 def _data_lines(run: Run) -> list[str]:
-    sizes = run.info.data.get("sizes") or {}
+    sizes = run.info.data.sizes
     return [
         str(run.info.source or "unknown source"),
         f"fingerprint {run.info.fingerprint or 'unknown'}",
@@ -170,7 +170,7 @@ def examples_processed(run: Run) -> float:
     return float(run.trials["examples"].fillna(0).sum())
 
 
-# ---------------------------------------------------------------- 2. progress and 3. fronts
+# ---------------------------------------------------------------- progress and fronts
 
 
 def curves(runs: list[Run], names: list[str]) -> dict[str, pd.DataFrame]:
@@ -179,11 +179,11 @@ def curves(runs: list[Run], names: list[str]) -> dict[str, pd.DataFrame]:
     return {name: analysis.progress(run)[1] for name, run in zip(names, runs, strict=True)}
 
 
-def _progress(runs: list[Run], names: list[str], metric: str, add) -> str:
+def _progress(runs: list[Run], names: list[str], metric: str, add) -> page.Section:
     picture = figures.comparison_progress_figure(curves(runs, names), metric)
     return page.section(
         "progress",
-        "2. Best so far against examples processed and wall time",
+        "Best so far against examples processed and wall time",
         page.figure(
             add("progress.png", picture),
             "best validation accuracy so far of every run against training examples processed and against wall time",
@@ -198,14 +198,14 @@ def _progress(runs: list[Run], names: list[str], metric: str, add) -> str:
     )
 
 
-def _fronts(runs: list[Run], names: list[str], metric: str, add) -> str:
+def _fronts(runs: list[Run], names: list[str], metric: str, add) -> page.Section:
     points = {
         name: pd.DataFrame({"examples_per_s": run.trials["examples_per_s"], "value": run.trials.get(run.metric, float("nan"))})
         for name, run in zip(names, runs, strict=True)
     }
     return page.section(
         "pareto",
-        "3. Accuracy vs throughput",
+        "Accuracy vs throughput",
         page.figure(
             add("pareto.png", figures.comparison_pareto_figure(points, metric)),
             "validation accuracy against training throughput of every run, with each run's Pareto front",
@@ -215,7 +215,7 @@ def _fronts(runs: list[Run], names: list[str], metric: str, add) -> str:
     )
 
 
-# ---------------------------------------------------------------- 4. configurations
+# ---------------------------------------------------------------- configurations
 
 
 def configuration_rows(runs: list[Run]) -> tuple[list[str], list[str], dict[str, list[str]]]:
@@ -239,7 +239,7 @@ def configuration_rows(runs: list[Run]) -> tuple[list[str], list[str], dict[str,
     return differ, match, cells
 
 
-def _configurations(runs: list[Run], names: list[str]) -> str:
+def _configurations(runs: list[Run], names: list[str]) -> page.Section:
     differ, match, cells = configuration_rows(runs)
     bests = [analysis.best_trial(run) for run in runs]
     headers = ["hyperparameter"] + [
@@ -254,4 +254,4 @@ def _configurations(runs: list[Run], names: list[str]) -> str:
         "<h3>The same in every run</h3>",
         page.table(headers, [[n, *cells[n]] for n in match]) if match else page.note("none"),
     ]
-    return page.section("configs", "4. Best configurations compared", *parts)
+    return page.section("configs", "Best configurations compared", *parts)

@@ -175,7 +175,7 @@ def pareto_figure(trials: pd.DataFrame, objective: Objective, best_id: str) -> F
     """Objective against throughput, the Pareto front (the objective in its direction, throughput maximized)
     marked; a loss's axis is inverted, so up and right is better either way."""
     metric = objective.metric
-    rows = trials[trials[metric].notna() & (trials["examples_per_s"] > 0)]
+    rows = _scored(trials, metric, "examples_per_s")
     if not len(rows):
         return None
     figure, axes = _figure(9.5, 5.0)
@@ -195,27 +195,15 @@ def pareto_figure(trials: pd.DataFrame, objective: Objective, best_id: str) -> F
                 label=f"{name} ({len(part)})",
                 zorder=3,
             )
-    _pareto_front(ax, rows, objective)
+    front = _front(ax, rows, "examples_per_s", objective, larger_better=True)
+    ax.scatter(front["examples_per_s"], front[metric], s=110, facecolor="none", edgecolor="black", zorder=4)
     for _, row in rows[rows["preset"] != ""].iterrows():
         ax.annotate(
             plain(row["preset"]), (row["examples_per_s"], row[metric]), xytext=(6, -12), textcoords="offset points", fontsize=8
         )
-    best = rows[rows["trial_id"] == best_id]
-    if len(best):
-        ax.scatter(
-            best["examples_per_s"],
-            best[metric],
-            marker="*",
-            s=260,
-            color="gold",
-            edgecolor="black",
-            zorder=5,
-            label="best (exported)",
-        )
+    _best_star(ax, rows, "examples_per_s", metric, best_id)
     throughput_axes(ax, rows["examples_per_s"], metric, f"{versus_title(metric)} vs throughput (up and right is better)")
-    if objective.mode == "min":
-        ax.invert_yaxis()
-        ax.set_ylabel(f"{metric_label(metric)}, lower is better (axis inverted)")
+    _loss_inverted(ax, objective)
     return figure
 
 
@@ -226,12 +214,13 @@ def latency_figure(trials: pd.DataFrame, objective: Objective, best_id: str, lim
     metric = objective.metric
     if "latency_ms" not in trials:
         return None
-    rows = trials[trials[metric].notna() & (trials["latency_ms"] > 0)]
+    rows = _scored(trials, metric, "latency_ms")
     if not len(rows):
         return None
     figure, axes = _figure(9.5, 5.0)
     ax = axes[0, 0]
     over = (rows["feasible"] == "no").to_numpy() if "feasible" in rows else np.zeros(len(rows), bool)
+    within = f"within the limit ({int((~over).sum())})" if limit_ms else f"trials ({len(rows)})"
     ax.scatter(
         rows["latency_ms"][~over],
         rows[metric][~over],
@@ -240,53 +229,20 @@ def latency_figure(trials: pd.DataFrame, objective: Objective, best_id: str, lim
         edgecolor="black",
         linewidth=0.4,
         zorder=3,
-        label=f"within the limit ({int((~over).sum())})" if limit_ms else f"trials ({len(rows)})",
+        label=within,
     )
     if over.any():
-        ax.scatter(
-            rows["latency_ms"][over],
-            rows[metric][over],
-            marker="x",
-            s=40,
-            color="gray",
-            zorder=3,
-            label=f"over the limit: infeasible ({int(over.sum())})",
-        )
-    front = rows[pareto_mask(objective.oriented(rows[metric].to_numpy()), -rows["latency_ms"].to_numpy())].sort_values(
-        "latency_ms"
-    )
-    ax.plot(
-        front["latency_ms"],
-        front[metric],
-        drawstyle="steps-post",
-        color="black",
-        linewidth=1.2,
-        zorder=2,
-        label=f"Pareto front ({len(front)} trials)",
-    )
+        infeasible = f"over the limit: infeasible ({int(over.sum())})"
+        ax.scatter(rows["latency_ms"][over], rows[metric][over], marker="x", s=40, color="gray", zorder=3, label=infeasible)
+    _front(ax, rows, "latency_ms", objective, larger_better=False)
     if limit_ms:
         ax.axvline(limit_ms, color="firebrick", linestyle="--", linewidth=1, label=f"--max-latency-ms {limit_ms:g}")
-    best = rows[rows["trial_id"] == best_id]
-    if len(best):
-        ax.scatter(
-            best["latency_ms"],
-            best[metric],
-            marker="*",
-            s=260,
-            color="gold",
-            edgecolor="black",
-            zorder=5,
-            label="best (exported)",
-        )
-    ax.set_xscale("log")
-    log_axis(ax.xaxis, rows["latency_ms"].min(), rows["latency_ms"].max())
-    ax.set_xlabel("inference latency (ms per review at batch 1, the network alone, log scale)")
-    ax.set_ylabel(metric_label(metric))
-    ax.set_title(f"{versus_title(metric)} vs inference latency (up and left is better)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    if objective.mode == "min":
-        ax.invert_yaxis()
+    _best_star(ax, rows, "latency_ms", metric, best_id)
+    title = f"{versus_title(metric)} vs inference latency (up and left is better)"
+    _versus_axes(
+        ax, rows["latency_ms"], metric, "inference latency (ms per review at batch 1, the network alone, log scale)", title
+    )
+    _loss_inverted(ax, objective)
     return figure
 
 
@@ -296,30 +252,55 @@ def versus_title(metric: str) -> str:
     return name[:1].upper() + name[1:]
 
 
-def _pareto_front(ax, rows: pd.DataFrame, objective: Objective) -> None:
-    """The trials no other trial beats on both the objective and throughput, joined by a step line and ringed."""
+def _scored(trials: pd.DataFrame, metric: str, x: str) -> pd.DataFrame:
+    """The trials that reported the objective and a positive `x` (a throughput, a latency)."""
+    return trials[trials[metric].notna() & (trials[x] > 0)]
+
+
+def _front(ax, rows: pd.DataFrame, x: str, objective: Objective, larger_better: bool) -> pd.DataFrame:
+    """The trials no other trial beats on both the objective and `x` (larger `x` better, or smaller),
+    joined by a step line; returns them, by `x`."""
     metric = objective.metric
-    front = rows[pareto_mask(objective.oriented(rows[metric].to_numpy()), rows["examples_per_s"].to_numpy())]
-    front = front.sort_values("examples_per_s")
+    cost = rows[x].to_numpy() if larger_better else -rows[x].to_numpy()
+    front = rows[pareto_mask(objective.oriented(rows[metric].to_numpy()), cost)].sort_values(x)
     ax.plot(
-        front["examples_per_s"],
+        front[x],
         front[metric],
-        drawstyle="steps-pre",
+        drawstyle="steps-pre" if larger_better else "steps-post",
         color="black",
         linewidth=1.2,
         zorder=2,
         label=f"Pareto front ({len(front)} trials)",
     )
-    ax.scatter(front["examples_per_s"], front[metric], s=110, facecolor="none", edgecolor="black", zorder=4)
+    return front
+
+
+def _best_star(ax, rows: pd.DataFrame, x: str, metric: str, best_id: str) -> None:
+    """The best trial (the one exported) as a gold star, where it is among `rows`."""
+    best = rows[rows["trial_id"] == best_id]
+    if len(best):
+        ax.scatter(best[x], best[metric], marker="*", s=260, color="gold", edgecolor="black", zorder=5, label="best (exported)")
+
+
+def _loss_inverted(ax, objective: Objective) -> None:
+    """A loss's axis upside down, so that up is better for every objective, and its label says so."""
+    if objective.mode == "min":
+        ax.invert_yaxis()
+        ax.set_ylabel(f"{metric_label(objective.metric)}, lower is better (axis inverted)")
 
 
 def throughput_axes(ax, speeds: pd.Series, metric: str, title: str) -> None:
-    """Axes of an accuracy-throughput plot: examples/s on a log x axis spanning `speeds`, the
-    objective on y with room above the top point (for the best trial's star), grid, legend."""
+    """Axes of an accuracy-throughput plot (`_versus_axes`): examples/s on a log x axis spanning `speeds`."""
+    _versus_axes(ax, speeds, metric, "training throughput (examples/s, log scale)", title)
+
+
+def _versus_axes(ax, xs: pd.Series, metric: str, xlabel: str, title: str) -> None:
+    """Axes of an objective against a cost: `xs` on a log x axis spanning them, labelled `xlabel`; the
+    objective on y with room above the top point (for the best trial's star); grid, legend."""
     ax.set_xscale("log")
     ax.margins(y=0.1)
-    log_axis(ax.xaxis, speeds.min(), speeds.max())
-    ax.set_xlabel("training throughput (examples/s, log scale)")
+    log_axis(ax.xaxis, xs.min(), xs.max())
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(metric_label(metric))
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runfiles.documents import Baseline, RunFacts, Summary
+from runfiles.documents import Baseline, Benchmark, RunFacts, Summary
 from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
@@ -50,7 +50,7 @@ class Run:
     """Problems met while reading optional files, shown on the page."""
     baseline: Baseline | None = None
     """baseline.json (the tutorial's models trained as the tutorial trains them), None when absent."""
-    serving: dict | None = None
+    serving: Benchmark | None = None
     """best_model/benchmark.json (search.serving: the export measured for serving), None when absent."""
 
     @property
@@ -87,6 +87,7 @@ def load(run_dir: str | Path) -> Run:
     epochs = read_epochs(files.epochs_csv, notes)
     study, study_note = read_study(files.study_db, info.study)
     serving = _read_json(files.best_model / BENCHMARK_FILE, required=False, notes=notes)
+    serving = None if serving is None else Benchmark.from_json(serving)
     return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline, serving)
 
 

@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 STYLE = """
@@ -71,8 +72,32 @@ def document(title: str, body: str) -> str:
     )
 
 
-def section(anchor: str, title: str, *parts: str) -> str:
-    return f'<section id="{esc(anchor)}">\n<h2>{esc(title)}</h2>\n' + "\n".join(p for p in parts if p) + "\n</section>"
+@dataclass(frozen=True)
+class Section:
+    """One section of a page: its anchor, its title and its parts (HTML). Its title carries no
+    number: a page numbers its sections by their order (`numbered`)."""
+
+    anchor: str
+    """The section element's id: what a link to it (#leaderboard) and a test find it by."""
+    title: str
+    """Its heading, without its number."""
+    parts: tuple[str, ...] = ()
+    """Its HTML parts, in order; empty ones are left out."""
+
+    def html(self, number: int) -> str:
+        """The section element, its heading numbered `number`."""
+        body = "\n".join(p for p in self.parts if p)
+        return f'<section id="{esc(self.anchor)}">\n<h2>{esc(f"{number}. {self.title}")}</h2>\n{body}\n</section>'
+
+
+def section(anchor: str, title: str, *parts: str) -> Section:
+    """A section of `parts` (HTML; empty ones left out) under `title`, numbered where its page places it."""
+    return Section(anchor, title, parts)
+
+
+def numbered(sections: list[Section]) -> str:
+    """The sections' HTML, one after another, numbered 1, 2, ... in the order given."""
+    return "\n".join(s.html(number) for number, s in enumerate(sections, start=1))
 
 
 def figure(filename: str | None, alt: str, missing: str = "not enough data yet for this figure") -> str:

@@ -1,4 +1,6 @@
-"""The run directory's documents as types: run.json, summary.json, baseline.json and certify.csv's rows.
+"""The run directory's documents as types, all the way down: run.json (its data facts, resources,
+LSTM and memory too), summary.json, baseline.json, certify.csv's rows, and best_model/'s card.json
+and benchmark.json.
 
 Standard library only. This module is the one place that spells these documents' keys:
 the driver (`search/`) writes them and the report (`reports/`) reads them through the
@@ -14,16 +16,21 @@ classes below, and docs/run-directory.md points here for their schemas.
   `extra` and written back after the known ones, so a rewrite loses nothing.
 - Fields marked optional below are left out of `to_json` while they are None: they
   appear on disk only once known (a session's `search_s`, run.json's `nodes`, ...).
+- A document read with `from_json` is written back as it was read: its keys in the order
+  read, and a key it lacked left out while its field holds the default; so that rewriting
+  an older file changes only what was changed.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from runfiles.io import read_json, read_rows, write_json, write_rows
-from runfiles.layout import OBJECTIVE, STUDY_NAME, Objective, Param, RunDir
+from runfiles.layout import BENCHMARK_FILE, CARD_FILE, OBJECTIVE, STUDY_NAME, Objective, Param, RunDir, counts_text, cut, visible
 
 
 def _meta(*, key: str = "", optional: bool = False, of: type | None = None, shape: type | None = None) -> dict:
@@ -41,16 +48,22 @@ class Document:
     """What every document shares: `to_json` and a tolerant `from_json`, driven by the fields' metadata."""
 
     extra: dict
+    _keys_read: tuple[str, ...] | None = None
+    """The keys `from_json` found, in their order; None for a document made here."""
 
     def to_json(self, objective: Objective = OBJECTIVE) -> dict:
-        """The JSON object as it lies on disk (optional fields that are None left out, then `extra`)."""
-        out = {}
+        """The JSON object as it lies on disk (optional fields that are None left out, then `extra`;
+        a document read keeps the keys it was read with, in their order)."""
+        read, out = self._keys_read, {}
         for f in _fields(type(self)):
-            value = getattr(self, f.name)
+            key, value = _key(f, objective), getattr(self, f.name)
             if value is None and f.metadata.get("optional"):
                 continue
-            out[_key(f, objective)] = _dump(value, objective)
-        return out | {k: v for k, v in self.extra.items() if k not in out}
+            if read is not None and key not in read and value == _default(f):
+                continue
+            out[key] = _dump(value, objective)
+        out |= {k: v for k, v in self.extra.items() if k not in out}
+        return out if read is None else {k: out[k] for k in read if k in out} | out
 
     @classmethod
     def from_json(cls, value: Any, objective: Objective = OBJECTIVE):
@@ -62,7 +75,9 @@ class Document:
             known.add(key)
             if key in value:
                 values[f.name] = _load(f, value[key], objective)
-        return cls(**values, extra={k: v for k, v in value.items() if k not in known})
+        document = cls(**values, extra={k: v for k, v in value.items() if k not in known})
+        document._keys_read = tuple(value)
+        return document
 
 
 def _fields(cls: type) -> list[dataclasses.Field]:
@@ -98,11 +113,298 @@ def _load(f: dataclasses.Field, value: Any, objective: Objective) -> Any:
         if not isinstance(value, dict):
             return default
         return {k: of.from_json(v, objective) for k, v in value.items() if isinstance(v, dict)} if of else value
+    if isinstance(default, Document):
+        return of.from_json(value, objective)
     if of is not None:
         return of.from_json(value, objective) if isinstance(value, dict) else None
     if f.metadata.get("shape") is dict:
         return value if isinstance(value, dict) else None
     return value
+
+
+# ---------------------------------------------------------------- run.json's parts
+
+
+@dataclass
+class Duplicates(Document):
+    """Texts of one split that copy a text of another, after the standardization (the data facts' duplicates)."""
+
+    test_in_training: int = 0
+    """Test reviews that copy a training review (train or validation); empty texts are no copies."""
+    val_in_train: int = 0
+    """Validation reviews that copy a train review."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+UNBALANCED = 1.5
+"""Classes count as unbalanced when the largest holds more than this many times an equal share (1/K)."""
+
+
+@dataclass
+class DataFacts(Document):
+    """What reading, splitting and checking the data found (`search.data.prepare`; run.json's data,
+    card.json's data and the prepared data's cache), and what a reader is told about it.
+
+    A source's reader fills in what reading found (`search.data.sources.read_reviews`), the
+    preparation the rest. Fields that only some sources or options produce are left out while None.
+    """
+
+    source: str = ""
+    """Where the data came from: --data as the run uses it (a local path made absolute, tfds or tfds:NAME)."""
+    fingerprint: str | None = None
+    """The prepared data's fingerprint (`search.data.data_fingerprint`): what a resumed run must find again."""
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Reviews per split: {"train"|"val"|"test": count}."""
+    tokens: dict[str, int] = field(default_factory=dict)
+    """Tokens per split, every review whole: {"train"|"val"|"test": count}."""
+    vocabulary_size: int | None = None
+    """Words in the vocabulary built from the training split ("" and "[UNK]" included)."""
+    classes: list[str] | None = None
+    """The class names in index order (a label i is classes[i]); None for runs recorded before classes were named."""
+    class_counts: dict | None = field(default=None, metadata=_meta(shape=dict))
+    """Reviews per split and class: {"train"|"val"|"test": {class: count}}, every class named."""
+    val_split: str = "review by review"
+    """How validation was made: "by blocks of N review ids", "review by review" or "given by the source"."""
+    test_split: str = ""
+    """How the test split was made: "given by the source", "given: FILE" or "carved: ..." (empty in older runs)."""
+    empty_texts: dict | None = field(default=None, metadata=_meta(shape=dict))
+    """Texts without a word once standardized, per split: {"train"|"val"|"test": count} (kept: the model answers them)."""
+    wordless_characters: dict | None = field(default=None, metadata=_meta(shape=dict))
+    """The characters the standardization dropped from the texts left without a word, the most frequent
+    with their counts ({} when none)."""
+    duplicates: Duplicates | None = field(default=None, metadata=_meta(of=Duplicates))
+    """Texts that copy a text of another split; None for runs recorded before they were counted."""
+    read: dict | None = field(default=None, metadata=_meta(shape=dict))
+    """Reviews per split and class as read: its labels made classes, a test split carved where the
+    source gave none, before any limit or validation split: {split: {class: count}}."""
+    reviews_with_replaced_bytes: int = 0
+    """Reviews whose bytes were not UTF-8, the bad bytes replaced."""
+    hidden_files_skipped: int = 0
+    """Hidden files (.*, macOS's ._*) skipped in a folder or archive."""
+    folders_skipped: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """Files skipped in folders that are not a class, by folder ({"train/unsup": 50000}); absent when none."""
+    features: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """The TensorFlow Datasets features read: {"text": name, "label": name}; absent for other sources."""
+    unlabelled_splits: list | None = field(default=None, metadata=_meta(optional=True))
+    """TensorFlow Datasets splits skipped for having no label; absent when none."""
+    dropped_missing: int | None = field(default=None, metadata=_meta(optional=True))
+    """Rows without a label dropped (--drop-missing); absent without it."""
+    dropped_missing_texts: int | None = field(default=None, metadata=_meta(optional=True))
+    """Rows with a label but without a text dropped (--drop-missing, tables); absent without it."""
+    header_rows_dropped: int | None = field(default=None, metadata=_meta(optional=True))
+    """Rows repeating a table's header dropped (--drop-header-rows); absent without it."""
+    labels_stripped: int | None = field(default=None, metadata=_meta(optional=True))
+    """Labels that had surrounding whitespace, stripped; absent when none."""
+    labels_case_folded: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """Labels merged up to case (--fold-label-case): {spelling kept: {spelling merged into it: count}}; absent when none."""
+    labels_normalized: int | None = field(default=None, metadata=_meta(optional=True))
+    """Labels that differed from another spelling only invisibly (Unicode's composed form, format
+    characters such as a zero-width space), normalized; absent when none."""
+    labels_as_numbers: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """Labels read as the numbers they spell in another way: {number: {spelling: count}} ({"1": {"01": 3}}); absent when none."""
+    other_files_skipped: int | None = field(default=None, metadata=_meta(optional=True))
+    """Files in class folders that do not end in .txt (in any case), skipped; absent when none."""
+    text_column: str | None = None
+    """The DataConfig field of this name the data was prepared with (None: recorded before it existed); so are the next."""
+    label_column: str | None = None
+    """DataConfig.label_column."""
+    test_fraction: float | None = None
+    """DataConfig.test_fraction."""
+    drop_missing: bool | None = None
+    """DataConfig.drop_missing."""
+    drop_header_rows: bool | None = None
+    """DataConfig.drop_header_rows."""
+    fold_label_case: bool | None = None
+    """DataConfig.fold_label_case."""
+    quoting: str | None = None
+    """DataConfig.quoting."""
+    delimiter: str | None = None
+    """DataConfig.delimiter."""
+    val_fraction: float | None = None
+    """DataConfig.val_fraction."""
+    val_block: int | None = None
+    """DataConfig.val_block."""
+    max_vocab: int | None = None
+    """DataConfig.max_vocab."""
+    limit: int | None = None
+    """DataConfig.limit."""
+    test_limit: int | None = None
+    """DataConfig.test_limit."""
+    seed: int | None = None
+    """DataConfig.seed."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+    @property
+    def checked(self) -> bool:
+        """Whether the texts were checked (copies, dropped characters) and the classes named: facts
+        of a preparation since those checks (a cached preparation made before them is made again)."""
+        return self.duplicates is not None and self.classes is not None and self.wordless_characters is not None
+
+    def naming(self, source: str) -> DataFacts:
+        """The same facts naming `source` (a cached preparation names the source it was first made
+        from), written back with the keys they were read with."""
+        facts = copy.copy(self)
+        facts.source = source
+        return facts
+
+    @property
+    def test_copies(self) -> int:
+        """Test reviews that copy a training review (0 where not recorded)."""
+        return self.duplicates.test_in_training if self.duplicates else 0
+
+    def copies_note(self) -> str:
+        """What to say beside a test accuracy when some test reviews copy training ones:
+        " (N of them copy a training review)", or "" when none does."""
+        copies = self.test_copies
+        return f" ({copies:,} of them cop{'ies' if copies == 1 else 'y'} a training review)" if copies else ""
+
+    def majority_floor(self) -> tuple[str, float] | None:
+        """The test split's largest class and its share: the accuracy of always answering it, the floor
+        any model must beat; None for runs recorded without class counts."""
+        counts = (self.class_counts or {}).get("test") or {}
+        total = sum(counts.values())
+        if not total:
+            return None
+        name = max(counts, key=counts.get)
+        return name, counts[name] / total
+
+    def floor_note(self, test_accuracy: float | None, objective: Objective = OBJECTIVE) -> str:
+        """A warning when a test accuracy does not beat `majority_floor`, else "": with the advice to rank
+        by macro-F1 when the classes are `UNBALANCED` and the run did not."""
+        floor = self.majority_floor()
+        if floor is None or test_accuracy is None or test_accuracy > floor[1]:
+            return ""
+        unbalanced = floor[1] > UNBALANCED / len(self.class_counts["test"])
+        advice = unbalanced and objective.metric != "val_macro_f1"
+        return (
+            f"the exported model's test accuracy {test_accuracy:.2%} does not beat always answering "
+            f'"{floor[0]}" ({floor[1]:.2%} of the test split)'
+            + ("; the classes are unbalanced: rank by --objective val_macro_f1" if advice else "")
+        )
+
+    def class_text(self, shown: int | None = None) -> str:
+        """The classes line: each class's share of the training split (the first `shown` of more,
+        `cut`), the majority-class floor on the test split, and the output head; "" for runs recorded
+        without classes."""
+        classes, counts = self.classes, (self.class_counts or {}).get("train") or {}
+        if not classes or not counts:
+            return ""
+        total = sum(counts.values())
+        shares = cut([f"{visible(name)} {counts.get(name, 0) / total:.1%}" for name in classes], shown, " · ")
+        floor = self.majority_floor()
+        head = "one logit (sigmoid)" if len(classes) == 2 else f"{len(classes)} logits (softmax), the tutorial's models too"
+        text = f"{len(classes)}: {shares} of train; head: {head}"
+        return text + (f"; majority-class floor {floor[1]:.1%} on test ({floor[0]})" if floor else "")
+
+    def data_notes(self, shown: int | None = None) -> list[str]:
+        """What reading and checking the data found that a reader should be told: dropped rows, cleaned
+        labels, skipped, repaired, empty or duplicated texts, those that are non-zero; lists in them
+        cut after `shown` items (`cut`)."""
+        copies, skipped = self.duplicates or Duplicates(), self.folders_skipped or {}
+        folded = self.labels_case_folded or {}
+        merges = [f"{', '.join(spellings)} → {kept}" for kept, spellings in folded.items()]
+        numbers = [f"{', '.join(spellings)} → {number}" for number, spellings in (self.labels_as_numbers or {}).items()]
+        notes = [
+            (self.header_rows_dropped, "rows repeating the header dropped (--drop-header-rows)"),
+            (self.dropped_missing, "rows without a label dropped (--drop-missing)"),
+            (self.dropped_missing_texts, "rows without a text dropped (--drop-missing)"),
+            (self.labels_stripped, "labels with surrounding whitespace, stripped"),
+            (self.labels_normalized, "labels with invisible differences (Unicode form, format characters), normalized"),
+            (
+                sum(sum(s.values()) for s in (self.labels_as_numbers or {}).values()),
+                f"labels read as numbers ({cut(numbers, shown)})",
+            ),
+            (
+                sum(sum(s.values()) for s in folded.values()),
+                f"labels merged up to case (--fold-label-case: {cut(merges, shown)})",
+            ),
+            (self.reviews_with_replaced_bytes, "reviews with undecodable bytes replaced"),
+            (self.hidden_files_skipped, "hidden files skipped"),
+            (self.other_files_skipped, "files in class folders not ending in .txt, skipped"),
+            (sum(skipped.values()), f"files skipped in folders that are not a class ({cut(list(skipped), shown)})"),
+            (sum((self.empty_texts or {}).values()), "texts without a word (kept)"),
+            (copies.test_in_training, "test reviews that copy a training review"),
+            (copies.val_in_train, "validation reviews that copy a train review"),
+        ]
+        said = [f"{what}: {count:,}" for count, what in notes if count]
+        if self.wordless_characters:
+            dropped = counts_text(self.wordless_characters)
+            said.append(f"the standardization dropped every character of the texts without a word, most often: {dropped}")
+        return said
+
+
+@dataclass
+class LstmFacts(Document):
+    """The LSTM implementation a run's trials use (run.json's lstm; `search.tuner.choose_lstm`)."""
+
+    requested: str = "auto"
+    """What --lstm asked for: auto, fused or keras."""
+    trials: str = "auto"
+    """What the trials are given (`models.lstm_for` turns "auto" into one on each worker's device)."""
+    kernel: str | None = field(default=None, metadata=_meta(optional=True))
+    """The fused kernel's library, where the trials may use it; absent otherwise."""
+    reason: str | None = field(default=None, metadata=_meta(optional=True))
+    """Why the trials use Keras's layers where the fused kernel was wanted but unavailable; absent otherwise."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
+class Resources(Document):
+    """How trials are packed onto what Ray has (`search.config.plan_resources`; run.json's resources)."""
+
+    cpus: int = 0
+    """CPUs the run uses: --cpus, else every CPU of Ray's."""
+    gpus: float = 0
+    """GPUs the run uses (--gpus)."""
+    cpus_per_trial: int = 1
+    """CPUs each trial is given."""
+    gpus_per_trial: float = 0
+    """GPUs (or a share of one) each trial is given; 0 on CPUs."""
+    concurrency: int = 1
+    """Trials that run at once."""
+    address: str | None = None
+    """The Ray cluster's address (--address), or None for Ray started on this machine."""
+    trial_memory_mb: int | None = field(default=None, metadata=_meta(optional=True))
+    """MiB of memory a trial on CPUs may use: Ray's `memory` resource (what it holds for tasks and
+    actors: the memory available when Ray started, less its object store) in proportion to the
+    CPUs the trial is given of Ray's; 0 (not estimated) for trials on GPUs (search.memory); absent
+    in runs recorded before it."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
+class MemoryFacts(Document):
+    """What a trial's memory holds (`search.session.Session.memory_facts`; run.json's memory)."""
+
+    trial_mb: int | None = None
+    """MiB a trial may use (`Resources.trial_memory_mb`)."""
+    training_mb: int | None = None
+    """MiB its training may use, less its process and data (TrainConfig.memory_mb)."""
+    widest: dict = field(default_factory=dict)
+    """The space's widest configuration (`search.space.widest`): batch_size, max_len and its ModelConfig's fields."""
+    widest_tokens: int = 0
+    """Tokens a review keeps in that configuration; 0: memory cuts none."""
+    reviews_longer: dict[str, int] = field(default_factory=dict)
+    """Training and validation reviews longer than that: {"train"|"val": count} (0 where none is cut)."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+    def text(self) -> str:
+        """The header's memory line, where a trial's memory cuts reviews; else ""."""
+        longer = self.reviews_longer
+        if not any(longer.values()):
+            return ""
+        widest = self.widest
+        return (
+            f"{self.trial_mb:,} MiB per trial: reviews cut to what a trial's batch and width hold in it "
+            f"({self.widest_tokens:,} tokens in the widest: batch {widest['batch_size']}, embedding "
+            f"{widest['embedding_dim']}, units {'+'.join(map(str, widest['units']))}); "
+            f"{longer['train']:,} training and {longer['val']:,} validation reviews are longer"
+        )
 
 
 # ---------------------------------------------------------------- run.json
@@ -137,8 +439,8 @@ class RunFacts(Document):
     """When the run started: ISO 8601, UTC."""
     configs: dict = field(default_factory=dict)
     """The configs: {"search": SearchConfig, "data": DataConfig, "train": the fields every trial shares}."""
-    data: dict = field(default_factory=dict)
-    """Data facts: source, fingerprint, split sizes and tokens, vocabulary size, how validation was split."""
+    data: DataFacts = field(default_factory=DataFacts, metadata=_meta(of=DataFacts))
+    """What reading, splitting and checking the data found."""
     space: list = field(default_factory=list)
     """The search space: one `Param.to_json()` per hyperparameter (see `params`)."""
     study: str = STUDY_NAME
@@ -152,14 +454,12 @@ class RunFacts(Document):
     fidelity: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
     """How the examples budget is spent (search.config.FidelityPlan: max_epochs, rungs,
     budget_epochs, configurations, rule), or None when --max-epochs was given or no budget."""
-    resources: dict = field(default_factory=dict)
-    """What the run was given (search.config.Resources): cpus, gpus, per trial, concurrency, address."""
-    memory: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
-    """What a trial's memory holds (search.session.Session.memory_facts): trial_mb and training_mb,
-    the space's widest configuration, the tokens a review keeps in it (widest_tokens; 0: whole) and
-    the training and validation reviews longer than that (reviews_longer); None without a bound."""
-    lstm: dict = field(default_factory=dict)
-    """The LSTM implementation: {requested, trials, and kernel (a path) or reason (why Keras's)}."""
+    resources: Resources | None = field(default=None, metadata=_meta(of=Resources))
+    """What the run was given: CPUs, GPUs, per trial, concurrency, address; None where not recorded."""
+    memory: MemoryFacts | None = field(default=None, metadata=_meta(optional=True, of=MemoryFacts))
+    """What a trial's memory holds; None without a bound (trials on GPUs, or a run recorded before it)."""
+    lstm: LstmFacts = field(default_factory=LstmFacts, metadata=_meta(of=LstmFacts))
+    """The LSTM implementation the trials use."""
     versions: dict = field(default_factory=dict)
     """Library versions: {library: version}."""
     sessions: list[SessionRecord] = field(default_factory=list, metadata=_meta(of=SessionRecord))
@@ -217,17 +517,12 @@ class RunFacts(Document):
     @property
     def source(self) -> Any:
         """Where the data came from: the data facts' source, else the data config's."""
-        return self.data.get("source") or self.data_config.get("source")
+        return self.data.source or self.data_config.get("source")
 
     @property
-    def fingerprint(self) -> Any:
+    def fingerprint(self) -> str | None:
         """The data's fingerprint, or None."""
-        return self.data.get("fingerprint")
-
-    @property
-    def lstm_trials(self) -> str:
-        """The LSTM implementation the trials were given (run.json's lstm's "trials")."""
-        return self.lstm["trials"]
+        return self.data.fingerprint
 
     def command_text(self) -> str:
         """The command line (an older driver recorded an argv list instead)."""
@@ -487,28 +782,24 @@ class Exported(Document):
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
-    CARD: ClassVar[tuple[str, ...]] = (
-        "trial_id",
-        "seed",
-        "epoch",
-        "value",
-        "test_accuracy",
-        "test_examples",
-        "classes",
-        "test_macro_f1",
-        "test_confusion",
-        "certified",
-    )
-
     @classmethod
-    def from_card(cls, card: dict | None, objective: Objective = OBJECTIVE, refit: bool = False) -> Exported | None:
+    def from_card(cls, card: Card | None, refit: bool = False) -> Exported | None:
         """summary.json's exported from best_model/card.json (None without a card); `refit`: with the card's refit."""
         if card is None:
             return None
-        names = [f for f in _fields(cls) if f.name in cls.CARD + (("refit",) if refit else ())]
-        exported = cls.from_json({_key(f, objective): card.get(_key(f, objective)) for f in names}, objective)
-        exported.refit = card.get("refit") if refit else None
-        return exported
+        return cls(
+            trial_id=card.trial_id,
+            seed=card.seed,
+            epoch=card.epoch,
+            value=card.value,
+            test_accuracy=card.test_accuracy,
+            test_examples=card.test_examples,
+            classes=card.classes,
+            test_macro_f1=card.test_macro_f1,
+            test_confusion=card.test_confusion,
+            certified=card.certified,
+            refit=card.refit if refit else None,
+        )
 
 
 @dataclass
@@ -596,6 +887,18 @@ class Summary(Document):
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
+    def numbers(self, objective: Objective = OBJECTIVE) -> dict[str, float]:
+        """The numbers of its best trial and its exported model, each named "PART.KEY" as summary.json
+        spells it ("best.val_accuracy", "exported.test_accuracy", ...)."""
+        parts = {"best": self.best, "exported": self.exported}
+        return {
+            f"{part}.{key}": value
+            for part, document in parts.items()
+            if document is not None
+            for key, value in document.to_json(objective).items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+
     @classmethod
     def read(cls, run_dir: RunDir, objective: Objective = OBJECTIVE) -> Summary | None:
         """summary.json of `run_dir`, or None when absent; ValueError when it is not a JSON object."""
@@ -605,6 +908,163 @@ class Summary(Document):
     def write(self, run_dir: RunDir, objective: Objective = OBJECTIVE) -> None:
         """Replace summary.json at once."""
         write_json(run_dir.summary_json, self.to_json(objective))
+
+
+# ---------------------------------------------------------------- best_model/: card.json and benchmark.json
+
+
+@dataclass
+class Latency(Document):
+    """Milliseconds one request of one text took (benchmark.json's models[name].latency_ms)."""
+
+    p50: float | None = None
+    """The median."""
+    p95: float | None = None
+    """The 95th percentile."""
+    p99: float | None = None
+    """The 99th percentile."""
+    mean: float | None = None
+    """The mean."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
+class ServedModel(Document):
+    """One model measured for serving in a fresh process (`search.serving.measure`): benchmark.json's
+    models[name], and card.json's benchmark for the exported one."""
+
+    load_s: float | None = None
+    """Seconds `keras.saving.load_model` took."""
+    latency_ms: Latency | None = field(default=None, metadata=_meta(of=Latency))
+    """One request of one test text, over the requests timed after warm-up."""
+    throughput_per_s: dict[str, float] = field(default_factory=dict)
+    """Texts per second at each batch size: {batch size (as text): texts/s}."""
+    size_bytes: int | None = None
+    """model.keras's size on disk."""
+    params: int | None = None
+    """The model's parameter count."""
+    peak_memory_mib: float | None = None
+    """The measuring process's own peak resident memory, MiB (`search.serving.peak_resident_mib`)."""
+    threads: int | None = field(default=None, metadata=_meta(optional=True))
+    """TensorFlow's threads it was measured with: in card.json's benchmark only (benchmark.json says it once)."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
+class Machine(Document):
+    """Where a serving benchmark ran (benchmark.json's machine)."""
+
+    cpus: int | None = None
+    """CPUs the machine has (os.cpu_count)."""
+    processor: str = ""
+    """Its processor, as platform.processor() (else platform.machine()) names it."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
+class Benchmark(Document):
+    """best_model/benchmark.json: the exported model and the tutorial's two measured for serving
+    (python -m search.bench --export RUN_DIR, and the end of a search; `search.serving`)."""
+
+    threads: int | None = None
+    """TensorFlow's intra-op and inter-op threads in each measuring process."""
+    requests: int | None = None
+    """Single-text requests timed for the latency percentiles."""
+    texts: int | None = None
+    """Texts classified for each batch size's throughput."""
+    test_texts: int | None = None
+    """Test texts drawn to measure (absent in older files)."""
+    repeated: bool = False
+    """Whether they were repeated to fill the largest batch (a test split smaller than it)."""
+    machine: Machine | None = field(default=None, metadata=_meta(of=Machine))
+    """Where it ran."""
+    note: str = ""
+    """How the tutorial's models were built for it."""
+    models: dict[str, ServedModel] = field(default_factory=dict, metadata=_meta(of=ServedModel))
+    """{"exported" or a tutorial preset: its numbers}."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+    @classmethod
+    def read(cls, run_dir: RunDir) -> Benchmark | None:
+        """best_model/benchmark.json of `run_dir`, or None when absent; ValueError when it is not a JSON object."""
+        value = read_json(run_dir.best_model / BENCHMARK_FILE)
+        return None if value is None else cls.from_json(value)
+
+    def write(self, run_dir: RunDir) -> None:
+        """Replace benchmark.json at once."""
+        write_json(run_dir.best_model / BENCHMARK_FILE, self.to_json())
+
+
+@dataclass
+class Card(Document):
+    """best_model/card.json: which trial's configuration the exported model is, how it was trained
+    and tested, the data it learned, and what it takes and answers (`search.export`)."""
+
+    trial_id: str = ""
+    """The trial whose configuration it is."""
+    seed: int | None = None
+    """The certification seed it was trained with; None for the trial's own weights, or an ensemble."""
+    refit: bool | None = field(default=None, metadata=_meta(optional=True))
+    """Whether it was refit on train + validation; present once certification exported it."""
+    value: float | None = field(default=None, metadata=_meta(key="{metric}"))
+    """The objective at the epoch kept (key: the objective's metric, e.g. val_accuracy)."""
+    epoch: int | None = None
+    """The epoch kept."""
+    examples_per_s: float | None = None
+    """Training examples per second, mean over epochs."""
+    tokens_per_s: float | None = None
+    """Real training tokens per second, mean over epochs."""
+    certified: Certified | None = field(default=None, metadata=_meta(optional=True, of=Certified))
+    """Its certification's means and standard deviations; present once certification exported it."""
+    ensemble: Ensemble | None = field(default=None, metadata=_meta(optional=True, of=Ensemble))
+    """The mean-logit ensemble of the refits it is (--ensemble); absent otherwise."""
+    model: dict = field(default_factory=dict)
+    """Its network: models.config.ModelConfig's fields."""
+    train: dict = field(default_factory=dict)
+    """The training values of its configuration (learning rate, schedule, batch size, max_len)."""
+    review_tokens: int | None = None
+    """Tokens of each review it keeps: max_len, or fewer where its training's memory held fewer; 0 = whole."""
+    params: dict = field(default_factory=dict)
+    """Its hyperparameters: {name: value}."""
+    test_accuracy: float | None = None
+    """Accuracy on the test split."""
+    test_examples: int | None = None
+    """Reviews in the test split."""
+    classes: list[str] | None = field(default=None, metadata=_meta(optional=True))
+    """The class names in its output order (absent in cards written before classes were named)."""
+    test_macro_f1: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its macro-F1 on the test split."""
+    test_confusion: list[list[int]] | None = field(default=None, metadata=_meta(optional=True))
+    """Test reviews by true class (rows) and predicted class (columns), in `classes` order."""
+    data: DataFacts = field(default_factory=DataFacts, metadata=_meta(of=DataFacts))
+    """The data it learned, as the run's data facts say it."""
+    versions: dict = field(default_factory=dict)
+    """Library versions: {library: version}."""
+    inputs: str = ""
+    """What it takes."""
+    outputs: str = ""
+    """What model.keras and saved_model/ answer."""
+    load: str = ""
+    """How to load it."""
+    benchmark: ServedModel | None = field(default=None, metadata=_meta(optional=True, of=ServedModel))
+    """Its serving numbers and the threads they were measured with, once measured (`search.serving`)."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+    @classmethod
+    def read(cls, folder: Path, objective: Objective = OBJECTIVE) -> Card | None:
+        """FOLDER/card.json (an export's folder: best_model/), or None when absent; ValueError when it
+        is not a JSON object."""
+        value = read_json(Path(folder) / CARD_FILE)
+        return None if value is None else cls.from_json(value, objective)
+
+    def write(self, folder: Path, objective: Objective = OBJECTIVE) -> None:
+        """Replace FOLDER/card.json at once."""
+        write_json(Path(folder) / CARD_FILE, self.to_json(objective))
 
 
 # ---------------------------------------------------------------- baseline.json

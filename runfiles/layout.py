@@ -329,44 +329,7 @@ def as_float(value) -> float:
         return math.nan
 
 
-# ---------------------------------------------------------------- what the data held
-
-
-def copies_note(facts: dict) -> str:
-    """What to say beside a test accuracy when some test reviews copy training ones (run.json's data
-    facts): " (N of them copy a training review)", or "" when none does."""
-    copies = (facts.get("duplicates") or {}).get("test_in_training")
-    return f" ({copies:,} of them cop{'ies' if copies == 1 else 'y'} a training review)" if copies else ""
-
-
-def majority_floor(facts: dict) -> tuple[str, float] | None:
-    """The test split's largest class and its share: the accuracy of always answering it, the floor any
-    model must beat (run.json's data facts "class_counts"); None for runs recorded without them."""
-    counts = (facts.get("class_counts") or {}).get("test") or {}
-    total = sum(counts.values())
-    if not total:
-        return None
-    name = max(counts, key=counts.get)
-    return name, counts[name] / total
-
-
-UNBALANCED = 1.5
-"""Classes count as unbalanced when the largest holds more than this many times an equal share (1/K)."""
-
-
-def floor_note(facts: dict, test_accuracy: float | None, objective: Objective = OBJECTIVE) -> str:
-    """A warning when a test accuracy does not beat `majority_floor`, else "": with the advice to rank
-    by macro-F1 when the classes are `UNBALANCED` and the run did not."""
-    floor = majority_floor(facts)
-    if floor is None or test_accuracy is None or test_accuracy > floor[1]:
-        return ""
-    unbalanced = floor[1] > UNBALANCED / len((facts.get("class_counts") or {}).get("test") or {})
-    advice = unbalanced and objective.metric != "val_macro_f1"
-    return (
-        f"the exported model's test accuracy {test_accuracy:.2%} does not beat always answering "
-        f'"{floor[0]}" ({floor[1]:.2%} of the test split)'
-        + ("; the classes are unbalanced: rank by --objective val_macro_f1" if advice else "")
-    )
+# ---------------------------------------------------------------- lists in lines
 
 
 SHOWN_IN_TERMINAL = 8
@@ -380,49 +343,11 @@ def cut(items: list[str], shown: int | None, sep: str = ", ") -> str:
     return sep.join(items[:shown]) + f"{sep}… ({len(items):,} in all)"
 
 
-def class_text(facts: dict, shown: int | None = None) -> str:
-    """The classes line: each class's share of the training split (the first `shown` of more,
-    `cut`), the majority-class floor on the test split, and the output head; "" for runs recorded
-    without classes."""
-    classes, counts = facts.get("classes"), (facts.get("class_counts") or {}).get("train") or {}
-    if not classes or not counts:
-        return ""
-    total = sum(counts.values())
-    shares = cut([f"{name} {counts.get(name, 0) / total:.1%}" for name in classes], shown, " · ")
-    floor = majority_floor(facts)
-    head = "one logit (sigmoid)" if len(classes) == 2 else f"{len(classes)} logits (softmax), the tutorial's models too"
-    text = f"{len(classes)}: {shares} of train; head: {head}"
-    return text + (f"; majority-class floor {floor[1]:.1%} on test ({floor[0]})" if floor else "")
-
-
-def data_notes(facts: dict, shown: int | None = None) -> list[str]:
-    """What reading and checking the data found that a reader should be told, from run.json's
-    "data" facts (`search.data`): dropped rows, cleaned labels, skipped, repaired, empty or
-    duplicated texts, those that are non-zero; lists in them cut after `shown` items (`cut`)."""
-    empty = sum((facts.get("empty_texts") or {}).values())
-    copies = facts.get("duplicates") or {}
-    skipped = facts.get("folders_skipped") or {}
-    folded = facts.get("labels_case_folded") or {}
-    merges = [f"{', '.join(spellings)} → {kept}" for kept, spellings in folded.items()]
-    notes = [
-        (facts.get("header_rows_dropped", 0), "rows repeating the header dropped (--drop-header-rows)"),
-        (facts.get("dropped_missing", 0), "rows without a label dropped (--drop-missing)"),
-        (facts.get("dropped_missing_texts", 0), "rows without a text dropped (--drop-missing)"),
-        (facts.get("labels_stripped", 0), "labels with surrounding whitespace, stripped"),
-        (sum(sum(s.values()) for s in folded.values()), f"labels merged up to case (--fold-label-case: {cut(merges, shown)})"),
-        (facts.get("reviews_with_replaced_bytes", 0), "reviews with undecodable bytes replaced"),
-        (facts.get("hidden_files_skipped", 0), "hidden files skipped"),
-        (sum(skipped.values()), f"files skipped in folders that are not a class ({cut(list(skipped), shown)})"),
-        (empty, "texts without a word (kept)"),
-        (copies.get("test_in_training", 0), "test reviews that copy a training review"),
-        (copies.get("val_in_train", 0), "validation reviews that copy a train review"),
-    ]
-    said = [f"{what}: {count:,}" for count, what in notes if count]
-    dropped = facts.get("wordless_characters") or {}
-    if dropped:
-        dropped_text = counts_text(dropped)
-        said.append(f"the standardization dropped every character of the texts without a word, most often: {dropped_text}")
-    return said
+def visible(name: str) -> str:
+    """A name as a line prints it with what is invisible escaped: each character that Python does not
+    print (a zero-width space, a byte-order mark, a no-break space, a control character) as its
+    escape ("pos\\u200b"), the rest as it is ("café")."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in name)
 
 
 def counts_text(counts: dict[str, int]) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -93,7 +92,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
     tutorial_way |= {"max_len": 0, "bucket": False, "schedule": "constant"}
     classes, metric = len(session.prepared.classes), session.objective.metric
     jobs = [
-        Job(point, configs_from(point, classes, base, **tutorial_way)[1], "last", {"preset": preset}, session.objective)
+        Job(point, configs_from(point, classes, base, **tutorial_way)[1], "last", session.objective, preset=preset)
         for preset, point in ((preset, tutorial_point(preset, session.space)) for preset in TUTORIAL_PRESETS)
     ]
     train = {name: getattr(jobs[0].train, name) for name in RECORDED_TRAIN}
@@ -104,27 +103,27 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         session.prepared,
         resources.cpus_per_trial,
         resources.gpus_per_trial,
-        on_done=lambda r: session.progress.say(
-            f"baseline  {r['label']['preset']}: {metric} {r[metric]:.4f} after {config.epochs} epochs"
+        on_done=lambda job, r: session.progress.say(
+            f"baseline  {job.preset}: {metric} {r.value:.4f} after {config.epochs} epochs"
         ),
     )
     models = {}
     for job, result in zip(jobs, results, strict=True):
-        models[job.label["preset"]] = BaselineModel(
+        models[job.preset] = BaselineModel(
             params=job.params,
             train=train,
-            value=result[metric],
-            test_accuracy=result["test_accuracy"],
-            test_macro_f1=result["test"].macro_f1,
+            value=result.value,
+            test_accuracy=result.test_accuracy,
+            test_macro_f1=result.test.macro_f1,
             test_examples=len(session.prepared.splits["test"]),
-            examples=result["examples"],
-            examples_per_s=statistics.fmean(m["examples_per_s"] for m in result["history"]),
+            examples=result.examples,
+            examples_per_s=result.mean("examples_per_s"),
             epochs=[
                 {k: m.get(k) for k in dict.fromkeys(("epoch", metric, "val_loss", "train_accuracy", "epoch_s"))}
-                for m in result["history"]
+                for m in result.history
             ],
         )
-        session.progress.field(job.label["preset"], f"test_accuracy {models[job.label['preset']].test_accuracy:.4f}")
+        session.progress.field(job.preset, f"test_accuracy {models[job.preset].test_accuracy:.4f}")
     return Baseline(
         models=models,
         examples=sum(m.examples for m in models.values()),
@@ -148,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.baseline", *argv])
-    return follow_up(run_dir, lambda session: run_baselines(session, config).write(run_dir, session.objective), command)
+
+    def work(session: Session) -> None:
+        run_baselines(session, config).write(run_dir, session.objective)
+
+    return follow_up(run_dir, work, command)
 
 
 if __name__ == "__main__":

@@ -24,13 +24,14 @@ compute is counted apart from the search's budget.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
-import statistics
 import sys
 import time
 
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import (
+    Card,
     Certification,
     Certified,
     CertifiedConfig,
@@ -42,12 +43,11 @@ from runfiles.documents import (
     RunFacts,
     Summary,
 )
-from runfiles.io import read_json, read_rows
-from runfiles.layout import CARD_FILE, OBJECTIVE, Objective, RunDir, copies_note, rank_key
+from runfiles.io import read_rows
+from runfiles.layout import OBJECTIVE, Objective, RunDir, rank_key
 from search.config import CertifyConfig
-from search.console import Progress
 from search.export import evaluate_test, export_network
-from search.retrain import Job, network_of, run_jobs, spread
+from search.retrain import Job, JobResult, network_of, run_jobs, spread
 from search.session import Session, follow_up
 from search.space import configs_from, model_config
 from search.train import review_tokens
@@ -68,14 +68,14 @@ def peak_epochs(row: dict) -> int:
     return int(row.get("best_epoch") or row["epochs"])
 
 
-def certify(session: Session, config: CertifyConfig, progress: Progress) -> Certification:
+def certify(session: Session, config: CertifyConfig) -> Certification:
     """Re-train, evaluate and export (see the module's docstring); returns summary.json's "certification"."""
     from search.searcher import trial_of  # Optuna loads once certification runs, not on --help
 
-    run_dir, search, resources, metric = session.run_dir, session.search, session.resources, session.objective.metric
+    run_dir, search, resources, progress = session.run_dir, session.search, session.resources, session.progress
     chosen = candidates(run_dir, config.top, session.objective)
     classes = len(session.prepared.classes)
-    base = session.train_base(RunFacts.read(run_dir).lstm_trials)
+    base = session.train_base(RunFacts.read(run_dir).lstm.trials)
     params = {row["trial_id"]: trial_of(run_dir, int(row["number"])).params for row in chosen}
     jobs = [
         Job(
@@ -83,66 +83,63 @@ def certify(session: Session, config: CertifyConfig, progress: Progress) -> Cert
             configs_from(
                 params[row["trial_id"]], classes, base, epochs=peak_epochs(row), schedule_epochs=base.epochs, seed=search.seed + s
             )[1],
-            label={"trial_id": row["trial_id"], "rank": rank, "seed": search.seed + s, "epochs": peak_epochs(row)},
             objective=session.objective,
+            trial_id=row["trial_id"],
+            rank=rank,
         )
         for rank, row in enumerate(chosen, start=1)
         for s in range(1, config.seeds + 1)
     ]
     progress.field("certify", f"{len(chosen)} configurations x {config.seeds} seeds, {len(jobs)} trainings")
     started = time.time()
-    results = run_jobs(
-        jobs,
-        session.prepared,
-        resources.cpus_per_trial,
-        resources.gpus_per_trial,
-        on_done=lambda r: progress.say(
-            f"seed      {r['label']['trial_id']} seed {r['label']['seed']}: {metric} {r[metric]:.4f} at epoch {r['epoch']}"
-        ),
-    )
-    CertifyRow.write(run_dir, [_row(r, metric) for r in results], session.objective)
-    summary = _summarize(jobs, results, time.time() - started, session.objective)
-    mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == summary.exported]
-    if config.refit:
-        mine = _refit(session, mine, summary, progress)
-    summary.wall_s = time.time() - started
-    _export(session, mine, summary, progress, ensemble=config.ensemble)
-    return summary
-
-
-def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progress) -> list[tuple[Job, dict]]:
-    """Fit the chosen configuration on train + validation with each seed, for the epochs its trial peaked at."""
-    resources = session.resources
-    jobs = [Job(job.params, job.train, "last", {**job.label, "refit": True}, job.objective) for job, _ in mine]
     metric = session.objective.metric
     results = run_jobs(
         jobs,
         session.prepared,
         resources.cpus_per_trial,
         resources.gpus_per_trial,
-        refit=True,
-        on_done=lambda r: progress.say(
-            f"refit     {r['label']['trial_id']} seed {r['label']['seed']}: {r['label']['epochs']} epochs on train + validation"
-        ),
+        on_done=lambda job, r: progress.say(f"seed      {job.name}: {metric} {r.value:.4f} at epoch {r.epoch}"),
     )
-    for job, result in zip(jobs, results, strict=True):
-        result[metric] = next(r for j, r in mine if j.label["seed"] == job.label["seed"])[metric]
-    mean, std = spread([r["test_accuracy"] for r in results])
-    f1_mean, f1_std = spread([r["test"].macro_f1 for r in results])
+    CertifyRow.write(run_dir, [_row(job, r) for job, r in zip(jobs, results, strict=True)], session.objective)
+    summary = _summarize(jobs, results, time.time() - started, session.objective)
+    mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == summary.exported]
+    if config.refit:
+        mine = _refit(session, mine, summary)
+    summary.wall_s = time.time() - started
+    _export(session, mine, summary, ensemble=config.ensemble)
+    return summary
+
+
+def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certification) -> list[tuple[Job, JobResult]]:
+    """Fit the chosen configuration on train + validation with each seed, for the epochs its trial peaked at."""
+    resources, progress = session.resources, session.progress
+    jobs = [dataclasses.replace(job, keep="last") for job, _ in mine]
+    results = run_jobs(
+        jobs,
+        session.prepared,
+        resources.cpus_per_trial,
+        resources.gpus_per_trial,
+        refit=True,
+        on_done=lambda job, _: progress.say(f"refit     {job.name}: {job.train.epochs} epochs on train + validation"),
+    )
+    for result, (_, certified) in zip(results, mine, strict=True):
+        result.value = certified.value  # a refit's own validation is data it trained on: it is chosen by its seed's
+    mean, std = spread([r.test_accuracy for r in results])
+    f1_mean, f1_std = spread([r.test.macro_f1 for r in results])
     summary.refit = Refit(
         seeds=[
             RefitSeed(
-                seed=j.label["seed"],
+                seed=j.train.seed,
                 epochs=j.train.epochs,
-                test_accuracy=r["test_accuracy"],
-                examples=r["examples"],
-                test_macro_f1=r["test"].macro_f1,
+                test_accuracy=r.test_accuracy,
+                examples=r.examples,
+                test_macro_f1=r.test.macro_f1,
             )
             for j, r in zip(jobs, results, strict=True)
         ],
         test_accuracy_mean=mean,
         test_accuracy_std=std,
-        examples=sum(r["examples"] for r in results),
+        examples=sum(r.examples for r in results),
         test_macro_f1_mean=f1_mean,
         test_macro_f1_std=f1_std,
     )
@@ -150,81 +147,82 @@ def _refit(session, mine: list[tuple[Job, dict]], summary: Certification, progre
     return list(zip(jobs, results, strict=True))
 
 
-def _row(result: dict, metric: str) -> CertifyRow:
-    label = result["label"]
+def _row(job: Job, result: JobResult) -> CertifyRow:
     return CertifyRow(
-        trial_id=label["trial_id"],
-        rank=label["rank"],
-        seed=label["seed"],
-        epochs=label["epochs"],
-        best_epoch=result["epoch"],
-        value=result[metric],
-        test_accuracy=result["test_accuracy"],
-        examples=result["examples"],
-        test_macro_f1=result["test"].macro_f1,
+        trial_id=job.trial_id,
+        rank=job.rank,
+        seed=job.train.seed,
+        epochs=job.train.epochs,
+        best_epoch=result.epoch,
+        value=result.value,
+        test_accuracy=result.test_accuracy,
+        examples=result.examples,
+        test_macro_f1=result.test.macro_f1,
     )
 
 
-def _summarize(jobs: list[Job], results: list[dict], seconds: float, objective: Objective) -> Certification:
+def _summarize(jobs: list[Job], results: list[JobResult], seconds: float, objective: Objective) -> Certification:
     configs = []
-    for trial_id in dict.fromkeys(job.label["trial_id"] for job in jobs):
-        mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.label["trial_id"] == trial_id]
-        val_mean, val_std = spread([r[objective.metric] for _, r in mine])
-        test_mean, test_std = spread([r["test_accuracy"] for _, r in mine])
-        f1_mean, f1_std = spread([r["test"].macro_f1 for _, r in mine])
+    for trial_id in dict.fromkeys(job.trial_id for job in jobs):
+        mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == trial_id]
+        val_mean, val_std = spread([r.value for _, r in mine])
+        test_mean, test_std = spread([r.test_accuracy for _, r in mine])
+        f1_mean, f1_std = spread([r.test.macro_f1 for _, r in mine])
+        first = mine[0][0]
         configs.append(
             CertifiedConfig(
                 trial_id=trial_id,
-                rank=mine[0][0].label["rank"],
-                params=mine[0][0].params,
-                epochs=mine[0][0].label["epochs"],
+                rank=first.rank,
+                params=first.params,
+                epochs=first.train.epochs,
                 value_mean=val_mean,
                 value_std=val_std,
                 test_accuracy_mean=test_mean,
                 test_accuracy_std=test_std,
                 test_macro_f1_mean=f1_mean,
                 test_macro_f1_std=f1_std,
-                seeds=[_row(r, objective.metric) for _, r in mine],
+                seeds=[_row(job, r) for job, r in mine],
             )
         )
     best = min(configs, key=lambda c: objective.worst_first(c.value_mean))
     return Certification(
         configurations=configs,
         exported=best.trial_id,
-        examples=sum(r["examples"] for r in results),
+        examples=sum(r.examples for r in results),
         wall_s=seconds,
     )
 
 
-def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progress, ensemble: bool = False) -> None:
+def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certification, ensemble: bool = False) -> None:
     """Ship the model of the chosen configuration's seed with the best objective (in certification),
     or with `ensemble` the mean of every seed's logits (summary.ensemble records its test result)."""
-    objective = session.objective
-    job, result = min(mine, key=lambda pair: objective.worst_first(pair[1][objective.metric]))
+    objective, progress = session.objective, session.progress
+    job, result = min(mine, key=lambda pair: objective.worst_first(pair[1].value))
     chosen = summary.chosen
     headline = summary.refit or chosen
     certified = Certified(chosen.value_mean, chosen.value_std, chosen.test_accuracy_mean, chosen.test_accuracy_std)
     if summary.refit:
         certified.refit_test_accuracy_mean = headline.test_accuracy_mean
         certified.refit_test_accuracy_std = headline.test_accuracy_std
-    facts = {
-        "trial_id": summary.exported,
-        "seed": job.label["seed"],
-        "refit": bool(summary.refit),
-        objective.metric: result[objective.metric],
-        "epoch": result["epoch"],
-        "examples_per_s": statistics.fmean(m["examples_per_s"] for m in result["history"]),
-        "tokens_per_s": statistics.fmean(m["tokens_per_s"] for m in result["history"]),
-        "certified": certified.to_json(objective),
-    }
-    classes = len(session.prepared.classes)
-    network, tested = network_of(job.params, result["weights"], classes), result["test"]
+    card = Card(
+        trial_id=summary.exported,
+        seed=job.train.seed,
+        refit=bool(summary.refit),
+        value=result.value,
+        epoch=result.epoch,
+        examples_per_s=result.mean("examples_per_s"),
+        tokens_per_s=result.mean("tokens_per_s"),
+        certified=certified,
+    )
+    network, tested = network_of(job.params, result.weights, len(session.prepared.classes)), result.test
     if ensemble:
         network, tested = _ensemble(session, mine)
-        seeds = [j.label["seed"] for j, _ in mine]
-        summary.ensemble = Ensemble(seeds=seeds, test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1)
-        facts |= {"seed": None, "ensemble": summary.ensemble.to_json()}
-    export_network(network, job.params, session.prepared, session.run_dir.best_model, facts, job.train, tested=tested)
+        summary.ensemble = Ensemble(
+            seeds=[j.train.seed for j, _ in mine], test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1
+        )
+        card = dataclasses.replace(card, seed=None, ensemble=summary.ensemble)
+    best_model = session.run_dir.best_model
+    export_network(network, job.params, session.prepared, best_model, card, job.train, tested=tested, objective=objective)
     if ensemble:
         progress.field(
             "ensemble",
@@ -234,17 +232,17 @@ def _export(session, mine: list[tuple[Job, dict]], summary: Certification, progr
     progress.field(
         "certified",
         f"{summary.exported}: test_accuracy {headline.test_accuracy_mean:.4f} "
-        f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}{copies_note(session.prepared.facts)}; "
+        f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}{session.prepared.facts.copies_note()}; "
         f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification",
     )
 
 
-def _ensemble(session, mine: list[tuple[Job, dict]]):
+def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
     """(the network averaging every seed's logits, its test Evaluation)."""
     from models import mean_logits  # Keras loads at the export, not on --help
 
     job, classes = mine[0][0], len(session.prepared.classes)
-    members = [network_of(j.params, r["weights"], classes, name=f"seed_{j.label['seed']}") for j, r in mine]
+    members = [network_of(j.params, r.weights, classes, name=f"seed_{j.train.seed}") for j, r in mine]
     network = mean_logits(members)
     config, data = model_config(job.params, classes), session.prepared
     return network, evaluate_test(network, data, config.vocab_size, review_tokens(config, job.train, data))
@@ -273,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "search.certify", *argv])
 
     def work(session: Session) -> None:
-        record(run_dir, certify(session, config, session.progress), session.objective)
+        record(run_dir, certify(session, config), session.objective)
 
     return follow_up(run_dir, work, command)
 
@@ -282,7 +280,7 @@ def record(run_dir: RunDir, certification: Certification, objective: Objective) 
     """Add the certification to summary.json (and what was exported with it, refit included)."""
     summary = Summary.read(run_dir, objective)
     summary.certification = certification
-    summary.exported = Exported.from_card(read_json(run_dir.best_model / CARD_FILE), objective, refit=True)
+    summary.exported = Exported.from_card(Card.read(run_dir.best_model, objective), refit=True)
     summary.write(run_dir, objective)
 
 

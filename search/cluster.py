@@ -23,6 +23,7 @@ import sys
 from runfiles.cli import UsageError
 from runfiles.io import read_rows
 from runfiles.layout import RunDir
+from search.console import Progress
 
 HOST_PORT = re.compile(r"^(?:ray://)?(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 BOUNDED_CONNECT = {
@@ -118,10 +119,10 @@ def node_facts(run_dir: RunDir) -> dict:
             nodes.setdefault(row["node_id"], {"hostname": row.get("hostname", ""), "lstm": set()})["lstm"].add(
                 row.get("lstm", "")
             )
-    return {node: {"hostname": facts["hostname"], "lstm": sorted(facts["lstm"] - {""})} for node, facts in nodes.items()}
+    return {node: {"hostname": seen["hostname"], "lstm": sorted(seen["lstm"] - {""})} for node, seen in nodes.items()}
 
 
-def wait_for_gpus(gpus: float, timeout_s: float, progress) -> dict:
+def wait_for_gpus(gpus: float, timeout_s: float, progress: Progress) -> dict:
     """The cluster's resources once it has `gpus` GPUs, asking the autoscaler for them first.
 
     A cluster whose GPU workers start at zero (cluster.yaml's min_workers: 0) has none when

@@ -18,7 +18,7 @@ from typing import Any
 
 from models import LstmChoice
 from runfiles.cli import ArgumentParser, UsageError, add_fields
-from runfiles.documents import RunFacts
+from runfiles.documents import Resources, RunFacts
 from runfiles.layout import Objective, objective_named
 from search.data import READ_FIELDS, DataConfig, absolute_source
 from search.space import SPACE, narrowed, parse_fixed
@@ -163,22 +163,6 @@ RESUMABLE = (
     "mlflow",
 )
 """Options a resumed run may change; every other one keeps the value the run started with."""
-
-
-@dataclass(frozen=True)
-class Resources:
-    """How trials are packed onto what Ray has."""
-
-    cpus: int
-    gpus: float
-    cpus_per_trial: int
-    gpus_per_trial: float
-    concurrency: int
-    address: str | None
-    trial_memory_mb: int = 0
-    """MiB of memory a trial on CPUs may use: Ray's `memory` resource (what it holds for tasks and
-    actors: the memory available when Ray started, less its object store) in proportion to the
-    CPUs the trial is given of Ray's; 0 (not estimated) for trials on GPUs (search.memory)."""
 
 
 def plan_resources(config: SearchConfig, available: dict) -> Resources:

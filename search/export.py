@@ -5,14 +5,16 @@ The test split is evaluated here, once, for the exported model only.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from runfiles.io import replace_dir, staging_dir, write_json
-from runfiles.layout import CARD_FILE, MODEL_FILE, SAVED_MODEL_DIR, RunDir
+from runfiles.documents import Card
+from runfiles.io import replace_dir, staging_dir
+from runfiles.layout import MODEL_FILE, OBJECTIVE, SAVED_MODEL_DIR, Objective, RunDir
 from search import faults
 from search.data import Prepared
 from search.space import model_config, train_values
@@ -37,9 +39,12 @@ def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int) -> Eva
     return evaluate(compiled_eval_step(network), test, max_len, len(data.classes))
 
 
-def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, facts: dict, train: TrainConfig) -> dict:
+def export_best(
+    checkpoint: Path, params: dict, data: Prepared, dest: Path, card: Card, train: TrainConfig, objective: Objective = OBJECTIVE
+) -> Card:
     """Write dest/{model.keras, saved_model/, card.json} from a trial's checkpoint, trained as
-    `train` says (`search.space.configs_from`); returns the card.
+    `train` says (`search.space.configs_from`); `card` says which trial and epoch it is, the rest
+    is filled in here; returns the card written.
 
     The network is rebuilt with Keras's own layers (cuDNN on a GPU, no compiled kernel
     needed to load it), whichever LSTM implementation the trial trained with.
@@ -47,15 +52,23 @@ def export_best(checkpoint: Path, params: dict, data: Prepared, dest: Path, fact
     from models import load_checkpoint  # Keras loads at the export, not on --help
 
     network, _, _, _ = load_checkpoint(checkpoint, lstm="keras")
-    return export_network(network, params, data, dest, facts, train)
+    return export_network(network, params, data, dest, card, train, objective=objective)
 
 
 def export_network(
-    network, params: dict, data: Prepared, dest: Path, facts: dict, train: TrainConfig, tested: Evaluation | None = None
-) -> dict:
+    network,
+    params: dict,
+    data: Prepared,
+    dest: Path,
+    card: Card,
+    train: TrainConfig,
+    tested: Evaluation | None = None,
+    objective: Objective = OBJECTIVE,
+) -> Card:
     """Write dest/{model.keras, saved_model/, card.json} for a network (Keras's layers) trained as
-    `train` says; returns the card. The model keeps the tokens of each review its training kept
-    (`search.train.review_tokens`).
+    `train` says; `card` says which trial, seed and epoch it is (its `value` the `objective`'s), the
+    rest is filled in here; returns the card written. The model keeps the tokens of each review its
+    training kept (`search.train.review_tokens`).
 
     The test split is evaluated here unless `tested` is given (it was, for this very network).
     Built in a staging folder beside `dest` and swapped in at the end, so an earlier export
@@ -68,34 +81,40 @@ def export_network(
     if tested is None:
         tested = evaluate_test(network, data, network_config.vocab_size, tokens)
     model = with_vectorizer(network, make_vectorizer(data.vocabulary[: network_config.vocab_size], tokens))
-    card = {
-        **facts,
-        "model": network_config.to_dict(),
-        "train": train_values(params),
-        "review_tokens": tokens,
-        "params": params,
-        "test_accuracy": tested.accuracy,
-        "test_examples": len(data.splits["test"]),
-        "classes": classes,
-        "test_macro_f1": tested.macro_f1,
-        "test_confusion": tested.confusion,
-        "data": data.facts,
-        "versions": library_versions(),
-        "inputs": "a batch of raw strings (shape [batch], dtype string)",
-        "outputs": _outputs(classes),
-        "load": "import models.text; keras.saving.load_model('model.keras', safe_mode=True)  "
-        "(models.text registers the standardization); saved_model/ needs only TensorFlow",
-    }
+    card = _filled(card, params, data, tested, tokens)
     staging = staging_dir(dest)
     try:
         model.save(staging / MODEL_FILE)
         faults.pause("export")  # test-only: a driver stopped here leaves a half-built export
         write_saved_model(model, staging / SAVED_MODEL_DIR, len(classes))
-        write_json(staging / CARD_FILE, card)
+        card.write(staging, objective)
         replace_dir(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return card
+
+
+def _filled(card: Card, params: dict, data: Prepared, tested: Evaluation, tokens: int) -> Card:
+    """`card` with what an export says of itself: its network, training, the tokens of a review it
+    keeps, its test results, its data, the library versions, and what it takes and answers."""
+    return dataclasses.replace(
+        card,
+        model=model_config(params, len(data.classes)).to_dict(),
+        train=train_values(params),
+        review_tokens=tokens,
+        params=params,
+        test_accuracy=tested.accuracy,
+        test_examples=len(data.splits["test"]),
+        classes=data.classes,
+        test_macro_f1=tested.macro_f1,
+        test_confusion=tested.confusion,
+        data=data.facts,
+        versions=library_versions(),
+        inputs="a batch of raw strings (shape [batch], dtype string)",
+        outputs=_outputs(data.classes),
+        load="import models.text; keras.saving.load_model('model.keras', safe_mode=True)  "
+        "(models.text registers the standardization); saved_model/ needs only TensorFlow",
+    )
 
 
 def _outputs(classes: list[str]) -> str:

@@ -24,8 +24,8 @@ import urllib.request
 from pathlib import Path
 
 from runfiles.cli import UsageError
-from runfiles.io import read_json
-from runfiles.layout import RunDir
+from runfiles.documents import RunFacts, Summary
+from runfiles.layout import OBJECTIVE, RunDir
 from search import internals
 from search.cluster import HOST_PORT
 
@@ -260,6 +260,14 @@ def experiment_name(run_dir: RunDir) -> str:
     return str(Path(run_dir.root).resolve())
 
 
+def outcome_metrics(run_dir: RunDir) -> dict[str, float]:
+    """summary.json's numbers for the outcome run (`Summary.numbers`); {} without a summary."""
+    facts = RunFacts.read(run_dir)
+    objective = facts.ranking if facts else OBJECTIVE
+    summary = Summary.read(run_dir, objective)
+    return summary.numbers(objective) if summary else {}
+
+
 def log_outcome(uri: str, run_dir: RunDir) -> str:
     """The run's outcome as one MLflow run: summary.json's numbers, the summary, report and
     exported model as artifacts; returns its run id."""
@@ -271,13 +279,7 @@ def log_outcome(uri: str, run_dir: RunDir) -> str:
     experiment = client.get_experiment_by_name(name)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
     run = client.create_run(experiment_id, run_name=OUTCOME_RUN, tags={"run_dir": name})
-    summary = read_json(run_dir.summary_json) if run_dir.summary_json.is_file() else {}
-    metrics = {}
-    for part in ("best", "exported"):
-        for key, value in (summary.get(part) or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                metrics[f"{part}.{key}"] = value
-    for key, value in metrics.items():
+    for key, value in outcome_metrics(run_dir).items():
         client.log_metric(run.info.run_id, key, value)
     for path in (run_dir.summary_json, run_dir.run_json):
         if path.is_file():

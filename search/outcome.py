@@ -15,11 +15,9 @@ from pathlib import Path
 from ray import tune
 
 from runfiles.cli import INTERRUPTED, fail
-from runfiles.documents import BestTrial, Budget, Certification, Exported, RunFacts, Summary, TutorialEntry
-from runfiles.io import read_json
-from runfiles.layout import CARD_FILE, MODEL_FILE, TUTORIAL_PRESETS, State, as_float, best_row, copies_note, floor_note
+from runfiles.documents import BestTrial, Budget, Card, Certification, Exported, RunFacts, Summary, TutorialEntry
+from runfiles.layout import MODEL_FILE, TUTORIAL_PRESETS, State, as_float, best_row
 from search.cluster import node_facts
-from search.console import Progress
 from search.export import export_best
 from search.searcher import trial_of
 from search.session import Session
@@ -35,9 +33,9 @@ class Outcome:
     best: dict | None = None
 
 
-def settle(session: Session, built: Built, progress: Progress) -> Outcome:
+def settle(session: Session, built: Built) -> Outcome:
     """End the trials the time budget cut, detect an interruption, find the best trial."""
-    table, run_dir = built.table, session.run_dir
+    table, run_dir, progress = built.table, session.run_dir, session.progress
     if built.time_budget.spent and built.searcher is not None:  # Tune ended every trial at once: tell the study and the table
         for number, params in built.searcher.prune_unfinished("time budget ran out"):
             table.add(number, params)
@@ -92,14 +90,14 @@ def _facts(session: Session) -> RunFacts:
 # ---------------------------------------------------------------- export and summary
 
 
-def export_and_summarize(session: Session, built: Built, outcome: Outcome, progress: Progress, export: bool = True) -> Summary:
+def export_and_summarize(session: Session, built: Built, outcome: Outcome, export: bool = True) -> Summary:
     """Export the best trial (unless it is already exported, or `export` is off because
     certification will export) and write summary.json."""
     best = outcome.best
     card, certification = _unchanged(session, best)
     card = card or (_export(session, best) if export else None)
     summary = summarize(session, built, _best_entry(session, best, card), card, certification)
-    _say_best(summary.best, session, card, progress)
+    _say_best(summary.best, session, card)
     return summary
 
 
@@ -107,7 +105,7 @@ def summarize(
     session: Session,
     built: Built,
     best: BestTrial | None = None,
-    card: dict | None = None,
+    card: Card | None = None,
     certification: Certification | None = None,
 ) -> Summary:
     """Write summary.json: the run ended (also when no trial had a value to export: `best` None)."""
@@ -115,7 +113,7 @@ def summarize(
     metric = session.objective.metric
     summary = Summary(
         best=best,
-        exported=Exported.from_card(card, session.objective),
+        exported=Exported.from_card(card),
         certification=certification,
         tutorial={
             row["preset"]: TutorialEntry(row["trial_id"], row["state"], _number(row.get(metric)))
@@ -131,55 +129,55 @@ def summarize(
     return summary
 
 
-def _say_best(entry: BestTrial, session: Session, card: dict | None, progress: Progress) -> None:
+def _say_best(entry: BestTrial, session: Session, card: Card | None) -> None:
     """The final lines: the best trial (its test accuracy when its own model is exported, with the
     test reviews that copy training ones), the model, and whether it beats the majority class."""
+    progress, facts = session.progress, session.prepared.facts
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.params.items())
     tested = (
-        f", test_accuracy {entry.test_accuracy:.4f} on {entry.test_examples:,} test reviews{copies_note(session.prepared.facts)}"
+        f", test_accuracy {entry.test_accuracy:.4f} on {entry.test_examples:,} test reviews{facts.copies_note()}"
         if entry.test_accuracy is not None
         else ""
     )
     progress.field("best", f"{entry.trial_id}: {session.objective.metric} {entry.value:.4f}{tested} ({params})")
     if card:
         progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
-        floor = floor_note(session.prepared.facts, card["test_accuracy"], session.objective)
+        floor = facts.floor_note(card.test_accuracy, session.objective)
         if floor:
             progress.say(f"warning   {floor}")
 
 
-def _unchanged(session: Session, best: dict) -> tuple[dict | None, Certification | None]:
+def _unchanged(session: Session, best: dict) -> tuple[Card | None, Certification | None]:
     """The export (card.json) and certification of an earlier session, when its best trial and epoch
     are still the best (a resumed, finished run): the test split is not evaluated again."""
     run_dir = session.run_dir
     summary = Summary.read(run_dir, session.objective) if run_dir.summary_json.is_file() else None
-    card = read_json(run_dir.best_model / CARD_FILE) if (run_dir.best_model / MODEL_FILE).is_file() else None
+    card = Card.read(run_dir.best_model, session.objective) if (run_dir.best_model / MODEL_FILE).is_file() else None
     if not summary or not card or summary.best is None:
         return None, None
     same = summary.best.trial_id == best["trial_id"] and str(summary.best.best_epoch) == str(best["best_epoch"])
     return (card, summary.certification) if same else (None, None)
 
 
-def _export(session: Session, best: dict) -> dict:
+def _export(session: Session, best: dict) -> Card:
     run_dir = session.run_dir
     params = trial_of(run_dir, int(best["number"])).params
-    lstm = _facts(session).lstm.get("trials", "auto")
-    _, train = configs_from(params, len(session.prepared.classes), session.train_base(lstm))
-    facts = {
-        "trial_id": best["trial_id"],
-        session.objective.metric: _number(best[session.objective.metric]),
-        "epoch": int(best["best_epoch"]),
-        "examples_per_s": _number(best["examples_per_s"]),
-        "tokens_per_s": _number(best["tokens_per_s"]),
-    }
+    _, train = configs_from(params, len(session.prepared.classes), session.train_base(_facts(session).lstm.trials))
+    card = Card(
+        trial_id=best["trial_id"],
+        value=_number(best[session.objective.metric]),
+        epoch=int(best["best_epoch"]),
+        examples_per_s=_number(best["examples_per_s"]),
+        tokens_per_s=_number(best["tokens_per_s"]),
+    )
     path = best["best_checkpoint"]
     if "://" in path:  # in the storage of a cluster: fetched to a temporary folder
         with tune.Checkpoint(path).as_directory() as folder:
-            return export_best(Path(folder), params, session.prepared, run_dir.best_model, facts, train)
-    return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, facts, train)
+            return export_best(Path(folder), params, session.prepared, run_dir.best_model, card, train, session.objective)
+    return export_best(run_dir.root / path, params, session.prepared, run_dir.best_model, card, train, session.objective)
 
 
-def _best_entry(session: Session, best: dict, card: dict | None) -> BestTrial:
+def _best_entry(session: Session, best: dict, card: Card | None) -> BestTrial:
     """The search's best trial (the study's best); its test accuracy when its own model is exported."""
     run_dir = session.run_dir
     entry = BestTrial(
@@ -192,8 +190,8 @@ def _best_entry(session: Session, best: dict, card: dict | None) -> BestTrial:
         examples_per_s=_number(best["examples_per_s"]),
         tokens_per_s=_number(best["tokens_per_s"]),
     )
-    if card and card["trial_id"] == best["trial_id"] and card.get("seed") is None:
-        entry.test_accuracy, entry.test_examples = card["test_accuracy"], card["test_examples"]
+    if card and card.trial_id == best["trial_id"] and card.seed is None:
+        entry.test_accuracy, entry.test_examples = card.test_accuracy, card.test_examples
     return entry
 
 

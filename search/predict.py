@@ -25,8 +25,7 @@ import unicodedata
 from pathlib import Path
 
 from runfiles.cli import ArgumentParser, UsageError, fail
-from runfiles.io import read_json
-from runfiles.layout import CARD_FILE
+from runfiles.documents import Card
 from search.console import Progress, quiet_libraries
 from search.export import find_model, probabilities
 
@@ -37,11 +36,11 @@ UNNAMED = ["negative", "positive"]
 
 
 def class_names(model_file: Path, outputs: int) -> list[str]:
-    """The class names in the model's output order: its card.json's "classes", else UNNAMED for
+    """The class names in the model's output order: its card.json's classes, else UNNAMED for
     two classes, else "class 0", "class 1", ..."""
-    card = read_json(model_file.parent / CARD_FILE) if (model_file.parent / CARD_FILE).is_file() else None
-    if card and card.get("classes"):
-        return [str(name) for name in card["classes"]]
+    card = Card.read(model_file.parent)
+    if card and card.classes:
+        return [str(name) for name in card.classes]
     return UNNAMED if outputs == 2 else [f"class {i}" for i in range(outputs)]
 
 

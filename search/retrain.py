@@ -10,32 +10,75 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from runfiles.layout import OBJECTIVE, Objective
 from search.data import Prepared
 from search.export import evaluate_test
 from search.space import model_config
-from search.train import DIVERGED, TrainConfig, configure_tensorflow, review_tokens, train_and_evaluate
+from search.train import DIVERGED, EpochMetrics, Evaluation, TrainConfig, configure_tensorflow, review_tokens, train_and_evaluate
 
 
 @dataclass
 class Job:
-    """One configuration to train: its searched values and how it is trained."""
+    """One configuration to train: its searched values, how it is trained, and whose it is."""
 
     params: dict
+    """Its hyperparameters: {name: value}."""
     train: TrainConfig
-    """The whole TrainConfig (`search.space.configs_from`: the run's base, the values, the job's own)."""
-    keep: str = "best"
+    """The whole TrainConfig (`search.space.configs_from`: the run's base, the values, the job's own
+    epochs and seed)."""
+    keep: Literal["best", "last"] = "best"
     """"best": the weights of the best epoch by the objective; "last": of the last epoch."""
-    label: dict = field(default_factory=dict)
-    """Anything the caller wants back with the result (which trial, which seed)."""
     objective: Objective = OBJECTIVE
     """The run's objective: what "best" means, and the metric handed back."""
+    trial_id: str = ""
+    """The trial whose configuration it retrains (certification), or ""."""
+    rank: int | None = None
+    """That trial's rank among the configurations certified (1 = the best), or None."""
+    preset: str = ""
+    """The tutorial preset it trains (the baseline), or ""."""
+
+    @property
+    def name(self) -> str:
+        """How lines and errors name it: its preset, or its trial and seed."""
+        return self.preset or f"{self.trial_id} seed {self.train.seed}"
 
 
-def train_job(job: Job, data: Prepared) -> dict:
-    """Train a job (in a Ray task): {"history", "epoch", the objective's metric, "weights", "examples", "label"}."""
+@dataclass
+class JobResult:
+    """What a job hands back: the epoch it kept with that epoch's weights, and its history."""
+
+    history: list[EpochMetrics]
+    """Every epoch's metrics, in order (epochs.csv's columns)."""
+    epoch: int
+    """The epoch kept."""
+    value: float
+    """The objective's metric at that epoch (on validation)."""
+    weights: list
+    """The network's weights at that epoch (Keras's `get_weights()`)."""
+    test: Evaluation | None = None
+    """The kept network on the test split, evaluated in the driver by `run_jobs`; never in the job."""
+
+    @property
+    def examples(self) -> int:
+        """Training examples processed, all epochs."""
+        return sum(m["examples"] for m in self.history)
+
+    @property
+    def test_accuracy(self) -> float:
+        """Accuracy on the test split (after `run_jobs`)."""
+        return self.test.accuracy
+
+    def mean(self, metric: str) -> float:
+        """An epoch metric's mean over the epochs (examples_per_s, tokens_per_s, ...)."""
+        return statistics.fmean(m[metric] for m in self.history)
+
+
+def train_job(job: Job, data: Prepared) -> JobResult:
+    """Train a job (in a Ray task); RuntimeError when every epoch diverged."""
     import keras
 
     keras.backend.clear_session()  # the worker may have run an earlier job
@@ -50,23 +93,22 @@ def train_job(job: Job, data: Prepared) -> dict:
 
     history = train_and_evaluate(network_config, config, data, on_epoch=keep)
     if "weights" not in kept:
-        raise RuntimeError(f"{job.label}: every epoch diverged")
-    return {
-        "history": history,
-        "epoch": kept["epoch"],
-        metric: kept["metric"],
-        "weights": kept["weights"],
-        "examples": sum(m["examples"] for m in history),
-        "label": job.label,
-    }
+        raise RuntimeError(f"{job.name}: every epoch diverged")
+    return JobResult(history, kept["epoch"], kept["metric"], kept["weights"])
 
 
-def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=None, refit: bool = False) -> list[dict]:
+def run_jobs(
+    jobs: list[Job],
+    data: Prepared,
+    cpus: float,
+    gpus: float,
+    on_done: Callable[[Job, JobResult], None] | None = None,
+    refit: bool = False,
+) -> list[JobResult]:
     """Run jobs as Ray tasks, each with `cpus` CPUs and `gpus` GPUs; results in the jobs' order,
-    each with its "test" (`search.train.Evaluation`) and "test_accuracy", evaluated here, in the
-    driver, on the weights it kept.
+    each with its `test` evaluated here, in the driver, on the weights it kept.
 
-    `refit` trains on train + validation (Prepared.for_refit). `on_done(result)` is called
+    `refit` trains on train + validation (Prepared.for_refit). `on_done(job, result)` is called
     as each finishes. A task that fails is retried twice by Ray.
     """
     import ray
@@ -77,12 +119,12 @@ def run_jobs(jobs: list[Job], data: Prepared, cpus: float, gpus: float, on_done=
     results: list = [None] * len(jobs)
     while pending:
         (done,), _ = ray.wait(list(pending), num_returns=1)
-        results[pending.pop(done)] = result = ray.get(done)
+        index = pending.pop(done)
+        results[index] = ray.get(done)
         if on_done is not None:
-            on_done(result)
+            on_done(jobs[index], results[index])
     for job, result in zip(jobs, results, strict=True):
-        result["test"] = tested(job, result["weights"], data)
-        result["test_accuracy"] = result["test"].accuracy
+        result.test = tested(job, result.weights, data)
     return results
 
 

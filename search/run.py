@@ -23,8 +23,8 @@ from pathlib import Path
 
 from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
-from runfiles.documents import RunFacts, SessionRecord
-from runfiles.layout import SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir, class_text, data_notes
+from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
+from runfiles.layout import SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
@@ -238,14 +238,14 @@ def phases(session: Session) -> int:
     run_dir, progress = session.run_dir, session.progress
     run_dir.root.mkdir(parents=True, exist_ok=True)
     lstm = tuner.choose_lstm(session.search, session.resources, progress)
-    session.facts = facts = write_facts(session, lstm)
-    built = tuner.build(session, lstm, facts, progress)
+    session.facts = write_facts(session, lstm)
+    built = tuner.build(session)
     header(session, lstm)
     if built.runnable:
         built.fit(progress)
-    result = outcome.settle(session, built, progress)
+    result = outcome.settle(session, built)
     if result.code == 0:
-        outcome.export_and_summarize(session, built, result, progress, export=not session.certify)
+        outcome.export_and_summarize(session, built, result, export=not session.certify)
         if session.certify:
             certified(session, session.certify)
         if session.benchmark:
@@ -280,7 +280,7 @@ def certified(session: Session, config: CertifyConfig) -> None:
     """Certify the search's result over seeds; the export becomes the configuration best on average."""
     from search import certify  # Ray and Keras load once a search runs, not on --help
 
-    certify.record(session.run_dir, certify.certify(session, config, session.progress), session.objective)
+    certify.record(session.run_dir, certify.certify(session, config), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
 
 
@@ -300,7 +300,7 @@ def served(session: Session) -> None:
     serving.print_benchmark(result, progress.say)
 
 
-def header(session: Session, lstm: dict) -> None:
+def header(session: Session, lstm: LstmFacts) -> None:
     """What is searched, on what, with what, and where it is written."""
     search, resources, progress = session.search, session.resources, session.progress
     pinned = [p for p in session.space if p.pinned]
@@ -309,11 +309,12 @@ def header(session: Session, lstm: dict) -> None:
         f"{search.budget_examples:,} training examples" if search.budget_examples else "",
     ]
     gpus = f"{resources.gpus_per_trial:g} GPU and " if resources.gpus_per_trial else ""
-    implementation = lstm_for(lstm["trials"], on_gpu=resources.gpus_per_trial > 0)
+    implementation = lstm_for(lstm.trials, on_gpu=resources.gpus_per_trial > 0)
     lstm_text = "the fused kernel" if implementation == "fused" else "Keras's layers (cuDNN)" if gpus else "Keras's layers"
-    progress.field("data", _data_text(session.data_config.source, session.prepared.facts))
-    if class_text(session.prepared.facts):
-        progress.field("classes", class_text(session.prepared.facts, SHOWN_IN_TERMINAL))
+    facts = session.prepared.facts
+    progress.field("data", _data_text(session.data_config.source, facts))
+    if facts.class_text():
+        progress.field("classes", facts.class_text(SHOWN_IN_TERMINAL))
     progress.field(
         "space",
         f"{len(session.space)} hyperparameters"
@@ -334,60 +335,46 @@ def header(session: Session, lstm: dict) -> None:
         f"{resources.concurrency} trial{'s' * (resources.concurrency > 1)} at once, "
         f"{gpus}{resources.cpus_per_trial} CPU each; LSTM: {lstm_text}",
     )
-    if session.facts and memory_text(session.facts.memory):
-        progress.field("memory", memory_text(session.facts.memory))
+    memory = session.facts.memory if session.facts else None
+    if memory and memory.text():
+        progress.field("memory", memory.text())
     progress.field("run", f"{session.run_dir.root}")
     tune_dir = storage_path(session.run_dir, search.storage) + "/" + session.run_dir.tune.name
     tools = f"tensorboard --logdir {shlex.quote(tune_dir)}  ·  optuna-dashboard {shlex.quote(session.run_dir.study_url)}"
     progress.field("tools", tools)
 
 
-def memory_text(memory: dict | None) -> str:
-    """The header's memory line, where a trial's memory cuts reviews (search.session.Session.memory_facts); else ""."""
-    longer = (memory or {}).get("reviews_longer", {})
-    if not any(longer.values()):
-        return ""
-    widest = memory["widest"]
-    return (
-        f"{memory['trial_mb']:,} MiB per trial: reviews cut to what a trial's batch and width hold in it "
-        f"({memory['widest_tokens']:,} tokens in the widest: batch {widest['batch_size']}, embedding "
-        f"{widest['embedding_dim']}, units {'+'.join(map(str, widest['units']))}); "
-        f"{longer['train']:,} training and {longer['val']:,} validation reviews are longer"
-    )
-
-
-def _data_text(source: str, facts: dict) -> str:
+def _data_text(source: str, facts: DataFacts) -> str:
     """The data line: split sizes, how the test split was made when it was carved, and what reading
-    skipped, repaired or found (`data_notes`) when it did."""
-    sizes = facts["sizes"]
-    carved = facts.get("test_split", "")
+    skipped, repaired or found (`DataFacts.data_notes`) when it did."""
+    sizes, carved = facts.sizes, facts.test_split
     return (
         f"{source}: {sizes['train']:,} train / {sizes['val']:,} validation / {sizes['test']:,} test reviews"
         + (f"; test split {carved}" if carved.startswith("carved") else "")
-        + "".join(f"; {note}" for note in data_notes(facts, SHOWN_IN_TERMINAL))
+        + "".join(f"; {note}" for note in facts.data_notes(SHOWN_IN_TERMINAL))
     )
 
 
-def write_facts(session: Session, lstm: dict) -> RunFacts:
+def write_facts(session: Session, lstm: LstmFacts) -> RunFacts:
     """run.json: what a reader needs to interpret the run (new, or updated on resume, with a record
     of this session); written at once, so a driver killed from here on leaves a run that resumes."""
     search, run_dir = session.search, session.run_dir
     previous = RunFacts.read(run_dir) if session.resume else None
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    train = shared_train_fields(session.train_base(lstm["trials"]))
+    train = shared_train_fields(session.train_base(lstm.trials))
     facts = RunFacts(
         command=previous.command if previous else session.command,
         started_at=previous.started_at if previous else now,
         configs=recorded_configs(search, session.data_config, train),
-        data=session.prepared.facts,
+        data=session.prepared.facts.naming(session.data_config.source),  # cached facts name the first source
         space=[p.to_json() for p in session.space],
         study=STUDY_NAME,
         objective=search.ranking,
         presets={name: preset_point(name, session.space) for name in TUTORIAL_PRESETS},
         start_point=previous.start_point if previous else start_point(session.space),
         fidelity=previous.fidelity if previous else session.fidelity,
-        resources=asdict(session.resources),
-        memory=previous.memory if previous else session.memory_facts(lstm["trials"]),
+        resources=session.resources,
+        memory=previous.memory if previous else session.memory_facts(lstm.trials),
         lstm=lstm,
         versions=library_versions(),
         sessions=(previous.sessions if previous else []) + [SessionRecord(started_at=now, command=session.command)],

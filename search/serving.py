@@ -14,9 +14,10 @@ split, after warm-up), through one traced function as a server runs it; throughp
 and 256 (texts per second, over `texts` texts, or all of a smaller test split, and at least a
 whole batch of each size); model.keras's size on disk, the parameter count and the measuring
 process's own peak resident memory (`peak_resident_mib`). Results go to best_model/benchmark.json
-and card.json's "benchmark"; the report shows them beside the linear baseline's speed (baseline.json).
-The command measures a finished run again (after `search.certify`, say), holding the run directory's
-lock, and rebuilds its report; what TensorFlow prints goes to the run's driver.log, as in a search.
+and card.json's benchmark (`runfiles.documents.Benchmark`, `Card`); the report shows them beside
+the linear baseline's speed (baseline.json). The command measures a finished run again (after
+`search.certify`, say), holding the run directory's lock, and rebuilds its report; what TensorFlow
+prints goes to the run's driver.log, as in a search.
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
-from runfiles.documents import RunFacts
-from runfiles.io import read_json, write_json
-from runfiles.layout import BENCHMARK_FILE, CARD_FILE, MODEL_FILE, TUTORIAL_PRESETS, RunDir
+from runfiles.documents import Benchmark, Card, Latency, Machine, RunFacts, ServedModel
+from runfiles.layout import CARD_FILE, MODEL_FILE, TUTORIAL_PRESETS, RunDir
 
 EXPORTED = "exported"
 """benchmark.json's name for the run's exported model, beside the tutorial presets' names."""
@@ -70,9 +71,9 @@ class ServingConfig:
             raise UsageError(f"--texts {self.texts} is invalid: expected at least the largest batch, {max(self.batch_sizes)}")
 
 
-def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), texts: list[str] | None = None) -> dict:
+def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), texts: list[str] | None = None) -> Benchmark:
     """Measure the run's exported model and the tutorial's two models (see the module's docstring);
-    writes best_model/benchmark.json and card.json's "benchmark" and returns benchmark.json.
+    writes best_model/benchmark.json and card.json's benchmark and returns benchmark.json.
 
     `texts`: the run's test texts, or None to read them from the run's data (run.json's source).
     Raises UsageError when the run has no exported model.keras, DataError when its data cannot
@@ -82,30 +83,32 @@ def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), text
     card_path = run_dir.best_model / CARD_FILE
     if not model.is_file() or not card_path.is_file():
         raise UsageError(f"{run_dir.root}: no exported model ({model} and its {CARD_FILE}); finish a search first")
+    facts = RunFacts.read(run_dir)
     if texts is None:
         from search.data import DataConfig, raw_splits
 
-        texts = raw_splits(DataConfig.recorded(RunFacts.read(run_dir).data_config))["test"][0]
+        texts = raw_splits(DataConfig.recorded(facts.data_config))["test"][0]
     drawn = texts_measured(texts, config)
-    card = read_json(card_path)
+    card = Card.read(run_dir.best_model, facts.ranking)
     vocabulary = vocabulary_of(model)
     specs = {EXPORTED: {"path": str(model)}} | {
-        preset: {"preset": preset, "vocabulary": vocabulary, "num_classes": len(card.get("classes") or [0, 1])}
+        preset: {"preset": preset, "vocabulary": vocabulary, "num_classes": len(card.classes or [0, 1])}
         for preset in TUTORIAL_PRESETS
     }
     measured = {name: in_fresh_process(spec, drawn, config) for name, spec in specs.items()}
-    result = {
-        "threads": config.threads,
-        "requests": min(config.requests, len(drawn)),
-        "texts": min(config.texts, len(drawn)),
-        "test_texts": min(len(texts), len(drawn)),
-        "repeated": len(texts) < len(drawn),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-        "note": "tutorial models: built at the exported model's vocabulary, untrained (cost does not depend on weights)",
-        "models": measured,
-    }
-    write_json(run_dir.best_model / BENCHMARK_FILE, result)
-    write_json(card_path, card | {"benchmark": measured[EXPORTED] | {"threads": config.threads}})
+    result = Benchmark(
+        threads=config.threads,
+        requests=min(config.requests, len(drawn)),
+        texts=min(config.texts, len(drawn)),
+        test_texts=min(len(texts), len(drawn)),
+        repeated=len(texts) < len(drawn),
+        machine=Machine(cpus=os.cpu_count(), processor=platform.processor() or platform.machine()),
+        note="tutorial models: built at the exported model's vocabulary, untrained (cost does not depend on weights)",
+        models=measured,
+    )
+    result.write(run_dir)
+    card.benchmark = dataclasses.replace(measured[EXPORTED], threads=config.threads)
+    card.write(run_dir.best_model, facts.ranking)
     return result
 
 
@@ -117,21 +120,21 @@ def texts_measured(test_texts: list[str], config: ServingConfig) -> list[str]:
     return np.resize(np.array(drawn, dtype=object), max(len(drawn), *config.batch_sizes)).tolist()
 
 
-def print_benchmark(result: dict, say) -> None:
+def print_benchmark(result: Benchmark, say: Callable[[str], None]) -> None:
     """One line per model: `say(line)` (print, or the driver's progress)."""
     say(
-        f"serving   {result['threads']} thread{'s' * (result['threads'] > 1)}, {result['requests']:,} requests of one "
-        f"test text, {result['texts']:,} texts per batch size"
-        + (f", the test split's {result['test_texts']:,} texts repeated" if result["repeated"] else "")
-        + f" ({result['machine']['cpus']} CPUs)"
+        f"serving   {result.threads} thread{'s' * (result.threads > 1)}, {result.requests:,} requests of one "
+        f"test text, {result.texts:,} texts per batch size"
+        + (f", the test split's {result.test_texts:,} texts repeated" if result.repeated else "")
+        + f" ({result.machine.cpus} CPUs)"
     )
-    for name, m in result["models"].items():
-        latency, throughput = m["latency_ms"], m["throughput_per_s"]
+    for name, m in result.models.items():
+        latency = m.latency_ms
         say(
-            f"  {name:<17} p50 {latency['p50']:.1f} ms  p95 {latency['p95']:.1f}  p99 {latency['p99']:.1f}  |  "
-            + "  ".join(f"batch {b}: {v:,.0f}/s" for b, v in throughput.items())
-            + f"  |  load {m['load_s']:.2f} s, {m['size_bytes'] / 2**20:.1f} MiB, {m['params']:,} params, "
-            f"peak {m['peak_memory_mib']:,.0f} MiB"
+            f"  {name:<17} p50 {latency.p50:.1f} ms  p95 {latency.p95:.1f}  p99 {latency.p99:.1f}  |  "
+            + "  ".join(f"batch {b}: {v:,.0f}/s" for b, v in m.throughput_per_s.items())
+            + f"  |  load {m.load_s:.2f} s, {m.size_bytes / 2**20:.1f} MiB, {m.params:,} params, "
+            f"peak {m.peak_memory_mib:,.0f} MiB"
         )
 
 
@@ -143,7 +146,7 @@ def vocabulary_of(model: Path) -> list[str]:
         return archive.read(name).decode("utf-8").split("\n")
 
 
-def in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> dict:
+def in_fresh_process(spec: dict, texts: list[str], config: ServingConfig) -> ServedModel:
     """`measure` in a new process: its own TensorFlow thread pools, its own memory (`peak_resident_mib`).
     What TensorFlow prints there goes to the standard error (file descriptor 2) it inherits, which
     search.run and this module's command send to the run's driver.log."""
@@ -169,7 +172,7 @@ def peak_resident_mib() -> float:
         return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024
 
 
-def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
+def measure(spec: dict, texts: list[str], config: ServingConfig) -> ServedModel:
     """One model's serving numbers, in this process (a fresh one: thread pools are set first).
 
     `spec`: {"path": a model.keras} or {"preset": a tutorial preset, "vocabulary": the words it
@@ -208,14 +211,14 @@ def measure(spec: dict, texts: list[str], config: ServingConfig) -> dict:
             infer(chunk).numpy()
         throughput[str(batch)] = len(batch_texts) / (time.perf_counter() - started)
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]).tolist()
-    return {
-        "load_s": load_s,
-        "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "mean": float(np.mean(latencies))},
-        "throughput_per_s": throughput,
-        "size_bytes": size,
-        "params": int(model.count_params()),
-        "peak_memory_mib": peak_resident_mib(),
-    }
+    return ServedModel(
+        load_s=load_s,
+        latency_ms=Latency(p50=p50, p95=p95, p99=p99, mean=float(np.mean(latencies))),
+        throughput_per_s=throughput,
+        size_bytes=size,
+        params=int(model.count_params()),
+        peak_memory_mib=peak_resident_mib(),
+    )
 
 
 def _preset_file(spec: dict, folder: Path) -> Path:
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def remeasure(run_dir: RunDir, config: ServingConfig, command: str) -> dict:
+def remeasure(run_dir: RunDir, config: ServingConfig, command: str) -> Benchmark:
     """`benchmark_run` on a finished run, holding its lock (as `command`), with TensorFlow's lines in
     its driver.log as in a search; prints the result and rebuilds the report (its Serving table)."""
     from runfiles.lock import holding

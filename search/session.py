@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 from models.config import logits_for
 from runfiles.cli import UsageError, fail, machine_fault
-from runfiles.documents import RunFacts
+from runfiles.documents import MemoryFacts, Resources, RunFacts
 from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
 from search import faults
-from search.config import CertifyConfig, Resources, SearchConfig, local_cpus, plan_resources
+from search.config import CertifyConfig, SearchConfig, local_cpus, plan_resources
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, data_fingerprint, prepare
 from search.memory import training_memory_mb
@@ -76,7 +76,7 @@ class Session:
 
     def train_base(self, lstm: str) -> TrainConfig:
         """What every trial and retraining of this run shares: epochs, seed, threads and the LSTM
-        implementation (`lstm`, run.json's lstm["trials"]). A trial completes it with its sampled
+        implementation (`lstm`, run.json's `LstmFacts.trials`). A trial completes it with its sampled
         values (`search.space.configs_from`), a retraining then with its own epochs and seed."""
         return TrainConfig(
             epochs=self.search.max_epochs,
@@ -86,8 +86,8 @@ class Session:
             memory_mb=self.memory_mb,
         )
 
-    def memory_facts(self, lstm: str) -> dict | None:
-        """run.json's "memory": what each trial may use, and where memory cuts reviews in the space's
+    def memory_facts(self, lstm: str) -> MemoryFacts | None:
+        """run.json's memory: what each trial may use, and where memory cuts reviews in the space's
         widest configuration (`search.space.widest`) with `lstm`: the tokens a review keeps there
         (0: memory cuts none) and the training and validation reviews longer than that; None
         without a bound (trials on GPUs, or a run recorded before it)."""
@@ -97,13 +97,13 @@ class Session:
         kept = review_tokens(model, dataclasses.replace(train, memory_mb=self.memory_mb, lstm=lstm), self.prepared)
         cut = kept if kept != train.max_len else 0
         splits = {name: self.prepared.splits[name].lengths for name in ("train", "val")}
-        return {
-            "trial_mb": self.resources.trial_memory_mb,
-            "training_mb": self.memory_mb,
-            "widest": {"batch_size": train.batch_size, "max_len": train.max_len, **model.to_dict()},
-            "widest_tokens": cut,
-            "reviews_longer": {name: int((lengths > cut).sum()) if cut else 0 for name, lengths in splits.items()},
-        }
+        return MemoryFacts(
+            trial_mb=self.resources.trial_memory_mb,
+            training_mb=self.memory_mb,
+            widest={"batch_size": train.batch_size, "max_len": train.max_len, **model.to_dict()},
+            widest_tokens=cut,
+            reviews_longer={name: int((lengths > cut).sum()) if cut else 0 for name, lengths in splits.items()},
+        )
 
 
 SHARED_TRAIN_FIELDS = ("epochs", "seed", "threads", "lstm", "memory_mb")

@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "device": device,
             "model": model_config.to_dict(),
             "train": asdict(train_config),
-            "data": data.facts,
+            "data": data.facts.to_json(),
             "epochs": history,
         }
         write_json(args.json, result)

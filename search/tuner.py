@@ -22,12 +22,12 @@ from ray.exceptions import OutOfMemoryError, RayActorError
 
 from models import kernels, lstm_for
 from runfiles.cli import UsageError
-from runfiles.documents import RunFacts
+from runfiles.documents import LstmFacts, Resources, RunFacts
 from runfiles.io import read_rows, write_rows
 from runfiles.layout import Objective, RunDir, State, as_float, trial_id
 from search import internals
 from search.cluster import storage_path
-from search.config import Resources, SearchConfig
+from search.config import SearchConfig
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler, TimeBudget, scheduler_path
 from search.searcher import (
@@ -46,7 +46,7 @@ from search.tracking import TrialsToMLflow, TrialTable
 from search.trainable import bilstm
 
 
-def choose_lstm(search: SearchConfig, resources: Resources, progress: Progress) -> dict:
+def choose_lstm(search: SearchConfig, resources: Resources, progress: Progress) -> LstmFacts:
     """The LSTM trials use, as run.json records it; builds the fused kernel first when wanted.
 
     Trials on a GPU take 'auto' as Keras's layers (`models.lstm_for`). Raises UsageError for
@@ -54,15 +54,15 @@ def choose_lstm(search: SearchConfig, resources: Resources, progress: Progress) 
     falls back to Keras's layers.
     """
     if lstm_for(search.lstm, on_gpu=resources.gpus_per_trial > 0) == "keras":
-        return {"requested": search.lstm, "trials": search.lstm}
+        return LstmFacts(requested=search.lstm, trials=search.lstm)
     try:
         library = kernels.build()
     except kernels.KernelBuildError as error:
         if search.lstm == "fused":
             raise UsageError(f"--lstm fused: {error}") from None
         progress.warn(f"trials use Keras's LSTM layers: the fused kernel is unavailable here ({error})")
-        return {"requested": search.lstm, "trials": "keras", "reason": str(error)}
-    return {"requested": search.lstm, "trials": search.lstm, "kernel": str(library)}
+        return LstmFacts(requested=search.lstm, trials="keras", reason=str(error))
+    return LstmFacts(requested=search.lstm, trials=search.lstm, kernel=str(library))
 
 
 @dataclass
@@ -150,9 +150,10 @@ def killed_for_memory(message: str) -> str:
     )
 
 
-def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> Built:
-    """Everything a session needs to fit; `Built.tuner` is None when nothing is left to run."""
-    run_dir, search = session.run_dir, session.search
+def build(session: Session) -> Built:
+    """Everything a session needs to fit, from run.json as the session wrote it (`Session.facts`);
+    `Built.tuner` is None when nothing is left to run."""
+    run_dir, search, facts = session.run_dir, session.search, session.facts
     unfinished = reconcile(run_dir, search.ranking) if session.resume else []
     ledger = Ledger(len(session.prepared.splits["train"]), search.budget_examples, examples_used(run_dir))
     time_left = None if search.time_budget_s is None else search.time_budget_s - time_used(facts)
@@ -165,7 +166,7 @@ def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> 
         ledger,
         scheduler,
         session.resources.cpus_per_trial,
-        progress,
+        session.progress,
         search.ranking,
         search.max_latency_ms,
     )
@@ -176,7 +177,7 @@ def build(session: Session, lstm: dict, facts: RunFacts, progress: Progress) -> 
         ledger.exhausted = remaining > 0
         return built
     built.searcher = _searcher(session, facts, ledger, unfinished, study_size)
-    built.tuner = _tuner(session, built, scheduler, lstm, unfinished, remaining)
+    built.tuner = _tuner(session, built, scheduler, facts.lstm, unfinished, remaining)
     return built
 
 
@@ -194,13 +195,15 @@ def _searcher(session: Session, facts: RunFacts, ledger: Ledger, unfinished: lis
     return StudySearch(space, session.run_dir, ledger, sampler, presets, unfinished, search.trials, search.ranking)
 
 
-def _tuner(session: Session, built: Built, scheduler: StoppingScheduler, lstm: dict, unfinished: list[Unfinished], samples: int):
+def _tuner(
+    session: Session, built: Built, scheduler: StoppingScheduler, lstm: LstmFacts, unfinished: list[Unfinished], samples: int
+):
     resources = session.resources
     trainable = tune.with_parameters(
         bilstm,
         data=session.prepared.for_trials(),
         resume_from={u.number: u.checkpoint for u in unfinished},
-        train_base=session.train_base(lstm["trials"]),
+        train_base=session.train_base(lstm.trials),
     )
     return tune.Tuner(
         tune.with_resources(trainable, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}),

@@ -37,10 +37,10 @@ def test_a_folder_per_class_is_read_with_its_class_names():
     assert source_for(str(FOLDERS)).read is aclimdb.read
     reviews, facts = read_reviews(str(FOLDERS))
     assert set(reviews) == {"train", "test"}
-    assert facts["read"] == {"train": dict.fromkeys(CLASSES, 3), "test": dict.fromkeys(CLASSES, 1)}
+    assert facts.read == {"train": dict.fromkeys(CLASSES, 3), "test": dict.fromkeys(CLASSES, 1)}
     assert reviews["test"].labels.tolist() == CLASSES and reviews["test"].ids.tolist() == [-1, -1, -1]  # no ids in the names
     assert reviews["test"].texts[0] == "Whisk the butter into the sauce off the heat so that it does not split.\n"
-    assert "folders_skipped" not in facts
+    assert facts.folders_skipped is None
 
 
 def test_its_archive_reads_the_same(tmp_path):
@@ -54,13 +54,13 @@ def test_its_archive_reads_the_same(tmp_path):
 def test_a_validation_folder_is_the_validation_split(tmp_path):
     extra = {f"validation/{c}/v{i}.txt": f"{c} {i}".encode() for c in CLASSES for i in range(2)}
     reviews, facts = read_reviews(_tree(tmp_path / "data", _files(FOLDERS) | extra))
-    assert facts["read"]["val"] == dict.fromkeys(CLASSES, 2) and reviews["val"].texts[0] == "cooking 0"
+    assert facts.read["val"] == dict.fromkeys(CLASSES, 2) and reviews["val"].texts[0] == "cooking 0"
 
 
 def test_the_folder_prepares_into_three_classes(tmp_path):
     facts = prepare(DataConfig(source=str(FOLDERS), max_vocab=50, val_block=1), tmp_path / "cache").facts
-    assert facts["classes"] == CLASSES
-    assert facts["class_counts"]["test"] == dict.fromkeys(CLASSES, 1)
+    assert facts.classes == CLASSES
+    assert facts.class_counts["test"] == dict.fromkeys(CLASSES, 1)
 
 
 def test_aclimdb_is_read_as_before(tmp_path):
@@ -71,8 +71,8 @@ def test_aclimdb_is_read_as_before(tmp_path):
     unsup = {f"aclImdb/train/unsup/{i}_0.txt": b"unlabelled" for i in range(5)}
     source = _archive(tmp_path, files | unsup)
     reviews, facts = read_reviews(source)
-    assert facts["read"] == {split: {"neg": 120, "pos": 120} for split in ("train", "test")}
-    assert facts["folders_skipped"] == {"train/unsup": 5}
+    assert facts.read == {split: {"neg": 120, "pos": 120} for split in ("train", "test")}
+    assert facts.folders_skipped == {"train/unsup": 5}
     assert reviews["train"].labels.dtype.kind == "U" and reviews["train"].labels[[0, -1]].tolist() == ["neg", "pos"]
     names = sorted(n for n in files if "/train/" in n)
     assert reviews["train"].ids.tolist() == [int(re.match(r"\d+", Path(n).name).group()) for n in names]
@@ -147,7 +147,7 @@ def test_ratings4_writes_four_classes_by_rating(tmp_path):
         names = sorted(Path(m.name).name for m in archive if m.isfile())
     assert sorted(p.name for p in out.rglob("*.txt")) == names  # every review, its file name kept
     reviews, facts = read_reviews(str(out))
-    assert sorted(facts["read"]["train"]) == sorted(ranges) and sum(facts["read"]["test"].values()) == 240
+    assert sorted(facts.read["train"]) == sorted(ranges) and sum(facts.read["test"].values()) == 240
     assert (reviews["train"].ids >= 0).all()  # ids kept: validation still takes blocks of them
     manifest = (out / regimes.MANIFEST).read_text()
     assert '"regime": "ratings4"' in manifest and hashlib.sha256(SAMPLE.read_bytes()).hexdigest() in manifest

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.text import text_vectorizer
-from runfiles.layout import copies_note
+from runfiles.documents import DataFacts, Duplicates
 from search.data import OOV_ID, DataConfig, DataError, prepare, raw_splits, read_reviews, stratified_split, val_blocks
 
 from conftest import SAMPLE, tar_archive
@@ -16,11 +16,7 @@ def test_sample_reads_with_the_official_layout(sample):
     reviews, notes = read_reviews(sample)
     assert {split: len(r.texts) for split, r in reviews.items()} == {"train": 240, "test": 240}
     assert reviews["train"].ids.min() >= 0 and len(set(zip(reviews["train"].ids, reviews["train"].labels))) == 240
-    assert notes == {
-        "read": {"train": {"pos": 120, "neg": 120}, "test": {"pos": 120, "neg": 120}},
-        "reviews_with_replaced_bytes": 0,
-        "hidden_files_skipped": 0,
-    }
+    assert notes == DataFacts(read={"train": {"pos": 120, "neg": 120}, "test": {"pos": 120, "neg": 120}})
     assert set(np.unique(reviews["train"][1])) == {"neg", "pos"}
     assert "<br />" in " ".join(reviews["train"][0])
 
@@ -63,7 +59,7 @@ def test_validation_holds_whole_blocks_of_review_ids(sample, tmp_path):
     blocks = {name: {by_text[t] for t in selected[name][0]} for name in ("train", "val")}
     assert len(blocks["val"] - blocks["train"]) >= 2  # whole blocks of a class in validation only
     assert len(blocks["val"] & blocks["train"]) <= 2  # at most the block that tops each class up
-    assert prepare(config, tmp_path).facts["val_split"] == "by blocks of 2000 review ids"
+    assert prepare(config, tmp_path).facts.val_split == "by blocks of 2000 review ids"
 
 
 def test_a_class_in_one_block_is_split_review_by_review():
@@ -77,14 +73,14 @@ def test_runs_recorded_before_val_block_keep_their_split(sample, tmp_path):
     old = {"source": sample, "max_vocab": 300, "seed": 0}  # configs.data of a run.json without val_block
     assert DataConfig.recorded(old).val_block == 1
     by_review = prepare(DataConfig.recorded(old), tmp_path)
-    assert by_review.facts["val_split"] == "review by review"
+    assert by_review.facts.val_split == "review by review"
     assert prepare(DataConfig(**old), tmp_path).fingerprint != by_review.fingerprint
 
 
 def test_prepare_splits_vectorizes_and_caches(sample, tmp_path):
     config = DataConfig(source=sample, max_vocab=500, seed=1)
     first = prepare(config, tmp_path)
-    assert first.facts["sizes"] == {"train": 192, "val": 48, "test": 240}
+    assert first.facts.sizes == {"train": 192, "val": 48, "test": 240}
     assert first.vocabulary[:2] == ["", "[UNK]"] and len(first.vocabulary) == 500
     train = first.splits["train"]
     assert train.tokens.max() < 500 and train.lengths.min() > 0
@@ -103,7 +99,7 @@ def test_trials_never_receive_the_test_split(sample, tmp_path):
 
 def test_limit_keeps_both_classes(sample, tmp_path):
     prepared = prepare(DataConfig(source=sample, max_vocab=300, limit=50, test_limit=20), tmp_path)
-    assert prepared.facts["sizes"] == {"train": 40, "val": 10, "test": 20}
+    assert prepared.facts.sizes == {"train": 40, "val": 10, "test": 20}
     assert set(prepared.splits["train"].labels) == {0.0, 1.0}
 
 
@@ -136,7 +132,7 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path):
     }
     files["aclImdb/train/pos/9_10.txt"] = b"caf\xe9 \xff great"
     reviews, notes = read_reviews(_archive(tmp_path, files))
-    assert notes["reviews_with_replaced_bytes"] == 1
+    assert notes.reviews_with_replaced_bytes == 1
     assert "caf\ufffd \ufffd great" in reviews["train"][0]
 
 
@@ -209,8 +205,8 @@ def test_hidden_files_and_resource_forks_are_skipped_and_counted(tmp_path, where
         else _archive(tmp_path, {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.txt")})
     )
     reviews, notes = read_reviews(source)
-    assert notes["hidden_files_skipped"] == 3
-    assert notes["read"] == {"train": {"pos": 3, "neg": 3}, "test": {"pos": 3, "neg": 3}}
+    assert notes.hidden_files_skipped == 3
+    assert notes.read == {"train": {"pos": 3, "neg": 3}, "test": {"pos": 3, "neg": 3}}
     assert not any("resource fork" in text for text in reviews["train"][0])
 
 
@@ -230,9 +226,10 @@ def test_a_byte_order_mark_never_reaches_a_token(tmp_path):
 def test_the_header_names_what_reading_skipped_or_repaired():
     from search.run import _data_text
 
-    facts = {"sizes": {"train": 8, "val": 2, "test": 10}, "reviews_with_replaced_bytes": 1, "hidden_files_skipped": 0}
+    facts = DataFacts(sizes={"train": 8, "val": 2, "test": 10}, reviews_with_replaced_bytes=1)
     assert _data_text("D", facts) == "D: 8 train / 2 validation / 10 test reviews; reviews with undecodable bytes replaced: 1"
-    assert _data_text("D", facts | {"reviews_with_replaced_bytes": 0}) == "D: 8 train / 2 validation / 10 test reviews"
+    facts.reviews_with_replaced_bytes = 0
+    assert _data_text("D", facts) == "D: 8 train / 2 validation / 10 test reviews"
 
 
 def test_what_the_data_holds_is_counted_and_said(tmp_path):
@@ -246,16 +243,16 @@ def test_what_the_data_holds_is_counted_and_said(tmp_path):
     }
     root = _tree(tmp_path / "tree", extra)
     _, notes = read_reviews(str(root / "aclImdb"))
-    assert notes["folders_skipped"] == {"train/neutral": 1, "train/unsup": 1}
+    assert notes.folders_skipped == {"train/neutral": 1, "train/unsup": 1}
     config = DataConfig(source=str(root / "aclImdb"), max_vocab=50, val_block=1, allow_overlap=True)  # 1 of 7: over 5%
     facts = prepare(config, tmp_path / "cache").facts
-    assert sum(facts["empty_texts"].values()) == 1 and facts["empty_texts"]["test"] == 0
-    assert facts["duplicates"]["test_in_training"] == 1 and "allow_overlap" not in facts
+    assert sum(facts.empty_texts.values()) == 1 and facts.empty_texts["test"] == 0
+    assert facts.duplicates.test_in_training == 1 and "allow_overlap" not in facts.to_json()
     text = _data_text("D", facts)
     for said in ("files skipped in folders that are not a class (train/neutral, train/unsup): 2", "texts without a word"):
         assert said in text
     assert "test reviews that copy a training review: 1" in text
-    assert copies_note(facts) == " (1 of them copies a training review)"  # beside every test accuracy printed
+    assert facts.copies_note() == " (1 of them copies a training review)"  # beside every test accuracy printed
 
 
 def test_a_test_split_copied_from_training_is_refused_unless_allowed(sample, tmp_path):
@@ -266,9 +263,9 @@ def test_a_test_split_copied_from_training_is_refused_unless_allowed(sample, tmp
     with pytest.raises(DataError, match=r"6 of 6 test reviews \(100\.0%\) are copies of training reviews.*--allow-overlap$"):
         prepare(config, tmp_path / "cache")
     allowed = prepare(dataclasses.replace(config, allow_overlap=True), tmp_path / "cache")
-    assert allowed.facts["duplicates"]["test_in_training"] == 6 and allowed.fingerprint == _fingerprint(config, tmp_path)
-    on_sample = prepare(DataConfig(source=sample, max_vocab=300), tmp_path / "cache").facts["duplicates"]
-    assert on_sample == {"test_in_training": 0, "val_in_train": 0}
+    assert allowed.facts.duplicates.test_in_training == 6 and allowed.fingerprint == _fingerprint(config, tmp_path)
+    on_sample = prepare(DataConfig(source=sample, max_vocab=300), tmp_path / "cache").facts.duplicates
+    assert on_sample == Duplicates(test_in_training=0, val_in_train=0)
 
 
 def _fingerprint(config, tmp_path) -> str:

@@ -1,5 +1,6 @@
-"""runfiles.documents: the committed reference runs' documents round-trip, partial ones read with
-defaults, and no module of search/ or reports/ spells a run.json or summary.json key itself."""
+"""runfiles.documents: the committed reference runs' documents round-trip, typed all the way down,
+partial ones read with defaults, and no module of search/ or reports/ spells a key of run.json (its
+data facts too), summary.json, card.json or benchmark.json itself."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runfiles.documents import Baseline, CertifyRow, RunFacts, Summary
+from runfiles.documents import Baseline, CertifyRow, DataFacts, RunFacts, Summary
 from runfiles.io import read_rows
 from runfiles.layout import OBJECTIVE, Objective, RunDir
 
@@ -19,9 +20,10 @@ RECORDED = [ROOT / "tests" / "data" / "recorded" / "reference", ROOT / "tests" /
 REFERENCES = [*RECORDED, ROOT / "docs" / "reference", ROOT / "docs" / "reference-seed1"]
 """Those, and the reference runs of docs/results.md (docs/reference*): every document of each reads and writes back unchanged."""
 
-# Keys of run.json and summary.json that name nothing else in search/ or reports/ (keys such as
-# "best", "lstm", "versions", "certified" or "tutorial" are also table columns, figure labels,
-# card.json keys or bench.py's pipelines).
+# Keys of run.json (its data facts, resources and memory too), summary.json, card.json and
+# benchmark.json that name nothing else in search/ or reports/ (keys such as "best", "lstm",
+# "versions", "classes", "sizes" or "tutorial" are also table columns, figure labels, split names or
+# bench.py's pipelines).
 DOCUMENT_KEYS = {
     "sessions",
     "configs",
@@ -41,6 +43,36 @@ DOCUMENT_KEYS = {
     "data_fingerprint",
     f"{OBJECTIVE.metric}_mean",
     f"{OBJECTIVE.metric}_std",
+    # the data facts (runfiles.documents.DataFacts)
+    "duplicates",
+    "test_in_training",
+    "val_in_train",
+    "class_counts",
+    "empty_texts",
+    "wordless_characters",
+    "vocabulary_size",
+    "val_split",
+    "test_split",
+    "reviews_with_replaced_bytes",
+    "hidden_files_skipped",
+    "folders_skipped",
+    "unlabelled_splits",
+    "dropped_missing",
+    "dropped_missing_texts",
+    "header_rows_dropped",
+    "labels_stripped",
+    "labels_case_folded",
+    # run.json's resources and memory, card.json and benchmark.json
+    "trial_memory_mb",
+    "trial_mb",
+    "training_mb",
+    "widest_tokens",
+    "reviews_longer",
+    "test_confusion",
+    "throughput_per_s",
+    "size_bytes",
+    "load_s",
+    "test_texts",
 }
 
 
@@ -54,6 +86,9 @@ def test_reference_documents_round_trip(run: Path):
         document = kind.from_json(raw)
         assert json.dumps(document.to_json()) == json.dumps(raw), path.name  # same keys, order and values
         assert document.extra == {}, f"{path.name}: keys the documents do not declare: {sorted(document.extra)}"
+        if kind is RunFacts:  # and its parts, typed all the way down
+            parts = {"data": document.data, "resources": document.resources, "lstm": document.lstm}
+            assert [name for name, part in parts.items() if part.extra] == [], "keys a part does not declare"
     rows = read_rows(files.certify_csv)
     typed = CertifyRow.read(files)
     assert CertifyRow.columns()[: len(rows[0])] == list(rows[0])  # columns added since come last
@@ -67,6 +102,12 @@ def test_reference_documents_are_typed():
     assert summary.certification.chosen.trial_id == summary.certification.exported
     assert summary.certification.refit.seeds and summary.exported.refit is True
     assert summary.budget.examples_used == facts.sessions[-1].examples_used
+    assert facts.data.fingerprint == "f850d3a814209938" and facts.data.sizes["test"] == 25000
+    assert facts.data.duplicates is None and facts.data.majority_floor() is None  # recorded before they were counted
+    assert facts.lstm.trials == "auto" and facts.resources.concurrency == 2 and facts.resources.trial_memory_mb is None
+    reference = RunFacts.read(RunDir(REFERENCES[2])).data
+    assert reference.test_copies == 123 and reference.majority_floor() == ("neg", 0.5)
+    assert reference.copies_note() == " (123 of them copy a training review)"
 
 
 def test_partial_documents_read_with_defaults():
@@ -81,6 +122,16 @@ def test_partial_documents_read_with_defaults():
     assert RunFacts.from_json(None).space == [] and Baseline.from_json([]).models == {}
 
 
+def test_a_document_read_is_written_back_as_read():
+    raw = {"sizes": {"test": 4}, "source": "data.csv", "class_counts": {"test": {"a": 3, "b": 1}}}
+    facts = DataFacts.from_json(raw)
+    assert json.dumps(facts.to_json()) == json.dumps(raw)  # its keys in their order, no default added
+    facts.labels_stripped = 2
+    assert list(facts.to_json()) == [*raw, "labels_stripped"]  # what was set since comes after
+    made = DataFacts(source="data.csv").to_json()  # made here: every field, but optional ones while None
+    assert made["val_split"] == "review by review" and made["duplicates"] is None and "folders_skipped" not in made
+
+
 def test_objective_names_the_metric_keys():
     loss = Objective("val_loss", "min")
     summary = Summary.from_json({"best": {"trial_id": "trial_0001", "val_loss": 0.3}}, loss)
@@ -91,7 +142,9 @@ def test_objective_names_the_metric_keys():
 
 
 def _document_keys_in(path: Path) -> list[str]:
-    """String constants used as a subscript, a .get() key or a dict display's key."""
+    """String constants used as a subscript, a .get() key or a dict display's key, and those held in
+    a tuple, list or set display that a loop or comprehension iterates or an `in` test looks into
+    (keys looked up one after another)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         keys = []
@@ -101,10 +154,21 @@ def _document_keys_in(path: Path) -> list[str]:
             keys = [node.args[0]]
         elif isinstance(node, ast.Dict):
             keys = node.keys
+        elif isinstance(node, ast.For | ast.comprehension):
+            keys = _held(node.iter)
+        elif isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn):
+            keys = _held(node.comparators[0])
         for key in keys:
             if isinstance(key, ast.Constant) and key.value in DOCUMENT_KEYS:
                 found.append(f"{path.relative_to(ROOT)}:{key.lineno}: {key.value!r}")
     return found
+
+
+def _held(node: ast.expr) -> list[ast.expr]:
+    """The string constants of a tuple, list or set display, nested ones included; [] for anything else."""
+    if not isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return []
+    return [n for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
 def test_document_keys_are_spelled_only_in_runfiles_documents():

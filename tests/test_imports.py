@@ -127,3 +127,20 @@ def test_rooms_import_only_what_they_may():
 def test_the_product_rooms_hold_the_products_commands_and_no_tool():
     product = {name for name in commands() if room(name) != "tools"}
     assert product == COMMANDS, "a tool's command goes to tools/; a new command of the product joins COMMANDS"
+
+
+# ---------------------------------------------------------------- the session a phase takes
+
+
+def test_a_phase_takes_a_typed_session_and_its_own_progress():
+    """A parameter named `session` or `progress` is annotated, and no function takes both: the
+    session's progress is `session.progress`, never a second object passed beside it."""
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                params = {a.arg: a for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs}
+                where = f"{name}:{node.lineno} {getattr(node, 'name', 'lambda')}"
+                found += [f"{where}: {p} untyped" for p in ("session", "progress") if p in params and not params[p].annotation]
+                found += [f"{where}: takes a session and a progress"] if {"session", "progress"} <= set(params) else []
+    assert not found, "\n".join(found)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from models import ModelConfig, build_model
+from runfiles.documents import DataFacts
 from search import train
 from search.data import Prepared, Split
 from search.memory import BYTES_PER_WEIGHT, EVAL_SHARE, MIB, parameters, step_bytes_per_token, tokens_kept
@@ -49,7 +50,7 @@ def _with_long_reviews() -> Prepared:
         "test": _reviews([10] * 10 + [3000], 2),
     }
     vocabulary = ["", "[UNK]", *(f"w{i}" for i in range(2, 64))]
-    return Prepared(splits, vocabulary, "x", {"classes": ["neg", "pos"], "sizes": {k: len(v) for k, v in splits.items()}})
+    return Prepared(splits, vocabulary, "x", DataFacts(classes=["neg", "pos"], sizes={k: len(v) for k, v in splits.items()}))
 
 
 def _memory_for(tokens: int, config: TrainConfig) -> int:
@@ -60,6 +61,7 @@ def _memory_for(tokens: int, config: TrainConfig) -> int:
 
 def test_a_trial_trains_and_exports_reviews_cut_to_what_its_memory_holds(tmp_path):
     from models import load_checkpoint  # noqa: F401  (registers the layers model.keras holds)
+    from runfiles.documents import Card
     from search.export import export_network
 
     data = _with_long_reviews()
@@ -73,8 +75,9 @@ def test_a_trial_trains_and_exports_reviews_cut_to_what_its_memory_holds(tmp_pat
     assert round(epoch["tokens_per_s"] * epoch["epoch_s"]) == 40 * 10 + 2 * kept  # the tokens it really trained on
 
     network = build_model(TINY, lstm="keras")
-    card = export_network(network, _params(), data, tmp_path / "best_model", {"trial_id": "trial_0000"}, config)
-    assert card["review_tokens"] == kept and card["train"]["max_len"] == 0
+    card = export_network(network, _params(), data, tmp_path / "best_model", Card(trial_id="trial_0000"), config)
+    assert card.review_tokens == kept and card.train["max_len"] == 0
+    assert Card.read(tmp_path / "best_model") == card  # written through its type, read back whole
     assert f'"output_sequence_length": {kept}' in (tmp_path / "best_model" / "model.keras").read_bytes().decode("latin-1")
 
 
@@ -99,7 +102,6 @@ def test_the_run_says_what_memory_cuts_in_its_widest_configuration(tmp_path):
     from search.config import Resources, SearchConfig
     from search.console import Progress
     from search.data import DataConfig
-    from search.run import memory_text
     from search.session import Session
 
     data, search = _with_long_reviews(), SearchConfig(max_epochs=2, fixed={"vocab_size": 64})
@@ -109,10 +111,10 @@ def test_the_run_says_what_memory_cuts_in_its_widest_configuration(tmp_path):
         return Session(RunDir(tmp_path), search, DataConfig(source="x.csv"), data, resources, "", False, 0.0, Progress())
 
     facts = session(1500).memory_facts("fused")
-    assert session(1500).train_base("auto").memory_mb == facts["training_mb"] < 1500
-    assert facts["widest"]["batch_size"] == 128 and facts["widest"]["units"] == [128, 64, 32]
-    assert 0 < facts["widest_tokens"] < 3000 and facts["reviews_longer"] == {"train": 2, "val": 1}
-    line = memory_text(facts)
+    assert session(1500).train_base("auto").memory_mb == facts.training_mb < 1500
+    assert facts.widest["batch_size"] == 128 and facts.widest["units"] == [128, 64, 32]
+    assert 0 < facts.widest_tokens < 3000 and facts.reviews_longer == {"train": 2, "val": 1}
+    line = facts.text()
     assert line.startswith("1,500 MiB per trial") and line.endswith("2 training and 1 validation reviews are longer")
     facts = session(10**6).memory_facts("fused")
-    assert facts["widest_tokens"] == 0 and memory_text(facts) == ""  # every review fits whole: no header line
+    assert facts.widest_tokens == 0 and facts.text() == ""  # every review fits whole: no header line

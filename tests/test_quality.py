@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 from reports.analysis import LINEAR_MODEL
+from runfiles.documents import Benchmark, Card
 from runfiles.io import read_json, read_rows, write_rows
 from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key
 from search import baseline
@@ -224,14 +225,16 @@ def test_the_export_is_measured_for_serving_beside_the_tutorials_models(certifie
     assert bench["models"]["tutorial-stacked"]["params"] > bench["models"]["tutorial-single"]["params"]
     card = read_json(files.best_model / "card.json")
     assert card["benchmark"] == exported | {"threads": bench["threads"]}
+    typed = Card.read(files.best_model), Benchmark.read(files)  # every key declared, written back unchanged
+    assert [t.to_json() for t in typed] == [card, bench] and all(not t.extra for t in (*typed, typed[0].data))
     report = (files.report / "index.html").read_text()
     assert "<h3>Serving</h3>" in report and f">{exported['latency_ms']['p50']:.1f}</td>" in report
     assert "tutorial-stacked (untrained: same cost)" in report
 
     # On something that is not a finished run: one line, exit 2, nothing written.
-    from search import bench as bench_cli
+    from search import serving
 
-    assert bench_cli.main(["--export", str(tmp_path)]) == 2
+    assert serving.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())
 
 

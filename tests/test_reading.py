@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runfiles.layout import class_text, cut, data_notes
+from runfiles.documents import DataFacts
+from runfiles.layout import cut
 from search.data import DataConfig, DataError, ReadOptions, Reviews, data_fingerprint, prepare, raw_splits, read_reviews, tables
 from search.data.labels import as_classes
 from search.data.splitting import fewest_for, held_counts
@@ -42,11 +43,11 @@ def two_classes(n: int, labels=("pos", "neg"), sep=",") -> list[str]:
 def test_labels_lose_surrounding_whitespace_in_every_source(tmp_path):
     source = write(tmp_path / "spaces.csv", "text,label", two_classes(40, ("pos", " pos", "neg\t", "neg")))
     _, facts = read_reviews(source)
-    assert facts["read"] == {"train": {"neg": 16, "pos": 16}, "test": {"neg": 4, "pos": 4}}
-    assert facts["labels_stripped"] == 20
+    assert facts.read == {"train": {"neg": 16, "pos": 16}, "test": {"neg": 4, "pos": 4}}
+    assert facts.labels_stripped == 20
     files = {f"{s}/{c}/{i}.txt": words(i).encode() for s in ("train", "test") for c in (" pos ", "neg") for i in range(3)}
     _, folders = read_reviews(tar_archive(tmp_path / "folders.tar.gz", files))
-    assert folders["read"]["train"] == {"neg": 3, "pos": 3} and folders["labels_stripped"] == 6
+    assert folders.read["train"] == {"neg": 3, "pos": 3} and folders.labels_stripped == 6
     integers = {"train": Reviews(list("abcd"), np.array([" 10", "9 ", 9, "9.0"], dtype=object), None)}
     cleaned, _ = as_classes("D", integers, ReadOptions())  # one number each, as pandas would read them
     assert cleaned["train"].labels.dtype == np.int64 and cleaned["train"].labels.tolist() == [10, 9, 9, 9]
@@ -64,8 +65,8 @@ def test_labels_equal_up_to_case_are_refused_or_folded_under_the_most_frequent_s
     )
     reviews, facts = read_reviews(source, ReadOptions(fold_label_case=True))
     assert sorted(np.concatenate([r.labels for r in reviews.values()]).tolist()) == ["neg"] * 12 + ["pos"] * 12
-    assert facts["labels_case_folded"] == {"neg": {"NEG": 2}, "pos": {"POS": 3, "Pos": 1}} and facts["labels_stripped"] == 1
-    assert "labels merged up to case (--fold-label-case: NEG → neg, POS, Pos → pos): 6" in data_notes(facts)
+    assert facts.labels_case_folded == {"neg": {"NEG": 2}, "pos": {"POS": 3, "Pos": 1}} and facts.labels_stripped == 1
+    assert "labels merged up to case (--fold-label-case: NEG → neg, POS, Pos → pos): 6" in facts.data_notes()
     plain = data_fingerprint(DataConfig(source=source))
     assert data_fingerprint(DataConfig(source=source, fold_label_case=True)) != plain  # in the key only when set
 
@@ -85,8 +86,8 @@ def test_rows_that_repeat_the_header_are_refused_by_their_lines_or_dropped(tmp_p
         "--drop-header-rows to drop them"
     )  # line 13: the quoted line break counts as the file's own line
     reviews, facts = read_reviews(str(path), ReadOptions(drop_header_rows=True))
-    assert sum(len(r.texts) for r in reviews.values()) == 30 and facts["header_rows_dropped"] == 2
-    assert set(facts["read"]["train"]) == {"neg", "pos"}  # no class named 'label'
+    assert sum(len(r.texts) for r in reviews.values()) == 30 and facts.header_rows_dropped == 2
+    assert set(facts.read["train"]) == {"neg", "pos"}  # no class named 'label'
 
 
 def test_a_header_row_is_named_before_the_classes_it_would_confuse(tmp_path):
@@ -99,7 +100,7 @@ def test_a_header_with_spaces_around_a_name_says_so(tmp_path):
     source = write(tmp_path / "spaced.csv", "text, label", [line.replace(",", ", ") for line in two_classes(10)])
     with pytest.raises(DataError, match=r"the column ' label' has spaces around its name: pass --label-column ' label', or"):
         read_reviews(source)
-    assert read_reviews(source, ReadOptions(label_column=" label"))[1]["labels_stripped"] == 10
+    assert read_reviews(source, ReadOptions(label_column=" label"))[1].labels_stripped == 10
 
 
 # ---------------------------------------------------------------- 3. TSV and quotes; more fields than the header
@@ -165,10 +166,10 @@ def test_a_json_lines_record_without_its_text_is_missing_and_an_empty_text_is_ke
     config = DataConfig(source=str(path), drop_missing=True, max_vocab=50)
     reviews, facts = read_reviews(str(path), config.read_options)
     assert sum(len(r.texts) for r in reviews.values()) == 27 and "" in reviews["train"].texts + reviews["test"].texts
-    assert (facts["dropped_missing"], facts["dropped_missing_texts"]) == (0, 3)
+    assert (facts.dropped_missing, facts.dropped_missing_texts) == (0, 3)
     prepared = prepare(config, tmp_path / "cache").facts
-    assert sum(prepared["empty_texts"].values()) == 1
-    assert "rows without a text dropped (--drop-missing): 3" in data_notes(prepared)
+    assert sum(prepared.empty_texts.values()) == 1
+    assert "rows without a text dropped (--drop-missing): 3" in prepared.data_notes()
 
 
 def test_a_null_parquet_text_is_missing(tmp_path):
@@ -205,9 +206,9 @@ def test_a_semicolon_separated_csv_is_named_and_read_with_delimiter(tmp_path):
 def test_texts_of_emoji_only_say_which_characters_were_dropped(tmp_path):
     rows = [f"{words(i) if i % 4 else '😂😂 ❤️ 👍!'},{['pos', 'neg'][i % 2]}" for i in range(40)]
     facts = prepare(DataConfig(source=write(tmp_path / "emoji.csv", "text,label", rows), max_vocab=50), tmp_path / "c").facts
-    assert sum(facts["empty_texts"].values()) == 10
-    assert facts["wordless_characters"] == {"😂": 20, "❤": 10, "👍": 10, "!": 10}  # the variation selector unread
-    assert data_notes(facts)[-1] == (
+    assert sum(facts.empty_texts.values()) == 10
+    assert facts.wordless_characters == {"😂": 20, "❤": 10, "👍": 10, "!": 10}  # the variation selector unread
+    assert facts.data_notes()[-1] == (
         "the standardization dropped every character of the texts without a word, most often: 😂 20, ❤ 10, 👍 10, ! 10"
     )
 
@@ -271,14 +272,14 @@ def test_a_tables_key_follows_how_tables_are_read(monkeypatch):
 
 def test_long_lists_are_cut_in_the_terminal_and_whole_in_the_report():
     classes = [f"c{i:03d}" for i in range(100)]
-    facts = {"classes": classes, "class_counts": {"train": dict.fromkeys(classes, 8), "test": dict.fromkeys(classes, 2)}}
-    terminal, report = class_text(facts, 8), class_text(facts)
+    facts = DataFacts(classes=classes, class_counts={"train": dict.fromkeys(classes, 8), "test": dict.fromkeys(classes, 2)})
+    terminal, report = facts.class_text(8), facts.class_text()
     assert terminal.startswith("100: c000 1.0% · c001 1.0%") and "c007 1.0% · … (100 in all) of train;" in terminal
     assert "c008" not in terminal and all(name in report for name in classes)
     assert len(terminal) < 300
     assert cut(["a", "b", "c"], 2) == "a, b, … (3 in all)" and cut(["a", "b"], 2) == "a, b"
-    skipped = {"folders_skipped": {f"train/x{i}": 1 for i in range(20)}}
-    assert data_notes(skipped, 3) == [
+    skipped = DataFacts(folders_skipped={f"train/x{i}": 1 for i in range(20)})
+    assert skipped.data_notes(3) == [
         "files skipped in folders that are not a class (train/x0, train/x1, train/x2, … (20 in all)): 20"
     ]
 

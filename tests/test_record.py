@@ -137,10 +137,10 @@ def test_a_run_refused_for_its_data_leaves_out_as_it_was(tmp_path, capsys):
 
 def test_the_report_says_what_the_data_held(run_copy):
     import reports
-    from runfiles.documents import RunFacts
+    from runfiles.documents import Duplicates, RunFacts
 
     facts = RunFacts.read(RunDir(run_copy))
-    facts.data |= {"duplicates": {"test_in_training": 3, "val_in_train": 0}, "folders_skipped": {"train/unsup": 5}}
+    facts.data.duplicates, facts.data.folders_skipped = Duplicates(test_in_training=3), {"train/unsup": 5}
     facts.write(RunDir(run_copy))
     page = reports.build(run_copy).read_text()
     assert "files skipped in folders that are not a class (train/unsup): 5" in page

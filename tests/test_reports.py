@@ -34,10 +34,10 @@ from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 import reports
-from reports import analysis, figures
+from reports import analysis, figures, page
 from reports.__main__ import main
 from reports.load import load
-from runfiles.documents import Baseline, LinearBaseline, RunFacts, Summary
+from runfiles.documents import Baseline, DataFacts, LinearBaseline, RunFacts, Summary
 from runfiles.io import append_row, read_json, read_rows, write_json, write_rows
 from runfiles.layout import (
     EPOCH_COLUMNS,
@@ -50,7 +50,6 @@ from runfiles.layout import (
     State,
     as_float,
     best_row,
-    floor_note,
     names,
     objective_named,
     rank_key,
@@ -274,9 +273,9 @@ def test_finished_run_report(real_run):
     assert sorted(p.name for p in files.report.iterdir()) == sorted(pngs | {"index.html"})
     assert not _staging_left(real_run)
 
-    # Sections 1-10, in order, numbered; the banner counts the trials of trials.csv, as summary.json does.
-    assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
-    assert re.findall(r"<h2>(\d+)\. ", text) == [str(i) for i in range(1, 11)]
+    # The sections in order, numbered by it; the banner counts the trials of trials.csv, as summary.json does.
+    assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS and len(SECTIONS) == len(reports.SECTIONS)
+    assert re.findall(r"<h2>(\d+)\. ", text) == [str(i) for i in range(1, len(SECTIONS) + 1)]
     counts = Counter(r["state"] for r in rows)
     assert all(summary["counts"][state] == n for state, n in counts.items()) and summary["counts"]["total"] == len(rows)
     assert re.search(rf"Finished run: {len(rows)} trials \({re.escape(_listed(rows))}\), wall time [\d.]+ (s|min|h)\.", text)
@@ -296,7 +295,7 @@ def test_finished_run_report(real_run):
 
     # 2. Leaderboard in the contract's ranking: state, reason, class (with the best marked) per trial.
     board = _section(text, "leaderboard")
-    assert f"2. Leaderboard ({len(rows)} trials, by {METRIC})" in board
+    assert f". Leaderboard ({len(rows)} trials, by {METRIC})</h2>" in board
     shown = _table(board)
     ranked = _by_rank(rows)
     # Macro-F1 where trials.csv has it, in place of the loss (not the objective here); runs before it keep the loss.
@@ -955,7 +954,7 @@ def _with_classes(run_dir: Path, classes: list[str], counts: dict, confusion: li
     files = RunDir(run_dir)
     facts = RunFacts.read(files)
     summary = Summary.read(files, facts.ranking)
-    facts.data.update(classes=classes, class_counts=counts)
+    facts.data.classes, facts.data.class_counts = classes, counts
     true, predicted = _labels(confusion)
     summary.exported.classes, summary.exported.test_confusion = classes, confusion
     summary.exported.test_macro_f1 = float(f1_score(true, predicted, average="macro", zero_division=0))
@@ -1035,12 +1034,19 @@ def test_warning_when_the_export_does_not_beat_the_majority_class(reference_copy
     assert "-way head" not in text  # two classes: one logit, as the tutorial's
 
 
+def test_a_pages_sections_are_numbered_by_their_order():
+    first, second = page.section("a", "First", "<p>x</p>", ""), page.section("b", "Second")
+    assert page.numbered([second, first]) == (
+        '<section id="b">\n<h2>1. Second</h2>\n\n</section>\n<section id="a">\n<h2>2. First</h2>\n<p>x</p>\n</section>'
+    )
+
+
 def test_the_floor_warning_advises_macro_f1_only_for_unbalanced_classes():
-    balanced, unbalanced = ({"class_counts": {"test": {"neg": n, "pos": 1000 - n}}} for n in (500, 950))
-    assert floor_note(balanced, 0.5).endswith('"neg" (50.00% of the test split)')
-    assert floor_note(unbalanced, 0.9).endswith("; the classes are unbalanced: rank by --objective val_macro_f1")
-    assert floor_note(unbalanced, 0.9, objective_named("val_macro_f1")).endswith('"neg" (95.00% of the test split)')
-    assert floor_note(unbalanced, 0.96) == floor_note({}, 0.5) == ""
+    balanced, unbalanced = (DataFacts(class_counts={"test": {"neg": n, "pos": 1000 - n}}) for n in (500, 950))
+    assert balanced.floor_note(0.5).endswith('"neg" (50.00% of the test split)')
+    assert unbalanced.floor_note(0.9).endswith("; the classes are unbalanced: rank by --objective val_macro_f1")
+    assert unbalanced.floor_note(0.9, objective_named("val_macro_f1")).endswith('"neg" (95.00% of the test split)')
+    assert unbalanced.floor_note(0.96) == DataFacts().floor_note(0.5) == ""
 
 
 def test_per_class_equals_sklearn_on_any_confusion():
@@ -1073,7 +1079,7 @@ def test_the_run_objective_names_and_directs_the_page(reference_copy, metric):
 
     name = {"val_macro_f1": "validation macro-F1", "val_loss": "validation loss"}[metric]
     board = _section(text, "leaderboard")
-    assert f"2. Leaderboard ({len(rows)} trials, by {metric})" in board
+    assert f". Leaderboard ({len(rows)} trials, by {metric})</h2>" in board
     headers = _headers(board)
     # Accuracy and macro-F1; the loss only where it is the objective (so that a narrow space fits 1280 px).
     assert headers[headers.index("epochs (best)") :] == [
@@ -1142,7 +1148,7 @@ def test_runs_recorded_before_classes_render_as_before(reference):
     }
     assert BY_CLASS not in text and "<h3>Classes</h3>" not in text and "<dt>classes</dt>" not in text
     assert "-way head" not in text and "majority" not in text and "Always answering" not in text
-    assert "macro-F1" not in text and "5. Accuracy vs throughput" in text
+    assert "macro-F1" not in text and ". Accuracy vs throughput</h2>" in text
     assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
     assert _headers(_section(text, "headline"))[3] == "validation accuracy"
     assert _headers(_section(text, "leaderboard"))[-4:] == [

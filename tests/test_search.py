@@ -298,7 +298,7 @@ def test_search_config_and_resources_plan():
     from search.config import plan_resources
 
     on_gpus = plan_resources(config, {"CPU": 8, "GPU": 2, "memory": 2**34})
-    assert on_gpus == Resources(8, 2, 2, 0.5, 4, None) and on_gpus.trial_memory_mb == 0  # a GPU's memory: not estimated
+    assert on_gpus == Resources(8, 2, 2, 0.5, 4, None, 0) and on_gpus.trial_memory_mb == 0  # a GPU's memory: not estimated
     on_cpus = plan_resources(SearchConfig(cpus_per_trial=2), {"CPU": 8, "memory": 2**34})
     assert (on_cpus.concurrency, on_cpus.trial_memory_mb) == (4, 2**34 // 4 // 2**20)  # Ray's memory by the CPUs a trial gets
 

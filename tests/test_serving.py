@@ -33,9 +33,9 @@ def test_serving_peak_memory_is_the_measuring_process_own(tmp_path):
     spec = {"preset": "tutorial-single", "vocabulary": ["", "[UNK]", "good", "bad", "film"], "num_classes": 2}
     config = serving.ServingConfig(threads=1, requests=20, texts=256)
     texts = serving.texts_measured(["a good film", "a bad film, long and dull"], config)
-    before = serving.in_fresh_process(spec, texts, config)["peak_memory_mib"]
+    before = serving.in_fresh_process(spec, texts, config).peak_memory_mib
     parent = raise_peak()
-    after = serving.in_fresh_process(spec, texts, config)["peak_memory_mib"]
+    after = serving.in_fresh_process(spec, texts, config).peak_memory_mib
     assert 100 < after < parent - 1024
     assert after == pytest.approx(before, rel=0.1)
 

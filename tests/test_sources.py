@@ -86,8 +86,8 @@ def test_imdb_as_a_table_gives_the_archives_splits(sample_reviews, tmp_path, ext
     folder = sample_as_tables(sample_reviews, tmp_path / "imdb", ext)
     assert source_for(folder).name.startswith("CSV, TSV, JSON Lines or Parquet")
     from_table, facts = read_reviews(folder, ReadOptions(text_column="review", label_column="sentiment"))
-    assert facts["read"] == {"train": {"neg": 120, "pos": 120}, "test": {"neg": 120, "pos": 120}}
-    assert facts["test_split"] == f"given: test{ext}"
+    assert facts.read == {"train": {"neg": 120, "pos": 120}, "test": {"neg": 120, "pos": 120}}
+    assert facts.test_split == f"given: test{ext}"
     archive_config, table = DataConfig(source=str(SAMPLE), val_block=1), table_config(folder, val_block=1)
     expected, got = select_splits(sample_reviews, archive_config), select_splits(from_table, table)
     for split in ("train", "val", "test"):
@@ -118,8 +118,8 @@ def test_one_file_gives_a_seeded_stratified_test_split(sample_reviews, tmp_path)
     source = str(write_table(both, tmp_path / "imdb.csv"))
     options = ReadOptions(text_column="review", label_column="sentiment", test_fraction=0.25, seed=3)
     reviews, facts = read_reviews(source, options)
-    assert facts["read"] == {"train": {"neg": 180, "pos": 180}, "test": {"neg": 60, "pos": 60}}
-    assert facts["test_split"] == "carved: 25% of imdb.csv, stratified, seed 3"
+    assert facts.read == {"train": {"neg": 180, "pos": 180}, "test": {"neg": 60, "pos": 60}}
+    assert facts.test_split == "carved: 25% of imdb.csv, stratified, seed 3"
     assert sorted(reviews["train"].texts + reviews["test"].texts) == sorted(both["review"])
     assert not set(reviews["train"].texts) & set(reviews["test"].texts)
     rows = {text: i for i, text in enumerate(both["review"])}
@@ -135,12 +135,12 @@ def test_one_file_gives_a_seeded_stratified_test_split(sample_reviews, tmp_path)
 def test_a_small_three_class_table_is_prepared_with_named_classes(tmp_path):
     prepared = prepare(DataConfig(source=str(TICKETS), max_vocab=200), tmp_path)
     assert prepared.classes == ["billing", "bug", "praise"]
-    counts = prepared.facts["class_counts"]
+    counts = prepared.facts.class_counts
     assert (
-        {split: sum(c.values()) for split, c in counts.items()} == prepared.facts["sizes"] == {"train": 29, "val": 7, "test": 9}
+        {split: sum(c.values()) for split, c in counts.items()} == prepared.facts.sizes == {"train": 29, "val": 7, "test": 9}
     )  # 20% of 45 rows is 9 (the classes' own shares, 3.6 + 3.6 + 1.8, rounded would add up to 10)
     assert counts["test"] == {"billing": 3, "bug": 4, "praise": 2}  # each share kept; of the tie, the first class rounded down
-    assert prepared.facts["test_split"] == "carved: 20% of tickets.csv, stratified, seed 0"
+    assert prepared.facts.test_split == "carved: 20% of tickets.csv, stratified, seed 0"
     for split in prepared.splits.values():
         assert split.labels.dtype == np.int32 and set(split.labels) == {0, 1, 2}
     again = prepare(DataConfig(source=str(TICKETS), max_vocab=200), tmp_path)
@@ -153,7 +153,7 @@ def test_a_cache_from_before_classes_is_prepared_again(tmp_path):
     cache = tmp_path / f"imdb-{prepared.fingerprint}.npz"
     with np.load(cache) as saved:
         arrays = dict(saved)
-    old_facts = {k: v for k, v in prepared.facts.items() if k not in ("classes", "class_counts")}
+    old_facts = {k: v for k, v in prepared.facts.to_json().items() if k not in ("classes", "class_counts")}
     arrays |= {f"{s}_labels": arrays[f"{s}_labels"].astype(np.float32) for s in ("train", "val", "test")}  # as they were
     np.savez(cache, **(arrays | {"facts": np.array(json.dumps(old_facts))}))
     again = prepare(config, tmp_path)
@@ -186,7 +186,7 @@ def test_a_validation_file_is_the_validation_split(tmp_path):
     config = DataConfig(source=str(tmp_path))
     selected = select_splits(reviews, config)
     assert sorted(selected["val"][0]) == sorted(frame.text[30:38]) and len(selected["train"][0]) == 30
-    assert prepare(config, tmp_path / "cache").facts["val_split"] == "given by the source"
+    assert prepare(config, tmp_path / "cache").facts.val_split == "given by the source"
     limited = select_splits(reviews, dataclasses.replace(config, limit=19))
     assert (len(limited["train"][0]), len(limited["val"][0])) == (15, 4)  # the limit shared in proportion
     with pytest.raises(DataError, match=r"class '.+' has no training review among the first --limit 2; raise --limit$"):
@@ -201,8 +201,8 @@ def test_drop_missing_drops_and_counts_and_empty_texts_are_kept(tmp_path):
     with pytest.raises(DataError, match=r"2 of 45 rows have no label in column 'label' \(the first: row 4\).*--drop-missing"):
         read_reviews(source)
     prepared = prepare(DataConfig(source=source, drop_missing=True, max_vocab=200), tmp_path / "cache")
-    assert prepared.facts["dropped_missing"] == 2 and sum(prepared.facts["sizes"].values()) == 43
-    assert sum(prepared.facts["empty_texts"].values()) == 1
+    assert prepared.facts.dropped_missing == 2 and sum(prepared.facts.sizes.values()) == 43
+    assert sum(prepared.facts.empty_texts.values()) == 1
 
 
 # ---------------------------------------------------------------- recognizing sources, fingerprints, flags

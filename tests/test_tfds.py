@@ -30,6 +30,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 from tensorflow_datasets.core.download import downloader, resource
 
+from runfiles.documents import DataFacts
 from search.data import (
     DATA_ENV,
     TFDS_DATA_ENV,
@@ -119,7 +120,7 @@ def test_tfds_prepares_the_same_reviews_as_the_archive(tfds_dir, official_archiv
     monkeypatch.setenv(TFDS_DATA_ENV, str(tfds_dir))
     from_tfds, notes = read_reviews("tfds")
     from_archive, _ = read_reviews(str(official_archive))
-    assert notes["reviews_with_replaced_bytes"] == 0
+    assert notes.reviews_with_replaced_bytes == 0
     for split in ("train", "test"):
         assert len(from_tfds[split][0]) == len(from_archive[split][0]) == 240
         assert pairs(from_tfds, split) == pairs(from_archive, split)
@@ -136,12 +137,12 @@ def test_smoke_search_on_tfds_finishes(tfds_dir, official_archive, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tfds_dir / TFDS_NAME / "plain_text" / "1.0.0" / "dataset_info.json").is_file()  # prepared by this run
-    facts = json.loads((out / "run.json").read_text())["data"]
-    settings = {f.name: facts[f.name] for f in dataclasses.fields(DataConfig) if f.name not in UNFINGERPRINTED}
+    facts = DataFacts.from_json(json.loads((out / "run.json").read_text())["data"])
+    settings = {f.name: getattr(facts, f.name) for f in dataclasses.fields(DataConfig) if f.name not in UNFINGERPRINTED}
     from_archive = prepare(DataConfig(source=str(official_archive), **settings), tmp_path / "archive-cache").facts
-    assert facts["source"] == "tfds" and facts["sizes"] == from_archive["sizes"] == {"train": 192, "val": 48, "test": 240}
-    assert facts["tokens"]["test"] == from_archive["tokens"]["test"]
-    assert facts["tokens"]["train"] + facts["tokens"]["val"] == from_archive["tokens"]["train"] + from_archive["tokens"]["val"]
+    assert facts.source == "tfds" and facts.sizes == from_archive.sizes == {"train": 192, "val": 48, "test": 240}
+    assert facts.tokens["test"] == from_archive.tokens["test"]
+    assert facts.tokens["train"] + facts.tokens["val"] == from_archive.tokens["train"] + from_archive.tokens["val"]
     assert (out / "summary.json").is_file() and (out / "best_model" / "model.keras").is_file()
 
 
@@ -351,7 +352,7 @@ def test_imdb_reviews_by_name_is_tfds(tfds_dir, offline, monkeypatch):
     monkeypatch.setenv(TFDS_DATA_ENV, str(tfds_dir))
     by_name, facts = read_reviews("tfds:imdb_reviews")
     default, _ = read_reviews("tfds")
-    assert facts["features"] == {"text": "text", "label": "label"} and facts["read"]["train"] == {"neg": 120, "pos": 120}
+    assert facts.features == {"text": "text", "label": "label"} and facts.read["train"] == {"neg": 120, "pos": 120}
     for split in ("train", "test"):
         assert by_name[split].texts == default[split].texts and by_name[split].labels.tolist() == default[split].labels.tolist()
     assert {tfds_source.fingerprint(s, ReadOptions()) for s in ("tfds", "tfds:imdb_reviews", "tfds:imdb_reviews/plain_text")} == {
@@ -416,18 +417,18 @@ def _topics(config: str, topics_dir: Path, monkeypatch, **options) -> tuple[dict
 
 def test_a_tfds_dataset_with_three_classes_and_a_validation_split(topics_dir, monkeypatch):
     reviews, facts = _topics("given", topics_dir, monkeypatch)
-    assert facts["features"] == {"text": "body", "label": "topic"}
-    assert facts["read"] == {split: dict.fromkeys(sorted(TOPICS), n) for split, n in (("train", 10), ("val", 2), ("test", 3))}
-    assert "test_split" not in facts and reviews["val"].ids is None
+    assert facts.features == {"text": "body", "label": "topic"}
+    assert facts.read == {split: dict.fromkeys(sorted(TOPICS), n) for split, n in (("train", 10), ("val", 2), ("test", 3))}
+    assert facts.test_split == "" and reviews["val"].ids is None
     assert all(text.startswith(label) for r in reviews.values() for text, label in zip(r.texts, r.labels))
 
 
 @pytest.mark.parametrize("config", ["no_test", "unlabelled_test"])
 def test_without_a_labelled_test_split_one_is_carved_from_train(topics_dir, monkeypatch, config):
     reviews, facts = _topics(config, topics_dir, monkeypatch, test_fraction=0.3)
-    assert facts["read"] == {"train": dict.fromkeys(sorted(TOPICS), 7), "test": dict.fromkeys(sorted(TOPICS), 3)}
-    assert facts["test_split"] == "carved: 30% of train, stratified, seed 0"
-    assert facts.get("unlabelled_splits", []) == (["test"] if config == "unlabelled_test" else [])
+    assert facts.read == {"train": dict.fromkeys(sorted(TOPICS), 7), "test": dict.fromkeys(sorted(TOPICS), 3)}
+    assert facts.test_split == "carved: 30% of train, stratified, seed 0"
+    assert (facts.unlabelled_splits or []) == (["test"] if config == "unlabelled_test" else [])
     assert not set(reviews["train"].texts) & set(reviews["test"].texts)
 
 
@@ -437,9 +438,9 @@ def test_texts_without_a_label_are_refused_or_dropped(topics_dir, monkeypatch):
     ):
         _topics("gaps", topics_dir, monkeypatch)
     _, facts = _topics("gaps", topics_dir, monkeypatch, drop_missing=True)
-    assert facts["dropped_missing"] == 2 and sum(facts["read"]["train"].values()) + sum(facts["read"]["test"].values()) == 28
+    assert facts.dropped_missing == 2 and sum(facts.read["train"].values()) + sum(facts.read["test"].values()) == 28
 
 
 def test_a_classlabel_without_names_gives_integer_labels(topics_dir, monkeypatch):
     reviews, facts = _topics("numbered", topics_dir, monkeypatch)
-    assert reviews["train"].labels.dtype == np.int64 and facts["read"]["train"] == {"0": 8, "1": 8, "2": 8}
+    assert reviews["train"].labels.dtype == np.int64 and facts.read["train"] == {"0": 8, "1": 8, "2": 8}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from models import ModelConfig
+from runfiles.documents import DataFacts
 from search import train
 from search.data import Split
 from search.train import TrainConfig, batch_rows, pad_batch
@@ -178,7 +179,7 @@ def _word_classes(n_per_class: int, seed: int = 0) -> Split:
 def test_a_three_class_network_gets_three_logits_and_learns_macro_f1():
     from search.data import Prepared
 
-    data = Prepared({"train": _word_classes(60), "val": _word_classes(20, seed=1)}, [], "x", {"classes": ["a", "b", "c"]})
+    data = Prepared({"train": _word_classes(60), "val": _word_classes(20, seed=1)}, [], "x", DataFacts(classes=["a", "b", "c"]))
     config = ModelConfig(vocab_size=64, units=(8,), dense_units=8, embedding_dim=8, pooling="max", num_classes=3)
     history = train.train_and_evaluate(config, TrainConfig(epochs=6, learning_rate=2e-2, batch_size=16, lstm="keras"), data)
     last = history[-1]

@@ -245,7 +245,7 @@ def tune_overhead(run_dir: Path) -> dict:
     """Share of the CPUs' time a finished search spent training, from its trial timelines."""
     files = RunDir(run_dir)
     trials, epochs = read_rows(files.trials_csv), read_rows(files.epochs_csv)
-    cpus = RunFacts.read(files).resources["cpus"]
+    cpus = RunFacts.read(files).resources.cpus
     starts = [float(t["started_at"]) for t in trials if t["started_at"]]
     ends = [float(t["ended_at"]) for t in trials if t["ended_at"]]
     wall = max(ends) - min(starts)

@@ -61,7 +61,7 @@ def run_stage(stage: str, table: Path, cache: Path) -> dict:
         reviews, _ = read_reviews(config.source, config.read_options)
         sizes = {split: len(r.texts) for split, r in reviews.items()}
     else:
-        sizes = prepare(config, cache).facts["sizes"]
+        sizes = prepare(config, cache).facts.sizes
     wall_s = time.perf_counter() - started
     return {"wall_s": wall_s, "peak_mib": peak_resident_mib(), "sizes": sizes}
 

@@ -27,20 +27,23 @@ from pathlib import Path
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
+from runfiles.documents import DataFacts, Duplicates
 from runfiles.layout import counts_text
 from search.data.labels import integer_array
 from search.data.reviews import DATA_ENV, DataError, Reviews, check_fraction
 from search.data.sources import (
     READ_FIELDS,
+    SPLITS_SHARED,
     ReadOptions,
     absolute_source,
+    carves_test,
     check_source,
     read_reviews,
     source_fingerprint,
     source_for,
     test_split_named,
 )
-from search.data.splitting import emptied, shuffled_prefix, stratified_split, too_few
+from search.data.splitting import emptied, fewest_for, shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
 
 __all__ = [
@@ -97,8 +100,6 @@ MAX_OVERLAP = 0.05
 """The share of test reviews that may be copies of training reviews before a run is refused (`allow_overlap`)."""
 CHARACTERS_SHOWN = 5
 """The characters dropped from texts without a word that the facts name: the most frequent ones."""
-CACHED_FACTS = {"duplicates", "classes", "wordless_characters"}
-"""Facts a cached preparation must hold to be used: one made before them is prepared again."""
 UNFINGERPRINTED = ("source", "allow_overlap")
 """DataConfig fields that leave the prepared data as it is: not part of its cache key (the source's
 content is, through its own fingerprint)."""
@@ -216,13 +217,13 @@ class Prepared:
     splits: dict[str, Split]
     vocabulary: list[str]
     fingerprint: str
-    facts: dict
-    """Source, sizes, classes and counts worth recording beside the run (JSON-serializable)."""
+    facts: DataFacts
+    """Source, sizes, classes and counts worth recording beside the run."""
 
     @property
     def classes(self) -> list[str]:
         """The class names in index order (a label i is `classes[i]`)."""
-        return self.facts["classes"]
+        return self.facts.classes
 
     def for_trials(self) -> Prepared:
         """Train and validation only: the test split never reaches a trial."""
@@ -297,32 +298,32 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     fingerprint = data_fingerprint(config)
     cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
     prepared = _load(cache, fingerprint) if cache.exists() else None
-    if prepared is None or not set(prepared.facts) >= CACHED_FACTS:  # new, or cached before these facts
+    if prepared is None or not prepared.facts.checked:  # new, or cached before the text checks
         prepared = _prepare(config, fingerprint)
         _save(prepared, cache)
-    prepared.facts |= _named(config, prepared.facts)
+    prepared.facts = _named(config, prepared.facts)
     check_overlap(prepared.facts, config)
     return prepared
 
 
-def _named(config: DataConfig, facts: dict) -> dict:
-    """The facts that name the source or hold this run's settings, as `config` says them: a cache
-    is shared by every file of the same bytes (its key is their content) whatever its name, and by
-    the options its source does not read. "source", the config's fields, and "test_split"
+def _named(config: DataConfig, facts: DataFacts) -> DataFacts:
+    """`facts` naming the source and holding the settings as `config` says them: a cache is shared
+    by every file of the same bytes (its key is their content) whatever its name, and by the
+    options its source does not read. `source`, the config's fields, and `test_split`
     (`sources.test_split_named`)."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED}
-    made = test_split_named(config.source, config.read_options, facts.get("test_split", "given by the source"))
-    return {"source": config.source, **settings, "test_split": made}
+    made = test_split_named(config.source, config.read_options, facts.test_split or "given by the source")
+    return dataclasses.replace(facts, source=config.source, test_split=made, **settings)
 
 
-def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> dict:
+def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> DataFacts:
     """What the texts of the splits hold that a reader should be told, after the standardization
-    (`models.text.standardize`): per split, texts without a word ("empty_texts", kept: the model
-    answers them too); the characters the standardization dropped from those that were not blank,
-    the CHARACTERS_SHOWN most frequent with their counts ("wordless_characters": emoji, symbols,
-    punctuation; {} when none); test reviews that are copies of training ones (train or
-    validation) and validation reviews that are copies of train ones ("duplicates"; empty texts
-    are no copies).
+    (`models.text.standardize`), as data facts: per split, texts without a word (`empty_texts`,
+    kept: the model answers them too); the characters the standardization dropped from those that
+    were not blank, the CHARACTERS_SHOWN most frequent with their counts (`wordless_characters`:
+    emoji, symbols, punctuation; {} when none); test reviews that are copies of training ones
+    (train or validation) and validation reviews that are copies of train ones (`duplicates`;
+    empty texts are no copies).
 
     Raises:
         DataError: one line naming `source`, when no training text holds a word.
@@ -339,11 +340,11 @@ def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) 
         )
     train = set(words["train"]) - {b""}
     training = train | set(words["val"]) - {b""}
-    duplicates = {
-        "test_in_training": sum(text in training for text in words["test"]),
-        "val_in_train": sum(text in train for text in words["val"]),
-    }
-    return {"empty_texts": empty, "wordless_characters": dropped, "duplicates": duplicates}
+    duplicates = Duplicates(
+        test_in_training=sum(text in training for text in words["test"]),
+        val_in_train=sum(text in train for text in words["val"]),
+    )
+    return DataFacts(empty_texts=empty, wordless_characters=dropped, duplicates=duplicates)
 
 
 def dropped_characters(texts: list[str]) -> dict[str, int]:
@@ -366,14 +367,14 @@ def _standardized(texts: list[str]) -> list[bytes]:
     return out
 
 
-def check_overlap(facts: dict, config: DataConfig) -> None:
+def check_overlap(facts: DataFacts, config: DataConfig) -> None:
     """Refuse a test split of which more than MAX_OVERLAP are copies of training reviews, unless
     `config.allow_overlap`.
 
     Raises:
         DataError: one line naming the source, the count and share, and what would work.
     """
-    copies, tests = facts["duplicates"]["test_in_training"], facts["sizes"]["test"]
+    copies, tests = facts.test_copies, facts.sizes["test"]
     if not config.allow_overlap and copies > MAX_OVERLAP * tests:
         raise DataError(
             f"--data {config.source}: {copies:,} of {tests:,} test reviews ({copies / tests:.1%}) are copies of training "
@@ -400,16 +401,25 @@ def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, 
         train = ([texts[i] for i in keep], labels["train"][keep])
         val = ([reviews["val"].texts[i] for i in keep_val], labels["val"][keep_val])
     else:
-        train, val = _carved(([texts[i] for i in keep], labels["train"][keep]), blocks, classes, config)
+        limited = len(keep) < len(texts)
+        train, val = _carved(([texts[i] for i in keep], labels["train"][keep]), blocks, classes, config, limited, labels["test"])
     keep_test = shuffled_prefix(labels["test"], config.test_limit, config.seed)
     return {"train": train, "val": val, "test": ([reviews["test"].texts[i] for i in keep_test], labels["test"][keep_test])}
 
 
-def _carved(kept: tuple[list[str], np.ndarray], blocks: np.ndarray | None, classes: list[str], config: DataConfig) -> tuple:
-    """(train, validation), each (texts, labels): `val_fraction` of each class held out.
+def _carved(
+    kept: tuple[list[str], np.ndarray],
+    blocks: np.ndarray | None,
+    classes: list[str],
+    config: DataConfig,
+    limited: bool,
+    tested: np.ndarray,
+) -> tuple:
+    """(train, validation), each (texts, labels): `val_fraction` of each class held out. `limited`:
+    whether `config.limit` left out training reviews; `tested`: the test split's labels.
 
     Raises DataError for a --val-fraction that would leave a class no training review, or a class
-    too rare to be on both sides.
+    too rare to be on both sides (`_rare_advice` says what can help).
     """
     texts, labels = kept
     gone = emptied(labels, config.val_fraction, list(range(len(classes))))
@@ -422,14 +432,28 @@ def _carved(kept: tuple[list[str], np.ndarray], blocks: np.ndarray | None, class
     rare = too_few(labels, config.val_fraction, list(range(len(classes))))
     if rare is not None:
         index, count, needed = rare
-        within = f" among the first --limit {config.limit:,}" if config.limit is not None else ""
+        within = f" among the first {config.limit:,} (--limit, or --smoke's)" if limited else ""
         raise DataError(
-            f"--data {config.source}: class {classes[index]!r} has {count:,} training review{'s' * (count != 1)}{within}, "
-            f"too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); add examples of it, "
-            f"remove them" + (", raise --limit" if within else "") + " or raise --val-fraction"
+            f"--data {config.source}: class {classes[index]!r} has {count:,} training review{'s' * (count != 1)}"
+            f"{within}, too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); "
+            + _rare_advice(config, count, limited, int((tested == index).sum()))
         )
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
     return ([texts[i] for i in train_idx], labels[train_idx]), ([texts[i] for i in val_idx], labels[val_idx])
+
+
+def _rare_advice(config: DataConfig, count: int, limited: bool, tested: int) -> str:
+    """What can give a class of `count` training reviews (and `tested` test ones) enough for a
+    validation split: more of them, none; more of the source read (where `limited`), else a smaller
+    carved test split (where the source is one table, `sources.carves_test`, and the class has rows
+    enough for three splits, `sources.SPLITS_SHARED`); a larger --val-fraction (where one can put
+    one of `count` on each side: `splitting.fewest_for` at one half)."""
+    ways = ["add examples of it", "remove them"]
+    ways += ["raise --limit (it overrides --smoke's)"] if limited else []
+    if not limited and carves_test(config.source) and count + tested >= SPLITS_SHARED:
+        ways.append(f"lower --test-fraction (its {config.test_fraction * 100:g}% were held out for testing)")
+    ways += ["raise --val-fraction"] if count >= fewest_for(0.5) else []
+    return ", ".join(ways[:-1]) + " or " + ways[-1]
 
 
 def _check_kept(labels: np.ndarray, classes: list[str], config: DataConfig) -> None:
@@ -558,26 +582,25 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
     checked = text_checks(selected, config.source)  # before the vocabulary: it needs a training word
     vocabulary = build_vocabulary(selected["train"][0], config.max_vocab)
     splits = {name: vectorize(texts, labels, vocabulary) for name, (texts, labels) in selected.items()}
-    facts = {
-        "source": config.source,
-        "fingerprint": fingerprint,
-        "sizes": {name: len(split) for name, split in splits.items()},
-        "tokens": {name: int(split.lengths.sum()) for name, split in splits.items()},
-        "vocabulary_size": len(vocabulary),
-        "classes": classes,
-        "class_counts": class_counts(selected, classes),
-        "val_split": split_text(reviews, config),
-        "test_split": "given by the source",
-        **checked,
-        **notes,
-    }
-    facts |= _named(config, facts)
-    return Prepared(splits, vocabulary, fingerprint, facts)
+    facts = dataclasses.replace(
+        notes,
+        fingerprint=fingerprint,
+        sizes={name: len(split) for name, split in splits.items()},
+        tokens={name: int(split.lengths.sum()) for name, split in splits.items()},
+        vocabulary_size=len(vocabulary),
+        classes=classes,
+        class_counts=class_counts(selected, classes),
+        val_split=split_text(reviews, config),
+        empty_texts=checked.empty_texts,
+        wordless_characters=checked.wordless_characters,
+        duplicates=checked.duplicates,
+    )
+    return Prepared(splits, vocabulary, fingerprint, _named(config, facts))
 
 
 def _save(prepared: Prepared, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"vocabulary": np.array(prepared.vocabulary, dtype=str), "facts": np.array(json.dumps(prepared.facts))}
+    arrays = {"vocabulary": np.array(prepared.vocabulary, dtype=str), "facts": np.array(json.dumps(prepared.facts.to_json()))}
     for name, split in prepared.splits.items():
         arrays |= {f"{name}_tokens": split.tokens, f"{name}_offsets": split.offsets, f"{name}_labels": split.labels}
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
@@ -593,5 +616,5 @@ def _load(path: Path, fingerprint: str) -> Prepared:
             )  # float32 before
             for name in SPLITS
         }
-        facts = {"val_split": "review by review"} | json.loads(str(saved["facts"]))  # caches from before val_split
+        facts = DataFacts.from_json(json.loads(str(saved["facts"])))
         return Prepared(splits, saved["vocabulary"].tolist(), fingerprint, facts)

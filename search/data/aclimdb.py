@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from runfiles.documents import DataFacts
 from search.data.reviews import SPLIT_NAMES, DataError, LabelOptions, Reviews
 
 SPLITS = {"train": "train", "test": "test", "val": "validation"}
@@ -77,7 +78,7 @@ def _texts_in(folder: Path) -> list[Path]:
     return [p for p in _files_in(folder) if p.name.lower().endswith(TEXT_ENDING)]
 
 
-def read(source: str, options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: LabelOptions) -> tuple[dict[str, Reviews], DataFacts]:
     """{"train"|"test"[|"val"]: Reviews} of a folder per class, or a tar archive of one, and the facts
     of reading it (reviews whose bad bytes were replaced, hidden files skipped, files skipped in
     folders that are not a class, by folder). Labels are the class folders' names (str); texts are sorted by class, then name.
@@ -108,7 +109,7 @@ def read(source: str, options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
         raise DataError(f"--data {source}: the archive is damaged or cut short ({error}); copy or download it again") from None
 
 
-def _collect(source: str, files, tables: list[str]) -> tuple[dict[str, Reviews], dict]:
+def _collect(source: str, files, tables: list[str]) -> tuple[dict[str, Reviews], DataFacts]:
     """Texts from (name, read) pairs in the folder-per-class layout (`_place`); hidden files (.*,
     macOS's ._*) skipped and counted, and so are a class's files that do not end in .txt and
     folders under train/ that are not classes. `tables`: the table files beside (named in the
@@ -146,9 +147,9 @@ def _collect(source: str, files, tables: list[str]) -> tuple[dict[str, Reviews],
             ids = np.array([_review_id(stem) for _, stem, _, _ in rows], np.int64)
             out[split] = Reviews([text for _, _, text, _ in rows], labels, ids)
             replaced += sum(bad for _, _, _, bad in rows)
-    facts = {"reviews_with_replaced_bytes": replaced, "hidden_files_skipped": hidden}
-    facts |= {"other_files_skipped": other} if other else {}
-    return out, facts | ({"folders_skipped": dict(sorted(skipped.items()))} if skipped else {})
+    facts = DataFacts(reviews_with_replaced_bytes=replaced, hidden_files_skipped=hidden, other_files_skipped=other or None)
+    facts.folders_skipped = dict(sorted(skipped.items())) or None
+    return out, facts
 
 
 def _place(name: str) -> tuple[str, str, str, str] | None:

@@ -23,6 +23,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from runfiles.documents import DataFacts
 from search.data.reviews import DataError, LabelOptions, Reviews
 
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -35,23 +36,23 @@ GROUPS_SHOWN = 3
 INT64 = np.iinfo(np.int64)
 
 
-def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) -> tuple[dict[str, Reviews], dict]:
-    """The reviews with their labels as classes, and what that changed, each only when non-zero:
-    "labels_stripped" (string labels that had surrounding whitespace), "labels_normalized" (that
-    had invisible differences), "labels_as_numbers" ({number: {spelling read as it: count}}) and,
-    with `options.fold_label_case`, "labels_case_folded" ({spelling kept: {spelling merged into it:
-    count}}).
+def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) -> tuple[dict[str, Reviews], DataFacts]:
+    """The reviews with their labels as classes, and what that changed, as data facts, each only
+    when non-zero: `labels_stripped` (string labels that had surrounding whitespace),
+    `labels_normalized` (that had invisible differences), `labels_as_numbers` ({number: {spelling
+    read as it: count}}) and, with `options.fold_label_case`, `labels_case_folded` ({spelling kept:
+    {spelling merged into it: count}}).
 
     Raises:
         DataError: one line, for labels equal up to case or compatibility form but spelled
         differently (each group's spellings with their counts, all splits together), unless
         `options.fold_label_case`.
     """
-    cleaned, facts = {}, Counter()
+    cleaned, changed = {}, Counter()
     for split, r in reviews.items():
-        cleaned[split], changed = _cleaned(np.asarray(r.labels))
-        facts.update(changed)
-    facts = {k: n for k, n in facts.items() if n}
+        cleaned[split], counts = _cleaned(np.asarray(r.labels))
+        changed.update(counts)
+    facts = DataFacts(labels_stripped=changed["labels_stripped"] or None, labels_normalized=changed["labels_normalized"] or None)
     spellings = Counter(v for labels in cleaned.values() for v in labels.tolist() if isinstance(v, str))
     groups = _case_groups(spellings)
     if groups and not options.fold_label_case:
@@ -59,12 +60,12 @@ def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) 
     if groups:
         kept = {spelling: group[0][0] for group in groups for spelling, _ in group}
         cleaned = {s: _renamed(labels, kept) for s, labels in cleaned.items()}
-        facts["labels_case_folded"] = {group[0][0]: dict(group[1:]) for group in groups}
+        facts.labels_case_folded = {group[0][0]: dict(group[1:]) for group in groups}
     numbers: dict[str, Counter] = defaultdict(Counter)
     for split, labels in cleaned.items():
         cleaned[split] = _as_numbers(labels, numbers)
     if numbers:
-        facts["labels_as_numbers"] = {number: dict(spelled) for number, spelled in sorted(numbers.items())}
+        facts.labels_as_numbers = {number: dict(spelled) for number, spelled in sorted(numbers.items())}
     return {s: r._replace(labels=cleaned[s]) for s, r in reviews.items()}, facts
 
 
@@ -158,9 +159,10 @@ def _refusal(groups: list[list[tuple[str, int]]]) -> str:
     """The refusal's text: the first GROUPS_SHOWN groups of spellings with their counts."""
     shown = "; ".join(", ".join(f"{s!r} ({n:,})" for s, n in group) for group in groups[:GROUPS_SHOWN])
     more = f"; … ({len(groups)} groups in all)" if len(groups) > GROUPS_SHOWN else ""
+    in_case = all(len({s.casefold() for s, _ in group}) == 1 for group in groups)
+    differ = "case" if in_case else "case or Unicode compatibility form (full-width letters, ligatures)"
     return (
-        f"labels that differ only in case or Unicode compatibility form (full-width letters, ligatures) would be separate "
-        f"classes: {shown}{more}; write each class one way, "
+        f"labels that differ only in {differ} would be separate classes: {shown}{more}; write each class one way, "
         "or pass --fold-label-case to merge each group under its most frequent spelling"
     )
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
+from runfiles.documents import DataFacts
 from search.data import aclimdb, tables, tfds
 from search.data.labels import as_classes
 from search.data.reviews import ColumnOptions, DataError, LabelOptions, Reviews, counted
@@ -38,7 +39,7 @@ class Source:
     """Fails fast, before Ray starts, when the source cannot work here (raises a one-line DataError)."""
     fingerprint: Callable[[str, LabelOptions], str]
     """A hex digest of the source's content, cheap to compute: part of the prepared data's cache key."""
-    read: Callable[[str, LabelOptions], tuple[dict[str, Reviews], dict]]
+    read: Callable[[str, LabelOptions], tuple[dict[str, Reviews], DataFacts]]
     """{"train"[|"test"|"val"]: Reviews} (labels as the source spells them) and the facts of the read
     (what was skipped, dropped or repaired); a "val" split is the validation split, none is carved
     from train; without "test", `read_reviews` carves one from train. Raises a one-line DataError."""
@@ -92,6 +93,10 @@ class ReadOptions(*most_derived([row.options for row in SOURCES])):
     """Seeds the carving of a test split."""
 
 
+LABEL_FACTS = ("labels_stripped", "labels_normalized", "labels_as_numbers", "labels_case_folded")
+"""The data facts that making labels classes fills in (`labels.as_classes`)."""
+SPLITS_SHARED = 3
+"""The fewest rows of a class that a carved test split and a carved validation split can share with training."""
 CARVED = "carved:"
 """How the facts' "test_split" begins for a test split carved from training (`carved_text`)."""
 READ_FIELDS = tuple(dict.fromkeys(name for row in SOURCES for name in row.option_names))
@@ -107,15 +112,19 @@ def source_for(source: str) -> Source:
     """The first row of SOURCES that matches `source`.
 
     Raises:
-        DataError: one line, when no row matches (a path that does not exist).
+        DataError: one line, when no row matches (a path that does not exist, or is no regular file
+        or folder).
     """
     found = next((row for row in SOURCES if row.matches(source)), None)
+    path = Path(source).expanduser()
+    if found is None and path.exists() and not (path.is_file() or path.is_dir()):
+        raise DataError(f"--data {source}: not a regular file (a device, a pipe or a socket); {NO_SOURCE.partition('; ')[2]}")
     if found is None:
         raise DataError(f"--data {source}: {NO_SOURCE}")
     return found
 
 
-def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[str, Reviews], dict]:
+def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[str, Reviews], DataFacts]:
     """{"train"|"test"[|"val"]: (texts, labels, ids)} from a source, and what reading it found:
     reviews read per split and class ("read"), what was skipped, dropped or repaired, how labels
     were cleaned (`labels.as_classes`) and how the test split was made ("test_split", where one
@@ -136,8 +145,9 @@ def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[
     reviews, facts = source_for(source).read(source, options)
     reviews, cleaned = as_classes(source, reviews, options)
     if "test" not in reviews:
-        reviews, facts["test_split"] = carved_test(source, reviews, options)
-    return reviews, {"read": counted(reviews), **facts, **cleaned}
+        reviews, facts.test_split = carved_test(source, reviews, options)
+    labelled = {name: getattr(cleaned, name) for name in LABEL_FACTS}
+    return reviews, replace(facts, read=counted(reviews), **labelled)
 
 
 def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) -> tuple[dict[str, Reviews], str]:
@@ -161,15 +171,28 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
     rare = too_few(train.labels, fraction)
     if rare is not None:
         name, count, needed = rare
-        advice = f"give a folder with train{path.suffix} and test{path.suffix}" if path.is_file() else "choose another dataset"
         raise DataError(
             f"--data {source}: class {str(name)!r} has {count:,} {noun}{'s' * (count != 1)}, too few for a stratified "
-            f"{fraction * 100:g}% test split (it needs {needed}); add {noun}s of it, remove them, raise --test-fraction, "
-            f"or {advice}"
+            f"{fraction * 100:g}% test split (it needs {needed}); {_rare_advice(path, noun, count)}"
         )
     kept, held = stratified_split(train.labels, fraction, options.seed)
     pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None if train.ids is None else train.ids[idx])
     return {**reviews, "train": pick(kept), "test": pick(held)}, carved_text(source, options)
+
+
+def _rare_advice(path: Path, noun: str, count: int) -> str:
+    """What can give a class of `count` rows (`noun`s) of the file at `path` a carved test split: more
+    of them, none; a larger --test-fraction, where `count` can be shared by training, validation
+    and testing (SPLITS_SHARED); a folder of files, with validation given too where it cannot."""
+    ext = path.suffix
+    files = f"train{ext} and test{ext}" if count >= SPLITS_SHARED else f"train{ext}, validation{ext} and test{ext}"
+    raise_it = ", raise --test-fraction" if count >= SPLITS_SHARED else ""
+    return f"add {noun}s of it, remove them{raise_it}, or give a folder with {files}"
+
+
+def carves_test(source: str) -> bool:
+    """Whether the test split of `source` is carved from its rows (`carved_test`): one table file."""
+    return Path(source).expanduser().is_file() and tables.matches(source)
 
 
 def carved_text(source: str, options: ReadOptions) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import sys
 import warnings
 from collections import Counter
@@ -33,7 +34,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from search.data.labels import integer_array
+from runfiles.documents import DataFacts
+from runfiles.layout import visible
+from search.data.labels import integer_array, visible_form
 from search.data.reviews import SPLIT_NAMES, ColumnOptions, DataError, Reviews
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines", ".parquet": "Parquet"}
@@ -58,6 +61,11 @@ LINES_SHOWN = 5
 """Line numbers an error lists before it says how many there are in all."""
 GIVEN = "given:"
 """How the facts' "test_split" begins for a folder's test file (`given_text`)."""
+SEP_LINE = re.compile(r'"?sep=(.)"?,*')
+"""Excel's first line naming a CSV file's separator ("sep=;"; the quotes and trailing commas that
+saving it again may add)."""
+SEP_LINE_MAX = 64
+"""The characters of a first line read to look for SEP_LINE."""
 DELIMITERS = {"\\t": "\t", "tab": "\t"}
 """How --delimiter may spell a tab on a command line, besides the character itself."""
 
@@ -118,7 +126,7 @@ def fingerprint(source: str, options: TableOptions) -> str:
     return digest.hexdigest()
 
 
-def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], DataFacts]:
     """{"train"|"test"[|"val"]: Reviews} (ids None, labels as the file spells them: int64 when
     every label is an integer, else strings), only "train" for one file (the core carves the test
     split), and the facts of reading: "test_split" (the file given) for a folder and, with
@@ -136,15 +144,15 @@ def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], dict]:
     for role, path in files.items():
         reviews[role], lost = _reviews(source, path, options)
         dropped.update(lost)
-    facts = {"reviews_with_replaced_bytes": 0, "hidden_files_skipped": 0}
+    facts = DataFacts()
     if "all" in reviews:
         reviews["train"] = reviews.pop("all")
     else:
-        facts["test_split"] = given_text(source)
+        facts.test_split = given_text(source)
     if options.drop_missing:
-        facts |= {"dropped_missing": dropped["label"], "dropped_missing_texts": dropped["text"]}
+        facts.dropped_missing, facts.dropped_missing_texts = dropped["label"], dropped["text"]
     if options.drop_header_rows:
-        facts["header_rows_dropped"] = dropped["header"]
+        facts.header_rows_dropped = dropped["header"]
     return reviews, facts
 
 
@@ -228,11 +236,22 @@ def _at(source: str, path: Path) -> str:
 
 
 def _delimited(path: Path, options: TableOptions) -> dict:
-    """pandas' (and the csv module's) separator and quoting for a CSV or TSV file: `delimiter`, else
-    the format's own; RFC 4180 quotes for CSV, none for TSV, unless `quoting` says "csv" or "none"."""
+    """pandas' (and the csv module's) separator, quoting and lines to skip for a CSV or TSV file:
+    `delimiter`, else the one a first line "sep=;" names (Excel's; that line is skipped, as Excel
+    skips it), else the format's own; RFC 4180 quotes for CSV, none for TSV, unless `quoting` says
+    "csv" or "none"."""
     ext = path.suffix.lower()
     quoted = options.quoting == "csv" or (options.quoting == "auto" and ext == ".csv")
-    return {"sep": options.delimiter or DELIMITED[ext], "quoting": csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE}
+    named = _sep_line(path)
+    sep = options.delimiter or named or DELIMITED[ext]
+    return {"sep": sep, "quoting": csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE, "skiprows": int(named is not None)}
+
+
+def _sep_line(path: Path) -> str | None:
+    """The separator that Excel's first line "sep=X" names (SEP_LINE), or None for a file without one."""
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        match = SEP_LINE.fullmatch(f.readline(SEP_LINE_MAX).rstrip("\r\n"))
+    return match.group(1) if match else None
 
 
 def _columns(source: str, path: Path, options: TableOptions) -> list[str]:
@@ -325,10 +344,11 @@ def _check_columns(source: str, path: Path, options: TableOptions, roles: tuple[
         if name not in columns:
             if path.suffix.lower() in DELIMITED and len(columns) == 1:
                 _refuse_one_column(source, path, columns[0], options)
-            shown = ", ".join(columns[:20]) + (f", ... ({len(columns)} in all)" if len(columns) > 20 else "")
-            spaced = next((c for c in columns if c.strip() == name), None)
+            shown = ", ".join(map(visible, columns[:20])) + (f", ... ({len(columns)} in all)" if len(columns) > 20 else "")
+            spaced = next((c for c in columns if visible_form(c) == name), None)
             advice = (
-                f"the column {spaced!r} has spaces around its name: pass --{what}-column {spaced!r}, or remove them"
+                f"the column {spaced!r} has {'spaces around' if spaced.strip() == name else 'invisible characters in'} its "
+                f"name: pass --{what}-column {spaced!r}, or remove them"
                 if spaced is not None
                 else f"name the column{'s' * (len(roles) > 1)} with " + " and ".join(f"--{role}-column" for role in roles)
             )
@@ -561,7 +581,7 @@ def _records(path: Path, options: TableOptions) -> list[tuple[int, int]]:
                 previous = records.line_num
         finally:
             csv.field_size_limit(limit)
-    return found[1:]  # the first record is the header
+    return found[1 + dialect["skiprows"] :]  # the line "sep=X" and the header hold no row
 
 
 def _texts(source: str, path: Path, column: pd.Series, name: str) -> list[str]:

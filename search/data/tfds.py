@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from runfiles.documents import DataFacts
 from search.data.reviews import DATA_ENV, ColumnOptions, DataError, Reviews
 
 TFDS_SOURCE = "tfds"
@@ -108,11 +109,11 @@ def fingerprint(source: str, options: ColumnOptions) -> str:
     return hashlib.sha256(f"tfds:{spec}\nreading {NAMED_READING}\n".encode() + content).hexdigest()
 
 
-def read(source: str, options: ColumnOptions) -> tuple[dict[str, Reviews], dict]:
+def read(source: str, options: ColumnOptions) -> tuple[dict[str, Reviews], DataFacts]:
     """{"train"|"test"[|"val"]: Reviews} (ids None; labels the ClassLabel's names) from
     $TFDS_DATA_DIR (default ~/tensorflow_datasets), downloading and preparing the dataset there on
-    first use, and the facts of reading it: "reviews_with_replaced_bytes", "features" (the text and
-    label features read), "unlabelled_splits" (skipped) and, with `drop_missing`, "dropped_missing"
+    first use, and the facts of reading it: `reviews_with_replaced_bytes`, `features` (the text and
+    label features read), `unlabelled_splits` (skipped) and, with `drop_missing`, `dropped_missing`
     (texts without a label, -1, dropped). Without a labelled test split, none is returned
     (`sources.read_reviews` carves one).
 
@@ -126,22 +127,22 @@ def read(source: str, options: ColumnOptions) -> tuple[dict[str, Reviews], dict]
     text, label = features_of(source, builder.info.features, options)
     loaded = _load(source, spec, builder, (text, label))
     names = builder.info.features[label].names
-    out, facts, replaced = {}, {"features": {"text": text, "label": label}}, 0
+    out, facts = {}, DataFacts(features={"text": text, "label": label})
     for split, key in TFDS_SPLITS.items():
         if split not in loaded:
             continue
         texts, bad = _decoded(loaded[split][text])
         labelled = np.asarray(loaded[split][label]) >= 0
         if not labelled.any():
-            facts.setdefault("unlabelled_splits", []).append(split)
+            facts.unlabelled_splits = [*(facts.unlabelled_splits or []), split]
             continue
         if not labelled.all():
             texts = _dropped_missing(source, split, texts, labelled, options, facts)
         out[key] = Reviews(texts, _class_names(names, np.asarray(loaded[split][label])[labelled]), None)
-        replaced += bad
+        facts.reviews_with_replaced_bytes += bad
     if "train" not in out:
         raise DataError(f"--data {source}: its train split has no labels; choose a dataset or config with a labelled train split")
-    return out, {"reviews_with_replaced_bytes": replaced, "hidden_files_skipped": 0} | facts
+    return out, facts
 
 
 def features_of(source: str, features, options: ColumnOptions) -> tuple[str, str]:
@@ -266,8 +267,8 @@ def _class_names(names: list[str], indices: np.ndarray) -> np.ndarray:
     return np.array(names, dtype=str)[indices]
 
 
-def _dropped_missing(source: str, split: str, texts: list[str], labelled: np.ndarray, options: ColumnOptions, facts: dict):
-    """The texts of `split` that have a label, the others counted in facts["dropped_missing"].
+def _dropped_missing(source: str, split: str, texts: list[str], labelled: np.ndarray, options: ColumnOptions, facts: DataFacts):
+    """The texts of `split` that have a label, the others counted in `facts.dropped_missing`.
 
     Raises DataError when some have none and `options.drop_missing` is off.
     """
@@ -276,7 +277,7 @@ def _dropped_missing(source: str, split: str, texts: list[str], labelled: np.nda
         raise DataError(
             f"--data {source}: {missing:,} of {len(texts):,} {split} texts have no label (-1); pass --drop-missing to drop them"
         )
-    facts["dropped_missing"] = facts.get("dropped_missing", 0) + missing
+    facts.dropped_missing = (facts.dropped_missing or 0) + missing
     return [t for t, keep in zip(texts, labelled) if keep]
 
 

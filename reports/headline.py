@@ -1,0 +1,280 @@
+"""The run page's first section: the best model against the tutorial's two, with what the test split
+and the data say about it, what it cost, how it serves, and its certification over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from reports import analysis, figures, page
+from reports.analysis import metric_name
+from reports.load import Run
+from reports.sections import Report, config_text, floor_sentence
+from runfiles.layout import as_float
+
+
+def section(report: Report) -> page.Section:
+    """The best model and the tutorial's two, side by side, then what the test split, the data, the
+    compute, serving and certification say about them."""
+    run, rows = report.run, report.rows
+    table = page.table(
+        ["model", "trial", "configuration", metric_name(run.metric), "test accuracy", "examples/s", "tokens/s", "state"],
+        [
+            [
+                r["model"],
+                r["trial_id"],
+                config_text(r["params"], run.space),
+                r.get("val_text") or analysis.fmt_metric(run.metric, r["value"]),
+                r.get("test_text") or page.fmt_accuracy(r["test_accuracy"]),
+                page.fmt_number(r["examples_per_s"]),
+                page.fmt_number(r["tokens_per_s"]),
+                r["state"],
+            ]
+            for r in rows
+        ],
+        numeric={3, 4, 5, 6},
+    )
+    body = [
+        table,
+        "".join(page.paragraph(line) for line in _versus(run, rows)),
+        page.note(_test_note(run)),
+        page.note(_linear_note(run)),
+        page.note(_head_note(run)),
+        _compute(run),
+        _serving(run),
+        _certified(run),
+        _by_class(run, report.add),
+    ]
+    return page.section("headline", "Best model vs the tutorial's two models", *body)
+
+
+def _versus(run: Run, rows: list[dict]) -> list[str]:
+    """The best model against each other row: the objective's difference and the ratio of throughputs."""
+    if not rows or not rows[0]["model"].startswith("best"):
+        return []
+    best, lines = rows[0], []
+    for other in rows[1:]:
+        if math.isnan(other["value"]) or math.isnan(best["value"]):
+            continue
+        delta = best["value"] - other["value"]
+        change = (
+            f"{delta:+.4f} {metric_name(run.metric)}"
+            if run.metric.endswith("loss")
+            else f"{delta * 100:+.1f} points of {metric_name(run.metric)}"
+        )
+        speed = best["examples_per_s"] / other["examples_per_s"] if other["examples_per_s"] > 0 else math.nan
+        lines.append(f"vs {other['model']}: {change}" + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput"))
+    return lines
+
+
+def _linear_note(run: Run) -> str:
+    """How the linear baseline was fitted, its wall time and its inference speed; "" without one."""
+    linear = run.baseline.linear if run.baseline else None
+    if linear is None:
+        return ""
+    tried = ", ".join(linear.values)
+    speed = as_float(linear.predict_per_s)
+    return (
+        f"The linear baseline (scikit-learn: TF-IDF word uni+bigrams, logistic regression) chose C={as_float(linear.c):g} "
+        f"from {tried} on the validation split and was refitted on train + validation: {as_float(linear.fit_s):.1f} s "
+        "for every fit"
+        + ("" if math.isnan(speed) else f"; it classifies {speed:,.0f} test reviews/s from raw text on this machine's CPUs")
+        + "."
+    )
+
+
+def _test_note(run: Run) -> str:
+    """Where test accuracies come from, how many test reviews copy training ones, and the majority-class floor."""
+    test_note = (
+        "Test accuracy is measured only for what is exported or certified; trials are ranked on validation."
+        if run.summary
+        else "Test accuracy appears when the run finishes and exports its best model."
+    )
+    copies = run.info.data.test_copies
+    if copies:
+        tests = run.info.data.sizes.get("test")
+        test_note += (
+            f" {copies:,} of the {tests:,} test reviews cop{'ies' if copies == 1 else 'y'} a training review"
+            " (after the standardization): every test accuracy here includes them."
+        )
+    floor = floor_sentence(run)
+    return test_note + (f" {floor}" if floor else "")
+
+
+def _head_note(run: Run) -> str:
+    """With more than two classes, how the tutorial's presets differ from the tutorial's models."""
+    count = len(analysis.class_names(run))
+    if count <= 2:
+        return ""
+    return (
+        f"With {count} classes, the tutorial's presets are shown with a {count}-way head (softmax over {count} logits) "
+        "instead of the tutorial's one logit (sigmoid); the layers before it are the tutorial's."
+    )
+
+
+def _by_class(run: Run, add: Callable[[str, Figure | None], str | None]) -> str:
+    """The exported model on the test split per class (precision, recall, F1, macro-F1) and its confusion matrix."""
+    exported = run.summary.exported if run.summary else None
+    if exported is None or (exported.test_confusion is None and exported.test_macro_f1 is None):
+        return ""
+    title = "<h3>The exported model by class (test split)</h3>"
+    scores = analysis.per_class(exported.test_confusion, analysis.class_names(run))
+    if scores is None:
+        recorded = analysis.fmt_metric("test_macro_f1", exported.test_macro_f1)
+        why = (
+            "no confusion matrix"
+            if exported.test_confusion is None
+            else "a confusion matrix that is not a square table of counts"
+        )
+        return title + page.paragraph(f"macro-F1 {recorded}" if recorded else "") + page.note(f"summary.json holds {why}.")
+    total = int(scores["support"].sum())
+    rows = [
+        [
+            name,
+            f"{r.support:,}",
+            f"{r.predicted:,}",
+            page.fmt_accuracy(r.precision),
+            page.fmt_accuracy(r.recall),
+            page.fmt_accuracy(r.f1),
+        ]
+        for name, r in zip(scores.index, scores.itertuples(), strict=True)
+    ]
+    means = scores[["precision", "recall", "f1"]].mean()
+    rows.append([f"macro average ({len(scores)} classes)", f"{total:,}", f"{total:,}", *map(page.fmt_accuracy, means)])
+    accuracy = float(np.trace(np.asarray(exported.test_confusion, dtype=float))) / total if total else math.nan
+    intro = (
+        f"The exported model on the {total:,} test examples, evaluated once: accuracy {page.fmt_accuracy(accuracy)}, "
+        f"macro-F1 {page.fmt_accuracy(means['f1'])} (F1 averaged over the {len(scores)} classes, unweighted). Precision: "
+        "of the examples it predicts as a class, the share that are of it; recall: of a class's examples, the share it finds."
+    )
+    picture = figures.confusion_figure(exported.test_confusion, list(scores.index))
+    return (
+        title
+        + page.paragraph(intro)
+        + page.table(["class", "test examples", "predicted as it", "precision", "recall", "F1"], rows, numeric={1, 2, 3, 4, 5})
+        + page.figure(add("confusion.png", picture), "confusion matrix of the exported model on the test split")
+    )
+
+
+def _compute(run: Run) -> str:
+    """Training examples each part of the run processed; a bar of the search's budget used."""
+    parts = []
+    for what, examples, budget in analysis.compute(run):
+        text = f"{what}: {examples:,.0f} training examples"
+        if budget:
+            text += f" of a budget of {budget:,.0f} ({examples / budget:.0%})"
+            parts.append(page.paragraph(text) + f'<progress value="{examples:.0f}" max="{budget:.0f}"></progress>')
+        else:
+            parts.append(page.paragraph(text))
+    total = _total_compute(run)
+    if total:
+        parts.insert(0, page.paragraph(total))
+    return "<h3>Compute</h3>" + "".join(parts) if parts else ""
+
+
+def _total_compute(run: Run) -> str:
+    """What the exported result cost in training examples (search, certification, refit) against
+    the tutorial's way on the same data; "" without certification or split sizes."""
+    tutorial = analysis.tutorial_compute(run)
+    found = {what: examples for what, examples, _ in analysis.compute(run)}
+    certified = found.get(analysis.CERTIFICATION)
+    if tutorial is None or certified is None or analysis.SEARCH not in found:
+        return ""
+    reviews, budget = tutorial
+    total = found[analysis.SEARCH] + certified
+    return (
+        f"In all, the certified result took {total:,.0f} training examples (search, certification and refit): "
+        f"{total / budget:.2f}× the tutorial's {budget:,} (its 2 models × 10 epochs × {reviews:,} training reviews)."
+    )
+
+
+def _serving(run: Run) -> str:
+    """The exported model and the tutorial's, measured for serving (best_model/benchmark.json), and the
+    linear baseline's speed (baseline.json); "" without a benchmark."""
+    bench = run.serving
+    if not bench or not bench.models:
+        return ""
+    batches = list(next(iter(bench.models.values())).throughput_per_s)
+    headers = ["model", "p50 ms", "p95 ms", "p99 ms", *(f"texts/s at batch {b}" for b in batches)]
+    headers += ["load s", "MiB", "parameters", "peak MiB"]
+    table = page.table(headers, _serving_rows(run, batches), numeric=set(range(1, 9 + len(batches))))
+    threads = bench.threads
+    return (
+        "<h3>Serving</h3>"
+        + page.paragraph(
+            f"Each model loaded from model.keras in a fresh process with {threads} TensorFlow thread{'s' * (threads != 1)}, "
+            f"on {bench.machine.cpus} CPUs: latency of one request of one test text ({bench.requests:,} requests), "
+            f"throughput over {bench.texts:,} test texts per batch size"
+            + (f" (the test split's {bench.test_texts:,} texts, repeated)" if bench.repeated else "")
+            + ", size on disk, parameters, the measuring process's own peak resident memory "
+            "(python -m search.serving DIR measures it again)."
+        )
+        + table
+    )
+
+
+def _serving_rows(run: Run, batches: list[str]) -> list[list[str]]:
+    """One row per model measured (its latency percentiles, throughput at each of `batches`, load
+    time, size, parameters, peak memory), and the linear baseline's speed where it was measured."""
+    rows = [
+        [
+            "best (exported)" if name == "exported" else f"{name} (untrained: same cost)",
+            f"{m.latency_ms.p50:.1f}",
+            f"{m.latency_ms.p95:.1f}",
+            f"{m.latency_ms.p99:.1f}",
+            *(page.fmt_number(m.throughput_per_s.get(b)) for b in batches),
+            f"{m.load_s:.2f}",
+            f"{m.size_bytes / 2**20:.1f}",
+            f"{m.params:,}",
+            f"{m.peak_memory_mib:,.0f}",
+        ]
+        for name, m in run.serving.models.items()
+    ]
+    linear = run.baseline.linear if run.baseline else None
+    if linear is not None and not math.isnan(as_float(linear.predict_per_s)):
+        rows.append([analysis.LINEAR_MODEL, "", "", "", *("" for _ in batches), "", "", "", ""])
+        rows[-1][4 + len(batches) - 1] = f"{as_float(linear.predict_per_s):,.0f} (all test texts at once)"
+    return rows
+
+
+def _certified(run: Run) -> str:
+    """Every certified configuration's seeds: validation and test accuracy (and test macro-F1 where
+    the run ranks by it and recorded it)."""
+    certified = run.summary.certification if run.summary else None
+    if certified is None or not certified.configurations:
+        return ""
+    macro = run.metric == "val_macro_f1" and all(c.test_macro_f1_mean is not None for c in certified.configurations)
+    rows = [
+        [
+            c.rank,
+            c.trial_id,
+            config_text(c.params or {}, run.space),
+            c.epochs,
+            analysis.plus_minus(c.value_mean, c.value_std, run.metric),
+            analysis.plus_minus(c.test_accuracy_mean, c.test_accuracy_std),
+            *([analysis.plus_minus(c.test_macro_f1_mean, c.test_macro_f1_std)] if macro else []),
+            ", ".join(page.fmt_accuracy(s.test_accuracy) for s in c.seeds),
+        ]
+        for c in certified.configurations
+    ]
+    headers = ["rank", "trial", "configuration", "epochs", "validation (mean ± std)", "test (mean ± std)"]
+    headers += ["test macro-F1 (mean ± std)"] if macro else []
+    table = page.table([*headers, "test per seed"], rows, numeric={0, 3})
+    shipped = (
+        "refit on train + validation with the same seeds; its test accuracy over those fits is the headline, and "
+        "the refit of the seed that validated best in certification is the model shipped"
+        if certified.refit is not None
+        else "its best seed is the model shipped"
+    )
+    return (
+        "<h3>Certified over seeds</h3>"
+        + page.paragraph(
+            f"The top {len(rows)} configurations re-trained with fresh seeds on the training split; "
+            f"{certified.exported}, the best mean {metric_name(run.metric)}, is exported: {shipped}."
+        )
+        + table
+    )
