@@ -48,11 +48,11 @@ def as_classes(source: str, reviews: dict[str, Reviews], options: LabelOptions) 
         differently (each group's spellings with their counts, all splits together), unless
         `options.fold_label_case`.
     """
-    cleaned, changed = {}, Counter()
+    cleaned, stripped, normalized = {}, 0, 0
     for split, r in reviews.items():
-        cleaned[split], counts = _cleaned(np.asarray(r.labels))
-        changed.update(counts)
-    facts = DataFacts(labels_stripped=changed["labels_stripped"] or None, labels_normalized=changed["labels_normalized"] or None)
+        cleaned[split], spaces, invisible = _cleaned(np.asarray(r.labels))
+        stripped, normalized = stripped + spaces, normalized + invisible
+    facts = DataFacts(labels_stripped=stripped or None, labels_normalized=normalized or None)
     spellings = Counter(v for labels in cleaned.values() for v in labels.tolist() if isinstance(v, str))
     groups = _case_groups(spellings)
     if groups and not options.fold_label_case:
@@ -85,22 +85,18 @@ def integer_array(values: list[int]) -> np.ndarray:
     return out
 
 
-def _cleaned(labels: np.ndarray) -> tuple[np.ndarray, Counter]:
-    """String labels in their visible form (`visible_form`), and how many were stripped of
-    whitespace ("labels_stripped") or of invisible differences ("labels_normalized"); the array
-    itself when nothing changes."""
+def _cleaned(labels: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """String labels in their visible form (`visible_form`), how many had surrounding whitespace,
+    and how many had invisible differences besides; the array itself when nothing changes."""
     if labels.dtype.kind not in "OU":
-        return labels, Counter()
+        return labels, 0, 0
     values = labels.tolist()
     stripped = [v.strip() if isinstance(v, str) else v for v in values]
     clean = [visible_form(v) if isinstance(v, str) else v for v in values]
-    changed = Counter(
-        labels_stripped=sum(a != b for a, b in zip(values, stripped)),
-        labels_normalized=sum(a != b for a, b in zip(stripped, clean)),
-    )
+    spaces, invisible = sum(a != b for a, b in zip(values, stripped)), sum(a != b for a, b in zip(stripped, clean))
     if clean == values:
-        return labels, changed
-    return np.array(clean, dtype=str if labels.dtype.kind == "U" else object), changed
+        return labels, 0, 0
+    return np.array(clean, dtype=str if labels.dtype.kind == "U" else object), spaces, invisible
 
 
 def _as_numbers(labels: np.ndarray, spelled: dict[str, Counter]) -> np.ndarray:
