@@ -541,3 +541,10 @@ def test_rare_classes_hear_what_can_work(tmp_path):
     many = write(tmp_path / "many.csv", "text,label", [f"{words(i)},c{i % 10}" for i in range(200)])
     with pytest.raises(DataError, match=r"among the first 20 \(--limit, or --smoke's\), .*, raise --limit \(it overrides"):
         prepare(DataConfig(source=many, limit=20), tmp_path)
+
+
+def test_a_text_in_the_label_column_is_named_as_such(tmp_path):
+    swapped = [f"{['pos', 'neg'][i % 2]},{words(i)} {'long ' * 20}" for i in range(3)]
+    source = write(tmp_path / "joined.csv", "text,label", [*two_classes(20), *swapped])
+    with pytest.raises(DataError, match=r"characters\) has 1 row: a text in the label column \(files joined with `cat`"):
+        read_reviews(source)

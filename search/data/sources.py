@@ -95,6 +95,8 @@ class ReadOptions(*most_derived([row.options for row in SOURCES])):
 
 LABEL_FACTS = ("labels_stripped", "labels_normalized", "labels_as_numbers", "labels_case_folded")
 """The data facts that making labels classes fills in (`labels.as_classes`)."""
+LABEL_SHOWN = 60
+"""The most characters of a class name a refusal shows; a longer one is a text where a label belongs."""
 SPLITS_SHARED = 3
 """The fewest rows of a class that a carved test split and a carved validation split can share with training."""
 CARVED = "carved:"
@@ -171,6 +173,12 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
     rare = too_few(train.labels, fraction)
     if rare is not None:
         name, count, needed = rare
+        if len(str(name)) > LABEL_SHOWN:  # a text where a label belongs
+            raise DataError(
+                f"--data {source}: class {str(name)[:LABEL_SHOWN]!r}… ({len(str(name)):,} characters) has {count:,} "
+                f"{noun}{'s' * (count != 1)}: a text in the label column (files joined with `cat` whose columns are in "
+                "another order?); put each file's columns in one order, or check --text-column and --label-column"
+            )
         raise DataError(
             f"--data {source}: class {str(name)!r} has {count:,} {noun}{'s' * (count != 1)}, too few for a stratified "
             f"{fraction * 100:g}% test split (it needs {needed}); {_rare_advice(path, noun, count)}"
