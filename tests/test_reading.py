@@ -548,3 +548,12 @@ def test_a_text_in_the_label_column_is_named_as_such(tmp_path):
     source = write(tmp_path / "joined.csv", "text,label", [*two_classes(20), *swapped])
     with pytest.raises(DataError, match=r"characters\) has 1 row: a text in the label column \(files joined with `cat`"):
         read_reviews(source)
+
+
+def test_separator_flags_for_a_format_without_separators_are_refused(tmp_path):
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"text": words(i), "label": i % 2}) + "\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"--delimiter ';' applies to CSV and TSV only, and this is JSON Lines; drop it$"):
+        read_reviews(str(tmp_path / "t.jsonl"), ReadOptions(delimiter=";"))
+    pd.DataFrame({"text": [words(i) for i in range(20)], "label": [i % 2 for i in range(20)]}).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"--quoting csv applies to CSV and TSV only, and this is Parquet; drop it$"):
+        read_reviews(str(tmp_path / "t.parquet"), ReadOptions(quoting="csv"))

@@ -336,8 +336,10 @@ def _check_columns(source: str, path: Path, options: TableOptions, roles: tuple[
     `options.label_column`) are among them.
 
     Raises DataError naming the columns found; for a CSV or TSV whose header is one column holding
-    another separator, what the file looks like and what would work.
+    another separator, what the file looks like and what would work; for --delimiter or --quoting
+    given to a format without separators (`_check_delimited_only`).
     """
+    _check_delimited_only(source, path, options)
     columns = _columns(source, path, options)
     for what in roles:
         name = getattr(options, f"{what}_column")
@@ -354,6 +356,20 @@ def _check_columns(source: str, path: Path, options: TableOptions, roles: tuple[
             )
             raise DataError(f"{_at(source, path)}: no {what} column {name!r} (columns found: {shown or 'none'}); {advice}")
     return columns
+
+
+def _check_delimited_only(source: str, path: Path, options: TableOptions) -> None:
+    """Raise DataError for --delimiter or --quoting given for a JSON Lines or Parquet file, which has
+    no separator or quotes to read otherwise (the flag would change nothing)."""
+    if path.suffix.lower() in DELIMITED:
+        return
+    given = [f"--delimiter {options.delimiter!r}"] * (options.delimiter is not None)
+    given += [f"--quoting {options.quoting}"] * (options.quoting != "auto")
+    if given:
+        raise DataError(
+            f"{_at(source, path)}: {' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to CSV and TSV only, "
+            f"and this is {FORMATS[path.suffix.lower()]}; drop {'it' if len(given) == 1 else 'them'}"
+        )
 
 
 def _refuse_one_column(source: str, path: Path, column: str, options: TableOptions) -> None:
