@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from runfiles.io import read_json, read_rows, write_json, write_rows
-from runfiles.layout import BENCHMARK_FILE, CARD_FILE, OBJECTIVE, STUDY_NAME, Objective, Param, RunDir, counts_text, cut
+from runfiles.layout import BENCHMARK_FILE, CARD_FILE, OBJECTIVE, STUDY_NAME, Objective, Param, RunDir, counts_text, cut, visible
 
 
 def _meta(*, key: str = "", optional: bool = False, of: type | None = None, shape: type | None = None) -> dict:
@@ -198,6 +198,13 @@ class DataFacts(Document):
     """Labels that had surrounding whitespace, stripped; absent when none."""
     labels_case_folded: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
     """Labels merged up to case (--fold-label-case): {spelling kept: {spelling merged into it: count}}; absent when none."""
+    labels_normalized: int | None = field(default=None, metadata=_meta(optional=True))
+    """Labels that differed from another spelling only invisibly (Unicode's composed form, format
+    characters such as a zero-width space), normalized; absent when none."""
+    labels_as_numbers: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """Labels read as the numbers they spell in another way: {number: {spelling: count}} ({"1": {"01": 3}}); absent when none."""
+    other_files_skipped: int | None = field(default=None, metadata=_meta(optional=True))
+    """Files in class folders that do not end in .txt (in any case), skipped; absent when none."""
     text_column: str | None = None
     """The DataConfig field of this name the data was prepared with (None: recorded before it existed); so are the next."""
     label_column: str | None = None
@@ -285,7 +292,7 @@ class DataFacts(Document):
         if not classes or not counts:
             return ""
         total = sum(counts.values())
-        shares = cut([f"{name} {counts.get(name, 0) / total:.1%}" for name in classes], shown, " · ")
+        shares = cut([f"{visible(name)} {counts.get(name, 0) / total:.1%}" for name in classes], shown, " · ")
         floor = self.majority_floor()
         head = "one logit (sigmoid)" if len(classes) == 2 else f"{len(classes)} logits (softmax), the tutorial's models too"
         text = f"{len(classes)}: {shares} of train; head: {head}"
@@ -298,17 +305,24 @@ class DataFacts(Document):
         copies, skipped = self.duplicates or Duplicates(), self.folders_skipped or {}
         folded = self.labels_case_folded or {}
         merges = [f"{', '.join(spellings)} → {kept}" for kept, spellings in folded.items()]
+        numbers = [f"{', '.join(spellings)} → {number}" for number, spellings in (self.labels_as_numbers or {}).items()]
         notes = [
             (self.header_rows_dropped, "rows repeating the header dropped (--drop-header-rows)"),
             (self.dropped_missing, "rows without a label dropped (--drop-missing)"),
             (self.dropped_missing_texts, "rows without a text dropped (--drop-missing)"),
             (self.labels_stripped, "labels with surrounding whitespace, stripped"),
+            (self.labels_normalized, "labels with invisible differences (Unicode form, format characters), normalized"),
+            (
+                sum(sum(s.values()) for s in (self.labels_as_numbers or {}).values()),
+                f"labels read as numbers ({cut(numbers, shown)})",
+            ),
             (
                 sum(sum(s.values()) for s in folded.values()),
                 f"labels merged up to case (--fold-label-case: {cut(merges, shown)})",
             ),
             (self.reviews_with_replaced_bytes, "reviews with undecodable bytes replaced"),
             (self.hidden_files_skipped, "hidden files skipped"),
+            (self.other_files_skipped, "files in class folders not ending in .txt, skipped"),
             (sum(skipped.values()), f"files skipped in folders that are not a class ({cut(list(skipped), shown)})"),
             (sum((self.empty_texts or {}).values()), "texts without a word (kept)"),
             (copies.test_in_training, "test reviews that copy a training review"),

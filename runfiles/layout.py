@@ -343,6 +343,13 @@ def cut(items: list[str], shown: int | None, sep: str = ", ") -> str:
     return sep.join(items[:shown]) + f"{sep}… ({len(items):,} in all)"
 
 
+def visible(name: str) -> str:
+    """A name as a line prints it with what is invisible escaped: each character that Python does not
+    print (a zero-width space, a byte-order mark, a no-break space, a control character) as its
+    escape ("pos\\u200b"), the rest as it is ("café")."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in name)
+
+
 def counts_text(counts: dict[str, int]) -> str:
     """Things and their counts as a line shows them: "😂 12, ! 4"."""
     return ", ".join(f"{thing} {count:,}" for thing, count in counts.items())

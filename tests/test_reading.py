@@ -4,6 +4,7 @@ emoji only, fractions at their limits, and split sizes that are what was asked. 
 written here, small; the records read, the classes and the one-line refusals are asserted exactly."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -363,3 +364,196 @@ def test_the_command_refuses_in_one_line_before_ray_starts(tmp_path, capsys, mon
     monkeypatch.setattr(search_run, "ray_session", lambda *_: pytest.fail("Ray started before the data was refused"))
     source = make(tmp_path)
     assert message in _cli(tmp_path, ["--data", source, *args], capsys)
+
+
+# ---------------------------------------------------------------- 13. archives, split names and class folders as users make them
+
+
+def _class_files(prefix: str = "", splits=("train", "test"), classes=("neg", "pos"), n: int = 3) -> dict[str, bytes]:
+    """{member name: bytes} of a folder per class: n texts per split and class, names under `prefix`."""
+    return {f"{prefix}{s}/{c}/{i}_7.txt": words(i).encode() for s in splits for c in classes for i in range(n)}
+
+
+def test_archive_members_named_with_dot_slash_read_as_plain_ones(tmp_path):
+    plain = read_reviews(tar_archive(tmp_path / "plain.tar.gz", _class_files("aclImdb/")))[1]
+    for prefix in ("./aclImdb/", "./", "aclImdb/./"):
+        dotted = read_reviews(tar_archive(tmp_path / "dot.tar.gz", _class_files(prefix)))[1]
+        assert dotted.read == plain.read == {"train": {"neg": 3, "pos": 3}, "test": {"neg": 3, "pos": 3}}
+
+
+def test_a_folder_of_tables_takes_the_validation_split_under_its_other_names(tmp_path):
+    for name in ("dev.csv", "val.csv", "valid.csv", "Validation.CSV"):
+        folder = tmp_path / name.replace(".", "_")
+        folder.mkdir()
+        for stem, n in (("Train", 20), ("test", 10)):
+            write(folder / f"{stem}.csv", "text,label", two_classes(n))
+        write(folder / name, "text,label", two_classes(6))
+        assert read_reviews(str(folder))[1].read == {
+            "train": {"neg": 10, "pos": 10},
+            "test": {"neg": 5, "pos": 5},
+            "val": {"neg": 3, "pos": 3},
+        }
+    write(folder / "dev.csv", "text,label", two_classes(6))
+    with pytest.raises(DataError, match=r"holds two files of one split \(Validation.CSV, dev.csv\); keep one of them$"):
+        read_reviews(str(folder))
+
+
+def test_class_folders_read_validation_folders_subfolders_and_txt_in_any_case_as_keras_does(tmp_path):
+    files = _class_files(splits=("train", "test", "valid"))
+    files |= {
+        "train/pos/more/9_7.txt": b"good film",
+        "train/neg/8_7.TXT": b"bad film",
+        "train/neg/readme": b"x",
+        "test/pos/a.md": b"x",
+    }
+    reviews, facts = read_reviews(tar_archive(tmp_path / "keras.tar.gz", files))
+    assert facts.read == {"train": {"neg": 4, "pos": 4}, "test": {"neg": 3, "pos": 3}, "val": {"neg": 3, "pos": 3}}
+    assert facts.other_files_skipped == 2
+    assert "files in class folders not ending in .txt, skipped: 2" in facts.data_notes()
+    assert sorted(reviews["train"].ids.tolist()) == [0, 0, 1, 1, 2, 2, 8, 9]
+    both = _class_files(splits=("train", "test", "val", "validation"))
+    with pytest.raises(DataError, match=r"holds 2 validation folders \(val/, validation/\); keep one of them$"):
+        read_reviews(tar_archive(tmp_path / "two.tar.gz", both))
+
+
+# ---------------------------------------------------------------- 14. numbers as labels
+
+
+def test_labels_that_spell_one_number_are_one_class_as_pandas_reads_them(tmp_path):
+    spelled = ["0", "00", "-0", " 0", "0.0", "1", "01", "+1", " 1", "1.0"]
+    source = write(tmp_path / "n.csv", "text,label", [f"{words(i)},{spelled[i % 10]}" for i in range(60)])
+    reviews, facts = read_reviews(source)
+    assert reviews["train"].labels.dtype == np.int64 and facts.read["train"] == {"0": 24, "1": 24}
+    assert facts.labels_as_numbers == {"0": {"00": 6, "-0": 6, "0.0": 6}, "1": {"01": 6, "+1": 6, "1.0": 6}}
+    assert facts.labels_stripped == 12
+    folders = _class_files(classes=("0", "00", "1", "01"))
+    assert read_reviews(tar_archive(tmp_path / "n.tar.gz", folders))[1].read["test"] == {"0": 6, "1": 6}
+
+
+def test_integer_labels_beyond_64_bits_stay_exact_or_are_refused_with_their_line(tmp_path):
+    big = 2**63
+    source = write(tmp_path / "big.csv", "text,label", [f"{words(i)},{[1, big][i % 2]}" for i in range(40)])
+    assert read_reviews(source)[1].read["train"] == {"1": 16, str(big): 16}
+    frame = pd.DataFrame({"text": [words(i) for i in range(40)], "label": np.array([1, big + 5] * 20, np.uint64)})
+    frame.to_parquet(tmp_path / "big.parquet")
+    assert read_reviews(str(tmp_path / "big.parquet"))[1].read["test"] == {"1": 4, str(big + 5): 4}
+    lines = [json.dumps({"text": words(i), "label": i % 2}) for i in range(6)] + ['{"text": "a", "label": 100000000000000000000}']
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"big.jsonl: line 7 holds the integer 100000000000000000000, larger than 64 bits"):
+        read_reviews(str(tmp_path / "big.jsonl"))
+
+
+# ---------------------------------------------------------------- 15. parse errors at the file's own line, a BOM in JSON Lines
+
+
+def test_parse_errors_name_the_line_of_the_file(tmp_path):
+    lines = [json.dumps({"text": words(i), "label": i % 2}) for i in range(6)]
+    (tmp_path / "bad.jsonl").write_text("\n".join([*lines[:3], "", '{"text": "x", "label": }', *lines[3:]]) + "\n")
+    with pytest.raises(DataError, match=r"bad.jsonl: line 5 is not JSON \(Expecting value, column 24\); write one JSON object"):
+        read_reviews(str(tmp_path / "bad.jsonl"))
+    rows = [f'"{words(i)}\nsecond line",{["pos", "neg"][i % 2]}' for i in range(10)]
+    source = write(tmp_path / "open.csv", "text,label", [*rows, '"never closed,pos', "more,neg"])
+    with pytest.raises(DataError, match=r"open.csv: line 22 opens a quoted field that no later quote closes"):
+        read_reviews(source)
+    source = write(tmp_path / "open.tsv", "text\tlabel", [*two_classes(10, sep="\t"), '"never closed\tpos', "more\tneg"])
+    with pytest.raises(DataError, match=r"open.tsv: line 12 opens a quoted field .*; close or remove it, or drop --quoting csv$"):
+        read_reviews(source, ReadOptions(quoting="csv"))
+
+
+def test_json_lines_with_a_byte_order_mark_read_as_without(tmp_path):
+    text = "".join(json.dumps({"text": words(i), "label": ["pos", "neg"][i % 2]}) + "\r\n" for i in range(20))
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "plain.jsonl").write_text(text)
+    assert read_reviews(str(tmp_path / "bom.jsonl"))[1].read == read_reviews(str(tmp_path / "plain.jsonl"))[1].read
+
+
+# ---------------------------------------------------------------- 16. labels that look alike
+
+
+def test_labels_that_differ_invisibly_are_one_class_and_lookalikes_are_refused(tmp_path):
+    spelled = ["café", "cafe\u0301", "neg", "neg\u200b", "\ufeffneg"]
+    source = write(tmp_path / "u.csv", "text,label", [f"{words(i)},{spelled[i % 5]}" for i in range(50)])
+    _, facts = read_reviews(source)
+    assert facts.read["train"] == {"café": 16, "neg": 24} and facts.labels_normalized == 30
+    folders = _class_files(classes=("café", "cafe\u0301", "neg"))
+    assert read_reviews(tar_archive(tmp_path / "u.tar.gz", folders))[1].read["test"] == {"café": 6, "neg": 3}
+    wide = write(tmp_path / "w.csv", "text,label", two_classes(30, ("pos", "ｐｏｓ", "neg")))
+    with pytest.raises(DataError, match=r"differ only in case or Unicode compatibility form .*: 'pos' \(10\), 'ｐｏｓ' \(10\);"):
+        read_reviews(wide)
+    assert read_reviews(wide, ReadOptions(fold_label_case=True))[1].read["train"] == {"neg": 8, "pos": 16}
+
+
+def test_the_classes_line_shows_invisible_characters_escaped():
+    facts = DataFacts(classes=["neg", "po\xa0s"], class_counts={"train": {"neg": 1, "po\xa0s": 3}})
+    assert facts.class_text().startswith("2: neg 25.0% · po\\xa0s 75.0% of train")
+
+
+# ---------------------------------------------------------------- 17. a cache shared by files of the same bytes
+
+
+def test_cached_facts_name_this_runs_file(tmp_path):
+    rows = two_classes(40)
+    first, second = write(tmp_path / "first.csv", "text,label", rows), write(tmp_path / "rev iews.csv", "text,label", rows)
+    prepare(DataConfig(source=first), tmp_path)
+    facts = prepare(DataConfig(source=second), tmp_path).facts
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    assert (facts.source, facts.test_split) == (second, "carved: 20% of rev iews.csv, stratified, seed 0")
+    for stem in ("train", "test"):
+        for folder in (tmp_path / "a", tmp_path / "b"):
+            folder.mkdir(exist_ok=True)
+            split = rows if stem == "train" else [f"unseen {line}" for line in rows[:10]]
+            write(folder / (f"{stem}.csv" if folder.name == "a" else f"{stem.title()}.csv"), "text,label", split)
+    prepare(DataConfig(source=str(tmp_path / "a")), tmp_path)
+    assert prepare(DataConfig(source=str(tmp_path / "b")), tmp_path).facts.test_split == "given: Test.csv"
+
+
+# ---------------------------------------------------------------- 18. hints that work
+
+
+def test_excels_sep_line_names_the_separator(tmp_path):
+    source = write(tmp_path / "excel.csv", "sep=;", ["text;label", *two_classes(20, sep=";")])
+    assert read_reviews(source)[1].read["train"] == {"neg": 8, "pos": 8}
+    assert read_reviews(source, ReadOptions(delimiter=";"))[1].read["train"] == {"neg": 8, "pos": 8}
+
+
+def test_column_names_with_invisible_characters_are_shown_escaped(tmp_path):
+    source = write(tmp_path / "z.csv", "text\u200b,label", two_classes(10))
+    with pytest.raises(DataError, match=re.escape(r"(columns found: text\u200b, label); the column 'text\u200b' has invisible")):
+        read_reviews(source)
+
+
+def test_a_device_or_a_pipe_is_not_a_regular_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    for source in ("/dev/null", str(tmp_path / "pipe")):
+        with pytest.raises(DataError, match=rf"^--data {source}: not a regular file \(a device, a pipe or a socket\); give a"):
+            read_reviews(source)
+
+
+def test_rare_classes_hear_what_can_work(tmp_path):
+    pairs = write(tmp_path / "pairs.csv", "text,label", [f"{words(i)},c{i % 5}" for i in range(10)])
+    with pytest.raises(DataError, match=r"needs 3\); add rows of it, remove them, or give a folder with train.csv, validation"):
+        read_reviews(pairs)
+    with pytest.raises(DataError, match=r"training review, too few .* \(it needs 3\); add examples of it or remove them$"):
+        prepare(DataConfig(source=pairs, test_fraction=0.5), tmp_path)
+    source = write(tmp_path / "f.csv", "text,label", two_classes(40))
+    with pytest.raises(DataError, match=r"lower --test-fraction \(its 90% were held out for testing\) or raise --val-fraction$"):
+        prepare(DataConfig(source=source, test_fraction=0.9), tmp_path)
+    many = write(tmp_path / "many.csv", "text,label", [f"{words(i)},c{i % 10}" for i in range(200)])
+    with pytest.raises(DataError, match=r"among the first 20 \(--limit, or --smoke's\), .*, raise --limit \(it overrides"):
+        prepare(DataConfig(source=many, limit=20), tmp_path)
+
+
+def test_a_text_in_the_label_column_is_named_as_such(tmp_path):
+    swapped = [f"{['pos', 'neg'][i % 2]},{words(i)} {'long ' * 20}" for i in range(3)]
+    source = write(tmp_path / "joined.csv", "text,label", [*two_classes(20), *swapped])
+    with pytest.raises(DataError, match=r"characters\) has 1 row: a text in the label column \(files joined with `cat`"):
+        read_reviews(source)
+
+
+def test_separator_flags_for_a_format_without_separators_are_refused(tmp_path):
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"text": words(i), "label": i % 2}) + "\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"--delimiter ';' applies to CSV and TSV only, and this is JSON Lines; drop it$"):
+        read_reviews(str(tmp_path / "t.jsonl"), ReadOptions(delimiter=";"))
+    pd.DataFrame({"text": [words(i) for i in range(20)], "label": [i % 2 for i in range(20)]}).to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"--quoting csv applies to CSV and TSV only, and this is Parquet; drop it$"):
+        read_reviews(str(tmp_path / "t.parquet"), ReadOptions(quoting="csv"))

@@ -29,17 +29,21 @@ import numpy as np
 from models.config import STANDARDIZATION_VERSION
 from runfiles.documents import DataFacts, Duplicates
 from runfiles.layout import counts_text
+from search.data.labels import integer_array
 from search.data.reviews import DATA_ENV, DataError, Reviews, check_fraction
 from search.data.sources import (
     READ_FIELDS,
+    SPLITS_SHARED,
     ReadOptions,
     absolute_source,
+    carves_test,
     check_source,
     read_reviews,
     source_fingerprint,
     source_for,
+    test_split_named,
 )
-from search.data.splitting import emptied, shuffled_prefix, stratified_split, too_few
+from search.data.splitting import emptied, fewest_for, shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
 
 __all__ = [
@@ -297,8 +301,19 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     if prepared is None or not prepared.facts.checked:  # new, or cached before the text checks
         prepared = _prepare(config, fingerprint)
         _save(prepared, cache)
+    prepared.facts = _named(config, prepared.facts)
     check_overlap(prepared.facts, config)
     return prepared
+
+
+def _named(config: DataConfig, facts: DataFacts) -> DataFacts:
+    """`facts` naming the source and holding the settings as `config` says them: a cache is shared
+    by every file of the same bytes (its key is their content) whatever its name, and by the
+    options its source does not read. `source`, the config's fields, and `test_split`
+    (`sources.test_split_named`)."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED}
+    made = test_split_named(config.source, config.read_options, facts.test_split or "given by the source")
+    return dataclasses.replace(facts, source=config.source, test_split=made, **settings)
 
 
 def text_checks(selected: dict[str, tuple[list[str], np.ndarray]], source: str) -> DataFacts:
@@ -386,16 +401,25 @@ def select_splits(reviews: dict[str, Reviews], config: DataConfig) -> dict[str, 
         train = ([texts[i] for i in keep], labels["train"][keep])
         val = ([reviews["val"].texts[i] for i in keep_val], labels["val"][keep_val])
     else:
-        train, val = _carved(([texts[i] for i in keep], labels["train"][keep]), blocks, classes, config)
+        limited = len(keep) < len(texts)
+        train, val = _carved(([texts[i] for i in keep], labels["train"][keep]), blocks, classes, config, limited, labels["test"])
     keep_test = shuffled_prefix(labels["test"], config.test_limit, config.seed)
     return {"train": train, "val": val, "test": ([reviews["test"].texts[i] for i in keep_test], labels["test"][keep_test])}
 
 
-def _carved(kept: tuple[list[str], np.ndarray], blocks: np.ndarray | None, classes: list[str], config: DataConfig) -> tuple:
-    """(train, validation), each (texts, labels): `val_fraction` of each class held out.
+def _carved(
+    kept: tuple[list[str], np.ndarray],
+    blocks: np.ndarray | None,
+    classes: list[str],
+    config: DataConfig,
+    limited: bool,
+    tested: np.ndarray,
+) -> tuple:
+    """(train, validation), each (texts, labels): `val_fraction` of each class held out. `limited`:
+    whether `config.limit` left out training reviews; `tested`: the test split's labels.
 
     Raises DataError for a --val-fraction that would leave a class no training review, or a class
-    too rare to be on both sides.
+    too rare to be on both sides (`_rare_advice` says what can help).
     """
     texts, labels = kept
     gone = emptied(labels, config.val_fraction, list(range(len(classes))))
@@ -408,14 +432,28 @@ def _carved(kept: tuple[list[str], np.ndarray], blocks: np.ndarray | None, class
     rare = too_few(labels, config.val_fraction, list(range(len(classes))))
     if rare is not None:
         index, count, needed = rare
-        within = f" among the first --limit {config.limit:,}" if config.limit is not None else ""
+        within = f" among the first {config.limit:,} (--limit, or --smoke's)" if limited else ""
         raise DataError(
-            f"--data {config.source}: class {classes[index]!r} has {count:,} training review{'s' * (count != 1)}{within}, "
-            f"too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); add examples of it, "
-            f"remove them" + (", raise --limit" if within else "") + " or raise --val-fraction"
+            f"--data {config.source}: class {classes[index]!r} has {count:,} training review{'s' * (count != 1)}"
+            f"{within}, too few for a stratified {config.val_fraction * 100:g}% validation split (it needs {needed}); "
+            + _rare_advice(config, count, limited, int((tested == index).sum()))
         )
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed, blocks)
     return ([texts[i] for i in train_idx], labels[train_idx]), ([texts[i] for i in val_idx], labels[val_idx])
+
+
+def _rare_advice(config: DataConfig, count: int, limited: bool, tested: int) -> str:
+    """What can give a class of `count` training reviews (and `tested` test ones) enough for a
+    validation split: more of them, none; more of the source read (where `limited`), else a smaller
+    carved test split (where the source is one table, `sources.carves_test`, and the class has rows
+    enough for three splits, `sources.SPLITS_SHARED`); a larger --val-fraction (where one can put
+    one of `count` on each side: `splitting.fewest_for` at one half)."""
+    ways = ["add examples of it", "remove them"]
+    ways += ["raise --limit (it overrides --smoke's)"] if limited else []
+    if not limited and carves_test(config.source) and count + tested >= SPLITS_SHARED:
+        ways.append(f"lower --test-fraction (its {config.test_fraction * 100:g}% were held out for testing)")
+    ways += ["raise --val-fraction"] if count >= fewest_for(0.5) else []
+    return ", ".join(ways[:-1]) + " or " + ways[-1]
 
 
 def _check_kept(labels: np.ndarray, classes: list[str], config: DataConfig) -> None:
@@ -463,11 +501,15 @@ def _indexed(reviews: dict[str, Reviews], source: str) -> tuple[list[str], dict[
 
 
 def _label_keys(reviews: dict[str, Reviews]) -> dict[str, np.ndarray]:
-    """Each split's labels as sortable keys: int64 when every label of every split is an integer
-    (or a whole float), else strings (numbers spelled as `str` spells them)."""
+    """Each split's labels as sortable keys: integers when every label of every split is an integer
+    (or a whole float; int64, or exact Python ints where one lies outside it), else strings (numbers
+    spelled as `str` spells them)."""
     labels = {split: np.asarray(r.labels) for split, r in reviews.items()}
     if all(_integers(values) for values in labels.values()):
-        return {split: values.astype(np.int64) for split, values in labels.items()}
+        exact = {split: integer_array(values.tolist()) for split, values in labels.items()}
+        if any(values.dtype == object for values in exact.values()):  # one kind of key for every split
+            return {split: values.astype(object) for split, values in exact.items()}
+        return exact
     return {split: values.astype(str) for split, values in labels.items()}
 
 
@@ -542,7 +584,6 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
     splits = {name: vectorize(texts, labels, vocabulary) for name, (texts, labels) in selected.items()}
     facts = dataclasses.replace(
         notes,
-        source=config.source,
         fingerprint=fingerprint,
         sizes={name: len(split) for name, split in splits.items()},
         tokens={name: int(split.lengths.sum()) for name, split in splits.items()},
@@ -550,13 +591,11 @@ def _prepare(config: DataConfig, fingerprint: str) -> Prepared:
         classes=classes,
         class_counts=class_counts(selected, classes),
         val_split=split_text(reviews, config),
-        test_split=notes.test_split or "given by the source",
         empty_texts=checked.empty_texts,
         wordless_characters=checked.wordless_characters,
         duplicates=checked.duplicates,
-        **{k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED},
     )
-    return Prepared(splits, vocabulary, fingerprint, facts)
+    return Prepared(splits, vocabulary, fingerprint, _named(config, facts))
 
 
 def _save(prepared: Prepared, path: Path) -> None:

@@ -14,6 +14,10 @@ import numpy as np
 
 DATA_ENV = "IMDB_DATA"
 """The environment variable that names the default source."""
+SPLIT_NAMES = {"train": "train", "test": "test", "validation": "val", "val": "val", "valid": "val", "dev": "val"}
+"""The names of a split's file (a table's train.csv) or folder (a folder per class's train/), in
+any case, and the split each gives: Hugging Face datasets' "validation", and "val", "valid" and
+"dev" as Keras and NLP datasets (GLUE's dev.tsv) name it."""
 
 
 class Reviews(NamedTuple):

@@ -93,6 +93,14 @@ class ReadOptions(*most_derived([row.options for row in SOURCES])):
     """Seeds the carving of a test split."""
 
 
+LABEL_FACTS = ("labels_stripped", "labels_normalized", "labels_as_numbers", "labels_case_folded")
+"""The data facts that making labels classes fills in (`labels.as_classes`)."""
+LABEL_SHOWN = 60
+"""The most characters of a class name a refusal shows; a longer one is a text where a label belongs."""
+SPLITS_SHARED = 3
+"""The fewest rows of a class that a carved test split and a carved validation split can share with training."""
+CARVED = "carved:"
+"""How the facts' "test_split" begins for a test split carved from training (`carved_text`)."""
 READ_FIELDS = tuple(dict.fromkeys(name for row in SOURCES for name in row.option_names))
 """The options of every source (`ReadOptions` less its seed): DataConfig fields and flags of search.run."""
 NO_SOURCE = (
@@ -106,9 +114,13 @@ def source_for(source: str) -> Source:
     """The first row of SOURCES that matches `source`.
 
     Raises:
-        DataError: one line, when no row matches (a path that does not exist).
+        DataError: one line, when no row matches (a path that does not exist, or is no regular file
+        or folder).
     """
     found = next((row for row in SOURCES if row.matches(source)), None)
+    path = Path(source).expanduser()
+    if found is None and path.exists() and not (path.is_file() or path.is_dir()):
+        raise DataError(f"--data {source}: not a regular file (a device, a pipe or a socket); {NO_SOURCE.partition('; ')[2]}")
     if found is None:
         raise DataError(f"--data {source}: {NO_SOURCE}")
     return found
@@ -136,9 +148,8 @@ def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[
     reviews, cleaned = as_classes(source, reviews, options)
     if "test" not in reviews:
         reviews, facts.test_split = carved_test(source, reviews, options)
-    return reviews, replace(
-        facts, read=counted(reviews), labels_stripped=cleaned.labels_stripped, labels_case_folded=cleaned.labels_case_folded
-    )
+    labelled = {name: getattr(cleaned, name) for name in LABEL_FACTS}
+    return reviews, replace(facts, read=counted(reviews), **labelled)
 
 
 def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) -> tuple[dict[str, Reviews], str]:
@@ -151,7 +162,7 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
     """
     fraction, train = options.test_fraction, reviews["train"]
     path = Path(source).expanduser()
-    noun, whole = ("row", path.name) if path.is_file() else ("text", "train")
+    noun = "row" if path.is_file() else "text"
     gone = emptied(train.labels, fraction)
     if gone is not None:
         name, count = gone
@@ -162,16 +173,53 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
     rare = too_few(train.labels, fraction)
     if rare is not None:
         name, count, needed = rare
-        advice = f"give a folder with train{path.suffix} and test{path.suffix}" if path.is_file() else "choose another dataset"
+        if len(str(name)) > LABEL_SHOWN:  # a text where a label belongs
+            raise DataError(
+                f"--data {source}: class {str(name)[:LABEL_SHOWN]!r}… ({len(str(name)):,} characters) has {count:,} "
+                f"{noun}{'s' * (count != 1)}: a text in the label column (files joined with `cat` whose columns are in "
+                "another order?); put each file's columns in one order, or check --text-column and --label-column"
+            )
         raise DataError(
             f"--data {source}: class {str(name)!r} has {count:,} {noun}{'s' * (count != 1)}, too few for a stratified "
-            f"{fraction * 100:g}% test split (it needs {needed}); add {noun}s of it, remove them, raise --test-fraction, "
-            f"or {advice}"
+            f"{fraction * 100:g}% test split (it needs {needed}); {_rare_advice(path, noun, count)}"
         )
     kept, held = stratified_split(train.labels, fraction, options.seed)
     pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None if train.ids is None else train.ids[idx])
-    made = f"carved: {fraction * 100:g}% of {whole}, stratified, seed {options.seed}"
-    return {**reviews, "train": pick(kept), "test": pick(held)}, made
+    return {**reviews, "train": pick(kept), "test": pick(held)}, carved_text(source, options)
+
+
+def _rare_advice(path: Path, noun: str, count: int) -> str:
+    """What can give a class of `count` rows (`noun`s) of the file at `path` a carved test split: more
+    of them, none; a larger --test-fraction, where `count` can be shared by training, validation
+    and testing (SPLITS_SHARED); a folder of files, with validation given too where it cannot."""
+    ext = path.suffix
+    files = f"train{ext} and test{ext}" if count >= SPLITS_SHARED else f"train{ext}, validation{ext} and test{ext}"
+    raise_it = ", raise --test-fraction" if count >= SPLITS_SHARED else ""
+    return f"add {noun}s of it, remove them{raise_it}, or give a folder with {files}"
+
+
+def carves_test(source: str) -> bool:
+    """Whether the test split of `source` is carved from its rows (`carved_test`): one table file."""
+    return Path(source).expanduser().is_file() and tables.matches(source)
+
+
+def carved_text(source: str, options: ReadOptions) -> str:
+    """How a carved test split was made, as the facts say it: "carved: 20% of reviews.csv, stratified,
+    seed 0" (of the file's name; of "train" for a source of several files)."""
+    path = Path(source).expanduser()
+    whole = path.name if path.is_file() else "train"
+    return f"{CARVED} {options.test_fraction * 100:g}% of {whole}, stratified, seed {options.seed}"
+
+
+def test_split_named(source: str, options: ReadOptions, made: str) -> str:
+    """How the test split was made (`made`, the facts' "test_split" of a read, perhaps of another file of
+    the same bytes) with the file it names as `source` names it: a carved split's file
+    (`carved_text`), a folder's test file (`tables.given_text`)."""
+    if made.startswith(CARVED):
+        return carved_text(source, options)
+    if made.startswith(tables.GIVEN):
+        return tables.given_text(source)
+    return made
 
 
 def check_source(source: str, options: ReadOptions | None = None) -> None:

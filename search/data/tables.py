@@ -2,7 +2,8 @@
 
 `--data` names one file (the core then carves a test split from it: seeded, stratified by label,
 `test_fraction`), or a folder holding train.<ext> and test.<ext> in one format, and optionally
-validation.<ext> (then the validation split, instead of one carved from train). Only the two
+validation.<ext> (then the validation split, instead of one carved from train; val, valid or dev
+too), names and endings in any case (`reviews.SPLIT_NAMES`). Only the two
 columns are read (pandas' `usecols`, Parquet's `columns`; JSON Lines in chunks, keeping those two),
 so a wide or large file costs the two columns' memory. Rows keep the file's order.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import sys
 import warnings
 from collections import Counter
@@ -33,14 +35,14 @@ import numpy as np
 import pandas as pd
 
 from runfiles.documents import DataFacts
-from search.data.reviews import ColumnOptions, DataError, Reviews
+from runfiles.layout import visible
+from search.data.labels import integer_array, visible_form
+from search.data.reviews import SPLIT_NAMES, ColumnOptions, DataError, Reviews
 
 FORMATS = {".csv": "CSV", ".tsv": "TSV", ".jsonl": "JSON Lines", ".parquet": "Parquet"}
 """The file name endings this source reads, and what each format is called."""
 DELIMITED = {".csv": ",", ".tsv": "\t"}
 """The formats of delimited lines (CSV, TSV), each with its own separator."""
-ROLES = {"train": "train", "test": "test", "validation": "val"}
-"""A folder's file stems and the split each one gives."""
 MISSING_LABELS = ("", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "<NA>", "#N/A")
 """How a CSV or TSV spells a missing label (a label of only spaces is missing too)."""
 BOM = "\ufeff"
@@ -57,6 +59,13 @@ again: 2 since TSV has no quoting, rows that repeat the header and absent texts 
 labels are cleaned (`labels.as_classes`) and a carved split holds out the share asked."""
 LINES_SHOWN = 5
 """Line numbers an error lists before it says how many there are in all."""
+GIVEN = "given:"
+"""How the facts' "test_split" begins for a folder's test file (`given_text`)."""
+SEP_LINE = re.compile(r'"?sep=(.)"?,*')
+"""Excel's first line naming a CSV file's separator ("sep=;"; the quotes and trailing commas that
+saving it again may add)."""
+SEP_LINE_MAX = 64
+"""The characters of a first line read to look for SEP_LINE."""
 DELIMITERS = {"\\t": "\t", "tab": "\t"}
 """How --delimiter may spell a tab on a command line, besides the character itself."""
 
@@ -139,12 +148,17 @@ def read(source: str, options: TableOptions) -> tuple[dict[str, Reviews], DataFa
     if "all" in reviews:
         reviews["train"] = reviews.pop("all")
     else:
-        facts.test_split = f"given: {files['test'].name}"
+        facts.test_split = given_text(source)
     if options.drop_missing:
         facts.dropped_missing, facts.dropped_missing_texts = dropped["label"], dropped["text"]
     if options.drop_header_rows:
         facts.header_rows_dropped = dropped["header"]
     return reviews, facts
+
+
+def given_text(source: str) -> str:
+    """How a folder's test split was given, as the facts say it: "given: test.csv" (its file's name)."""
+    return f"{GIVEN} {_files(source)['test'].name}"
 
 
 def read_column(source: str, options: TableOptions) -> tuple[list[str], int]:
@@ -167,11 +181,11 @@ def read_column(source: str, options: TableOptions) -> tuple[list[str], int]:
 
 
 def _role_files(folder: Path) -> list[Path]:
-    """The table files of a folder that name a split (train.csv, test.parquet, ...); hidden ones skipped."""
+    """The table files of a folder that name a split (train.csv, Test.CSV, dev.parquet, ...); hidden ones skipped."""
     return sorted(
         p
         for p in folder.iterdir()
-        if p.stem in ROLES and p.suffix.lower() in FORMATS and p.is_file() and not p.name.startswith(".")
+        if p.stem.lower() in SPLIT_NAMES and p.suffix.lower() in FORMATS and p.is_file() and not p.name.startswith(".")
     )
 
 
@@ -179,7 +193,7 @@ def _files(source: str) -> dict[str, Path]:
     """{"all": the file} for one file; {"train", "test"[, "val"]: its file} for a folder.
 
     Raises DataError for a folder with two formats, with class folders (train/, test/) beside its
-    tables, or without train.<ext> or test.<ext>.
+    tables, with two files of one split (val.csv and dev.csv), or without train.<ext> or test.<ext>.
     """
     path = Path(source).expanduser()
     if path.is_file():
@@ -191,14 +205,19 @@ def _files(source: str) -> dict[str, Path]:
         raise DataError(
             f"--data {source}: holds tables in {len(endings)} formats ({names}); keep one format (train.*, test.*, validation.*)"
         )
-    trees = [name for name in ("train", "test") if (path / name).is_dir()]
+    trees = sorted(p.name for p in path.iterdir() if p.name.lower() in ("train", "test") and p.is_dir())
     if trees:
         raise DataError(
-            f"--data {source}: holds tables ({', '.join(p.name for p in found)}) and class folders ({', '.join(trees)}/); "
+            f"--data {source}: holds tables ({', '.join(p.name for p in found)}) and class folders ({'/, '.join(trees)}/); "
             "keep one dataset per folder"
         )
     ext = endings[0] if endings else ".csv"
-    files = {ROLES[p.stem]: p for p in found}
+    files = {}
+    for p in found:
+        role = SPLIT_NAMES[p.stem.lower()]
+        if role in files:
+            raise DataError(f"--data {source}: holds two files of one split ({files[role].name}, {p.name}); keep one of them")
+        files[role] = p
     for role in ("train", "test"):
         if role not in files:
             raise DataError(
@@ -217,11 +236,22 @@ def _at(source: str, path: Path) -> str:
 
 
 def _delimited(path: Path, options: TableOptions) -> dict:
-    """pandas' (and the csv module's) separator and quoting for a CSV or TSV file: `delimiter`, else
-    the format's own; RFC 4180 quotes for CSV, none for TSV, unless `quoting` says "csv" or "none"."""
+    """pandas' (and the csv module's) separator, quoting and lines to skip for a CSV or TSV file:
+    `delimiter`, else the one a first line "sep=;" names (Excel's; that line is skipped, as Excel
+    skips it), else the format's own; RFC 4180 quotes for CSV, none for TSV, unless `quoting` says
+    "csv" or "none"."""
     ext = path.suffix.lower()
     quoted = options.quoting == "csv" or (options.quoting == "auto" and ext == ".csv")
-    return {"sep": options.delimiter or DELIMITED[ext], "quoting": csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE}
+    named = _sep_line(path)
+    sep = options.delimiter or named or DELIMITED[ext]
+    return {"sep": sep, "quoting": csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE, "skiprows": int(named is not None)}
+
+
+def _sep_line(path: Path) -> str | None:
+    """The separator that Excel's first line "sep=X" names (SEP_LINE), or None for a file without one."""
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        match = SEP_LINE.fullmatch(f.readline(SEP_LINE_MAX).rstrip("\r\n"))
+    return match.group(1) if match else None
 
 
 def _columns(source: str, path: Path, options: TableOptions) -> list[str]:
@@ -245,23 +275,60 @@ def _columns(source: str, path: Path, options: TableOptions) -> list[str]:
 def _json_keys(source: str, path: Path) -> list[str]:
     """The keys of a JSON Lines file's first JSON_HEAD records, in order of appearance.
 
-    Raises DataError for a file without records, or a line that is no JSON object.
+    Raises DataError for a file without records, or a line that is no JSON object (`_json_records`).
     """
     keys: dict[str, None] = {}
-    with path.open(encoding="utf-8") as lines:
-        records = (line for line in lines if line.strip())
-        for number, line in enumerate(records, 1):
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"{_at(source, path)}: record {number} is no JSON object ({line.strip()[:60]!r}); write one object per line"
-                )
-            keys |= dict.fromkeys(record)
-            if number == JSON_HEAD:
-                break
+    for count, (_, record) in enumerate(_json_records(source, path), 1):
+        keys |= dict.fromkeys(record)
+        if count == JSON_HEAD:
+            break
     if not keys:
         raise DataError(f"{_at(source, path)}: the file is empty; give a table with a row per text")
     return list(keys)
+
+
+def _json_records(source: str, path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of each JSON Lines line that is not blank, a UTF-8 byte-order mark
+    that begins the file dropped.
+
+    Raises DataError naming the first line that is no JSON object, or that holds an integer
+    outside the 64 bits pandas' reader reads (`_int64`).
+    """
+    with path.open(encoding="utf-8-sig") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line, parse_int=_int64)
+            except json.JSONDecodeError as error:
+                advice = "write one JSON object per line"
+                if line[0] == BOM:
+                    advice = "it begins with a byte-order mark (files joined with `cat`?): remove it"
+                raise DataError(
+                    f"{_at(source, path)}: line {number} is not JSON ({error.msg}, column {error.colno}); {advice}"
+                ) from None
+            except OverflowError as error:
+                raise DataError(
+                    f"{_at(source, path)}: line {number} holds the integer {error}, larger than 64 bits can hold; "
+                    f'write it as a string ("{error}")'
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"{_at(source, path)}: line {number} is no JSON object ({line.strip()[:60]!r}); write one object per line"
+                )
+            yield number, record
+
+
+def _int64(digits: str) -> int:
+    """A JSON integer, as pandas' reader takes it: from -2**63 to 2**64 - 1.
+
+    Raises:
+        OverflowError: its digits, for one outside.
+    """
+    value = int(digits)
+    if not -(2**63) <= value < 2**64:
+        raise OverflowError(digits)
+    return value
 
 
 def _check_columns(source: str, path: Path, options: TableOptions, roles: tuple[str, ...] = ("text", "label")) -> list[str]:
@@ -269,23 +336,40 @@ def _check_columns(source: str, path: Path, options: TableOptions, roles: tuple[
     `options.label_column`) are among them.
 
     Raises DataError naming the columns found; for a CSV or TSV whose header is one column holding
-    another separator, what the file looks like and what would work.
+    another separator, what the file looks like and what would work; for --delimiter or --quoting
+    given to a format without separators (`_check_delimited_only`).
     """
+    _check_delimited_only(source, path, options)
     columns = _columns(source, path, options)
     for what in roles:
         name = getattr(options, f"{what}_column")
         if name not in columns:
             if path.suffix.lower() in DELIMITED and len(columns) == 1:
                 _refuse_one_column(source, path, columns[0], options)
-            shown = ", ".join(columns[:20]) + (f", ... ({len(columns)} in all)" if len(columns) > 20 else "")
-            spaced = next((c for c in columns if c.strip() == name), None)
+            shown = ", ".join(map(visible, columns[:20])) + (f", ... ({len(columns)} in all)" if len(columns) > 20 else "")
+            spaced = next((c for c in columns if visible_form(c) == name), None)
             advice = (
-                f"the column {spaced!r} has spaces around its name: pass --{what}-column {spaced!r}, or remove them"
+                f"the column {spaced!r} has {'spaces around' if spaced.strip() == name else 'invisible characters in'} its "
+                f"name: pass --{what}-column {spaced!r}, or remove them"
                 if spaced is not None
                 else f"name the column{'s' * (len(roles) > 1)} with " + " and ".join(f"--{role}-column" for role in roles)
             )
             raise DataError(f"{_at(source, path)}: no {what} column {name!r} (columns found: {shown or 'none'}); {advice}")
     return columns
+
+
+def _check_delimited_only(source: str, path: Path, options: TableOptions) -> None:
+    """Raise DataError for --delimiter or --quoting given for a JSON Lines or Parquet file, which has
+    no separator or quotes to read otherwise (the flag would change nothing)."""
+    if path.suffix.lower() in DELIMITED:
+        return
+    given = [f"--delimiter {options.delimiter!r}"] * (options.delimiter is not None)
+    given += [f"--quoting {options.quoting}"] * (options.quoting != "auto")
+    if given:
+        raise DataError(
+            f"{_at(source, path)}: {' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} to CSV and TSV only, "
+            f"and this is {FORMATS[path.suffix.lower()]}; drop {'it' if len(given) == 1 else 'them'}"
+        )
 
 
 def _refuse_one_column(source: str, path: Path, column: str, options: TableOptions) -> None:
@@ -345,13 +429,19 @@ def _parsed(source: str, path: Path, options: TableOptions, wanted: list[str], f
         if ext in DELIMITED:
             try:
                 return _delimited_frame(path, options, wanted)
-            except (pd.errors.ParserError, pd.errors.ParserWarning):
+            except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
                 _refuse_more_fields(source, path, fields, options)
+                _refuse_open_quote(source, path, options, error)
                 raise
         if ext == ".parquet":
             return pd.read_parquet(path, columns=wanted)
-        chunks = pd.read_json(path, lines=True, chunksize=CHUNK_ROWS, dtype=False)
-        return pd.concat([chunk.reindex(columns=wanted) for chunk in chunks], ignore_index=True)
+        try:
+            chunks = pd.read_json(path, lines=True, chunksize=CHUNK_ROWS, dtype=False, encoding="utf-8-sig")
+            return pd.concat([chunk.reindex(columns=wanted) for chunk in chunks], ignore_index=True)
+        except ValueError:
+            for _ in _json_records(source, path):  # names the line pandas' message leaves out
+                pass
+            raise
 
 
 def _delimited_frame(path: Path, options: TableOptions, wanted: list[str]) -> pd.DataFrame:
@@ -387,6 +477,19 @@ def _refuse_more_fields(source: str, path: Path, fields: int, options: TableOpti
             f"{_at(source, path)}: {_listed('line', more)} {_hold(more)} more fields than the header's {fields} "
             f"({inside} inside a text?); {advice}, or check --delimiter and --quoting"
         )
+
+
+def _refuse_open_quote(source: str, path: Path, options: TableOptions, error: Exception) -> None:
+    """Raise DataError naming the line of the record whose quote no later quote closes, where the
+    parser's `error` says the file ends inside a quoted field (pandas names a row, counted its way);
+    return otherwise."""
+    if "EOF inside string" not in str(error):
+        return
+    line = _records(path, options)[-1][0]  # the quoted field runs to the end: it is the last record
+    advice = "close or remove it" + (", or drop --quoting csv" if path.suffix.lower() == ".tsv" else "")
+    raise DataError(
+        f"{_at(source, path)}: line {line} opens a quoted field that no later quote closes (the file ends inside it); {advice}"
+    )
 
 
 def _reviews(source: str, path: Path, options: TableOptions) -> tuple[Reviews, Counter]:
@@ -494,7 +597,7 @@ def _records(path: Path, options: TableOptions) -> list[tuple[int, int]]:
                 previous = records.line_num
         finally:
             csv.field_size_limit(limit)
-    return found[1:]  # the first record is the header
+    return found[1 + dialect["skiprows"] :]  # the line "sep=X" and the header hold no row
 
 
 def _texts(source: str, path: Path, column: pd.Series, name: str) -> list[str]:
@@ -537,16 +640,17 @@ def _shown(value) -> str:
 
 
 def _labels(source: str, path: Path, column: pd.Series, name: str) -> np.ndarray:
-    """The labels as the file spells them: int64 when every one is an integer (or a whole float, as
-    a column with gaps holds them), else strings (object array; true/false as "True"/"False"; the
-    core reads integer strings as integers, `labels.as_classes`).
+    """The labels as the file spells them: integers when every one is an integer (or a whole float, as
+    a column with gaps holds them; int64, or exact Python ints beyond it), else strings (object
+    array; true/false as "True"/"False"; the core reads strings that spell numbers as numbers,
+    `labels.as_classes`).
 
     Raises DataError naming the first row whose label is neither a string nor an integer.
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
         column = column.astype(column.dtype.categories.dtype)
     if pd.api.types.is_integer_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-        return column.to_numpy(np.int64)
+        return integer_array(column.tolist())  # exact: a uint64 beyond int64 is not wrapped
     if isinstance(column.dtype, pd.StringDtype):  # CSV and TSV: every label a string
         return column.to_numpy(dtype=object)
     spelled = [_class_of(v) for v in column.to_numpy(dtype=object)]
@@ -557,7 +661,7 @@ def _labels(source: str, path: Path, column: pd.Series, name: str) -> np.ndarray
             f"not a class; --label-column must name a column of class names or integers"
         )
     if all(isinstance(v, int) for v in spelled):
-        return np.array(spelled, np.int64)
+        return integer_array(spelled)
     return np.array([str(v) for v in spelled], dtype=object)
 
 
