@@ -245,8 +245,8 @@ def phases(session: Session) -> int:
         built.fit(progress)
     result = outcome.settle(session, built)
     if result.code == 0:
-        outcome.export_and_summarize(session, built, result, export=not session.certify)
-        if session.certify:
+        summary = outcome.export_and_summarize(session, built, result, export=not session.certify)
+        if session.certify and summary.certification is None:  # certified already when the best is unchanged
             certified(session, session.certify)
         if session.benchmark:
             served(session)
