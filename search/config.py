@@ -20,6 +20,7 @@ from models import LstmChoice
 from runfiles.cli import ArgumentParser, UsageError, add_fields
 from runfiles.documents import Resources, RunFacts
 from runfiles.layout import Objective, objective_named
+from search import warm
 from search.data import READ_FIELDS, DataConfig, absolute_source
 from search.space import SPACE, narrowed, parse_fixed
 
@@ -314,6 +315,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
     for flag, help in RUN_SWITCHES.items():
         parser.add_argument(flag, action="store_true", help=help)
+    warm.add_flags(parser)
     return parser.parse_args(argv)
 
 
