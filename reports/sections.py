@@ -162,7 +162,21 @@ def leaderboard(report: Report) -> page.Section:
         f"Leaderboard ({len(rows)} trials, by {run.metric})",
         table if rows else page.note("no trials yet"),
         page.note(f"Every trial ran on {place}." if rows and place else ""),
+        page.note(_warm_note(run.info.warm_start)),
     )
+
+
+def _warm_note(sources) -> str:
+    """What a warm start's earlier runs handed on (run.json's warm_start); empty for a cold start."""
+    if not sources:
+        return ""
+    parts = [
+        f"{s.kept} trials of {s.run} added to the study, not trained here and not on this board"
+        if s.taken == "trials"
+        else f"{s.kept} configurations of {s.run} queued first ({s.why}; the origin column)"
+        for s in sources
+    ]
+    return "Warm start: " + "; ".join(parts) + "."
 
 
 def _origin_cell(origin: str) -> str:
