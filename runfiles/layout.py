@@ -181,6 +181,9 @@ EPOCH_COLUMNS = (
 ORIGIN = "origin"
 """Where a trial came from when an earlier run handed it on (search.warm): a study trial's user
 attribute and trials.csv's column, "RUN_FOLDER/trial_NNNN"."""
+ADDED = "added_from_earlier_run"
+"""The study trials' user attribute, True, of a trial --warm-start added from an earlier run (search.warm):
+never trained here, never counted in the run's trials or budgets."""
 TRIAL_HEAD = (
     Column("trial_id", str, "trial_NNNN, from the study's trial number"),
     Column("number", int, "the Optuna trial number (0, 1, ...), as optuna-dashboard shows it"),

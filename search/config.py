@@ -20,7 +20,6 @@ from models import LstmChoice
 from runfiles.cli import ArgumentParser, UsageError, add_fields
 from runfiles.documents import Resources, RunFacts
 from runfiles.layout import Objective, objective_named
-from search import warm
 from search.data import READ_FIELDS, DataConfig, absolute_source
 from search.space import SPACE, narrowed, parse_fixed
 
@@ -296,6 +295,13 @@ RUN_SWITCHES = {
 """search.run's switches that are no config's fields (off unless given), with their help."""
 
 
+WARM_START_TOP = 3
+"""--warm-start-top: as many configurations as certification retrains by default (CertifyConfig.top),
+so that a certified run hands on what it certified, and a few of a new run's trials."""
+WARM_FLAG, WARM_TOP_FLAG = "--warm-start", "--warm-start-top"
+"""search.run's flags of a warm start (search.warm)."""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The namespace holds only the options given (flags not given are absent)."""
     parser = ArgumentParser(
@@ -315,7 +321,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
     for flag, help in RUN_SWITCHES.items():
         parser.add_argument(flag, action="store_true", help=help)
-    warm.add_flags(parser)
+    parser.add_argument(
+        WARM_FLAG,
+        nargs="+",
+        type=Path,
+        metavar="RUN",
+        default=argparse.SUPPRESS,
+        help="learn from earlier runs (docs/search.md#warm-start): on the same data their trials enter the study, "
+        "on other data their best configurations are queued first",
+    )
+    parser.add_argument(
+        WARM_TOP_FLAG,
+        type=int,
+        metavar="K",
+        default=argparse.SUPPRESS,
+        help=f"configurations queued from each earlier run on other data, certified ones first (default {WARM_START_TOP})",
+    )
     return parser.parse_args(argv)
 
 

@@ -29,6 +29,7 @@ from runfiles.lock import holding, refuse_if_held
 from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
+    WARM_START_TOP,
     CertifyConfig,
     SearchConfig,
     configs_from_args,
@@ -123,7 +124,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
                 certify,
                 not args.no_benchmark,
                 warm_runs=warm_runs,
-                warm_top=getattr(args, "warm_start_top", warm.DEFAULT_TOP),
+                warm_top=getattr(args, "warm_start_top", WARM_START_TOP),
             )
         except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
             code = interrupted(run_dir, progress)
@@ -145,7 +146,7 @@ def warm_runs_of(args, search: SearchConfig, data_config: DataConfig) -> list[wa
         return []
     if args.resume:
         raise UsageError(f"{warm.FLAG}: a warm start begins a new run's study; drop it on --resume")
-    top = given.get("warm_start_top", warm.DEFAULT_TOP)
+    top = given.get("warm_start_top", WARM_START_TOP)
     return warm.check_runs(args.warm_start, data_fingerprint(data_config), search.ranking, top)
 
 
@@ -233,7 +234,7 @@ def run(
     certify: CertifyConfig | None = None,
     benchmark: bool = True,
     warm_runs: list[warm.WarmRun] = (),
-    warm_top: int = warm.DEFAULT_TOP,
+    warm_top: int = WARM_START_TOP,
 ) -> int:
     """Run (or continue) a search in run_dir, learning from `warm_runs` (search.warm); returns the
     exit code (0, 1, 2 or 130)."""

@@ -24,11 +24,10 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from runfiles.layout import OBJECTIVE, ORIGIN, STUDY_NAME, Objective, RunDir, State, as_float
+from runfiles.layout import ADDED, OBJECTIVE, ORIGIN, STUDY_NAME, Objective, RunDir, State, as_float
 from search import internals
 from search.scheduler import LATENCY, LatencyLimit, Ledger, MedianLatency
 from search.train import DIVERGED
-from search.warm import ADDED
 
 NUMBER = "trial_number"
 """The key of a trial's config that holds its study trial number."""
@@ -231,7 +230,7 @@ def open_study(run_dir: RunDir) -> optuna.Study:
 
 def started_trials(study: optuna.Study) -> int:
     """Trials a study holds that its run started: queued ones (WAITING: the tutorial's, not yet
-    started) and those --warm-start added from earlier runs (`search.warm.ADDED`) excluded."""
+    started) and those --warm-start added from earlier runs (`ADDED`) excluded."""
     waiting = optuna.trial.TrialState.WAITING
     return sum(1 for t in study.get_trials(deepcopy=False) if t.state != waiting and not t.user_attrs.get(ADDED))
 

@@ -23,7 +23,7 @@ from runfiles.documents import MemoryFacts, Resources, RunFacts
 from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
 from search import faults, warm
-from search.config import CertifyConfig, SearchConfig, local_cpus, plan_resources
+from search.config import WARM_START_TOP, CertifyConfig, SearchConfig, local_cpus, plan_resources
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, data_fingerprint, prepare
 from search.memory import training_memory_mb
@@ -60,7 +60,7 @@ class Session:
     at each update: its phases read it from memory, not from the disk."""
     warm_runs: tuple = ()
     """The earlier runs a new run learns from (--warm-start, `search.warm.check_runs`), checked before Ray starts."""
-    warm_top: int = warm.DEFAULT_TOP
+    warm_top: int = WARM_START_TOP
     """Configurations queued from each earlier run on other data (--warm-start-top)."""
     warm_plan: warm.WarmPlan | None = None
     """What the earlier runs hand the new study (`search.warm.plan`, once the space is fitted), or None."""

@@ -25,7 +25,6 @@ trial id) as a user attribute in the study; trials.csv's origin column, run.json
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,35 +32,11 @@ from pathlib import Path
 from runfiles.cli import UsageError
 from runfiles.documents import RunFacts, Summary, WarmSource
 from runfiles.io import read_rows
-from runfiles.layout import ORIGIN, STUDY_NAME, Objective, Param, RunDir, rank_key
+from runfiles.layout import ADDED, ORIGIN, STUDY_NAME, Objective, Param, RunDir, rank_key
 from runfiles.lock import refuse_if_held
-
-ADDED = "added_from_earlier_run"
-"""The user attribute, True, of a trial added to the study from an earlier run: never trained here."""
-DEFAULT_TOP = 3
-"""--warm-start-top: as many configurations as certification retrains by default (CertifyConfig.top),
-so a certified run hands on exactly what it certified, and a few of the new run's trials."""
-FLAG, TOP_FLAG = "--warm-start", "--warm-start-top"
-
-
-def add_flags(parser: argparse.ArgumentParser) -> None:
-    """search.run's --warm-start RUN [RUN ...] and --warm-start-top K (absent unless given)."""
-    parser.add_argument(
-        FLAG,
-        nargs="+",
-        type=Path,
-        metavar="RUN",
-        default=argparse.SUPPRESS,
-        help="learn from earlier runs (docs/search.md#warm-start): on the same data their trials enter the study, "
-        "on other data their best configurations are queued first",
-    )
-    parser.add_argument(
-        TOP_FLAG,
-        type=int,
-        metavar="K",
-        default=argparse.SUPPRESS,
-        help=f"configurations queued from each run on other data, certified ones first (default {DEFAULT_TOP})",
-    )
+from search.config import WARM_FLAG as FLAG
+from search.config import WARM_START_TOP
+from search.config import WARM_TOP_FLAG as TOP_FLAG
 
 
 @dataclass(frozen=True)
@@ -78,7 +53,7 @@ class WarmRun:
         return not self.why_configurations
 
 
-def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: int = DEFAULT_TOP) -> list[WarmRun]:
+def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: int = WARM_START_TOP) -> list[WarmRun]:
     """The earlier runs named by --warm-start, each a finished or stopped run no driver holds.
 
     `fingerprint` is the new run's data fingerprint (`search.data.data_fingerprint`), `objective`
@@ -124,7 +99,9 @@ class WarmPlan:
     """run.json's warm_start: one record per earlier run."""
 
 
-def plan(runs: list[WarmRun], space: tuple[Param, ...], top: int = DEFAULT_TOP, max_latency_ms: float | None = None) -> WarmPlan:
+def plan(
+    runs: list[WarmRun], space: tuple[Param, ...], top: int = WARM_START_TOP, max_latency_ms: float | None = None
+) -> WarmPlan:
     """The trials and configurations `runs` hand a new study of `space` (see the module's docstring);
     with `max_latency_ms`, each added trial carries its constraint as the sampler would compute it."""
     from search.space import start_point

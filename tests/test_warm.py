@@ -9,7 +9,7 @@ import pytest
 
 from runfiles.documents import RunFacts
 from runfiles.io import read_json, read_rows, write_json
-from runfiles.layout import ORIGIN, RunDir, rank_key
+from runfiles.layout import ADDED, ORIGIN, RunDir, rank_key
 from search import run as search_run
 from search import warm
 from search.config import REDUCTION_FACTOR
@@ -88,7 +88,7 @@ def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and
     earlier = sorted(read_rows(RunDir(real_run).trials_csv), key=lambda r: rank_key(r))[:2]
     assert [r[ORIGIN] for r in rows[:2]] == [f"{other.resolve()}/{r['trial_id']}" for r in earlier]
     study = open_study(RunDir(out))
-    added = [t for t in study.trials if t.user_attrs.get(warm.ADDED)]
+    added = [t for t in study.trials if t.user_attrs.get(ADDED)]
     assert len(added) == 6 and {int(r["number"]) for r in rows}.isdisjoint(t.number for t in added)
     added_params = [json.dumps(t.params, sort_keys=True) for t in added]
     sampled = [study.trials[int(r["number"])].params for r in rows if not r[ORIGIN]]
@@ -135,6 +135,21 @@ def test_a_run_a_live_driver_holds_is_refused(run_copy, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: --warm-start {run_copy}: another command is writing into this run") and err.count("\n") == 1
     assert not (tmp_path / "new").exists()
+
+
+def test_other_data_hands_on_its_certified_configurations_first_then_by_rank(run_copy):
+    from runfiles.documents import Certification, CertifiedConfig, Summary
+
+    files = RunDir(run_copy)
+    facts = RunFacts.read(files)
+    ranked = [r["trial_id"] for r in sorted(read_rows(files.trials_csv), key=lambda r: rank_key(r)) if rank_key(r)[0] == 0]
+    summary = Summary.read(files)
+    summary.certification = Certification(configurations=[CertifiedConfig(trial_id=ranked[3])], exported=ranked[3])
+    summary.write(files)
+    runs = warm.check_runs([run_copy], "0" * 16, facts.ranking)  # this run's data is other data
+    assert runs[0].why_configurations.startswith("other data (fingerprint ")
+    queued = warm.plan(runs, tuple(facts.params), top=2).queued
+    assert [origin for _, origin in queued] == [f"{run_copy.resolve()}/{ranked[3]}", f"{run_copy.resolve()}/{ranked[0]}"]
 
 
 def test_a_source_with_another_objective_hands_on_configurations_only(real_run):
