@@ -50,6 +50,7 @@ class WarmRun:
 
     @property
     def takes_trials(self) -> bool:
+        """Whether its trials enter the new study (same data and objective), rather than its configurations."""
         return not self.why_configurations
 
 
