@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from matplotlib.figure import Figure
 
@@ -117,8 +118,9 @@ def leaderboard(report: Report) -> page.Section:
     latency = ["latency ms"] if limit else []  # with a limit only: one column fewer to scroll to
     place = _one_place(run)
     where = [] if place else ["where"]  # one place is said once, under the table
+    origin = ["origin"] if (trials["origin"] != "").any() else []  # a warm start's queued configurations
     headers = (
-        ["rank", "trial", "preset", "state", "reason"]
+        ["rank", "trial", "preset", *origin, "state", "reason"]
         + names
         + ["epochs (best)", *(metric_name(m) for m in metrics), "examples/s", *latency, *where]
     )
@@ -128,7 +130,14 @@ def leaderboard(report: Report) -> page.Section:
             f" ({format_value('best_epoch', t['best_epoch'])})" if format_value("best_epoch", t["best_epoch"]) else ""
         )
         rows.append(
-            [rank, t["trial_id"], t["preset"], state_label(t["state"]), t["reason"]]
+            [
+                rank,
+                t["trial_id"],
+                t["preset"],
+                *([_origin_cell(t["origin"])] if origin else []),
+                state_label(t["state"]),
+                t["reason"],
+            ]
             + [format_value(n, t[n]) for n in names]
             + [epochs, *(analysis.fmt_metric(m, t[m]) for m in metrics), page.fmt_number(t["examples_per_s"])]
             + ([_latency_cell(t, limit)] if limit else [])
@@ -136,11 +145,11 @@ def leaderboard(report: Report) -> page.Section:
         )
         infeasible = limit and t.get("feasible") == "no"
         classes.append(t["state"] + (" best" if t["trial_id"] == best_id else "") + (" infeasible" if infeasible else ""))
-    first = 5 + len(names)
+    first = 5 + len(origin) + len(names)
     table = page.table(
         headers,
         rows,
-        numeric={0, *range(5, first + 2 + len(metrics) + len(latency))},
+        numeric={0, *range(5 + len(origin), first + 2 + len(metrics) + len(latency))},
         row_classes=classes,
         column_classes={
             headers.index("trial"): "sticky",  # the trial's name stays in view while a wide board scrolls sideways
@@ -153,7 +162,26 @@ def leaderboard(report: Report) -> page.Section:
         f"Leaderboard ({len(rows)} trials, by {run.metric})",
         table if rows else page.note("no trials yet"),
         page.note(f"Every trial ran on {place}." if rows and place else ""),
+        page.note(_warm_note(run.info.warm_start)),
     )
+
+
+def _warm_note(sources) -> str:
+    """What a warm start's earlier runs handed on (run.json's warm_start); empty for a cold start."""
+    if not sources:
+        return ""
+    parts = [
+        f"{s.kept} trials of {s.run} added to the study, not trained here and not on this board"
+        if s.taken == "trials"
+        else f"{s.kept} configurations of {s.run} queued first ({s.why}; the origin column)"
+        for s in sources
+    ]
+    return "Warm start: " + "; ".join(parts) + "."
+
+
+def _origin_cell(origin: str) -> str:
+    """Where a warm start's configuration came from, short: the earlier run's folder name and trial id."""
+    return "/".join(Path(origin).parts[-2:]) if origin else ""
 
 
 def _latency_cell(trial, limit: float) -> str:

@@ -115,6 +115,8 @@ def _load(f: dataclasses.Field, value: Any, objective: Objective) -> Any:
         return {k: of.from_json(v, objective) for k, v in value.items() if isinstance(v, dict)} if of else value
     if isinstance(default, Document):
         return of.from_json(value, objective)
+    if of is not None and isinstance(value, list):  # an optional list of documents
+        return [of.from_json(v, objective) for v in value if isinstance(v, dict)]
     if of is not None:
         return of.from_json(value, objective) if isinstance(value, dict) else None
     if f.metadata.get("shape") is dict:
@@ -429,6 +431,27 @@ class SessionRecord(Document):
 
 
 @dataclass
+class WarmSource(Document):
+    """An earlier run a warm-started search learned from (run.json's warm_start[i]; search.warm)."""
+
+    run: str = ""
+    """The earlier run's folder, absolute."""
+    taken: str = ""
+    """What entered this run: "trials" (same data and objective: its ended trials, added to the
+    study, never trained here) or "configurations" (its best ones, queued first and trained here)."""
+    why: str = ""
+    """Why only configurations were taken (other data, another objective); empty for trials."""
+    kept: int = 0
+    """Trials added, or configurations queued."""
+    dropped: int = 0
+    """Trials or configurations left out: a value outside this run's space."""
+    filled: list = field(default_factory=list)
+    """Hyperparameters the earlier run lacks, taken from this run's start point (or pinned value)."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
 class RunFacts(Document):
     """run.json: what a reader needs to interpret the run. Written when a session starts, then
     updated when it settles and when it writes its summary."""
@@ -466,6 +489,8 @@ class RunFacts(Document):
     """One record per driver session, in order."""
     nodes: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
     """Which implementation each node ran: {node id: {hostname, lstm: [...]}}; absent until a session settles."""
+    warm_start: list[WarmSource] | None = field(default=None, metadata=_meta(optional=True, of=WarmSource))
+    """The earlier runs this one learned from (--warm-start), in the order given; absent for a cold start."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know (an older driver's argv, ...), kept as read."""
 

@@ -178,10 +178,17 @@ EPOCH_COLUMNS = (
     Column("gpu_ids", str, "Ray's GPU ids, ;-separated"),
     Column("latency_ms", float, "median ms per review at batch 1, the network alone, on the first validation reviews"),
 )
+ORIGIN = "origin"
+"""Where a trial came from when an earlier run handed it on (search.warm): a study trial's user
+attribute and trials.csv's column, "RUN_FOLDER/trial_NNNN"."""
+ADDED = "added_from_earlier_run"
+"""The study trials' user attribute, True, of a trial --warm-start added from an earlier run (search.warm):
+never trained here, never counted in the run's trials or budgets."""
 TRIAL_HEAD = (
     Column("trial_id", str, "trial_NNNN, from the study's trial number"),
     Column("number", int, "the Optuna trial number (0, 1, ...), as optuna-dashboard shows it"),
     Column("preset", str, "tutorial-single, tutorial-stacked, or empty for a sampled trial"),
+    Column(ORIGIN, str, "the earlier run and trial a configuration queued by --warm-start came from; else empty"),
     Column("state", str, "a State value"),
     Column("reason", str, "why it stopped early, diverged or errored"),
 )

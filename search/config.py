@@ -163,6 +163,8 @@ RESUMABLE = (
     "mlflow",
 )
 """Options a resumed run may change; every other one keeps the value the run started with."""
+GROWING = ("trials", "budget_examples")
+"""Resumable options that continue a run only with more: a smaller value than the run's is refused."""
 
 
 def plan_resources(config: SearchConfig, available: dict) -> Resources:
@@ -293,6 +295,13 @@ RUN_SWITCHES = {
 """search.run's switches that are no config's fields (off unless given), with their help."""
 
 
+WARM_START_TOP = 3
+"""--warm-start-top: as many configurations as certification retrains by default (CertifyConfig.top),
+so that a certified run hands on what it certified, and a few of a new run's trials."""
+WARM_FLAG, WARM_TOP_FLAG = "--warm-start", "--warm-start-top"
+"""search.run's flags of a warm start (search.warm)."""
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The namespace holds only the options given (flags not given are absent)."""
     parser = ArgumentParser(
@@ -312,6 +321,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
     for flag, help in RUN_SWITCHES.items():
         parser.add_argument(flag, action="store_true", help=help)
+    parser.add_argument(
+        WARM_FLAG,
+        nargs="+",
+        type=Path,
+        metavar="RUN",
+        default=argparse.SUPPRESS,
+        help="learn from earlier runs (docs/search.md#warm-start): on the same data their trials enter the study, "
+        "on other data their best configurations are queued first",
+    )
+    parser.add_argument(
+        WARM_TOP_FLAG,
+        type=int,
+        metavar="K",
+        default=argparse.SUPPRESS,
+        help=f"configurations queued from each earlier run on other data, certified ones first (default {WARM_START_TOP})",
+    )
     return parser.parse_args(argv)
 
 
@@ -371,10 +396,31 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
             f"--resume: {', '.join(dict.fromkeys(changed))} cannot change on resume (the run started "
             "with other values); drop them, or start a new run with another --out"
         )
-    updates = {k: getattr(wanted_search, k) for k in RESUMABLE if k in given}
+    updates = continued(search_recorded, {k: getattr(wanted_search, k) for k in RESUMABLE if k in given})
     if "source" in given:
         data_recorded = dataclasses.replace(data_recorded, source=wanted_data.source)
     return SearchConfig(**{**search_recorded, **updates}), data_recorded
+
+
+def continued(recorded: dict, updates: dict) -> dict:
+    """The resumable options given now (`updates`), checked to continue the `recorded` run with
+    more (`GROWING`); a larger --budget-examples without --trials raises the trials in the same
+    proportion (rounded up), so that the budget, not the trial count, ends the continued search.
+
+    Raises UsageError naming the flag, the value given and the run's, for a value smaller than
+    the run's (a run recorded without an examples budget takes any).
+    """
+    for name in GROWING:
+        old, new = recorded.get(name), updates.get(name)
+        if name in updates and old is not None and new < old:
+            raise UsageError(
+                f"--resume: {_flag(name)} {new} is smaller than the run's {old}; a run continues only with more "
+                f"(give at least {old}), or start a new run with another --out"
+            )
+    old_budget, new_budget = recorded.get("budget_examples"), updates.get("budget_examples")
+    if old_budget and new_budget and new_budget > old_budget and "trials" not in updates and recorded.get("trials"):
+        updates = {**updates, "trials": math.ceil(recorded["trials"] * new_budget / old_budget)}
+    return updates
 
 
 def _flag(field: str) -> str:

@@ -50,6 +50,7 @@ STORAGE = Reach("optuna.study.Study", "_storage", "a stored trial's id, to conti
 STUDY_ID = Reach("optuna.study.Study", "_study_id", "a stored trial's id, to continue a trial a stopped driver left running")
 TRIAL_INFO = Reach("ray.tune.schedulers.ASHAScheduler", "_trial_info", "each trial's bracket, to recheck and leave its rungs")
 RUNGS = Reach(BRACKET, "_rungs", "each rung's milestone and the values recorded there")
+BRACKETS = Reach("ray.tune.schedulers.ASHAScheduler", "_brackets", "its brackets, to seed their rungs with a warm start's values")
 CUTOFF = Reach(BRACKET, "cutoff", "the value a rung keeps", on_instance=False)
 TASK_FAILED = Reach(ACTOR_MANAGER, "_actor_task_failed", "a trial task that failed (memory kills)", on_instance=False)
 START_FAILED = Reach(ACTOR_MANAGER, "_actor_start_failed", "a worker that failed to start (memory kills)", on_instance=False)
@@ -68,6 +69,7 @@ REACHES = (
     STUDY_ID,
     TRIAL_INFO,
     RUNGS,
+    BRACKETS,
     CUTOFF,
     TASK_FAILED,
     START_FAILED,
@@ -155,6 +157,11 @@ def stored_trial(study, number: int):
 def bracket_of(scheduler, trial_id: str):
     """The ASHA bracket a trial was added to (its `_trial_info`), or None."""
     return member(scheduler, TRIAL_INFO).get(trial_id)
+
+
+def brackets(scheduler) -> list:
+    """An ASHA scheduler's brackets (its `_brackets`), each with its rungs (`rungs`)."""
+    return member(scheduler, BRACKETS)
 
 
 def forget_trial(scheduler, trial_id: str) -> None:

@@ -26,8 +26,10 @@ from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
 from runfiles.layout import SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
+from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
+    WARM_START_TOP,
     CertifyConfig,
     SearchConfig,
     configs_from_args,
@@ -40,7 +42,7 @@ from search.config import (
     run_dir_of,
 )
 from search.console import Progress, keep_log, quiet_libraries
-from search.data import DataConfig, DataError, check_source, prepare, source_fingerprint
+from search.data import DataConfig, DataError, check_source, data_fingerprint, prepare, source_fingerprint
 from search.export import library_versions
 from search.mlflow_tracking import check_tracking
 from search.session import (
@@ -105,12 +107,25 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
             check_same_data(data_config, recorded, f"--resume: {where}", advice)
         else:
             source_fingerprint(data_config.source)
+        warm_runs = warm_runs_of(args, search, data_config)
     except (UsageError, DataError, ValueError) as error:
         return fail(error)
     progress = Progress()
     with quiet_libraries(args.verbose, progress, run_dir.session_log) as log:
         try:
-            code = run(search, data_config, run_dir, args.resume, command, progress, args.verbose, certify, not args.no_benchmark)
+            code = run(
+                search,
+                data_config,
+                run_dir,
+                args.resume,
+                command,
+                progress,
+                args.verbose,
+                certify,
+                not args.no_benchmark,
+                warm_runs=warm_runs,
+                warm_top=getattr(args, "warm_start_top", WARM_START_TOP),
+            )
         except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
             code = interrupted(run_dir, progress)
         except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray or Tune
@@ -118,6 +133,21 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         finally:
             keep_log(log, run_dir)
     return code
+
+
+def warm_runs_of(args, search: SearchConfig, data_config: DataConfig) -> list[warm.WarmRun]:
+    """The earlier runs --warm-start names, checked (`search.warm.check_runs`); [] without it.
+    Raises UsageError for --warm-start on --resume (the run's study exists already), or
+    --warm-start-top without --warm-start."""
+    given = vars(args)
+    if "warm_start" not in given:
+        if "warm_start_top" in given:
+            raise UsageError(f"{warm.TOP_FLAG} {args.warm_start_top}: it counts what {warm.FLAG} RUN queues; add {warm.FLAG}")
+        return []
+    if args.resume:
+        raise UsageError(f"{warm.FLAG}: a warm start begins a new run's study; drop it on --resume")
+    top = given.get("warm_start_top", WARM_START_TOP)
+    return warm.check_runs(args.warm_start, data_fingerprint(data_config), search.ranking, top)
 
 
 def check_run_data(data_config: DataConfig, recorded: bool) -> None:
@@ -203,8 +233,11 @@ def run(
     verbose: bool = False,
     certify: CertifyConfig | None = None,
     benchmark: bool = True,
+    warm_runs: list[warm.WarmRun] = (),
+    warm_top: int = WARM_START_TOP,
 ) -> int:
-    """Run (or continue) a search in run_dir; returns the exit code (0, 1, 2 or 130)."""
+    """Run (or continue) a search in run_dir, learning from `warm_runs` (search.warm); returns the
+    exit code (0, 1, 2 or 130)."""
     import ray  # started by ray_session
 
     started = time.time()
@@ -224,6 +257,7 @@ def run(
         session = Session(
             run_dir, search, data_config, prepared, resources, command, resume, started, progress, verbose, certify, benchmark
         )
+        session.warm_runs, session.warm_top = tuple(warm_runs), warm_top
         session.fidelity = asdict(plan) if plan else None  # a resumed run keeps the plan run.json records
         try:
             return phases(session)
@@ -238,6 +272,8 @@ def phases(session: Session) -> int:
     run_dir, progress = session.run_dir, session.progress
     run_dir.root.mkdir(parents=True, exist_ok=True)
     lstm = tuner.choose_lstm(session.search, session.resources, progress)
+    if session.warm_runs:
+        session.warm_plan = warm.plan(list(session.warm_runs), session.space, session.warm_top, session.search.max_latency_ms)
     session.facts = write_facts(session, lstm)
     built = tuner.build(session)
     header(session, lstm)
@@ -245,8 +281,8 @@ def phases(session: Session) -> int:
         built.fit(progress)
     result = outcome.settle(session, built)
     if result.code == 0:
-        outcome.export_and_summarize(session, built, result, export=not session.certify)
-        if session.certify:
+        summary = outcome.export_and_summarize(session, built, result, export=not session.certify)
+        if session.certify and summary.certification is None:  # certified already when the best is unchanged
             certified(session, session.certify)
         if session.benchmark:
             served(session)
@@ -335,6 +371,8 @@ def header(session: Session, lstm: LstmFacts) -> None:
         f"{resources.concurrency} trial{'s' * (resources.concurrency > 1)} at once, "
         f"{gpus}{resources.cpus_per_trial} CPU each; LSTM: {lstm_text}",
     )
+    if session.facts and session.facts.warm_start:
+        progress.field("warm start", warm.origins_text(session.facts.warm_start))
     memory = session.facts.memory if session.facts else None
     if memory and memory.text():
         progress.field("memory", memory.text())
@@ -378,6 +416,7 @@ def write_facts(session: Session, lstm: LstmFacts) -> RunFacts:
         lstm=lstm,
         versions=library_versions(),
         sessions=(previous.sessions if previous else []) + [SessionRecord(started_at=now, command=session.command)],
+        warm_start=previous.warm_start if previous else (session.warm_plan.sources if session.warm_plan else None),
     )
     facts.write(run_dir)
     return facts

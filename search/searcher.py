@@ -24,7 +24,7 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from runfiles.layout import OBJECTIVE, STUDY_NAME, Objective, RunDir, State, as_float
+from runfiles.layout import ADDED, OBJECTIVE, ORIGIN, STUDY_NAME, Objective, RunDir, State, as_float
 from search import internals
 from search.scheduler import LATENCY, LatencyLimit, Ledger, MedianLatency
 from search.train import DIVERGED
@@ -135,7 +135,8 @@ class StudySearch(OptunaSearch):
             params = super().suggest(trial_id)
             save_sampler(self._run_dir, self.study.sampler, self.study_size())
         self._ledger.mid_epoch.add(trial_id)
-        return {**params, NUMBER: self.asked[trial_id].number}
+        origin = self.asked[trial_id].user_attrs.get(ORIGIN)  # a configuration --warm-start queued
+        return {**params, NUMBER: self.asked[trial_id].number, **({ORIGIN: origin} if origin else {})}
 
     def study_size(self) -> int:
         """Trials the study holds, queued ones (the tutorial's, not yet started) excluded."""
@@ -228,9 +229,10 @@ def open_study(run_dir: RunDir) -> optuna.Study:
 
 
 def started_trials(study: optuna.Study) -> int:
-    """Trials a study holds, queued ones (WAITING: the tutorial's, not yet started) excluded."""
+    """Trials a study holds that its run started: queued ones (WAITING: the tutorial's, not yet
+    started) and those --warm-start added from earlier runs (`ADDED`) excluded."""
     waiting = optuna.trial.TrialState.WAITING
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.state != waiting)
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state != waiting and not t.user_attrs.get(ADDED))
 
 
 def trial_of(run_dir: RunDir, number: int) -> optuna.trial.FrozenTrial:

@@ -22,8 +22,8 @@ from runfiles.cli import UsageError, fail, machine_fault
 from runfiles.documents import MemoryFacts, Resources, RunFacts
 from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
-from search import faults
-from search.config import CertifyConfig, SearchConfig, local_cpus, plan_resources
+from search import faults, warm
+from search.config import WARM_START_TOP, CertifyConfig, SearchConfig, local_cpus, plan_resources
 from search.console import Progress, keep_log, quiet_libraries
 from search.data import DataConfig, DataError, Prepared, check_source, data_fingerprint, prepare
 from search.memory import training_memory_mb
@@ -58,6 +58,12 @@ class Session:
     facts: RunFacts | None = None
     """run.json as a search session wrote it (search.run.write_facts), updated here and written
     at each update: its phases read it from memory, not from the disk."""
+    warm_runs: tuple = ()
+    """The earlier runs a new run learns from (--warm-start, `search.warm.check_runs`), checked before Ray starts."""
+    warm_top: int = WARM_START_TOP
+    """Configurations queued from each earlier run on other data (--warm-start-top)."""
+    warm_plan: warm.WarmPlan | None = None
+    """What the earlier runs hand the new study (`search.warm.plan`, once the space is fitted), or None."""
     memory_mb: int | None = None
     """MiB the training of each trial may use (TrainConfig.memory_mb): a new run's from its
     resources and data (search.memory.training_memory_mb), a resumed run's as run.json records it,

@@ -23,7 +23,19 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
-from runfiles.layout import EPOCH_COLUMNS, OBJECTIVE, Objective, Param, RunDir, State, as_float, names, trial_columns, trial_id
+from runfiles.layout import (
+    EPOCH_COLUMNS,
+    OBJECTIVE,
+    ORIGIN,
+    Objective,
+    Param,
+    RunDir,
+    State,
+    as_float,
+    names,
+    trial_columns,
+    trial_id,
+)
 from search import internals
 from search.console import Progress
 from search.mlflow_tracking import allow_file_store, experiment_name
@@ -134,6 +146,7 @@ class TrialTable(tune.Callback):
                 "trial_id": key,
                 "number": number,
                 "preset": preset_of(values, self.space),
+                ORIGIN: params.get(ORIGIN) or "",
                 "state": State.PENDING,
                 **values,
                 "cpus": self.cpus,

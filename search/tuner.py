@@ -25,7 +25,7 @@ from runfiles.cli import UsageError
 from runfiles.documents import LstmFacts, Resources, RunFacts
 from runfiles.io import read_rows, write_rows
 from runfiles.layout import Objective, RunDir, State, as_float, trial_id
-from search import internals
+from search import internals, warm
 from search.cluster import storage_path
 from search.config import SearchConfig
 from search.console import Progress
@@ -160,6 +160,8 @@ def build(session: Session) -> Built:
     scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period, search.ranking, search.max_latency_ms)
     if session.resume and scheduler_path(run_dir).exists():
         scheduler.restore(str(scheduler_path(run_dir)))
+    elif session.warm_plan:
+        warm.seed_rungs(scheduler, session.warm_plan.trials, search.ranking)
     table = TrialTable(
         run_dir,
         session.space,
@@ -191,6 +193,9 @@ def _searcher(session: Session, facts: RunFacts, ledger: Ledger, unfinished: lis
     else:
         sampler = new_sampler(search.seed, search.startup_trials, search.max_latency_ms)
         presets = [*facts.presets.values(), *[point for point in [facts.start_point] if point]]
+        if session.warm_plan:  # the earlier runs' trials, then their configurations, ahead of the presets
+            warm.seed_study(session.run_dir, session.warm_plan, search.ranking)
+            presets = warm.untried(presets, session.warm_plan)
     space = optuna_space(session.space)
     return StudySearch(space, session.run_dir, ledger, sampler, presets, unfinished, search.trials, search.ranking)
 

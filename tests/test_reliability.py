@@ -241,6 +241,13 @@ def test_a_resume_takes_more_trials_and_refuses_options_that_cannot_change(tmp_p
         "drop them, or start a new run with another --out"
     )
     assert RunDir(out).run_json.read_text() == facts  # never rewritten with options that were not used
+    assert search_run.main([*args, "--resume", "--trials", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: --resume: --trials 1 is smaller than the run's 2; a run continues only with more (give at least 2), "
+        "or start a new run with another --out"
+    )
+    assert RunDir(out).run_json.read_text() == facts
     assert search_run.main([*args, "--resume", "--trials", "3"]) == 0
     rows = read_rows(RunDir(out).trials_csv)
     assert [r["number"] for r in rows] == ["0", "1", "2"] and len(study_of(out).trials) == 3

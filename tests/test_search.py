@@ -303,6 +303,18 @@ def test_search_config_and_resources_plan():
     assert (on_cpus.concurrency, on_cpus.trial_memory_mb) == (4, 2**34 // 4 // 2**20)  # Ray's memory by the CPUs a trial gets
 
 
+def test_a_continued_run_takes_more_and_refuses_less():
+    from runfiles.cli import UsageError
+    from search.config import continued
+
+    recorded = {"trials": 20, "budget_examples": 1000}
+    assert continued(recorded, {"budget_examples": 2500}) == {"budget_examples": 2500, "trials": 50}  # the budget ends it
+    assert continued(recorded, {"budget_examples": 2500, "trials": 21}) == {"budget_examples": 2500, "trials": 21}
+    with pytest.raises(UsageError, match=r"^--resume: --budget-examples 999 is smaller than the run's 1000; "):
+        continued(recorded, {"budget_examples": 999})
+    assert continued({"trials": 20, "budget_examples": None}, {"budget_examples": 5}) == {"budget_examples": 5}
+
+
 def test_the_fidelity_plan_follows_the_budget_in_epochs():
     from search.config import plan_fidelity, planned
 
