@@ -207,12 +207,19 @@ def test_a_killed_driver_resumes_to_a_finished_run_with_every_trial_once(tmp_pat
 # ---------------------------------------------------------------- budgets and resumes
 
 
-def test_a_spent_time_budget_resumes_to_the_existing_export(tmp_path):
+def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp_path):
     out = tmp_path / "run"
     # more trials than any machine trains in 45 s, so the time budget, not the trial count, ends the run
     args = [*SMALL, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.75", "--out", str(out)]
     assert search_run.main(args) == 0
-    card = (RunDir(out).best_model / "card.json").stat().st_mtime_ns
+    trials = read_rows(RunDir(out).trials_csv)
+    assert len(trials) < 500 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
+    assert any(t["reason"].startswith("time budget ran out") for t in trials)
+    assert read_json(RunDir(out).summary_json)["counts"]["total"] == len(trials)
+    assert (RunDir(out).best_model / "model.keras").is_file()
+    assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
+    card = (RunDir(out).best_model / "card.json").stat().st_mtime_ns  # exported, though the budget cut the search
+
     done = subprocess.run([sys.executable, "-m", "search.run", *args, "--resume"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0
     assert "the run's budget is spent: nothing left to train" in done.stdout
