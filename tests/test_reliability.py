@@ -233,22 +233,3 @@ def test_a_time_budget_too_short_for_any_epoch_says_so(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: no trial finished an epoch within the time budget; raise --time-budget"
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
-
-
-def test_a_resume_takes_more_trials_and_refuses_options_that_cannot_change(tmp_path, capsys):
-    out = tmp_path / "run"
-    args = [*SMALL, "--trials", "2", "--max-epochs", "1", "--out", str(out)]
-    assert search_run.main(args) == 0
-    facts = (RunDir(out).run_json).read_text()
-    capsys.readouterr()
-    assert search_run.main([*args, "--resume", "--fix", "depth=3", "--trials", "5", "--seed", "4", "--val-block", "1"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == (
-        "error: --resume: --seed, --fix, --val-block cannot change on resume (the run started with other values); "
-        "drop them, or start a new run with another --out"
-    )
-    assert RunDir(out).run_json.read_text() == facts  # never rewritten with options that were not used
-    assert search_run.main([*args, "--resume", "--trials", "3"]) == 0
-    rows = read_rows(RunDir(out).trials_csv)
-    assert [r["number"] for r in rows] == ["0", "1", "2"] and len(study_of(out).trials) == 3
-    assert read_json(RunDir(out).run_json)["configs"]["search"]["trials"] == 3
