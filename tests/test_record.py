@@ -9,10 +9,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import optuna
 import pytest
 
-from runfiles.io import read_json
-from runfiles.layout import RunDir
+from runfiles.io import read_json, read_rows
+from runfiles.layout import STUDY_NAME, RunDir
 from runfiles.lock import holding
 from search import run as search_run
 
@@ -35,7 +36,9 @@ def _extract(root: Path, swap_labels: bool = False) -> Path:
     return root / "aclImdb"
 
 
-def test_a_resume_reads_the_runs_own_data_from_anywhere_and_refuses_other_data(tmp_path, monkeypatch, capsys):
+def test_a_resume_reads_the_runs_own_data_from_anywhere_refuses_what_cannot_change_and_takes_more_trials(
+    tmp_path, monkeypatch, capsys
+):
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     _extract(project / "data")
     _extract(elsewhere / "data", swap_labels=True)  # the same reviews, the labels swapped
@@ -49,12 +52,29 @@ def test_a_resume_reads_the_runs_own_data_from_anywhere_and_refuses_other_data(t
     assert search_run.main(["--resume", "--out", "../project/run", "--trials", "2", "--data", "data/aclImdb"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"--data {elsewhere / 'data' / 'aclImdb'} is not the data this run trained on" in err
-    assert snapshot(project / "run") == before  # nothing written
-    assert search_run.main(["--resume", "--out", "../project/run", "--trials", "2"]) == 0  # the recorded path
+    resume = ["--resume", "--out", "../project/run", "--trials", "2"]
+    assert search_run.main([*resume, "--fix", "depth=3", "--seed", "4", "--val-block", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: --resume: --seed, --fix, --val-block cannot change on resume (the run started with other values); "
+        "drop them, or start a new run with another --out"
+    )
+    assert search_run.main([*resume[:-1], "1"]) == 2  # fewer trials than the run has: a run only continues
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: --resume: --trials 1 is smaller than the run's 2; a run continues only with more (give at least 2), "
+        "or start a new run with another --out"
+    )
+    assert snapshot(project / "run") == before  # nothing written, run.json never with options that were not used
+    assert search_run.main(resume) == 0  # the recorded path
     shutil.copytree(project / "data", elsewhere / "copy")  # a copy keeps names, sizes and times: the same data
     assert search_run.main(["--resume", "--out", "../project/run", "--trials", "3", "--data", "copy/aclImdb/"]) == 0
-    assert read_json(project / "run" / "summary.json")["counts"]["total"] == 3
-    assert read_json(project / "run" / "run.json")["configs"]["data"]["source"] == str(elsewhere / "copy" / "aclImdb")
+    assert [r["number"] for r in read_rows(project / "run" / "trials.csv")] == ["0", "1", "2"]
+    study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(project / "run").study_url)
+    assert read_json(project / "run" / "summary.json")["counts"]["total"] == len(study.trials) == 3
+    facts = read_json(project / "run" / "run.json")
+    assert facts["configs"]["data"]["source"] == str(elsewhere / "copy" / "aclImdb")
+    assert facts["configs"]["search"]["trials"] == 3
 
 
 def test_a_second_driver_on_one_run_directory_is_refused_in_one_line(tmp_path, sample, capsys, run_copy):

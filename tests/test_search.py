@@ -260,19 +260,6 @@ def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
     assert sessions[0]["wall_s"] > 0 and summary["wall_s"] == pytest.approx(sessions[0]["wall_s"] + sessions[1]["wall_s"])
 
 
-def test_time_budget_ends_the_search_and_still_exports(tmp_path, sample):
-    out = tmp_path / "run"
-    args = ["--data", sample, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.5", "--out", str(out), *TINY]
-    assert search_run.main(args) == 0
-    trials = read_rows(out / "trials.csv")
-    assert len(trials) < 500 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
-    assert any(t["reason"].startswith("time budget ran out") for t in trials)
-    summary = read_json(out / "summary.json")
-    assert summary["counts"]["total"] == len(trials) and (out / "best_model" / "model.keras").exists()
-    study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(out).study_url)
-    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
-
-
 def test_predict_without_a_model_is_one_line_and_exit_2(tmp_path, capsys):
     from search import predict
 
