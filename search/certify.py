@@ -29,6 +29,7 @@ import shlex
 import sys
 import time
 
+from runfiles import predictions
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import (
     Card,
@@ -47,7 +48,7 @@ from runfiles.io import read_rows
 from runfiles.layout import OBJECTIVE, Objective, RunDir, rank_key
 from search.config import CertifyConfig
 from search.export import evaluate_test, export_network
-from search.retrain import Job, JobResult, network_of, run_jobs, spread
+from search.retrain import Job, JobResult, keep_predictions, network_of, run_jobs, spread
 from search.session import Session, follow_up
 from search.space import configs_from, model_config
 from search.train import review_tokens
@@ -101,6 +102,8 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
         on_done=lambda job, r: progress.say(f"seed      {job.name}: {metric} {r.value:.4f} at epoch {r.epoch}"),
     )
     CertifyRow.write(run_dir, [_row(job, r) for job, r in zip(jobs, results, strict=True)], session.objective)
+    tested = {predictions.certified(job.trial_id, job.train.seed): r.test for job, r in zip(jobs, results, strict=True)}
+    keep_predictions(run_dir, session.prepared, tested)
     summary = _summarize(jobs, results, time.time() - started, session.objective)
     mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == summary.exported]
     if config.refit:
@@ -124,6 +127,8 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
     )
     for result, (_, certified) in zip(results, mine, strict=True):
         result.value = certified.value  # a refit's own validation is data it trained on: it is chosen by its seed's
+    tested = {predictions.refit(job.train.seed): r.test for job, r in zip(jobs, results, strict=True)}
+    keep_predictions(session.run_dir, session.prepared, tested)
     mean, std = spread([r.test_accuracy for r in results])
     f1_mean, f1_std = spread([r.test.macro_f1 for r in results])
     summary.refit = Refit(
@@ -221,6 +226,7 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
             seeds=[j.train.seed for j, _ in mine], test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1
         )
         card = dataclasses.replace(card, seed=None, ensemble=summary.ensemble)
+        keep_predictions(session.run_dir, session.prepared, {predictions.ENSEMBLE: tested})
     best_model = session.run_dir.best_model
     export_network(network, job.params, session.prepared, best_model, card, job.train, tested=tested, objective=objective)
     if ensemble:
