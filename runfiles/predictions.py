@@ -20,6 +20,8 @@ from runfiles.layout import PREDICTIONS_FILE, RunDir
 
 COLUMNS = ["index", "label", "predicted"]
 """The columns of a predictions file."""
+EXPORTED = "exported"
+"""The exported model's predictions' name (best_model/test_predictions.csv) in `read_all`'s answer."""
 LINEAR = "linear"
 """The linear baseline's predictions' name (search.linear)."""
 ENSEMBLE = "ensemble"
@@ -72,3 +74,11 @@ def read(path: Path) -> tuple[list[int], list[int]] | None:
         return [int(r["label"]) for r in rows], [int(r["predicted"]) for r in rows]
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def read_all(run_dir: RunDir) -> dict[str, tuple[list[int], list[int]]]:
+    """Every model's predictions in `run_dir`, {name: (labels, predicted)}: the export's as EXPORTED,
+    each file of DIR/predictions/ by its name; files that are not predictions are left out."""
+    paths = {EXPORTED: exported(run_dir)} | {p.stem: p for p in sorted(run_dir.predictions.glob("*.csv"))}
+    found = {name: read(path) for name, path in paths.items()}
+    return {name: value for name, value in found.items() if value is not None}

@@ -29,6 +29,7 @@ from runfiles import predictions
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
+from search.console import say_test_claims
 from search.data import raw_splits
 from search.linear import C_GRID, fit_linear
 from search.retrain import Job, keep_predictions, run_jobs
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(session: Session) -> None:
         run_baselines(session, config).write(run_dir, session.objective)
+        say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)
 

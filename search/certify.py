@@ -47,6 +47,7 @@ from runfiles.documents import (
 from runfiles.io import read_rows
 from runfiles.layout import OBJECTIVE, Objective, RunDir, rank_key
 from search.config import CertifyConfig
+from search.console import say_test_claims
 from search.export import evaluate_test, export_network
 from search.retrain import Job, JobResult, keep_predictions, network_of, run_jobs, spread
 from search.session import Session, follow_up
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(session: Session) -> None:
         record(run_dir, certify(session, config), session.objective)
+        say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)
 

@@ -39,7 +39,7 @@ from search.config import (
     resumed_configs,
     run_dir_of,
 )
-from search.console import Progress, keep_log, quiet_libraries
+from search.console import Progress, keep_log, quiet_libraries, say_test_claims
 from search.data import DataConfig, DataError, check_source, prepare, source_fingerprint
 from search.export import library_versions
 from search.mlflow_tracking import check_tracking
@@ -282,6 +282,7 @@ def certified(session: Session, config: CertifyConfig) -> None:
 
     certify.record(session.run_dir, certify.certify(session, config), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+    say_test_claims(session.run_dir, session.objective, session.progress)
 
 
 def served(session: Session) -> None:

@@ -12,7 +12,7 @@ import pytest
 from reports.analysis import LINEAR_MODEL
 from runfiles.documents import Benchmark, Card
 from runfiles.io import read_json, read_rows, write_rows
-from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key
+from runfiles.layout import OBJECTIVE, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, rank_key
 from search import baseline
 from search import run as search_run
 from search.linear import C_GRID
@@ -236,6 +236,66 @@ def test_the_export_is_measured_for_serving_beside_the_tutorials_models(certifie
 
     assert serving.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(certified_run, tmp_path):
+    # Each predictions file holds what its model scored on the run's test split; the headline and the
+    # terminal compare test figures only, with the intervals that the files give again.
+    import io
+
+    from reports import claims, versus
+    from reports.__main__ import main as reports_main
+    from runfiles import predictions
+    from runfiles.documents import Baseline, Summary
+    from search.console import Progress, say_test_claims
+
+    files = RunDir(certified_run)
+    found = predictions.read_all(files)
+    summary, recorded = Summary.read(files), Baseline.read(files)
+
+    def accuracy(name: str) -> float:
+        labels, predicted = found[name]
+        return float(np.mean(np.asarray(labels) == np.asarray(predicted)))
+
+    assert len(found[predictions.EXPORTED][0]) == 240
+    assert accuracy(predictions.EXPORTED) == Card.read(files.best_model).test_accuracy
+    for config in summary.certification.configurations:
+        kept = [accuracy(predictions.certified(config.trial_id, s.seed)) for s in config.seeds]
+        assert kept == [s.test_accuracy for s in config.seeds]
+    assert [accuracy(predictions.refit(s.seed)) for s in summary.certification.refit.seeds] == [
+        s.test_accuracy for s in summary.certification.refit.seeds
+    ]
+    assert {name: accuracy(name) for name in recorded.models} == {name: m.test_accuracy for name, m in recorded.models.items()}
+    assert accuracy(predictions.LINEAR) == pytest.approx(recorded.linear.test_accuracy)
+
+    told = versus.claims_of(found, summary, recorded, classes=2)
+    assert [v.name for v in told.others] == [*recorded.models, predictions.LINEAR] and len(told.certified_seeds) == 3
+    assert told.certified.value == pytest.approx(summary.certification.refit.test_accuracy_mean)
+    report = (files.report / "index.html").read_text()
+    shown = report.split("<h3>On the test split</h3>")[1].split("<h3>")[0]
+    assert claims.percent(told.shipped) in shown and claims.percent(told.certified) in shown
+    assert all(claims.points(v.shipped) in shown and claims.points(v.certified) in shown for v in told.others)
+    assert "points of validation accuracy" not in report
+    assert reports_main([str(certified_run), "--out", str(tmp_path / "again")]) == 0
+    again = (tmp_path / "again" / "index.html").read_text()
+    assert again.split("<h3>On the test split</h3>")[1].split("<h3>")[0] == shown  # rebuilt from the directory alone
+
+    printed = io.StringIO()
+    say_test_claims(files, OBJECTIVE, Progress(printed))
+    lines = printed.getvalue().splitlines()
+    assert lines[0].startswith(f"shipped     test accuracy {claims.percent(told.shipped)} on 240 test examples")
+    linear = told.others[-1]
+    assert lines[-1].startswith(f"vs linear    {claims.percent(linear.score)}; shipped {claims.points(linear.shipped)}")
+
+    # Between runs: a difference with its interval where both tested on the same split, else why not.
+    other = shutil.copytree(certified_run, tmp_path / "other")
+    assert reports_main(["compare", str(certified_run), str(other), "--out", str(tmp_path / "compared")]) == 0
+    compared = (tmp_path / "compared" / "index.html").read_text().split('<section id="on-test">')[1].split("</section>")[0]
+    assert f"+0.0 points [+0.0, +0.0], {claims.UNDECIDED} (McNemar p = 1)" in compared
+    (RunDir(other).best_model / PREDICTIONS_FILE).unlink()
+    assert reports_main(["compare", str(certified_run), str(other), "--out", str(tmp_path / "compared")]) == 0
+    compared = (tmp_path / "compared" / "index.html").read_text().split('<section id="on-test">')[1].split("</section>")[0]
+    assert "not compared: " in compared and "keeps no test predictions of its export" in compared
 
 
 def test_certify_and_baseline_refuse_what_is_not_a_finished_run(tmp_path, capsys):
