@@ -49,6 +49,7 @@ def section(report: Report) -> page.Section:
         _compute(run),
         _serving(run),
         _certified(run),
+        _ablation(run),
         _by_class(run, report.add),
     ]
     return page.section("headline", "Best model vs the tutorial's two models", *body)
@@ -86,6 +87,40 @@ def _on_test(run: Run) -> str:
         f"{claims.AHEAD} or {claims.BEHIND} when its interval excludes 0, else {claims.UNDECIDED}."
     )
     return "<h3>On the test split</h3>" + page.paragraph(intro) + "".join(_claims_table(run, t) for t in found)
+
+
+def _ablation(run: Run) -> str:
+    """The exported configuration beside its network alone and its linear part alone, over the same
+    seeds and epochs (reports.versus.ablation_parts), with the ablation's cost; "" without one."""
+    parts = versus.ablation_parts(run.predictions, run.summary, len(analysis.class_names(run)))
+    if not parts:
+        return ""
+    ablation, whole = run.summary.certification.ablation, parts[0].certified
+    rows = [
+        [
+            part.name,
+            analysis.plus_minus(part.certified.value_mean, part.certified.value_std, run.metric),
+            claims.percent(part.score)
+            if part.score
+            else analysis.plus_minus(part.certified.test_accuracy_mean, part.certified.test_accuracy_std),
+            claims.points(part.versus_whole) if part.versus_whole else "",
+        ]
+        for part in parts
+    ]
+    headers = [
+        "model",
+        f"{metric_name(run.metric)} (mean ± std)",
+        "test accuracy, mean over seeds [95% interval]",
+        "− the whole, points [95%], verdict",
+    ]
+    intro = (
+        f"The exported configuration ({whole.trial_id}) adds a linear part on words and hashed bigrams to its BiLSTM. "
+        f"Each part was also trained alone with the same {len(whole.seeds)} seeds and {whole.epochs} epochs, on the "
+        f"training split as certification trains, and tested once: {page.fmt_number(ablation.examples)} training "
+        f"examples in {page.fmt_seconds(ablation.wall_s)}, counted in certification's compute (python -m search.certify "
+        "--no-ablation skips it)."
+    )
+    return "<h3>What each part contributes</h3>" + page.paragraph(intro) + page.table(headers, rows)
 
 
 def _claims_table(run: Run, told: versus.Claims) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from reports import claims
 from reports.claims import Interval
 from runfiles import predictions
-from runfiles.documents import Baseline, Summary
+from runfiles.documents import Baseline, CertifiedConfig, Summary
 
 Found = dict[str, tuple[list[int], list[int]]]
 """Predictions by model name, as `runfiles.predictions.read_all` reads them: {name: (labels, predicted)}."""
@@ -84,6 +84,58 @@ def claims_of(
             for name in others
         ],
     )
+
+
+@dataclass(frozen=True)
+class Part:
+    """One row of the ablation: the exported configuration, or one of its parts alone, over certification's seeds."""
+
+    name: str
+    """What it is, as the page names it."""
+    certified: CertifiedConfig
+    """Its certification over seeds (summary.json)."""
+    score: Interval | None
+    """Its mean test accuracy over the seeds, with its interval; None without every seed's predictions."""
+    versus_whole: Interval | None
+    """Its mean test accuracy minus the whole configuration's, paired over test examples; None for the whole."""
+
+
+WHOLE = "the BiLSTM with the linear part (certified)"
+"""The exported configuration, both parts, as the ablation's table names it."""
+PARTS = {"network": "the BiLSTM network alone", "linear": "the linear part alone"}
+"""The ablation's parts (search.certify.ABLATION_PARTS) as the page names them."""
+
+
+def ablation_parts(found: Found, summary: Summary | None, classes: int = 0) -> list[Part]:
+    """The exported configuration with both parts, then its network alone and its linear part alone,
+    each over certification's seeds (summary.json's certification.ablation); [] without an ablation."""
+    certification = summary.certification if summary else None
+    ablation = certification.ablation if certification else None
+    whole = certification.chosen if certification else None
+    if ablation is None or whole is None or ablation.network is None or ablation.linear is None:
+        return []
+    rows = {WHOLE: (whole, [predictions.certified(whole.trial_id, s.seed) for s in whole.seeds])}
+    for part, certified in (("network", ablation.network), ("linear", ablation.linear)):
+        rows[PARTS[part]] = (certified, [predictions.ablation(part, s.seed) for s in certified.seeds])
+    labels = np.asarray(found[predictions.EXPORTED][0]) if predictions.EXPORTED in found else np.empty(0)
+    seeds = {name: _members(found, names, labels) for name, (_, names) in rows.items()}
+    return [
+        Part(
+            name,
+            certified,
+            claims.score(labels, seeds[name], classes=classes) if seeds[name] else None,
+            claims.difference(labels, seeds[name], seeds[WHOLE], classes=classes)
+            if name != WHOLE and seeds[name] and seeds[WHOLE]
+            else None,
+        )
+        for name, (certified, _) in rows.items()
+    ]
+
+
+def _members(found: Found, names: list[str], labels: np.ndarray) -> list[np.ndarray]:
+    """The predictions [n] of every model `names`, when each was kept for the test examples of `labels`; else []."""
+    same = [name in found and np.array_equal(found[name][0], labels) for name in names]
+    return [np.asarray(found[name][1]) for name in names] if names and all(same) else []
 
 
 def certified_names(summary: Summary | None) -> list[str]:

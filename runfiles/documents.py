@@ -695,6 +695,23 @@ class Ensemble(Document):
 
 
 @dataclass
+class Ablation(Document):
+    """The exported configuration's two parts trained alone, with certification's seeds and epochs
+    (summary.json's certification.ablation): what each part contributes to the model shipped."""
+
+    network: CertifiedConfig | None = field(default=None, metadata=_meta(of=CertifiedConfig))
+    """The BiLSTM network without the linear part (ngram_buckets 0), over the seeds."""
+    linear: CertifiedConfig | None = field(default=None, metadata=_meta(of=CertifiedConfig))
+    """The linear part without the network, over the seeds."""
+    examples: int | None = None
+    """Training examples the ablation processed (counted in certification's)."""
+    wall_s: float | None = None
+    """Its wall time in seconds (within certification's)."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
 class Certification(Document):
     """summary.json's certification: the top configurations re-trained over seeds (python -m search.certify)."""
 
@@ -703,13 +720,16 @@ class Certification(Document):
     exported: str = ""
     """The trial id of the configuration exported: the best mean of the objective."""
     examples: int | None = None
-    """Training examples certification processed, the refits' included."""
+    """Training examples certification processed, the refits' and the ablation's included."""
     wall_s: float | None = None
     """Its wall time in seconds."""
     refit: Refit | None = field(default=None, metadata=_meta(optional=True, of=Refit))
     """The refit on train + validation; absent with --no-refit."""
     ensemble: Ensemble | None = field(default=None, metadata=_meta(optional=True, of=Ensemble))
     """The mean-logit ensemble of the refits, when it was exported (--ensemble)."""
+    ablation: Ablation | None = field(default=None, metadata=_meta(optional=True, of=Ablation))
+    """The exported configuration's network alone and linear part alone; absent without a linear
+    part or with --no-ablation."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 

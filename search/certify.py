@@ -20,6 +20,11 @@ deviation over seeds, is the headline; the model shipped is the refit of the see
 the best validation accuracy in certification. Without the refit, that seed's own model
 is shipped. Results go to DIR/certify.csv and summary.json ("certification"); their
 compute is counted apart from the search's budget.
+
+When the exported configuration has the linear part (ngram_buckets > 0), its network alone and
+its linear part alone are trained too with the same seeds and epochs, and tested (unless
+--no-ablation): what each part contributes. Every model tested keeps its test predictions in
+DIR/predictions/ (runfiles.predictions).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import time
 from runfiles import predictions
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import (
+    Ablation,
     Card,
     Certification,
     Certified,
@@ -51,7 +57,7 @@ from search.console import say_test_claims
 from search.export import evaluate_test, export_network
 from search.retrain import Job, JobResult, keep_predictions, network_of, run_jobs, spread
 from search.session import Session, follow_up
-from search.space import configs_from, model_config
+from search.space import DEEP, configs_from, model_config
 from search.train import review_tokens
 
 
@@ -107,6 +113,9 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
     keep_predictions(run_dir, session.prepared, tested)
     summary = _summarize(jobs, results, time.time() - started, session.objective)
     mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == summary.exported]
+    if config.ablation and int(mine[0][0].params.get("ngram_buckets") or 0) > 0:
+        summary.ablation = _ablation(session, mine)
+        summary.examples += summary.ablation.examples
     if config.refit:
         mine = _refit(session, mine, summary)
     summary.wall_s = time.time() - started
@@ -151,6 +160,41 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
     )
     summary.examples += summary.refit.examples
     return list(zip(jobs, results, strict=True))
+
+
+ABLATION_PARTS = {"network": {"ngram_buckets": 0}, "linear": {DEEP: False}}
+"""The exported configuration's parts trained alone, by name: the values that leave the other part out."""
+
+
+def _ablation(session: Session, mine: list[tuple[Job, JobResult]]) -> Ablation:
+    """The exported configuration's network alone and linear part alone, each with its certification's
+    seeds, epochs and schedule, keeping its best epoch by the objective; each tested, never chosen on."""
+    run_dir, resources, progress, metric = session.run_dir, session.resources, session.progress, session.objective.metric
+    parts = [(part, job) for part in ABLATION_PARTS for job, _ in mine]
+    jobs = [
+        dataclasses.replace(job, params={**job.params, **ABLATION_PARTS[part]}, trial_id=f"{job.trial_id}, {part} alone")
+        for part, job in parts
+    ]
+    progress.field("ablation", f"{mine[0][0].trial_id}: its network alone and its linear part alone, {len(jobs)} trainings")
+    started = time.time()
+    results = run_jobs(
+        jobs,
+        session.prepared,
+        resources.cpus_per_trial,
+        resources.gpus_per_trial,
+        on_done=lambda job, r: progress.say(f"ablation  {job.name}: {metric} {r.value:.4f} at epoch {r.epoch}"),
+    )
+    tested = {predictions.ablation(part, job.train.seed): r.test for (part, job), r in zip(parts, results, strict=True)}
+    keep_predictions(run_dir, session.prepared, tested)
+    network, linear = _summarize(jobs, results, 0.0, session.objective).configurations
+    ablation = Ablation(network=network, linear=linear, examples=sum(r.examples for r in results), wall_s=time.time() - started)
+    for part, found in (("network", network), ("linear", linear)):
+        progress.field(
+            part + " alone",
+            f"test_accuracy {found.test_accuracy_mean:.4f} ± {found.test_accuracy_std:.4f} over {len(found.seeds)} seeds",
+        )
+    progress.field("ablation", f"{ablation.examples:,} training examples in {ablation.wall_s:.0f} s (counted in certification's)")
+    return ablation
 
 
 def _row(job: Job, result: JobResult) -> CertifyRow:
@@ -261,11 +305,11 @@ def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
-    add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble"])
+    add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble", "ablation"])
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = parser.parse_args(argv)
-        config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit, ensemble=args.ensemble)
+        config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit, ensemble=args.ensemble, ablation=args.ablation)
         run_dir = RunDir(args.run_dir)
         if Summary.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")

@@ -87,7 +87,9 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
             raise UsageError("--ensemble exports an ensemble of the certified refits: add --certify")
         if args.ensemble and "max_latency_ms" in vars(args):
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: drop it under --max-latency-ms")
-        certify = CertifyConfig(ensemble=args.ensemble) if args.certify else None
+        if args.no_ablation and not args.certify:
+            raise UsageError("--no-ablation skips a part of certification: add --certify")
+        certify = CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation) if args.certify else None
         check_out(run_dir, args.resume)
         if args.resume:
             recorded = RunFacts.read(run_dir)

@@ -68,3 +68,28 @@ def test_macro_f1_and_means_over_seeds_are_scikit_learns():
 def test_each_verdict(first_right, second_right, expected):
     labels, first, second = _pair(1500, first_right, second_right)
     assert claims.difference(labels, [first], [second], resamples=2000).verdict == expected
+
+
+def test_the_claims_of_a_run_compare_only_models_tested_on_the_same_examples():
+    from reports import versus
+    from runfiles import predictions
+    from runfiles.documents import Baseline, BaselineModel, Certification, CertifiedConfig, CertifyRow, Summary
+
+    labels, shipped, linear = _pair(300, 0.9, 0.8)
+    seeds = [np.where(np.arange(300) % k == 0, 1 - shipped, shipped) for k in (5, 7)]
+    chosen = CertifiedConfig(trial_id="trial_0002", seeds=[CertifyRow(seed=1), CertifyRow(seed=2)])
+    summary = Summary(certification=Certification(configurations=[chosen], exported="trial_0002"))
+    found = {predictions.EXPORTED: (labels, shipped), predictions.LINEAR: (labels, linear)}
+    found |= {predictions.certified("trial_0002", s): (labels, p) for s, p in zip((1, 2), seeds, strict=True)}
+    found["tutorial-single"] = (labels[::-1], shipped)  # another split's: left out
+    baseline = Baseline(models={"tutorial-single": BaselineModel()})
+
+    told = versus.claims_of(found, summary, baseline, "macro_f1", classes=2)
+    assert [v.name for v in told.others] == [predictions.LINEAR] and told.metric == "macro_f1"
+    assert told.certified_seeds == [predictions.certified("trial_0002", s) for s in (1, 2)]
+    f1 = [f1_score(labels, p, average="macro") for p in (shipped, *seeds, linear)]
+    assert told.shipped.value == pytest.approx(f1[0]) and told.certified.value == pytest.approx((f1[1] + f1[2]) / 2)
+    assert told.others[0].shipped.value == pytest.approx(f1[0] - f1[3]) and told.others[0].shipped.verdict == claims.AHEAD
+    del found[predictions.certified("trial_0002", 2)]  # a mean over some seeds is not the certified figure
+    assert versus.claims_of(found, summary, baseline).certified is None
+    assert versus.claims_of({}, summary, baseline) is None

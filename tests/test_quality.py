@@ -106,7 +106,8 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     assert card["test_accuracy"] == pytest.approx(next(s["test_accuracy"] for s in refit["seeds"] if s["seed"] == card["seed"]))
     assert card["certified"]["refit_test_accuracy_mean"] == pytest.approx(refit["test_accuracy_mean"])
     assert summary["exported"]["seed"] == int(shipped["seed"]) and summary["exported"]["refit"]
-    assert certification["examples"] == sum(int(s["examples"]) for s in seeds) + refit["examples"]
+    ablation = certification["ablation"]  # the exported configuration's parts alone (the sample's start point has both)
+    assert certification["examples"] == sum(int(s["examples"]) for s in seeds) + refit["examples"] + ablation["examples"]
 
 
 def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_path):
@@ -122,11 +123,12 @@ def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_
     cut.update({OBJECTIVE.metric: str((1 + best) / 2), "best_epoch": cut["epochs"]})
     write_rows(files.trials_csv, list(rows[0]), rows)
 
-    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--no-refit"]) == 0
+    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--no-refit", "--no-ablation"]) == 0
 
     [seed] = read_rows(files.certify_csv)
     assert seed["trial_id"] == cut["trial_id"] and seed["epochs"] == cut["epochs"]
-    assert read_json(files.summary_json)["certification"]["exported"] == cut["trial_id"]
+    certification = read_json(files.summary_json)["certification"]
+    assert certification["exported"] == cut["trial_id"] and "ablation" not in certification
 
 
 def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certified_run, tmp_path, capsys):
@@ -142,7 +144,7 @@ def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certifi
     files = RunDir(run)
     assert certify.main([str(run), "--ensemble", "--no-refit"]) == 2 and "drop --no-refit" in capsys.readouterr().err
 
-    assert certify.main([str(run), "--top", "1", "--seeds", "2", "--ensemble"]) == 0
+    assert certify.main([str(run), "--top", "1", "--seeds", "2", "--ensemble", "--no-ablation"]) == 0
 
     certification = read_json(files.summary_json)["certification"]
     ensemble, card = certification["ensemble"], read_json(files.best_model / "card.json")
@@ -286,6 +288,21 @@ def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(c
     assert lines[0].startswith(f"shipped     test accuracy {claims.percent(told.shipped)} on 240 test examples")
     linear = told.others[-1]
     assert lines[-1].startswith(f"vs linear    {claims.percent(linear.score)}; shipped {claims.points(linear.shipped)}")
+
+    # The exported configuration has the linear part (the sample's start point): each part alone, over the same seeds.
+    chosen, ablation = summary.certification.chosen, summary.certification.ablation
+    assert chosen.params["ngram_buckets"] > 0
+    for part in (ablation.network, ablation.linear):
+        assert [(s.seed, s.epochs) for s in part.seeds] == [(s.seed, s.epochs) for s in chosen.seeds]
+    for name, part in (("network", ablation.network), ("linear", ablation.linear)):
+        assert [accuracy(predictions.ablation(name, s.seed)) for s in part.seeds] == [s.test_accuracy for s in part.seeds]
+    assert ablation.network.params["ngram_buckets"] == 0 and ablation.linear.params["deep"] is False
+    parts = versus.ablation_parts(found, summary, classes=2)
+    assert [p.name for p in parts] == [versus.WHOLE, *versus.PARTS.values()] and parts[0].versus_whole is None
+    shown = report.split("<h3>What each part contributes</h3>")[1].split("<h3>")[0]
+    assert f"{ablation.examples:,} training examples" in shown
+    assert all(p.name in shown and claims.percent(p.score) in shown for p in parts)
+    assert all(claims.points(p.versus_whole) in shown for p in parts[1:])
 
     # Between runs: a difference with its interval where both tested on the same split, else why not.
     other = shutil.copytree(certified_run, tmp_path / "other")
