@@ -49,6 +49,7 @@ def section(report: Report) -> page.Section:
         _compute(run),
         _serving(run),
         _certified(run),
+        _cross_validation(run),
         _ablation(run),
         _by_class(run, report.add),
     ]
@@ -87,6 +88,36 @@ def _on_test(run: Run) -> str:
         f"{claims.AHEAD} or {claims.BEHIND} when its interval excludes 0, else {claims.UNDECIDED}."
     )
     return "<h3>On the test split</h3>" + page.paragraph(intro) + "".join(_claims_table(run, t) for t in found)
+
+
+def _cross_validation(run: Run) -> str:
+    """The top configurations' K-fold CV estimates over train + validation, with their intervals; "" without."""
+    cv = run.summary.certification.cross_validation if run.summary and run.summary.certification else None
+    if cv is None or not cv.configurations:
+        return ""
+    rows = [
+        [
+            c.trial_id,
+            config_text(c.params or {}, run.space),
+            c.epochs,
+            f"{as_float(c.accuracy):.2%} [{as_float(c.accuracy_low):.2%}, {as_float(c.accuracy_high):.2%}]",
+            analysis.plus_minus(np.mean(c.fold_accuracy), np.std(c.fold_accuracy, ddof=1)) if len(c.fold_accuracy) > 1 else "",
+        ]
+        for c in cv.configurations
+    ]
+    headers = ["trial", "configuration", "epochs", "out-of-fold accuracy [95% interval]", "per fold and seed (mean ± std)"]
+    no_test = not run.info.data.sizes.get("test")
+    intro = (
+        f"{cv.k}-fold stratified cross-validation over the {page.fmt_number(cv.labelled)} labelled training examples "
+        f"(train + validation; the folds, shuffled with seed {cv.seed}, are in cv_folds.csv): each configuration trained "
+        "on the other folds with each seed for the epochs its trial peaked at, its last epoch predicting the held-out "
+        "fold, nothing chosen on it. The estimate is the out-of-fold accuracy, mean over seeds; its interval is the "
+        "bootstrap over examples, which leaves out what the folds' overlapping training sets add (Bengio & Grandvalet "
+        f"2004). {page.fmt_number(cv.examples)} training examples in {page.fmt_seconds(cv.wall_s)}, counted in "
+        "certification's compute."
+        + (" With no test split, this is the run's estimate of how its configurations classify new texts." if no_test else "")
+    )
+    return "<h3>Cross-validation</h3>" + page.paragraph(intro) + page.table(headers, rows, numeric={2})
 
 
 def _ablation(run: Run) -> str:

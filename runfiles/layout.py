@@ -53,6 +53,8 @@ class RunDir:
     """The tutorial's two models trained as the tutorial trains them (python -m search.baseline)."""
     certify_csv = property(lambda self: self.root / "certify.csv")
     """Each certification seed's validation and test accuracy (--certify)."""
+    cv_folds_csv = property(lambda self: self.root / "cv_folds.csv")
+    """With --cv K: the fold of each labelled training example (search.crossval)."""
     predictions = property(lambda self: self.root / "predictions")
     """The prediction for each test example of every other model evaluated on the test split
     (runfiles.predictions: certification's seeds, refits, the baselines), one CSV per model."""

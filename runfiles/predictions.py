@@ -43,6 +43,12 @@ def ablation(part: str, seed: int) -> str:
     return f"{part}-alone-seed-{seed}"
 
 
+def cross_validated(trial_id: str, seed: int) -> str:
+    """The name of a configuration's out-of-fold predictions with one seed (--cv): "cv-trial_0003-seed-2";
+    their examples are the labelled training examples (train + validation), not the test split's."""
+    return f"cv-{trial_id}-seed-{seed}"
+
+
 def path_of(run_dir: RunDir, name: str) -> Path:
     """Where model `name`'s predictions lie in `run_dir`."""
     return run_dir.predictions / f"{name}.csv"

@@ -43,6 +43,7 @@ from runfiles.documents import (
     Certified,
     CertifiedConfig,
     CertifyRow,
+    CrossValidation,
     Ensemble,
     Exported,
     Refit,
@@ -113,6 +114,9 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
     keep_predictions(run_dir, session.prepared, tested)
     summary = _summarize(jobs, results, time.time() - started, session.objective)
     mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == summary.exported]
+    if config.cv:
+        summary.cross_validation = _cross_validation(session, jobs, config.cv)
+        summary.examples += summary.cross_validation.examples
     if config.ablation and int(mine[0][0].params.get("ngram_buckets") or 0) > 0:
         summary.ablation = _ablation(session, mine)
         summary.examples += summary.ablation.examples
@@ -160,6 +164,23 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
     )
     summary.examples += summary.refit.examples
     return list(zip(jobs, results, strict=True))
+
+
+def _cross_validation(session: Session, jobs: list[Job], k: int) -> CrossValidation:
+    """Certification's jobs (the top configurations, each seed) cross-validated over k folds (search.crossval)."""
+    from search.crossval import cross_validate
+
+    progress = session.progress
+    progress.field("cv", f"{k} stratified folds of train + validation x {len(jobs)} trainings (DIR/cv_folds.csv)")
+    found = cross_validate(session.run_dir, session.prepared, jobs, k, session.search.seed, session.resources, progress.say)
+    for c in found.configurations:
+        progress.field(
+            "cv",
+            f"{c.trial_id}: out-of-fold accuracy {c.accuracy:.4f} [{c.accuracy_low:.4f}, {c.accuracy_high:.4f}] "
+            f"over {k} folds x {len(c.seeds)} seeds",
+        )
+    progress.field("cv", f"{found.examples:,} training examples in {found.wall_s:.0f} s (counted in certification's)")
+    return found
 
 
 ABLATION_PARTS = {"network": {"ngram_buckets": 0}, "linear": {DEEP: False}}
@@ -305,11 +326,13 @@ def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
-    add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble", "ablation"])
+    add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble", "cv", "ablation"])
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = parser.parse_args(argv)
-        config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit, ensemble=args.ensemble, ablation=args.ablation)
+        config = CertifyConfig(
+            top=args.top, seeds=args.seeds, refit=args.refit, ensemble=args.ensemble, cv=args.cv, ablation=args.ablation
+        )
         run_dir = RunDir(args.run_dir)
         if Summary.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")
@@ -317,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.ensemble and facts and facts.search_config.get("max_latency_ms"):
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: not on a run with --max-latency-ms")
         candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
+        check_folds(config.cv, facts)
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.certify", *argv])
@@ -326,6 +350,21 @@ def main(argv: list[str] | None = None) -> int:
         say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)
+
+
+def check_folds(k: int, facts: RunFacts | None) -> None:
+    """UsageError when --cv k asks for more folds than a class has labelled training examples
+    (train + validation, as run.json counts them)."""
+    counts = (facts.data.class_counts or {}) if facts and k else {}
+    labelled: dict[str, int] = {}
+    for split in ("train", "val"):
+        for name, count in (counts.get(split) or {}).items():
+            labelled[name] = labelled.get(name, 0) + int(count)
+    if labelled and min(labelled.values()) < k:
+        name = min(labelled, key=labelled.get)
+        raise UsageError(
+            f"--cv {k}: class {name!r} has {labelled[name]} labelled training examples; give at most --cv {labelled[name]}"
+        )
 
 
 def record(run_dir: RunDir, certification: Certification, objective: Objective) -> None:

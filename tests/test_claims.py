@@ -1,4 +1,5 @@
-"""reports.claims: the intervals and verdicts against known cases (closed forms, scikit-learn, a hand count)."""
+"""Claims that hold up: reports.claims's intervals and verdicts against known cases (closed forms,
+scikit-learn, a hand count), reports.versus's choice of what is compared, and search.crossval's folds."""
 
 import math
 
@@ -93,3 +94,15 @@ def test_the_claims_of_a_run_compare_only_models_tested_on_the_same_examples():
     del found[predictions.certified("trial_0002", 2)]  # a mean over some seeds is not the certified figure
     assert versus.claims_of(found, summary, baseline).certified is None
     assert versus.claims_of({}, summary, baseline) is None
+
+
+def test_cv_folds_are_stratified_disjoint_covering_and_reproducible():
+    from search.crossval import stratified_folds
+
+    labels = np.repeat([0, 1, 2], [50, 30, 20])[np.random.default_rng(3).permutation(100)]
+    folds = stratified_folds(labels, 10, seed=7)
+    assert sorted(set(folds)) == list(range(10)) and len(folds) == len(labels)  # every example in exactly one fold
+    for fold in range(10):
+        assert np.bincount(labels[folds == fold], minlength=3).tolist() == [5, 3, 2]  # each class's share in each fold
+    assert np.array_equal(stratified_folds(labels, 10, seed=7), folds)  # the seed gives them again
+    assert not np.array_equal(stratified_folds(labels, 10, seed=8), folds)

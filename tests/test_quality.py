@@ -131,6 +131,37 @@ def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_
     assert certification["exported"] == cut["trial_id"] and "ablation" not in certification
 
 
+def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible(certified_run, tmp_path, capsys):
+    from runfiles import predictions
+    from runfiles.documents import RunFacts, Summary
+    from search import certify
+    from search.crossval import stratified_folds
+
+    run = shutil.copytree(certified_run, tmp_path / "run")
+    files = RunDir(run)
+    assert certify.main([str(run), "--cv", "1"]) == 2 and "--cv 1 is invalid" in capsys.readouterr().err
+    assert certify.main([str(run), "--cv", "500"]) == 2 and "give at most --cv" in capsys.readouterr().err
+
+    assert certify.main([str(run), "--top", "2", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
+
+    certification = Summary.read(files).certification
+    cv = certification.cross_validation
+    assert cv.k == 3 and cv.labelled == TRAIN + VAL and cv.seed == RunFacts.read(files).search_config["seed"]
+    assert [c.trial_id for c in cv.configurations] == [c.trial_id for c in certification.configurations]
+    folds = np.array([int(r["fold"]) for r in read_rows(files.cv_folds_csv)])
+    sizes = np.bincount(folds)
+    for c in cv.configurations:
+        labels, predicted = map(
+            np.asarray, predictions.read(predictions.path_of(files, predictions.cross_validated(c.trial_id, 1)))
+        )
+        assert np.array_equal(stratified_folds(labels, 3, cv.seed), folds)  # recorded, and given again by the seed
+        assert c.accuracy == pytest.approx(np.mean(labels == predicted)) and c.accuracy_low < c.accuracy < c.accuracy_high
+        assert c.accuracy == pytest.approx(np.dot(c.fold_accuracy, sizes) / sizes.sum())  # each fold predicted once
+    assert certification.examples == sum(s.examples for c in certification.configurations for s in c.seeds) + cv.examples
+    report = (files.report / "index.html").read_text()
+    assert "<h3>Cross-validation</h3>" in report and f"{cv.configurations[0].accuracy:.2%} [" in report
+
+
 def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certified_run, tmp_path, capsys):
     import keras
 
