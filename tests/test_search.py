@@ -206,6 +206,7 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
         (["--mlflow", "127.0.0.1:5000"], "--mlflow 127.0.0.1:5000: not a tracking URI"),
         (["--ensemble"], "--ensemble exports an ensemble of the certified refits: add --certify"),
         (["--ensemble", "--certify", "--max-latency-ms", "5"], "--ensemble multiplies the latency"),
+        (["--no-ablation"], "--no-ablation skips a part of certification: add --certify"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sample, capsys, args, message):
