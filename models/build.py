@@ -46,8 +46,13 @@ def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | Non
     `Bidirectional(LSTM)`, faster on a CPU, and the two builds' weights are interchangeable
     (`get_weights` / `set_weights`), so a checkpoint continues with either.
     With `config.ngram_buckets` > 0 the logits are the sum of that network's and a linear model's
-    on the review's words and hashed bigrams (`HashedNgramLogits`; Wide & Deep).
+    on the review's words and hashed bigrams (`HashedNgramLogits`; Wide & Deep); with
+    `config.deep` False, that linear model alone.
     """
+    if not config.deep:
+        ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        wide = HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")(ids)
+        return keras.Model(ids, wide, name=name or "linear_part")
     fused = resolve_lstm(lstm) == "fused"
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(None,), dtype="int32", name="token_ids"),

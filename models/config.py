@@ -69,6 +69,9 @@ class ModelConfig:
     ngram_buckets: int = 0
     """Hashed word-bigram buckets of a linear part on the review's words and bigrams whose logits
     add to the LSTMs' (`models.HashedNgramLogits`, Wide & Deep); 0 leaves it out (the tutorial's)."""
+    deep: bool = True
+    """Whether the BiLSTM network (Wide & Deep's deep part) is built; False leaves the linear part
+    alone (ngram_buckets > 0), as certification's ablation trains it (`search.certify`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -81,6 +84,7 @@ class ModelConfig:
         _check(self.pooling in POOLINGS, "pooling", self.pooling, f"one of {', '.join(POOLINGS)}")
         _check(self.num_classes >= 2, "num_classes", self.num_classes, "an integer >= 2")
         _check(self.ngram_buckets >= 0, "ngram_buckets", self.ngram_buckets, "an integer >= 0")
+        _check(self.deep or self.ngram_buckets > 0, "deep", self.deep, "True, or a linear part (ngram_buckets > 0)")
 
     @property
     def depth(self) -> int:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from reports import analysis, figures, page
+from reports import analysis, claims, figures, page, versus
 from reports.analysis import format_value, state_label
+from reports.claims import Interval
 from reports.load import Run
+from runfiles import predictions
 
 NO_VALUE = "—"
 
@@ -39,6 +42,7 @@ def assemble_comparison(runs: list[Run]) -> tuple[str, dict]:
     metric = _shared_metric(runs)
     sections = [
         _runs_table(runs, names),
+        _on_test(runs, names),
         _progress(runs, names, metric, add),
         _fronts(runs, names, metric, add),
         _configurations(runs, names),
@@ -168,6 +172,59 @@ def examples_processed(run: Run) -> float:
     if isinstance(used, (int, float)):
         return float(used)
     return float(run.trials["examples"].fillna(0).sum())
+
+
+# ---------------------------------------------------------------- on the test split
+
+
+def test_differences(first: Run, other: Run) -> tuple[list[Interval], str]:
+    """The first run's shipped model minus the other's on their shared test split, then the
+    certified means' difference where both certified (paired bootstrap, verdicts: reports.claims);
+    or ([], why they cannot be compared)."""
+    if not first.info.fingerprint or first.info.fingerprint != other.info.fingerprint:
+        return [], "they were not tested on the same data (their data fingerprints differ)"
+    missing = [run for run in (first, other) if predictions.EXPORTED not in run.predictions]
+    if missing:
+        return [], f"{missing[0].run_dir} keeps no test predictions of its export (it was exported before they were kept)"
+    labels, shipped = first.predictions[predictions.EXPORTED]
+    other_labels, other_shipped = other.predictions[predictions.EXPORTED]
+    if list(labels) != list(other_labels):
+        return [], "their test predictions are not of the same test examples"
+    labels = np.asarray(labels)
+    classes = len(analysis.class_names(first))
+    found = [claims.difference(labels, [np.asarray(shipped)], [np.asarray(other_shipped)], classes=classes)]
+    seeds = [_certified_seeds(run) for run in (first, other)]
+    if all(seeds):
+        found.append(claims.difference(labels, seeds[0], seeds[1], classes=classes))
+    return found, ""
+
+
+def _certified_seeds(run: Run) -> list[np.ndarray]:
+    """The test predictions of the seeds whose mean is the run's certified figure; [] unless it keeps every one."""
+    names = versus.certified_names(run.summary)
+    return [np.asarray(run.predictions[n][1]) for n in names] if names and all(n in run.predictions for n in names) else []
+
+
+def _on_test(runs: list[Run], names: list[str]) -> page.Section:
+    rows = []
+    for name, run in zip(names[1:], runs[1:], strict=True):
+        found, why = test_differences(runs[0], run)
+        if not found:
+            rows.append([f"{names[0]} − {name}", f"not compared: {why}", ""])
+            continue
+        rows.append([f"{names[0]} − {name}", claims.points(found[0]), claims.points(found[1]) if len(found) > 1 else ""])
+    headers = ["runs", "shipped models' test accuracy, points [95% interval], verdict", "certified means' difference"]
+    return page.section(
+        "on-test",
+        "The shipped models on the test split",
+        page.table(headers, rows),
+        page.note(
+            "Differences of test accuracy between the first run and each other, computed from both runs' predictions "
+            f"of the same test examples: the paired bootstrap over them ({claims.RESAMPLES:,} resamples; Dror et al. 2018), "
+            "McNemar's exact test between the two shipped models. A difference is "
+            f"{claims.AHEAD} or {claims.BEHIND} when its interval excludes 0, else {claims.UNDECIDED}."
+        ),
+    )
 
 
 # ---------------------------------------------------------------- progress and fronts

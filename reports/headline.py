@@ -10,10 +10,11 @@ from collections.abc import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
-from reports import analysis, figures, page
+from reports import analysis, claims, figures, page, versus
 from reports.analysis import metric_name
 from reports.load import Run
 from reports.sections import Report, config_text, floor_sentence
+from runfiles import predictions
 from runfiles.layout import as_float
 
 
@@ -41,34 +42,140 @@ def section(report: Report) -> page.Section:
     body = [
         table,
         "".join(page.paragraph(line) for line in _versus(run, rows)),
+        _on_test(run),
         page.note(_test_note(run)),
         page.note(_linear_note(run)),
         page.note(_head_note(run)),
         _compute(run),
         _serving(run),
         _certified(run),
+        _cross_validation(run),
+        _ablation(run),
         _by_class(run, report.add),
     ]
     return page.section("headline", "Best model vs the tutorial's two models", *body)
 
 
 def _versus(run: Run, rows: list[dict]) -> list[str]:
-    """The best model against each other row: the objective's difference and the ratio of throughputs."""
+    """The best model's training throughput against each other row's. Their scores are compared on
+    the test split only (`_on_test`): a search's best validation score is the best of many, and
+    flatters it against one model's."""
     if not rows or not rows[0]["model"].startswith("best"):
         return []
     best, lines = rows[0], []
     for other in rows[1:]:
-        if math.isnan(other["value"]) or math.isnan(best["value"]):
-            continue
-        delta = best["value"] - other["value"]
-        change = (
-            f"{delta:+.4f} {metric_name(run.metric)}"
-            if run.metric.endswith("loss")
-            else f"{delta * 100:+.1f} points of {metric_name(run.metric)}"
-        )
         speed = best["examples_per_s"] / other["examples_per_s"] if other["examples_per_s"] > 0 else math.nan
-        lines.append(f"vs {other['model']}: {change}" + ("" if math.isnan(speed) else f", {speed:.2f}× its training throughput"))
+        if not math.isnan(speed):
+            lines.append(f"vs {other['model']}: {speed:.2f}× its training throughput")
     return lines
+
+
+def _on_test(run: Run) -> str:
+    """What ships and the certified mean on the test split with their 95% intervals, against each
+    model tested on the same examples (difference, interval, verdict: reports.versus); macro-F1's
+    table too where it ranks; "" without the export's test predictions."""
+    metrics = ("accuracy", "macro_f1") if run.metric == "val_macro_f1" else ("accuracy",)
+    classes = len(analysis.class_names(run))
+    found = [versus.claims_of(run.predictions, run.summary, run.baseline, m, classes) for m in metrics]
+    if found[0] is None:
+        return ""
+    told = found[0]
+    intro = (
+        f"Every figure here is measured on the same {told.examples:,} test examples, from the predictions the run "
+        "directory keeps, with its 95% interval: Wilson's for one model's accuracy, the bootstrap over test examples "
+        f"for a mean over seeds or macro-F1, and for a difference the paired bootstrap ({claims.RESAMPLES:,} resamples; "
+        "Dror et al. 2018) with McNemar's exact test between two single models. A difference is "
+        f"{claims.AHEAD} or {claims.BEHIND} when its interval excludes 0, else {claims.UNDECIDED}."
+    )
+    return "<h3>On the test split</h3>" + page.paragraph(intro) + "".join(_claims_table(run, t) for t in found)
+
+
+def _cross_validation(run: Run) -> str:
+    """The top configurations' K-fold CV estimates over train + validation, with their intervals; "" without."""
+    cv = run.summary.certification.cross_validation if run.summary and run.summary.certification else None
+    if cv is None or not cv.configurations:
+        return ""
+    rows = [
+        [
+            c.trial_id,
+            config_text(c.params or {}, run.space),
+            c.epochs,
+            f"{as_float(c.accuracy):.2%} [{as_float(c.accuracy_low):.2%}, {as_float(c.accuracy_high):.2%}]",
+            analysis.plus_minus(np.mean(c.fold_accuracy), np.std(c.fold_accuracy, ddof=1)) if len(c.fold_accuracy) > 1 else "",
+        ]
+        for c in cv.configurations
+    ]
+    headers = ["trial", "configuration", "epochs", "out-of-fold accuracy [95% interval]", "per fold and seed (mean ± std)"]
+    no_test = not run.info.data.sizes.get("test")
+    intro = (
+        f"{cv.k}-fold stratified cross-validation over the {page.fmt_number(cv.labelled)} labelled training examples "
+        f"(train + validation; the folds, shuffled with seed {cv.seed}, are in cv_folds.csv): each configuration trained "
+        "on the other folds with each seed for the epochs its trial peaked at, its last epoch predicting the held-out "
+        "fold, nothing chosen on it. The estimate is the out-of-fold accuracy, mean over seeds; its interval is the "
+        "bootstrap over examples, which leaves out what the folds' overlapping training sets add (Bengio & Grandvalet "
+        f"2004). {page.fmt_number(cv.examples)} training examples in {page.fmt_seconds(cv.wall_s)}, counted in "
+        "certification's compute."
+        + (" With no test split, this is the run's estimate of how its configurations classify new texts." if no_test else "")
+    )
+    return "<h3>Cross-validation</h3>" + page.paragraph(intro) + page.table(headers, rows, numeric={2})
+
+
+def _ablation(run: Run) -> str:
+    """The exported configuration beside its network alone and its linear part alone, over the same
+    seeds and epochs (reports.versus.ablation_parts), with the ablation's cost; "" without one."""
+    parts = versus.ablation_parts(run.predictions, run.summary, len(analysis.class_names(run)))
+    if not parts:
+        return ""
+    ablation, whole = run.summary.certification.ablation, parts[0].certified
+    rows = [
+        [
+            part.name,
+            analysis.plus_minus(part.certified.value_mean, part.certified.value_std, run.metric),
+            claims.percent(part.score)
+            if part.score
+            else analysis.plus_minus(part.certified.test_accuracy_mean, part.certified.test_accuracy_std),
+            claims.points(part.versus_whole) if part.versus_whole else "",
+        ]
+        for part in parts
+    ]
+    headers = [
+        "model",
+        f"{metric_name(run.metric)} (mean ± std)",
+        "test accuracy, mean over seeds [95% interval]",
+        "− the whole, points [95%], verdict",
+    ]
+    intro = (
+        f"The exported configuration ({whole.trial_id}) adds a linear part on words and hashed bigrams to its BiLSTM. "
+        f"Each part was also trained alone with the same {len(whole.seeds)} seeds and {whole.epochs} epochs, on the "
+        f"training split as certification trains, and tested once: {page.fmt_number(ablation.examples)} training "
+        f"examples in {page.fmt_seconds(ablation.wall_s)}, counted in certification's compute (python -m search.certify "
+        "--no-ablation skips it)."
+    )
+    return "<h3>What each part contributes</h3>" + page.paragraph(intro) + page.table(headers, rows)
+
+
+def _claims_table(run: Run, told: versus.Claims) -> str:
+    """One metric's claims: the shipped model, the certified mean, then each other model with the
+    shipped model's and the certified mean's difference from it."""
+    what = "accuracy" if told.metric == "accuracy" else "macro-F1"
+    names = {preset: f"{preset}, the tutorial's training" for preset in (run.baseline.models if run.baseline else {})}
+    names[predictions.LINEAR] = analysis.LINEAR_MODEL
+    rows = [["shipped (best_model/)", claims.percent(told.shipped), "", ""]]
+    if told.certified is not None:
+        refits = run.summary.certification.refit is not None
+        seeds = f"the {len(told.certified_seeds)} refits" if refits else f"{len(told.certified_seeds)} seeds"
+        rows.append([f"certified: mean over {seeds}", claims.percent(told.certified), "", ""])
+    for other in told.others:
+        rows.append(
+            [
+                names.get(other.name, other.name),
+                claims.percent(other.score),
+                claims.points(other.shipped),
+                claims.points(other.certified) if other.certified else "",
+            ]
+        )
+    headers = ["model", f"test {what} [95% interval]", "shipped − it, points [95%], verdict", "certified mean − it"]
+    return page.table(headers, rows, numeric={1})
 
 
 def _linear_note(run: Run) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from runfiles import predictions
 from runfiles.documents import Baseline, Benchmark, RunFacts, Summary
 from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 
@@ -52,6 +53,8 @@ class Run:
     """baseline.json (the tutorial's models trained as the tutorial trains them), None when absent."""
     serving: Benchmark | None = None
     """best_model/benchmark.json (search.serving: the export measured for serving), None when absent."""
+    predictions: dict = field(default_factory=dict)
+    """Each tested model's test predictions, {name: (labels, predicted)} (runfiles.predictions.read_all)."""
 
     @property
     def metric(self) -> str:
@@ -88,7 +91,8 @@ def load(run_dir: str | Path) -> Run:
     study, study_note = read_study(files.study_db, info.study)
     serving = _read_json(files.best_model / BENCHMARK_FILE, required=False, notes=notes)
     serving = None if serving is None else Benchmark.from_json(serving)
-    return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline, serving)
+    found = predictions.read_all(files)
+    return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline, serving, found)
 
 
 def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> dict | None:

@@ -734,6 +734,68 @@ class Ensemble(Document):
 
 
 @dataclass
+class Ablation(Document):
+    """The exported configuration's two parts trained alone, with certification's seeds and epochs
+    (summary.json's certification.ablation): what each part contributes to the model shipped."""
+
+    network: CertifiedConfig | None = field(default=None, metadata=_meta(of=CertifiedConfig))
+    """The BiLSTM network without the linear part (ngram_buckets 0), over the seeds."""
+    linear: CertifiedConfig | None = field(default=None, metadata=_meta(of=CertifiedConfig))
+    """The linear part without the network, over the seeds."""
+    examples: int | None = None
+    """Training examples the ablation processed (counted in certification's)."""
+    wall_s: float | None = None
+    """Its wall time in seconds (within certification's)."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
+class CrossValidated(Document):
+    """One configuration cross-validated over folds and seeds (certification.cross_validation.configurations[i])."""
+
+    trial_id: str = ""
+    """The trial whose configuration it is."""
+    params: dict = field(default_factory=dict)
+    """Its hyperparameters: {name: value}."""
+    epochs: int | None = None
+    """Epochs each fold's model trained (those at which its trial peaked)."""
+    seeds: list = field(default_factory=list)
+    """The seeds, one model per fold each."""
+    accuracy: float | None = None
+    """Out-of-fold accuracy over every labelled example, mean over the seeds: the CV estimate."""
+    accuracy_low: float | None = None
+    """Its 95% interval's lower end (reports.claims: the bootstrap over examples)."""
+    accuracy_high: float | None = None
+    """Its 95% interval's upper end."""
+    fold_accuracy: list = field(default_factory=list)
+    """The held-out fold's accuracy of each fold and seed, fold by fold."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
+class CrossValidation(Document):
+    """K-fold cross-validation of the top configurations over train + validation (summary.json's
+    certification.cross_validation; --cv K)."""
+
+    k: int | None = None
+    """Folds."""
+    seed: int | None = None
+    """The seed of the folds' stratified shuffle (the run's); DIR/cv_folds.csv records them."""
+    labelled: int | None = None
+    """Labelled training examples split into folds (train + validation)."""
+    configurations: list[CrossValidated] = field(default_factory=list, metadata=_meta(of=CrossValidated))
+    """The configurations cross-validated, best trial first."""
+    examples: int | None = None
+    """Training examples it processed (counted in certification's)."""
+    wall_s: float | None = None
+    """Its wall time in seconds."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+
+@dataclass
 class Certification(Document):
     """summary.json's certification: the top configurations re-trained over seeds (python -m search.certify)."""
 
@@ -742,13 +804,18 @@ class Certification(Document):
     exported: str = ""
     """The trial id of the configuration exported: the best mean of the objective."""
     examples: int | None = None
-    """Training examples certification processed, the refits' included."""
+    """Training examples certification processed, the refits' and the ablation's included."""
     wall_s: float | None = None
     """Its wall time in seconds."""
     refit: Refit | None = field(default=None, metadata=_meta(optional=True, of=Refit))
     """The refit on train + validation; absent with --no-refit."""
     ensemble: Ensemble | None = field(default=None, metadata=_meta(optional=True, of=Ensemble))
     """The mean-logit ensemble of the refits, when it was exported (--ensemble)."""
+    cross_validation: CrossValidation | None = field(default=None, metadata=_meta(optional=True, of=CrossValidation))
+    """K-fold cross-validation of the top configurations (--cv K); absent without."""
+    ablation: Ablation | None = field(default=None, metadata=_meta(optional=True, of=Ablation))
+    """The exported configuration's network alone and linear part alone; absent without a linear
+    part or with --no-ablation."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 

@@ -24,6 +24,8 @@ MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 CARD_FILE = "card.json"
 BENCHMARK_FILE = "benchmark.json"
+PREDICTIONS_FILE = "test_predictions.csv"
+"""The exported model's prediction for each test example (runfiles.predictions), beside its card."""
 """The serving benchmark of the exported model (search.serving), beside its card."""
 TUTORIAL_PRESETS = tuple(PRESETS)
 """The two hand-picked models of TensorFlow's "Text classification with an RNN" (models.config.PRESETS)."""
@@ -51,6 +53,11 @@ class RunDir:
     """The tutorial's two models trained as the tutorial trains them (python -m search.baseline)."""
     certify_csv = property(lambda self: self.root / "certify.csv")
     """Each certification seed's validation and test accuracy (--certify)."""
+    cv_folds_csv = property(lambda self: self.root / "cv_folds.csv")
+    """With --cv K: the fold of each labelled training example (search.crossval)."""
+    predictions = property(lambda self: self.root / "predictions")
+    """The prediction for each test example of every other model evaluated on the test split
+    (runfiles.predictions: certification's seeds, refits, the baselines), one CSV per model."""
     driver_log = property(lambda self: self.root / "driver.log")
     """What the libraries printed on their own, every session's (unless --verbose)."""
     session_log = property(lambda self: self.root / ".driver-session.log")

@@ -25,12 +25,14 @@ import time
 from dataclasses import dataclass
 
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_EPOCHS, TUTORIAL_LEARNING_RATE
+from runfiles import predictions
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
+from search.console import say_test_claims
 from search.data import raw_splits
 from search.linear import C_GRID, fit_linear
-from search.retrain import Job, run_jobs
+from search.retrain import Job, keep_predictions, run_jobs
 from search.session import Session, follow_up
 from search.space import configs_from, tutorial_point
 
@@ -70,10 +72,13 @@ def keeping_models(kept: Baseline | None, fingerprint: str, linear: LinearBaseli
 
 
 def linear_baseline(session: Session) -> LinearBaseline:
-    """`search.linear.fit_linear` on the run's own splits as raw text, ranked by the run's objective."""
+    """`search.linear.fit_linear` on the run's own splits as raw text, ranked by the run's objective;
+    its test predictions go to DIR/predictions/linear.csv."""
     metric = session.objective.metric
     session.progress.field("linear", f"TF-IDF word uni+bigrams, logistic regression; C from {', '.join(map(str, C_GRID))}")
-    found = fit_linear(raw_splits(session.data_config), len(session.prepared.classes), session.objective, session.search.seed)
+    splits = raw_splits(session.data_config)
+    found, predicted = fit_linear(splits, len(session.prepared.classes), session.objective, session.search.seed)
+    predictions.write(predictions.path_of(session.run_dir, predictions.LINEAR), splits["test"][1], predicted)
     session.progress.field(
         "linear",
         f"C={found.c:g}: {metric} {found.value:.4f}, test_accuracy {found.test_accuracy:.4f}; "
@@ -107,6 +112,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
             f"baseline  {job.preset}: {metric} {r.value:.4f} after {config.epochs} epochs"
         ),
     )
+    keep_predictions(session.run_dir, session.prepared, {job.preset: r.test for job, r in zip(jobs, results, strict=True)})
     models = {}
     for job, result in zip(jobs, results, strict=True):
         models[job.preset] = BaselineModel(
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(session: Session) -> None:
         run_baselines(session, config).write(run_dir, session.objective)
+        say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)
 

@@ -20,6 +20,11 @@ deviation over seeds, is the headline; the model shipped is the refit of the see
 the best validation accuracy in certification. Without the refit, that seed's own model
 is shipped. Results go to DIR/certify.csv and summary.json ("certification"); their
 compute is counted apart from the search's budget.
+
+When the exported configuration has the linear part (ngram_buckets > 0), its network alone and
+its linear part alone are trained too with the same seeds and epochs, and tested (unless
+--no-ablation): what each part contributes. Every model tested keeps its test predictions in
+DIR/predictions/ (runfiles.predictions).
 """
 
 from __future__ import annotations
@@ -29,13 +34,16 @@ import shlex
 import sys
 import time
 
+from runfiles import predictions
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import (
+    Ablation,
     Card,
     Certification,
     Certified,
     CertifiedConfig,
     CertifyRow,
+    CrossValidation,
     Ensemble,
     Exported,
     Refit,
@@ -46,10 +54,11 @@ from runfiles.documents import (
 from runfiles.io import read_rows
 from runfiles.layout import OBJECTIVE, Objective, RunDir, rank_key
 from search.config import CertifyConfig
+from search.console import say_test_claims
 from search.export import evaluate_test, export_network
-from search.retrain import Job, JobResult, network_of, run_jobs, spread
+from search.retrain import Job, JobResult, keep_predictions, network_of, run_jobs, spread
 from search.session import Session, follow_up
-from search.space import configs_from, model_config
+from search.space import DEEP, configs_from, model_config
 from search.train import review_tokens
 
 
@@ -101,8 +110,16 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
         on_done=lambda job, r: progress.say(f"seed      {job.name}: {metric} {r.value:.4f} at epoch {r.epoch}"),
     )
     CertifyRow.write(run_dir, [_row(job, r) for job, r in zip(jobs, results, strict=True)], session.objective)
+    tested = {predictions.certified(job.trial_id, job.train.seed): r.test for job, r in zip(jobs, results, strict=True)}
+    keep_predictions(run_dir, session.prepared, tested)
     summary = _summarize(jobs, results, time.time() - started, session.objective)
     mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == summary.exported]
+    if config.cv:
+        summary.cross_validation = _cross_validation(session, jobs, config.cv)
+        summary.examples += summary.cross_validation.examples
+    if config.ablation and int(mine[0][0].params.get("ngram_buckets") or 0) > 0:
+        summary.ablation = _ablation(session, mine)
+        summary.examples += summary.ablation.examples
     if config.refit:
         mine = _refit(session, mine, summary)
     summary.wall_s = time.time() - started
@@ -124,6 +141,8 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
     )
     for result, (_, certified) in zip(results, mine, strict=True):
         result.value = certified.value  # a refit's own validation is data it trained on: it is chosen by its seed's
+    tested = {predictions.refit(job.train.seed): r.test for job, r in zip(jobs, results, strict=True)}
+    keep_predictions(session.run_dir, session.prepared, tested)
     mean, std = spread([r.test_accuracy for r in results])
     f1_mean, f1_std = spread([r.test.macro_f1 for r in results])
     summary.refit = Refit(
@@ -145,6 +164,58 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
     )
     summary.examples += summary.refit.examples
     return list(zip(jobs, results, strict=True))
+
+
+def _cross_validation(session: Session, jobs: list[Job], k: int) -> CrossValidation:
+    """Certification's jobs (the top configurations, each seed) cross-validated over k folds (search.crossval)."""
+    from search.crossval import cross_validate
+
+    progress = session.progress
+    progress.field("cv", f"{k} stratified folds of train + validation x {len(jobs)} trainings (DIR/cv_folds.csv)")
+    found = cross_validate(session.run_dir, session.prepared, jobs, k, session.search.seed, session.resources, progress.say)
+    for c in found.configurations:
+        progress.field(
+            "cv",
+            f"{c.trial_id}: out-of-fold accuracy {c.accuracy:.4f} [{c.accuracy_low:.4f}, {c.accuracy_high:.4f}] "
+            f"over {k} folds x {len(c.seeds)} seeds",
+        )
+    progress.field("cv", f"{found.examples:,} training examples in {found.wall_s:.0f} s (counted in certification's)")
+    return found
+
+
+ABLATION_PARTS = {"network": {"ngram_buckets": 0}, "linear": {DEEP: False}}
+"""The exported configuration's parts trained alone, by name: the values that leave the other part out."""
+
+
+def _ablation(session: Session, mine: list[tuple[Job, JobResult]]) -> Ablation:
+    """The exported configuration's network alone and linear part alone, each with its certification's
+    seeds, epochs and schedule, keeping its best epoch by the objective; each tested, never chosen on."""
+    run_dir, resources, progress, metric = session.run_dir, session.resources, session.progress, session.objective.metric
+    parts = [(part, job) for part in ABLATION_PARTS for job, _ in mine]
+    jobs = [
+        dataclasses.replace(job, params={**job.params, **ABLATION_PARTS[part]}, trial_id=f"{job.trial_id}, {part} alone")
+        for part, job in parts
+    ]
+    progress.field("ablation", f"{mine[0][0].trial_id}: its network alone and its linear part alone, {len(jobs)} trainings")
+    started = time.time()
+    results = run_jobs(
+        jobs,
+        session.prepared,
+        resources.cpus_per_trial,
+        resources.gpus_per_trial,
+        on_done=lambda job, r: progress.say(f"ablation  {job.name}: {metric} {r.value:.4f} at epoch {r.epoch}"),
+    )
+    tested = {predictions.ablation(part, job.train.seed): r.test for (part, job), r in zip(parts, results, strict=True)}
+    keep_predictions(run_dir, session.prepared, tested)
+    network, linear = _summarize(jobs, results, 0.0, session.objective).configurations
+    ablation = Ablation(network=network, linear=linear, examples=sum(r.examples for r in results), wall_s=time.time() - started)
+    for part, found in (("network", network), ("linear", linear)):
+        progress.field(
+            part + " alone",
+            f"test_accuracy {found.test_accuracy_mean:.4f} ± {found.test_accuracy_std:.4f} over {len(found.seeds)} seeds",
+        )
+    progress.field("ablation", f"{ablation.examples:,} training examples in {ablation.wall_s:.0f} s (counted in certification's)")
+    return ablation
 
 
 def _row(job: Job, result: JobResult) -> CertifyRow:
@@ -221,6 +292,7 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
             seeds=[j.train.seed for j, _ in mine], test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1
         )
         card = dataclasses.replace(card, seed=None, ensemble=summary.ensemble)
+        keep_predictions(session.run_dir, session.prepared, {predictions.ENSEMBLE: tested})
     best_model = session.run_dir.best_model
     export_network(network, job.params, session.prepared, best_model, card, job.train, tested=tested, objective=objective)
     if ensemble:
@@ -254,11 +326,13 @@ def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
-    add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble"])
+    add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble", "cv", "ablation"])
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = parser.parse_args(argv)
-        config = CertifyConfig(top=args.top, seeds=args.seeds, refit=args.refit, ensemble=args.ensemble)
+        config = CertifyConfig(
+            top=args.top, seeds=args.seeds, refit=args.refit, ensemble=args.ensemble, cv=args.cv, ablation=args.ablation
+        )
         run_dir = RunDir(args.run_dir)
         if Summary.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: no finished search there (no {run_dir.summary_json.name}); run one first")
@@ -266,14 +340,31 @@ def main(argv: list[str] | None = None) -> int:
         if config.ensemble and facts and facts.search_config.get("max_latency_ms"):
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: not on a run with --max-latency-ms")
         candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
+        check_folds(config.cv, facts)
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.certify", *argv])
 
     def work(session: Session) -> None:
         record(run_dir, certify(session, config), session.objective)
+        say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)
+
+
+def check_folds(k: int, facts: RunFacts | None) -> None:
+    """UsageError when --cv k asks for more folds than a class has labelled training examples
+    (train + validation, as run.json counts them)."""
+    counts = (facts.data.class_counts or {}) if facts and k else {}
+    labelled: dict[str, int] = {}
+    for split in ("train", "val"):
+        for name, count in (counts.get(split) or {}).items():
+            labelled[name] = labelled.get(name, 0) + int(count)
+    if labelled and min(labelled.values()) < k:
+        name = min(labelled, key=labelled.get)
+        raise UsageError(
+            f"--cv {k}: class {name!r} has {labelled[name]} labelled training examples; give at most --cv {labelled[name]}"
+        )
 
 
 def record(run_dir: RunDir, certification: Certification, objective: Objective) -> None:

@@ -139,10 +139,18 @@ class CertifyConfig:
     ensemble: bool = False
     """Ship the mean of the refits' logits, one model.keras of every seed's network, instead of
     the refit of the seed that validated best (as many times the inference cost as seeds)."""
+    cv: int = 0
+    """Also cross-validate the top configurations with this many stratified folds over train +
+    validation, each with every seed (0: no cross-validation; else at least 2)."""
+    ablation: bool = True
+    """When the exported configuration has the linear part (ngram_buckets > 0), also train its
+    network alone and its linear part alone with the same seeds and epochs, and test them."""
 
     def __post_init__(self) -> None:
         if self.ensemble and not self.refit:
             raise UsageError("--ensemble averages the refits: drop --no-refit")
+        if self.cv == 1 or self.cv < 0:
+            raise UsageError(f"--cv {self.cv} is invalid: expected 0 (none) or an integer >= 2")
         for name in ("top", "seeds"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
@@ -289,6 +297,7 @@ RUN_SWITCHES = {
     "average (python -m search.certify does it on a finished run)",
     "--ensemble": "with --certify, export the mean of the refits' logits (one model.keras of every seed's network) "
     "instead of the refit of the seed that validated best",
+    "--no-ablation": "with --certify, skip training the exported configuration's network alone and linear part alone",
     "--no-benchmark": "skip the serving benchmark of the exported model at the end (python -m search.serving DIR does it later)",
     "--verbose": "also show what Ray, Tune and TensorFlow print (Tune's trial tables; otherwise in DIR/driver.log)",
 }

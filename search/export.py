@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from runfiles import predictions
 from runfiles.documents import Card
 from runfiles.io import replace_dir, staging_dir
-from runfiles.layout import MODEL_FILE, OBJECTIVE, SAVED_MODEL_DIR, Objective, RunDir
+from runfiles.layout import MODEL_FILE, OBJECTIVE, PREDICTIONS_FILE, SAVED_MODEL_DIR, Objective, RunDir
 from search import faults
 from search.data import Prepared
 from search.space import model_config, train_values
@@ -65,7 +66,7 @@ def export_network(
     tested: Evaluation | None = None,
     objective: Objective = OBJECTIVE,
 ) -> Card:
-    """Write dest/{model.keras, saved_model/, card.json} for a network (Keras's layers) trained as
+    """Write dest/{model.keras, saved_model/, card.json, test_predictions.csv} for a network (Keras's layers) trained as
     `train` says; `card` says which trial, seed and epoch it is (its `value` the `objective`'s), the
     rest is filled in here; returns the card written. The model keeps the tokens of each review its
     training kept (`search.train.review_tokens`).
@@ -88,6 +89,8 @@ def export_network(
         faults.pause("export")  # test-only: a driver stopped here leaves a half-built export
         write_saved_model(model, staging / SAVED_MODEL_DIR, len(classes))
         card.write(staging, objective)
+        if tested.predicted is not None:
+            predictions.write(staging / PREDICTIONS_FILE, data.splits["test"].labels, tested.predicted)
         replace_dir(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

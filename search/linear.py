@@ -50,13 +50,16 @@ def score(metric: str, labels: np.ndarray, probabilities: np.ndarray, num_classe
     return float(accuracy_score(labels, predicted))
 
 
-def fit_linear(splits: dict[str, Texts], num_classes: int, objective: Objective = OBJECTIVE, seed: int = 0) -> LinearBaseline:
+def fit_linear(
+    splits: dict[str, Texts], num_classes: int, objective: Objective = OBJECTIVE, seed: int = 0
+) -> tuple[LinearBaseline, np.ndarray]:
     """Choose C on validation, refit on train + validation, evaluate on test once (the module's
     docstring). `splits`: {"train", "val", "test": (texts, int labels)}, every class in train.
 
-    Returns what baseline.json's "linear" holds: the value of each C, the chosen C, the test
+    Returns what baseline.json's "linear" holds (the value of each C, the chosen C, the test
     accuracy, macro-F1 and confusion matrix, the fit's wall seconds (the C search and the refit)
-    and the test reviews classified per second (vectorizing included).
+    and the test reviews classified per second, vectorizing included), and the predicted class
+    of each test review [n].
     """
     (train, train_y), (val, val_y), (test, test_y) = splits["train"], splits["val"], splits["test"]
     started = time.perf_counter()
@@ -71,7 +74,7 @@ def fit_linear(splits: dict[str, Texts], num_classes: int, objective: Objective 
     predicted = _probabilities(model, test, num_classes).argmax(axis=1)
     predict_s = time.perf_counter() - started
     classes = list(range(num_classes))
-    return LinearBaseline(
+    found = LinearBaseline(
         c=chosen,
         values={f"{c:g}": v for c, v in values.items()},
         value=values[chosen],
@@ -83,6 +86,7 @@ def fit_linear(splits: dict[str, Texts], num_classes: int, objective: Objective 
         fit_s=fit_s,
         predict_per_s=len(test) / predict_s if predict_s > 0 else None,
     )
+    return found, predicted
 
 
 def _probabilities(model: Pipeline, texts: list[str], num_classes: int) -> np.ndarray:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from runfiles.layout import OBJECTIVE, Objective
+from runfiles import predictions
+from runfiles.layout import OBJECTIVE, Objective, RunDir
 from search.data import Prepared
 from search.export import evaluate_test
 from search.space import model_config
@@ -142,6 +143,13 @@ def tested(job: Job, weights: list, data: Prepared):
     """A job's retrained network on the prepared test split (`search.train.Evaluation`)."""
     network, config = network_of(job.params, weights, len(data.classes)), model_config(job.params, len(data.classes))
     return evaluate_test(network, data, config.vocab_size, review_tokens(config, job.train, data))
+
+
+def keep_predictions(run_dir: RunDir, data: Prepared, tested: dict[str, Evaluation]) -> None:
+    """Write each model's test predictions ({name: its Evaluation on the test split}) to
+    DIR/predictions/NAME.csv (runfiles.predictions)."""
+    for name, evaluation in tested.items():
+        predictions.write(predictions.path_of(run_dir, name), data.splits["test"].labels, evaluation.predicted)
 
 
 def spread(values: list[float]) -> tuple[float, float]:

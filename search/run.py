@@ -41,7 +41,7 @@ from search.config import (
     resumed_configs,
     run_dir_of,
 )
-from search.console import Progress, keep_log, quiet_libraries
+from search.console import Progress, keep_log, quiet_libraries, say_test_claims
 from search.data import DataConfig, DataError, check_source, data_fingerprint, prepare, source_fingerprint
 from search.export import library_versions
 from search.mlflow_tracking import check_tracking
@@ -89,7 +89,9 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
             raise UsageError("--ensemble exports an ensemble of the certified refits: add --certify")
         if args.ensemble and "max_latency_ms" in vars(args):
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: drop it under --max-latency-ms")
-        certify = CertifyConfig(ensemble=args.ensemble) if args.certify else None
+        if args.no_ablation and not args.certify:
+            raise UsageError("--no-ablation skips a part of certification: add --certify")
+        certify = CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation) if args.certify else None
         check_out(run_dir, args.resume)
         if args.resume:
             recorded = RunFacts.read(run_dir)
@@ -318,6 +320,7 @@ def certified(session: Session, config: CertifyConfig) -> None:
 
     certify.record(session.run_dir, certify.certify(session, config), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
+    say_test_claims(session.run_dir, session.objective, session.progress)
 
 
 def served(session: Session) -> None:

@@ -245,12 +245,17 @@ def optuna_space(space: tuple[Param, ...]) -> dict:
     return {p.name: one(p) for p in space}
 
 
+DEEP = "deep"
+"""The key of a configuration's values that, False, leaves the BiLSTM out of its network
+(`models.ModelConfig.deep`: certification's ablation); never searched."""
+
+
 def model_config(params: dict[str, Any], num_classes: int) -> ModelConfig:
     """The network of a trial's sampled values (the parameters whose role is "model") for data of
-    `num_classes` classes (`search.data.Prepared.classes`)."""
+    `num_classes` classes (`search.data.Prepared.classes`); `params[DEEP]` False, the linear part alone."""
     values = {p.name: _typed(p, params[p.name]) for p in SPACE if p.role == "model" and p.name in params}
     depth, units = values.pop("depth"), values.pop("units")
-    return ModelConfig(**values, units=stacked_units(units, depth), num_classes=num_classes)
+    return ModelConfig(**values, units=stacked_units(units, depth), num_classes=num_classes, deep=bool(params.get(DEEP, True)))
 
 
 def train_values(params: dict[str, Any]) -> dict[str, Any]:

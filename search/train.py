@@ -261,6 +261,8 @@ class Evaluation:
     confusion: list[list[int]]
     """Reviews by true class (rows) and predicted class (columns); a review whose logits were
     not finite is in no column."""
+    predicted: np.ndarray | None = None
+    """The predicted class of each review [n], in the split's order (runfiles.predictions keeps the test split's)."""
 
 
 def evaluate(eval_step, split: Split, max_len: int, num_classes: int, batch_size: int = EVAL_BATCH) -> Evaluation:
@@ -278,6 +280,7 @@ def evaluate(eval_step, split: Split, max_len: int, num_classes: int, batch_size
         accuracy=float(np.mean(predicted == labels)),
         macro_f1=float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
         confusion=confusion_matrix(labels, predicted, labels=classes).tolist(),
+        predicted=predicted,
     )
 
 

@@ -41,7 +41,7 @@ from conftest import search_once, snapshot
 
 REPO = Path(__file__).parents[1]
 METRIC = OBJECTIVE.metric
-SECTIONS = ["runs", "progress", "pareto", "configs"]
+SECTIONS = ["runs", "on-test", "progress", "pareto", "configs"]
 FIGURES = {"progress.png", "pareto.png"}
 
 
@@ -163,7 +163,7 @@ def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
     assert all((out / name).read_bytes()[:8] == browser.PNG_MAGIC for name in FIGURES)
     assert not list(tmp_path.glob(".compare-*"))  # no staging folder left
     assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
-    assert re.findall(r"<h2>(\d+)\. ", text) == ["1", "2", "3", "4"]
+    assert re.findall(r"<h2>(\d+)\. ", text) == ["1", "2", "3", "4", "5"]
     names = ["real_run0/run", "second_run0/run"]  # the folders are both "run": one parent more tells them apart
     assert run_names(run_dirs) == names
     assert f"<h1>BiLSTM search comparison: {names[0]} vs {names[1]}</h1>" in text

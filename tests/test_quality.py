@@ -12,7 +12,7 @@ import pytest
 from reports.analysis import LINEAR_MODEL
 from runfiles.documents import Benchmark, Card
 from runfiles.io import read_json, read_rows, write_rows
-from runfiles.layout import OBJECTIVE, STUDY_NAME, RunDir, State, rank_key
+from runfiles.layout import OBJECTIVE, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, rank_key
 from search import baseline
 from search import run as search_run
 from search.linear import C_GRID
@@ -106,7 +106,8 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     assert card["test_accuracy"] == pytest.approx(next(s["test_accuracy"] for s in refit["seeds"] if s["seed"] == card["seed"]))
     assert card["certified"]["refit_test_accuracy_mean"] == pytest.approx(refit["test_accuracy_mean"])
     assert summary["exported"]["seed"] == int(shipped["seed"]) and summary["exported"]["refit"]
-    assert certification["examples"] == sum(int(s["examples"]) for s in seeds) + refit["examples"]
+    ablation = certification["ablation"]  # the exported configuration's parts alone (the sample's start point has both)
+    assert certification["examples"] == sum(int(s["examples"]) for s in seeds) + refit["examples"] + ablation["examples"]
 
 
 def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_path):
@@ -122,11 +123,43 @@ def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_
     cut.update({OBJECTIVE.metric: str((1 + best) / 2), "best_epoch": cut["epochs"]})
     write_rows(files.trials_csv, list(rows[0]), rows)
 
-    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--no-refit"]) == 0
+    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--no-refit", "--no-ablation"]) == 0
 
     [seed] = read_rows(files.certify_csv)
     assert seed["trial_id"] == cut["trial_id"] and seed["epochs"] == cut["epochs"]
-    assert read_json(files.summary_json)["certification"]["exported"] == cut["trial_id"]
+    certification = read_json(files.summary_json)["certification"]
+    assert certification["exported"] == cut["trial_id"] and "ablation" not in certification
+
+
+def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible(certified_run, tmp_path, capsys):
+    from runfiles import predictions
+    from runfiles.documents import RunFacts, Summary
+    from search import certify
+    from search.crossval import stratified_folds
+
+    run = shutil.copytree(certified_run, tmp_path / "run")
+    files = RunDir(run)
+    assert certify.main([str(run), "--cv", "1"]) == 2 and "--cv 1 is invalid" in capsys.readouterr().err
+    assert certify.main([str(run), "--cv", "500"]) == 2 and "give at most --cv" in capsys.readouterr().err
+
+    assert certify.main([str(run), "--top", "2", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
+
+    certification = Summary.read(files).certification
+    cv = certification.cross_validation
+    assert cv.k == 3 and cv.labelled == TRAIN + VAL and cv.seed == RunFacts.read(files).search_config["seed"]
+    assert [c.trial_id for c in cv.configurations] == [c.trial_id for c in certification.configurations]
+    folds = np.array([int(r["fold"]) for r in read_rows(files.cv_folds_csv)])
+    sizes = np.bincount(folds)
+    for c in cv.configurations:
+        labels, predicted = map(
+            np.asarray, predictions.read(predictions.path_of(files, predictions.cross_validated(c.trial_id, 1)))
+        )
+        assert np.array_equal(stratified_folds(labels, 3, cv.seed), folds)  # recorded, and given again by the seed
+        assert c.accuracy == pytest.approx(np.mean(labels == predicted)) and c.accuracy_low < c.accuracy < c.accuracy_high
+        assert c.accuracy == pytest.approx(np.dot(c.fold_accuracy, sizes) / sizes.sum())  # each fold predicted once
+    assert certification.examples == sum(s.examples for c in certification.configurations for s in c.seeds) + cv.examples
+    report = (files.report / "index.html").read_text()
+    assert "<h3>Cross-validation</h3>" in report and f"{cv.configurations[0].accuracy:.2%} [" in report
 
 
 def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certified_run, tmp_path, capsys):
@@ -142,7 +175,7 @@ def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certifi
     files = RunDir(run)
     assert certify.main([str(run), "--ensemble", "--no-refit"]) == 2 and "drop --no-refit" in capsys.readouterr().err
 
-    assert certify.main([str(run), "--top", "1", "--seeds", "2", "--ensemble"]) == 0
+    assert certify.main([str(run), "--top", "1", "--seeds", "2", "--ensemble", "--no-ablation"]) == 0
 
     certification = read_json(files.summary_json)["certification"]
     ensemble, card = certification["ensemble"], read_json(files.best_model / "card.json")
@@ -236,6 +269,81 @@ def test_the_export_is_measured_for_serving_beside_the_tutorials_models(certifie
 
     assert serving.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(certified_run, tmp_path):
+    # Each predictions file holds what its model scored on the run's test split; the headline and the
+    # terminal compare test figures only, with the intervals that the files give again.
+    import io
+
+    from reports import claims, versus
+    from reports.__main__ import main as reports_main
+    from runfiles import predictions
+    from runfiles.documents import Baseline, Summary
+    from search.console import Progress, say_test_claims
+
+    files = RunDir(certified_run)
+    found = predictions.read_all(files)
+    summary, recorded = Summary.read(files), Baseline.read(files)
+
+    def accuracy(name: str) -> float:
+        labels, predicted = found[name]
+        return float(np.mean(np.asarray(labels) == np.asarray(predicted)))
+
+    assert len(found[predictions.EXPORTED][0]) == 240
+    assert accuracy(predictions.EXPORTED) == Card.read(files.best_model).test_accuracy
+    for config in summary.certification.configurations:
+        kept = [accuracy(predictions.certified(config.trial_id, s.seed)) for s in config.seeds]
+        assert kept == [s.test_accuracy for s in config.seeds]
+    assert [accuracy(predictions.refit(s.seed)) for s in summary.certification.refit.seeds] == [
+        s.test_accuracy for s in summary.certification.refit.seeds
+    ]
+    assert {name: accuracy(name) for name in recorded.models} == {name: m.test_accuracy for name, m in recorded.models.items()}
+    assert accuracy(predictions.LINEAR) == pytest.approx(recorded.linear.test_accuracy)
+
+    told = versus.claims_of(found, summary, recorded, classes=2)
+    assert [v.name for v in told.others] == [*recorded.models, predictions.LINEAR] and len(told.certified_seeds) == 3
+    assert told.certified.value == pytest.approx(summary.certification.refit.test_accuracy_mean)
+    report = (files.report / "index.html").read_text()
+    shown = report.split("<h3>On the test split</h3>")[1].split("<h3>")[0]
+    assert claims.percent(told.shipped) in shown and claims.percent(told.certified) in shown
+    assert all(claims.points(v.shipped) in shown and claims.points(v.certified) in shown for v in told.others)
+    assert "points of validation accuracy" not in report
+    assert reports_main([str(certified_run), "--out", str(tmp_path / "again")]) == 0
+    again = (tmp_path / "again" / "index.html").read_text()
+    assert again.split("<h3>On the test split</h3>")[1].split("<h3>")[0] == shown  # rebuilt from the directory alone
+
+    printed = io.StringIO()
+    say_test_claims(files, OBJECTIVE, Progress(printed))
+    lines = printed.getvalue().splitlines()
+    assert lines[0].startswith(f"shipped     test accuracy {claims.percent(told.shipped)} on 240 test examples")
+    linear = told.others[-1]
+    assert lines[-1].startswith(f"vs linear    {claims.percent(linear.score)}; shipped {claims.points(linear.shipped)}")
+
+    # The exported configuration has the linear part (the sample's start point): each part alone, over the same seeds.
+    chosen, ablation = summary.certification.chosen, summary.certification.ablation
+    assert chosen.params["ngram_buckets"] > 0
+    for part in (ablation.network, ablation.linear):
+        assert [(s.seed, s.epochs) for s in part.seeds] == [(s.seed, s.epochs) for s in chosen.seeds]
+    for name, part in (("network", ablation.network), ("linear", ablation.linear)):
+        assert [accuracy(predictions.ablation(name, s.seed)) for s in part.seeds] == [s.test_accuracy for s in part.seeds]
+    assert ablation.network.params["ngram_buckets"] == 0 and ablation.linear.params["deep"] is False
+    parts = versus.ablation_parts(found, summary, classes=2)
+    assert [p.name for p in parts] == [versus.WHOLE, *versus.PARTS.values()] and parts[0].versus_whole is None
+    shown = report.split("<h3>What each part contributes</h3>")[1].split("<h3>")[0]
+    assert f"{ablation.examples:,} training examples" in shown
+    assert all(p.name in shown and claims.percent(p.score) in shown for p in parts)
+    assert all(claims.points(p.versus_whole) in shown for p in parts[1:])
+
+    # Between runs: a difference with its interval where both tested on the same split, else why not.
+    other = shutil.copytree(certified_run, tmp_path / "other")
+    assert reports_main(["compare", str(certified_run), str(other), "--out", str(tmp_path / "compared")]) == 0
+    compared = (tmp_path / "compared" / "index.html").read_text().split('<section id="on-test">')[1].split("</section>")[0]
+    assert f"+0.0 points [+0.0, +0.0], {claims.UNDECIDED} (McNemar p = 1)" in compared
+    (RunDir(other).best_model / PREDICTIONS_FILE).unlink()
+    assert reports_main(["compare", str(certified_run), str(other), "--out", str(tmp_path / "compared")]) == 0
+    compared = (tmp_path / "compared" / "index.html").read_text().split('<section id="on-test">')[1].split("</section>")[0]
+    assert "not compared: " in compared and "keeps no test predictions of its export" in compared
 
 
 def test_certify_and_baseline_refuse_what_is_not_a_finished_run(tmp_path, capsys):

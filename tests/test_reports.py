@@ -422,9 +422,8 @@ def test_tutorial_presets_in_the_headline(run_copy):
         cells = shown[preset]
         assert cells[1] == row["trial_id"] and cells[3] == f"{float(row[METRIC]):.2%}"
         assert cells[4] == "" and cells[7] == State(row["state"]).label  # test accuracy only for the exported model
-        delta = (summary["best"][METRIC] - float(row[METRIC])) * 100
-        speed = summary["best"]["examples_per_s"] / float(row["examples_per_s"])
-        assert f"<p>vs {preset}: {delta:+.1f} points of validation accuracy, {speed:.2f}× its training throughput</p>" in headline
+        speed = summary["best"]["examples_per_s"] / float(row["examples_per_s"])  # scores are compared on test only
+        assert f"<p>vs {preset}: {speed:.2f}× its training throughput</p>" in headline
     board = {cells[TRIAL]: cells for _, cells in _table(_section(text, "leaderboard"))}
     assert all(board[row["trial_id"]][2] == preset for preset, row in tutorial.items())
 

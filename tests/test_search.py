@@ -13,7 +13,7 @@ import pytest
 import ray
 
 from runfiles.io import read_json, read_rows
-from runfiles.layout import EPOCH_COLUMNS, STUDY_NAME, RunDir, State, best_row, names
+from runfiles.layout import EPOCH_COLUMNS, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, best_row, names
 from search import run as search_run
 from search.config import Resources, SearchConfig
 from search.space import SPACE, preset_point
@@ -25,7 +25,7 @@ def test_run_writes_the_documented_layout(real_run):
     files = RunDir(real_run)
     names_here = {p.name for p in real_run.iterdir()}
     assert {"run.json", "study.db", "tune", "trials.csv", "epochs.csv", "summary.json", "best_model", "report"} <= names_here
-    assert {p.name for p in files.best_model.iterdir()} == {"model.keras", "saved_model", "card.json"}
+    assert {p.name for p in files.best_model.iterdir()} == {"model.keras", "saved_model", "card.json", PREDICTIONS_FILE}
     assert (files.report / "index.html").is_file() and list(files.report.glob("*.png"))
     facts = read_json(files.run_json)
     assert facts["objective"] == {"metric": "val_accuracy", "mode": "max"} and facts["study"] == STUDY_NAME
@@ -206,6 +206,7 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
         (["--mlflow", "127.0.0.1:5000"], "--mlflow 127.0.0.1:5000: not a tracking URI"),
         (["--ensemble"], "--ensemble exports an ensemble of the certified refits: add --certify"),
         (["--ensemble", "--certify", "--max-latency-ms", "5"], "--ensemble multiplies the latency"),
+        (["--no-ablation"], "--no-ablation skips a part of certification: add --certify"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sample, capsys, args, message):

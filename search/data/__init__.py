@@ -204,6 +204,13 @@ class Split:
         end = self.offsets[n]
         return Split(self.tokens[:end], self.offsets[: n + 1], self.labels[:n])
 
+    def subset(self, rows: np.ndarray) -> Split:
+        """The reviews at `rows` (indices), in that order."""
+        lengths = self.lengths[rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(self.offsets.dtype)
+        tokens = np.concatenate([self.review(i) for i in rows]) if len(rows) else self.tokens[:0]
+        return Split(tokens, offsets, self.labels[rows])
+
     def plus(self, other: Split) -> Split:
         """This split's reviews followed by `other`'s."""
         offsets = np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]])
