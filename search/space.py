@@ -125,7 +125,9 @@ START_POINT: dict[str, Any] = {p.name: p.start for p in SPACE}
 first: assembled from the values that measured best when each addition to the space was tried
 one factor at a time on 20,000 training / 5,000 validation reviews (docs/results.md,
 "What each change bought"); the linear part (ngram_buckets) from its measurement across the regimes
-of docs/regimes.md. Optuna's sampler learns from it as from any other trial."""
+of docs/regimes.md; embeddings (with a vectors file only) from the start point with each use of
+the vectors on two regimes (docs/vectors.md, "The start value"). Optuna's sampler learns from it
+as from any other trial."""
 TUTORIAL_TRAINING = TrainConfig(
     epochs=TUTORIAL_EPOCHS,
     learning_rate=TUTORIAL_LEARNING_RATE,
