@@ -24,14 +24,14 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import get_args
 
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
 from runfiles.documents import DataFacts, Duplicates
 from runfiles.layout import counts_text
-from search.data.reviews import DATA_ENV, DataError, Reviews, check_fraction
+from search.data.reviews import DATA_ENV, OOV_ID, PAD_ID, DataError, Reviews, check_fraction
 from search.data.sources import (
     READ_FIELDS,
     ReadOptions,
@@ -43,9 +43,8 @@ from search.data.sources import (
 )
 from search.data.splitting import emptied, shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
-
-if TYPE_CHECKING:
-    from search.data.vectors import Vectors
+from search.data.vectors import Format as VectorFormat
+from search.data.vectors import Vectors, embedding_facts, file_fingerprint, read_vectors, sniff
 
 __all__ = [
     "DATA_ENV",
@@ -97,7 +96,6 @@ __all__ = [
 
 CACHE_ENV = "IMDB_CACHE_DIR"
 SPLITS = ("train", "val", "test")
-PAD_ID, OOV_ID = 0, 1
 MAX_VAL_BLOCK = 10**9
 """Larger blocks of ids than any corpus holds reviews."""
 MAX_OVERLAP = 0.05
@@ -110,10 +108,8 @@ content is, through its own fingerprint)."""
 VECTOR_FIELDS = ("embeddings", "embeddings_format")
 """DataConfig fields of the word vectors: the prepared splits are cached without them, and the
 data fingerprint holds the vectors file's content (its sha256) and format only where one is given."""
-VectorFormat = Literal["auto", "glove", "word2vec", "binary"]
-"""A vectors file's format as --embeddings-format names it (`search.data.vectors.FORMATS`): "auto"
-tells it from the file's start."""
 VECTOR_FORMATS: tuple[str, ...] = get_args(VectorFormat)
+"""--embeddings-format's choices: "auto" tells the format from the file's start."""
 
 
 def default_source() -> str:
@@ -348,8 +344,6 @@ def with_vectors(prepared: Prepared, config: DataConfig) -> Prepared:
     holds the file's content (`data_fingerprint`).
 
     Raises DataError (one line naming --embeddings FILE) for a file that cannot serve."""
-    from search.data.vectors import embedding_facts, read_vectors
-
     counts = np.bincount(prepared.splits["train"].tokens, minlength=len(prepared.vocabulary))
     vectors = read_vectors(config.embeddings, prepared.vocabulary, counts, config.embeddings_format, config.seed)
     fingerprint = data_fingerprint(config)
@@ -360,8 +354,6 @@ def with_vectors(prepared: Prepared, config: DataConfig) -> Prepared:
 
 def _vectors_sha256(path: str) -> str:
     """sha256 of a vectors file, or the DataError `read_vectors` gives a path that is no file."""
-    from search.data.vectors import file_fingerprint, sniff
-
     try:
         return file_fingerprint(path)
     except OSError:

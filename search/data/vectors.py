@@ -51,8 +51,7 @@ import numpy as np
 from models.folding import standardized
 from runfiles.documents import EmbeddingFacts
 from runfiles.vectorcard import VectorsCard
-from search.data import OOV_ID, PAD_ID, VectorFormat
-from search.data.reviews import DataError
+from search.data.reviews import OOV_ID, PAD_ID, DataError
 
 FLAG = "--embeddings"
 """The flag that names a vectors file, as errors name it."""
@@ -64,7 +63,8 @@ FORMATS = {
     "binary": "word2vec binary (a header 'N D', then each word and its float32 numbers)",
 }
 """The formats read, and how errors describe them."""
-Format = VectorFormat
+Format = Literal["auto", "glove", "word2vec", "binary"]
+"""A format as --embeddings-format names it (`search.data.DataConfig.embeddings_format`): "auto" tells it from the file."""
 Engine = Literal["stream", "gensim"]
 FIRST_WORD = max(PAD_ID, OOV_ID) + 1
 """The first vocabulary id that is a word (below it: padding and [UNK])."""
