@@ -146,3 +146,17 @@ def _layers(model) -> list:
         if hasattr(layer, "layers"):
             found += _layers(layer)
     return found
+
+
+def test_the_vectors_file_is_recorded_by_its_absolute_path_and_cannot_change_on_resume(tmp_path, monkeypatch):
+    from runfiles.cli import UsageError
+    from search.config import configs_from_args, parse_args, recorded_configs, resumed_configs
+
+    vectors = covering(tmp_path / "glove.txt")
+    monkeypatch.chdir(tmp_path)
+    search, data = configs_from_args(parse_args(["--data", str(SAMPLE), "--embeddings", "glove.txt"]))
+    assert data.embeddings == vectors and data.embeddings_format == "auto"
+    recorded = RunFacts(configs=recorded_configs(search, data, {}))
+    assert resumed_configs(parse_args(["--resume"]), recorded)[1] == data
+    with pytest.raises(UsageError, match="--embeddings, --embeddings-format cannot change on resume"):
+        resumed_configs(parse_args(["--resume", "--embeddings", "other.txt", "--embeddings-format", "glove"]), recorded)
