@@ -9,6 +9,7 @@ Keras and TensorFlow only, plus the LSTM kernel they compile for this machine
 import importlib
 
 from models.config import (
+    EMBEDDING_USES,
     LSTM_CHOICES,
     LSTM_IMPLEMENTATIONS,
     POOLINGS,
@@ -38,6 +39,7 @@ _KERAS_PARTS = {
 }
 
 __all__ = [
+    "EMBEDDING_USES",
     "LSTM_CHOICES",
     "LSTM_IMPLEMENTATIONS",
     "POOLINGS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from models import kernels
 from models.config import LstmChoice, ModelConfig, lstm_for
@@ -36,7 +37,9 @@ def uses_fused(network: keras.Model) -> bool:
     return any(isinstance(layer, FusedBiLSTM) for layer in network.layers)
 
 
-def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | None = None) -> keras.Model:
+def build_model(
+    config: ModelConfig, lstm: LstmChoice = "keras", name: str | None = None, vectors: np.ndarray | None = None
+) -> keras.Model:
     """Integer token ids [batch, time] (0 = padding, masked) in, logits [batch, config.logits] out:
     one logit for two classes (sigmoid(logit) = P(class 1)), one per class for K > 2 (softmax).
 
@@ -48,16 +51,23 @@ def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | Non
     With `config.ngram_buckets` > 0 the logits are the sum of that network's and a linear model's
     on the review's words and hashed bigrams (`HashedNgramLogits`; Wide & Deep); with
     `config.deep` False, that linear model alone.
+
+    `vectors` (vocabulary size >= config.vocab_size, config.embedding_dim) float: word vectors by
+    token id (`search.data.vectors.Vectors.matrix`); with `config.embeddings` "init" or "frozen" the
+    embedding starts from their first config.vocab_size rows (frozen: not trained), so that they
+    become the layer's weights and a saved model needs nothing else. Without them the embedding
+    starts at random (a checkpoint's or a retrained network's weights are then set on it; a frozen
+    one stays untrained all the same). Raises ValueError for vectors of another width or too few rows.
     """
     if not config.deep:
         ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         wide = HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")(ids)
         return keras.Model(ids, wide, name=name or "linear_part")
     fused = resolve_lstm(lstm) == "fused"
-    layers: list[keras.layers.Layer] = [
-        keras.Input(shape=(None,), dtype="int32", name="token_ids"),
-        keras.layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=True),
-    ]
+    embedding = keras.layers.Embedding(
+        config.vocab_size, config.embedding_dim, mask_zero=True, trainable=config.embeddings != "frozen"
+    )
+    layers: list[keras.layers.Layer] = [keras.Input(shape=(None,), dtype="int32", name="token_ids"), embedding]
     pooled = config.pooling != "last"
     for i, units in enumerate(config.units):
         last = i == config.depth - 1 and not pooled
@@ -73,12 +83,27 @@ def build_model(config: ModelConfig, lstm: LstmChoice = "keras", name: str | Non
     layers.append(keras.layers.Dense(config.logits))
     name = name or f"bilstm_{config.depth}x"
     if not config.ngram_buckets:
-        return keras.Sequential(layers, name=name)
-    ids, deep = layers[0], layers[0]
-    for layer in layers[1:]:
-        deep = layer(deep)
-    wide = HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")(ids)
-    return keras.Model(ids, keras.layers.Add(name="wide_and_deep")([deep, wide]), name=name)
+        network = keras.Sequential(layers, name=name)
+    else:
+        ids, deep = layers[0], layers[0]
+        for layer in layers[1:]:
+            deep = layer(deep)
+        wide = HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")(ids)
+        network = keras.Model(ids, keras.layers.Add(name="wide_and_deep")([deep, wide]), name=name)
+    if vectors is not None and config.embeddings != "none":
+        embedding.set_weights([starting_vectors(config, vectors)])
+    return network
+
+
+def starting_vectors(config: ModelConfig, vectors: np.ndarray) -> np.ndarray:
+    """The rows of `vectors` an embedding of `config` starts from: the first vocab_size, as float32.
+    Raises ValueError for vectors of another width than config.embedding_dim, or fewer rows."""
+    rows, width = vectors.shape
+    if width != config.embedding_dim or rows < config.vocab_size:
+        raise ValueError(
+            f"word vectors of {rows} x {width} cannot start an embedding of {config.vocab_size} x {config.embedding_dim}"
+        )
+    return np.asarray(vectors[: config.vocab_size], np.float32)
 
 
 def mean_logits(networks: list[keras.Model]) -> keras.Model:

@@ -14,6 +14,11 @@ Pooling = Literal["last", "max", "mean", "max_mean"]
 """What the last BiLSTM layer hands on (`ModelConfig.pooling`)."""
 POOLINGS: tuple[str, ...] = get_args(Pooling)
 
+EmbeddingUse = Literal["none", "init", "frozen"]
+"""How a network uses word vectors (`ModelConfig.embeddings`): not at all (random start), as the
+start of its trainable embedding, or as a frozen embedding."""
+EMBEDDING_USES: tuple[str, ...] = get_args(EmbeddingUse)
+
 LstmImplementation = Literal["fused", "keras"]
 """An LSTM implementation a network is built with: Keras's `Bidirectional(LSTM)` ("keras",
 cuDNN on a GPU) or `models.FusedBiLSTM` ("fused", a compiled CPU kernel; same network, same
@@ -72,6 +77,10 @@ class ModelConfig:
     deep: bool = True
     """Whether the BiLSTM network (Wide & Deep's deep part) is built; False leaves the linear part
     alone (ngram_buckets > 0), as certification's ablation trains it (`search.certify`)."""
+    embeddings: EmbeddingUse = "none"
+    """How the embedding uses word vectors given to `models.build_model`: "none" starts it at
+    random (the tutorial's), "init" starts it from the vectors and trains it, "frozen" keeps the
+    vectors as they are (the layer is not trained)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -85,6 +94,7 @@ class ModelConfig:
         _check(self.num_classes >= 2, "num_classes", self.num_classes, "an integer >= 2")
         _check(self.ngram_buckets >= 0, "ngram_buckets", self.ngram_buckets, "an integer >= 0")
         _check(self.deep or self.ngram_buckets > 0, "deep", self.deep, "True, or a linear part (ngram_buckets > 0)")
+        _check(self.embeddings in EMBEDDING_USES, "embeddings", self.embeddings, f"one of {', '.join(EMBEDDING_USES)}")
 
     @property
     def depth(self) -> int:

@@ -16,6 +16,7 @@ from reports.load import Run
 from reports.sections import Report, config_text, floor_sentence
 from runfiles import predictions
 from runfiles.layout import as_float
+from runfiles.vectorcard import VectorsCard
 
 
 def section(report: Report) -> page.Section:
@@ -47,6 +48,7 @@ def section(report: Report) -> page.Section:
         page.note(_linear_note(run)),
         page.note(_head_note(run)),
         _compute(run),
+        _vectors(run),
         _serving(run),
         _certified(run),
         _cross_validation(run),
@@ -281,6 +283,29 @@ def _compute(run: Run) -> str:
     if total:
         parts.insert(0, page.paragraph(total))
     return "<h3>Compute</h3>" + "".join(parts) if parts else ""
+
+
+def _vectors(run: Run) -> str:
+    """The word vectors the run's embeddings could start from: the file, its coverage, and where a
+    card lies beside it (`runfiles.vectorcard`), what they were learned from and their CPU cost,
+    which no training-examples budget counts; "" without vectors."""
+    vectors = run.info.data.embeddings
+    if vectors is None:
+        return ""
+    parts = [page.paragraph(f"Word vectors (--embeddings): {vectors.text()}.")]
+    if vectors.card:
+        parts.append(page.paragraph(vectors_provenance(VectorsCard.from_json(vectors.card))))
+    return "<h3>Word vectors</h3>" + "".join(parts)
+
+
+def vectors_provenance(card: VectorsCard) -> str:
+    """Where a vectors file came from and what learning it cost, from its card, in one sentence."""
+    sources = ", ".join(f"{s.flag} {s.path} ({s.texts:,} texts)" for s in card.sources) or "texts not named"
+    return (
+        f"Learned by {card.model} ({card.dim} numbers per word, {card.epochs} epochs) from {card.texts:,} texts, "
+        f"{card.tokens:,} words ({sources}), with: {card.command}. Learning the vectors: {card.cpu_s:,.0f} s CPU "
+        f"({card.wall_s:,.0f} s wall), not counted in the search's budget."
+    )
 
 
 def _total_compute(run: Run) -> str:

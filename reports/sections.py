@@ -425,6 +425,7 @@ def facts(report: Report) -> page.Section:
         ("split sizes", ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in data.sizes.items())),
         ("validation split", data.val_split or "review by review"),
         ("vocabulary size", page.fmt_json(data.vocabulary_size)),
+        *([("word vectors", data.embeddings.text())] if data.embeddings else []),
         ("reviews with replaced bytes", page.fmt_json(data.reviews_with_replaced_bytes)),
         *[("what the data held", "; ".join(notes)) for notes in [data.data_notes()] if notes],
         ("classes", data.class_text()),

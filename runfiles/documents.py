@@ -144,6 +144,39 @@ UNBALANCED = 1.5
 
 
 @dataclass
+class EmbeddingFacts(Document):
+    """The word vectors a run's embedding may start from (`search.data.with_vectors`): run.json's data["embeddings"]."""
+
+    file: str = ""
+    """The vectors file as --embeddings names it, made absolute."""
+    format: str = ""
+    """Its format: glove, word2vec (text with a header; fastText's .vec) or binary (`search.data.vectors.FORMATS`)."""
+    sha256: str = ""
+    """sha256 of the file's bytes (hex): a resumed run must find the same."""
+    dim: int = 0
+    """Numbers per word: the embedding's width in every configuration of the run."""
+    rows: int = 0
+    """Word rows in the file."""
+    vocabulary_coverage: float = 0.0
+    """The share of the vocabulary's words (padding and [UNK] left out) with a vector in the file."""
+    token_coverage: float | None = None
+    """The share of the training tokens ([UNK]'s included) whose word has a vector in the file."""
+    card: dict | None = field(default=None, metadata=_meta(optional=True, shape=dict))
+    """The card beside the file (FILE.json, `runfiles.vectorcard.VectorsCard`'s JSON) as it was when the
+    data was prepared: where the vectors were learned and at what cost; absent without one."""
+    extra: dict = field(default_factory=dict, metadata=EXTRA)
+    """Keys this version does not know, kept as read."""
+
+    def text(self) -> str:
+        """The vectors line: file, format and size, coverage of the vocabulary and of the training tokens."""
+        tokens = f", {self.token_coverage:.1%} of the training tokens" if self.token_coverage is not None else ""
+        return (
+            f"{self.file} ({self.format}, {self.rows:,} words x {self.dim}, sha256 {self.sha256[:12]}): "
+            f"a vector for {self.vocabulary_coverage:.1%} of the vocabulary{tokens}"
+        )
+
+
+@dataclass
 class DataFacts(Document):
     """What reading, splitting and checking the data found (`search.data.prepare`; run.json's data,
     card.json's data and the prepared data's cache), and what a reader is told about it.
@@ -235,6 +268,8 @@ class DataFacts(Document):
     """DataConfig.test_limit."""
     seed: int | None = None
     """DataConfig.seed."""
+    embeddings: EmbeddingFacts | None = field(default=None, metadata=_meta(optional=True, of=EmbeddingFacts))
+    """The word vectors given with --embeddings; absent without them."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 

@@ -20,8 +20,8 @@ from models import LstmChoice
 from runfiles.cli import ArgumentParser, UsageError, add_fields
 from runfiles.documents import Resources, RunFacts
 from runfiles.layout import Objective, objective_named
-from search.data import READ_FIELDS, DataConfig, absolute_source
-from search.space import SPACE, narrowed, parse_fixed
+from search.data import READ_FIELDS, VECTOR_FIELDS, DataConfig, absolute_source
+from search.space import SPACE, WITH_VECTORS, narrowed, parse_fixed
 
 SMOKE = {"limit": 2000, "test_limit": 2000, "trials": 6, "max_epochs": 2, "fixed": {"max_len": 128}}
 """--smoke: small enough for a 2-core laptop in a few minutes, yet the whole pipeline."""
@@ -288,7 +288,7 @@ def planned(search: SearchConfig, train_size: int) -> tuple[SearchConfig, Fideli
 
 SEARCH_FLAGS = {"time_budget_min": "--time-budget", "resource_wait_min": "--resource-wait"}
 SEARCH_FIELDS = [f.name for f in dataclasses.fields(SearchConfig) if f.name != "fixed"]
-DATA_FIELDS = ["source", *READ_FIELDS, "val_fraction", "limit", "val_block", "allow_overlap"]
+DATA_FIELDS = ["source", *READ_FIELDS, "val_fraction", "limit", "val_block", "allow_overlap", *VECTOR_FIELDS]
 """The DataConfig fields search.run takes as flags (the rest follow from --smoke and the search)."""
 RUN_SWITCHES = {
     "--resume": "continue the run in --out (interrupted, or with more trials or budget)",
@@ -368,7 +368,26 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
     data_values = {"limit": smoke.get("limit"), "test_limit": smoke.get("test_limit")}
     data_values |= {k: given[k] for k in DATA_FIELDS if k in given}
     data = DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
-    return search, dataclasses.replace(data, source=absolute_source(data.source))
+    vectors = data.embeddings and str(Path(data.embeddings).expanduser().resolve())
+    return search, dataclasses.replace(data, source=absolute_source(data.source), embeddings=vectors or None)
+
+
+def check_embeddings(search: SearchConfig, data: DataConfig) -> None:
+    """What --fix asks of the vectors, checked before any data is read: the parameters WITH_VECTORS
+    need --embeddings, and embedding_dim follows the vectors' width (`search.data.vectors.sniff`,
+    which raises DataError for a file that is not vectors). Raises UsageError, one line."""
+    from search.data.vectors import FLAG, sniff
+
+    if not data.embeddings:
+        for name in WITH_VECTORS & set(search.fixed):
+            raise UsageError(f"--fix {name}={search.fixed[name]}: says how word vectors are used; give them with {FLAG} FILE")
+        return
+    width = sniff(data.embeddings, data.embeddings_format).dim
+    if "embedding_dim" in search.fixed and search.fixed["embedding_dim"] != width:
+        raise UsageError(
+            f"--fix embedding_dim={search.fixed['embedding_dim']}: the vectors of {FLAG} {data.embeddings} are {width} wide, "
+            f"and the embedding's width follows them; drop it, or pin embedding_dim={width}"
+        )
 
 
 def max_vocab(search: SearchConfig) -> int:

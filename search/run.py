@@ -32,6 +32,7 @@ from search.config import (
     WARM_START_TOP,
     CertifyConfig,
     SearchConfig,
+    check_embeddings,
     configs_from_args,
     local_cpus,
     parse_args,
@@ -49,6 +50,7 @@ from search.session import (
     Session,
     build_report,
     check_same_data,
+    check_same_vectors,
     machine_failed,
     ray_failure,
     ray_session,
@@ -103,9 +105,11 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         check_local_resources(search)
         check_address(search.address)
         check_run_data(data_config, args.resume and "source" not in vars(args))  # before Ray starts
+        check_embeddings(search, data_config)
         if args.resume:
             where = f"--data {data_config.source}" if "source" in vars(args) else f"the run's data, {data_config.source},"
             advice = "give --data the path of the run's own data, or start a new run with another --out"
+            check_same_vectors(data_config, recorded, "--resume")
             check_same_data(data_config, recorded, f"--resume: {where}", advice)
         else:
             source_fingerprint(data_config.source)
@@ -352,6 +356,8 @@ def header(session: Session, lstm: LstmFacts) -> None:
     lstm_text = "the fused kernel" if implementation == "fused" else "Keras's layers (cuDNN)" if gpus else "Keras's layers"
     facts = session.prepared.facts
     progress.field("data", _data_text(session.data_config.source, facts))
+    if facts.embeddings:
+        progress.field("vectors", facts.embeddings.text())
     if facts.class_text():
         progress.field("classes", facts.class_text(SHOWN_IN_TERMINAL))
     progress.field(

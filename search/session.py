@@ -126,7 +126,8 @@ def run_space(run_dir: RunDir, search: SearchConfig, prepared: Prepared, resume:
     if resume:
         return tuple(Param.from_json(entry) for entry in RunFacts.read(run_dir).space)
     train, logits = prepared.splits["train"], logits_for(len(prepared.classes))
-    return fitted(search.space, len(prepared.vocabulary), train.lengths, distinct_bigrams(train.tokens, train.offsets), logits)
+    bigrams, width = distinct_bigrams(train.tokens, train.offsets), prepared.vectors and prepared.vectors.dim
+    return fitted(search.space, len(prepared.vocabulary), train.lengths, bigrams, logits, width or None)
 
 
 def run_memory_mb(run_dir: RunDir, resources: Resources, prepared: Prepared, resume: bool) -> int:
@@ -191,6 +192,7 @@ def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -
     try:
         check_source(data_config.source, data_config.read_options)
         where = f"{prog}: the run's data, {data_config.source},"
+        check_same_vectors(data_config, recorded, prog)
         check_same_data(data_config, recorded, where, f"point the run at its own data with: {repoint}")
     except DataError:
         return fail(f"{prog}: the run's data, {data_config.source}, cannot be read here; point the run at it with: {repoint}")
@@ -221,6 +223,27 @@ def ray_failure(search: SearchConfig, failure: str) -> str:
     if search.address:
         return f"--address {search.address}: could not connect to Ray ({failure})"
     return f"Ray could not start on this machine ({failure})"
+
+
+def check_same_vectors(data_config: DataConfig, recorded: RunFacts, prog: str) -> None:
+    """A run goes on only with the word vectors it started with: the same sha256 as run.json's
+    (`EmbeddingFacts.sha256`). Raises UsageError, one line naming `prog` and the file (changed or gone)."""
+    from search.data.vectors import FLAG, file_fingerprint, sniff
+
+    vectors = recorded.data.embeddings
+    if not data_config.embeddings or vectors is None or not vectors.sha256:
+        return
+    try:
+        sniff(data_config.embeddings, data_config.embeddings_format)  # one line for a file that is gone
+    except DataError as error:
+        raise UsageError(f"{prog}: {error}") from None
+    found = file_fingerprint(data_config.embeddings)
+    if found != vectors.sha256:
+        raise UsageError(
+            f"{prog}: {FLAG} {data_config.embeddings} is not the vectors file this run trained with (sha256 "
+            f"{found[:12]}... here, {vectors.sha256[:12]}... in run.json); put the run's own file back, or start a new run "
+            "with another --out"
+        )
 
 
 def check_same_data(data_config: DataConfig, recorded: RunFacts, where: str, advice: str) -> None:

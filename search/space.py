@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.config import (
+    EMBEDDING_USES,
     POOLINGS,
     PRESETS,
     TUTORIAL_BATCH_SIZE,
@@ -74,6 +75,15 @@ SPACE: tuple[Hyperparameter, ...] = (
         start=2**20,
     ),
     Hyperparameter(
+        "embeddings",
+        "categorical",
+        "how the embedding uses the --embeddings vectors: not at all (random), as its trainable start, or frozen; "
+        "searched only with --embeddings",
+        "model",
+        choices=EMBEDDING_USES,
+        start="init",
+    ),
+    Hyperparameter(
         "learning_rate",
         "float",
         "Adam's learning rate (the peak of a linear schedule)",
@@ -107,13 +117,17 @@ BUCKETS_PER_BIGRAM = 4
 """The linear part's weights per distinct word bigram of the training split, at most (`bucket_cap`)."""
 FROM_DATA = frozenset({"max_len", "ngram_buckets"})
 """Parameters whose searched choices `fitted` takes from the data: --fix pins any value >= 0."""
+WITH_VECTORS = frozenset({"embeddings"})
+"""Parameters in a run's space only with a vectors file (--embeddings): `fitted` leaves them out without one."""
 PARAMS = {p.name: p for p in SPACE}
 START_POINT: dict[str, Any] = {p.name: p.start for p in SPACE}
 """Queued after the tutorial's two models, as KerasTuner tries its hyperparameters' defaults
 first: assembled from the values that measured best when each addition to the space was tried
 one factor at a time on 20,000 training / 5,000 validation reviews (docs/results.md,
 "What each change bought"); the linear part (ngram_buckets) from its measurement across the regimes
-of docs/regimes.md. Optuna's sampler learns from it as from any other trial."""
+of docs/regimes.md; embeddings (with a vectors file only) from the start point with each use of
+the vectors on two regimes (docs/vectors.md, "The start value"). Optuna's sampler learns from it
+as from any other trial."""
 TUTORIAL_TRAINING = TrainConfig(
     epochs=TUTORIAL_EPOCHS,
     learning_rate=TUTORIAL_LEARNING_RATE,
@@ -172,7 +186,12 @@ def narrowed(space: tuple[Param, ...], fixed: dict[str, Any]) -> tuple[Param, ..
 
 
 def fitted(
-    space: tuple[Param, ...], vocabulary_size: int, lengths, distinct_bigrams: int | None = None, logits: int = 1
+    space: tuple[Param, ...],
+    vocabulary_size: int,
+    lengths,
+    distinct_bigrams: int | None = None,
+    logits: int = 1,
+    vectors_dim: int | None = None,
 ) -> tuple[Param, ...]:
     """The space with its data-dependent ranges taken from the prepared data, so that no trial
     is spent on values that change nothing: vocab_size no larger than the corpus's
@@ -180,14 +199,20 @@ def fitted(
     corpus's size), max_len cut at quantiles of the training reviews' lengths (rounded up to
     a multiple of 32, below the longest review) besides 0, and, given the training split's
     `distinct_bigrams` and the network's `logits` (`models.ModelConfig.logits`), ngram_buckets'
-    choices no larger than `bucket_cap` (the larger ones replaced by the cap). Pinned parameters
-    stay as they are.
+    choices no larger than `bucket_cap` (the larger ones replaced by the cap). Given the width of
+    word vectors (`vectors_dim`, --embeddings), embedding_dim is pinned to it, in the configurations
+    that leave the vectors out (embeddings=none) too, so that they compare at the same width; without
+    them the parameters WITH_VECTORS are left out. Other pinned parameters stay as they are.
     """
     import numpy as np
 
     fitted_space = []
     for p in space:
-        if p.name == "vocab_size" and p.kind == "int":
+        if p.name in WITH_VECTORS and vectors_dim is None:
+            continue
+        if p.name == "embedding_dim" and vectors_dim is not None:
+            p = narrowed((p,), {p.name: vectors_dim})[0]
+        elif p.name == "vocab_size" and p.kind == "int":
             high = min(p.high, vocabulary_size)
             p = dataclasses.replace(p, low=min(p.low, high), high=high)
         elif p.name == "max_len" and p.kind == "categorical" and len(p.choices) > 1:

@@ -306,14 +306,16 @@ def inference_latency_ms(network, split: Split, max_len: int) -> float:
     return float(np.median(times))
 
 
-def start_training(model_config, train_config: TrainConfig, train_examples: int) -> Training:
-    """A new network (seeded by train_config.seed) and its optimizer for `train_examples` per epoch, epoch 0."""
+def start_training(model_config, train_config: TrainConfig, train_examples: int, vectors=None) -> Training:
+    """A new network (seeded by train_config.seed) and its optimizer for `train_examples` per epoch, epoch 0;
+    its embedding starts from `vectors` where the model config uses them (`models.build_model`)."""
     import keras
 
     from models import build_model
 
     keras.utils.set_random_seed(train_config.seed)
-    return Training(build_model(model_config, lstm=train_config.lstm), make_optimizer(train_config, train_examples))
+    network = build_model(model_config, lstm=train_config.lstm, vectors=vectors)
+    return Training(network, make_optimizer(train_config, train_examples))
 
 
 def train_and_evaluate(
@@ -342,7 +344,7 @@ def train_and_evaluate(
     train_config = replace(train_config, max_len=kept)
     if resume is not None:
         keras.utils.set_random_seed(train_config.seed + resume.epoch)  # dropout continues reproducibly
-    training = resume or start_training(model_config, train_config, len(data.splits["train"]))
+    training = resume or start_training(model_config, train_config, len(data.splits["train"]), data.embedding_matrix)
     train = data.splits["train"].with_vocab(model_config.vocab_size)
     val = data.splits["val"].with_vocab(model_config.vocab_size)
     train_step, eval_step = compiled_train_step(training.network, training.optimizer), compiled_eval_step(training.network)

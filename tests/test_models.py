@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import keras
@@ -296,3 +297,24 @@ def test_max_pooling_never_picks_a_padded_step():
     np.testing.assert_allclose(MaskedPooling("mean")(outputs, mask=mask).numpy(), [[-0.3, -0.55]], atol=1e-6)
     empty = MaskedPooling("max_mean")(outputs, mask=np.zeros((1, 3), bool)).numpy()
     assert empty.tolist() == [[0.0, 0.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("use", ["init", "frozen"])
+def test_the_embedding_starts_from_word_vectors_and_a_frozen_one_stays_them(use):
+    vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    config = ModelConfig(vocab_size=40, embedding_dim=8, units=(8,), embeddings=use, ngram_buckets=64)
+    network = build_model(config, vectors=vectors)
+    embedding = _embedding(network)
+    assert np.array_equal(embedding.get_weights()[0], vectors[:40]) and embedding.trainable == (use == "init")
+    network.compile(optimizer=keras.optimizers.Adam(0.1), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    network.fit(np.array([[2, 3, 4], [5, 6, 0]]), np.array([1.0, 0.0]), epochs=2, verbose=0)
+    moved = not np.allclose(embedding.get_weights()[0], vectors[:40])
+    assert moved == (use == "init")
+    random = build_model(dataclasses.replace(config, embeddings="none"), vectors=vectors)  # "none" leaves them out
+    assert not np.allclose(_embedding(random).get_weights()[0], vectors[:40]) and _embedding(random).trainable
+    with pytest.raises(ValueError, match="word vectors of 50 x 8 cannot start an embedding of 40 x 16"):
+        build_model(dataclasses.replace(config, embedding_dim=16), vectors=vectors)
+
+
+def _embedding(network):
+    return next(layer for layer in network.layers if isinstance(layer, keras.layers.Embedding))

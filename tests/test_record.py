@@ -59,14 +59,16 @@ def test_a_resume_reads_the_runs_own_data_from_anywhere_refuses_what_cannot_chan
         "error: --resume: --seed, --fix, --val-block cannot change on resume (the run started with other values); "
         "drop them, or start a new run with another --out"
     )
-    assert search_run.main([*resume[:-1], "1"]) == 2  # fewer trials than the run has: a run only continues
-    err = capsys.readouterr().err.strip()
-    assert err == (
+    assert snapshot(project / "run") == before  # nothing written, run.json never with options that were not used
+    assert search_run.main(resume) == 0  # the recorded path
+    before = snapshot(project / "run")
+    capsys.readouterr()
+    assert search_run.main([*resume[:-1], "1"]) == 2  # fewer trials than the run has now: a run only continues
+    assert capsys.readouterr().err.strip() == (
         "error: --resume: --trials 1 is smaller than the run's 2; a run continues only with more (give at least 2), "
         "or start a new run with another --out"
     )
-    assert snapshot(project / "run") == before  # nothing written, run.json never with options that were not used
-    assert search_run.main(resume) == 0  # the recorded path
+    assert snapshot(project / "run") == before
     shutil.copytree(project / "data", elsewhere / "copy")  # a copy keeps names, sizes and times: the same data
     assert search_run.main(["--resume", "--out", "../project/run", "--trials", "3", "--data", "copy/aclImdb/"]) == 0
     assert [r["number"] for r in read_rows(project / "run" / "trials.csv")] == ["0", "1", "2"]

@@ -12,6 +12,7 @@ from search.space import (
     SPACE,
     START_POINT,
     TUTORIAL_TRAINING,
+    WITH_VECTORS,
     bucket_cap,
     configs_from,
     distinct_bigrams,
@@ -132,7 +133,8 @@ def test_the_linear_parts_buckets_follow_the_training_bigrams_and_the_classes():
     # the regimes of docs/regimes.md keep (0, 2^18, 2^20): distinct bigrams of their training splits
     for bigrams, logits in ((1_023_970, 1), (167_324, 1), (158_927, 1), (1_023_970, 4)):  # full, small, short, ratings4
         space = {p.name: p for p in fitted(SPACE, 20002, lengths, bigrams, logits)}
-        assert space["ngram_buckets"].choices == (0, 2**18, 2**20) and start_point(tuple(space.values())) == START_POINT
+        without_vectors = {k: v for k, v in START_POINT.items() if k not in WITH_VECTORS}
+        assert space["ngram_buckets"].choices == (0, 2**18, 2**20) and start_point(tuple(space.values())) == without_vectors
     assert bucket_cap(167_324, 1) == 2**20 and bucket_cap(1_023_970, 1) == 2**22  # >= 4 buckets per bigram
     many = {p.name: p for p in fitted(SPACE, 20002, lengths, 150_000, logits=100)}  # 100 classes on a small corpus
     assert many["ngram_buckets"].choices == (0, 2**13)  # 4 x 150,000 -> 2^20 weights, / 100 logits -> 2^13 buckets
@@ -221,3 +223,18 @@ def test_run_json_records_each_parameters_range_and_the_start_point_whole():
         entry = p.to_json()
         assert "start" not in entry and Param.from_json(entry) == Param(**{k: getattr(p, k) for k in entry})
     assert {p.name: p.start for p in SPACE} == START_POINT
+
+
+def test_the_embeddings_parameter_is_searched_only_with_vectors_and_pins_the_width_to_theirs():
+    lengths = np.arange(1, 1001)
+    plain = {p.name: p for p in fitted(SPACE, 20002, lengths, 100_000)}
+    assert "embeddings" not in plain and not plain["embedding_dim"].pinned
+    with_vectors = {p.name: p for p in fitted(SPACE, 20002, lengths, 100_000, vectors_dim=300)}
+    assert with_vectors["embeddings"].choices == ("none", "init", "frozen")
+    assert with_vectors["embedding_dim"].choices == (300,)  # beyond the searched range: the file's width
+    point = start_point(tuple(with_vectors.values()))
+    assert point["embedding_dim"] == 300 and point["embeddings"] == START_POINT["embeddings"]
+    for preset in PRESETS:  # the tutorial's models start at random; their width is the pinned one
+        assert preset_point(preset, tuple(with_vectors.values()))["embeddings"] == "none"
+    model, _ = configs_from({**point, "embeddings": "frozen"}, num_classes=2)
+    assert model.embeddings == "frozen" and model.embedding_dim == 300

@@ -14,6 +14,7 @@ final evaluation of the exported model only.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -23,6 +24,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
@@ -30,7 +32,7 @@ from models.config import STANDARDIZATION_VERSION
 from runfiles.documents import DataFacts, Duplicates
 from runfiles.layout import counts_text
 from search.data.labels import integer_array
-from search.data.reviews import DATA_ENV, DataError, Reviews, check_fraction
+from search.data.reviews import DATA_ENV, OOV_ID, PAD_ID, DataError, Reviews, check_fraction
 from search.data.sources import (
     READ_FIELDS,
     SPLITS_SHARED,
@@ -45,6 +47,8 @@ from search.data.sources import (
 )
 from search.data.splitting import emptied, fewest_for, shuffled_prefix, stratified_split, too_few
 from search.data.tfds import TFDS_DATA_ENV, TFDS_NAME, TFDS_PACKAGES, TFDS_SOURCE, check_tfds_packages, tfds_data_dir
+from search.data.vectors import Format as VectorFormat
+from search.data.vectors import Vectors, embedding_facts, file_fingerprint, read_vectors, sniff
 
 __all__ = [
     "DATA_ENV",
@@ -78,6 +82,9 @@ __all__ = [
     "build_vocabulary",
     "vectorize",
     "prepare",
+    "with_vectors",
+    "VECTOR_FIELDS",
+    "VECTOR_FORMATS",
     "select_splits",
     "classes_of",
     "class_counts",
@@ -93,7 +100,6 @@ __all__ = [
 
 CACHE_ENV = "IMDB_CACHE_DIR"
 SPLITS = ("train", "val", "test")
-PAD_ID, OOV_ID = 0, 1
 MAX_VAL_BLOCK = 10**9
 """Larger blocks of ids than any corpus holds reviews."""
 MAX_OVERLAP = 0.05
@@ -103,6 +109,11 @@ CHARACTERS_SHOWN = 5
 UNFINGERPRINTED = ("source", "allow_overlap")
 """DataConfig fields that leave the prepared data as it is: not part of its cache key (the source's
 content is, through its own fingerprint)."""
+VECTOR_FIELDS = ("embeddings", "embeddings_format")
+"""DataConfig fields of the word vectors: the prepared splits are cached without them, and the
+data fingerprint holds the vectors file's content (its sha256) and format only where one is given."""
+VECTOR_FORMATS: tuple[str, ...] = get_args(VectorFormat)
+"""--embeddings-format's choices: "auto" tells the format from the file's start."""
 
 
 def default_source() -> str:
@@ -148,6 +159,14 @@ class DataConfig(ReadOptions):
     allow_overlap: bool = False
     """Accept a test split of which more than 5% are copies of training reviews (after the
     standardization); their test accuracy then measures memory as much as the model."""
+    embeddings: str | None = dataclasses.field(default=None, metadata={"metavar": "FILE"})
+    """A word vectors file (GloVe text, word2vec text or binary, fastText .vec; .gz read through
+    gzip): its rows for the vocabulary become the embedding's start or frozen weights where a
+    configuration's `embeddings` says so, and the embedding's width follows the file (docs/vectors.md);
+    none: no vectors, the embeddings parameter is not searched."""
+    embeddings_format: VectorFormat = "auto"
+    """The vectors file's format where telling it from the file's start cannot be sure: glove,
+    word2vec (text with a header) or binary (word2vec's); auto tells it."""
 
     @classmethod
     def recorded(cls, values: dict) -> DataConfig:
@@ -160,6 +179,8 @@ class DataConfig(ReadOptions):
         super().__post_init__()  # the read options' own checks
         if not 1 <= self.val_block <= MAX_VAL_BLOCK:
             raise DataError(f"val_block={self.val_block} is invalid: expected an integer from 1 to {MAX_VAL_BLOCK:,}")
+        if self.embeddings_format not in VECTOR_FORMATS:
+            raise DataError(f"--embeddings-format {self.embeddings_format}: expected one of {', '.join(VECTOR_FORMATS)}")
         if self.max_vocab < 3:
             raise DataError(f"max_vocab={self.max_vocab} is invalid: expected an integer >= 3")
         for name in ("limit", "test_limit"):
@@ -226,6 +247,13 @@ class Prepared:
     fingerprint: str
     facts: DataFacts
     """Source, sizes, classes and counts worth recording beside the run."""
+    vectors: Vectors | None = None
+    """The word vectors of `DataConfig.embeddings` for the vocabulary, or None without a file."""
+
+    @property
+    def embedding_matrix(self) -> np.ndarray | None:
+        """(vocabulary size, width) float32 word vectors by token id (`Vectors.matrix`), or None."""
+        return None if self.vectors is None else self.vectors.matrix
 
     @property
     def classes(self) -> list[str]:
@@ -235,13 +263,13 @@ class Prepared:
     def for_trials(self) -> Prepared:
         """Train and validation only: the test split never reaches a trial."""
         splits = {k: v for k, v in self.splits.items() if k != "test"}
-        return Prepared(splits, self.vocabulary, self.fingerprint, self.facts)
+        return Prepared(splits, self.vocabulary, self.fingerprint, self.facts, self.vectors)
 
     def for_refit(self) -> Prepared:
         """For a final fit once the configuration is chosen: train = train + validation (the
         validation figures it reports are then on data it trained on); no test split."""
         splits = {"train": self.splits["train"].plus(self.splits["val"]), "val": self.splits["val"]}
-        return Prepared(splits, self.vocabulary, self.fingerprint, self.facts)
+        return Prepared(splits, self.vocabulary, self.fingerprint, self.facts, self.vectors)
 
 
 # ---------------------------------------------------------------- vectorizing
@@ -287,30 +315,62 @@ def data_fingerprint(config: DataConfig) -> str:
 
     Of READ_FIELDS, only those the source's row declares (`Source.options`) enter it, and only
     where they differ from their defaults: the keys of sources read before these fields existed
-    (aclImdb, tfds) stay what they were.
+    (aclImdb, tfds) stay what they were. A vectors file (`embeddings`) enters as its content's
+    sha256 and its format, and only where one is given.
     """
     source = source_for(config.source)
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED and k not in READ_FIELDS}
+    unread = (*UNFINGERPRINTED, *READ_FIELDS, *VECTOR_FIELDS)
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in unread}
     defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
     settings |= {k: getattr(config, k) for k in source.option_names if getattr(config, k) != defaults[k]}
     if not source.file_ids or config.val_block == 1:
         del settings["val_block"]  # split review by review, as before val_block existed: same cache
     settings["standardization"] = STANDARDIZATION_VERSION
+    if config.embeddings:
+        settings["embeddings"] = {"sha256": _vectors_sha256(config.embeddings), "format": config.embeddings_format}
     content = source.fingerprint(config.source, config.read_options)
     return hashlib.sha256(json.dumps({"source": content, **settings}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
-    """Read, split, build the vocabulary and vectorize once; later calls load the cache."""
-    fingerprint = data_fingerprint(config)
+    """Read, split, build the vocabulary and vectorize once; later calls load the cache. With a
+    vectors file (`embeddings`), its rows for the vocabulary are read each time (`with_vectors`).
+
+    Raises DataError (one line) for data, or a vectors file, that cannot serve."""
+    plain = dataclasses.replace(config, embeddings=None, embeddings_format="auto")
+    fingerprint = data_fingerprint(plain)
     cache = (cache_dir or default_cache_dir()) / f"imdb-{fingerprint}.npz"
     prepared = _load(cache, fingerprint) if cache.exists() else None
     if prepared is None or not prepared.facts.checked:  # new, or cached before the text checks
-        prepared = _prepare(config, fingerprint)
+        prepared = _prepare(plain, fingerprint)
         _save(prepared, cache)
     prepared.facts = _named(config, prepared.facts)
     check_overlap(prepared.facts, config)
-    return prepared
+    return with_vectors(prepared, config) if config.embeddings else prepared
+
+
+def with_vectors(prepared: Prepared, config: DataConfig) -> Prepared:
+    """The prepared data with the rows of `config.embeddings` for its vocabulary (seeded by
+    `config.seed`), their facts (`DataFacts.embeddings`: coverage of the vocabulary and of the
+    training tokens, the file, its format, width and sha256, its card) and the fingerprint that
+    holds the file's content (`data_fingerprint`).
+
+    Raises DataError (one line naming --embeddings FILE) for a file that cannot serve."""
+    counts = np.bincount(prepared.splits["train"].tokens, minlength=len(prepared.vocabulary))
+    vectors = read_vectors(config.embeddings, prepared.vocabulary, counts, config.embeddings_format, config.seed)
+    fingerprint = data_fingerprint(config)
+    facts = copy.copy(prepared.facts)
+    facts.fingerprint, facts.embeddings = fingerprint, embedding_facts(config.embeddings, vectors)
+    return Prepared(prepared.splits, prepared.vocabulary, fingerprint, facts, vectors)
+
+
+def _vectors_sha256(path: str) -> str:
+    """sha256 of a vectors file, or the DataError `read_vectors` gives a path that is no file."""
+    try:
+        return file_fingerprint(path)
+    except OSError:
+        sniff(path)  # raises the one line for a missing file or a folder
+        raise
 
 
 def _named(config: DataConfig, facts: DataFacts) -> DataFacts:
@@ -318,7 +378,7 @@ def _named(config: DataConfig, facts: DataFacts) -> DataFacts:
     by every file of the same bytes (its key is their content) whatever its name, and by the
     options its source does not read. `source`, the config's fields, and `test_split`
     (`sources.test_split_named`)."""
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNFINGERPRINTED}
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in (*UNFINGERPRINTED, *VECTOR_FIELDS)}
     made = test_split_named(config.source, config.read_options, facts.test_split or "given by the source")
     return dataclasses.replace(facts, source=config.source, test_split=made, **settings)
 

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+PAD_ID, OOV_ID = 0, 1
+"""The token ids of padding and of words outside the vocabulary (Keras TextVectorization's)."""
 DATA_ENV = "IMDB_DATA"
 """The environment variable that names the default source."""
 SPLIT_NAMES = {"train": "train", "test": "test", "validation": "val", "val": "val", "valid": "val", "dev": "val"}

@@ -49,8 +49,9 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from models.folding import standardized
-from search.data import OOV_ID, PAD_ID
-from search.data.reviews import DataError
+from runfiles.documents import EmbeddingFacts
+from runfiles.vectorcard import VectorsCard
+from search.data.reviews import OOV_ID, PAD_ID, DataError
 
 FLAG = "--embeddings"
 """The flag that names a vectors file, as errors name it."""
@@ -63,6 +64,7 @@ FORMATS = {
 }
 """The formats read, and how errors describe them."""
 Format = Literal["auto", "glove", "word2vec", "binary"]
+"""A format as --embeddings-format names it (`search.data.DataConfig.embeddings_format`): "auto" tells it from the file."""
 Engine = Literal["stream", "gensim"]
 FIRST_WORD = max(PAD_ID, OOV_ID) + 1
 """The first vocabulary id that is a word (below it: padding and [UNK])."""
@@ -145,6 +147,25 @@ def read_vectors(
     fill_missing(matrix, matcher.found, seed)
     words, tokens = coverage(matcher.found, token_counts)
     return Vectors(matrix, matcher.found, layout.dim, words, tokens, rows, layout.format, file_fingerprint(path))
+
+
+def embedding_facts(path: str | Path, vectors: Vectors) -> EmbeddingFacts:
+    """run.json's facts of `vectors` read from `path`, with the card beside the file where it has
+    one (`runfiles.vectorcard`; a card that is not JSON is left out)."""
+    try:
+        card = VectorsCard.read(Path(path).expanduser())
+    except ValueError:
+        card = None
+    return EmbeddingFacts(
+        file=str(Path(path).expanduser().resolve()),
+        format=vectors.format,
+        sha256=vectors.fingerprint,
+        dim=vectors.dim,
+        rows=vectors.rows,
+        vocabulary_coverage=round(vectors.vocabulary_coverage, 6),
+        token_coverage=None if vectors.token_coverage is None else round(vectors.token_coverage, 6),
+        card=None if card is None else card.to_json(),
+    )
 
 
 def coverage(

@@ -1,0 +1,162 @@
+"""Searched use of word vectors (--embeddings): the refusals of files and pins that cannot serve, one
+line and exit 2 with nothing written; then one real search on the sample with a tiny word2vec
+learned from its training texts, whose space gains `embeddings`, whose run.json states the
+vectors' coverage and card, whose export holds the vectors as its embedding's weights (a plain
+load_model and search.predict need no vectors file), and whose resume with a changed file is
+refused. Every vectors file is written here, small."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import models.text  # noqa: F401  registers the layers an exported model holds
+from runfiles.documents import RunFacts
+from runfiles.layout import RunDir
+from search import predict
+from search import run as search_run
+from search import vectors as learn_vectors
+from search.data import DataConfig, ReadOptions, prepare, read_reviews
+from search.data.vectors import read_vectors
+
+from conftest import FIXES, SAMPLE, snapshot
+
+WIDTH = 16
+"""The vectors' width: conftest's FIXES pin embedding_dim to it."""
+ARGS = ["--data", str(SAMPLE), "--cpus", "2", "--no-benchmark", *FIXES]
+"""A search on the sample with conftest's small pins."""
+
+
+def glove(path, rows: dict[str, list[float]]) -> str:
+    """A GloVe text file of `rows` (word → numbers)."""
+    path.write_text("".join(f"{word} {' '.join(map(str, values))}\n" for word, values in rows.items()), encoding="utf-8")
+    return str(path)
+
+
+def covering(path, width: int = WIDTH) -> str:
+    """A GloVe file with a vector for a few of the sample's words."""
+    rng = np.random.default_rng(0)
+    return glove(path, {word: rng.normal(size=width).round(4).tolist() for word in ("the", "film", "movie", "good", "bad")})
+
+
+BAD = {
+    "not vectors": (
+        lambda d: str(d.joinpath("notes.txt").write_text("a review, not vectors\n") and d / "notes.txt"),
+        [],
+        "is not a vectors file",
+    ),
+    "lines of mixed width": (lambda d: glove(d / "mixed.txt", {"the": [0.1] * WIDTH, "film": [0.2] * 3}), [], "numbers"),
+    "a header that disagrees": (
+        lambda d: str(d.joinpath("w2v.txt").write_text(f"9 {WIDTH}\nthe {' '.join(['0.1'] * WIDTH)}\n") and d / "w2v.txt"),
+        [],
+        "header",
+    ),
+    "no vocabulary word covered": (
+        lambda d: glove(d / "other.txt", {"zzyzx": [0.1] * WIDTH, "qwxv": [0.2] * WIDTH}),
+        [],
+        "none of the vocabulary's",
+    ),
+    "a pinned width other than the file's": (
+        lambda d: covering(d / "wide.txt", width=8),
+        [],
+        "--fix embedding_dim=16: the vectors of --embeddings",
+    ),
+}
+"""Files that cannot serve: how to write one, more flags, and what its refusal says."""
+
+
+@pytest.mark.parametrize("case", BAD, ids=list(BAD))
+def test_vectors_that_cannot_serve_are_one_line_and_exit_2_before_ray(tmp_path, capsys, case):
+    write, extra, said = BAD[case]
+    path = write(tmp_path)
+    out = tmp_path / "run"
+    before = _outside_cache(tmp_path)
+    assert search_run.main([*ARGS, "--out", str(out), "--embeddings", str(path), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and said in err and f"--embeddings {path}" in err, err
+    assert not out.exists() and _outside_cache(tmp_path) == before
+
+
+def _outside_cache(root) -> dict:
+    """`snapshot` of root but for the prepared data's cache (which a refused run may fill)."""
+    return {path: seen for path, seen in snapshot(root).items() if not path.startswith("cache")}
+
+
+def test_how_vectors_are_used_cannot_be_pinned_without_them(tmp_path, capsys):
+    assert search_run.main([*ARGS, "--out", str(tmp_path / "run"), "--fix", "embeddings=init"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --fix embeddings=init: says how word vectors are used; give them with --embeddings FILE"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_search_with_vectors_exports_them_and_refuses_a_changed_file_on_resume(tmp_path, capsys):
+    vectors = learned_vectors(tmp_path)
+    out = tmp_path / "run"
+    argv = [*ARGS, "--out", str(out), "--trials", "3", "--max-epochs", "1", "--embeddings", vectors, "--fix", "embeddings=frozen"]
+    assert search_run.main(argv) == 0
+    facts = RunFacts.read(RunDir(out))
+    space = {entry["name"]: entry for entry in facts.space}
+    assert space["embeddings"]["choices"] == ["frozen"] and space["embedding_dim"]["choices"] == [WIDTH]
+    config = DataConfig(source=str(SAMPLE), max_vocab=2000, embeddings=vectors)
+    expected = prepare(config).vectors
+    recorded = facts.data.embeddings
+    assert (recorded.dim, recorded.format, recorded.file) == (WIDTH, "word2vec", vectors)
+    assert recorded.vocabulary_coverage == pytest.approx(expected.vocabulary_coverage, abs=1e-6)
+    assert expected.vocabulary_coverage > 0.3 and recorded.token_coverage == pytest.approx(expected.token_coverage, abs=1e-6)
+    assert recorded.card["command"].startswith("python -m search.vectors")  # the card beside the file, kept
+    assert facts.fingerprint == prepare(config).fingerprint != prepare(DataConfig(source=str(SAMPLE), max_vocab=2000)).fingerprint
+
+    exported = keras.models.load_model(RunDir(out).best_model / "model.keras")  # no vectors file needed
+    embedding = next(layer for layer in _layers(exported) if isinstance(layer, keras.layers.Embedding))
+    rows = embedding.get_weights()[0]
+    found = expected.found[: len(rows)]
+    assert not embedding.trainable and np.allclose(rows[found], expected.matrix[: len(rows)][found], atol=1e-6)
+    assert predict.main([str(out), "a good film", "a bad film"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) >= 2
+
+    with open(vectors, "a") as f:  # the same words, one more row: another file
+        f.write("zzyzx " + " ".join(["0.5"] * WIDTH) + "\n")
+    before = snapshot(out)
+    assert search_run.main(["--resume", "--out", str(out), "--trials", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--embeddings {vectors} is not the vectors file this run trained with" in err
+    assert snapshot(out) == before
+
+
+def learned_vectors(tmp_path) -> str:
+    """A word2vec of WIDTH learned in seconds from the sample's training texts (python -m search.vectors)."""
+    texts = read_reviews(str(SAMPLE), ReadOptions())[0]["train"].texts
+    lines = tmp_path / "texts.txt"
+    lines.write_text("".join(" ".join(text.split()) + "\n" for text in texts), encoding="utf-8")
+    out = tmp_path / "vectors" / "sample.vec"
+    out.parent.mkdir()
+    flags = ["--dim", str(WIDTH), "--epochs", "2", "--min-count", "2", "--workers", "1"]
+    assert learn_vectors.main(["--unlabeled", str(lines), "--out", str(out), *flags]) == 0
+    assert json.loads(out.with_name("sample.vec.json").read_text())["dim"] == WIDTH
+    assert read_vectors(out, ["", "[UNK]", "film"]).found[2]
+    return str(out)
+
+
+def _layers(model) -> list:
+    """Every layer of a model, nested models' included."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += _layers(layer)
+    return found
+
+
+def test_the_vectors_file_is_recorded_by_its_absolute_path_and_cannot_change_on_resume(tmp_path, monkeypatch):
+    from runfiles.cli import UsageError
+    from search.config import configs_from_args, parse_args, recorded_configs, resumed_configs
+
+    vectors = covering(tmp_path / "glove.txt")
+    monkeypatch.chdir(tmp_path)
+    search, data = configs_from_args(parse_args(["--data", str(SAMPLE), "--embeddings", "glove.txt"]))
+    assert data.embeddings == vectors and data.embeddings_format == "auto"
+    recorded = RunFacts(configs=recorded_configs(search, data, {}))
+    assert resumed_configs(parse_args(["--resume"]), recorded)[1] == data
+    with pytest.raises(UsageError, match="--embeddings, --embeddings-format cannot change on resume"):
+        resumed_configs(parse_args(["--resume", "--embeddings", "other.txt", "--embeddings-format", "glove"]), recorded)
