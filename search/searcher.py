@@ -104,6 +104,7 @@ class StudySearch(OptunaSearch):
         self._best: dict[str, float | None] = {}  # each trial's best objective value so far
         self._reported: dict[str, int] = {}
         self._latency = MedianLatency()
+        self._started = started_trials(self.study)  # counted once; each `ask` then adds one (`study_size`)
 
     @property
     def study(self) -> optuna.Study:
@@ -132,15 +133,17 @@ class StudySearch(OptunaSearch):
             self._best[trial_id] = again.best
             params = again.params
         else:
-            params = super().suggest(trial_id)
+            params = super().suggest(trial_id)  # the study's `ask`: a queued trial or a new one starts
+            self._started += 1
             save_sampler(self._run_dir, self.study.sampler, self.study_size())
         self._ledger.mid_epoch.add(trial_id)
         origin = self.asked[trial_id].user_attrs.get(ORIGIN)  # a configuration --warm-start queued
         return {**params, NUMBER: self.asked[trial_id].number, **({ORIGIN: origin} if origin else {})}
 
     def study_size(self) -> int:
-        """Trials the study holds, queued ones (the tutorial's, not yet started) excluded."""
-        return started_trials(self.study)
+        """Trials the study holds, queued ones (the tutorial's, not yet started) excluded: counted
+        from the study once, then one more per suggestion, so a suggestion costs no scan of the study."""
+        return self._started
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Report the trial's best value so far at this epoch (once per epoch)."""
