@@ -182,14 +182,22 @@ class StudySearch(OptunaSearch):
         value = self._best.get(trial_id) if study_state == optuna.trial.TrialState.COMPLETE else None
         self.study.tell(ot_trial, value, state=study_state)
         self.told.add(trial_id)
+        self.forget(trial_id)
+
+    def forget(self, trial_id: str) -> None:
+        """Drop what this searcher kept of a trial the study has been told of (its live study trial,
+        best value, last epoch reported), so its memory does not grow with the trials that ended;
+        `told` keeps the id, so late results of the trial are ignored."""
+        for kept in (self.asked, self._best, self._reported):
+            kept.pop(trial_id, None)
 
     def prune_unfinished(self, reason: str) -> list[tuple[int, dict]]:
         """Tell PRUNED every trial still running (the time budget ended them); their (number, params)."""
-        ended = [t for t in self.asked if t not in self.told]
+        ended = {t: (self.asked[t].number, self.asked[t].params) for t in self.asked if t not in self.told}
         for trial_id in ended:
             self._ledger.reasons[trial_id] = reason
             self.tell(trial_id, State.STOPPED_EARLY, reason)
-        return [(self.asked[t].number, self.asked[t].params) for t in ended]
+        return list(ended.values())
 
 
 # ---------------------------------------------------------------- the sampler's state

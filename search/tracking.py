@@ -174,6 +174,7 @@ class TrialTable(tune.Callback):
         if state in (State.DIVERGED, State.ERRORED):  # no value worth ranking
             row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
+        self.epochs.pop(row["trial_id"], None)  # its row holds their summary; epochs.csv keeps them
         self.write()
         self.progress.trial_ended(row, self.counts())
 

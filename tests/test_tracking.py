@@ -1,5 +1,5 @@
-"""The trial tables' cost per result stays the same as the search grows, and a resume rebuilds what
-the last few seconds before a kill did not write."""
+"""The trial tables' cost per result stays the same as the search grows, a resume rebuilds what
+the last few seconds before a kill did not write, and the searcher keeps nothing of ended trials."""
 
 import io
 from pathlib import Path
@@ -67,3 +67,25 @@ def test_a_resume_rebuilds_rows_the_driver_had_not_rewritten_from_epochs_csv(tmp
     write_rows(tmp_path / "trials.csv", trial_columns([p.name for p in SPACE]), [rows[0], stale])
     row = table_in(tmp_path, write_every_s=0).rows[rows[1]["trial_id"]]
     assert row["epochs"] == EPOCHS and row["best_epoch"] == str(EPOCHS) and row["val_accuracy"] == "0.54"
+
+
+def test_the_searcher_keeps_nothing_of_the_trials_the_study_was_told_of(tmp_path):
+    import optuna
+
+    from search.searcher import StudySearch
+    from search.space import optuna_space
+
+    (tmp_path / "tune").mkdir()
+    searcher = StudySearch(
+        optuna_space(SPACE), RunDir(tmp_path), Ledger(examples_per_epoch=1), optuna.samplers.RandomSampler(seed=0), [], [], 30
+    )
+    for number in range(30):
+        trial_id = f"t{number}"
+        assert searcher.suggest(trial_id)[NUMBER] == number
+        for epoch in (1, 2):
+            searcher.on_trial_result(trial_id, {"val_accuracy": 0.5 + epoch / 10, "epoch": epoch})
+        searcher.on_trial_complete(trial_id, {"val_accuracy": 0.7, "epoch": 2})
+        searcher.on_trial_result(trial_id, {"val_accuracy": 0.9, "epoch": 3})  # late: ignored
+    assert searcher.asked == {} and searcher._best == {} and searcher._reported == {}
+    assert searcher.study_size() == 30 and len(searcher.told) == 30
+    assert [t.value for t in searcher.study.trials] == [0.7] * 30
