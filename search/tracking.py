@@ -175,7 +175,7 @@ class TrialTable(tune.Callback):
             row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
         self.epochs.pop(row["trial_id"], None)  # its row holds their summary; epochs.csv keeps them
-        self.write()
+        self.write(now=True)  # how a trial ended is never left to a later rewrite
         self.progress.trial_ended(row, self.counts())
 
     def _relative(self, path: str | None) -> str:

@@ -24,7 +24,7 @@ from models import kernels, lstm_for
 from runfiles.cli import UsageError
 from runfiles.documents import LstmFacts, Resources, RunFacts
 from runfiles.io import read_rows, write_rows
-from runfiles.layout import Objective, RunDir, State, as_float, trial_id
+from runfiles.layout import ADDED, Objective, RunDir, State, as_float, trial_id
 from search import internals, warm
 from search.cluster import storage_path
 from search.config import SearchConfig
@@ -258,7 +258,8 @@ def reconcile(run_dir: RunDir, objective: Objective) -> list[Unfinished]:
     rows = {int(row["number"]): row for row in table}
     unfinished = []
     for trial in open_study(run_dir).get_trials(deepcopy=False):
-        if trial.number not in rows and table:
+        started = trial.state != optuna.trial.TrialState.WAITING and ADDED not in trial.user_attrs  # not queued, not added
+        if trial.number not in rows and table and started:
             rows[trial.number] = {"trial_id": trial_id(trial.number), "number": trial.number, **trial.params}
             rows[trial.number]["state"] = State.PENDING
             table.append(rows[trial.number])
