@@ -1,8 +1,8 @@
 """The run directory's trial tables, kept current while Tune runs (see docs/run-directory.md).
 
 `TrialTable` is a Tune callback on the driver: it appends a row to epochs.csv for every
-reported epoch and rewrites trials.csv (and the scheduler's state) at most every
-`TABLE_WRITE_EVERY_S` seconds while trials start, report, checkpoint or end, and once more
+reported epoch and rewrites trials.csv (and the scheduler's state) when a trial ends, at most
+every `TABLE_WRITE_EVERY_S` seconds while trials start, report or checkpoint, and once more
 when Tune stops, so its cost per result does not grow with the number of trials. A driver
 killed outright loses at most the last few seconds of trials.csv; epochs.csv and the study
 keep them, and a resume rebuilds the rows from those (`TrialTable.reload`,
