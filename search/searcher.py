@@ -104,6 +104,7 @@ class StudySearch(OptunaSearch):
         self._best: dict[str, float | None] = {}  # each trial's best objective value so far
         self._reported: dict[str, int] = {}
         self._latency = MedianLatency()
+        self._started = started_trials(self.study)  # counted once; each `ask` then adds one (`study_size`)
 
     @property
     def study(self) -> optuna.Study:
@@ -132,15 +133,17 @@ class StudySearch(OptunaSearch):
             self._best[trial_id] = again.best
             params = again.params
         else:
-            params = super().suggest(trial_id)
+            params = super().suggest(trial_id)  # the study's `ask`: a queued trial or a new one starts
+            self._started += 1
             save_sampler(self._run_dir, self.study.sampler, self.study_size())
         self._ledger.mid_epoch.add(trial_id)
         origin = self.asked[trial_id].user_attrs.get(ORIGIN)  # a configuration --warm-start queued
         return {**params, NUMBER: self.asked[trial_id].number, **({ORIGIN: origin} if origin else {})}
 
     def study_size(self) -> int:
-        """Trials the study holds, queued ones (the tutorial's, not yet started) excluded."""
-        return started_trials(self.study)
+        """Trials the study holds, queued ones (the tutorial's, not yet started) excluded: counted
+        from the study once, then one more per suggestion, so a suggestion costs no scan of the study."""
+        return self._started
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Report the trial's best value so far at this epoch (once per epoch)."""
@@ -179,14 +182,22 @@ class StudySearch(OptunaSearch):
         value = self._best.get(trial_id) if study_state == optuna.trial.TrialState.COMPLETE else None
         self.study.tell(ot_trial, value, state=study_state)
         self.told.add(trial_id)
+        self.forget(trial_id)
+
+    def forget(self, trial_id: str) -> None:
+        """Drop what this searcher kept of a trial the study has been told of (its live study trial,
+        best value, last epoch reported), so its memory does not grow with the trials that ended;
+        `told` keeps the id, so late results of the trial are ignored."""
+        for kept in (self.asked, self._best, self._reported):
+            kept.pop(trial_id, None)
 
     def prune_unfinished(self, reason: str) -> list[tuple[int, dict]]:
         """Tell PRUNED every trial still running (the time budget ended them); their (number, params)."""
-        ended = [t for t in self.asked if t not in self.told]
+        ended = {t: (self.asked[t].number, self.asked[t].params) for t in self.asked if t not in self.told}
         for trial_id in ended:
             self._ledger.reasons[trial_id] = reason
             self.tell(trial_id, State.STOPPED_EARLY, reason)
-        return [(self.asked[t].number, self.asked[t].params) for t in ended]
+        return list(ended.values())
 
 
 # ---------------------------------------------------------------- the sampler's state

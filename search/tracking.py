@@ -1,8 +1,12 @@
 """The run directory's trial tables, kept current while Tune runs (see docs/run-directory.md).
 
 `TrialTable` is a Tune callback on the driver: it appends a row to epochs.csv for every
-reported epoch and rewrites trials.csv whenever a trial starts, reports, checkpoints or
-ends, so a report can be built from the files at any moment. A trial's state comes from
+reported epoch and rewrites trials.csv (and the scheduler's state) when a trial ends, at most
+every `TABLE_WRITE_EVERY_S` seconds while trials start, report or checkpoint, and once more
+when Tune stops, so its cost per result does not grow with the number of trials. A driver
+killed outright loses at most the last few seconds of trials.csv; epochs.csv and the study
+keep them, and a resume rebuilds the rows from those (`TrialTable.reload`,
+`search.tuner.reconcile`). A trial's state comes from
 Tune's own events (started, ended, raised) plus why it ended: the scheduler's reason for
 stopping it, or the trial's own report that its loss diverged; `search.searcher.trial_ending`
 classifies it, for this table and the study alike. `TrialsToMLflow` (with --mlflow) sends
@@ -44,6 +48,8 @@ from search.searcher import NUMBER, trial_ending
 from search.space import preset_of
 
 EPOCH_NAMES = names(EPOCH_COLUMNS)
+TABLE_WRITE_EVERY_S = 2.0
+"""Seconds at least between two rewrites of trials.csv while Tune runs (a rewrite costs O(trials))."""
 MEMORY_CUT = ("review_tokens", "reviews_cut")
 """What a trial reports of the reviews its memory cut (search.train.review_tokens), kept in trials.csv."""
 
@@ -61,7 +67,9 @@ class TrialTable(tune.Callback):
         progress: Progress,
         objective: Objective = OBJECTIVE,
         max_latency_ms: float | None = None,
+        write_every_s: float = TABLE_WRITE_EVERY_S,
     ):
+        self.write_every_s, self.written_at, self.stale_checkpoints = write_every_s, -math.inf, set()
         self.run_dir, self.space, self.ledger, self.scheduler = run_dir, tuple(space), ledger, scheduler
         self.objective, self.max_latency_ms = objective, max_latency_ms
         self.param_names = [p.name for p in self.space]
@@ -81,6 +89,9 @@ class TrialTable(tune.Callback):
             self.epochs[row["trial_id"]].append(row)
         if epochs and list(epochs[0]) != EPOCH_NAMES:  # written with other columns: appended rows must line up
             write_rows(self.run_dir.epochs_csv, EPOCH_NAMES, epochs)
+        for key, row in self.rows.items():  # rows the driver had not written yet when it stopped
+            if self.epochs.get(key) and _lags(row, self.epochs[key]):
+                row.update(summarize(self.epochs[key], self.objective, self.max_latency_ms))
 
     # ------------------------------------------------------------ Tune's hooks
 
@@ -102,7 +113,6 @@ class TrialTable(tune.Callback):
             row["setup_s"] = result["setup_s"]
         row.update(summarize(self.epochs[row["trial_id"]], self.objective, self.max_latency_ms))
         self.write()
-        self.scheduler.save(str(scheduler_path(self.run_dir)))
         self.progress.epoch(row, self.ledger.used)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
@@ -113,9 +123,11 @@ class TrialTable(tune.Callback):
         row["checkpoint"] = path
         if str(trial.last_result.get("epoch")) == str(row.get("best_epoch")):
             row["best_checkpoint"] = path
+        self.stale_checkpoints |= before - {row["checkpoint"], row["best_checkpoint"], "", None}
         self.write()
-        for stale in before - {row["checkpoint"], row["best_checkpoint"], "", None}:
-            delete_checkpoint(self.run_dir, stale)
+
+    def on_experiment_end(self, trials, **info):
+        self.write(now=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._end(trial)
@@ -162,7 +174,8 @@ class TrialTable(tune.Callback):
         if state in (State.DIVERGED, State.ERRORED):  # no value worth ranking
             row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
-        self.write()
+        self.epochs.pop(row["trial_id"], None)  # its row holds their summary; epochs.csv keeps them
+        self.write(now=True)  # how a trial ended is never left to a later rewrite
         self.progress.trial_ended(row, self.counts())
 
     def _relative(self, path: str | None) -> str:
@@ -179,16 +192,35 @@ class TrialTable(tune.Callback):
         for row in rows:
             row.update(state=state, reason=reason.format(epochs=row.get("epochs") or 0))
             row["ended_at"] = row.get("ended_at") or time.time()
-        self.write()
+        self.write(now=True)
 
-    def write(self) -> None:
+    def write(self, now: bool = False) -> None:
+        """Rewrite trials.csv and save the scheduler's state, unless `now` is False and the last
+        rewrite is under `write_every_s` seconds old; then delete the checkpoints no row names any more
+        (only once the file no longer names them, so a resume never looks for a deleted one)."""
+        if not now and time.monotonic() - self.written_at < self.write_every_s:
+            return
         ordered = sorted(self.rows.values(), key=lambda r: int(r["number"]))
         write_rows(self.run_dir.trials_csv, trial_columns(self.param_names), ordered)
+        if self.scheduler is not None:
+            self.scheduler.save(str(scheduler_path(self.run_dir)))
+        self.written_at = time.monotonic()
+        for stale in self.stale_checkpoints:
+            delete_checkpoint(self.run_dir, stale)
+        self.stale_checkpoints.clear()
 
     def counts(self) -> dict[str, int]:
         """Trials per state, plus "total"."""
         states = [str(row["state"]) for row in self.rows.values()]
         return {s.value: states.count(s.value) for s in State} | {"total": len(states)}
+
+
+def _lags(row: dict, epochs: list[dict]) -> bool:
+    """Whether a trials.csv row misses epochs that epochs.csv holds (written after the row's last rewrite);
+    a diverged or errored trial's emptied values stay empty."""
+    if str(row.get("state")) in (State.DIVERGED, State.ERRORED):
+        return False
+    return as_float(row.get("epochs")) != max(as_float(e["epoch"]) for e in epochs)
 
 
 def _uri(checkpoint) -> str:

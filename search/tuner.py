@@ -24,7 +24,7 @@ from models import kernels, lstm_for
 from runfiles.cli import UsageError
 from runfiles.documents import LstmFacts, Resources, RunFacts
 from runfiles.io import read_rows, write_rows
-from runfiles.layout import Objective, RunDir, State, as_float, trial_id
+from runfiles.layout import ADDED, Objective, RunDir, State, as_float, trial_id
 from search import internals, warm
 from search.cluster import storage_path
 from search.config import SearchConfig
@@ -251,12 +251,18 @@ def reconcile(run_dir: RunDir, objective: Objective) -> list[Unfinished]:
     """The study's unfinished trials, and trials.csv brought in line with the study.
 
     A trial the study ended but the table still shows running (the driver stopped between
-    the two writes) takes the study's state and reason.
+    the two writes) takes the study's state and reason; one the table does not hold yet (trials.csv
+    is rewritten every few seconds, `search.tracking.TABLE_WRITE_EVERY_S`) gets a row from the study.
     """
     table = read_rows(run_dir.trials_csv)
     rows = {int(row["number"]): row for row in table}
     unfinished = []
     for trial in open_study(run_dir).get_trials(deepcopy=False):
+        started = trial.state != optuna.trial.TrialState.WAITING and ADDED not in trial.user_attrs  # not queued, not added
+        if trial.number not in rows and table and started:
+            rows[trial.number] = {"trial_id": trial_id(trial.number), "number": trial.number, **trial.params}
+            rows[trial.number]["state"] = State.PENDING
+            table.append(rows[trial.number])
         row = rows.get(trial.number)
         if trial.state == optuna.trial.TrialState.RUNNING:
             unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), best_reported(trial, objective)))

@@ -24,6 +24,9 @@ FIGURES = {
     "driver_rss_growth_mb",
     "driver_maxrss_mb",
     "tables_s",
+    "tables_ms_per_result",
+    "minimum_s",
+    "wall_to_minimum",
 }
 
 
@@ -50,6 +53,7 @@ def test_growth_compares_the_largest_count_with_the_smallest():
         "outside_trials_ms_per_trial": 50.0,
         "searcher_s": 1.0,
         "tables_s": 1.0,
+        "tables_ms_per_result": 2.5,
         "driver_rss_peak_mb": 900.0,
         "driver_rss_growth_mb": 10.0,
     }
@@ -61,6 +65,33 @@ def test_growth_compares_the_largest_count_with_the_smallest():
     assert ratios["driver_rss_peak_mb"] == pytest.approx(1.1) and ratios["driver_rss_growth_mb"] == 0
     assert scale.growth(dict(small, driver_rss_growth_mb=0.0), large)["ratios"]["driver_rss_growth_mb"] is None
     assert "100 -> 1000 trials (10.00x)" in scale.describe_growth(scale.growth(small, large))
+
+
+def test_the_size_table_gives_each_count_its_ratio_to_the_theoretical_minimum():
+    one = {
+        "trials": 100,
+        "wall_s": 12.0,
+        "minimum_s": 3.0,
+        "wall_to_minimum": 4.0,
+        "outside_trials_ms_per_trial": 379.0,
+        "tables_ms_per_result": 1.25,
+        "driver_rss_growth_mb": 21.0,
+    }
+    lines = scale.describe_sizes({"100": one, "1000": dict(one, trials=1000, wall_to_minimum=None)}).splitlines()
+    assert lines[1] == "[scale] 100 | 12.0 | 3.0 | 4.00x | 379 | 1.25 | 21" and " | n/a | " in lines[2]
+
+
+def test_the_minimum_is_the_trials_work_over_the_slots():
+    class Result:
+        def __init__(self, work_s):
+            self.metrics, self.error = {"work_s": work_s, "busy_s": work_s, "training_iteration": 2}, None
+
+    class Rss:
+        start_mb, peak_mb = 100.0, 110.0
+
+    config = scale.ScaleConfig(trials=4, iterations=2, concurrency=2)
+    one = scale.figures(config, [Result(1.0)] * 4, 5.0, Rss(), 0.5)
+    assert one["minimum_s"] == 2.0 and one["wall_to_minimum"] == 2.5 and one["outside_trials_ms_per_trial"] == 1500
 
 
 def test_score_peaks_at_the_best_learning_rate_and_rises_with_iterations():

@@ -7,7 +7,7 @@ import pkgutil
 import pytest
 
 import tools
-from tools import tablebench, vectorsbench
+from tools import tablebench, tpecost, vectorsbench
 
 from conftest import SAMPLE
 
@@ -15,7 +15,7 @@ TOOLS = sorted(module.name for module in pkgutil.iter_modules(tools.__path__))
 
 
 def test_the_tools_room_lists_every_tool():
-    assert TOOLS == ["bench", "regimes", "scale", "splitcheck", "stepmemory", "tablebench", "vectorsbench"]
+    assert TOOLS == ["bench", "regimes", "scale", "splitcheck", "stepmemory", "tablebench", "tpecost", "vectorsbench"]
     assert [name for name in TOOLS if f"python -m tools.{name} " not in tools.__doc__] == []
 
 
@@ -48,3 +48,15 @@ def test_the_vectors_benchmark_reads_both_ways_in_child_processes(tmp_path, caps
         assert line.split()[0] == name and "MiB peak" in line and line.endswith("coverage 94.8%")
     assert printed[-2] == "same matrix: True" and printed[-1].startswith("gensim / stream: ")
     assert [path.name for path in tmp_path.iterdir()] == ["vectors-3000x10.vec"]
+
+
+def test_the_tpe_cost_times_suggestions_on_studies_of_each_size(capsys):
+    assert tpecost.main(["--trials", "12", "3", "--asks", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" ms ")[0].split(":")[0] for line in lines] == ["[tpe] 3 trials", "[tpe] 12 trials"]
+    assert all(float(line.split(": ")[1].split(" ms")[0]) > 0 for line in lines)
+
+
+def test_the_tpe_cost_refuses_a_study_of_no_trials(capsys):
+    assert tpecost.main(["--trials", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --trials 0 is invalid: expected an integer >= 1"

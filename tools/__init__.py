@@ -4,6 +4,7 @@ Each module is a command of its own (its docstring says what it does and how to 
 
     python -m tools.bench        the trial pipeline against the tutorial's; a finished search's training share (--overhead)
     python -m tools.scale        the search driver at scale, with trials that only sleep
+    python -m tools.tpecost      Optuna's TPE alone: milliseconds per suggestion as the study grows
     python -m tools.stepmemory   one training and one evaluation step's memory against search.memory's estimate
     python -m tools.tablebench   reading and preparing a large table, as CSV and as Parquet
     python -m tools.splitcheck   how much of its movies validation shares with training

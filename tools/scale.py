@@ -1,7 +1,7 @@
 """Benchmark the search driver at scale: many trials that only sleep, scheduled as `search.run`
 schedules real ones (Ray Tune, Optuna's TPE on a SQLite study, ASHA) on a local Ray.
 
-    python -m tools.scale --trials 100 1000 --json scale.json
+    python -m tools.scale --trials 100 1000 5000 --json scale.json
 
 Each trial runs `sleeper`: --iterations iterations of --sleep seconds, each reporting a
 validation accuracy that depends on the trial's learning rate and grows with the iteration,
@@ -10,8 +10,10 @@ is the driver. For each trial count, in a fresh process so Ray and peak memory s
 it prints the wall time, the driver's peak memory (RSS) and how much it grew during the
 search, the share of the trial slots' time (wall time x concurrent trials) not spent on the
 trials' own work (their sleeps), the time trials waited inside `tune.report` for the driver,
-and the searcher's own time. Given two or more counts, it then prints how each figure grew
-from the smallest count to the largest.
+the searcher's own time and the trial tables' (in all and per reported result), and, as Ray
+Tune's scalability table does, the theoretical minimum (the trials' own work divided by the
+slots) with the ratio of the wall time to it. Given two or more counts, it then prints one row
+per count and how each figure grew from the smallest count to the largest.
 """
 
 from __future__ import annotations
@@ -203,18 +205,23 @@ def measure(config: ScaleConfig) -> dict:
                 started = time.perf_counter()
                 results = tuner.fit()
                 wall_s = time.perf_counter() - started
-            return figures(config, results, wall_s, rss, getattr(searcher, "seconds", 0.0)) | {
-                "tables_s": getattr(table, "seconds", 0.0)
-            }
+            return with_tables(figures(config, results, wall_s, rss, getattr(searcher, "seconds", 0.0)), table)
     finally:
         ray.shutdown()
+
+
+def with_tables(one: dict, table) -> dict:
+    """`one` with the trial tables' time: in all (`tables_s`) and per reported result (`tables_ms_per_result`)."""
+    tables_s = getattr(table, "seconds", 0.0)
+    return one | {"tables_s": tables_s, "tables_ms_per_result": 1000 * tables_s / max(one["reports"], 1)}
 
 
 def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, searcher_s: float) -> dict:
     """What one search cost the driver, from Tune's results and the measurements around it."""
     finals = [r.metrics for r in results if r.metrics]
     work_s = sum(m["work_s"] for m in finals)
-    slots_s = wall_s * min(config.concurrency, config.trials)
+    slots = min(config.concurrency, config.trials)
+    slots_s, minimum_s = wall_s * slots, work_s / slots
     return {
         "config": asdict(config),
         "trials": len(results),
@@ -226,6 +233,8 @@ def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, search
         "report_wait_s": sum(m["busy_s"] - m["work_s"] for m in finals),
         "outside_trials_share": 1 - work_s / slots_s,
         "outside_trials_ms_per_trial": 1000 * (slots_s - work_s) / len(results),
+        "minimum_s": minimum_s,
+        "wall_to_minimum": wall_s / minimum_s if minimum_s else None,
         "searcher_s": searcher_s,
         "searcher_share": searcher_s / wall_s,
         "driver_rss_before_mb": rss.start_mb,
@@ -246,12 +255,25 @@ def growth(small: dict, large: dict) -> dict:
         "outside_trials_ms_per_trial",
         "searcher_s",
         "tables_s",
+        "tables_ms_per_result",
         "driver_rss_peak_mb",
         "driver_rss_growth_mb",
     )
     ratios = {name: large[name] / small[name] if small[name] else None for name in names}
     ratios["searcher_s_per_trial"] = ratios["searcher_s"] / ratios["trials"] if ratios["searcher_s"] else None
     return {"from_trials": small["trials"], "to_trials": large["trials"], "ratios": ratios}
+
+
+def describe_sizes(by_count: dict[str, dict]) -> str:
+    """Ray's scalability table for the counts measured: per count, wall time, the theoretical minimum
+    (the trials' work divided by the slots), their ratio, and the time per trial outside the trials' work."""
+    lines = ["[scale] trials | wall s | minimum s | wall/minimum | outside ms/trial | tables ms/result | RSS growth MB"]
+    for one in by_count.values():
+        lines.append(
+            f"[scale] {one['trials']} | {one['wall_s']:.1f} | {one['minimum_s']:.1f} | {ratio_text(one['wall_to_minimum'])}"
+            f" | {one['outside_trials_ms_per_trial']:.0f} | {one['tables_ms_per_result']:.2f} | {one['driver_rss_growth_mb']:.0f}"
+        )
+    return "\n".join(lines)
 
 
 def measure_in_child(config: ScaleConfig) -> dict:
@@ -281,23 +303,28 @@ def measure_in_child(config: ScaleConfig) -> dict:
         return json.loads(out.read_text())[str(config.trials)]
 
 
+def ratio_text(value: float | None) -> str:
+    """A ratio as "12.34x", or "n/a" where it has no denominator."""
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
 def describe(one: dict) -> str:
+    """One trial count's figures in one line."""
     return (
         f"[scale] {one['trials']} trials ({one['stopped_early']} stopped early, {one['errored']} errored, "
-        f"{one['reports']} reports): wall {one['wall_s']:.1f} s; outside trials' work "
+        f"{one['reports']} reports): wall {one['wall_s']:.1f} s, theoretical minimum {one['minimum_s']:.1f} s "
+        f"(the trials' work / the slots), ratio {ratio_text(one['wall_to_minimum'])}; outside trials' work "
         f"{100 * one['outside_trials_share']:.1f}% of the slots' time ({one['outside_trials_ms_per_trial']:.0f} ms/trial), "
         f"trials waiting in tune.report {one['report_wait_s']:.1f} s; "
         f"searcher {one['searcher_s']:.1f} s ({100 * one['searcher_share']:.1f}% of wall); trial tables "
-        f"{one['tables_s']:.1f} s; driver RSS peak "
+        f"{one['tables_s']:.1f} s ({one['tables_ms_per_result']:.2f} ms per result); driver RSS peak "
         f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search)"
     )
 
 
 def describe_growth(g: dict) -> str:
-    r = g["ratios"]
-
-    def ratio(name: str) -> str:
-        return "n/a" if r[name] is None else f"{r[name]:.2f}x"
+    """How the figures grew from the smallest count to the largest, in one line."""
+    ratio = lambda name: ratio_text(g["ratios"][name])
 
     return (
         f"[scale] {g['from_trials']} -> {g['to_trials']} trials ({ratio('trials')}): wall {ratio('wall_s')}, "
@@ -349,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(by_count[str(configs[0].trials)]), flush=True)
     else:
         by_count = {str(c.trials): measure_in_child(c) for c in configs}
+        print(describe_sizes(by_count), flush=True)
         by_count["growth"] = growth(by_count[str(configs[0].trials)], by_count[str(configs[-1].trials)])
         print(describe_growth(by_count["growth"]), flush=True)
     if args.json is not None:

@@ -1,0 +1,76 @@
+"""Optuna's own share of a suggestion: how long TPE takes to propose one configuration of the
+project's search space as the study grows, apart from Ray Tune and the project's wrapper.
+
+    python -m tools.tpecost --trials 100 1000
+
+For each size, a SQLite study as `search.run` keeps (study.db) is filled with that many finished
+trials of random configurations and values (`Study.add_trial`, no sampling), then TPE (the
+project's `search.searcher.new_sampler`) proposes --asks configurations, each told back; it prints
+the median milliseconds per proposal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runfiles.cli import UsageError
+
+
+def filled_study(folder: Path, trials: int, seed: int):
+    """A SQLite study in `folder` holding `trials` finished trials of random configurations."""
+    import optuna
+
+    from search.space import SPACE, optuna_space
+
+    space, sampler = optuna_space(SPACE), optuna.samplers.RandomSampler(seed=seed)
+    study = optuna.create_study(storage=f"sqlite:///{folder / 'study.db'}", direction="maximize", sampler=sampler)
+    for number in range(trials):
+        trial = study.ask(space)
+        study.tell(trial, 0.5 + 0.4 * ((number * 7919) % 1000) / 1000)
+    return study, space
+
+
+def ms_per_suggestion(trials: int, asks: int, seed: int = 0) -> float:
+    """Median milliseconds TPE takes to propose one configuration on a study of `trials` trials."""
+    import optuna
+
+    from search.searcher import new_sampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="tpe-") as scratch:
+        study, space = filled_study(Path(scratch), trials, seed)
+        study.sampler = new_sampler(seed, startup_trials=10)
+        times = []
+        for _ in range(asks):
+            started = time.perf_counter()
+            trial = study.ask(space)
+            times.append(1000 * (time.perf_counter() - started))
+            study.tell(trial, 0.6)
+        return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.tpecost", description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, nargs="+", default=[100, 1000], help="study sizes (default: %(default)s)")
+    parser.add_argument("--asks", type=int, default=20, help="proposals timed per size (default: %(default)s)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        for name, value in (("trials", min(args.trials)), ("asks", args.asks)):
+            if value < 1:
+                raise UsageError(f"--{name} {value} is invalid: expected an integer >= 1")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for trials in sorted(set(args.trials)):
+        ms = ms_per_suggestion(trials, args.asks)
+        print(f"[tpe] {trials} trials: {ms:.1f} ms per suggestion (median of {args.asks})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
