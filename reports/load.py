@@ -19,6 +19,7 @@ import pandas as pd
 from runfiles import predictions
 from runfiles.documents import Baseline, Benchmark, RunFacts, Summary
 from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
+from runfiles.study import read_only_study
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
 TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)
@@ -169,9 +170,7 @@ def read_study(path: Path, name: str = STUDY_NAME):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        # Read-only: the report must never create or migrate the driver's database.
-        storage = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
-        stored = optuna.load_study(study_name=name, storage=storage)
+        stored = read_only_study(path, name)  # the report never creates or migrates the driver's database
         copy = optuna.create_study(directions=stored.directions)
         copy.add_trials(stored.get_trials(deepcopy=False))
         return copy, ""
