@@ -22,7 +22,7 @@ from reports.compare import assemble_comparison
 from reports.load import ReportError, Run, load
 from reports.sections import Report
 from runfiles.io import replace_dir, staging_dir
-from runfiles.layout import RunDir
+from runfiles.layout import RunDir, State
 
 __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load", "ReportError"]
 
@@ -36,7 +36,7 @@ def build(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """
     run = load(run_dir)
     if out is not None:
-        _check_comparison_out(Path(out), [run])
+        _check_out(Path(out), [run], "report")
     html, pictures = assemble(run)
     return _write_page(RunDir(run_dir).report if out is None else Path(out), html, pictures)
 
@@ -44,23 +44,46 @@ def build(run_dir: str | Path, out: str | Path | None = None) -> Path:
 def build_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
     """Write OUT/index.html comparing the runs, with its PNGs; return the path of index.html.
 
-    Raises ReportError, before anything is written, when fewer than two runs are given, one is
-    not a run directory, or OUT is not a folder a comparison may replace (absent, empty, or an
-    earlier comparison: index.html and PNGs only). OUT is replaced at once, and left as it was
-    when anything fails.
+    Raises ReportError, before anything is written, when fewer than two runs are given, a run is
+    named twice, one is not a run directory or has no trial that ended yet, or OUT is not a folder
+    a comparison may replace (absent, empty, or an earlier comparison: index.html and PNGs only).
+    OUT is replaced at once, and left as it was when anything fails.
     """
     if len(run_dirs) < 2:
         raise ReportError(
             f"compare needs at least 2 run directories, got {len(run_dirs)}" + (f" ({run_dirs[0]})" if run_dirs else "")
         )
+    _refuse_a_run_named_twice(run_dirs)
     runs = [load(run_dir) for run_dir in run_dirs]
+    for run in runs:
+        if not any(state in ENDED for state in run.trials.get("state", [])):
+            raise ReportError(
+                f"{run.run_dir}: no trial has ended there ({RunDir(run.run_dir).trials_csv.name} holds none); "
+                "compare runs that each have a finished trial"
+            )
     out = Path(out)
-    _check_comparison_out(out, runs)
+    _check_out(out, runs, "comparison")
     html, pictures = assemble_comparison(runs)
     return _write_page(out, html, pictures)
 
 
-def _check_comparison_out(out: Path, runs: list[Run]) -> None:
+ENDED = {state.value for state in State if state.ended}
+"""trials.csv's states of a trial that ended (with a value or not): a run is compared once it has one."""
+
+
+def _refuse_a_run_named_twice(run_dirs: list[str | Path]) -> None:
+    """ReportError naming the first run directory given twice (the same folder, however it is written)."""
+    seen: dict[Path, str | Path] = {}
+    for run_dir in run_dirs:
+        resolved = Path(run_dir).resolve()
+        if resolved in seen:
+            raise ReportError(f"{seen[resolved]} and {run_dir} are the same run ({resolved}); name each run once")
+        seen[resolved] = run_dir
+
+
+def _check_out(out: Path, runs: list[Run], what: str) -> None:
+    """ReportError unless OUT may receive a `what` ("report" or "comparison") of `runs`: a folder
+    of its own, absent, empty or holding an earlier one (index.html and PNGs)."""
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out} is a file; choose a folder")
     for run in runs:
@@ -70,7 +93,7 @@ def _check_comparison_out(out: Path, runs: list[Run]) -> None:
         others = sorted(p.name for p in out.iterdir() if p.name != "index.html" and p.suffix != ".png")
         if others:
             raise ReportError(
-                f"--out {out} holds other files ({', '.join(others[:3])}); choose an empty folder or an earlier report's"
+                f"--out {out} holds other files ({', '.join(others[:3])}); choose an empty folder or an earlier {what}'s"
             )
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from runfiles import predictions
 from runfiles.documents import Baseline, Benchmark, RunFacts, Summary
 from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
+from runfiles.study import read_only_study, study_problem
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
 TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)
@@ -165,13 +166,14 @@ def read_study(path: Path, name: str = STUDY_NAME):
     """The persisted Optuna study `name` (run.json's "study") copied into memory, or (None, why not)."""
     if not path.is_file():
         return None, f"{path.name} is absent (the driver has not written the study yet, or the run predates it)"
+    problem = study_problem(path, name)
+    if problem:
+        return None, f"{path.name} could not be read: it {problem}"
     try:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        # Read-only: the report must never create or migrate the driver's database.
-        storage = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
-        stored = optuna.load_study(study_name=name, storage=storage)
+        stored = read_only_study(path, name)  # the report never creates or migrates the driver's database
         copy = optuna.create_study(directions=stored.directions)
         copy.add_trials(stored.get_trials(deepcopy=False))
         return copy, ""

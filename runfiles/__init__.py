@@ -7,5 +7,6 @@ run directory without importing TensorFlow, Ray or pandas:
   objective, the search-space parameter and the one ranking rule;
 - `runfiles.io`: atomic readers and writers of its JSON documents and CSV tables;
 - `runfiles.documents`: run.json, summary.json, baseline.json and certify.csv as typed documents;
+- `runfiles.study`: study.db read without writing it (Optuna imported only when a study is loaded);
 - `runfiles.cli`: command lines derived from typed configs, and one-line errors.
 """

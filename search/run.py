@@ -47,6 +47,7 @@ from search.data import DataConfig, DataError, check_source, data_fingerprint, p
 from search.export import library_versions
 from search.mlflow_tracking import check_tracking
 from search.session import (
+    OWN_VECTORS_BACK,
     Session,
     build_report,
     check_same_data,
@@ -109,7 +110,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         if args.resume:
             where = f"--data {data_config.source}" if "source" in vars(args) else f"the run's data, {data_config.source},"
             advice = "give --data the path of the run's own data, or start a new run with another --out"
-            check_same_vectors(data_config, recorded, "--resume")
+            check_same_vectors(data_config, recorded, "--resume", f"{OWN_VECTORS_BACK}, or start a new run with another --out")
             check_same_data(data_config, recorded, f"--resume: {where}", advice)
         else:
             source_fingerprint(data_config.source)

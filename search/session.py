@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from models.config import logits_for
 from runfiles.cli import UsageError, fail, machine_fault
@@ -225,24 +226,27 @@ def ray_failure(search: SearchConfig, failure: str) -> str:
     return f"Ray could not start on this machine ({failure})"
 
 
-def check_same_vectors(data_config: DataConfig, recorded: RunFacts, prog: str) -> None:
+OWN_VECTORS_BACK = "put the run's own file back there"
+"""What makes a run's word vectors what it trained with again, for a command that can only read them
+where run.json records them (python -m search.certify, search.baseline)."""
+
+
+def check_same_vectors(data_config: DataConfig, recorded: RunFacts, prog: str, advice: str = OWN_VECTORS_BACK) -> None:
     """A run goes on only with the word vectors it started with: the same sha256 as run.json's
-    (`EmbeddingFacts.sha256`). Raises UsageError, one line naming `prog` and the file (changed or gone)."""
-    from search.data.vectors import FLAG, file_fingerprint, sniff
+    (`EmbeddingFacts.sha256`). Raises UsageError, one line naming `prog` and the file (changed or
+    gone), then `advice`: what would work in the command `prog` names."""
+    from search.data.vectors import FLAG, file_fingerprint
 
     vectors = recorded.data.embeddings
     if not data_config.embeddings or vectors is None or not vectors.sha256:
         return
-    try:
-        sniff(data_config.embeddings, data_config.embeddings_format)  # one line for a file that is gone
-    except DataError as error:
-        raise UsageError(f"{prog}: {error}") from None
+    if not Path(data_config.embeddings).is_file():
+        raise UsageError(f"{prog}: {FLAG} {data_config.embeddings}, the vectors file this run trained with, is gone; {advice}")
     found = file_fingerprint(data_config.embeddings)
     if found != vectors.sha256:
         raise UsageError(
             f"{prog}: {FLAG} {data_config.embeddings} is not the vectors file this run trained with (sha256 "
-            f"{found[:12]}... here, {vectors.sha256[:12]}... in run.json); put the run's own file back, or start a new run "
-            "with another --out"
+            f"{found[:12]}... here, {vectors.sha256[:12]}... in run.json); {advice}"
         )
 
 

@@ -25,6 +25,7 @@ trial id) as a user attribute in the study; trials.csv's origin column, run.json
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from runfiles.documents import RunFacts, Summary, WarmSource
 from runfiles.io import read_rows
 from runfiles.layout import ADDED, ORIGIN, STUDY_NAME, Objective, Param, RunDir, rank_key
 from runfiles.lock import refuse_if_held
+from runfiles.study import read_only_study, study_problem
 from search.config import WARM_FLAG as FLAG
 from search.config import WARM_START_TOP
 from search.config import WARM_TOP_FLAG as TOP_FLAG
@@ -47,6 +49,8 @@ class WarmRun:
     facts: RunFacts
     why_configurations: str = ""
     """Why only its configurations are taken (other data, another objective); empty: its trials enter the study."""
+    trials: tuple = ()
+    """Its study's trials (`optuna.trial.FrozenTrial`s, in order of number), read once, read-only."""
 
     @property
     def takes_trials(self) -> bool:
@@ -55,11 +59,14 @@ class WarmRun:
 
 
 def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: int = WARM_START_TOP) -> list[WarmRun]:
-    """The earlier runs named by --warm-start, each a finished or stopped run no driver holds.
+    """The earlier runs named by --warm-start, each a finished or stopped run no driver holds,
+    with its study's trials read (read-only: an earlier run is never written).
 
     `fingerprint` is the new run's data fingerprint (`search.data.data_fingerprint`), `objective`
     its ranking. Raises UsageError, one line naming the flag and the path: not a run (no run.json
-    and study.db), a run a live driver holds, a run named twice, or --warm-start-top below 1.
+    and study.db), a run a live driver holds, a run named twice, a run.json that is not JSON or
+    lacks what a warm start reads, a study.db that does not hold the run's study, or
+    --warm-start-top below 1.
     """
     if top < 1:
         raise UsageError(f"{TOP_FLAG} {top} is invalid: expected an integer >= 1")
@@ -75,9 +82,48 @@ def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: i
             refuse_if_held(run_dir, "let it finish (or stop it) first, then warm-start from it")
         except UsageError as error:
             raise UsageError(f"{FLAG} {error}") from None
-        facts = RunFacts.read(run_dir)
-        runs.append(WarmRun(run_dir, facts, _why_configurations(facts, fingerprint, objective)))
+        facts = _facts(path, run_dir)
+        trials = _trials(path, run_dir, facts.study)
+        runs.append(WarmRun(run_dir, facts, _why_configurations(facts, fingerprint, objective), trials))
     return runs
+
+
+WHAT_WORKS = "give the folder of a run search.run wrote (its run.json and study.db as it left them)"
+"""What an earlier run that cannot be read should be instead, in --warm-start's one-line refusals."""
+
+
+def _facts(path: Path, run_dir: RunDir) -> RunFacts:
+    """run.json of an earlier run, with what a warm start reads from it (its objective, its data's
+    fingerprint, its space); UsageError otherwise."""
+    where = f"{FLAG} {path}: {run_dir.run_json}"
+    try:
+        facts = RunFacts.read(run_dir)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{where} is not JSON ({error}); {WHAT_WORKS}") from None
+    except (OSError, ValueError) as error:  # not UTF-8, not an object, unreadable
+        raise UsageError(f"{where} cannot be read as run.json ({error}); {WHAT_WORKS}") from None
+    lacking = [
+        key
+        for key, found in (("objective", facts.objective), ("data.fingerprint", facts.fingerprint), ("space", facts.params))
+        if not found
+    ]
+    if lacking:
+        raise UsageError(f"{where} records no {', '.join(lacking)}; {WHAT_WORKS}")
+    return facts
+
+
+def _trials(path: Path, run_dir: RunDir, study: str) -> tuple:
+    """The trials of an earlier run's study, read without writing study.db; UsageError when the
+    file is not a SQLite database holding the study `study`, or cannot be read as one."""
+    where = f"{FLAG} {path}: {run_dir.study_db}"
+    problem = study_problem(run_dir.study_db, study)
+    if problem:
+        raise UsageError(f"{where} {problem}; {WHAT_WORKS}")
+    try:
+        return tuple(read_only_study(run_dir.study_db, study).get_trials(deepcopy=False))
+    except Exception as error:  # a damaged database, or one an incompatible Optuna wrote
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UsageError(f"{where} cannot be read ({first_line}); {WHAT_WORKS}") from None
 
 
 def _why_configurations(facts: RunFacts, fingerprint: str, objective: Objective) -> str:
@@ -149,11 +195,10 @@ def _added_trials(run: WarmRun, space: tuple[Param, ...], fill: dict, max_latenc
     import optuna
 
     from search.scheduler import LatencyLimit
-    from search.searcher import open_study
     from search.space import optuna_space
 
     ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-    trials = [t for t in open_study(run.run_dir).get_trials(deepcopy=False) if t.state in ended and not t.user_attrs.get(ADDED)]
+    trials = [t for t in run.trials if t.state in ended and not t.user_attrs.get(ADDED)]
     distributions, limit = optuna_space(space), LatencyLimit(max_latency_ms) if max_latency_ms else None
     kept = []
     for trial in trials:
@@ -177,8 +222,6 @@ def _added_trials(run: WarmRun, space: tuple[Param, ...], fill: dict, max_latenc
 def _best_configurations(run: WarmRun, space: tuple[Param, ...], fill: dict, top: int) -> tuple[list[tuple[dict, str]], int]:
     """Up to `top` configurations of `run`, certified ones first (the exported one first), then by
     its own ranking; moved into `space`, with their origin; and how many of those were dropped."""
-    from search.searcher import open_study
-
     objective = run.facts.ranking
     rows = [r for r in read_rows(run.run_dir.trials_csv) if rank_key(r, objective)[0] == 0]
     ranked = [r["trial_id"] for r in sorted(rows, key=lambda r: rank_key(r, objective))]
@@ -187,12 +230,12 @@ def _best_configurations(run: WarmRun, space: tuple[Param, ...], fill: dict, top
     if summary and summary.certification and summary.certification.exported in certified:
         certified.remove(summary.certification.exported)
         certified.insert(0, summary.certification.exported)
-    numbers = {r["trial_id"]: int(r["number"]) for r in rows}
+    stored = {trial.number: trial for trial in run.trials}
+    numbers = {r["trial_id"]: int(r["number"]) for r in rows if int(r["number"]) in stored}
     chosen = [t for t in dict.fromkeys([*certified, *ranked]) if t in numbers][:top]
-    study = open_study(run.run_dir)
     kept, dropped = [], 0
     for tid in chosen:
-        point = moved(study.trials[numbers[tid]].params, space, fill)
+        point = moved(stored[numbers[tid]].params, space, fill)
         if point is None:
             dropped += 1
             continue

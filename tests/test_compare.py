@@ -279,13 +279,14 @@ def test_a_run_in_progress_is_compared_on_what_it_has_reported(run_copy, second_
 # --- bad input, atomic writes, safety ------------------------------------------------------------
 
 
-def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, capsys):
+def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, run_copy, tmp_path, capsys):
     out = tmp_path / "compare"
     not_a_run = tmp_path / "empty"
     not_a_run.mkdir()
     a_file = tmp_path / "file"
     a_file.write_text("x")
     before = snapshot(tmp_path), snapshot(real_run)
+    other = str(run_copy)
     files = RunDir(real_run)
     cases = [
         ([str(real_run), str(tmp_path / "missing"), "--out", str(out)], f"run directory {tmp_path / 'missing'} does not exist"),
@@ -296,10 +297,11 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, caps
         ([str(real_run), "--out", str(out)], f"compare needs at least 2 run directories, got 1 ({real_run})"),
         (["--out", str(out)], "compare needs at least 2 run directories, got 0"),
         ([str(real_run), str(real_run)], "the following arguments are required: --out"),
-        ([str(real_run), str(real_run), "--out", str(a_file)], f"--out {a_file} is a file"),
-        ([str(real_run), str(real_run), "--out", str(real_run)], f"--out {real_run} is {real_run} or its report"),
-        ([str(real_run), str(real_run), "--out", str(files.report)], "or its report"),
-        ([str(real_run), str(real_run), "--out", str(real_run.parent)], f"--out {real_run.parent} holds other files"),
+        ([str(real_run), other, "--out", str(a_file)], f"--out {a_file} is a file"),
+        ([str(real_run), other, "--out", str(real_run)], f"--out {real_run} is {real_run} or its report"),
+        ([str(real_run), other, "--out", str(files.report)], "or its report"),
+        ([str(real_run), other, "--out", str(real_run.parent)], f"--out {real_run.parent} holds other files ("),
+        ([str(real_run), other, "--out", str(real_run.parent)], "); choose an empty folder or an earlier comparison's\n"),
     ]
     for argv, message in cases:
         assert main(["compare", *argv]) == 2, argv
@@ -319,6 +321,40 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, tmp_path, caps
     assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
     assert result.stderr == "error: run directory /missing/a does not exist or is not a directory\n"
     assert not out.exists()
+
+
+def _compare_refused(argv: list[str], capsys) -> str:
+    assert main(["compare", *argv]) == 2, argv
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    return captured.err
+
+
+def test_a_run_named_twice_is_refused_before_it_is_read(tmp_path, capsys):
+    run = tmp_path / "run"  # refused before anything is read: it need not even be a run
+    run.mkdir()
+    before = snapshot(tmp_path)
+    for again in [run, tmp_path / "." / "run", tmp_path / "run" / ".." / "run"]:
+        err = _compare_refused([str(run), str(again), "--out", str(tmp_path / "compare")], capsys)
+        assert err == f"error: {run} and {again} are the same run ({run.resolve()}); name each run once\n"
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_without_an_ended_trial_is_refused(tmp_path, capsys):
+    empty = tmp_path / "empty"  # run.json {} and an empty study.db
+    empty.mkdir()
+    (empty / "run.json").write_text("{}")
+    (empty / "study.db").write_bytes(b"")
+    running = tmp_path / "running"  # a run whose only trial is still running
+    running.mkdir()
+    write_rows(RunDir(running).trials_csv, trial_columns([]), [{"trial_id": "trial_0000", "number": 0, "state": State.RUNNING}])
+    before = snapshot(tmp_path)
+    for first, second in [(empty, running), (running, empty)]:
+        err = _compare_refused([str(first), str(second), "--out", str(tmp_path / "compare")], capsys)
+        assert err == (
+            f"error: {first}: no trial has ended there (trials.csv holds none); compare runs that each have a finished trial\n"
+        )
+    assert snapshot(tmp_path) == before
 
 
 def test_the_comparison_replaces_out_and_keeps_it_on_failure(real_run, second_run, tmp_path, monkeypatch):

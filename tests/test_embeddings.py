@@ -160,3 +160,26 @@ def test_the_vectors_file_is_recorded_by_its_absolute_path_and_cannot_change_on_
     assert resumed_configs(parse_args(["--resume"]), recorded)[1] == data
     with pytest.raises(UsageError, match="--embeddings, --embeddings-format cannot change on resume"):
         resumed_configs(parse_args(["--resume", "--embeddings", "other.txt", "--embeddings-format", "glove"]), recorded)
+
+
+def test_a_follow_up_command_on_a_run_whose_vectors_are_gone_or_changed_says_what_works_there(tmp_path, capsys):
+    from runfiles.documents import DataFacts, EmbeddingFacts
+    from search import baseline
+
+    vectors = tmp_path / "vectors.vec"
+    recorded = RunFacts(
+        configs=RunFacts.configs_of({}, {"source": str(SAMPLE), "embeddings": str(vectors)}, {}),
+        data=DataFacts(embeddings=EmbeddingFacts(file=str(vectors), sha256="0" * 64)),
+    )
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    recorded.write(run)
+    before = run.run_json.read_bytes()
+    assert baseline.main([str(run.root)]) == 2
+    gone = f"error: python -m search.baseline: --embeddings {vectors}, the vectors file this run trained with, is gone; "
+    assert capsys.readouterr().err == gone + "put the run's own file back there\n"  # no --out to name: the command has none
+    vectors.write_text("the 0.1 0.2\n")
+    assert baseline.main([str(run.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: python -m search.baseline: --embeddings {vectors} is not the vectors file this run")
+    assert err.endswith("in run.json); put the run's own file back there\n") and run.run_json.read_bytes() == before

@@ -36,7 +36,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 import reports
 from reports import analysis, figures, page
 from reports.__main__ import main
-from reports.load import load
+from reports.load import load, read_study
 from runfiles.documents import Baseline, DataFacts, LinearBaseline, RunFacts, Summary
 from runfiles.io import append_row, read_json, read_rows, write_json, write_rows
 from runfiles.layout import (
@@ -1156,3 +1156,12 @@ def test_runs_recorded_before_classes_render_as_before(reference):
         "validation loss",
         "examples/s",
     ]
+
+
+def test_a_study_db_that_holds_no_study_is_a_note_and_is_never_written(tmp_path):
+    cases = {b"": "it holds no Optuna study (no studies table; 0 tables)", bytes(range(256)) * 32: "it is not a SQLite database"}
+    for content, why in cases.items():
+        path = tmp_path / "study.db"
+        path.write_bytes(content)
+        study, note = read_study(path)
+        assert study is None and note.startswith(f"study.db could not be read: {why}") and path.read_bytes() == content

@@ -7,15 +7,17 @@ import shutil
 import optuna
 import pytest
 
+from runfiles.cli import UsageError
 from runfiles.documents import RunFacts
 from runfiles.io import read_json, read_rows, write_json
-from runfiles.layout import ADDED, ORIGIN, RunDir, rank_key
+from runfiles.layout import ADDED, OBJECTIVE, ORIGIN, STUDY_NAME, RunDir, rank_key
+from runfiles.study import read_only_study
 from search import run as search_run
 from search import warm
 from search.config import REDUCTION_FACTOR
 from search.scheduler import Ledger, StoppingScheduler
 from search.searcher import new_sampler, open_study, started_trials
-from search.space import narrowed, optuna_space
+from search.space import SPACE, narrowed, optuna_space
 
 from conftest import SAMPLE, TINY, snapshot
 
@@ -157,3 +159,90 @@ def test_a_source_with_another_objective_hands_on_configurations_only(real_run):
     loss = dataclasses.replace(facts.ranking, metric="val_loss", mode="min")
     runs = warm.check_runs([real_run], facts.fingerprint, loss)
     assert not runs[0].takes_trials and runs[0].why_configurations == "ranked by val_accuracy, here by val_loss"
+
+
+# --- an earlier run that cannot be read: refused before data is prepared, and never written ---------
+
+
+def _earlier_run(root, run_json: bytes | None = None, study_db: bytes = b"") -> RunDir:
+    """An earlier run's folder: run.json (by default one recording what a warm start reads) and study.db."""
+    from runfiles.documents import DataFacts
+
+    files = RunDir(root)
+    files.root.mkdir()
+    if run_json is None:
+        facts = RunFacts(space=[p.to_json() for p in SPACE], objective=OBJECTIVE, data=DataFacts(fingerprint="0" * 16))
+        run_json = json.dumps(facts.to_json()).encode()
+    files.run_json.write_bytes(run_json)
+    files.study_db.write_bytes(study_db)
+    return files
+
+
+UNREADABLE_RUNS = {
+    "empty run.json, empty study.db": (b"{}", b"", "{run_json} records no objective, data.fingerprint, space"),
+    "run.json not JSON": (b"not json{", b"", "{run_json} is not JSON (Expecting value: line 1 column 1 (char 0))"),
+    "run.json a list": (b"[]", b"", "{run_json} cannot be read as run.json ("),
+    "empty study.db": (None, b"", "{study_db} holds no Optuna study (no studies table; 0 tables)"),
+    "random bytes as study.db": (None, bytes(range(256)) * 32, "{study_db} is not a SQLite database (file is not a database)"),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE_RUNS)
+def test_an_unreadable_earlier_run_is_refused_in_one_line_and_left_as_it_was(tmp_path, case):
+    run_json, study_db, message = UNREADABLE_RUNS[case]
+    files = _earlier_run(tmp_path / "earlier", run_json, study_db)
+    before = snapshot(files.root)
+    with pytest.raises(UsageError) as refused:
+        warm.check_runs([files.root], "0" * 16, OBJECTIVE)
+    line = str(refused.value)
+    expected = f"--warm-start {files.root}: " + message.format(run_json=files.run_json, study_db=files.study_db)
+    assert line.startswith(expected) and line.endswith(warm.WHAT_WORKS) and "\n" not in line, line
+    assert snapshot(files.root) == before
+
+
+def test_a_study_db_without_the_runs_study_is_refused_and_never_written(tmp_path):
+    other = _earlier_run(tmp_path / "other")
+    optuna.create_study(study_name="another", storage=other.study_url).add_trial(
+        optuna.trial.create_trial(params={}, distributions={}, value=0.5)
+    )
+    before = snapshot(other.root)
+    with pytest.raises(UsageError, match=f"{other.study_db} holds no study 'search'; "):
+        warm.check_runs([other.root], "0" * 16, OBJECTIVE)
+    assert snapshot(other.root) == before
+
+    optuna.create_study(study_name=STUDY_NAME, storage=other.study_url)  # now it holds the run's study, with no trial
+    before = snapshot(other.root)
+    runs = warm.check_runs([other.root], "0" * 16, OBJECTIVE)
+    assert runs[0].trials == () and warm.plan(runs, SPACE).sources[0].kept == 0
+    assert snapshot(other.root) == before
+
+
+def test_the_earlier_study_is_opened_read_only(tmp_path):
+    empty = tmp_path / "study.db"
+    empty.write_bytes(b"")
+    with pytest.raises(Exception):  # noqa: B017 - Optuna would create its tables here; read-only, it cannot
+        read_only_study(empty, STUDY_NAME)
+    assert empty.read_bytes() == b""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{plain / 'study.db'}")
+    odd = plain.rename(tmp_path / "a?b#c%20d")  # characters a URI gives a meaning to: the file is read where it lies
+    before = snapshot(tmp_path)
+    study = read_only_study(odd / "study.db", STUDY_NAME)
+    assert study.trials == []
+    with pytest.raises(Exception):  # noqa: B017 - whatever Optuna raises, the file is not written
+        study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+    assert snapshot(tmp_path) == before and sorted(p.name for p in tmp_path.rglob("*")) == [odd.name, "study.db", "study.db"]
+
+
+@pytest.mark.parametrize("case", ["empty run.json, empty study.db", "run.json not JSON", "random bytes as study.db"])
+def test_the_command_refuses_an_unreadable_earlier_run_before_preparing_data(tmp_path, capsys, case):
+    run_json, study_db, message = UNREADABLE_RUNS[case]
+    files = _earlier_run(tmp_path / "earlier", run_json, study_db)
+    before = snapshot(tmp_path)
+    argv = ["--data", str(SAMPLE), *TINY, "--out", str(tmp_path / "run"), "--warm-start", str(files.root)]
+    assert search_run.main(argv) == 2
+    err = capsys.readouterr().err
+    expected = f"error: --warm-start {files.root}: " + message.format(run_json=files.run_json, study_db=files.study_db)
+    assert err.startswith(expected) and err.count("\n") == 1, err
+    assert snapshot(tmp_path) == before

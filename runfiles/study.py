@@ -1,0 +1,48 @@
+"""Reading a run's study.db (SQLite, Optuna's storage) without ever writing it.
+
+Optuna creates its tables in a database that lacks them, so opening a file that is empty (or holds
+no study) through Optuna's ordinary storage writes into it. The report and a warm start read other
+runs' studies: they open the file read-only (SQLite's `mode=ro`), by a `file:` URI that
+`Path.as_uri` escapes, so a folder named with `?`, `#` or `%` is read where it lies.
+Optuna is imported by `read_only_study` only, when it is called.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+
+def read_only_connection(path: Path) -> sqlite3.Connection:
+    """A SQLite connection to the file at `path` that can neither write it nor create it
+    (sqlite3.OperationalError when it is absent)."""
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+
+
+def study_problem(path: Path, name: str) -> str:
+    """Why the file at `path` is not a study database holding the Optuna study `name`, in a few
+    words; "" when it is one. Reads the file only."""
+    try:
+        with closing(read_only_connection(path)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "studies" not in tables:
+                return f"holds no Optuna study (no studies table; {len(tables)} tables)"
+            if db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is None:
+                return f"holds no study {name!r}"
+    except sqlite3.DatabaseError as error:  # not a database, or a damaged one
+        return f"is not a SQLite database ({error})"
+    return ""
+
+
+def read_only_study(path: Path, name: str) -> Any:
+    """The Optuna study `name` stored in the file at `path` (an `optuna.Study` on a read-only
+    storage: adding or telling a trial fails). Raises KeyError when the study is absent, and
+    SQLAlchemy's errors when the file is not a study database (`study_problem` says which)."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(
+        "sqlite://", engine_kwargs={"creator": lambda: read_only_connection(path)}, skip_table_creation=True
+    )
+    return optuna.load_study(study_name=name, storage=storage)
