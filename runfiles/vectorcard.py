@@ -36,7 +36,8 @@ class TextSource(Document):
     texts: int = 0
     """Texts read from it."""
     skipped: int = 0
-    """Texts left out: a table's rows without a text, a file's blank lines."""
+    """Texts left out: a table's rows without a text, a file's blank lines; for --add-training, the
+    rows --drop-missing and --drop-header-rows dropped from the source."""
     splits: dict = field(default_factory=dict)
     """For --add-training, the texts of each training split read ({"train": n[, "val": m]}); never a test split."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)

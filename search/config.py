@@ -21,7 +21,7 @@ from runfiles.cli import ArgumentParser, UsageError, add_fields
 from runfiles.documents import Resources, RunFacts
 from runfiles.layout import Objective, objective_named
 from search.data import READ_FIELDS, VECTOR_FIELDS, DataConfig, absolute_source
-from search.space import SPACE, WITH_VECTORS, narrowed, parse_fixed
+from search.space import FROM_VECTORS, PARAMS, SPACE, WITH_VECTORS, narrowed, parse_fixed
 
 SMOKE = {"limit": 2000, "test_limit": 2000, "trials": 6, "max_epochs": 2, "fixed": {"max_len": 128}}
 """--smoke: small enough for a 2-core laptop in a few minutes, yet the whole pipeline."""
@@ -368,19 +368,32 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
     data_values = {"limit": smoke.get("limit"), "test_limit": smoke.get("test_limit")}
     data_values |= {k: given[k] for k in DATA_FIELDS if k in given}
     data = DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
+    if data.embeddings == "":
+        raise UsageError("--embeddings '': names no file; give a vectors file, or leave --embeddings out")
     vectors = data.embeddings and str(Path(data.embeddings).expanduser().resolve())
     return search, dataclasses.replace(data, source=absolute_source(data.source), embeddings=vectors or None)
 
 
 def check_embeddings(search: SearchConfig, data: DataConfig) -> None:
     """What --fix asks of the vectors, checked before any data is read: the parameters WITH_VECTORS
-    need --embeddings, and embedding_dim follows the vectors' width (`search.data.vectors.sniff`,
-    which raises DataError for a file that is not vectors). Raises UsageError, one line."""
-    from search.data.vectors import FLAG, sniff
+    and --embeddings-format need --embeddings, embedding_dim follows the vectors' width
+    (`search.data.vectors.sniff`, which raises DataError for a file that is not vectors), and
+    without vectors it lies in its searched range (`FROM_VECTORS`). Raises UsageError, one line."""
+    from search.data.vectors import FLAG, FORMAT_FLAG, sniff
 
     if not data.embeddings:
+        if data.embeddings_format != "auto":
+            raise UsageError(
+                f"{FORMAT_FLAG} {data.embeddings_format}: names the format of {FLAG} FILE; give the file, or drop the flag"
+            )
         for name in WITH_VECTORS & set(search.fixed):
             raise UsageError(f"--fix {name}={search.fixed[name]}: says how word vectors are used; give them with {FLAG} FILE")
+        for name in FROM_VECTORS & set(search.fixed):
+            if not PARAMS[name].contains(search.fixed[name]):
+                raise UsageError(
+                    f"--fix {name}={search.fixed[name]}: {name} must lie in {PARAMS[name].describe()}, or be the width of "
+                    f"the vectors given with {FLAG} FILE"
+                )
         return
     width = sniff(data.embeddings, data.embeddings_format).dim
     if "embedding_dim" in search.fixed and search.fixed["embedding_dim"] != width:

@@ -117,6 +117,9 @@ BUCKETS_PER_BIGRAM = 4
 """The linear part's weights per distinct word bigram of the training split, at most (`bucket_cap`)."""
 FROM_DATA = frozenset({"max_len", "ngram_buckets"})
 """Parameters whose searched choices `fitted` takes from the data: --fix pins any value >= 0."""
+FROM_VECTORS = frozenset({"embedding_dim"})
+"""Parameters a vectors file (--embeddings) sets, to its width: --fix pins any value >= 1, which
+`search.config.check_embeddings` holds to the file's width, or to the range without one."""
 WITH_VECTORS = frozenset({"embeddings"})
 """Parameters in a run's space only with a vectors file (--embeddings): `fitted` leaves them out without one."""
 PARAMS = {p.name: p for p in SPACE}
@@ -148,7 +151,7 @@ def parse_fixed(items: list[str], space: tuple[Param, ...] = SPACE) -> dict[str,
 
     Raises UsageError naming the pair when the name is not searched, the value does not
     convert, or it lies outside the parameter's range or choices (any value >= 0 for those
-    `FROM_DATA`).
+    `FROM_DATA`, >= 1 for those `FROM_VECTORS`).
     """
     by_name = {p.name: p for p in space}
     fixed = {}
@@ -162,7 +165,7 @@ def parse_fixed(items: list[str], space: tuple[Param, ...] = SPACE) -> dict[str,
             value = kind(text)
         except ValueError:
             raise UsageError(f"--fix {item}: {name} takes {KIND_NAMES[kind]} in {param.describe()}") from None
-        if name in FROM_DATA and value >= 0:
+        if (name in FROM_DATA and value >= 0) or (name in FROM_VECTORS and value >= 1):
             pass
         elif not param.contains(value):
             raise UsageError(f"--fix {item}: {name} must lie in {param.describe()}")

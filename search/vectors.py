@@ -14,23 +14,27 @@ the search's --seed carves it).
 The texts are standardized as the model standardizes them (`models.text.standardize`, in batches,
 then split at spaces), so that the vectors' words are a run's words, and written one per line to a
 corpus file beside --out (removed at the end) that gensim's Word2Vec (or FastText, --model fasttext)
-learns from. FILE.vec (word2vec text format with a header, words by frequency) and its card
+learns from. FILE.vec (word2vec text format with a header, words by frequency; gzip-compressed
+where --out ends in .gz) and its card
 FILE.vec.json (`runfiles.vectorcard.VectorsCard`: the texts and their fingerprint, the sources, the
 settings, wall and CPU time, versions, the command) replace any earlier ones at once. Bad input is
-one line and exit 2, with nothing written.
+one line and exit 2, with nothing written; an --out that is one of the inputs is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import gzip
 import hashlib
 import os
 import platform
 import shlex
+import shutil
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -49,6 +53,16 @@ from search.data.vectors import file_fingerprint
 BATCH = 1024
 """Texts standardized at a time."""
 MODELS = ("word2vec", "fasttext")
+READ_HELP = {
+    "fold_label_case": "Let --add-training read labels equal up to case ('pos', 'POS') instead of refusing them "
+    "(labels are not learned from) (default: False)",
+    "drop_missing": "Drop --add-training's table rows without a label or a text, counted in the card (FILE.vec.json: "
+    "the source's skipped), instead of refusing them; --unlabeled tables leave out rows without a text, counted "
+    "there too (default: False)",
+    "drop_header_rows": "Drop --add-training's table rows that repeat its header (files joined with `cat`), counted in "
+    "the card (FILE.vec.json: the source's skipped), instead of refusing them (default: False)",
+}
+"""The help of reading flags whose DataConfig help speaks of a run's run.json: this command writes the card."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ class LearnConfig:
     skip_gram: bool = False
     """Skip-gram (a word predicts its context) instead of CBOW (the context predicts the word): gensim's sg."""
     negative: int = 5
-    """Negative samples per prediction."""
+    """Negative samples per prediction (at least 1: they are how the vectors learn)."""
     sample: float = 1e-3
     """Words more frequent than this share of all words are downsampled (0: none)."""
     seed: int = 0
@@ -80,8 +94,8 @@ class LearnConfig:
         for name in ("dim", "epochs", "window", "min_count", "workers"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} {getattr(self, name)} is invalid: expected an integer >= 1")
-        if self.negative < 0:
-            raise UsageError(f"--negative {self.negative} is invalid: expected an integer >= 0")
+        if self.negative < 1:  # gensim learns nothing without negative samples (its hierarchical softmax is not offered)
+            raise UsageError(f"--negative {self.negative} is invalid: expected an integer >= 1")
         if not 0 <= self.sample < 1:
             raise UsageError(f"--sample {self.sample:g} is invalid: expected a share in [0, 1)")
 
@@ -127,6 +141,9 @@ def parse_args(argv: list[str]) -> tuple[Inputs, LearnConfig]:
     parser.add_argument("--out", required=True, type=Path, metavar="FILE.vec", help="the vectors file to write")
     add_fields(parser, LearnConfig, [f.name for f in dataclasses.fields(LearnConfig)])
     add_fields(parser, DataConfig, list(READ_FIELDS), metavars={"text_column": "COLUMN", "label_column": "COLUMN"})
+    for action in parser._actions:
+        if action.dest in READ_HELP:
+            action.help = READ_HELP[action.dest]
     parser.add_argument(
         "--data-seed", type=int, default=0, help="the search's --seed, which carves a table's test split (default: 0)"
     )
@@ -136,12 +153,18 @@ def parse_args(argv: list[str]) -> tuple[Inputs, LearnConfig]:
     return Inputs(tuple(args.unlabeled), args.add_training, args.out.expanduser(), data), learn
 
 
-def check_out(out: Path) -> None:
+def check_out(inputs: Inputs) -> None:
     """Fail before anything is read when --out cannot be written.
 
     Raises:
-        UsageError: one line: --out is a folder, or its folder is missing or not writable.
+        UsageError: one line: --out (or its card) is one of the inputs, is a folder, or its folder
+        is missing or not writable.
     """
+    out = inputs.out
+    written = {out.resolve(), card_path(out).resolve()}
+    for flag, value in [(UNLABELED_FLAG, value) for value in inputs.unlabeled] + [(TRAINING_FLAG, inputs.add_training)]:
+        if value is not None and Path(value).expanduser().resolve() in written:
+            raise UsageError(f"--out {out}: would overwrite {flag} {value}, which is read; write the vectors to another file")
     folder = out.parent
     if out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give the vectors file to write, such as {out / 'vectors.vec'}")
@@ -169,7 +192,7 @@ def read_sources(inputs: Inputs) -> list[tuple[TextSource, list[str]]]:
         texts, splits = training_texts(inputs.add_training, inputs.data.read_options)
         path = Path(inputs.add_training).expanduser()
         where = str(path.resolve()) if path.exists() else inputs.add_training
-        read.append((TextSource(TRAINING_FLAG, where, "training", len(texts), splits=splits), texts))
+        read.append((TextSource(TRAINING_FLAG, where, texts.kind, len(texts.texts), texts.skipped, splits), texts.texts))
     return read
 
 
@@ -221,9 +244,10 @@ def learn(corpus: Path, config: LearnConfig):
         workers=config.workers,
         epochs=config.epochs,
     )
-    model.build_vocab(corpus_file=str(corpus))
+    model.build_vocab(corpus_file=str(corpus), keep_raw_vocab=True)  # the raw counts, for the error below
+    most = max(model.raw_vocab.values(), default=0)
+    model.raw_vocab = defaultdict(int)  # every word's count, as gensim leaves it without keep_raw_vocab
     if not len(model.wv):
-        most = max(model.raw_vocab.values(), default=0)
         raise UsageError(
             f"--min-count {config.min_count} leaves no word: the most frequent word of the texts appears {most} "
             f"time{'s' * (most != 1)}; "
@@ -236,9 +260,16 @@ def learn(corpus: Path, config: LearnConfig):
 
 
 def write_vectors(model, out: Path) -> None:
-    """The model's word vectors as `out`, in word2vec's text format with a header, replaced at once."""
-    tmp = out.with_name(out.name + ".tmp")
+    """The model's word vectors as `out`, in word2vec's text format with a header (gzip-compressed
+    where its name ends in .gz), replaced at once."""
+    tmp = out.with_name(f".{out.name}.tmp")
     model.wv.save_word2vec_format(str(tmp), binary=False)
+    if out.name.endswith(".gz"):
+        packed = tmp.with_name(tmp.name + ".gz")
+        with tmp.open("rb") as plain, packed.open("wb") as raw, gzip.GzipFile(out.name[: -len(".gz")], "wb", fileobj=raw) as f:
+            shutil.copyfileobj(plain, f, 1 << 20)
+        tmp.unlink()
+        tmp = packed
     os.replace(tmp, out)
 
 
@@ -294,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "search.vectors", *argv])
     try:
         inputs, config = parse_args(argv)
-        check_out(inputs.out)
+        check_out(inputs)
         with quiet_libraries(False, Progress()):  # TensorFlow's start-up lines go nowhere
             card = run(inputs, config, command)
     except (UsageError, DataError) as error:

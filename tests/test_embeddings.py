@@ -83,6 +83,42 @@ def _outside_cache(root) -> dict:
     return {path: seen for path, seen in snapshot(root).items() if not path.startswith("cache")}
 
 
+def test_a_width_outside_the_searched_range_is_pinned_by_a_vectors_file_of_that_width(tmp_path):
+    from search.config import check_embeddings, configs_from_args, parse_args
+
+    wide = covering(tmp_path / "w300.txt", width=300)
+    search, data = configs_from_args(parse_args(["--embeddings", wide, "--fix", "embedding_dim=300"]))
+    check_embeddings(search, data)
+    assert search.fixed == {"embedding_dim": 300} and data.embeddings == wide
+
+
+WITHOUT_VECTORS = {
+    "a width outside the range": (
+        ["--fix", "embedding_dim=300"],
+        "--fix embedding_dim=300: embedding_dim must lie in [16, 256] log, or be the width of the vectors given with "
+        "--embeddings FILE",
+    ),
+    "a format without a file": (
+        ["--embeddings-format", "glove"],
+        "--embeddings-format glove: names the format of --embeddings FILE; give the file, or drop the flag",
+    ),
+    "an empty file name": (
+        ["--embeddings", ""],
+        "--embeddings '': names no file; give a vectors file, or leave --embeddings out",
+    ),
+}
+"""Vectors flags that cannot serve without a vectors file, and their refusal."""
+
+
+@pytest.mark.parametrize("case", WITHOUT_VECTORS, ids=list(WITHOUT_VECTORS))
+def test_vectors_flags_without_a_vectors_file_are_refused_in_one_line(tmp_path, capsys, case):
+    flags, said = WITHOUT_VECTORS[case]
+    out = tmp_path / "run"
+    assert search_run.main(["--data", str(SAMPLE), "--cpus", "2", "--no-benchmark", "--out", str(out), *flags]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {said}"
+    assert not out.exists()
+
+
 def test_how_vectors_are_used_cannot_be_pinned_without_them(tmp_path, capsys):
     assert search_run.main([*ARGS, "--out", str(tmp_path / "run"), "--fix", "embeddings=init"]) == 2
     err = capsys.readouterr().err.strip()

@@ -168,6 +168,9 @@ BAD_FILES = {
     ),
     "a value that is no number": (_lines("the 1 2", "film 1 x"), "line 2 holds 'x' where a number should be"),
     "a value that is not finite": (_lines("the 1 2", "film nan 2"), "line 2 holds nan among its numbers"),
+    "a value beyond float32": (_lines("the 1 2", "film 1e400 2"), "line 2 holds 1e400, which overflows float32"),
+    "a header of width 0": (_lines("3 0", "the 1 2"), "line 1 ('3 0') reads as a header 'N D'"),
+    "a header of a negative count": (_lines("-2 3", "the 1 2 3"), "line 1 ('-2 3') reads as a header 'N D'"),
 }
 
 
@@ -181,6 +184,56 @@ def test_a_bad_vectors_file_is_one_line_naming_it(tmp_path, case):
         read_vectors(path, VOCABULARY)
     text = str(raised.value)
     assert text.startswith(f"--embeddings {path}: ") and "\n" not in text and message in text, text
+
+
+def _cut_gzip(tmp_path: Path) -> bytes:
+    """A gzip file of vectors cut at half its length, as an interrupted download leaves it."""
+    packed = gzip.compress(_lines(*(f"w{i} 1 2 3" for i in range(2000)), "the 1 2 3").encode())
+    return packed[: len(packed) // 2]
+
+
+BAD_GZIP = {
+    "not gzip": (lambda _: _lines("the 1 2", "film 1 2").encode(), "is named .gz but is not gzip"),
+    "cut short": (_cut_gzip, "the gzip file is cut short"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_GZIP))
+@pytest.mark.parametrize("fmt", ["auto", "binary"])
+def test_a_damaged_gzip_file_is_one_line_naming_it(tmp_path, case, fmt):
+    make, message = BAD_GZIP[case]
+    path = tmp_path / "vectors.vec.gz"
+    if fmt == "binary":  # gensim reads it: a binary file cut short
+        write_format(tmp_path, "binary", words=[f"w{i}" for i in range(2000)] + ["the"])
+        packed = gzip.compress((tmp_path / "vectors.bin").read_bytes())
+        path.write_bytes(packed[: len(packed) // 2] if case == "cut short" else (tmp_path / "vectors.bin").read_bytes())
+    else:
+        path.write_bytes(make(tmp_path))
+    with pytest.raises(DataError) as raised:
+        read_vectors(path, VOCABULARY, format=fmt)
+    text = str(raised.value)
+    assert text.startswith(f"--embeddings {path}: ") and "\n" not in text and message in text, text
+
+
+def test_a_binary_header_that_counts_fewer_words_than_the_rows_is_refused(tmp_path):
+    path, _ = write_format(tmp_path, "binary")
+    header, rest = path.read_bytes().split(b"\n", 1)
+    count = int(header.split()[0])
+    assert read_vectors(path, VOCABULARY).rows == count  # the header as written: read
+    path.write_bytes(f"{count - 1} 5\n".encode() + rest)
+    with pytest.raises(DataError, match=rf"the header \(line 1\) says {count - 1} words but the file holds more rows"):
+        read_vectors(path, VOCABULARY)
+
+
+def test_a_path_that_is_not_a_regular_file_is_named_so():
+    with pytest.raises(DataError, match=r"^--embeddings /dev/null: is not a regular file; give a vectors file$"):
+        read_vectors("/dev/null", VOCABULARY)
+
+
+def test_glove_named_for_a_file_with_a_word2vec_header_names_the_header(tmp_path):
+    path, _ = write_format(tmp_path, "word2vec")
+    with pytest.raises(DataError, match=r"line 1 \('11 5'\) is a word2vec header 'N D', which GloVe text lacks"):
+        sniff(path, "glove")
 
 
 def test_a_format_named_where_detection_cannot_tell(tmp_path):
@@ -364,18 +417,52 @@ REFUSALS = {
         ["--unlabeled", "{own}", "--add-training", "{tmp}/none"],
         "--add-training {tmp}/none: no such file",
     ),
-    "a min-count no word reaches": (["--unlabeled", "{own}", "--min-count", "50"], "--min-count 50 leaves no word"),
+    "a min-count no word reaches": (
+        ["--unlabeled", "{own}", "--min-count", "50"],
+        "--min-count 50 leaves no word: the most frequent word of the texts appears 2 times",
+    ),
+    "no negative samples": (["--unlabeled", "{own}", "--negative", "0"], "--negative 0 is invalid: expected an integer >= 1"),
+    "--out the --unlabeled file": (
+        ["--unlabeled", "{own}", "--out", "{own}"],
+        "--out {tmp}/own.txt: would overwrite --unlabeled {tmp}/own.txt, which is read",
+    ),
+    "--out the --add-training file": (
+        ["--unlabeled", "{own}", "--add-training", "{tmp}/t.csv", "--out", "{tmp}/sub/../t.csv"],
+        "--out {tmp}/sub/../t.csv: would overwrite --add-training {tmp}/t.csv, which is read",
+    ),
     "texts without words": (["--unlabeled", "{tmp}/marks.txt"], "none of the 1 texts read holds a word once standardized"),
 }
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
 def test_the_command_refuses_in_one_line_and_writes_nothing(tmp_path, capsys, case):
-    (tmp_path / "own.txt").write_text("some unlabeled text\nand more of it\n")
+    (tmp_path / "own.txt").write_text("some unlabeled text\nand some more of it\n")
     (tmp_path / "marks.txt").write_text("!!! ???\n")
+    (tmp_path / "sub").mkdir()
     (tmp_path / "t.csv").write_text("text,label\ngood,pos\n")
     argv, message = REFUSALS[case]
     argv = [a.format(own=tmp_path / "own.txt", tmp=tmp_path) for a in argv]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "v.vec")]
     assert message.format(tmp=tmp_path) in _refused(tmp_path, argv, capsys)
+
+
+def test_vectors_written_under_a_gz_name_are_gzip_and_added_training_drops_are_on_the_card(tmp_path, capsys):
+    (tmp_path / "own.txt").write_text("some unlabeled text\n")
+    table = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": _texts_with_markers(40), "label": ["pos", "neg", None, "neg"] * 10}).to_csv(table, index=False)
+    out = tmp_path / "v.vec.gz"
+    argv = ["--unlabeled", str(tmp_path / "own.txt"), "--add-training", str(table), "--drop-missing", "--out", str(out)]
+    assert _learn([*argv, *TINY]) == 0
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labelled.csv", "own.txt", "v.vec.gz", "v.vec.gz.json"]
+    vectors = read_vectors(out, ["", "[UNK]", "some", "shared"])
+    assert (vectors.format, vectors.dim, vectors.vocabulary_coverage) == ("word2vec", 8, 1.0)
+    assert [s.skipped for s in VectorsCard.read(out).sources] == [0, 10]  # the rows without a label
+
+
+def test_the_help_says_the_card_counts_what_reading_dropped(capsys):
+    with pytest.raises(SystemExit):
+        _learn(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "run.json" not in shown and shown.count("counted in the card (FILE.vec.json") == 2

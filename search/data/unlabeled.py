@@ -54,7 +54,8 @@ class Texts:
     kind: str
     """What was read: a key of KINDS, or "training" (a labelled source's training texts)."""
     skipped: int = 0
-    """Texts left out: a table's rows without a text, a text file's blank lines."""
+    """Texts left out: a table's rows without a text, a text file's blank lines; for "training",
+    the rows --drop-missing and --drop-header-rows dropped."""
 
 
 def read_unlabeled(source: str, options: ReadOptions) -> Texts:
@@ -83,18 +84,22 @@ def read_unlabeled(source: str, options: ReadOptions) -> Texts:
     return _lines(source, path)
 
 
-def training_texts(source: str, options: ReadOptions) -> tuple[list[str], dict[str, int]]:
+def training_texts(source: str, options: ReadOptions) -> tuple[Texts, dict[str, int]]:
     """The training texts of a labelled `--data` source, read as a run reads it (`read_reviews`:
     for one table file, the test split carved with `options.test_fraction` and `options.seed`, as
     the run's `--seed` carves it), and their count per split ({"train": n[, "val": m]}). The test
-    split's texts are dropped as the source is read, before anything uses them.
+    split's texts are dropped as the source is read, before anything uses them. The texts' `skipped`
+    counts the rows that --drop-missing and --drop-header-rows dropped from the source (all of its
+    rows: they are dropped before a test split is carved).
 
     Raises:
         DataError: `read_reviews`' one line, naming the source as --add-training.
     """
-    reviews, _ = _renamed(source, lambda: read_reviews(source, options), TRAINING_FLAG)
+    reviews, facts = _renamed(source, lambda: read_reviews(source, options), TRAINING_FLAG)
     kept = [split for split in TRAINING_SPLITS if split in reviews]
-    return [text for split in kept for text in reviews[split].texts], {split: len(reviews[split].texts) for split in kept}
+    dropped = (facts.dropped_missing, facts.dropped_missing_texts, facts.header_rows_dropped)
+    texts = Texts([text for split in kept for text in reviews[split].texts], "training", sum(n or 0 for n in dropped))
+    return texts, {split: len(reviews[split].texts) for split in kept}
 
 
 def _renamed(source: str, read: Callable, flag: str = FLAG):

@@ -32,14 +32,18 @@ vectors'; matching each dimension's mean and variance does the same where a file
 not centred on zero (GloVe's are not).
 
 Bad input raises `DataError`, one line naming the file as `--embeddings FILE` (`FLAG`): a file that
-is not vectors, lines of mixed width (the line named), a header that disagrees with the rows (their
-count or width), a value that is not a finite number in a row read, no vocabulary word covered.
+is not vectors (or not a regular file), a .gz file that is not gzip or is cut short, lines of mixed
+width (the line named), a header that is not "N D" with D >= 1, a header that disagrees with the rows
+(their count or width; a binary file's count smaller than its rows too), a value that is not a
+finite number (or overflows float32) in a row read, no vocabulary word covered.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -246,6 +250,11 @@ def sniff(path: str | Path, format: Format = "auto") -> Layout:
         first, second = f.readline(LINE_LIMIT), f.readline(LINE_LIMIT)
     header = _header(first)
     if format == "auto":
+        if header is None and len(fields := first.split()) == 2 and all(_is_integer(f) for f in fields):
+            raise DataError(
+                f"{_named(path)}: line 1 ({_shown(first)}) reads as a header 'N D' (words, numbers per word), but D must "
+                f"be a whole number >= 1 and N >= 0; correct the header, or pass {FORMAT_FLAG} glove if it is a word's row"
+            )
         if header is None and _row_width(first) is None:
             raise DataError(
                 f"{_named(path)}: is not a vectors file (line 1: {_shown(first)}); give {', '.join(FORMATS.values())}"
@@ -253,6 +262,11 @@ def sniff(path: str | Path, format: Format = "auto") -> Layout:
         binary = header is not None and second.strip() and _row_width(second) is None
         format = "glove" if header is None else ("binary" if binary else "word2vec")
     if format == "glove":
+        if header is not None and _row_width(second) == header[1]:
+            raise DataError(
+                f"{_named(path)}: line 1 ({_shown(first)}) is a word2vec header 'N D', which GloVe text lacks: the rows "
+                f"that follow hold {header[1]} numbers; pass {FORMAT_FLAG} word2vec (or auto)"
+            )
         width = _row_width(first)
         if width is None:
             raise DataError(f"{_named(path)}: line 1 is not a word and its numbers ({_shown(first)}), as GloVe text holds")
@@ -268,12 +282,17 @@ def sniff(path: str | Path, format: Format = "auto") -> Layout:
 def _check_file(path: str | Path) -> None:
     """Raises DataError for a path that is no file, an empty file, a zip archive or a fastText model."""
     file = Path(path).expanduser()
+    if not str(path):
+        raise DataError(f"{FLAG} '': names no file; give a vectors file, or leave {FLAG} out")
     if not file.is_file():
-        raise DataError(f"{_named(path)}: {'is a folder' if file.is_dir() else 'no such file'}; give a vectors file")
+        what = "is a folder" if file.is_dir() else "is not a regular file" if file.exists() else "no such file"
+        raise DataError(f"{_named(path)}: {what}; give a vectors file")
     with file.open("rb") as f:
         start = f.read(4)
     if not start:
         raise DataError(f"{_named(path)}: the file is empty; give a vectors file")
+    if file.name.endswith(".gz") and start[:2] != GZIP_MAGIC:
+        raise DataError(f"{_named(path)}: is named .gz but is not gzip; gzip it, or drop .gz from its name")
     if start == ZIP_MAGIC:
         raise DataError(f"{_named(path)}: is a zip archive; unzip it and pass one of its files")
     if start == FASTTEXT_MAGIC:
@@ -282,12 +301,33 @@ def _check_file(path: str | Path) -> None:
         raise DataError(f"{_named(path)}: is gzip-compressed but not named .gz; name it FILE.gz or gunzip it")
 
 
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+"""What Python's gzip raises for a file that is not gzip, cut short or damaged."""
+
+
 @contextmanager
 def _opened(path: str | Path) -> Iterator[BinaryIO]:
-    """The file's bytes (through gzip when its name ends in .gz)."""
+    """The file's bytes (through gzip when its name ends in .gz).
+
+    Raises DataError where gzip finds the file cut short or damaged while it is read.
+    """
     file = Path(path).expanduser()
-    with gzip.open(file, "rb") if file.name.endswith(".gz") else file.open("rb", buffering=1 << 20) as f:
-        yield f
+    if not file.name.endswith(".gz"):
+        with file.open("rb", buffering=1 << 20) as f:
+            yield f
+        return
+    try:
+        with gzip.open(file, "rb") as f:
+            yield f
+    except GZIP_ERRORS as error:
+        raise _gzip_damaged(path, error) from None
+
+
+def _gzip_damaged(path: str | Path, error: Exception) -> DataError:
+    """The one-line error for a .gz file gzip cannot read to its end."""
+    if isinstance(error, EOFError):
+        return DataError(f"{_named(path)}: the gzip file is cut short (it ends before its end marker); download or copy it again")
+    return DataError(f"{_named(path)}: is not gzip, or is damaged ({error}); download or copy it again")
 
 
 def _header(line: bytes) -> tuple[int, int] | None:
@@ -296,6 +336,10 @@ def _header(line: bytes) -> tuple[int, int] | None:
     if len(fields) != 2 or not all(f.isdigit() for f in fields) or int(fields[1]) == 0:
         return None
     return int(fields[0]), int(fields[1])
+
+
+def _is_integer(field: bytes) -> bool:
+    return field.lstrip(b"+-").isdigit()
 
 
 def _row_width(line: bytes) -> int | None:
@@ -399,8 +443,13 @@ def _numbers(path: str | Path, values: bytes, number: int, dim: int) -> np.ndarr
         bad = next(v for v in values.split() if _row_width(b"w " + v) is None)
         raise DataError(f"{_named(path)}: line {number} holds {_shown(bad)} where a number should be") from None
     if len(row) != dim or not np.isfinite(row).all():
-        shown = next((str(v) for v in row if not np.isfinite(v)), f"{len(row)} numbers")
-        raise DataError(f"{_named(path)}: line {number} holds {shown} among its numbers; give finite numbers")
+        at = next((i for i, v in enumerate(row) if not np.isfinite(v)), None)
+        if at is None:
+            raise DataError(f"{_named(path)}: line {number} holds {len(row)} numbers; give {dim}")
+        text = values.split(b" ")[at].decode("utf-8", "replace")
+        if text.lower().lstrip("+-") not in ("inf", "infinity", "nan"):
+            raise DataError(f"{_named(path)}: line {number} holds {text}, which overflows float32; give numbers within ±3.4e38")
+        raise DataError(f"{_named(path)}: line {number} holds {row[at]} among its numbers; give finite numbers")
     return row
 
 
@@ -418,11 +467,15 @@ def _gensim_rows(path: str | Path, layout: Layout, matcher: Matcher) -> tuple[np
             no_header=layout.count is None,
             unicode_errors="replace",
         )
-    except (ValueError, EOFError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, *GZIP_ERRORS) as error:
+        if isinstance(error, (gzip.BadGzipFile, zlib.error)) or str(error).startswith("Compressed file ended"):
+            raise _gzip_damaged(path, error) from None
         first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise DataError(
             f"{_named(path)}: cannot be read as {FORMATS[layout.format]} ({first}); check the file, or pass {FORMAT_FLAG}"
         ) from None
+    if layout.format == "binary":
+        _check_binary_count(path, layout, vectors.index_to_key)
     matrix = np.zeros((len(matcher.found), layout.dim), np.float32)
     for row, word in enumerate(vectors.index_to_key[: len(vectors.key_to_index)]):  # a duplicate leaves a None slot at the end
         at = matcher.take(word)
@@ -431,3 +484,28 @@ def _gensim_rows(path: str | Path, layout: Layout, matcher: Matcher) -> tuple[np
             if not np.isfinite(matrix[at]).all():
                 raise DataError(f"{_named(path)}: the vector of {word!r} holds a value that is not a finite number")
     return matrix, layout.count if layout.count is not None else len(vectors.key_to_index)
+
+
+def _check_binary_count(path: str | Path, layout: Layout, words: list) -> None:
+    """Refuse a word2vec binary file that holds more rows than its header's count, which gensim
+    reads up to the count and stops: the header's line and the count rows read (each word's UTF-8
+    bytes, a space, dim float32 numbers and at most one newline) must reach the file's end, but for
+    one newline. Where words repeat (gensim keeps the first: fewer words than the count) the bytes
+    read are not known and the check is left out.
+
+    Raises DataError naming the header's count.
+    """
+    if any(word is None for word in words) or len(set(words)) != layout.count:
+        return
+    with _opened(path) as f:
+        header = len(f.readline())
+        if isinstance(f, gzip.GzipFile):
+            size = header + sum(len(block) for block in iter(lambda: f.read(1 << 24), b""))
+        else:
+            size = os.fstat(f.fileno()).st_size
+    read = header + sum(len(word.encode("utf-8")) + 2 + 4 * layout.dim for word in words)
+    if size > read + 1:
+        raise DataError(
+            f"{_named(path)}: the header (line 1) says {layout.count:,} words but the file holds more rows; "
+            "correct the header's first number"
+        )
