@@ -107,8 +107,12 @@ class Built:
         self.ledger.exhausted = self.ledger.exhausted or not self.ledger.can_fund_epoch()
 
     def searcher_done(self) -> bool:
-        """Whether the searcher created every trial it was asked for (or the budget stopped it)."""
-        return self.searcher is None or self.ledger.exhausted or self.searcher.study_size() >= self.searcher.total
+        """Whether the searcher created every trial it was asked for (or the budget stopped it), counted
+        from the study once: with the Ray client, Tune's copy of the searcher ran on the cluster's head,
+        so this one's own count (`StudySearch.study_size`) never moved."""
+        if self.searcher is None or self.ledger.exhausted:
+            return True
+        return started_trials(self.searcher.study) >= self.searcher.total
 
 
 class KilledForMemory(RayActorError):
