@@ -102,13 +102,10 @@ def _facts(path: Path, run_dir: RunDir) -> RunFacts:
         raise UsageError(f"{where} is not JSON ({error}); {WHAT_WORKS}") from None
     except (OSError, ValueError) as error:  # not UTF-8, not an object, unreadable
         raise UsageError(f"{where} cannot be read as run.json ({error}); {WHAT_WORKS}") from None
-    lacking = [
-        key
-        for key, found in (("objective", facts.objective), ("data.fingerprint", facts.fingerprint), ("space", facts.params))
-        if not found
-    ]
+    needed = (("an objective", facts.objective), ("the data's fingerprint", facts.fingerprint), ("a space", facts.params))
+    lacking = [what for what, found in needed if not found]
     if lacking:
-        raise UsageError(f"{where} records no {', '.join(lacking)}; {WHAT_WORKS}")
+        raise UsageError(f"{where} lacks {', '.join(lacking)}; {WHAT_WORKS}")
     return facts
 
 

@@ -55,6 +55,7 @@ MAX_README_LINES = 300
 RUN_FOR_REAL = ("search.predict", "reports")
 """Modules whose commands in the pages run for real on the sample's run (seconds each)."""
 RUN_NAMES = ("DIR", "RUN_DIR", "RUN_A", "RUN_B", "runs/smoke", "runs/smoke-seed1", "runs/gpu4", "runs/reference")
+SECOND_RUN_NAMES = ("RUN_B", "runs/smoke-seed1")
 """The run directories the pages' runnable commands name; each is the sample's real run here."""
 REVIEWS = "A moving, beautifully shot film.\nTwo hours I won't get back.\n"
 """reviews.txt, as the pages' `search.predict --file reviews.txt` reads it."""
@@ -307,10 +308,14 @@ def run_for_docs(real_run, tmp_path_factory) -> Path:
 
 
 def lay_out(folder: Path, run: Path) -> Path:
-    """A working folder laid out as the pages assume: their run directories (run) and reviews.txt."""
+    """A working folder laid out as the pages assume: their run directories (run, and a copy of it
+    for the second run a comparison names, since one run named twice is refused) and reviews.txt."""
+    second = run.with_name(f"{run.name}-copy")
+    if not second.exists():
+        shutil.copytree(run, second)
     for name in RUN_NAMES:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).symlink_to(run)
+        (folder / name).symlink_to(second if name in SECOND_RUN_NAMES else run)
     (folder / "reviews.txt").write_text(REVIEWS)
     return folder
 

@@ -179,7 +179,11 @@ def _earlier_run(root, run_json: bytes | None = None, study_db: bytes = b"") -> 
 
 
 UNREADABLE_RUNS = {
-    "empty run.json, empty study.db": (b"{}", b"", "{run_json} records no objective, data.fingerprint, space"),
+    "empty run.json, empty study.db": (
+        b"{}",
+        b"",
+        "{run_json} lacks an objective, the data's fingerprint, a space",
+    ),
     "run.json not JSON": (b"not json{", b"", "{run_json} is not JSON (Expecting value: line 1 column 1 (char 0))"),
     "run.json a list": (b"[]", b"", "{run_json} cannot be read as run.json ("),
     "empty study.db": (None, b"", "{study_db} holds no Optuna study (no studies table; 0 tables)"),
