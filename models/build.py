@@ -61,8 +61,7 @@ def build_model(
     """
     if not config.deep:
         ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        wide = HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")(ids)
-        return keras.Model(ids, wide, name=name or "linear_part")
+        return keras.Model(ids, _linear_part(config)(ids), name=name or "linear_part")
     fused = resolve_lstm(lstm) == "fused"
     embedding = keras.layers.Embedding(
         config.vocab_size, config.embedding_dim, mask_zero=True, trainable=config.embeddings != "frozen"
@@ -81,18 +80,26 @@ def build_model(
     if config.dropout > 0:
         layers.append(keras.layers.Dropout(config.dropout))
     layers.append(keras.layers.Dense(config.logits))
-    name = name or f"bilstm_{config.depth}x"
-    if not config.ngram_buckets:
-        network = keras.Sequential(layers, name=name)
-    else:
-        ids, deep = layers[0], layers[0]
-        for layer in layers[1:]:
-            deep = layer(deep)
-        wide = HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")(ids)
-        network = keras.Model(ids, keras.layers.Add(name="wide_and_deep")([deep, wide]), name=name)
+    network = _network(layers, config, name or f"bilstm_{config.depth}x")
     if vectors is not None and config.embeddings != "none":
         embedding.set_weights([starting_vectors(config, vectors)])
     return network
+
+
+def _linear_part(config: ModelConfig) -> HashedNgramLogits:
+    """The linear model on the review's words and hashed bigrams (Wide & Deep's wide part)."""
+    return HashedNgramLogits(config.vocab_size, config.ngram_buckets, config.logits, name="ngram_logits")
+
+
+def _network(layers: list[keras.layers.Layer], config: ModelConfig, name: str) -> keras.Model:
+    """`layers` (an Input first) in sequence, their logits summed with the linear part's where
+    config.ngram_buckets > 0."""
+    if not config.ngram_buckets:
+        return keras.Sequential(layers, name=name)
+    ids, deep = layers[0], layers[0]
+    for layer in layers[1:]:
+        deep = layer(deep)
+    return keras.Model(ids, keras.layers.Add(name="wide_and_deep")([deep, _linear_part(config)(ids)]), name=name)
 
 
 def starting_vectors(config: ModelConfig, vectors: np.ndarray) -> np.ndarray:

@@ -126,20 +126,10 @@ def leaderboard(report: Report) -> page.Section:
     )
     rows, classes = [], []
     for rank, (_, t) in enumerate(trials.iterrows(), start=1):
-        epochs = format_value("epochs", t["epochs"]) + (
-            f" ({format_value('best_epoch', t['best_epoch'])})" if format_value("best_epoch", t["best_epoch"]) else ""
-        )
         rows.append(
-            [
-                rank,
-                t["trial_id"],
-                t["preset"],
-                *([_origin_cell(t["origin"])] if origin else []),
-                state_label(t["state"]),
-                t["reason"],
-            ]
-            + [format_value(n, t[n]) for n in names]
-            + [epochs, *(analysis.fmt_metric(m, t[m]) for m in metrics), page.fmt_number(t["examples_per_s"])]
+            [rank, t["trial_id"], t["preset"], *([_origin_cell(t["origin"])] if origin else []), state_label(t["state"])]
+            + [t["reason"], *(format_value(n, t[n]) for n in names), _epochs_cell(t)]
+            + [*(analysis.fmt_metric(m, t[m]) for m in metrics), page.fmt_number(t["examples_per_s"])]
             + ([_latency_cell(t, limit)] if limit else [])
             + ([_where(t)] if where else [])
         )
@@ -164,6 +154,12 @@ def leaderboard(report: Report) -> page.Section:
         page.note(f"Every trial ran on {place}." if rows and place else ""),
         page.note(_warm_note(run.info.warm_start)),
     )
+
+
+def _epochs_cell(trial) -> str:
+    """A trial's epochs, and its best epoch in brackets where it has one."""
+    best = format_value("best_epoch", trial["best_epoch"])
+    return format_value("epochs", trial["epochs"]) + (f" ({best})" if best else "")
 
 
 def _warm_note(sources) -> str:

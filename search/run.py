@@ -85,16 +85,21 @@ def main(argv: list[str] | None = None) -> int:
         return machine_failed(error, run_dir)
 
 
+def certify_of(args) -> CertifyConfig | None:
+    """What `--certify` and the flags that shape it ask for; UsageError for a flag without it."""
+    if args.ensemble and not args.certify:
+        raise UsageError("--ensemble exports an ensemble of the certified refits: add --certify")
+    if args.ensemble and "max_latency_ms" in vars(args):
+        raise UsageError("--ensemble multiplies the latency by the seeds it averages: drop it under --max-latency-ms")
+    if args.no_ablation and not args.certify:
+        raise UsageError("--no-ablation skips a part of certification: add --certify")
+    return CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation) if args.certify else None
+
+
 def session_of(args, run_dir: RunDir, command: str) -> int:
     """Check the options against the run directory and the data, then run; the exit code."""
     try:
-        if args.ensemble and not args.certify:
-            raise UsageError("--ensemble exports an ensemble of the certified refits: add --certify")
-        if args.ensemble and "max_latency_ms" in vars(args):
-            raise UsageError("--ensemble multiplies the latency by the seeds it averages: drop it under --max-latency-ms")
-        if args.no_ablation and not args.certify:
-            raise UsageError("--no-ablation skips a part of certification: add --certify")
-        certify = CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation) if args.certify else None
+        certify = certify_of(args)
         check_out(run_dir, args.resume)
         if args.resume:
             recorded = RunFacts.read(run_dir)

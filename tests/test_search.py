@@ -16,9 +16,12 @@ from runfiles.io import read_json, read_rows
 from runfiles.layout import EPOCH_COLUMNS, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, best_row, names
 from search import run as search_run
 from search.config import Resources, SearchConfig
-from search.space import SPACE, preset_point
+from search.space import SPACE, WITH_VECTORS, preset_point
 
 from conftest import SAMPLE, TINY
+
+WITHOUT_VECTORS = tuple(p for p in SPACE if p.name not in WITH_VECTORS)
+"""The space of a run without --embeddings."""
 
 
 def test_run_writes_the_documented_layout(real_run):
@@ -30,7 +33,7 @@ def test_run_writes_the_documented_layout(real_run):
     facts = read_json(files.run_json)
     assert facts["objective"] == {"metric": "val_accuracy", "mode": "max"} and facts["study"] == STUDY_NAME
     assert facts["data"]["sizes"] == {"train": 192, "val": 48, "test": 240}
-    assert [p["name"] for p in facts["space"]] == [p.name for p in SPACE]
+    assert [p["name"] for p in facts["space"]] == [p.name for p in WITHOUT_VECTORS]
     assert facts["command"].startswith("python -m search.run --data")
     assert facts["lstm"]["trials"] == "auto" and facts["lstm"]["kernel"].endswith(".so")
     assert set(facts["presets"]) == {"tutorial-single", "tutorial-stacked"}
@@ -82,7 +85,7 @@ def test_the_study_ranks_as_the_report_does(real_run):
     files = RunDir(real_run)
     study = optuna.load_study(study_name=STUDY_NAME, storage=files.study_url)
     trials = {int(t["number"]): t for t in read_rows(files.trials_csv)}
-    assert len(study.trials) == 6 and study.trials[0].params == preset_point("tutorial-single", SPACE) | {
+    assert len(study.trials) == 6 and study.trials[0].params == preset_point("tutorial-single", WITHOUT_VECTORS) | {
         k: v for k, v in zip(("units", "embedding_dim", "max_len", "vocab_size"), (16, 16, 128, 2000))
     }
     expected = {State.COMPLETED: optuna.trial.TrialState.COMPLETE, State.STOPPED_EARLY: optuna.trial.TrialState.PRUNED}
