@@ -410,12 +410,14 @@ def max_vocab(search: SearchConfig) -> int:
 
 
 def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[SearchConfig, DataConfig]:
-    """The recorded configs of a run, with the resumable options given now, and --data where it
-    is given: another spelling or a copy of the run's data is accepted here, its content is
-    compared with the run's by `search.run.check_same_data`.
+    """The recorded configs of a run, with the resumable options given now, and --data and
+    --embeddings where they are given: another spelling, a copy or a new place of the run's data or
+    vectors file is accepted here, its content is compared with the run's by
+    `search.run.check_same_data` and `check_same_vectors` (run.json then records the new path).
 
     Raises UsageError naming every option given now (or implied by --smoke) that cannot
-    change on resume and differs from the value the run started with.
+    change on resume and differs from the value the run started with, and for --embeddings on a
+    run that trained without vectors.
     """
     wanted_search, wanted_data = configs_from_args(args)
     given = set(vars(args)) | (set(SMOKE) | {"fix", "test_limit"} if args.smoke else set())
@@ -430,7 +432,7 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
     changed += [
         _flag(k)
         for k in [*DATA_FIELDS, "test_limit"]
-        if k in given and k != "source" and getattr(wanted_data, k) != getattr(data_recorded, k)
+        if k in given and k not in REPOINTABLE and getattr(wanted_data, k) != getattr(data_recorded, k)
     ]
     if changed:
         raise UsageError(
@@ -438,9 +440,17 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
             "with other values); drop them, or start a new run with another --out"
         )
     updates = continued(search_recorded, {k: getattr(wanted_search, k) for k in RESUMABLE if k in given})
-    if "source" in given:
-        data_recorded = dataclasses.replace(data_recorded, source=wanted_data.source)
+    if "embeddings" in given and not data_recorded.embeddings:
+        raise UsageError(
+            f"--resume: --embeddings {wanted_data.embeddings}: this run trained without word vectors; drop "
+            "--embeddings, or start a new run with another --out"
+        )
+    data_recorded = dataclasses.replace(data_recorded, **{k: getattr(wanted_data, k) for k in REPOINTABLE if k in given})
     return SearchConfig(**{**search_recorded, **updates}), data_recorded
+
+
+REPOINTABLE = ("source", "embeddings")
+"""DataConfig fields --resume takes anew (--data, --embeddings): the same content in another place."""
 
 
 def continued(recorded: dict, updates: dict) -> dict:

@@ -47,7 +47,7 @@ from search.data import DataConfig, DataError, check_source, data_fingerprint, p
 from search.export import library_versions
 from search.mlflow_tracking import check_tracking
 from search.session import (
-    OWN_VECTORS_BACK,
+    OWN_VECTORS,
     Session,
     build_report,
     check_same_data,
@@ -111,14 +111,14 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         check_local_resources(search)
         check_address(search.address)
         check_run_data(data_config, args.resume and "source" not in vars(args))  # before Ray starts
-        check_embeddings(search, data_config)
-        if args.resume:
+        if args.resume:  # the vectors file first: one the run trained with and that moved is named so
             where = f"--data {data_config.source}" if "source" in vars(args) else f"the run's data, {data_config.source},"
             advice = "give --data the path of the run's own data, or start a new run with another --out"
-            check_same_vectors(data_config, recorded, "--resume", f"{OWN_VECTORS_BACK}, or start a new run with another --out")
+            check_same_vectors(data_config, recorded, "--resume", f"{OWN_VECTORS}, or start a new run with another --out")
             check_same_data(data_config, recorded, f"--resume: {where}", advice)
         else:
             source_fingerprint(data_config.source)
+        check_embeddings(search, data_config)
         warm_runs = warm_runs_of(args, search, data_config)
     except (UsageError, DataError, ValueError) as error:
         return fail(error)

@@ -193,7 +193,7 @@ def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -
     try:
         check_source(data_config.source, data_config.read_options)
         where = f"{prog}: the run's data, {data_config.source},"
-        check_same_vectors(data_config, recorded, prog)
+        check_same_vectors(data_config, recorded, prog, repoint_vectors(run_dir))
         check_same_data(data_config, recorded, where, f"point the run at its own data with: {repoint}")
     except DataError:
         return fail(f"{prog}: the run's data, {data_config.source}, cannot be read here; point the run at it with: {repoint}")
@@ -226,15 +226,20 @@ def ray_failure(search: SearchConfig, failure: str) -> str:
     return f"Ray could not start on this machine ({failure})"
 
 
-OWN_VECTORS_BACK = "put the run's own file back there"
-"""What makes a run's word vectors what it trained with again, for a command that can only read them
-where run.json records them (python -m search.certify, search.baseline)."""
+OWN_VECTORS = "give --embeddings the path of the run's own file (moved or renamed, it is the same by its sha256)"
+"""What makes a run's word vectors what it trained with again on --resume, which records the path given."""
 
 
-def check_same_vectors(data_config: DataConfig, recorded: RunFacts, prog: str, advice: str = OWN_VECTORS_BACK) -> None:
+def repoint_vectors(run_dir: RunDir) -> str:
+    """What makes a run's word vectors what it trained with again, for a command that reads them only
+    where run.json records them (python -m search.certify, search.baseline): a resume naming the file."""
+    return f"point the run at its own file with: {run_dir.resume_command} --embeddings PATH"
+
+
+def check_same_vectors(data_config: DataConfig, recorded: RunFacts, prog: str, advice: str) -> None:
     """A run goes on only with the word vectors it started with: the same sha256 as run.json's
-    (`EmbeddingFacts.sha256`). Raises UsageError, one line naming `prog` and the file (changed or
-    gone), then `advice`: what would work in the command `prog` names."""
+    (`EmbeddingFacts.sha256`), wherever the file lies now. Raises UsageError, one line naming `prog`
+    and the file (changed or gone), then `advice`: what would work in the command `prog` names."""
     from search.data.vectors import FLAG, file_fingerprint
 
     vectors = recorded.data.embeddings

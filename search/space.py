@@ -383,8 +383,15 @@ def start_point(space: tuple[Param, ...]) -> dict[str, Any] | None:
 
 
 def preset_of(params: dict[str, Any], space: tuple[Param, ...] = SPACE) -> str:
-    """The tutorial preset these values are exactly (on this space's corpus), or "" (a sampled or altered configuration)."""
+    """The tutorial preset these values are exactly (on this space's corpus), or "" (a sampled or altered configuration).
+
+    In a space with word vectors (a parameter `WITH_VECTORS` in it), the width the file pins
+    (`FROM_VECTORS`, `fitted`) is left out of the comparison: such a run can hold the tutorial's
+    network only at that width, and with a random embedding (embeddings "none") it is still the
+    tutorial's model there; `search.baseline` trains it at its own width. Any other pin (--fix)
+    makes it another model."""
+    set_by_file = FROM_VECTORS if any(p.name in WITH_VECTORS for p in space) else frozenset()
     for preset in TUTORIAL_PRESETS:
-        if all(params.get(k) == v for k, v in tutorial_point(preset, space).items()):
+        if all(params.get(k) == v for k, v in tutorial_point(preset, space).items() if k not in set_by_file):
             return preset
     return ""

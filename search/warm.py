@@ -11,9 +11,12 @@
   hold only what this run trains. ASHA's rungs start from their intermediate values
   (`seed_rungs`).
 - **Configurations** (other data, which includes another set of classes, or another objective,
-  whose values do not rank by this run's): its best configurations are queued first, with
-  `enqueue_trial`, the certified ones first (the exported one first of those), then the rest by
-  its own ranking, `--warm-start-top` of them in all; they are trained here like any trial.
+  whose values do not rank by this run's; or a run kept without its study.db, such as
+  docs/reference, whose trials' distributions and intermediate values went with it): its best
+  configurations are queued first, with `enqueue_trial`, the certified ones first (the exported
+  one first of those), then the rest by its own ranking, `--warm-start-top` of them in all; they
+  are trained here like any trial. Their values come from the study where the run has one, else
+  from trials.csv, each cell typed by the earlier run's recorded space (`typed_params`).
 - **Another space**: a trial or configuration with a value outside the new space is dropped and
   counted; a hyperparameter the earlier run lacks takes the new start point's value
   (`search.space.start_point`), or its pinned value.
@@ -63,8 +66,9 @@ def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: i
     with its study's trials read (read-only: an earlier run is never written).
 
     `fingerprint` is the new run's data fingerprint (`search.data.data_fingerprint`), `objective`
-    its ranking. Raises UsageError, one line naming the flag and the path: not a run (no run.json
-    and study.db), a run a live driver holds, a run named twice, a run.json that is not JSON or
+    its ranking. A run without study.db but with trials.csv hands on its configurations only.
+    Raises UsageError, one line naming the flag and the path: not a run (no run.json beside a
+    study.db or trials.csv), a run a live driver holds, a run named twice, a run.json that is not JSON or
     lacks what a warm start reads, a study.db that does not hold the run's study, or
     --warm-start-top below 1.
     """
@@ -73,8 +77,8 @@ def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: i
     runs, seen = [], set()
     for path in paths:
         run_dir = RunDir(path.expanduser())
-        if not (run_dir.run_json.is_file() and run_dir.study_db.is_file()):
-            raise UsageError(f"{FLAG} {path}: not a run (no run.json and study.db); give the folder of a search.run")
+        if not (run_dir.run_json.is_file() and (run_dir.study_db.is_file() or run_dir.trials_csv.is_file())):
+            raise UsageError(f"{FLAG} {path}: not a run (no run.json beside a study.db or trials.csv); {WHAT_WORKS}")
         if run_dir.root.resolve() in seen:
             raise UsageError(f"{FLAG} {path}: named twice; give each run once")
         seen.add(run_dir.root.resolve())
@@ -83,12 +87,13 @@ def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: i
         except UsageError as error:
             raise UsageError(f"{FLAG} {error}") from None
         facts = _facts(path, run_dir)
-        trials = _trials(path, run_dir, facts.study)
-        runs.append(WarmRun(run_dir, facts, _why_configurations(facts, fingerprint, objective), trials))
+        trials = _trials(path, run_dir, facts.study) if run_dir.study_db.is_file() else ()
+        why = _why_configurations(facts, fingerprint, objective) or _why_no_study(run_dir)
+        runs.append(WarmRun(run_dir, facts, why, trials))
     return runs
 
 
-WHAT_WORKS = "give the folder of a run search.run wrote (its run.json and study.db as it left them)"
+WHAT_WORKS = "give the folder of a run search.run wrote (its run.json and study.db or trials.csv as it left them)"
 """What an earlier run that cannot be read should be instead, in --warm-start's one-line refusals."""
 
 
@@ -124,11 +129,20 @@ def _trials(path: Path, run_dir: RunDir, study: str) -> tuple:
 
 
 def _why_configurations(facts: RunFacts, fingerprint: str, objective: Objective) -> str:
+    """Why an earlier run's values do not rank by this run's: other data, another objective; "" when they do."""
     if facts.fingerprint != fingerprint:
         return f"other data (fingerprint {facts.fingerprint}, here {fingerprint})"
     if facts.ranking != objective:
         return f"ranked by {facts.ranking.metric}, here by {objective.metric}"
     return ""
+
+
+NO_STUDY = "no study.db: the trials' distributions and intermediate values are kept there"
+"""Why a run on the same data, kept without its study.db, hands on its configurations only."""
+
+
+def _why_no_study(run_dir: RunDir) -> str:
+    return "" if run_dir.study_db.is_file() else NO_STUDY
 
 
 @dataclass
@@ -227,17 +241,41 @@ def _best_configurations(run: WarmRun, space: tuple[Param, ...], fill: dict, top
     if summary and summary.certification and summary.certification.exported in certified:
         certified.remove(summary.certification.exported)
         certified.insert(0, summary.certification.exported)
-    stored = {trial.number: trial for trial in run.trials}
-    numbers = {r["trial_id"]: int(r["number"]) for r in rows if int(r["number"]) in stored}
-    chosen = [t for t in dict.fromkeys([*certified, *ranked]) if t in numbers][:top]
+    params = _params_by_trial(run, rows)
+    chosen = [t for t in dict.fromkeys([*certified, *ranked]) if t in params][:top]
     kept, dropped = [], 0
     for tid in chosen:
-        point = moved(stored[numbers[tid]].params, space, fill)
+        point = moved(params[tid][1], space, fill)
         if point is None:
             dropped += 1
             continue
-        kept.append((point, origin_of(run.run_dir, numbers[tid])))
+        kept.append((point, origin_of(run.run_dir, params[tid][0])))
     return kept, dropped
+
+
+def _params_by_trial(run: WarmRun, rows: list[dict]) -> dict[str, tuple[int, dict]]:
+    """{trial id: (number, parameters)} of `rows` (trials.csv's): the study's parameters where the
+    run has its study (rows it lacks left out), else the rows' cells typed by the run's space."""
+    if run.run_dir.study_db.is_file():
+        stored = {trial.number: trial.params for trial in run.trials}
+        return {r["trial_id"]: (int(r["number"]), stored[int(r["number"])]) for r in rows if int(r["number"]) in stored}
+    return {r["trial_id"]: (int(r["number"]), typed_params(r, run.facts.params)) for r in rows}
+
+
+def typed_params(row: dict, space: list[Param]) -> dict:
+    """A trials.csv row's hyperparameters as the study held them: each text cell read as its
+    Param's kind (int, float, or the categorical choice written as that text); empty or absent
+    cells left out, so that `moved` fills them."""
+    params = {}
+    for p in space:
+        text = (row.get(p.name) or "").strip()
+        if not text:
+            continue
+        if p.kind == "categorical":
+            params[p.name] = next((c for c in p.choices or () if str(c) == text), text)
+        else:
+            params[p.name] = float(text) if p.kind == "float" else int(float(text))
+    return params
 
 
 def origin_of(run_dir: RunDir, number: int) -> str:

@@ -5,7 +5,9 @@ vectors' coverage and card, whose export holds the vectors as its embedding's we
 load_model and search.predict need no vectors file), and whose resume with a changed file is
 refused. Every vectors file is written here, small."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,12 +15,14 @@ import pytest
 
 import models.text  # noqa: F401  registers the layers an exported model holds
 from runfiles.documents import RunFacts
+from runfiles.io import read_rows
 from runfiles.layout import RunDir
 from search import predict
 from search import run as search_run
 from search import vectors as learn_vectors
 from search.data import DataConfig, ReadOptions, prepare, read_reviews
 from search.data.vectors import read_vectors
+from search.session import OWN_VECTORS
 
 from conftest import FIXES, SAMPLE, snapshot
 
@@ -142,6 +146,7 @@ def test_a_search_with_vectors_exports_them_and_refuses_a_changed_file_on_resume
     assert expected.vocabulary_coverage > 0.3 and recorded.token_coverage == pytest.approx(expected.token_coverage, abs=1e-6)
     assert recorded.card["command"].startswith("python -m search.vectors")  # the card beside the file, kept
     assert facts.fingerprint == prepare(config).fingerprint != prepare(DataConfig(source=str(SAMPLE), max_vocab=2000)).fingerprint
+    recorded_fingerprint = facts.fingerprint
 
     exported = keras.models.load_model(RunDir(out).best_model / "model.keras")  # no vectors file needed
     embedding = next(layer for layer in _layers(exported) if isinstance(layer, keras.layers.Embedding))
@@ -151,6 +156,7 @@ def test_a_search_with_vectors_exports_them_and_refuses_a_changed_file_on_resume
     assert predict.main([str(out), "a good film", "a bad film"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) >= 2
 
+    own = Path(vectors).read_bytes()
     with open(vectors, "a") as f:  # the same words, one more row: another file
         f.write("zzyzx " + " ".join(["0.5"] * WIDTH) + "\n")
     before = snapshot(out)
@@ -158,6 +164,17 @@ def test_a_search_with_vectors_exports_them_and_refuses_a_changed_file_on_resume
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"--embeddings {vectors} is not the vectors file this run trained with" in err
     assert snapshot(out) == before
+
+    moved = tmp_path / "elsewhere.vec"  # the run's own file, moved: the same by its sha256
+    moved.write_bytes(own)
+    Path(vectors).unlink()
+    assert search_run.main(["--resume", "--out", str(out)]) == 2
+    gone = f"error: --resume: --embeddings {vectors}, the vectors file this run trained with, is gone; {OWN_VECTORS}"
+    assert capsys.readouterr().err.startswith(gone) and snapshot(out) == before
+    assert search_run.main(["--resume", "--out", str(out), "--embeddings", str(moved)]) == 0  # trains nothing more
+    facts = RunFacts.read(RunDir(out))
+    assert facts.data.embeddings.file == facts.data_config["embeddings"] == str(moved)
+    assert len(read_rows(RunDir(out).trials_csv)) == 3 and facts.fingerprint == recorded_fingerprint
 
 
 def learned_vectors(tmp_path) -> str:
@@ -184,7 +201,7 @@ def _layers(model) -> list:
     return found
 
 
-def test_the_vectors_file_is_recorded_by_its_absolute_path_and_cannot_change_on_resume(tmp_path, monkeypatch):
+def test_the_vectors_file_is_recorded_by_its_absolute_path_and_may_move_on_resume(tmp_path, monkeypatch):
     from runfiles.cli import UsageError
     from search.config import configs_from_args, parse_args, recorded_configs, resumed_configs
 
@@ -194,8 +211,14 @@ def test_the_vectors_file_is_recorded_by_its_absolute_path_and_cannot_change_on_
     assert data.embeddings == vectors and data.embeddings_format == "auto"
     recorded = RunFacts(configs=recorded_configs(search, data, {}))
     assert resumed_configs(parse_args(["--resume"]), recorded)[1] == data
-    with pytest.raises(UsageError, match="--embeddings, --embeddings-format cannot change on resume"):
+    moved = resumed_configs(parse_args(["--resume", "--embeddings", "moved.txt"]), recorded)[1]  # its content checked later
+    assert moved == dataclasses.replace(data, embeddings=str(tmp_path / "moved.txt"))
+    with pytest.raises(UsageError, match=r"^--resume: --embeddings-format cannot change on resume"):
         resumed_configs(parse_args(["--resume", "--embeddings", "other.txt", "--embeddings-format", "glove"]), recorded)
+    without = RunFacts(configs=recorded_configs(search, dataclasses.replace(data, embeddings=None), {}))
+    with pytest.raises(UsageError) as refused:
+        resumed_configs(parse_args(["--resume", "--embeddings", "moved.txt"]), without)
+    assert str(refused.value).startswith(f"--resume: --embeddings {tmp_path}/moved.txt: this run trained without word vectors; ")
 
 
 def test_a_follow_up_command_on_a_run_whose_vectors_are_gone_or_changed_says_what_works_there(tmp_path, capsys):
@@ -213,9 +236,10 @@ def test_a_follow_up_command_on_a_run_whose_vectors_are_gone_or_changed_says_wha
     before = run.run_json.read_bytes()
     assert baseline.main([str(run.root)]) == 2
     gone = f"error: python -m search.baseline: --embeddings {vectors}, the vectors file this run trained with, is gone; "
-    assert capsys.readouterr().err == gone + "put the run's own file back there\n"  # no --out to name: the command has none
+    repoint = f"point the run at its own file with: {run.resume_command} --embeddings PATH\n"
+    assert capsys.readouterr().err == gone + repoint
     vectors.write_text("the 0.1 0.2\n")
     assert baseline.main([str(run.root)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: python -m search.baseline: --embeddings {vectors} is not the vectors file this run")
-    assert err.endswith("in run.json); put the run's own file back there\n") and run.run_json.read_bytes() == before
+    assert err.endswith(f"in run.json); {repoint}") and run.run_json.read_bytes() == before

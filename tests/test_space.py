@@ -234,7 +234,12 @@ def test_the_embeddings_parameter_is_searched_only_with_vectors_and_pins_the_wid
     assert with_vectors["embedding_dim"].choices == (300,)  # beyond the searched range: the file's width
     point = start_point(tuple(with_vectors.values()))
     assert point["embedding_dim"] == 300 and point["embeddings"] == START_POINT["embeddings"]
-    for preset in PRESETS:  # the tutorial's models start at random; their width is the pinned one
-        assert preset_point(preset, tuple(with_vectors.values()))["embeddings"] == "none"
+    vectors_space, plain_space = tuple(with_vectors.values()), tuple(plain.values())
+    for preset in PRESETS:  # the tutorial's models start at random; their width is the pinned one, and they keep their names
+        point = preset_point(preset, vectors_space)
+        assert point["embeddings"] == "none" and point["embedding_dim"] == 300 and preset_of(point, vectors_space) == preset
+        assert preset_of({**point, "embeddings": "init"}, vectors_space) == ""  # the vectors in it: another model
+        assert preset_of({**point, "dropout": 0.3}, vectors_space) == ""
+        assert preset_of({**preset_point(preset, plain_space), "embedding_dim": 300}, plain_space) == ""  # a --fix
     model, _ = configs_from({**point, "embeddings": "frozen"}, num_classes=2)
     assert model.embeddings == "frozen" and model.embedding_dim == 300

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import optuna
 import pytest
@@ -17,7 +18,7 @@ from search import warm
 from search.config import REDUCTION_FACTOR
 from search.scheduler import Ledger, StoppingScheduler
 from search.searcher import new_sampler, open_study, started_trials
-from search.space import SPACE, narrowed, optuna_space
+from search.space import SPACE, WITH_VECTORS, narrowed, optuna_space, start_point
 
 from conftest import SAMPLE, TINY, snapshot
 
@@ -69,8 +70,8 @@ def test_another_space_drops_what_lies_outside_and_fills_what_the_earlier_run_la
 
 
 def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and_continues(real_run, tmp_path, capsys):
-    other = tmp_path / "other"  # the same run, read as a run on other data: its data fingerprint differs
-    shutil.copytree(real_run, other, ignore=shutil.ignore_patterns("tune"))
+    other = tmp_path / "other"  # the same run, read as a run on other data (its data fingerprint differs), kept without study.db
+    shutil.copytree(real_run, other, ignore=shutil.ignore_patterns("tune", "study.db"))
     facts = read_json(RunDir(other).run_json)
     facts["data"]["fingerprint"] = "0" * 16
     write_json(RunDir(other).run_json, facts)
@@ -114,7 +115,7 @@ def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--warm-start", "NOT_A_RUN"], "error: --warm-start {tmp}/not_a_run: not a run (no run.json and study.db)"),
+        (["--warm-start", "NOT_A_RUN"], "error: --warm-start {tmp}/not_a_run: not a run (no run.json beside a study.db or"),
         (["--warm-start-top", "2"], "error: --warm-start-top 2: it counts what --warm-start RUN queues; add --warm-start"),
         (["--warm-start", "REAL", "--warm-start-top", "0"], "error: --warm-start-top 0 is invalid: expected an integer >= 1"),
     ],
@@ -152,6 +153,33 @@ def test_other_data_hands_on_its_certified_configurations_first_then_by_rank(run
     assert runs[0].why_configurations.startswith("other data (fingerprint ")
     queued = warm.plan(runs, tuple(facts.params), top=2).queued
     assert [origin for _, origin in queued] == [f"{run_copy.resolve()}/{ranked[3]}", f"{run_copy.resolve()}/{ranked[0]}"]
+
+
+def test_a_run_kept_without_its_study_hands_on_its_configurations_as_its_study_held_them(real_run, tmp_path):
+    kept = Path(shutil.copytree(real_run, tmp_path / "kept", ignore=shutil.ignore_patterns("tune", "study.db")))
+    facts = RunFacts.read(RunDir(real_run))
+    runs = warm.check_runs([kept], facts.fingerprint, facts.ranking)  # the same data: its trials cannot be added
+    assert not runs[0].takes_trials and runs[0].why_configurations == warm.NO_STUDY
+    plan = warm.plan(runs, tuple(facts.params), top=6)
+    assert plan.trials == [] and plan.sources[0].why == warm.NO_STUDY and f"({warm.NO_STUDY})" in warm.origins_text(plan.sources)
+    with_study = warm.plan(warm.check_runs([real_run], "0" * 16, facts.ranking), tuple(facts.params), top=6)
+    assert len(plan.queued) == len(with_study.queued) == 6
+    assert [p for p, _ in plan.queued] == [p for p, _ in with_study.queued]  # trials.csv's cells typed as the study held them
+    trial_ids = [origin.rsplit("/", 1)[1] for _, origin in with_study.queued]
+    assert [origin for _, origin in plan.queued] == [f"{kept.resolve()}/{tid}" for tid in trial_ids]
+
+
+def test_the_recorded_reference_run_hands_on_its_certified_configurations_first():
+    recorded = Path(__file__).parent / "data" / "recorded" / "reference"  # run.json, trials.csv, certify.csv, summary.json
+    runs = warm.check_runs([recorded], "0" * 16, OBJECTIVE)
+    space = tuple(p for p in SPACE if p.name not in WITH_VECTORS)  # a run without --embeddings
+    plan = warm.plan(runs, space, top=4)
+    summary = read_json(RunDir(recorded).summary_json)["certification"]
+    certified = [c["trial_id"] for c in summary["configurations"]]
+    assert certified[0] == summary["exported"]
+    assert [origin.rsplit("/", 1)[1] for _, origin in plan.queued][:3] == certified
+    assert plan.queued[2][0] == {**summary["configurations"][2]["params"], "ngram_buckets": start_point(space)["ngram_buckets"]}
+    assert plan.sources[0].filled == ["ngram_buckets"]  # the recorded run predates the linear part
 
 
 def test_a_source_with_another_objective_hands_on_configurations_only(real_run):
