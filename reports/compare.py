@@ -19,6 +19,7 @@ from reports.analysis import format_value, state_label
 from reports.claims import Interval
 from reports.load import Run
 from runfiles import predictions
+from runfiles.layout import NO_TEST_SPLIT
 
 NO_VALUE = "—"
 
@@ -91,7 +92,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> page.Section:
         "budget",
         "trials",
         "best validation accuracy",
-        "test accuracy",
+        "test accuracy (without a test split: the result)",
         "best configuration",
         "wall time",
         "examples processed",
@@ -106,7 +107,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> page.Section:
                 page.esc(_budget_text(run)),
                 page.esc(_counts_text(run)),
                 page.esc(_best_value_text(best)),
-                page.esc(page.fmt_accuracy(best["test_accuracy"]) if best else ""),
+                page.esc(_tested_text(run, best)),
                 page.esc(_best_config_text(run, best)),
                 page.esc(page.fmt_seconds(run.summary.wall_s if run.summary else None) or "not finished"),
                 page.esc(page.fmt_number(examples_processed(run))),
@@ -132,6 +133,13 @@ def _data_lines(run: Run) -> list[str]:
         f"fingerprint {run.info.fingerprint or 'unknown'}",
         ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in sizes.items()),
     ]
+
+
+def _tested_text(run: Run, best: dict | None) -> str:
+    """The best model's test accuracy; a run without a test split's result, its cross-validated estimate."""
+    if run.summary is not None and run.summary.result:
+        return f"{run.summary.result} ({NO_TEST_SPLIT})"
+    return page.fmt_accuracy(best["test_accuracy"]) if best else ""
 
 
 def _budget_text(run: Run) -> str:
@@ -181,6 +189,9 @@ def test_differences(first: Run, other: Run) -> tuple[list[Interval], str]:
     """The first run's shipped model minus the other's on their shared test split, then the
     certified means' difference where both certified (paired bootstrap, verdicts: reports.claims);
     or ([], why they cannot be compared)."""
+    untested = next((run for run in (first, other) if run.untested), None)
+    if untested is not None:
+        return [], f"{untested.run_dir} has {NO_TEST_SPLIT}: its result is cross-validated (in the table above)"
     if not first.info.fingerprint or first.info.fingerprint != other.info.fingerprint:
         return [], "they were not tested on the same data (their data fingerprints differ)"
     missing = [run for run in (first, other) if predictions.EXPORTED not in run.predictions]

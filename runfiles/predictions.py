@@ -26,6 +26,9 @@ LINEAR = "linear"
 """The linear baseline's predictions' name (search.linear)."""
 ENSEMBLE = "ensemble"
 """The mean-logit ensemble of the refits' (--ensemble)."""
+CV_LINEAR = "cv-linear"
+"""The linear baseline's out-of-fold predictions over the run's recorded folds (DIR/cv_folds.csv),
+made on a run without a test split (search.baseline); like `cross_validated`'s, of train + validation."""
 
 
 def certified(trial_id: str, seed: int) -> str:

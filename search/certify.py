@@ -52,7 +52,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.io import read_rows
-from runfiles.layout import OBJECTIVE, Objective, RunDir, rank_key
+from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, rank_key
 from search.config import CertifyConfig
 from search.console import say_test_claims
 from search.export import evaluate_test, export_network
@@ -118,8 +118,11 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
         summary.cross_validation = _cross_validation(session, jobs, config.cv)
         summary.examples += summary.cross_validation.examples
     if config.ablation and int(mine[0][0].params.get("ngram_buckets") or 0) > 0:
-        summary.ablation = _ablation(session, mine)
-        summary.examples += summary.ablation.examples
+        if not len(session.prepared.splits["test"]):
+            progress.field("ablation", f"{NO_TEST_SPLIT}: the parts alone are not trained, having no split to be tested on")
+        else:
+            summary.ablation = _ablation(session, mine)
+            summary.examples += summary.ablation.examples
     if config.refit:
         mine = _refit(session, mine, summary)
     summary.wall_s = time.time() - started
@@ -144,7 +147,7 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
     tested = {predictions.refit(job.train.seed): r.test for job, r in zip(jobs, results, strict=True)}
     keep_predictions(session.run_dir, session.prepared, tested)
     mean, std = spread([r.test_accuracy for r in results])
-    f1_mean, f1_std = spread([r.test.macro_f1 for r in results])
+    f1_mean, f1_std = spread([r.test_macro_f1 for r in results])
     summary.refit = Refit(
         seeds=[
             RefitSeed(
@@ -152,7 +155,7 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
                 epochs=j.train.epochs,
                 test_accuracy=r.test_accuracy,
                 examples=r.examples,
-                test_macro_f1=r.test.macro_f1,
+                test_macro_f1=r.test_macro_f1,
             )
             for j, r in zip(jobs, results, strict=True)
         ],
@@ -228,7 +231,7 @@ def _row(job: Job, result: JobResult) -> CertifyRow:
         value=result.value,
         test_accuracy=result.test_accuracy,
         examples=result.examples,
-        test_macro_f1=result.test.macro_f1,
+        test_macro_f1=result.test_macro_f1,
     )
 
 
@@ -238,7 +241,7 @@ def _summarize(jobs: list[Job], results: list[JobResult], seconds: float, object
         mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == trial_id]
         val_mean, val_std = spread([r.value for _, r in mine])
         test_mean, test_std = spread([r.test_accuracy for _, r in mine])
-        f1_mean, f1_std = spread([r.test.macro_f1 for _, r in mine])
+        f1_mean, f1_std = spread([r.test_macro_f1 for _, r in mine])
         first = mine[0][0]
         configs.append(
             CertifiedConfig(
@@ -275,6 +278,10 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
     if summary.refit:
         certified.refit_test_accuracy_mean = headline.test_accuracy_mean
         certified.refit_test_accuracy_std = headline.test_accuracy_std
+    if summary.cross_validated:
+        found = summary.cross_validated
+        certified.cv_folds, certified.cv_accuracy = summary.cross_validation.k, found.accuracy
+        certified.cv_accuracy_low, certified.cv_accuracy_high = found.accuracy_low, found.accuracy_high
     card = Card(
         trial_id=summary.exported,
         seed=job.train.seed,
@@ -289,7 +296,9 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
     if ensemble:
         network, tested = _ensemble(session, mine)
         summary.ensemble = Ensemble(
-            seeds=[j.train.seed for j, _ in mine], test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1
+            seeds=[j.train.seed for j, _ in mine],
+            test_accuracy=tested and tested.accuracy,
+            test_macro_f1=tested and tested.macro_f1,
         )
         card = dataclasses.replace(card, seed=None, ensemble=summary.ensemble)
         keep_predictions(session.run_dir, session.prepared, {predictions.ENSEMBLE: tested})
@@ -298,15 +307,20 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
     if ensemble:
         progress.field(
             "ensemble",
-            f"the mean of the {len(mine)} refits' logits: test_accuracy {tested.accuracy:.4f} (exported: one model.keras)",
+            f"the mean of the {len(mine)} refits' logits: "
+            + (f"test_accuracy {tested.accuracy:.4f}" if tested else NO_TEST_SPLIT)
+            + " (exported: one model.keras)",
         )
     fitted = " (refit on train + validation)" if summary.refit else ""
-    progress.field(
-        "certified",
-        f"{summary.exported}: test_accuracy {headline.test_accuracy_mean:.4f} "
-        f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}{session.prepared.facts.copies_note()}; "
-        f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification",
-    )
+    if headline.test_accuracy_mean is None:  # no test split: the cross-validated estimate is the result
+        stated = f"{summary.cross_validated.text(summary.cross_validation.k)} over {len(mine)} seeds; exported{fitted}"
+    else:
+        stated = (
+            f"test_accuracy {headline.test_accuracy_mean:.4f} ± {headline.test_accuracy_std:.4f} over {len(mine)} seeds"
+            f"{fitted}{session.prepared.facts.copies_note()}"
+        )
+    validated = f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification"
+    progress.field("certified", f"{summary.exported}: {stated}; {validated}")
 
 
 def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
@@ -341,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: not on a run with --max-latency-ms")
         candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
         check_folds(config.cv, facts)
+        if not config.cv and facts and facts.data.sizes.get("test") == 0:
+            raise UsageError(f"{run_dir.root}: {NO_TEST_SPLIT}; certify it by cross-validation with --cv K (e.g. --cv 10)")
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.certify", *argv])
@@ -368,10 +384,14 @@ def check_folds(k: int, facts: RunFacts | None) -> None:
 
 
 def record(run_dir: RunDir, certification: Certification, objective: Objective) -> None:
-    """Add the certification to summary.json (and what was exported with it, refit included)."""
+    """Add the certification to summary.json (and what was exported with it, refit included; the
+    cross-validated estimate as its result where the run has no test split)."""
     summary = Summary.read(run_dir, objective)
     summary.certification = certification
     summary.exported = Exported.from_card(Card.read(run_dir.best_model, objective), refit=True)
+    found = certification.cross_validated
+    untested = summary.exported.test_accuracy is None and found is not None  # no test split: CV is the result
+    summary.result = found.text(certification.cross_validation.k) if untested else None
     summary.write(run_dir, objective)
 
 
