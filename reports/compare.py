@@ -19,7 +19,7 @@ from reports.analysis import format_value, state_label
 from reports.claims import Interval
 from reports.load import Run
 from runfiles import predictions
-from runfiles.layout import NO_TEST_SPLIT
+from runfiles.layout import NO_TEST_SPLIT, quantity
 
 NO_VALUE = "—"
 
@@ -142,6 +142,11 @@ def _tested_text(run: Run, best: dict | None) -> str:
     return page.fmt_accuracy(best["test_accuracy"]) if best else ""
 
 
+def _epochs(count) -> str:
+    """A budget's epochs: "1 epoch", "3 epochs", "? epochs" where it is not recorded."""
+    return quantity(count, "epoch") if isinstance(count, int) else "? epochs"
+
+
 def _budget_text(run: Run) -> str:
     used = run.summary.budget if run.summary and run.summary.budget else None
     budget = {**run.info.search_config, **(used.to_json(run.objective) if used else {})}
@@ -149,7 +154,7 @@ def _budget_text(run: Run) -> str:
     return ", ".join(
         [
             f"{budget.get('trials', '?')} trials",
-            f"at most {budget.get('max_epochs', '?')} epochs each",
+            f"at most {_epochs(budget.get('max_epochs'))} each",
             f"time budget {minutes:g} min" if isinstance(minutes, (int, float)) else "no time budget",
             f"examples budget {examples:,}" if isinstance(examples, int) else "no examples budget",
         ]

@@ -15,7 +15,7 @@ from reports.analysis import metric_name
 from reports.load import Run
 from reports.sections import Report, config_text, floor_sentence
 from runfiles import predictions
-from runfiles.layout import NO_TEST_SPLIT, as_float
+from runfiles.layout import NO_TEST_SPLIT, as_float, quantity
 from runfiles.vectorcard import VectorsCard
 
 
@@ -163,7 +163,8 @@ def _ablation(run: Run) -> str:
     ]
     intro = (
         f"The exported configuration ({whole.trial_id}) adds a linear part on words and hashed bigrams to its BiLSTM. "
-        f"Each part was also trained alone with the same {len(whole.seeds)} seeds and {whole.epochs} epochs, on the "
+        f"Each part was also trained alone with the same {quantity(len(whole.seeds), 'seed')} and "
+        f"{quantity(whole.epochs, 'epoch')}, on the "
         f"training split as certification trains, and tested once: {page.fmt_number(ablation.examples)} training "
         f"examples in {page.fmt_seconds(ablation.wall_s)}, counted in certification's compute (python -m search.certify "
         "--no-ablation skips it)."
@@ -173,14 +174,15 @@ def _ablation(run: Run) -> str:
 
 def _claims_table(run: Run, told: versus.Claims) -> str:
     """One metric's claims: the shipped model, the certified mean, then each other model with the
-    shipped model's and the certified mean's difference from it."""
+    shipped model's and the certified mean's difference from it; a difference column that no row
+    fills (no other model, or none certified) is left out."""
     what = "accuracy" if told.metric == "accuracy" else "macro-F1"
     names = {preset: f"{preset}, the tutorial's training" for preset in (run.baseline.models if run.baseline else {})}
     names[predictions.LINEAR] = analysis.LINEAR_MODEL
     rows = [["shipped (best_model/)", claims.percent(told.shipped), "", ""]]
     if told.certified is not None:
         refits = run.summary.certification.refit is not None
-        seeds = f"the {len(told.certified_seeds)} refits" if refits else f"{len(told.certified_seeds)} seeds"
+        seeds = f"the {quantity(len(told.certified_seeds), 'refit')}" if refits else quantity(len(told.certified_seeds), "seed")
         rows.append([f"certified: mean over {seeds}", claims.percent(told.certified), "", ""])
     for other in told.others:
         rows.append(
@@ -192,7 +194,8 @@ def _claims_table(run: Run, told: versus.Claims) -> str:
             ]
         )
     headers = ["model", f"test {what} [95% interval]", "shipped − it, points [95%], verdict", "certified mean − it"]
-    return page.table(headers, rows, numeric={1})
+    kept = [i for i in range(len(headers)) if i < 2 or any(row[i] for row in rows)]  # no column empty in every row
+    return page.table([headers[i] for i in kept], [[row[i] for i in kept] for row in rows], numeric={1})
 
 
 def _linear_note(run: Run) -> str:

@@ -16,6 +16,7 @@ from reports import claims
 from reports.claims import Interval
 from runfiles import predictions
 from runfiles.documents import Baseline, CertifiedConfig, Summary
+from runfiles.layout import quantity
 
 Found = dict[str, tuple[list[int], list[int]]]
 """Predictions by model name, as `runfiles.predictions.read_all` reads them: {name: (labels, predicted)}."""
@@ -161,7 +162,8 @@ def terminal_lines(
     what = "test accuracy" if metric == "accuracy" else "test macro-F1"
     lines = [f"shipped     {what} {claims.percent(told.shipped)} on {told.examples:,} test examples (95% interval)"]
     if told.certified is not None:
-        lines.append(f"certified   mean {what} over its {len(told.certified_seeds)} seeds {claims.percent(told.certified)}")
+        seeds = quantity(len(told.certified_seeds), "seed")
+        lines.append(f"certified   mean {what} over its {seeds} {claims.percent(told.certified)}")
     for other in told.others:
         line = f"vs {other.name:<8}  {claims.percent(other.score)}; shipped {claims.points(other.shipped)}"
         if other.certified is not None:

@@ -34,7 +34,7 @@ from runfiles import predictions
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts, cross_validated_text
 from runfiles.io import read_rows
-from runfiles.layout import NO_TEST_SPLIT, TUTORIAL_PRESETS, RunDir
+from runfiles.layout import NO_TEST_SPLIT, TUTORIAL_PRESETS, RunDir, quantity
 from search.console import say_test_claims
 from search.data import raw_splits
 from search.linear import C_GRID, cross_validate, fit_linear
@@ -130,7 +130,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         for preset, point in ((preset, tutorial_point(preset, session.space)) for preset in TUTORIAL_PRESETS)
     ]
     train = {name: getattr(jobs[0].train, name) for name in RECORDED_TRAIN}
-    session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {config.epochs} epochs each")
+    session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {quantity(config.epochs, 'epoch')} each")
     started = time.time()
     results = run_jobs(
         jobs,
@@ -138,7 +138,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         resources.cpus_per_trial,
         resources.gpus_per_trial,
         on_done=lambda job, r: session.progress.say(
-            f"baseline  {job.preset}: {metric} {r.value:.4f} after {config.epochs} epochs"
+            f"baseline  {job.preset}: {metric} {r.value:.4f} after {quantity(config.epochs, 'epoch')}"
         ),
     )
     keep_predictions(session.run_dir, session.prepared, {job.preset: r.test for job, r in zip(jobs, results, strict=True)})
@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(session: Session) -> None:
         run_baselines(session, config).write(run_dir, session.objective)
+        predictions.keep_recorded(run_dir)
         say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)

@@ -52,7 +52,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.io import read_rows
-from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, rank_key
+from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, quantity, rank_key
 from search.config import CertifyConfig
 from search.console import say_test_claims
 from search.export import evaluate_test, export_network
@@ -99,7 +99,8 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
         for rank, row in enumerate(chosen, start=1)
         for s in range(1, config.seeds + 1)
     ]
-    progress.field("certify", f"{len(chosen)} configurations x {config.seeds} seeds, {len(jobs)} trainings")
+    planned = f"{quantity(len(chosen), 'configuration')} x {quantity(config.seeds, 'seed')}, {quantity(len(jobs), 'training')}"
+    progress.field("certify", planned)
     started = time.time()
     metric = session.objective.metric
     results = run_jobs(
@@ -140,7 +141,7 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
         resources.cpus_per_trial,
         resources.gpus_per_trial,
         refit=True,
-        on_done=lambda job, _: progress.say(f"refit     {job.name}: {job.train.epochs} epochs on train + validation"),
+        on_done=lambda job, _: progress.say(f"refit     {job.name}: {quantity(job.train.epochs, 'epoch')} on train + validation"),
     )
     for result, (_, certified) in zip(results, mine, strict=True):
         result.value = certified.value  # a refit's own validation is data it trained on: it is chosen by its seed's
@@ -180,7 +181,7 @@ def _cross_validation(session: Session, jobs: list[Job], k: int) -> CrossValidat
         progress.field(
             "cv",
             f"{c.trial_id}: out-of-fold accuracy {c.accuracy:.4f} [{c.accuracy_low:.4f}, {c.accuracy_high:.4f}] "
-            f"over {k} folds x {len(c.seeds)} seeds",
+            f"over {k} folds x {quantity(len(c.seeds), 'seed')}",
         )
     progress.field("cv", f"{found.examples:,} training examples in {found.wall_s:.0f} s (counted in certification's)")
     return found
@@ -215,7 +216,8 @@ def _ablation(session: Session, mine: list[tuple[Job, JobResult]]) -> Ablation:
     for part, found in (("network", network), ("linear", linear)):
         progress.field(
             part + " alone",
-            f"test_accuracy {found.test_accuracy_mean:.4f} ± {found.test_accuracy_std:.4f} over {len(found.seeds)} seeds",
+            f"test_accuracy {found.test_accuracy_mean:.4f} ± {found.test_accuracy_std:.4f} "
+            f"over {quantity(len(found.seeds), 'seed')}",
         )
     progress.field("ablation", f"{ablation.examples:,} training examples in {ablation.wall_s:.0f} s (counted in certification's)")
     return ablation
@@ -311,12 +313,12 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
             + (f"test_accuracy {tested.accuracy:.4f}" if tested else NO_TEST_SPLIT)
             + " (exported: one model.keras)",
         )
-    fitted = " (refit on train + validation)" if summary.refit else ""
+    fitted, seeds = " (refit on train + validation)" if summary.refit else "", quantity(len(mine), "seed")
     if headline.test_accuracy_mean is None:  # no test split: the cross-validated estimate is the result
-        stated = f"{summary.cross_validated.text(summary.cross_validation.k)} over {len(mine)} seeds; exported{fitted}"
+        stated = f"{summary.cross_validated.text(summary.cross_validation.k)} over {seeds}; exported{fitted}"
     else:
         stated = (
-            f"test_accuracy {headline.test_accuracy_mean:.4f} ± {headline.test_accuracy_std:.4f} over {len(mine)} seeds"
+            f"test_accuracy {headline.test_accuracy_mean:.4f} ± {headline.test_accuracy_std:.4f} over {seeds}"
             f"{fitted}{session.prepared.facts.copies_note()}"
         )
     validated = f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification"
@@ -393,6 +395,7 @@ def record(run_dir: RunDir, certification: Certification, objective: Objective) 
     untested = summary.exported.test_accuracy is None and found is not None  # no test split: CV is the result
     summary.result = found.text(certification.cross_validation.k) if untested else None
     summary.write(run_dir, objective)
+    predictions.keep_recorded(run_dir)
 
 
 if __name__ == "__main__":

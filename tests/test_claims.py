@@ -106,3 +106,20 @@ def test_cv_folds_are_stratified_disjoint_covering_and_reproducible():
         assert np.bincount(labels[folds == fold], minlength=3).tolist() == [5, 3, 2]  # each class's share in each fold
     assert np.array_equal(stratified_folds(labels, 10, seed=7), folds)  # the seed gives them again
     assert not np.array_equal(stratified_folds(labels, 10, seed=8), folds)
+
+
+def test_a_difference_that_rounds_to_zero_reads_0_0_points_never_signed():
+    interval = claims.Interval(-0.0004, -0.0123, 0.00049, method="paired bootstrap")
+    assert claims.points(interval) == f"0.0 points [-1.2, 0.0], {claims.UNDECIDED}"
+    assert claims.points(claims.Interval(0.012, 0.0, 0.025, method="paired bootstrap")).startswith("+1.2 points [0.0, +2.5]")
+
+
+def test_counts_are_said_with_their_noun_singular_or_plural():
+    from runfiles.layout import quantity
+
+    assert (quantity(1, "seed"), quantity(3, "seed"), quantity(0, "epoch"), quantity(1000, "epoch")) == (
+        "1 seed",
+        "3 seeds",
+        "0 epochs",
+        "1,000 epochs",
+    )
