@@ -97,8 +97,10 @@ def read_all(run_dir: RunDir) -> dict[str, tuple[list[int], list[int]]]:
 def recorded(summary, baseline) -> set[str]:
     """The names of the predictions that summary.json's certification (its seeds, refits, ensemble,
     ablation and cross-validation) and baseline.json (`summary`, `baseline`: their documents, or
-    None) record: what a report may read from DIR/predictions/."""
+    None) record: what a report may read from DIR/predictions/. The linear baseline's out-of-fold
+    predictions count while the run's folds are those it was cross-validated on (the same K)."""
     certification = summary.certification if summary is not None else None
+    folds = certification.cross_validation if certification is not None else None
     names = set()
     if certification is not None:
         names |= {certified(c.trial_id, s.seed) for c in certification.configurations for s in c.seeds}
@@ -107,12 +109,12 @@ def recorded(summary, baseline) -> set[str]:
         found = certification.ablation
         parts = {"network": found.network, "linear": found.linear} if found else {}
         names |= {ablation(part, s.seed) for part, alone in parts.items() if alone for s in alone.seeds}
-        folds = certification.cross_validation.configurations if certification.cross_validation else []
-        names |= {cross_validated(c.trial_id, seed) for c in folds for seed in c.seeds}
+        names |= {cross_validated(c.trial_id, seed) for c in (folds.configurations if folds else []) for seed in c.seeds}
     if baseline is not None:
         names |= set(baseline.models)
         names |= {LINEAR} if baseline.linear and baseline.linear.test_accuracy is not None else set()
-        names |= {CV_LINEAR} if baseline.linear and baseline.linear.cv_folds else set()
+        same_folds = baseline.linear and folds and baseline.linear.cv_folds == folds.k  # the run's seed makes the rest
+        names |= {CV_LINEAR} if same_folds else set()
     return names
 
 

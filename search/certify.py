@@ -119,11 +119,7 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
         summary.cross_validation = _cross_validation(session, jobs, config.cv)
         summary.examples += summary.cross_validation.examples
     if config.ablation and int(mine[0][0].params.get("ngram_buckets") or 0) > 0:
-        if not len(session.prepared.splits["test"]):
-            progress.field("ablation", f"{NO_TEST_SPLIT}: the parts alone are not trained, having no split to be tested on")
-        else:
-            summary.ablation = _ablation(session, mine)
-            summary.examples += summary.ablation.examples
+        _ablation_of(session, mine, summary)
     if config.refit:
         mine = _refit(session, mine, summary)
     summary.wall_s = time.time() - started
@@ -175,7 +171,7 @@ def _cross_validation(session: Session, jobs: list[Job], k: int) -> CrossValidat
     from search.crossval import cross_validate
 
     progress = session.progress
-    progress.field("cv", f"{k} stratified folds of train + validation x {len(jobs)} trainings (DIR/cv_folds.csv)")
+    progress.field("cv", f"{k} stratified folds of train + validation x {quantity(len(jobs), 'training')} (DIR/cv_folds.csv)")
     found = cross_validate(session.run_dir, session.prepared, jobs, k, session.search.seed, session.resources, progress.say)
     for c in found.configurations:
         progress.field(
@@ -185,6 +181,15 @@ def _cross_validation(session: Session, jobs: list[Job], k: int) -> CrossValidat
         )
     progress.field("cv", f"{found.examples:,} training examples in {found.wall_s:.0f} s (counted in certification's)")
     return found
+
+
+def _ablation_of(session: Session, mine: list[tuple[Job, JobResult]], summary: Certification) -> None:
+    """Add the ablation (`_ablation`) to `summary`; on a run without a test split, say it is not made."""
+    if not len(session.prepared.splits["test"]):
+        session.progress.field("ablation", f"{NO_TEST_SPLIT}: the parts alone are not trained, having no split to be tested on")
+        return
+    summary.ablation = _ablation(session, mine)
+    summary.examples += summary.ablation.examples
 
 
 ABLATION_PARTS = {"network": {"ngram_buckets": 0}, "linear": {DEEP: False}}
@@ -274,16 +279,6 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
     or with `ensemble` the mean of every seed's logits (summary.ensemble records its test result)."""
     objective, progress = session.objective, session.progress
     job, result = min(mine, key=lambda pair: objective.worst_first(pair[1].value))
-    chosen = summary.chosen
-    headline = summary.refit or chosen
-    certified = Certified(chosen.value_mean, chosen.value_std, chosen.test_accuracy_mean, chosen.test_accuracy_std)
-    if summary.refit:
-        certified.refit_test_accuracy_mean = headline.test_accuracy_mean
-        certified.refit_test_accuracy_std = headline.test_accuracy_std
-    if summary.cross_validated:
-        found = summary.cross_validated
-        certified.cv_folds, certified.cv_accuracy = summary.cross_validation.k, found.accuracy
-        certified.cv_accuracy_low, certified.cv_accuracy_high = found.accuracy_low, found.accuracy_high
     card = Card(
         trial_id=summary.exported,
         seed=job.train.seed,
@@ -292,7 +287,7 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
         epoch=result.epoch,
         examples_per_s=result.mean("examples_per_s"),
         tokens_per_s=result.mean("tokens_per_s"),
-        certified=certified,
+        certified=_certified_of(summary),
     )
     network, tested = network_of(job.params, result.weights, len(session.prepared.classes)), result.test
     if ensemble:
@@ -309,11 +304,32 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
     if ensemble:
         progress.field(
             "ensemble",
-            f"the mean of the {len(mine)} refits' logits: "
+            f"the mean of the logits of the {quantity(len(mine), 'refit')}: "
             + (f"test_accuracy {tested.accuracy:.4f}" if tested else NO_TEST_SPLIT)
             + " (exported: one model.keras)",
         )
-    fitted, seeds = " (refit on train + validation)" if summary.refit else "", quantity(len(mine), "seed")
+    _say_certified(session, summary, quantity(len(mine), "seed"))
+
+
+def _certified_of(summary: Certification) -> Certified:
+    """What the card says of the exported configuration's certification: its means over seeds, the
+    refits' test accuracy, its cross-validated accuracy (each where there is one)."""
+    chosen, refit, found = summary.chosen, summary.refit, summary.cross_validated
+    certified = Certified(chosen.value_mean, chosen.value_std, chosen.test_accuracy_mean, chosen.test_accuracy_std)
+    if refit:
+        certified.refit_test_accuracy_mean, certified.refit_test_accuracy_std = refit.test_accuracy_mean, refit.test_accuracy_std
+    if found:
+        certified.cv_folds, certified.cv_accuracy = summary.cross_validation.k, found.accuracy
+        certified.cv_accuracy_low, certified.cv_accuracy_high = found.accuracy_low, found.accuracy_high
+    return certified
+
+
+def _say_certified(session: Session, summary: Certification, seeds: str) -> None:
+    """The certified line: the headline test accuracy over `seeds` (the refits' where there are), or
+    without a test split the cross-validated estimate, then the objective's mean in certification."""
+    chosen, objective = summary.chosen, session.objective
+    headline = summary.refit or chosen
+    fitted = " (refit on train + validation)" if summary.refit else ""
     if headline.test_accuracy_mean is None:  # no test split: the cross-validated estimate is the result
         stated = f"{summary.cross_validated.text(summary.cross_validation.k)} over {seeds}; exported{fitted}"
     else:
@@ -322,7 +338,7 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
             f"{fitted}{session.prepared.facts.copies_note()}"
         )
     validated = f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification"
-    progress.field("certified", f"{summary.exported}: {stated}; {validated}")
+    session.progress.field("certified", f"{summary.exported}: {stated}; {validated}")
 
 
 def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
