@@ -123,3 +123,16 @@ def test_counts_are_said_with_their_noun_singular_or_plural():
         "0 epochs",
         "1,000 epochs",
     )
+
+
+def test_the_linear_baselines_out_of_fold_predictions_count_only_on_the_folds_they_were_made_on():
+    from runfiles import predictions
+    from runfiles.documents import Baseline, Certification, CrossValidated, CrossValidation, LinearBaseline, Summary
+
+    folds = CrossValidation(k=3, configurations=[CrossValidated(trial_id="trial_0001", seeds=[1, 2])])
+    summary = Summary(certification=Certification(exported="trial_0001", cross_validation=folds))
+    linear = Baseline(linear=LinearBaseline(c=1.0, cv_folds=3))
+    assert predictions.recorded(summary, linear) == {"cv-trial_0001-seed-1", "cv-trial_0001-seed-2", predictions.CV_LINEAR}
+    folds.k = 5  # certified again with --cv 5: other folds than the linear baseline's
+    assert predictions.recorded(summary, linear) == {"cv-trial_0001-seed-1", "cv-trial_0001-seed-2"}
+    assert predictions.recorded(None, None) == set()
