@@ -11,7 +11,7 @@ import pandas as pd
 from models.config import TUTORIAL_EPOCHS
 from reports.load import Run
 from runfiles.documents import Baseline, Budget, Certification, CertifiedConfig, DataFacts, Summary
-from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, Objective, Param, State, as_float, best_row, rank_key
+from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, Objective, Param, State, as_float, best_row, quantity, rank_key
 
 MIN_IMPORTANCE_TRIALS = 5
 METRIC_NAMES = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1", "val_loss": "validation loss"}
@@ -219,7 +219,7 @@ def certified_rows(certified: Certification, metric: str = OBJECTIVE.metric) -> 
     `metric` and of test accuracy), and its refit on train + validation when there is one."""
     chosen = certified.chosen or CertifiedConfig()
     row = {
-        "model": f"certified over {len(chosen.seeds)} seeds",
+        "model": f"certified over {quantity(len(chosen.seeds), 'seed')}",
         "trial_id": str(chosen.trial_id),
         "params": chosen.params or {},
         "value": as_float(chosen.value_mean),
@@ -235,7 +235,7 @@ def certified_rows(certified: Certification, metric: str = OBJECTIVE.metric) -> 
         return [{**row, "model": f"exported: {row['model']}"}]
     fitted = {
         **row,
-        "model": f"exported: refit on train + validation ({len(refit.seeds)} seeds)",
+        "model": f"exported: refit on train + validation ({quantity(len(refit.seeds), 'seed')})",
         "value": math.nan,
         "val_text": "(trained on it)",
         "test_accuracy": as_float(refit.test_accuracy_mean),
@@ -247,12 +247,13 @@ def certified_rows(certified: Certification, metric: str = OBJECTIVE.metric) -> 
         return [fitted, row]
     averaged = {
         **fitted,
-        "model": f"exported: mean-logit ensemble of the {len(ensemble.seeds)} refits",
+        "model": f"exported: mean-logit ensemble of the {quantity(len(ensemble.seeds), 'refit')}",
         "test_accuracy": as_float(ensemble.test_accuracy),
         "test_text": "",
         "state": "ensemble",
     }
-    return [averaged, {**fitted, "model": f"refit on train + validation ({len(refit.seeds)} seeds), one model each"}, row]
+    each = f"refit on train + validation ({quantity(len(refit.seeds), 'seed')}), one model each"
+    return [averaged, {**fitted, "model": each}, row]
 
 
 def baseline_rows(run: Run) -> list[dict]:

@@ -187,11 +187,18 @@ def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def signed(difference: float) -> str:
+    """A difference (a fraction) in points to one decimal with its sign, "+1.2" or "-0.3"; "0.0"
+    where it rounds to zero, from either side (never "-0.0" or "+0.0")."""
+    text = f"{difference * 100:+.1f}"
+    return "0.0" if float(text) == 0 else text
+
+
 def points(interval: Interval) -> str:
     """A difference as the page and the terminal show it: "+1.2 points [−0.3, +2.7], ahead"."""
     if math.isnan(interval.value):
         return ""
-    return f"{interval.value * 100:+.1f} points [{interval.low * 100:+.1f}, {interval.high * 100:+.1f}], {interval.verdict}" + (
+    return f"{signed(interval.value)} points [{signed(interval.low)}, {signed(interval.high)}], {interval.verdict}" + (
         "" if interval.p_value is None else f" (McNemar p = {interval.p_value:.2g})"
     )
 

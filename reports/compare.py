@@ -19,6 +19,7 @@ from reports.analysis import format_value, state_label
 from reports.claims import Interval
 from reports.load import Run
 from runfiles import predictions
+from runfiles.layout import NO_TEST_SPLIT, quantity
 
 NO_VALUE = "—"
 
@@ -91,7 +92,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> page.Section:
         "budget",
         "trials",
         "best validation accuracy",
-        "test accuracy",
+        "test accuracy (without a test split: the result)",
         "best configuration",
         "wall time",
         "examples processed",
@@ -106,7 +107,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> page.Section:
                 page.esc(_budget_text(run)),
                 page.esc(_counts_text(run)),
                 page.esc(_best_value_text(best)),
-                page.esc(page.fmt_accuracy(best["test_accuracy"]) if best else ""),
+                page.esc(_tested_text(run, best)),
                 page.esc(_best_config_text(run, best)),
                 page.esc(page.fmt_seconds(run.summary.wall_s if run.summary else None) or "not finished"),
                 page.esc(page.fmt_number(examples_processed(run))),
@@ -134,6 +135,18 @@ def _data_lines(run: Run) -> list[str]:
     ]
 
 
+def _tested_text(run: Run, best: dict | None) -> str:
+    """The best model's test accuracy; a run without a test split's result, its cross-validated estimate."""
+    if run.summary is not None and run.summary.result:
+        return f"{run.summary.result} ({NO_TEST_SPLIT})"
+    return page.fmt_accuracy(best["test_accuracy"]) if best else ""
+
+
+def _epochs(count) -> str:
+    """A budget's epochs: "1 epoch", "3 epochs", "? epochs" where it is not recorded."""
+    return quantity(count, "epoch") if isinstance(count, int) else "? epochs"
+
+
 def _budget_text(run: Run) -> str:
     used = run.summary.budget if run.summary and run.summary.budget else None
     budget = {**run.info.search_config, **(used.to_json(run.objective) if used else {})}
@@ -141,7 +154,7 @@ def _budget_text(run: Run) -> str:
     return ", ".join(
         [
             f"{budget.get('trials', '?')} trials",
-            f"at most {budget.get('max_epochs', '?')} epochs each",
+            f"at most {_epochs(budget.get('max_epochs'))} each",
             f"time budget {minutes:g} min" if isinstance(minutes, (int, float)) else "no time budget",
             f"examples budget {examples:,}" if isinstance(examples, int) else "no examples budget",
         ]
@@ -181,6 +194,9 @@ def test_differences(first: Run, other: Run) -> tuple[list[Interval], str]:
     """The first run's shipped model minus the other's on their shared test split, then the
     certified means' difference where both certified (paired bootstrap, verdicts: reports.claims);
     or ([], why they cannot be compared)."""
+    untested = next((run for run in (first, other) if run.untested), None)
+    if untested is not None:
+        return [], f"{untested.run_dir} has {NO_TEST_SPLIT}: its result is cross-validated (in the table above)"
     if not first.info.fingerprint or first.info.fingerprint != other.info.fingerprint:
         return [], "they were not tested on the same data (their data fingerprints differ)"
     missing = [run for run in (first, other) if predictions.EXPORTED not in run.predictions]

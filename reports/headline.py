@@ -15,7 +15,7 @@ from reports.analysis import metric_name
 from reports.load import Run
 from reports.sections import Report, config_text, floor_sentence
 from runfiles import predictions
-from runfiles.layout import as_float
+from runfiles.layout import NO_TEST_SPLIT, as_float, quantity
 from runfiles.vectorcard import VectorsCard
 
 
@@ -23,22 +23,23 @@ def section(report: Report) -> page.Section:
     """The best model and the tutorial's two, side by side, then what the test split, the data, the
     compute, serving and certification say about them."""
     run, rows = report.run, report.rows
+    tested = ["test accuracy"] if not run.untested else []  # no test split: no column of empty cells
     table = page.table(
-        ["model", "trial", "configuration", metric_name(run.metric), "test accuracy", "examples/s", "tokens/s", "state"],
+        ["model", "trial", "configuration", metric_name(run.metric), *tested, "examples/s", "tokens/s", "state"],
         [
             [
                 r["model"],
                 r["trial_id"],
                 config_text(r["params"], run.space),
                 r.get("val_text") or analysis.fmt_metric(run.metric, r["value"]),
-                r.get("test_text") or page.fmt_accuracy(r["test_accuracy"]),
+                *[r.get("test_text") or page.fmt_accuracy(r["test_accuracy"]) for _ in tested],
                 page.fmt_number(r["examples_per_s"]),
                 page.fmt_number(r["tokens_per_s"]),
                 r["state"],
             ]
             for r in rows
         ],
-        numeric={3, 4, 5, 6},
+        numeric=set(range(3, 6 + len(tested))),
     )
     body = [
         table,
@@ -108,7 +109,7 @@ def _cross_validation(run: Run) -> str:
         for c in cv.configurations
     ]
     headers = ["trial", "configuration", "epochs", "out-of-fold accuracy [95% interval]", "per fold and seed (mean ± std)"]
-    no_test = not run.info.data.sizes.get("test")
+    no_test = run.untested
     intro = (
         f"{cv.k}-fold stratified cross-validation over the {page.fmt_number(cv.labelled)} labelled training examples "
         f"(train + validation; the folds, shuffled with seed {cv.seed}, are in cv_folds.csv): each configuration trained "
@@ -119,7 +120,21 @@ def _cross_validation(run: Run) -> str:
         "certification's compute."
         + (" With no test split, this is the run's estimate of how its configurations classify new texts." if no_test else "")
     )
-    return "<h3>Cross-validation</h3>" + page.paragraph(intro) + page.table(headers, rows, numeric={2})
+    return "<h3>Cross-validation</h3>" + page.paragraph(intro) + page.table(headers, rows, numeric={2}) + _cv_linear(run)
+
+
+def _cv_linear(run: Run) -> str:
+    """The linear baseline cross-validated on the same folds, and the exported configuration's
+    difference from it, paired over the labelled examples; "" without (a run with a test split)."""
+    found = versus.cross_validated_versus_linear(run.predictions, run.summary)
+    if found is None:
+        return ""
+    linear, difference = found
+    return page.paragraph(
+        "The linear baseline, cross-validated on the same folds at the C it chose on validation: "
+        f"out-of-fold accuracy {claims.percent(linear)}. {run.summary.certification.exported} minus it: "
+        f"{claims.points(difference)} (the paired bootstrap over the labelled examples, Dror et al. 2018)."
+    )
 
 
 def _ablation(run: Run) -> str:
@@ -148,7 +163,8 @@ def _ablation(run: Run) -> str:
     ]
     intro = (
         f"The exported configuration ({whole.trial_id}) adds a linear part on words and hashed bigrams to its BiLSTM. "
-        f"Each part was also trained alone with the same {len(whole.seeds)} seeds and {whole.epochs} epochs, on the "
+        f"Each part was also trained alone with the same {quantity(len(whole.seeds), 'seed')} and "
+        f"{quantity(whole.epochs, 'epoch')}, on the "
         f"training split as certification trains, and tested once: {page.fmt_number(ablation.examples)} training "
         f"examples in {page.fmt_seconds(ablation.wall_s)}, counted in certification's compute (python -m search.certify "
         "--no-ablation skips it)."
@@ -158,14 +174,15 @@ def _ablation(run: Run) -> str:
 
 def _claims_table(run: Run, told: versus.Claims) -> str:
     """One metric's claims: the shipped model, the certified mean, then each other model with the
-    shipped model's and the certified mean's difference from it."""
+    shipped model's and the certified mean's difference from it; a difference column that no row
+    fills (no other model, or none certified) is left out."""
     what = "accuracy" if told.metric == "accuracy" else "macro-F1"
     names = {preset: f"{preset}, the tutorial's training" for preset in (run.baseline.models if run.baseline else {})}
     names[predictions.LINEAR] = analysis.LINEAR_MODEL
     rows = [["shipped (best_model/)", claims.percent(told.shipped), "", ""]]
     if told.certified is not None:
         refits = run.summary.certification.refit is not None
-        seeds = f"the {len(told.certified_seeds)} refits" if refits else f"{len(told.certified_seeds)} seeds"
+        seeds = f"the {quantity(len(told.certified_seeds), 'refit')}" if refits else quantity(len(told.certified_seeds), "seed")
         rows.append([f"certified: mean over {seeds}", claims.percent(told.certified), "", ""])
     for other in told.others:
         rows.append(
@@ -177,7 +194,8 @@ def _claims_table(run: Run, told: versus.Claims) -> str:
             ]
         )
     headers = ["model", f"test {what} [95% interval]", "shipped − it, points [95%], verdict", "certified mean − it"]
-    return page.table(headers, rows, numeric={1})
+    kept = [i for i in range(len(headers)) if i < 2 or any(row[i] for row in rows)]  # no column empty in every row
+    return page.table([headers[i] for i in kept], [[row[i] for i in kept] for row in rows], numeric={1})
 
 
 def _linear_note(run: Run) -> str:
@@ -197,7 +215,13 @@ def _linear_note(run: Run) -> str:
 
 
 def _test_note(run: Run) -> str:
-    """Where test accuracies come from, how many test reviews copy training ones, and the majority-class floor."""
+    """Where test accuracies come from, how many test reviews copy training ones, and the majority-class
+    floor; without a test split, that nothing is tested and what the result is instead."""
+    if run.untested:
+        return (
+            f"{NO_TEST_SPLIT[0].upper()}{NO_TEST_SPLIT[1:]}: nothing is tested; trials are ranked on validation, and the "
+            "result is the exported configuration's cross-validated accuracy (Cross-validation, below)."
+        )
     test_note = (
         "Test accuracy is measured only for what is exported or certified; trials are ranked on validation."
         if run.summary
@@ -380,6 +404,7 @@ def _certified(run: Run) -> str:
     if certified is None or not certified.configurations:
         return ""
     macro = run.metric == "val_macro_f1" and all(c.test_macro_f1_mean is not None for c in certified.configurations)
+    tested = not run.untested
     rows = [
         [
             c.rank,
@@ -387,26 +412,33 @@ def _certified(run: Run) -> str:
             config_text(c.params or {}, run.space),
             c.epochs,
             analysis.plus_minus(c.value_mean, c.value_std, run.metric),
-            analysis.plus_minus(c.test_accuracy_mean, c.test_accuracy_std),
+            *([analysis.plus_minus(c.test_accuracy_mean, c.test_accuracy_std)] if tested else []),
             *([analysis.plus_minus(c.test_macro_f1_mean, c.test_macro_f1_std)] if macro else []),
-            ", ".join(page.fmt_accuracy(s.test_accuracy) for s in c.seeds),
+            *([", ".join(page.fmt_accuracy(s.test_accuracy) for s in c.seeds)] if tested else []),
         ]
         for c in certified.configurations
     ]
-    headers = ["rank", "trial", "configuration", "epochs", "validation (mean ± std)", "test (mean ± std)"]
+    headers = ["rank", "trial", "configuration", "epochs", "validation (mean ± std)", *(["test (mean ± std)"] * tested)]
     headers += ["test macro-F1 (mean ± std)"] if macro else []
-    table = page.table([*headers, "test per seed"], rows, numeric={0, 3})
-    shipped = (
-        "refit on train + validation with the same seeds; its test accuracy over those fits is the headline, and "
-        "the refit of the seed that validated best in certification is the model shipped"
-        if certified.refit is not None
-        else "its best seed is the model shipped"
-    )
-    return (
-        "<h3>Certified over seeds</h3>"
-        + page.paragraph(
-            f"The top {len(rows)} configurations re-trained with fresh seeds on the training split; "
-            f"{certified.exported}, the best mean {metric_name(run.metric)}, is exported: {shipped}."
+    table = page.table([*headers, *(["test per seed"] * tested)], rows, numeric={0, 3})
+    return "<h3>Certified over seeds</h3>" + page.paragraph(_certified_text(run, len(rows))) + table
+
+
+def _certified_text(run: Run, top: int) -> str:
+    """What certification re-trained, what it exported, and what the result is."""
+    certified = run.summary.certification
+    if run.untested:
+        result = "its result, with no test split, is its cross-validated accuracy (below)"
+        shipped = "refit on train + validation with the same seeds, the refit of the seed that validated best shipped"
+        shipped = f"{shipped}; {result}" if certified.refit is not None else f"its best seed is the model shipped; {result}"
+    else:
+        shipped = (
+            "refit on train + validation with the same seeds; its test accuracy over those fits is the headline, and "
+            "the refit of the seed that validated best in certification is the model shipped"
+            if certified.refit is not None
+            else "its best seed is the model shipped"
         )
-        + table
+    return (
+        f"The top {top} configurations re-trained with fresh seeds on the training split; "
+        f"{certified.exported}, the best mean {metric_name(run.metric)}, is exported: {shipped}."
     )

@@ -70,6 +70,12 @@ class Run:
     def finished(self) -> bool:
         return bool(self.summary is not None and self.summary.finished)
 
+    @property
+    def untested(self) -> bool:
+        """Whether the run has no test split (one table file, --test-fraction 0): its result is
+        then the cross-validated estimate."""
+        return self.info.data.sizes.get("test") == 0
+
 
 def load(run_dir: str | Path) -> Run:
     """Read RUN_DIR; raise ReportError when it is not a run directory at all."""

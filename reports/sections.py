@@ -21,7 +21,7 @@ from reports import analysis, figures, page
 from reports.analysis import format_value, metric_name, state_label
 from reports.load import Run
 from runfiles.documents import Summary
-from runfiles.layout import as_float
+from runfiles.layout import NO_TEST_SPLIT, as_float
 
 TOP_CURVES = 10
 PROGRESS_NOTE = (
@@ -63,6 +63,9 @@ def status(report: Report) -> str:
         text = f"Finished run: {len(run.trials)} trials ({listed})" + (f", wall time {wall}" if wall else "") + "."
         if run.summary is not None and run.summary.best is None:
             text += " No trial reported a value to rank, so no model was exported (see each trial's reason below)."
+        if run.summary is not None and run.summary.result:
+            shipped = run.summary.exported.trial_id if run.summary.exported else ""
+            text += f" Result: {run.summary.result} ({shipped}; {NO_TEST_SPLIT})."
         return f'<div class="banner done">{page.esc(text)}</div>'
     text = (
         f"Run in progress or interrupted (no final summary.json): {len(run.trials)} trials so far"

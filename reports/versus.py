@@ -16,6 +16,7 @@ from reports import claims
 from reports.claims import Interval
 from runfiles import predictions
 from runfiles.documents import Baseline, CertifiedConfig, Summary
+from runfiles.layout import quantity
 
 Found = dict[str, tuple[list[int], list[int]]]
 """Predictions by model name, as `runfiles.predictions.read_all` reads them: {name: (labels, predicted)}."""
@@ -161,10 +162,39 @@ def terminal_lines(
     what = "test accuracy" if metric == "accuracy" else "test macro-F1"
     lines = [f"shipped     {what} {claims.percent(told.shipped)} on {told.examples:,} test examples (95% interval)"]
     if told.certified is not None:
-        lines.append(f"certified   mean {what} over its {len(told.certified_seeds)} seeds {claims.percent(told.certified)}")
+        seeds = quantity(len(told.certified_seeds), "seed")
+        lines.append(f"certified   mean {what} over its {seeds} {claims.percent(told.certified)}")
     for other in told.others:
         line = f"vs {other.name:<8}  {claims.percent(other.score)}; shipped {claims.points(other.shipped)}"
         if other.certified is not None:
             line += f"; certified mean {claims.points(other.certified)}"
         lines.append(line)
+    return lines
+
+
+def cross_validated_versus_linear(found: Found, summary: Summary | None) -> tuple[Interval, Interval] | None:
+    """On a run without a test split: the linear baseline's out-of-fold accuracy on the run's recorded
+    folds, and the exported configuration's (the mean over its seeds) minus it, paired over the
+    labelled examples (`reports.claims.difference`); None without both's out-of-fold predictions."""
+    chosen = summary.certification.cross_validated if summary and summary.certification else None
+    if chosen is None or predictions.CV_LINEAR not in found:
+        return None
+    names = [predictions.cross_validated(chosen.trial_id, seed) for seed in chosen.seeds]
+    labels, linear = (np.asarray(v) for v in found[predictions.CV_LINEAR])
+    if not all(name in found and np.array_equal(found[name][0], labels) for name in names):
+        return None
+    mine = [np.asarray(found[name][1]) for name in names]
+    return claims.score(labels, [linear]), claims.difference(labels, mine, [linear])
+
+
+def cross_validated_lines(found: Found, summary: Summary | None) -> list[str]:
+    """The last lines of a run without a test split: its result, the cross-validated estimate, and
+    its difference from the linear baseline on the same folds; [] for a run with a test split."""
+    if summary is None or not summary.result:
+        return []
+    lines = [f"result      {summary.result} ({summary.exported.trial_id if summary.exported else ''}; no test split)"]
+    versus = cross_validated_versus_linear(found, summary)
+    if versus is not None:
+        linear, difference = versus
+        lines.append(f"vs linear   {claims.percent(linear)} cross-validated on the same folds; {claims.points(difference)}")
     return lines

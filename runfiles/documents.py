@@ -808,6 +808,16 @@ class CrossValidated(Document):
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
+    def text(self, k: int) -> str:
+        """The estimate as a result is stated: "10-fold cross-validated accuracy 84.1% [83.0, 85.2]"."""
+        return cross_validated_text(k, self.accuracy, self.accuracy_low, self.accuracy_high)
+
+
+def cross_validated_text(k: int, accuracy: float, low: float, high: float) -> str:
+    """A K-fold cross-validated accuracy with its 95% interval, in percent: "10-fold cross-validated
+    accuracy 84.1% [83.0, 85.2]"."""
+    return f"{k}-fold cross-validated accuracy {accuracy:.1%} [{low * 100:.1f}, {high * 100:.1f}]"
+
 
 @dataclass
 class CrossValidation(Document):
@@ -859,6 +869,12 @@ class Certification(Document):
         """The exported configuration's entry, or None."""
         return next((c for c in self.configurations if c.trial_id == self.exported), None)
 
+    @property
+    def cross_validated(self) -> CrossValidated | None:
+        """The exported configuration's cross-validation (--cv K), or None."""
+        found = self.cross_validation.configurations if self.cross_validation else []
+        return next((c for c in found if c.trial_id == self.exported), None)
+
 
 @dataclass
 class Certified(Document):
@@ -876,6 +892,15 @@ class Certified(Document):
     """Mean test accuracy over the refits on train + validation; absent without a refit."""
     refit_test_accuracy_std: float | None = field(default=None, metadata=_meta(optional=True))
     """Its standard deviation."""
+    cv_folds: int | None = field(default=None, metadata=_meta(optional=True))
+    """K of its K-fold cross-validation over train + validation (--cv K); absent without."""
+    cv_accuracy: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its cross-validated accuracy (the mean over seeds of out-of-fold accuracy): the stated
+    accuracy of a run without a test split (--test-fraction 0)."""
+    cv_accuracy_low: float | None = field(default=None, metadata=_meta(optional=True))
+    """The lower end of that accuracy's 95% interval."""
+    cv_accuracy_high: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its upper end."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
@@ -1011,6 +1036,9 @@ class Summary(Document):
     """The search's budget and what it used."""
     finished: bool = True
     """True: the run ended and wrote this summary."""
+    result: str | None = field(default=None, metadata=_meta(optional=True))
+    """The run's result where it has no test split (--test-fraction 0): the exported configuration's
+    cross-validated accuracy, "10-fold cross-validated accuracy 84.1% [83.0, 85.2]"; absent otherwise."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 
@@ -1247,6 +1275,15 @@ class LinearBaseline(Document):
     """Wall seconds of every fit: the C search and the refit."""
     predict_per_s: float | None = None
     """Test reviews classified per second, from raw text (vectorizing included)."""
+    cv_folds: int | None = field(default=None, metadata=_meta(optional=True))
+    """On a run without a test split: K of the run's recorded folds it was cross-validated on,
+    at the chosen C (its out-of-fold predictions: DIR/predictions/cv-linear.csv); absent otherwise."""
+    cv_accuracy: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its out-of-fold accuracy over train + validation."""
+    cv_accuracy_low: float | None = field(default=None, metadata=_meta(optional=True))
+    """The lower end of that accuracy's 95% interval (Wilson's)."""
+    cv_accuracy_high: float | None = field(default=None, metadata=_meta(optional=True))
+    """Its upper end."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
     """Keys this version does not know, kept as read."""
 

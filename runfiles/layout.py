@@ -367,3 +367,13 @@ def visible(name: str) -> str:
 def counts_text(counts: dict[str, int]) -> str:
     """Things and their counts as a line shows them: "😂 12, ! 4"."""
     return ", ".join(f"{thing} {count:,}" for thing, count in counts.items())
+
+
+NO_TEST_SPLIT = "no test split (--test-fraction 0)"
+"""What a run without a test split (one table file, --test-fraction 0) says where a test figure
+would be; its result is the cross-validated estimate (--cv K)."""
+
+
+def quantity(count: int, noun: str) -> str:
+    """`count` of a regular `noun` as a sentence says it: "1 seed", "3 seeds", "1,000 epochs"."""
+    return f"{count:,} {noun}{'s' * (count != 1)}"

@@ -13,7 +13,9 @@ wall time), which the report shows beside the search's result.
 
 Before them, in seconds, the linear baseline (`search.linear`: TF-IDF word uni+bigrams with
 logistic regression) on the same split; `--linear-only` fits only it, keeping the tutorial's
-models that baseline.json holds for the same data.
+models that baseline.json holds for the same data. On a run without a test split (--test-fraction 0)
+the linear baseline is cross-validated on the run's recorded folds instead, and the tutorial's
+models are skipped.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ import sys
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_EPOCHS, TUTORIAL_LEARNING_RATE
+from reports import claims
 from runfiles import predictions
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
-from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts
-from runfiles.layout import TUTORIAL_PRESETS, RunDir
+from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts, cross_validated_text
+from runfiles.io import read_rows
+from runfiles.layout import NO_TEST_SPLIT, TUTORIAL_PRESETS, RunDir, quantity
 from search.console import say_test_claims
 from search.data import raw_splits
-from search.linear import C_GRID, fit_linear
+from search.linear import C_GRID, cross_validate, fit_linear
 from search.retrain import Job, keep_predictions, run_jobs
 from search.session import Session, follow_up
 from search.space import configs_from, tutorial_point
@@ -58,6 +64,11 @@ def run_baselines(session: Session, config: BaselineConfig) -> Baseline:
     """The linear baseline, then (unless `linear_only`) the tutorial's models; returns what
     baseline.json holds."""
     linear = linear_baseline(session)
+    if not len(session.prepared.splits["test"]):
+        session.progress.field(
+            "baseline", f"the tutorial's models: skipped, {NO_TEST_SPLIT} (they are tested, not cross-validated)"
+        )
+        return keeping_models(None, session.prepared.fingerprint, linear)
     if not config.linear_only:
         return dataclasses.replace(train_baseline(session, config), linear=linear)
     return keeping_models(Baseline.read(session.run_dir, session.objective), session.prepared.fingerprint, linear)
@@ -78,12 +89,30 @@ def linear_baseline(session: Session) -> LinearBaseline:
     session.progress.field("linear", f"TF-IDF word uni+bigrams, logistic regression; C from {', '.join(map(str, C_GRID))}")
     splits = raw_splits(session.data_config)
     found, predicted = fit_linear(splits, len(session.prepared.classes), session.objective, session.search.seed)
+    if not len(predicted):
+        return linear_cross_validated(session, splits, found)
     predictions.write(predictions.path_of(session.run_dir, predictions.LINEAR), splits["test"][1], predicted)
     session.progress.field(
         "linear",
         f"C={found.c:g}: {metric} {found.value:.4f}, test_accuracy {found.test_accuracy:.4f}; "
         f"fitted in {found.fit_s:.1f} s, {found.predict_per_s:,.0f} test reviews/s",
     )
+    return found
+
+
+def linear_cross_validated(session: Session, splits: dict, found: LinearBaseline) -> LinearBaseline:
+    """On a run without a test split: `found` (C chosen on validation, as the network's configuration
+    was) cross-validated over the run's recorded folds (DIR/cv_folds.csv), its out-of-fold predictions
+    in DIR/predictions/cv-linear.csv, paired with the certified configuration's by example."""
+    folds = np.array([int(row["fold"]) for row in read_rows(session.run_dir.cv_folds_csv)])
+    labels = np.concatenate([splits["train"][1], splits["val"][1]])
+    predicted = cross_validate(splits, folds, found.c, session.search.seed)
+    predictions.write(predictions.path_of(session.run_dir, predictions.CV_LINEAR), labels, predicted)
+    estimate = claims.score(labels, [predicted])
+    found.cv_folds, found.cv_accuracy = int(folds.max()) + 1, estimate.value
+    found.cv_accuracy_low, found.cv_accuracy_high = estimate.low, estimate.high
+    text = cross_validated_text(found.cv_folds, estimate.value, estimate.low, estimate.high)
+    session.progress.field("linear", f"C={found.c:g}: {session.objective.metric} {found.value:.4f}; {text} on the run's folds")
     return found
 
 
@@ -101,7 +130,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         for preset, point in ((preset, tutorial_point(preset, session.space)) for preset in TUTORIAL_PRESETS)
     ]
     train = {name: getattr(jobs[0].train, name) for name in RECORDED_TRAIN}
-    session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {config.epochs} epochs each")
+    session.progress.field("baseline", f"the tutorial's {len(jobs)} models, {quantity(config.epochs, 'epoch')} each")
     started = time.time()
     results = run_jobs(
         jobs,
@@ -109,7 +138,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         resources.cpus_per_trial,
         resources.gpus_per_trial,
         on_done=lambda job, r: session.progress.say(
-            f"baseline  {job.preset}: {metric} {r.value:.4f} after {config.epochs} epochs"
+            f"baseline  {job.preset}: {metric} {r.value:.4f} after {quantity(config.epochs, 'epoch')}"
         ),
     )
     keep_predictions(session.run_dir, session.prepared, {job.preset: r.test for job, r in zip(jobs, results, strict=True)})
@@ -150,15 +179,27 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = RunDir(args.run_dir)
         if RunFacts.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
+        check_folds(run_dir, RunFacts.read(run_dir))
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.baseline", *argv])
 
     def work(session: Session) -> None:
         run_baselines(session, config).write(run_dir, session.objective)
+        predictions.keep_recorded(run_dir)
         say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)
+
+
+def check_folds(run_dir: RunDir, facts: RunFacts) -> None:
+    """A run without a test split compares with the linear baseline on its recorded folds: UsageError
+    while it has none (it was not certified with --cv K)."""
+    if facts.data.sizes.get("test") == 0 and not run_dir.cv_folds_csv.is_file():
+        raise UsageError(
+            f"{run_dir.root}: {NO_TEST_SPLIT}, and no folds to cross-validate on ({run_dir.cv_folds_csv.name}); "
+            f"certify it first: python -m search.certify {shlex.quote(str(run_dir.root))} --cv 10"
+        )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.io import read_rows
-from runfiles.layout import OBJECTIVE, Objective, RunDir, rank_key
+from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, quantity, rank_key
 from search.config import CertifyConfig
 from search.console import say_test_claims
 from search.export import evaluate_test, export_network
@@ -99,7 +99,8 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
         for rank, row in enumerate(chosen, start=1)
         for s in range(1, config.seeds + 1)
     ]
-    progress.field("certify", f"{len(chosen)} configurations x {config.seeds} seeds, {len(jobs)} trainings")
+    planned = f"{quantity(len(chosen), 'configuration')} x {quantity(config.seeds, 'seed')}, {quantity(len(jobs), 'training')}"
+    progress.field("certify", planned)
     started = time.time()
     metric = session.objective.metric
     results = run_jobs(
@@ -118,8 +119,7 @@ def certify(session: Session, config: CertifyConfig) -> Certification:
         summary.cross_validation = _cross_validation(session, jobs, config.cv)
         summary.examples += summary.cross_validation.examples
     if config.ablation and int(mine[0][0].params.get("ngram_buckets") or 0) > 0:
-        summary.ablation = _ablation(session, mine)
-        summary.examples += summary.ablation.examples
+        _ablation_of(session, mine, summary)
     if config.refit:
         mine = _refit(session, mine, summary)
     summary.wall_s = time.time() - started
@@ -137,14 +137,14 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
         resources.cpus_per_trial,
         resources.gpus_per_trial,
         refit=True,
-        on_done=lambda job, _: progress.say(f"refit     {job.name}: {job.train.epochs} epochs on train + validation"),
+        on_done=lambda job, _: progress.say(f"refit     {job.name}: {quantity(job.train.epochs, 'epoch')} on train + validation"),
     )
     for result, (_, certified) in zip(results, mine, strict=True):
         result.value = certified.value  # a refit's own validation is data it trained on: it is chosen by its seed's
     tested = {predictions.refit(job.train.seed): r.test for job, r in zip(jobs, results, strict=True)}
     keep_predictions(session.run_dir, session.prepared, tested)
     mean, std = spread([r.test_accuracy for r in results])
-    f1_mean, f1_std = spread([r.test.macro_f1 for r in results])
+    f1_mean, f1_std = spread([r.test_macro_f1 for r in results])
     summary.refit = Refit(
         seeds=[
             RefitSeed(
@@ -152,7 +152,7 @@ def _refit(session: Session, mine: list[tuple[Job, JobResult]], summary: Certifi
                 epochs=j.train.epochs,
                 test_accuracy=r.test_accuracy,
                 examples=r.examples,
-                test_macro_f1=r.test.macro_f1,
+                test_macro_f1=r.test_macro_f1,
             )
             for j, r in zip(jobs, results, strict=True)
         ],
@@ -171,16 +171,25 @@ def _cross_validation(session: Session, jobs: list[Job], k: int) -> CrossValidat
     from search.crossval import cross_validate
 
     progress = session.progress
-    progress.field("cv", f"{k} stratified folds of train + validation x {len(jobs)} trainings (DIR/cv_folds.csv)")
+    progress.field("cv", f"{k} stratified folds of train + validation x {quantity(len(jobs), 'training')} (DIR/cv_folds.csv)")
     found = cross_validate(session.run_dir, session.prepared, jobs, k, session.search.seed, session.resources, progress.say)
     for c in found.configurations:
         progress.field(
             "cv",
             f"{c.trial_id}: out-of-fold accuracy {c.accuracy:.4f} [{c.accuracy_low:.4f}, {c.accuracy_high:.4f}] "
-            f"over {k} folds x {len(c.seeds)} seeds",
+            f"over {k} folds x {quantity(len(c.seeds), 'seed')}",
         )
     progress.field("cv", f"{found.examples:,} training examples in {found.wall_s:.0f} s (counted in certification's)")
     return found
+
+
+def _ablation_of(session: Session, mine: list[tuple[Job, JobResult]], summary: Certification) -> None:
+    """Add the ablation (`_ablation`) to `summary`; on a run without a test split, say it is not made."""
+    if not len(session.prepared.splits["test"]):
+        session.progress.field("ablation", f"{NO_TEST_SPLIT}: the parts alone are not trained, having no split to be tested on")
+        return
+    summary.ablation = _ablation(session, mine)
+    summary.examples += summary.ablation.examples
 
 
 ABLATION_PARTS = {"network": {"ngram_buckets": 0}, "linear": {DEEP: False}}
@@ -212,7 +221,8 @@ def _ablation(session: Session, mine: list[tuple[Job, JobResult]]) -> Ablation:
     for part, found in (("network", network), ("linear", linear)):
         progress.field(
             part + " alone",
-            f"test_accuracy {found.test_accuracy_mean:.4f} ± {found.test_accuracy_std:.4f} over {len(found.seeds)} seeds",
+            f"test_accuracy {found.test_accuracy_mean:.4f} ± {found.test_accuracy_std:.4f} "
+            f"over {quantity(len(found.seeds), 'seed')}",
         )
     progress.field("ablation", f"{ablation.examples:,} training examples in {ablation.wall_s:.0f} s (counted in certification's)")
     return ablation
@@ -228,7 +238,7 @@ def _row(job: Job, result: JobResult) -> CertifyRow:
         value=result.value,
         test_accuracy=result.test_accuracy,
         examples=result.examples,
-        test_macro_f1=result.test.macro_f1,
+        test_macro_f1=result.test_macro_f1,
     )
 
 
@@ -238,7 +248,7 @@ def _summarize(jobs: list[Job], results: list[JobResult], seconds: float, object
         mine = [(job, r) for job, r in zip(jobs, results, strict=True) if job.trial_id == trial_id]
         val_mean, val_std = spread([r.value for _, r in mine])
         test_mean, test_std = spread([r.test_accuracy for _, r in mine])
-        f1_mean, f1_std = spread([r.test.macro_f1 for _, r in mine])
+        f1_mean, f1_std = spread([r.test_macro_f1 for _, r in mine])
         first = mine[0][0]
         configs.append(
             CertifiedConfig(
@@ -269,12 +279,6 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
     or with `ensemble` the mean of every seed's logits (summary.ensemble records its test result)."""
     objective, progress = session.objective, session.progress
     job, result = min(mine, key=lambda pair: objective.worst_first(pair[1].value))
-    chosen = summary.chosen
-    headline = summary.refit or chosen
-    certified = Certified(chosen.value_mean, chosen.value_std, chosen.test_accuracy_mean, chosen.test_accuracy_std)
-    if summary.refit:
-        certified.refit_test_accuracy_mean = headline.test_accuracy_mean
-        certified.refit_test_accuracy_std = headline.test_accuracy_std
     card = Card(
         trial_id=summary.exported,
         seed=job.train.seed,
@@ -283,13 +287,15 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
         epoch=result.epoch,
         examples_per_s=result.mean("examples_per_s"),
         tokens_per_s=result.mean("tokens_per_s"),
-        certified=certified,
+        certified=_certified_of(summary),
     )
     network, tested = network_of(job.params, result.weights, len(session.prepared.classes)), result.test
     if ensemble:
         network, tested = _ensemble(session, mine)
         summary.ensemble = Ensemble(
-            seeds=[j.train.seed for j, _ in mine], test_accuracy=tested.accuracy, test_macro_f1=tested.macro_f1
+            seeds=[j.train.seed for j, _ in mine],
+            test_accuracy=tested and tested.accuracy,
+            test_macro_f1=tested and tested.macro_f1,
         )
         card = dataclasses.replace(card, seed=None, ensemble=summary.ensemble)
         keep_predictions(session.run_dir, session.prepared, {predictions.ENSEMBLE: tested})
@@ -298,15 +304,41 @@ def _export(session: Session, mine: list[tuple[Job, JobResult]], summary: Certif
     if ensemble:
         progress.field(
             "ensemble",
-            f"the mean of the {len(mine)} refits' logits: test_accuracy {tested.accuracy:.4f} (exported: one model.keras)",
+            f"the mean of the logits of the {quantity(len(mine), 'refit')}: "
+            + (f"test_accuracy {tested.accuracy:.4f}" if tested else NO_TEST_SPLIT)
+            + " (exported: one model.keras)",
         )
+    _say_certified(session, summary, quantity(len(mine), "seed"))
+
+
+def _certified_of(summary: Certification) -> Certified:
+    """What the card says of the exported configuration's certification: its means over seeds, the
+    refits' test accuracy, its cross-validated accuracy (each where there is one)."""
+    chosen, refit, found = summary.chosen, summary.refit, summary.cross_validated
+    certified = Certified(chosen.value_mean, chosen.value_std, chosen.test_accuracy_mean, chosen.test_accuracy_std)
+    if refit:
+        certified.refit_test_accuracy_mean, certified.refit_test_accuracy_std = refit.test_accuracy_mean, refit.test_accuracy_std
+    if found:
+        certified.cv_folds, certified.cv_accuracy = summary.cross_validation.k, found.accuracy
+        certified.cv_accuracy_low, certified.cv_accuracy_high = found.accuracy_low, found.accuracy_high
+    return certified
+
+
+def _say_certified(session: Session, summary: Certification, seeds: str) -> None:
+    """The certified line: the headline test accuracy over `seeds` (the refits' where there are), or
+    without a test split the cross-validated estimate, then the objective's mean in certification."""
+    chosen, objective = summary.chosen, session.objective
+    headline = summary.refit or chosen
     fitted = " (refit on train + validation)" if summary.refit else ""
-    progress.field(
-        "certified",
-        f"{summary.exported}: test_accuracy {headline.test_accuracy_mean:.4f} "
-        f"± {headline.test_accuracy_std:.4f} over {len(mine)} seeds{fitted}{session.prepared.facts.copies_note()}; "
-        f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification",
-    )
+    if headline.test_accuracy_mean is None:  # no test split: the cross-validated estimate is the result
+        stated = f"{summary.cross_validated.text(summary.cross_validation.k)} over {seeds}; exported{fitted}"
+    else:
+        stated = (
+            f"test_accuracy {headline.test_accuracy_mean:.4f} ± {headline.test_accuracy_std:.4f} over {seeds}"
+            f"{fitted}{session.prepared.facts.copies_note()}"
+        )
+    validated = f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification"
+    session.progress.field("certified", f"{summary.exported}: {stated}; {validated}")
 
 
 def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
@@ -341,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: not on a run with --max-latency-ms")
         candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
         check_folds(config.cv, facts)
+        if not config.cv and facts and facts.data.sizes.get("test") == 0:
+            raise UsageError(f"{run_dir.root}: {NO_TEST_SPLIT}; certify it by cross-validation with --cv K (e.g. --cv 10)")
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.certify", *argv])
@@ -368,11 +402,16 @@ def check_folds(k: int, facts: RunFacts | None) -> None:
 
 
 def record(run_dir: RunDir, certification: Certification, objective: Objective) -> None:
-    """Add the certification to summary.json (and what was exported with it, refit included)."""
+    """Add the certification to summary.json (and what was exported with it, refit included; the
+    cross-validated estimate as its result where the run has no test split)."""
     summary = Summary.read(run_dir, objective)
     summary.certification = certification
     summary.exported = Exported.from_card(Card.read(run_dir.best_model, objective), refit=True)
+    found = certification.cross_validated
+    untested = summary.exported.test_accuracy is None and found is not None  # no test split: CV is the result
+    summary.result = found.text(certification.cross_validation.k) if untested else None
     summary.write(run_dir, objective)
+    predictions.keep_recorded(run_dir)
 
 
 if __name__ == "__main__":

@@ -330,6 +330,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
     for flag, help in RUN_SWITCHES.items():
         parser.add_argument(flag, action="store_true", help=help)
+    add_fields(parser, CertifyConfig, ["cv"], suppress=True)
     parser.add_argument(
         WARM_FLAG,
         nargs="+",

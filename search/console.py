@@ -151,7 +151,7 @@ def say_test_claims(run_dir: RunDir, objective: Objective, progress: Progress) -
     """The run's last lines: what ships and the certified mean on the test split, each with its
     interval, and each comparison with another model tested on the same examples (difference,
     interval, verdict: reports.versus), from the run directory's files; macro-F1's too where it ranks."""
-    from reports.versus import terminal_lines  # SciPy loads once a run has something to compare
+    from reports.versus import cross_validated_lines, terminal_lines  # SciPy loads once a run has something to compare
     from runfiles import predictions
     from runfiles.documents import Baseline, RunFacts, Summary
 
@@ -159,6 +159,8 @@ def say_test_claims(run_dir: RunDir, objective: Objective, progress: Progress) -
     summary, baseline = Summary.read(run_dir, objective), Baseline.read(run_dir, objective)
     facts = RunFacts.read(run_dir)
     classes = len(facts.data.classes or []) if facts else 0
+    for line in cross_validated_lines(found, summary):  # a run without a test split
+        progress.say(line)
     for metric in ("accuracy", "macro_f1") if objective.metric == "val_macro_f1" else ("accuracy",):
         for line in terminal_lines(found, summary, baseline, metric, classes):
             progress.say(line)

@@ -27,7 +27,7 @@ from reports import claims
 from runfiles import predictions
 from runfiles.documents import CrossValidated, CrossValidation
 from runfiles.io import write_rows
-from runfiles.layout import RunDir
+from runfiles.layout import RunDir, quantity
 from search.data import Prepared
 from search.retrain import Job, run_jobs
 
@@ -76,7 +76,7 @@ def cross_validate(run_dir: RunDir, prepared: Prepared, jobs: list[Job], k: int,
             out_of_fold[i][folds == fold] = result.test.predicted
             scores[i].append(result.test.accuracy)
             examples += result.examples
-        say(f"cv        fold {fold + 1} of {k}: {len(jobs)} trainings")
+        say(f"cv        fold {fold + 1} of {k}: {quantity(len(jobs), 'training')}")
     for job, predicted in zip(jobs, out_of_fold, strict=True):
         predictions.write(
             predictions.path_of(run_dir, predictions.cross_validated(job.trial_id, job.train.seed)), labels, predicted

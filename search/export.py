@@ -34,8 +34,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int) -> Evaluation:
-    """A trained network (ids in, logits out) on the prepared test split."""
+def evaluate_test(network, data: Prepared, vocab_size: int, max_len: int) -> Evaluation | None:
+    """A trained network (ids in, logits out) on the prepared test split; None where there is none
+    (--test-fraction 0)."""
+    if not len(data.splits["test"]):
+        return None
     test = data.splits["test"].with_vocab(vocab_size)
     return evaluate(compiled_eval_step(network), test, max_len, len(data.classes))
 
@@ -89,7 +92,7 @@ def export_network(
         faults.pause("export")  # test-only: a driver stopped here leaves a half-built export
         write_saved_model(model, staging / SAVED_MODEL_DIR, len(classes))
         card.write(staging, objective)
-        if tested.predicted is not None:
+        if tested is not None and tested.predicted is not None:
             predictions.write(staging / PREDICTIONS_FILE, data.splits["test"].labels, tested.predicted)
         replace_dir(staging, dest)
     finally:
@@ -97,20 +100,20 @@ def export_network(
     return card
 
 
-def _filled(card: Card, params: dict, data: Prepared, tested: Evaluation, tokens: int) -> Card:
+def _filled(card: Card, params: dict, data: Prepared, tested: Evaluation | None, tokens: int) -> Card:
     """`card` with what an export says of itself: its network, training, the tokens of a review it
-    keeps, its test results, its data, the library versions, and what it takes and answers."""
+    keeps, its test results (None without a test split), its data, the library versions, and what it takes and answers."""
     return dataclasses.replace(
         card,
         model=model_config(params, len(data.classes)).to_dict(),
         train=train_values(params),
         review_tokens=tokens,
         params=params,
-        test_accuracy=tested.accuracy,
+        test_accuracy=tested and tested.accuracy,
         test_examples=len(data.splits["test"]),
         classes=data.classes,
-        test_macro_f1=tested.macro_f1,
-        test_confusion=tested.confusion,
+        test_macro_f1=tested and tested.macro_f1,
+        test_confusion=tested and tested.confusion,
         data=data.facts,
         versions=library_versions(),
         inputs="a batch of raw strings (shape [batch], dtype string)",

@@ -54,7 +54,8 @@ def fit_linear(
     splits: dict[str, Texts], num_classes: int, objective: Objective = OBJECTIVE, seed: int = 0
 ) -> tuple[LinearBaseline, np.ndarray]:
     """Choose C on validation, refit on train + validation, evaluate on test once (the module's
-    docstring). `splits`: {"train", "val", "test": (texts, int labels)}, every class in train.
+    docstring); with an empty test split, no test figure and no predictions. `splits`: {"train",
+    "val", "test": (texts, int labels)}, every class in train.
 
     Returns what baseline.json's "linear" holds (the value of each C, the chosen C, the test
     accuracy, macro-F1 and confusion matrix, the fit's wall seconds (the C search and the refit)
@@ -70,23 +71,32 @@ def fit_linear(
     chosen = max(C_GRID, key=lambda c: objective.oriented(values[c]))
     model = pipeline(chosen, seed).fit(list(train) + list(val), np.concatenate([train_y, val_y]))
     fit_s = time.perf_counter() - started
+    found = LinearBaseline(
+        c=chosen, values={f"{c:g}": v for c, v in values.items()}, value=values[chosen], test_examples=len(test)
+    )
+    found.features, found.fit_s = len(model[0].vocabulary_), fit_s
+    if not len(test):  # no test split (--test-fraction 0): `cross_validate` gives its result
+        return found, np.zeros(0, dtype=np.int64)
     started = time.perf_counter()
     predicted = _probabilities(model, test, num_classes).argmax(axis=1)
     predict_s = time.perf_counter() - started
     classes = list(range(num_classes))
-    found = LinearBaseline(
-        c=chosen,
-        values={f"{c:g}": v for c, v in values.items()},
-        value=values[chosen],
-        test_accuracy=float(accuracy_score(test_y, predicted)),
-        test_macro_f1=float(f1_score(test_y, predicted, labels=classes, average="macro", zero_division=0)),
-        test_confusion=confusion_matrix(test_y, predicted, labels=classes).tolist(),
-        test_examples=len(test),
-        features=len(model[0].vocabulary_),
-        fit_s=fit_s,
-        predict_per_s=len(test) / predict_s if predict_s > 0 else None,
-    )
+    found.test_accuracy = float(accuracy_score(test_y, predicted))
+    found.test_macro_f1 = float(f1_score(test_y, predicted, labels=classes, average="macro", zero_division=0))
+    found.test_confusion = confusion_matrix(test_y, predicted, labels=classes).tolist()
+    found.predict_per_s = len(test) / predict_s if predict_s > 0 else None
     return found, predicted
+
+
+def cross_validate(splits: dict[str, Texts], folds: np.ndarray, c: float, seed: int = 0) -> np.ndarray:
+    """The predicted class [n] of each labelled example (train then validation, n in all) by the
+    model of strength 1/`c` fitted on the other folds: scikit-learn's cross_val_predict over the
+    recorded `folds` [n] (PredefinedSplit), the folds a run without a test split certifies on."""
+    from sklearn.model_selection import PredefinedSplit, cross_val_predict
+
+    texts = list(splits["train"][0]) + list(splits["val"][0])
+    labels = np.concatenate([splits["train"][1], splits["val"][1]])
+    return cross_val_predict(pipeline(c, seed), texts, labels, cv=PredefinedSplit(folds))
 
 
 def _probabilities(model: Pipeline, texts: list[str], num_classes: int) -> np.ndarray:

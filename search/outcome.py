@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ray import tune
 
+from runfiles import predictions
 from runfiles.cli import INTERRUPTED, fail
 from runfiles.documents import BestTrial, Budget, Card, Certification, Exported, RunFacts, Summary, TutorialEntry
 from runfiles.layout import MODEL_FILE, TUTORIAL_PRESETS, State, as_float, best_row
@@ -126,6 +127,7 @@ def summarize(
         finished=True,
     )
     summary.write(session.run_dir, session.objective)
+    predictions.keep_recorded(session.run_dir)
     return summary
 
 

@@ -61,7 +61,8 @@ class JobResult:
     weights: list
     """The network's weights at that epoch (Keras's `get_weights()`)."""
     test: Evaluation | None = None
-    """The kept network on the test split, evaluated in the driver by `run_jobs`; never in the job."""
+    """The kept network on the test split, evaluated in the driver by `run_jobs`; never in the job;
+    None without a test split (--test-fraction 0)."""
 
     @property
     def examples(self) -> int:
@@ -69,9 +70,14 @@ class JobResult:
         return sum(m["examples"] for m in self.history)
 
     @property
-    def test_accuracy(self) -> float:
-        """Accuracy on the test split (after `run_jobs`)."""
-        return self.test.accuracy
+    def test_accuracy(self) -> float | None:
+        """Accuracy on the test split (after `run_jobs`); None without one (--test-fraction 0)."""
+        return None if self.test is None else self.test.accuracy
+
+    @property
+    def test_macro_f1(self) -> float | None:
+        """Macro-F1 on the test split (after `run_jobs`); None without one."""
+        return None if self.test is None else self.test.macro_f1
 
     def mean(self, metric: str) -> float:
         """An epoch metric's mean over the epochs (examples_per_s, tokens_per_s, ...)."""
@@ -140,7 +146,7 @@ def network_of(params: dict, weights: list, num_classes: int, name: str | None =
 
 
 def tested(job: Job, weights: list, data: Prepared):
-    """A job's retrained network on the prepared test split (`search.train.Evaluation`)."""
+    """A job's retrained network on the prepared test split (`search.train.Evaluation`); None without one."""
     network, config = network_of(job.params, weights, len(data.classes)), model_config(job.params, len(data.classes))
     return evaluate_test(network, data, config.vocab_size, review_tokens(config, job.train, data))
 
@@ -149,9 +155,14 @@ def keep_predictions(run_dir: RunDir, data: Prepared, tested: dict[str, Evaluati
     """Write each model's test predictions ({name: its Evaluation on the test split}) to
     DIR/predictions/NAME.csv (runfiles.predictions)."""
     for name, evaluation in tested.items():
+        if evaluation is None:  # no test split (--test-fraction 0)
+            continue
         predictions.write(predictions.path_of(run_dir, name), data.splits["test"].labels, evaluation.predicted)
 
 
-def spread(values: list[float]) -> tuple[float, float]:
-    """(mean, sample standard deviation; 0 for one value)."""
+def spread(values: list[float | None]) -> tuple[float | None, float | None]:
+    """(mean, sample standard deviation; 0 for one value); (None, None) where a value is None (a
+    test figure without a test split)."""
+    if any(v is None for v in values):
+        return None, None
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0

@@ -24,7 +24,7 @@ from pathlib import Path
 from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
-from runfiles.layout import SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
+from runfiles.layout import NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
 from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
@@ -43,7 +43,8 @@ from search.config import (
     run_dir_of,
 )
 from search.console import Progress, keep_log, quiet_libraries, say_test_claims
-from search.data import DataConfig, DataError, check_source, data_fingerprint, prepare, source_fingerprint
+from search.data import DataConfig, DataError, carves_test, check_source, data_fingerprint, prepare, source_fingerprint
+from search.data.reviews import NO_TEST
 from search.export import library_versions
 from search.mlflow_tracking import check_tracking
 from search.session import (
@@ -93,7 +94,21 @@ def certify_of(args) -> CertifyConfig | None:
         raise UsageError("--ensemble multiplies the latency by the seeds it averages: drop it under --max-latency-ms")
     if args.no_ablation and not args.certify:
         raise UsageError("--no-ablation skips a part of certification: add --certify")
-    return CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation) if args.certify else None
+    if "cv" in vars(args) and not args.certify:
+        raise UsageError(f"--cv {args.cv} cross-validates in certification: add --certify")
+    if not args.certify:
+        return None
+    return CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation, cv=vars(args).get("cv", 0))
+
+
+def check_no_test(data_config: DataConfig, certify: CertifyConfig | None) -> None:
+    """With --test-fraction 0 on one table file (no test split) the result is the cross-validated
+    estimate: UsageError unless --certify --cv K asks for it."""
+    if data_config.test_fraction == NO_TEST and carves_test(data_config.source) and not (certify and certify.cv):
+        raise UsageError(
+            "--test-fraction 0 leaves no test split: the result is then the cross-validated estimate; "
+            "add --certify --cv K (K = 10 in Kim 2014 and Wang & Manning 2012)"
+        )
 
 
 def session_of(args, run_dir: RunDir, command: str) -> int:
@@ -111,6 +126,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         check_local_resources(search)
         check_address(search.address)
         check_run_data(data_config, args.resume and "source" not in vars(args))  # before Ray starts
+        check_no_test(data_config, certify)
         if args.resume:  # the vectors file first: one the run trained with and that moved is named so
             where = f"--data {data_config.source}" if "source" in vars(args) else f"the run's data, {data_config.source},"
             advice = "give --data the path of the run's own data, or start a new run with another --out"
@@ -339,6 +355,9 @@ def served(session: Session) -> None:
     from search.data import raw_splits
 
     progress = session.progress
+    if not len(session.prepared.splits["test"]):
+        progress.field("serving", f"{NO_TEST_SPLIT}: not measured (the benchmark times the run's test texts)")
+        return
     try:
         texts = raw_splits(session.data_config)["test"][0]
         result = serving.benchmark_run(session.run_dir, serving.ServingConfig(threads=local_cpus()), texts)

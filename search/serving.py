@@ -42,7 +42,7 @@ import numpy as np
 
 from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
 from runfiles.documents import Benchmark, Card, Latency, Machine, RunFacts, ServedModel
-from runfiles.layout import CARD_FILE, MODEL_FILE, TUTORIAL_PRESETS, RunDir
+from runfiles.layout import CARD_FILE, MODEL_FILE, NO_TEST_SPLIT, TUTORIAL_PRESETS, RunDir
 
 EXPORTED = "exported"
 """benchmark.json's name for the run's exported model, beside the tutorial presets' names."""
@@ -76,8 +76,8 @@ def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), text
     writes best_model/benchmark.json and card.json's benchmark and returns benchmark.json.
 
     `texts`: the run's test texts, or None to read them from the run's data (run.json's source).
-    Raises UsageError when the run has no exported model.keras, DataError when its data cannot
-    be read.
+    Raises UsageError when the run has no exported model.keras or no test split (--test-fraction 0),
+    DataError when its data cannot be read.
     """
     model = run_dir.best_model / MODEL_FILE
     card_path = run_dir.best_model / CARD_FILE
@@ -88,6 +88,8 @@ def benchmark_run(run_dir: RunDir, config: ServingConfig = ServingConfig(), text
         from search.data import DataConfig, raw_splits
 
         texts = raw_splits(DataConfig.recorded(facts.data_config))["test"][0]
+    if not texts:
+        raise UsageError(f"{run_dir.root}: {NO_TEST_SPLIT}: the serving benchmark times the run's test texts, and it has none")
     drawn = texts_measured(texts, config)
     card = Card.read(run_dir.best_model, facts.ranking)
     vocabulary = vocabulary_of(model)

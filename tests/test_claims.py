@@ -106,3 +106,33 @@ def test_cv_folds_are_stratified_disjoint_covering_and_reproducible():
         assert np.bincount(labels[folds == fold], minlength=3).tolist() == [5, 3, 2]  # each class's share in each fold
     assert np.array_equal(stratified_folds(labels, 10, seed=7), folds)  # the seed gives them again
     assert not np.array_equal(stratified_folds(labels, 10, seed=8), folds)
+
+
+def test_a_difference_that_rounds_to_zero_reads_0_0_points_never_signed():
+    interval = claims.Interval(-0.0004, -0.0123, 0.00049, method="paired bootstrap")
+    assert claims.points(interval) == f"0.0 points [-1.2, 0.0], {claims.UNDECIDED}"
+    assert claims.points(claims.Interval(0.012, 0.0, 0.025, method="paired bootstrap")).startswith("+1.2 points [0.0, +2.5]")
+
+
+def test_counts_are_said_with_their_noun_singular_or_plural():
+    from runfiles.layout import quantity
+
+    assert (quantity(1, "seed"), quantity(3, "seed"), quantity(0, "epoch"), quantity(1000, "epoch")) == (
+        "1 seed",
+        "3 seeds",
+        "0 epochs",
+        "1,000 epochs",
+    )
+
+
+def test_the_linear_baselines_out_of_fold_predictions_count_only_on_the_folds_they_were_made_on():
+    from runfiles import predictions
+    from runfiles.documents import Baseline, Certification, CrossValidated, CrossValidation, LinearBaseline, Summary
+
+    folds = CrossValidation(k=3, configurations=[CrossValidated(trial_id="trial_0001", seeds=[1, 2])])
+    summary = Summary(certification=Certification(exported="trial_0001", cross_validation=folds))
+    linear = Baseline(linear=LinearBaseline(c=1.0, cv_folds=3))
+    assert predictions.recorded(summary, linear) == {"cv-trial_0001-seed-1", "cv-trial_0001-seed-2", predictions.CV_LINEAR}
+    folds.k = 5  # certified again with --cv 5: other folds than the linear baseline's
+    assert predictions.recorded(summary, linear) == {"cv-trial_0001-seed-1", "cv-trial_0001-seed-2"}
+    assert predictions.recorded(None, None) == set()

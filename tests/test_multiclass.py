@@ -58,28 +58,69 @@ def test_four_classes_are_searched_by_macro_f1_and_named_everywhere(ratings_run,
 
 @pytest.fixture(scope="module")
 def table_run(tmp_path_factory) -> RunDir:
-    """The sample's reviews as one CSV file with other column names: a test split is carved."""
+    """The sample's reviews as one CSV file with other column names and --test-fraction 0: no test
+    split, certified by 3-fold cross-validation, the linear baseline cross-validated on its folds."""
     import pandas as pd
 
+    from search import baseline
     from search.data import read_reviews
 
     root = tmp_path_factory.mktemp("table")
     reviews, _ = read_reviews(str(SAMPLE))
     rows = [(text, label) for split in ("train", "test") for text, label in zip(reviews[split].texts, reviews[split].labels)]
     pd.DataFrame(rows, columns=["review", "sentiment"]).to_csv(root / "reviews.csv", index=False)
-    args = ("--trials", "2", "--max-epochs", "1", "--text-column", "review", "--label-column", "sentiment")
-    return RunDir(search_once(root, *args, data=root / "reviews.csv"))
+    args = ("--trials", "1", "--max-epochs", "1", "--text-column", "review", "--label-column", "sentiment")
+    run = RunDir(search_once(root, *args, "--test-fraction", "0", "--certify", "--cv", "3", data=root / "reviews.csv"))
+    assert baseline.main([str(run.root)]) == 0
+    return run
 
 
-def test_a_csv_file_is_split_searched_exported_and_reported(table_run, capsys):
+def test_a_csv_file_without_a_test_split_is_searched_exported_and_reported(table_run, capsys):
     facts = read_json(table_run.run_json)
-    assert facts["data"]["classes"] == ["neg", "pos"] and facts["data"]["sizes"]["test"] == 96  # 20% of 480, stratified
+    assert facts["data"]["classes"] == ["neg", "pos"] and facts["data"]["sizes"]["test"] == 0
+    assert facts["data"]["sizes"]["train"] + facts["data"]["sizes"]["val"] == 480  # every row trains or validates
     card = read_json(table_run.best_model / "card.json")
     assert card["classes"] == ["neg", "pos"] and card["model"]["num_classes"] == 2
     assert predict.main([str(table_run.root), "a wonderful film"]) == 0
     probability, label = capsys.readouterr().out.split()[:2]
     assert label in ("neg", "pos") and 0.5 <= float(probability) <= 1
     assert (table_run.report / "index.html").is_file()
+
+
+def test_without_a_test_split_the_cross_validated_estimate_is_the_result(table_run):
+    summary = read_json(table_run.summary_json)
+    cv = summary["certification"]["cross_validation"]
+    found = cv["configurations"][0]
+    assert cv["k"] == 3 and found["trial_id"] == summary["exported"]["trial_id"]
+    stated = f"3-fold cross-validated accuracy {found['accuracy']:.1%} [{found['accuracy_low'] * 100:.1f}, "
+    assert summary["result"].startswith(stated)
+    # the export states the estimate, and nothing was tested: no test figure, no test predictions
+    certified = read_json(table_run.best_model / "card.json")["certified"]
+    assert (certified["cv_folds"], certified["cv_accuracy"]) == (3, found["accuracy"])
+    assert summary["exported"]["test_accuracy"] is None and summary["exported"]["test_examples"] == 0
+    assert all(c["test_accuracy_mean"] is None for c in summary["certification"]["configurations"])
+    assert summary["certification"]["refit"]["test_accuracy_mean"] is None
+    assert not (table_run.best_model / "test_predictions.csv").exists()
+    kept = sorted(p.stem for p in table_run.predictions.glob("*.csv"))
+    assert kept and all(name.startswith("cv-") for name in kept) and "cv-linear" in kept
+    linear = read_json(table_run.baseline_json)
+    assert linear["models"] == {} and linear["linear"]["cv_folds"] == 3 and linear["linear"]["test_accuracy"] is None
+
+
+def test_the_report_and_the_last_lines_state_the_cross_validated_result(table_run, capsys):
+    from runfiles.layout import OBJECTIVE
+    from search.console import Progress, say_test_claims
+
+    result = read_json(table_run.summary_json)["result"]
+    page = (table_run.report / "index.html").read_text()
+    assert f"Result: {result}" in page and "no test split (--test-fraction 0)" in page
+    assert "nan" not in page.lower().replace("nanos", "") and "None" not in page
+    assert "test accuracy</th>" not in page and "test (mean ± std)" not in page  # no column of empty test figures
+    assert "The linear baseline, cross-validated on the same folds" in page
+    say_test_claims(table_run, OBJECTIVE, Progress())
+    last = capsys.readouterr().out.strip().splitlines()
+    assert last[-2].startswith(f"result      {result}") and last[-1].startswith("vs linear")
+    assert "points [" in last[-1] and "shipped" not in "".join(last)
 
 
 def test_an_unknown_objective_is_refused_in_one_line_before_anything_is_written(tmp_path, capsys):

@@ -133,7 +133,7 @@ def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_
 
 def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible(certified_run, tmp_path, capsys):
     from runfiles import predictions
-    from runfiles.documents import RunFacts, Summary
+    from runfiles.documents import Baseline, RunFacts, Summary
     from search import certify
     from search.crossval import stratified_folds
 
@@ -142,9 +142,16 @@ def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible
     assert certify.main([str(run), "--cv", "1"]) == 2 and "--cv 1 is invalid" in capsys.readouterr().err
     assert certify.main([str(run), "--cv", "500"]) == 2 and "give at most --cv" in capsys.readouterr().err
 
+    before = {p.stem for p in files.predictions.glob("*.csv")}
     assert certify.main([str(run), "--top", "2", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
 
     certification = Summary.read(files).certification
+    # certified again: the predictions of the models it no longer records (other seeds, the refits, the
+    # ablation) are gone, so that a report rebuilt from the directory shows no stale figure
+    kept = {p.stem for p in files.predictions.glob("*.csv")}
+    assert kept == predictions.recorded(Summary.read(files), Baseline.read(files)) and kept & before
+    assert {"refit-seed-1", "network-alone-seed-1", f"{certification.configurations[0].trial_id}-seed-2"} <= before - kept
+    assert {"linear", "tutorial-single"} <= kept
     cv = certification.cross_validation
     assert cv.k == 3 and cv.labelled == TRAIN + VAL and cv.seed == RunFacts.read(files).search_config["seed"]
     assert [c.trial_id for c in cv.configurations] == [c.trial_id for c in certification.configurations]
@@ -339,7 +346,7 @@ def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(c
     other = shutil.copytree(certified_run, tmp_path / "other")
     assert reports_main(["compare", str(certified_run), str(other), "--out", str(tmp_path / "compared")]) == 0
     compared = (tmp_path / "compared" / "index.html").read_text().split('<section id="on-test">')[1].split("</section>")[0]
-    assert f"+0.0 points [+0.0, +0.0], {claims.UNDECIDED} (McNemar p = 1)" in compared
+    assert f"0.0 points [0.0, 0.0], {claims.UNDECIDED} (McNemar p = 1)" in compared
     (RunDir(other).best_model / PREDICTIONS_FILE).unlink()
     assert reports_main(["compare", str(certified_run), str(other), "--out", str(tmp_path / "compared")]) == 0
     compared = (tmp_path / "compared" / "index.html").read_text().split('<section id="on-test">')[1].split("</section>")[0]

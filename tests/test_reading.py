@@ -327,10 +327,25 @@ REFUSALS = {
         "one column named 'text|label'; the file looks '|'-separated, not as CSV is read; pass --delimiter '|'",
     ),
     "a delimiter of two characters": (lambda tmp: str(SAMPLE), ["--delimiter", ";;"], "--delimiter ';;' is invalid"),
-    "a test fraction of 0": (
+    "a test fraction of 0 where the source has its own test split": (
         lambda tmp: str(SAMPLE),
-        ["--test-fraction", "0"],
-        "error: --test-fraction 0 is invalid: expected a fraction in (0, 1)",
+        ["--test-fraction", "0", "--certify", "--cv", "3"],
+        "gives its own test split, which is the run's; drop --test-fraction (it takes 0 for one table file",
+    ),
+    "a test fraction of 0 without cross-validation": (
+        lambda tmp: write(tmp / "z.csv", "text,label", two_classes(40)),
+        ["--test-fraction", "0", "--certify"],
+        "error: --test-fraction 0 leaves no test split: the result is then the cross-validated estimate; add --certify --cv K",
+    ),
+    "cross-validation without certification": (
+        lambda tmp: write(tmp / "c.csv", "text,label", two_classes(40)),
+        ["--cv", "3"],
+        "error: --cv 3 cross-validates in certification: add --certify",
+    ),
+    "a negative test fraction": (
+        lambda tmp: str(SAMPLE),
+        ["--test-fraction", "-0.2"],
+        "error: --test-fraction -0.2 is invalid: expected a fraction in (0, 1), or 0 for no test split (with --certify --cv K)",
     ),
     "a validation fraction of 1": (
         lambda tmp: str(SAMPLE),

@@ -272,6 +272,9 @@ def test_finished_run_report(real_run):
     assert all((files.report / p).read_bytes()[:8] == PNG_MAGIC for p in pngs)
     assert sorted(p.name for p in files.report.iterdir()) == sorted(pngs | {"index.html"})
     assert not _staging_left(real_run)
+    # nothing else was tested on its split: no comparison column, empty in every row
+    on_test = text.split("<h3>On the test split</h3>")[1].split("<h3>")[0]
+    assert "shipped (best_model/)" in on_test and "− it" not in on_test
 
     # The sections in order, numbered by it; the banner counts the trials of trials.csv, as summary.json does.
     assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS and len(SECTIONS) == len(reports.SECTIONS)

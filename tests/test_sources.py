@@ -457,7 +457,7 @@ def test_a_missing_column_fails_before_anything_is_read(tmp_path):
     [
         ({"text_column": "label"}, "text_column='label' is invalid: it is also label_column"),
         ({"test_fraction": 1.0}, "--test-fraction 1 is invalid: expected a fraction in (0, 1)"),
-        ({"test_fraction": 0.0}, "--test-fraction 0 is invalid"),
+        ({"test_fraction": -0.5}, "--test-fraction -0.5 is invalid: expected a fraction in (0, 1), or 0 for no test split"),
         ({"val_fraction": 1.5}, "--val-fraction 1.5 is invalid: expected a fraction in (0, 1)"),
     ],
 )

@@ -294,7 +294,7 @@ def vectorize(texts: list[str], labels: np.ndarray, vocabulary: list[str]) -> Sp
     from models.text import text_vectorizer  # here, not at the top: it loads TensorFlow
 
     vectorizer = text_vectorizer(vocabulary=vocabulary, ragged=True)
-    tokens, lengths = [], []
+    tokens, lengths = [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]  # an empty split (--test-fraction 0) has none
     for start in range(0, len(texts), 2048):
         ragged = vectorizer(np.array(texts[start : start + 2048], dtype=object))
         values, counts = ragged.flat_values.numpy().astype(np.int32), ragged.row_lengths().numpy()

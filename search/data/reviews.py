@@ -30,16 +30,26 @@ class Reviews(NamedTuple):
     labels: np.ndarray
     ids: np.ndarray | None
 
+    def subset_of(self, indices) -> Reviews:
+        """The reviews at `indices` (a sequence of positions, perhaps empty), in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return Reviews([self.texts[i] for i in indices], self.labels[indices], None if self.ids is None else self.ids[indices])
+
 
 class DataError(ValueError):
     """A data source or setting the user can fix; its message is one actionable line."""
 
 
-def check_fraction(name: str, value: float) -> None:
+NO_TEST = 0.0
+"""--test-fraction 0: a table read as one file keeps every row for training and validation; it has
+no test split, and its result is the cross-validated estimate (--certify --cv K, search.crossval)."""
+
+
+def check_fraction(name: str, value: float, otherwise: str = "") -> None:
     """A share of the reviews set apart (`test_fraction`, `val_fraction`) lies in (0, 1); a one-line
-    DataError naming its flag otherwise."""
+    DataError naming its flag otherwise, ending with `otherwise` (what else the flag takes)."""
     if not 0.0 < value < 1.0:
-        raise DataError(f"--{name.replace('_', '-')} {value:g} is invalid: expected a fraction in (0, 1)")
+        raise DataError(f"--{name.replace('_', '-')} {value:g} is invalid: expected a fraction in (0, 1){otherwise}")
 
 
 @dataclass(frozen=True)
@@ -68,13 +78,15 @@ class ColumnOptions(LabelOptions):
     label_column: str = field(default="label", metadata={"metavar": "COLUMN"})
     """The column (table) or feature (TFDS) that holds the labels (class names or integers)."""
     test_fraction: float = field(default=0.2, metadata={"metavar": "SHARE"})
-    """Share of a single table file carved off as the test split (stratified by label, seeded)."""
+    """Share of a single table file carved off as the test split (stratified by label, seeded); 0:
+    none, the result is then cross-validated (with --certify --cv K)."""
     drop_missing: bool = False
     """Drop the rows of a table that have no label, or no text (a JSON Lines key absent, a null),
     counted in run.json, instead of refusing it."""
 
     def __post_init__(self) -> None:
-        check_fraction("test_fraction", self.test_fraction)
+        if self.test_fraction != NO_TEST:
+            check_fraction("test_fraction", self.test_fraction, ", or 0 for no test split (with --certify --cv K)")
         if self.text_column == self.label_column:
             raise DataError(
                 f"text_column={self.text_column!r} is invalid: it is also label_column; "

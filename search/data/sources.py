@@ -23,7 +23,7 @@ from types import ModuleType
 from runfiles.documents import DataFacts
 from search.data import aclimdb, tables, tfds
 from search.data.labels import as_classes
-from search.data.reviews import ColumnOptions, DataError, LabelOptions, Reviews, counted
+from search.data.reviews import NO_TEST, ColumnOptions, DataError, LabelOptions, Reviews, counted
 from search.data.splitting import emptied, stratified_split, too_few
 
 
@@ -101,6 +101,8 @@ SPLITS_SHARED = 3
 """The fewest rows of a class that a carved test split and a carved validation split can share with training."""
 CARVED = "carved:"
 """How the facts' "test_split" begins for a test split carved from training (`carved_text`)."""
+NO_TEST_MADE = "none (--test-fraction 0): every row trains or validates, and the result is cross-validated"
+"""The facts' "test_split" of a table read as one file with --test-fraction 0 (reviews.NO_TEST)."""
 READ_FIELDS = tuple(dict.fromkeys(name for row in SOURCES for name in row.option_names))
 """The options of every source (`ReadOptions` less its seed): DataConfig fields and flags of search.run."""
 NO_SOURCE = (
@@ -146,6 +148,11 @@ def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[
     options = options or ReadOptions()
     reviews, facts = source_for(source).read(source, options)
     reviews, cleaned = as_classes(source, reviews, options)
+    if "test" in reviews and options.test_fraction == NO_TEST:
+        raise DataError(
+            f"--test-fraction 0: --data {source} gives its own test split, which is the run's; drop --test-fraction "
+            "(it takes 0 for one table file, whose result is then cross-validated)"
+        )
     if "test" not in reviews:
         reviews, facts.test_split = carved_test(source, reviews, options)
     labelled = {name: getattr(cleaned, name) for name in LABEL_FACTS}
@@ -161,6 +168,8 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
         or a class too rare to be on both sides.
     """
     fraction, train = options.test_fraction, reviews["train"]
+    if fraction == NO_TEST:
+        return {**reviews, "test": train.subset_of([])}, NO_TEST_MADE
     path = Path(source).expanduser()
     noun = "row" if path.is_file() else "text"
     gone = emptied(train.labels, fraction)
@@ -184,8 +193,7 @@ def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) 
             f"{fraction * 100:g}% test split (it needs {needed}); {_rare_advice(path, noun, count)}"
         )
     kept, held = stratified_split(train.labels, fraction, options.seed)
-    pick = lambda idx: Reviews([train.texts[i] for i in idx], train.labels[idx], None if train.ids is None else train.ids[idx])
-    return {**reviews, "train": pick(kept), "test": pick(held)}, carved_text(source, options)
+    return {**reviews, "train": train.subset_of(kept), "test": train.subset_of(held)}, carved_text(source, options)
 
 
 def _rare_advice(path: Path, noun: str, count: int) -> str:
