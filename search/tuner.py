@@ -193,10 +193,12 @@ def _searcher(session: Session, facts: RunFacts, ledger: Ledger, unfinished: lis
     models, then the start point, if any)."""
     search = session.search
     if session.resume:
-        sampler = load_sampler(session.run_dir, study_size, search.seed, search.startup_trials, search.max_latency_ms)
+        sampler = load_sampler(
+            session.run_dir, study_size, search.seed, search.startup_trials, search.max_latency_ms, search.tpe_trials
+        )
         presets = []
     else:
-        sampler = new_sampler(search.seed, search.startup_trials, search.max_latency_ms)
+        sampler = new_sampler(search.seed, search.startup_trials, search.max_latency_ms, search.tpe_trials)
         presets = [*facts.presets.values(), *[point for point in [facts.start_point] if point]]
         if session.warm_plan:  # the earlier runs' trials, then their configurations, ahead of the presets
             warm.seed_study(session.run_dir, session.warm_plan, search.ranking)

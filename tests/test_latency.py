@@ -153,4 +153,4 @@ def test_a_sampler_saved_with_the_searchers_latency_limit_loads():
     saved = pickle.dumps(new_sampler(0, 10, 1.5), protocol=0)  # as an earlier version named the class
     assert b"search.scheduler\nLatencyLimit" in saved
     sampler = pickle.loads(saved.replace(b"search.scheduler\nLatencyLimit", b"search.searcher\nLatencyLimit"))
-    assert sampler._constraints_func == LatencyLimit(1.5)
+    assert sampler.tpe._constraints_func == LatencyLimit(1.5)
