@@ -187,10 +187,11 @@ class StudySearch(OptunaSearch):
 
     def forget(self, trial_id: str) -> None:
         """Drop what this searcher kept of a trial the study has been told of (its live study trial,
-        best value, last epoch reported), so its memory does not grow with the trials that ended;
+        best value, last epoch reported, latencies), so its memory does not grow with the trials that ended;
         `told` keeps the id, so late results of the trial are ignored."""
         for kept in (self.asked, self._best, self._reported):
             kept.pop(trial_id, None)
+        self._latency.forget(trial_id)
 
     def prune_unfinished(self, reason: str) -> list[tuple[int, dict]]:
         """Tell PRUNED every trial still running (the time budget ended them); their (number, params)."""

@@ -134,9 +134,9 @@ def test_the_searcher_keeps_nothing_of_the_trials_the_study_was_told_of(tmp_path
         trial_id = f"t{number}"
         assert searcher.suggest(trial_id)[NUMBER] == number
         for epoch in (1, 2):
-            searcher.on_trial_result(trial_id, {"val_accuracy": 0.5 + epoch / 10, "epoch": epoch})
+            searcher.on_trial_result(trial_id, {"val_accuracy": 0.5 + epoch / 10, "epoch": epoch, "latency_ms": 1.0})
         searcher.on_trial_complete(trial_id, {"val_accuracy": 0.7, "epoch": 2})
         searcher.on_trial_result(trial_id, {"val_accuracy": 0.9, "epoch": 3})  # late: ignored
-    assert searcher.asked == {} and searcher._best == {} and searcher._reported == {}
+    assert searcher.asked == {} and searcher._best == {} and searcher._reported == {} and searcher._latency._values == {}
     assert searcher.study_size() == 30 and len(searcher.told) == 30
     assert [t.value for t in searcher.study.trials] == [0.7] * 30
