@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for trials in sorted(set(args.trials)):
         ms = ms_per_suggestion(trials, args.asks, tpe_trials=args.tpe_trials)
         sampler = "TPE" if args.tpe_trials is None or args.tpe_trials > trials else "RandomSampler"
-        print(f"[tpe] {trials} trials: {sampler} {ms:.1f} ms per suggestion (median of {args.asks})", flush=True)
+        print(f"[tpe] {trials} trials: {ms:.1f} ms per suggestion ({sampler}, median of {args.asks})", flush=True)
     return 0
 
 
