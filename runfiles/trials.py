@@ -3,7 +3,7 @@
 While a search runs, the driver rewrites trials.csv every few seconds at most (a rewrite costs
 O(trials)), and appends each trial's row to `RunDir.trial_ends` the moment the trial ends (a cost
 that does not grow with the search), so a driver killed outright loses no ended trial. Each
-rewrite of trials.csv holds every row the ledger held, and empties it (`fold`). Readers take the
+rewrite of trials.csv holds every row the ledger held, and removes it (`fold`). Readers take the
 ledger's rows over trials.csv's (`read_trials`): the ledger's are newer.
 
 Standard library only, as `runfiles.io`.
@@ -12,7 +12,6 @@ Standard library only, as `runfiles.io`.
 from __future__ import annotations
 
 import json
-import os
 
 from runfiles.io import append_json_line, cell_text, read_header, read_rows, write_rows
 from runfiles.layout import RunDir
@@ -58,15 +57,14 @@ def read_trials(run_dir: RunDir) -> list[dict]:
 
 
 def fold(run_dir: RunDir, rows: list[dict], columns: list[str] | None = None) -> None:
-    """Replace trials.csv by `rows` (every trial's, the ledger's included), then empty the ledger.
+    """Replace trials.csv by `rows` (every trial's, the ledger's included), then remove the ledger.
 
     `columns` default to trials.csv's own (else the first row's keys). trials.csv is replaced at
-    once before the ledger is emptied, so a driver killed in between leaves both, which read the
+    once before the ledger is removed, so a driver killed in between leaves both, which read the
     same (`read_trials`).
     """
     write_rows(run_dir.trials_csv, columns or read_header(run_dir.trials_csv) or list(rows[0]), rows)
-    if run_dir.trial_ends.exists():
-        os.truncate(run_dir.trial_ends, 0)
+    run_dir.trial_ends.unlink(missing_ok=True)
 
 
 def _number(row: dict) -> float:

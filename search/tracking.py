@@ -211,7 +211,7 @@ class TrialTable(tune.Callback):
         self.write(now=True)
 
     def write(self, now: bool = False) -> None:
-        """Rewrite trials.csv (emptying its ledger, `runfiles.trials.fold`) and save the scheduler's
+        """Rewrite trials.csv (removing its ledger, `runfiles.trials.fold`) and save the scheduler's
         state, unless `now` is False and it is too early: under `write_every_s` seconds, or under
         `REWRITE_SPACING` times the last rewrite's own duration, since it ended. Then delete the
         checkpoints no row names any more (only once the file no longer names them, so a resume
