@@ -20,6 +20,7 @@ from runfiles import predictions
 from runfiles.documents import Baseline, Benchmark, RunFacts, Summary
 from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 from runfiles.study import read_only_study, study_problem
+from runfiles.trials import ended_rows
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
 TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)
@@ -93,7 +94,7 @@ def load(run_dir: str | Path) -> Run:
     baseline = _read_json(files.baseline_json, required=False, notes=notes)
     baseline = None if baseline is None else Baseline.from_json(baseline, info.ranking)
     space = info.params
-    trials = read_trials(files.trials_csv, space, notes)
+    trials = read_trials(files, space, notes)
     epochs = read_epochs(files.epochs_csv, notes)
     study, study_note = read_study(files.study_db, info.study)
     serving = _read_json(files.best_model / BENCHMARK_FILE, required=False, notes=notes)
@@ -146,8 +147,14 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
-def read_trials(path: Path, space: list[Param], notes: list[str]) -> pd.DataFrame:
-    frame = _normalize(_read_csv(path, TRIAL_TEXT, notes), TRIAL_TEXT, TRIAL_NUMBERS)
+def read_trials(files: RunDir, space: list[Param], notes: list[str]) -> pd.DataFrame:
+    """trials.csv with the rows of the trials that ended since its last rewrite (`runfiles.trials`)
+    after it, so that a trial's newest row is kept below."""
+    frame = _read_csv(files.trials_csv, TRIAL_TEXT, notes)
+    ended = ended_rows(files)
+    if ended:
+        frame = pd.concat([frame, pd.DataFrame(ended)], ignore_index=True)
+    frame = _normalize(frame, TRIAL_TEXT, TRIAL_NUMBERS)
     for param in space:
         if param.name not in frame:
             frame[param.name] = np.nan
@@ -155,6 +162,8 @@ def read_trials(path: Path, space: list[Param], notes: list[str]) -> pd.DataFram
             frame[param.name] = pd.to_numeric(frame[param.name], errors="coerce").astype(float)
     frame["state"] = frame["state"].str.strip().str.lower().replace("", "unknown")
     frame = frame.drop_duplicates("trial_id", keep="last") if len(frame) else frame
+    if ended:  # a ledger's row moved its trial to the end
+        frame = frame.sort_values("number", kind="stable")
     if frame["number"].isna().all():  # a driver that wrote no numbers: Optuna's, in order (0, 1, ...)
         frame["number"] = np.arange(len(frame), dtype=float)
     return frame.reset_index(drop=True)

@@ -84,6 +84,27 @@ def append_row(path: Path, columns: list[str], row: dict) -> None:
         writer.writerow(_cells(row))
 
 
+def read_header(path: Path) -> list[str]:
+    """A CSV table's column names; [] when the file is absent or empty."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return next(csv.reader(f), [])
+
+
+def append_json_line(path: Path, value: dict) -> None:
+    """Append one JSON object as a line (JSON Lines), in one write, so a reader sees whole lines
+    but perhaps the last, cut short where the writer was killed."""
+    with Path(path).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(jsonable(value), allow_nan=False) + "\n")
+
+
+def cell_text(value: Any) -> str:
+    """A value as a CSV cell holds it, and `read_rows` gives it back: None and NaN empty, the rest str()."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def _cells(row: dict) -> dict:
     """None and NaN as empty cells, so every reader sees missing values the same way."""
     return {k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v for k, v in row.items()}

@@ -47,6 +47,10 @@ class RunDir:
     tune = property(lambda self: self.root / "tune")
     """Ray Tune's experiment folder: trials, checkpoints, TensorBoard event files."""
     trials_csv = property(lambda self: self.root / "trials.csv")
+    """One row per trial (`runfiles.trials`), rewritten every few seconds while a search runs."""
+    trial_ends = property(lambda self: self.root / "trial_ends.jsonl")
+    """The rows of the trials that ended since trials.csv's last rewrite, one JSON object a line,
+    appended at each trial's end and removed by the next rewrite (`runfiles.trials`)."""
     epochs_csv = property(lambda self: self.root / "epochs.csv")
     summary_json = property(lambda self: self.root / "summary.json")
     baseline_json = property(lambda self: self.root / "baseline.json")

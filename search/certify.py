@@ -51,8 +51,8 @@ from runfiles.documents import (
     RunFacts,
     Summary,
 )
-from runfiles.io import read_rows
 from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, quantity, rank_key
+from runfiles.trials import read_trials
 from search.config import CertifyConfig
 from search.console import say_test_claims
 from search.export import evaluate_test, export_network
@@ -65,7 +65,7 @@ from search.train import review_tokens
 def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
     """The top `top` trials by `objective` (rank_key: completed or stopped early, not diverged or
     errored), best first; UsageError when no trial has a value."""
-    ranked = sorted(read_rows(run_dir.trials_csv), key=lambda row: rank_key(row, objective))
+    ranked = sorted(read_trials(run_dir), key=lambda row: rank_key(row, objective))
     rows = [r for r in ranked if rank_key(r, objective)[0] == 0]
     if not rows:
         raise UsageError(f"{run_dir.root}: no trial reported a value to certify")

@@ -105,6 +105,10 @@ class MedianLatency:
         self._values.setdefault(trial_id, []).append(latency)
         return float(np.median(self._values[trial_id]))
 
+    def forget(self, trial_id: str) -> None:
+        """Drop a trial that ended, so the record holds only running trials'."""
+        self._values.pop(trial_id, None)
+
 
 class StoppingScheduler(ASHAScheduler):
     """ASHA on the objective, after the examples budget; records why it stops a trial.
@@ -199,20 +203,28 @@ class StoppingScheduler(ASHAScheduler):
             recorded.pop(trial_id, None)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        self.ledger.mid_epoch.discard(trial.trial_id)
+        self._ended(trial.trial_id)
         diverged = result is not None and result.get(self.objective.metric) is None  # null, never in a rung
         if diverged or trial.trial_id in self.infeasible:
+            self.infeasible.discard(trial.trial_id)
             internals.forget_trial(self, trial.trial_id)
             return
         super().on_trial_complete(tune_controller, trial, result)
 
     def on_trial_error(self, tune_controller, trial) -> None:
-        self.ledger.mid_epoch.discard(trial.trial_id)
+        self._ended(trial.trial_id)
         super().on_trial_error(tune_controller, trial)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        self.ledger.mid_epoch.discard(trial.trial_id)
+        self._ended(trial.trial_id)
         super().on_trial_remove(tune_controller, trial)
+
+    def _ended(self, trial_id: str) -> None:
+        """Drop what the scheduler kept of a trial only while it ran (its epoch in progress, its
+        latencies), so its memory and saved state do not grow with the trials that ended; the rungs
+        keep the values ASHA's cut-offs need."""
+        self.ledger.mid_epoch.discard(trial_id)
+        self.latency.forget(trial_id)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:

@@ -26,6 +26,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from runfiles.layout import ADDED, OBJECTIVE, ORIGIN, STUDY_NAME, Objective, RunDir, State, as_float
 from search import internals
+from search.config import TPE_TRIALS
 from search.scheduler import LATENCY, LatencyLimit, Ledger, MedianLatency
 from search.train import DIVERGED
 
@@ -186,10 +187,11 @@ class StudySearch(OptunaSearch):
 
     def forget(self, trial_id: str) -> None:
         """Drop what this searcher kept of a trial the study has been told of (its live study trial,
-        best value, last epoch reported), so its memory does not grow with the trials that ended;
+        best value, last epoch reported, latencies), so its memory does not grow with the trials that ended;
         `told` keeps the id, so late results of the trial are ignored."""
         for kept in (self.asked, self._best, self._reported):
             kept.pop(trial_id, None)
+        self._latency.forget(trial_id)
 
     def prune_unfinished(self, reason: str) -> list[tuple[int, dict]]:
         """Tell PRUNED every trial still running (the time budget ended them); their (number, params)."""
@@ -211,7 +213,14 @@ def save_sampler(run_dir: RunDir, sampler, study_size: int) -> None:
     tmp.replace(run_dir.tune / SAMPLER_FILE)
 
 
-def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: int = 10, max_latency_ms: float | None = None):
+def load_sampler(
+    run_dir: RunDir,
+    study_size: int,
+    seed: int,
+    startup_trials: int = 10,
+    max_latency_ms: float | None = None,
+    tpe_trials: int = TPE_TRIALS,
+):
     """The sampler as the last session left it; a freshly seeded one if it is missing or
     behind the study (the driver stopped between a trial's creation and the save)."""
     path = run_dir.tune / SAMPLER_FILE
@@ -219,16 +228,53 @@ def load_sampler(run_dir: RunDir, study_size: int, seed: int, startup_trials: in
         saved = pickle.loads(path.read_bytes())
         if saved["study_size"] == study_size:
             return saved["sampler"]
-    return new_sampler(seed + study_size, startup_trials, max_latency_ms)
+    return new_sampler(seed + study_size, startup_trials, max_latency_ms, tpe_trials)
 
 
-def new_sampler(seed: int, startup_trials: int, max_latency_ms: float | None = None) -> optuna.samplers.TPESampler:
+def new_sampler(
+    seed: int, startup_trials: int, max_latency_ms: float | None = None, tpe_trials: int = TPE_TRIALS
+) -> TpeThenRandom:
     """TPE seeded, with `startup_trials` random ones first, and with a latency limit its constraints
     (`search.scheduler.LatencyLimit`: Optuna's constrained TPE ranks infeasible trials after every
-    feasible one in its model). A sampler saved by an earlier version names its constraints
+    feasible one in its model), for the study's first `tpe_trials` trials; Optuna's RandomSampler
+    after them (`TpeThenRandom`). A sampler saved by an earlier version names its constraints
     `search.searcher.LatencyLimit`, which this module's import keeps finding."""
     constraints = LatencyLimit(max_latency_ms) if max_latency_ms is not None else None
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, constraints_func=constraints)
+    tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials, constraints_func=constraints)
+    return TpeThenRandom(tpe, optuna.samplers.RandomSampler(seed=seed), tpe_trials)
+
+
+class TpeThenRandom(optuna.samplers.BaseSampler):
+    """Optuna's TPESampler proposes the study's trials numbered below `tpe_trials`, its RandomSampler
+    (O(d) per proposal, reading no trial of the study) the rest: for searches beyond the ~1,000 trials
+    Optuna's docs recommend TPE for. Each trial is handled, from its start to its end, by the sampler
+    its number picks (`sampler_of`), which costs nothing that grows with the study."""
+
+    def __init__(self, tpe: optuna.samplers.TPESampler, random: optuna.samplers.RandomSampler, tpe_trials: int):
+        self.tpe, self.random, self.tpe_trials = tpe, random, tpe_trials
+
+    def sampler_of(self, trial) -> optuna.samplers.BaseSampler:
+        """The sampler of a study trial (an `optuna.Trial` or a `FrozenTrial`): TPE below `tpe_trials`."""
+        return self.tpe if trial.number < self.tpe_trials else self.random
+
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return self.sampler_of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        return self.sampler_of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.sampler_of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self.sampler_of(trial).before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.sampler_of(trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.tpe.reseed_rng()
+        self.random.reseed_rng()
 
 
 # ---------------------------------------------------------------- reading a stored study

@@ -1,12 +1,13 @@
 """The run directory's trial tables, kept current while Tune runs (see docs/run-directory.md).
 
 `TrialTable` is a Tune callback on the driver: it appends a row to epochs.csv for every
-reported epoch and rewrites trials.csv (and the scheduler's state) when a trial ends, at most
-every `TABLE_WRITE_EVERY_S` seconds while trials start, report or checkpoint, and once more
+reported epoch and a trial's row to trials.csv's ledger (`runfiles.trials`) when the trial ends,
+and rewrites trials.csv (and saves the scheduler's state), each a cost that grows with the
+trials, only every `TABLE_WRITE_EVERY_S` seconds or more (`REWRITE_SPACING`), and once more
 when Tune stops, so its cost per result does not grow with the number of trials. A driver
-killed outright loses at most the last few seconds of trials.csv; epochs.csv and the study
-keep them, and a resume rebuilds the rows from those (`TrialTable.reload`,
-`search.tuner.reconcile`). A trial's state comes from
+killed outright loses no ended trial (the ledger holds it) and at most the last seconds of
+running trials' rows; epochs.csv and the study keep those, and a resume rebuilds the rows from
+them (`TrialTable.reload`, `search.tuner.reconcile`). A trial's state comes from
 Tune's own events (started, ended, raised) plus why it ended: the scheduler's reason for
 stopping it, or the trial's own report that its loss diverged; `search.searcher.trial_ending`
 classifies it, for this table and the study alike. `TrialsToMLflow` (with --mlflow) sends
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,7 @@ from runfiles.layout import (
     trial_columns,
     trial_id,
 )
+from runfiles.trials import fold, read_trials, record_end
 from search import internals
 from search.console import Progress
 from search.mlflow_tracking import allow_file_store, experiment_name
@@ -50,6 +52,9 @@ from search.space import preset_of
 EPOCH_NAMES = names(EPOCH_COLUMNS)
 TABLE_WRITE_EVERY_S = 2.0
 """Seconds at least between two rewrites of trials.csv while Tune runs (a rewrite costs O(trials))."""
+REWRITE_SPACING = 20
+"""A rewrite of trials.csv and the scheduler's state waits at least this many times the last one's
+own duration, so rewrites take at most about 1/20 of the driver's time however many trials there are."""
 MEMORY_CUT = ("review_tokens", "reviews_cut")
 """What a trial reports of the reviews its memory cut (search.train.review_tokens), kept in trials.csv."""
 
@@ -69,12 +74,14 @@ class TrialTable(tune.Callback):
         max_latency_ms: float | None = None,
         write_every_s: float = TABLE_WRITE_EVERY_S,
     ):
-        self.write_every_s, self.written_at, self.stale_checkpoints = write_every_s, -math.inf, set()
+        self.write_every_s, self.next_write_at, self.stale_checkpoints = write_every_s, -math.inf, set()
         self.run_dir, self.space, self.ledger, self.scheduler = run_dir, tuple(space), ledger, scheduler
         self.objective, self.max_latency_ms = objective, max_latency_ms
         self.param_names = [p.name for p in self.space]
         self.cpus, self.progress = cpus_per_trial, progress
         self.rows: dict[str, dict] = {}
+        self._counts: Counter[str] = Counter()
+        """Rows per state, kept by `_set_state`."""
         self.epochs: dict[str, list[dict]] = defaultdict(list)
         self.reload()
 
@@ -82,7 +89,8 @@ class TrialTable(tune.Callback):
         """Read the tables back from the files: an earlier session's rows, or those a copy of this
         callback wrote elsewhere (with the Ray client, Tune runs on the cluster's head)."""
         self.rows.clear()
-        self.rows.update((row["trial_id"], row) for row in read_rows(self.run_dir.trials_csv))
+        self.rows.update((row["trial_id"], row) for row in read_trials(self.run_dir))
+        self._counts = Counter(str(row["state"]) for row in self.rows.values())
         self.epochs.clear()
         epochs = read_rows(self.run_dir.epochs_csv)
         for row in epochs:
@@ -97,7 +105,7 @@ class TrialTable(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         row = self._row(trial)
-        row.update(state=State.RUNNING, reason="")
+        self._set_state(row, State.RUNNING, "")
         row["started_at"] = row.get("started_at") or time.time()
         self.write()
 
@@ -163,19 +171,27 @@ class TrialTable(tune.Callback):
                 **values,
                 "cpus": self.cpus,
             }
+            self._counts[State.PENDING.value] += 1
         return self.rows[key]
+
+    def _set_state(self, row: dict, state: State, reason: str) -> None:
+        """Set a row's state and reason, and the count of rows per state (`counts`)."""
+        self._counts[str(row["state"])] -= 1
+        self._counts[str(state)] += 1
+        row.update(state=state, reason=reason)
 
     def _end(self, trial, error: str | None = None) -> None:
         """Record how a trial ended (`search.searcher.trial_ending`, the study's rule too)."""
         row = self._row(trial)
         scored = math.isfinite(as_float(row.get(self.objective.metric)))  # its best epoch's, earlier sessions' included
         state, reason = trial_ending(trial.last_result, self.ledger.reasons.get(trial.trial_id), scored, error)
-        row.update(state=state, reason=reason)
+        self._set_state(row, state, reason)
         if state in (State.DIVERGED, State.ERRORED):  # no value worth ranking
             row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
         self.epochs.pop(row["trial_id"], None)  # its row holds their summary; epochs.csv keeps them
-        self.write(now=True)  # how a trial ended is never left to a later rewrite
+        record_end(self.run_dir, row)  # how a trial ended is never left to a later rewrite
+        self.write()
         self.progress.trial_ended(row, self.counts())
 
     def _relative(self, path: str | None) -> str:
@@ -190,29 +206,32 @@ class TrialTable(tune.Callback):
     def mark(self, rows: list[dict], state: State, reason: str) -> None:
         """Set the state of trials the driver ended itself (the time budget ran out)."""
         for row in rows:
-            row.update(state=state, reason=reason.format(epochs=row.get("epochs") or 0))
+            self._set_state(row, state, reason.format(epochs=row.get("epochs") or 0))
             row["ended_at"] = row.get("ended_at") or time.time()
         self.write(now=True)
 
     def write(self, now: bool = False) -> None:
-        """Rewrite trials.csv and save the scheduler's state, unless `now` is False and the last
-        rewrite is under `write_every_s` seconds old; then delete the checkpoints no row names any more
-        (only once the file no longer names them, so a resume never looks for a deleted one)."""
-        if not now and time.monotonic() - self.written_at < self.write_every_s:
+        """Rewrite trials.csv (removing its ledger, `runfiles.trials.fold`) and save the scheduler's
+        state, unless `now` is False and it is too early: under `write_every_s` seconds, or under
+        `REWRITE_SPACING` times the last rewrite's own duration, since it ended. Then delete the
+        checkpoints no row names any more (only once the file no longer names them, so a resume
+        never looks for a deleted one)."""
+        if not now and time.monotonic() < self.next_write_at:
             return
+        started = time.monotonic()
         ordered = sorted(self.rows.values(), key=lambda r: int(r["number"]))
-        write_rows(self.run_dir.trials_csv, trial_columns(self.param_names), ordered)
+        fold(self.run_dir, ordered, trial_columns(self.param_names))
         if self.scheduler is not None:
             self.scheduler.save(str(scheduler_path(self.run_dir)))
-        self.written_at = time.monotonic()
+        ended = time.monotonic()
+        self.next_write_at = ended + max(self.write_every_s, REWRITE_SPACING * (ended - started))
         for stale in self.stale_checkpoints:
             delete_checkpoint(self.run_dir, stale)
         self.stale_checkpoints.clear()
 
     def counts(self) -> dict[str, int]:
-        """Trials per state, plus "total"."""
-        states = [str(row["state"]) for row in self.rows.values()]
-        return {s.value: states.count(s.value) for s in State} | {"total": len(states)}
+        """Trials per state, plus "total" (kept as states change, not counted from the rows)."""
+        return {s.value: self._counts[s.value] for s in State} | {"total": len(self.rows)}
 
 
 def _lags(row: dict, epochs: list[dict]) -> bool:

@@ -23,8 +23,9 @@ from ray.exceptions import OutOfMemoryError, RayActorError
 from models import kernels, lstm_for
 from runfiles.cli import UsageError
 from runfiles.documents import LstmFacts, Resources, RunFacts
-from runfiles.io import read_rows, write_rows
+from runfiles.io import read_rows
 from runfiles.layout import ADDED, Objective, RunDir, State, as_float, trial_id
+from runfiles.trials import fold, read_trials
 from search import internals, warm
 from search.cluster import storage_path
 from search.config import SearchConfig
@@ -192,10 +193,12 @@ def _searcher(session: Session, facts: RunFacts, ledger: Ledger, unfinished: lis
     models, then the start point, if any)."""
     search = session.search
     if session.resume:
-        sampler = load_sampler(session.run_dir, study_size, search.seed, search.startup_trials, search.max_latency_ms)
+        sampler = load_sampler(
+            session.run_dir, study_size, search.seed, search.startup_trials, search.max_latency_ms, search.tpe_trials
+        )
         presets = []
     else:
-        sampler = new_sampler(search.seed, search.startup_trials, search.max_latency_ms)
+        sampler = new_sampler(search.seed, search.startup_trials, search.max_latency_ms, search.tpe_trials)
         presets = [*facts.presets.values(), *[point for point in [facts.start_point] if point]]
         if session.warm_plan:  # the earlier runs' trials, then their configurations, ahead of the presets
             warm.seed_study(session.run_dir, session.warm_plan, search.ranking)
@@ -254,11 +257,12 @@ def _dirname(trial) -> str:
 def reconcile(run_dir: RunDir, objective: Objective) -> list[Unfinished]:
     """The study's unfinished trials, and trials.csv brought in line with the study.
 
-    A trial the study ended but the table still shows running (the driver stopped between
-    the two writes) takes the study's state and reason; one the table does not hold yet (trials.csv
-    is rewritten every few seconds, `search.tracking.TABLE_WRITE_EVERY_S`) gets a row from the study.
+    The ledger of trial ends (`runfiles.trials`) is folded into trials.csv. A trial the study ended
+    but the table still shows running (the driver stopped between the two writes) takes the study's
+    state and reason; one the table does not hold yet (trials.csv is rewritten every few seconds,
+    `search.tracking.TABLE_WRITE_EVERY_S`) gets a row from the study.
     """
-    table = read_rows(run_dir.trials_csv)
+    table = read_trials(run_dir)  # trials.csv with the ends its ledger holds, folded in below
     rows = {int(row["number"]): row for row in table}
     unfinished = []
     for trial in open_study(run_dir).get_trials(deepcopy=False):
@@ -273,7 +277,7 @@ def reconcile(run_dir: RunDir, objective: Objective) -> list[Unfinished]:
         elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and "state" in trial.user_attrs:
             row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
     if table:
-        write_rows(run_dir.trials_csv, list(table[0]), table)
+        fold(run_dir, table)
     return unfinished
 
 

@@ -35,10 +35,10 @@ from pathlib import Path
 
 from runfiles.cli import UsageError
 from runfiles.documents import RunFacts, Summary, WarmSource
-from runfiles.io import read_rows
 from runfiles.layout import ADDED, ORIGIN, STUDY_NAME, Objective, Param, RunDir, rank_key
 from runfiles.lock import refuse_if_held
 from runfiles.study import read_only_study, study_problem
+from runfiles.trials import read_trials
 from search.config import WARM_FLAG as FLAG
 from search.config import WARM_START_TOP
 from search.config import WARM_TOP_FLAG as TOP_FLAG
@@ -234,7 +234,7 @@ def _best_configurations(run: WarmRun, space: tuple[Param, ...], fill: dict, top
     """Up to `top` configurations of `run`, certified ones first (the exported one first), then by
     its own ranking; moved into `space`, with their origin; and how many of those were dropped."""
     objective = run.facts.ranking
-    rows = [r for r in read_rows(run.run_dir.trials_csv) if rank_key(r, objective)[0] == 0]
+    rows = [r for r in read_trials(run.run_dir) if rank_key(r, objective)[0] == 0]
     ranked = [r["trial_id"] for r in sorted(rows, key=lambda r: rank_key(r, objective))]
     summary = Summary.read(run.run_dir, objective) if run.run_dir.summary_json.is_file() else None
     certified = [c.trial_id for c in summary.certification.configurations] if summary and summary.certification else []

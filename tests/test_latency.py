@@ -104,6 +104,8 @@ def test_a_trial_measured_over_the_limit_stops_there_and_sets_no_cut_off():
     # Over by median only at its last epoch: nothing left to save, it ends by itself.
     assert [report("c", epoch, 0.95, latency) for epoch, latency in ((1, 1.0), (2, 2.9), (3, 2.5))] == ["CONTINUE"] * 3
     assert "c" not in ledger.reasons and "c" in scheduler.infeasible
+    scheduler.on_trial_complete(None, trials["c"], {"epoch": 3, "val_accuracy": 0.95, "latency_ms": 2.5})
+    assert "c" not in scheduler.infeasible and set(scheduler.latency._values) == {"b"}  # ended trials' records dropped
 
 
 def test_a_scheduler_saved_before_median_latency_restores_its_record(tmp_path):
@@ -153,4 +155,4 @@ def test_a_sampler_saved_with_the_searchers_latency_limit_loads():
     saved = pickle.dumps(new_sampler(0, 10, 1.5), protocol=0)  # as an earlier version named the class
     assert b"search.scheduler\nLatencyLimit" in saved
     sampler = pickle.loads(saved.replace(b"search.scheduler\nLatencyLimit", b"search.searcher\nLatencyLimit"))
-    assert sampler._constraints_func == LatencyLimit(1.5)
+    assert sampler.tpe._constraints_func == LatencyLimit(1.5)

@@ -32,7 +32,7 @@ FIGURES = {
 
 def test_a_small_search_reports_the_driver_figures(tmp_path, capsys):
     out = tmp_path / "scale.json"
-    argv = ["--trials", "5", "--iterations", "2", "--sleep", "0", "--concurrency", "2", "--json", str(out)]
+    argv = ["--trials", "5", "--iterations", "2", "--sleep", "0", "--concurrency", "2", "--tpe-trials", "3", "--json", str(out)]
     assert scale.main(argv) == 0
     result = json.loads(out.read_text())
     assert set(result) == {"5"}
@@ -42,7 +42,7 @@ def test_a_small_search_reports_the_driver_figures(tmp_path, capsys):
     assert 5 <= figures["reports"] <= 10 and 0 <= figures["stopped_early"] <= 4
     assert figures["trial_work_s"] >= 0 and figures["report_wait_s"] >= 0 and 0 < figures["outside_trials_share"] <= 1
     assert figures["searcher_s"] > 0 and figures["driver_rss_peak_mb"] >= figures["driver_rss_before_mb"] > 0
-    assert figures["config"] == {"trials": 5, "iterations": 2, "sleep_s": 0.0, "concurrency": 2, "seed": 0}
+    assert figures["config"] == {"trials": 5, "iterations": 2, "sleep_s": 0.0, "concurrency": 2, "seed": 0, "tpe_trials": 3}
     assert "[scale] 5 trials (" in capsys.readouterr().out
 
 
@@ -101,7 +101,8 @@ def test_score_peaks_at_the_best_learning_rate_and_rises_with_iterations():
 
 
 @pytest.mark.parametrize(
-    "argv", [["--trials", "0"], ["--sleep", "-1"], ["--concurrency", "0"], ["--json", "/no/such/dir/x.json"]]
+    "argv",
+    [["--trials", "0"], ["--sleep", "-1"], ["--concurrency", "0"], ["--tpe-trials", "-1"], ["--json", "/no/such/dir/x.json"]],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, capsys):
     assert scale.main(argv) == 2

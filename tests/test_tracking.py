@@ -1,19 +1,23 @@
-"""The trial tables' cost per reported result stays the same as the search grows (a trial's end
-still rewrites trials.csv at once), a resume rebuilds what the last few seconds before a kill did not
+"""The trial tables' cost per reported result and per trial end stays the same as the search grows
+(a trial's end is appended to trials.csv's ledger at once, trials.csv rewritten at most every few
+seconds and at most 1/20 of the time), a resume rebuilds what the last few seconds before a kill did not
 write, and the searcher keeps nothing of ended trials."""
 
 import io
+import time
 from pathlib import Path
 
 from ray.tune.experiment import Trial
 
+from reports.load import read_trials as read_report_trials
 from runfiles.io import read_rows, write_rows
 from runfiles.layout import TUTORIAL_PRESETS, RunDir, trial_columns
+from runfiles.trials import read_trials
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler
 from search.searcher import NUMBER
 from search.space import SPACE, preset_point
-from search.tracking import TrialTable
+from search.tracking import REWRITE_SPACING, TrialTable
 
 EPOCHS = 4
 
@@ -31,12 +35,12 @@ def table_in(folder: Path, write_every_s: float) -> TrialTable:
     return TrialTable(RunDir(folder), SPACE, ledger, scheduler, 1, Progress(stream=io.StringIO()), write_every_s=write_every_s)
 
 
-def run_trials(table: TrialTable, count: int, folder: Path | None = None) -> int:
-    """`count` trials through the table's Tune hooks, each reporting EPOCHS epochs, then the end of
-    the search. Returns the bytes written while trials started and reported (their ends left out);
-    with `folder`, checks that each trial's end is in its trials.csv at once."""
+def run_trials(table: TrialTable, count: int, folder: Path | None = None, end: bool = True) -> tuple[int, int]:
+    """`count` trials through the table's Tune hooks, each reporting EPOCHS epochs, then (with `end`)
+    the end of the search. Returns the bytes written while trials started and reported, and those
+    written at their ends; with `folder`, checks that each trial's end is on disk at once."""
     params = preset_point(TUTORIAL_PRESETS[0], SPACE)
-    reporting = 0
+    reporting = ending = 0
     for number in range(count):
         trial = Trial("sleeper", config={**params, NUMBER: number}, stub=True)
         before = bytes_written()
@@ -46,24 +50,63 @@ def run_trials(table: TrialTable, count: int, folder: Path | None = None) -> int
             trial.update_last_result(result)  # as Tune does before calling the callbacks
             table.on_trial_result(0, [], trial, result)
         reporting += bytes_written() - before
+        before = bytes_written()
         table.on_trial_complete(0, [], trial)
+        ending += bytes_written() - before
         if folder is not None:
-            assert read_rows(folder / "trials.csv")[-1]["state"] == "completed"  # never left to a later rewrite
-    table.on_experiment_end([])
-    return reporting
+            assert read_trials(RunDir(folder))[-1]["state"] == "completed"  # never left to a later rewrite
+    if end:
+        table.on_experiment_end([])
+    return reporting, ending
 
 
-def bytes_per_result(folder: Path, count: int) -> float:
-    return run_trials(table_in(folder, write_every_s=3600), count, folder) / (count * EPOCHS)
+def bytes_per_event(folder: Path, count: int) -> tuple[float, float]:
+    """Bytes written per reported result, and per trial end, by a search of `count` trials."""
+    reporting, ending = run_trials(table_in(folder, write_every_s=3600), count, folder)
+    return reporting / (count * EPOCHS), ending / count
 
 
-def test_the_bytes_written_per_reported_result_do_not_grow_with_the_number_of_trials(tmp_path):
-    small = bytes_per_result(tmp_path / "small", 20)
-    large = bytes_per_result(tmp_path / "large", 100)
-    assert large < 1.5 * small, (small, large)
-    rows = read_rows(tmp_path / "large" / "trials.csv")
+def test_the_bytes_written_per_result_and_per_trial_end_do_not_grow_with_the_number_of_trials(tmp_path):
+    small = bytes_per_event(tmp_path / "small", 20)
+    large = bytes_per_event(tmp_path / "large", 100)
+    assert large[0] < 1.5 * small[0] and large[1] < 1.5 * small[1], (small, large)
+    rows = read_rows(tmp_path / "large" / "trials.csv")  # whole once the search ended, its ledger folded in
     assert len(rows) == 100 and {row["state"] for row in rows} == {"completed"} and rows[-1]["epochs"] == str(EPOCHS)
+    assert not RunDir(tmp_path / "large").trial_ends.exists()
     assert len(read_rows(tmp_path / "large" / "epochs.csv")) == 100 * EPOCHS
+
+
+def test_a_driver_killed_before_a_rewrite_loses_no_ended_trial(tmp_path):
+    killed = table_in(tmp_path, write_every_s=3600)
+    run_trials(killed, 5, end=False)  # no rewrite after the first trial's start
+    assert killed.counts()["completed"] == 5 and killed.counts()["running"] == 0 and killed.counts()["total"] == 5
+    assert [row["state"] for row in read_rows(tmp_path / "trials.csv")] == ["running"]
+    table = table_in(tmp_path, write_every_s=3600)  # as a resumed driver reads them back
+    assert [row["state"] for row in table.rows.values()] == ["completed"] * 5
+    assert table.counts()["completed"] == 5 and table.counts()["total"] == 5
+    frame = read_report_trials(RunDir(tmp_path), list(SPACE), [])  # a report of the killed run
+    assert list(frame["state"]) == ["completed"] * 5 and list(frame["epochs"]) == [EPOCHS] * 5
+
+
+class SlowSave(StoppingScheduler):
+    """A scheduler whose state takes `save_s` to save, as a large search's does; counts its saves."""
+
+    saves, save_s = 0, 0.05
+
+    def save(self, checkpoint_path: str) -> None:
+        time.sleep(self.save_s)
+        self.saves += 1
+        super().save(checkpoint_path)
+
+
+def test_a_rewrite_waits_twenty_times_its_own_duration(tmp_path):
+    table = table_in(tmp_path, write_every_s=0)
+    table.scheduler = SlowSave(table.ledger, max_epochs=EPOCHS, grace_period=1)
+    for _ in range(10):  # microseconds apart, all within the first rewrite's wait of at least 20 x 0.05 s
+        table.write()
+    assert table.scheduler.saves == 1 and table.next_write_at - time.monotonic() > 0.5 * REWRITE_SPACING * SlowSave.save_s
+    table.write(now=True)
+    assert table.scheduler.saves == 2
 
 
 def test_a_resume_rebuilds_rows_the_driver_had_not_rewritten_from_epochs_csv(tmp_path):
@@ -89,9 +132,9 @@ def test_the_searcher_keeps_nothing_of_the_trials_the_study_was_told_of(tmp_path
         trial_id = f"t{number}"
         assert searcher.suggest(trial_id)[NUMBER] == number
         for epoch in (1, 2):
-            searcher.on_trial_result(trial_id, {"val_accuracy": 0.5 + epoch / 10, "epoch": epoch})
+            searcher.on_trial_result(trial_id, {"val_accuracy": 0.5 + epoch / 10, "epoch": epoch, "latency_ms": 1.0})
         searcher.on_trial_complete(trial_id, {"val_accuracy": 0.7, "epoch": 2})
         searcher.on_trial_result(trial_id, {"val_accuracy": 0.9, "epoch": 3})  # late: ignored
-    assert searcher.asked == {} and searcher._best == {} and searcher._reported == {}
+    assert searcher.asked == {} and searcher._best == {} and searcher._reported == {} and searcher._latency._values == {}
     assert searcher.study_size() == 30 and len(searcher.told) == 30
     assert [t.value for t in searcher.study.trials] == [0.7] * 30

@@ -34,6 +34,7 @@ from runfiles.cli import ArgumentParser, UsageError, fail
 from runfiles.documents import RunFacts
 from runfiles.io import read_rows, write_json
 from runfiles.layout import TUTORIAL_PRESETS, RunDir
+from runfiles.trials import read_trials
 from search.data import DataConfig, DataError, default_source, prepare, raw_splits
 from search.serving import peak_resident_mib
 from search.train import TrainConfig, configure_tensorflow, start_training, train_and_evaluate
@@ -244,7 +245,7 @@ def summarize(epochs: list[dict], tokens: int) -> dict:
 def tune_overhead(run_dir: Path) -> dict:
     """Share of the CPUs' time a finished search spent training, from its trial timelines."""
     files = RunDir(run_dir)
-    trials, epochs = read_rows(files.trials_csv), read_rows(files.epochs_csv)
+    trials, epochs = read_trials(files), read_rows(files.epochs_csv)
     cpus = RunFacts.read(files).resources.cpus
     starts = [float(t["started_at"]) for t in trials if t["started_at"]]
     ends = [float(t["ended_at"]) for t in trials if t["ended_at"]]

@@ -1,5 +1,6 @@
 """Benchmark the search driver at scale: many trials that only sleep, scheduled as `search.run`
-schedules real ones (Ray Tune, Optuna's TPE on a SQLite study, ASHA) on a local Ray.
+schedules real ones (Ray Tune, Optuna's TPE on a SQLite study for the first --tpe-trials trials and
+its RandomSampler after them, ASHA) on a local Ray.
 
     python -m tools.scale --trials 100 1000 5000 --json scale.json
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from runfiles.cli import UsageError
 from runfiles.io import write_json
 from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir
+from search.config import TPE_TRIALS
 from search.space import SPACE, optuna_space, preset_point
 
 BEST_LEARNING_RATE = 1e-3
@@ -53,9 +55,11 @@ class ScaleConfig:
     """Trials running at once; Ray is started with this many (logical) CPUs."""
     seed: int = 0
     """Seeds Optuna's sampler."""
+    tpe_trials: int = TPE_TRIALS
+    """Study trials TPE proposes; Optuna's RandomSampler the rest (`search.run --tpe-trials`)."""
 
     def __post_init__(self) -> None:
-        for name, low in (("trials", 1), ("iterations", 1), ("concurrency", 1)):
+        for name, low in (("trials", 1), ("iterations", 1), ("concurrency", 1), ("tpe_trials", 0)):
             if getattr(self, name) < low:
                 raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= {low}")
         if self.sleep_s < 0:
@@ -113,16 +117,15 @@ def timed(method):
     return wrapper
 
 
-def driver_pieces(seed: int, iterations: int, scratch: Path):
-    """search.run's searcher, scheduler and trial tables on a run directory in `scratch`, the searcher's
-    and the tables' methods timed (their `seconds`)."""
+def driver_pieces(seed: int, iterations: int, scratch: Path, tpe_trials: int = TPE_TRIALS):
+    """search.run's searcher (its sampler: TPE for `tpe_trials` trials, then random), scheduler and
+    trial tables on a run directory in `scratch`, the searcher's and the tables' methods timed (their
+    `seconds`)."""
     import io
 
-    import optuna  # Optuna and Ray Tune load once the benchmark runs, not on --help
-
-    from search.console import Progress
+    from search.console import Progress  # Optuna and Ray Tune load once the benchmark runs, not on --help
     from search.scheduler import Ledger, StoppingScheduler
-    from search.searcher import StudySearch
+    from search.searcher import StudySearch, new_sampler
     from search.tracking import TrialTable
 
     class TimedSearch(StudySearch):
@@ -142,7 +145,8 @@ def driver_pieces(seed: int, iterations: int, scratch: Path):
 
     run_dir, ledger = RunDir(scratch), Ledger(examples_per_epoch=1)
     presets = [preset_point(name, SPACE) for name in TUTORIAL_PRESETS]
-    searcher = TimedSearch(optuna_space(SPACE), run_dir, ledger, optuna.samplers.TPESampler(seed=seed), presets, [], 10**9)
+    sampler = new_sampler(seed, startup_trials=10, tpe_trials=tpe_trials)
+    searcher = TimedSearch(optuna_space(SPACE), run_dir, ledger, sampler, presets, [], 10**9)
     scheduler = StoppingScheduler(ledger, max_epochs=iterations, grace_period=1)
     table = TimedTable(run_dir, SPACE, ledger, scheduler, 1, Progress(stream=io.StringIO()))
     return searcher, scheduler, table
@@ -186,7 +190,7 @@ def measure(config: ScaleConfig) -> dict:
     ray.init(address="local", num_cpus=config.concurrency, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory(prefix="scale-") as scratch:
-            searcher, scheduler, table = driver_pieces(config.seed, config.iterations, Path(scratch))
+            searcher, scheduler, table = driver_pieces(config.seed, config.iterations, Path(scratch), config.tpe_trials)
             tuner = tune.Tuner(
                 tune.with_resources(
                     tune.with_parameters(sleeper, iterations=config.iterations, sleep_s=config.sleep_s), {"cpu": 1}
@@ -294,6 +298,8 @@ def measure_in_child(config: ScaleConfig) -> dict:
             str(config.concurrency),
             "--seed",
             str(config.seed),
+            "--tpe-trials",
+            str(config.tpe_trials),
             "--json",
             str(out),
         ]
@@ -358,6 +364,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency, help="trials at once (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds the sampler (default: %(default)s)")
+    parser.add_argument(
+        "--tpe-trials",
+        type=int,
+        default=defaults.tpe_trials,
+        help="study trials TPE proposes, Optuna's RandomSampler the rest, as search.run's flag (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here, by trial count, with 'growth'")
     return parser.parse_args(argv)
 
@@ -365,7 +377,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        configs = [ScaleConfig(n, args.iterations, args.sleep, args.concurrency, args.seed) for n in sorted(set(args.trials))]
+        shared = (args.iterations, args.sleep, args.concurrency, args.seed, args.tpe_trials)
+        configs = [ScaleConfig(n, *shared) for n in sorted(set(args.trials))]
         if args.json is not None and not args.json.parent.is_dir():
             raise UsageError(f"--json {args.json}: folder {args.json.parent} does not exist")
     except UsageError as error:

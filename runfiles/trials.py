@@ -1,0 +1,74 @@
+"""trials.csv and its ledger of trial ends, read as one table.
+
+While a search runs, the driver rewrites trials.csv every few seconds at most (a rewrite costs
+O(trials)), and appends each trial's row to `RunDir.trial_ends` the moment the trial ends (a cost
+that does not grow with the search), so a driver killed outright loses no ended trial. Each
+rewrite of trials.csv holds every row the ledger held, and removes it (`fold`). Readers take the
+ledger's rows over trials.csv's (`read_trials`): the ledger's are newer.
+
+Standard library only, as `runfiles.io`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from runfiles.io import append_json_line, cell_text, read_header, read_rows, write_rows
+from runfiles.layout import RunDir
+
+
+def record_end(run_dir: RunDir, row: dict) -> None:
+    """Append a trial's row, as it stands at its end, to the ledger (cells as trials.csv writes them).
+
+    Costs one short line however many trials the run holds.
+    """
+    append_json_line(run_dir.trial_ends, {key: cell_text(value) for key, value in row.items()})
+
+
+def ended_rows(run_dir: RunDir) -> list[dict]:
+    """The ledger's rows, oldest first; [] without a ledger. A line cut short (the driver killed while
+    writing it) is skipped: the study holds how that trial ended, and a resume takes its word."""
+    if not run_dir.trial_ends.is_file():
+        return []
+    rows = []
+    for line in run_dir.trial_ends.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("trial_id"):
+            rows.append(row)
+    return rows
+
+
+def read_trials(run_dir: RunDir) -> list[dict]:
+    """trials.csv's rows with the ledger's over them (the newest row of a trial wins), by trial number.
+
+    Cells are text, as `runfiles.io.read_rows` gives them, and a ledger's row has trials.csv's
+    columns too (empty where it holds none); [] when neither file holds a row.
+    """
+    rows = {row["trial_id"]: row for row in read_rows(run_dir.trials_csv)}
+    ended = ended_rows(run_dir)
+    if not ended:
+        return list(rows.values())
+    empty = dict.fromkeys(read_header(run_dir.trials_csv), "")  # every column, as a row read from trials.csv
+    rows.update((row["trial_id"], empty | row) for row in ended)
+    return sorted(rows.values(), key=_number)
+
+
+def fold(run_dir: RunDir, rows: list[dict], columns: list[str] | None = None) -> None:
+    """Replace trials.csv by `rows` (every trial's, the ledger's included), then remove the ledger.
+
+    `columns` default to trials.csv's own (else the first row's keys). trials.csv is replaced at
+    once before the ledger is removed, so a driver killed in between leaves both, which read the
+    same (`read_trials`).
+    """
+    write_rows(run_dir.trials_csv, columns or read_header(run_dir.trials_csv) or list(rows[0]), rows)
+    run_dir.trial_ends.unlink(missing_ok=True)
+
+
+def _number(row: dict) -> float:
+    try:
+        return float(row.get("number"))
+    except (TypeError, ValueError):
+        return float("inf")
