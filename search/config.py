@@ -161,8 +161,17 @@ class CertifyConfig:
         if self.cv == 1 or self.cv < 0:
             raise UsageError(f"--cv {self.cv} is invalid: expected 0 (none) or an integer >= 2")
         for name in ("top", "seeds"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= 1")
+            check_count(f"--{name}", getattr(self, name))
+
+
+def check_count(flag: str, value: int) -> None:
+    """UsageError naming `flag` unless `value` (certification's configurations or seeds) is at least 1."""
+    if value < 1:
+        raise UsageError(f"{flag} {value} is invalid: expected an integer >= 1")
+
+
+CERTIFY_COUNT_FLAGS = {"top": "--certify-top", "seeds": "--certify-seeds"}
+"""search.run's flags for CertifyConfig.top and .seeds (search.certify's --top and --seeds)."""
 
 
 RESUMABLE = (
@@ -302,8 +311,9 @@ DATA_FIELDS = ["source", *READ_FIELDS, "val_fraction", "limit", "val_block", "al
 RUN_SWITCHES = {
     "--resume": "continue the run in --out (interrupted, or with more trials or budget)",
     "--smoke": f"a few-minute run of the whole pipeline on a subset: {SMOKE}",
-    "--certify": "then re-train the top 3 configurations with 3 fresh seeds each and export the best on "
-    "average (python -m search.certify does it on a finished run)",
+    "--certify": f"then re-train the top {CertifyConfig.top} configurations ({CERTIFY_COUNT_FLAGS['top']}) with "
+    f"{CertifyConfig.seeds} fresh seeds each ({CERTIFY_COUNT_FLAGS['seeds']}) and export the best on average "
+    "(python -m search.certify does it on a finished run)",
     "--ensemble": "with --certify, export the mean of the refits' logits (one model.keras of every seed's network) "
     "instead of the refit of the seed that validated best",
     "--no-ablation": "with --certify, skip training the exported configuration's network alone and linear part alone",
@@ -339,7 +349,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
     for flag, help in RUN_SWITCHES.items():
         parser.add_argument(flag, action="store_true", help=help)
-    add_fields(parser, CertifyConfig, ["cv"], suppress=True)
+    add_fields(parser, CertifyConfig, ["cv", *CERTIFY_COUNT_FLAGS], flags=CERTIFY_COUNT_FLAGS, suppress=True)
     parser.add_argument(
         WARM_FLAG,
         nargs="+",

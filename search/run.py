@@ -29,9 +29,11 @@ from runfiles.lock import holding, refuse_if_held
 from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
+    CERTIFY_COUNT_FLAGS,
     WARM_START_TOP,
     CertifyConfig,
     SearchConfig,
+    check_count,
     check_embeddings,
     configs_from_args,
     local_cpus,
@@ -96,9 +98,14 @@ def certify_of(args) -> CertifyConfig | None:
         raise UsageError("--no-ablation skips a part of certification: add --certify")
     if "cv" in vars(args) and not args.certify:
         raise UsageError(f"--cv {args.cv} cross-validates in certification: add --certify")
+    counts = {name: vars(args)[name] for name in CERTIFY_COUNT_FLAGS if name in vars(args)}
+    for name, value in counts.items():
+        if not args.certify:
+            raise UsageError(f"{CERTIFY_COUNT_FLAGS[name]} {value} shapes certification: add --certify")
+        check_count(CERTIFY_COUNT_FLAGS[name], value)
     if not args.certify:
         return None
-    return CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation, cv=vars(args).get("cv", 0))
+    return CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation, cv=vars(args).get("cv", 0), **counts)
 
 
 def check_no_test(data_config: DataConfig, certify: CertifyConfig | None) -> None:

@@ -10,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 SAMPLE = Path(__file__).parent / "data" / "aclImdb_sample.tar.gz"
 FULL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "aclImdb_v1_labelled.tar.gz"
@@ -67,11 +68,29 @@ def snapshot(root: Path) -> dict[str, tuple]:
     }
 
 
+REAL_RUN_ARGS = ("--trials", "6", "--max-epochs", "3")
+"""The session's real run: enough trials for a ranked table, a pruned trial and an export."""
+
+
 @pytest.fixture(scope="session")
-def real_run(tmp_path_factory) -> Path:
+def real_run(tmp_path_factory, worker_id) -> Path:
     """One real search on the sample (Ray Tune, Optuna, Keras training, export, report),
-    shared by the search's and the report's tests, which must not change it."""
-    return search_once(tmp_path_factory.mktemp("real_run"), "--trials", "6", "--max-epochs", "3")
+    shared by the search's and the report's tests, which must not change it.
+
+    Under pytest-xdist (`-n 2`) it is built once per test session, by the first worker that asks,
+    in the directory the workers' temporary folders share; the others wait on its lock
+    (pytest-xdist's documented recipe for a session fixture made once)."""
+    if worker_id == "master":
+        return search_once(tmp_path_factory.mktemp("real_run"), *REAL_RUN_ARGS)
+    root = tmp_path_factory.getbasetemp().parent / "real_run"
+    built = root / "built"
+    with FileLock(str(root) + ".lock"):
+        if not built.exists():
+            shutil.rmtree(root, ignore_errors=True)  # a worker's build that failed half-way
+            root.mkdir()
+            search_once(root, *REAL_RUN_ARGS)
+            built.touch()
+    return root / "run"
 
 
 @pytest.fixture

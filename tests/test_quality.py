@@ -23,6 +23,8 @@ TRAIN, VAL = 192, 48
 """Training and validation reviews of the sample: TRAIN is the examples of one epoch."""
 BUDGET = 16 * TRAIN
 """Less than one full run of the tutorial's two models the tutorial's way (2 x 10 epochs)."""
+TOP, SEEDS = 2, 2
+"""certified_run's certification: the fewest configurations and seeds that still rank and average."""
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,10 @@ def certified_run(tmp_path_factory):
         "--budget-examples",
         str(BUDGET),
         "--certify",
+        "--certify-top",
+        str(TOP),
+        "--certify-seeds",
+        str(SEEDS),
         "--out",
         str(out),
         *FIXES,  # and the serving benchmark at the end
@@ -82,9 +88,9 @@ def test_the_budget_buys_a_search_not_the_presets_full_runs(certified_run):
 def test_certification_retrains_the_top_configurations_and_exports_the_best_on_average(certified_run):
     files = RunDir(certified_run)
     rows = read_rows(files.trials_csv)
-    top = [r for r in sorted(rows, key=rank_key) if rank_key(r)[0] == 0][:3]  # however they ended
+    top = [r for r in sorted(rows, key=rank_key) if rank_key(r)[0] == 0][:TOP]  # however they ended
     seeds = read_rows(files.certify_csv)
-    assert [(s["trial_id"], s["seed"]) for s in seeds] == [(r["trial_id"], str(k)) for r in top for k in (1, 2, 3)]
+    assert [(s["trial_id"], s["seed"]) for s in seeds] == [(r["trial_id"], str(k)) for r in top for k in range(1, SEEDS + 1)]
     peaks = {r["trial_id"]: r["best_epoch"] for r in top}
     assert all(s["epochs"] == peaks[s["trial_id"]] for s in seeds)  # retrained for the epochs it peaked at
     for seed in seeds:
@@ -100,7 +106,8 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     shipped = max(mine, key=lambda s: float(s[OBJECTIVE.metric]))
     assert card["trial_id"] == certification["exported"] and card["seed"] == int(shipped["seed"]) and card["refit"]
     refit = certification["refit"]  # the chosen configuration fitted again on train + validation, same seeds
-    assert [s["seed"] for s in refit["seeds"]] == [1, 2, 3] and all(s["epochs"] == int(mine[0]["epochs"]) for s in refit["seeds"])
+    assert [s["seed"] for s in refit["seeds"]] == list(range(1, SEEDS + 1))
+    assert all(s["epochs"] == int(mine[0]["epochs"]) for s in refit["seeds"])
     assert all(s["examples"] == (TRAIN + VAL) * s["epochs"] for s in refit["seeds"])
     assert refit["test_macro_f1_mean"] == pytest.approx(np.mean([s["test_macro_f1"] for s in refit["seeds"]]))
     assert card["test_accuracy"] == pytest.approx(next(s["test_accuracy"] for s in refit["seeds"] if s["seed"] == card["seed"]))
@@ -225,7 +232,7 @@ def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_ru
         f"In all, the certified result took {total:,} training examples (search, certification and refit): "
         f"{total / tutorial:.2f}× the tutorial&#x27;s {tutorial:,} (its 2 models × 10 epochs × {TRAIN + VAL:,} training reviews)."
     ) in report
-    assert "exported: refit on train + validation (3 seeds)" in report
+    assert f"exported: refit on train + validation ({SEEDS} seeds)" in report
     assert "the refit of the seed that validated best in certification is the model shipped" in report
 
 
@@ -309,7 +316,7 @@ def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(c
     assert accuracy(predictions.LINEAR) == pytest.approx(recorded.linear.test_accuracy)
 
     told = versus.claims_of(found, summary, recorded, classes=2)
-    assert [v.name for v in told.others] == [*recorded.models, predictions.LINEAR] and len(told.certified_seeds) == 3
+    assert [v.name for v in told.others] == [*recorded.models, predictions.LINEAR] and len(told.certified_seeds) == SEEDS
     assert told.certified.value == pytest.approx(summary.certification.refit.test_accuracy_mean)
     report = (files.report / "index.html").read_text()
     shown = report.split("<h3>On the test split</h3>")[1].split("<h3>")[0]

@@ -210,6 +210,9 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
         (["--ensemble"], "--ensemble exports an ensemble of the certified refits: add --certify"),
         (["--ensemble", "--certify", "--max-latency-ms", "5"], "--ensemble multiplies the latency"),
         (["--no-ablation"], "--no-ablation skips a part of certification: add --certify"),
+        (["--certify-top", "2"], "--certify-top 2 shapes certification: add --certify"),
+        (["--certify", "--certify-top", "0"], "--certify-top 0 is invalid: expected an integer >= 1"),
+        (["--certify", "--certify-seeds", "0"], "--certify-seeds 0 is invalid: expected an integer >= 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sample, capsys, args, message):
