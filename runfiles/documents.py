@@ -496,7 +496,9 @@ class RunFacts(Document):
     started_at: str = ""
     """When the run started: ISO 8601, UTC."""
     configs: dict = field(default_factory=dict)
-    """The configs: {"search": SearchConfig, "data": DataConfig, "train": the fields every trial shares}."""
+    """The configs: {"search": SearchConfig, "data": DataConfig, "train": the fields every trial
+    shares, "certify": CertifyConfig or None, "benchmark": whether search.run measures the export's
+    serving}; a run recorded before "certify" and "benchmark" lacks them."""
     data: DataFacts = field(default_factory=DataFacts, metadata=_meta(of=DataFacts))
     """What reading, splitting and checking the data found."""
     space: list = field(default_factory=list)
@@ -560,9 +562,10 @@ class RunFacts(Document):
         return params
 
     @staticmethod
-    def configs_of(search: dict, data: dict, train: dict) -> dict:
-        """run.json's configs from the SearchConfig's, the DataConfig's and the shared TrainConfig's fields."""
-        return {"search": search, "data": data, "train": train}
+    def configs_of(search: dict, data: dict, train: dict, certify: dict | None = None, benchmark: bool = True) -> dict:
+        """run.json's configs from the SearchConfig's, the DataConfig's, the shared TrainConfig's and
+        the CertifyConfig's fields (None: no certification), and whether the serving is benchmarked."""
+        return {"search": search, "data": data, "train": train, "certify": certify, "benchmark": benchmark}
 
     @property
     def search_config(self) -> dict:
