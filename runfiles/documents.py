@@ -480,6 +480,9 @@ class WarmSource(Document):
     """Trials added, or configurations queued."""
     dropped: int = 0
     """Trials or configurations left out: a value outside this run's space."""
+    repeated: int = 0
+    """Trials or configurations left out: the same parameters (and, for a trial, values) as one an
+    earlier --warm-start run handed on already (a copy of a run, given twice)."""
     filled: list = field(default_factory=list)
     """Hyperparameters the earlier run lacks, taken from this run's start point (or pinned value)."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
