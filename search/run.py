@@ -365,6 +365,8 @@ def phases(session: Session) -> int:
         summary = outcome.export_and_summarize(session, built, result, export=not session.certify)
         if session.certify and summary.certification is None:  # certified already when the best is unchanged
             certified(session, session.certify)
+        elif summary.certification is not None:  # what the earlier certification claims, said again
+            say_test_claims(run_dir, session.objective, progress)
         if session.benchmark:
             served(session)
     elif result.code == 1:  # ended, with no trial to export: the run is finished all the same
