@@ -96,6 +96,7 @@ def export_and_summarize(session: Session, built: Built, outcome: Outcome, expor
     certification will export) and write summary.json."""
     best = outcome.best
     card, earlier = _unchanged(session, best)
+    session.exported_before = card is not None
     certification, result = (earlier.certification, earlier.result) if earlier else (None, None)
     card = card or (_export(session, best) if export else None)
     summary = summarize(session, built, _best_entry(session, best, card), card, certification, result)

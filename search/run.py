@@ -24,7 +24,7 @@ from pathlib import Path
 from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
-from runfiles.layout import NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
+from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
 from runfiles.trials import examples_used
 from search import warm
@@ -367,7 +367,7 @@ def phases(session: Session) -> int:
             certified(session, session.certify)
         elif summary.certification is not None:  # what the earlier certification claims, said again
             say_test_claims(run_dir, session.objective, progress)
-        if session.benchmark:
+        if measures_serving(session):
             served(session)
     elif result.code == 1:  # ended, with no trial to export: the run is finished all the same
         outcome.summarize(session, built)
@@ -402,6 +402,13 @@ def certified(session: Session, config: CertifyConfig) -> None:
     certify.record(session.run_dir, certify.certify(session, config), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
     say_test_claims(session.run_dir, session.objective, session.progress)
+
+
+def measures_serving(session: Session) -> bool:
+    """Whether the session benchmarks the export's serving: unless --no-benchmark (given now or
+    when the run started), or the export of an earlier session stands with its benchmark.json."""
+    measured = (session.run_dir.best_model / BENCHMARK_FILE).is_file()
+    return session.benchmark and not (session.exported_before and measured)
 
 
 def served(session: Session) -> None:

@@ -65,6 +65,9 @@ class Session:
     """Configurations queued from each earlier run on other data (--warm-start-top)."""
     warm_plan: warm.WarmPlan | None = None
     """What the earlier runs hand the new study (`search.warm.plan`, once the space is fitted), or None."""
+    exported_before: bool = False
+    """The export (and certification) of an earlier session stands: the best trial is unchanged
+    (search.outcome.export_and_summarize), so its serving benchmark stands too."""
     memory_mb: int | None = None
     """MiB the training of each trial may use (TrainConfig.memory_mb): a new run's from its
     resources and data (search.memory.training_memory_mb), a resumed run's as run.json records it,

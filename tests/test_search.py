@@ -411,3 +411,19 @@ def test_a_budget_the_run_has_spent_is_refused_on_resume(tmp_path, capsys):
         check_budget_left(parse_args(["--resume", "--budget-examples", "480"]), run_dir)
     check_budget_left(parse_args(["--resume", "--budget-examples", "481"]), run_dir)
     check_budget_left(parse_args(["--resume", "--trials", "9"]), run_dir)
+
+
+def test_a_resume_that_exports_nothing_new_measures_the_serving_no_more(tmp_path):
+    from types import SimpleNamespace
+
+    from runfiles.layout import BENCHMARK_FILE
+    from search.run import measures_serving
+
+    run_dir = RunDir(tmp_path)
+    session = SimpleNamespace(run_dir=run_dir, benchmark=True, exported_before=True)
+    assert measures_serving(session)  # the earlier export was never measured
+    run_dir.best_model.mkdir()
+    (run_dir.best_model / BENCHMARK_FILE).write_text("{}")
+    assert not measures_serving(session)
+    assert measures_serving(SimpleNamespace(run_dir=run_dir, benchmark=True, exported_before=False))  # a new export
+    assert not measures_serving(SimpleNamespace(run_dir=run_dir, benchmark=False, exported_before=False))
