@@ -480,6 +480,9 @@ class WarmSource(Document):
     """Trials added, or configurations queued."""
     dropped: int = 0
     """Trials or configurations left out: a value outside this run's space."""
+    repeated: int = 0
+    """Trials or configurations left out: the same parameters (and, for a trial, values) as one an
+    earlier --warm-start run handed on already (a copy of a run, given twice)."""
     filled: list = field(default_factory=list)
     """Hyperparameters the earlier run lacks, taken from this run's start point (or pinned value)."""
     extra: dict = field(default_factory=dict, metadata=EXTRA)
@@ -496,7 +499,9 @@ class RunFacts(Document):
     started_at: str = ""
     """When the run started: ISO 8601, UTC."""
     configs: dict = field(default_factory=dict)
-    """The configs: {"search": SearchConfig, "data": DataConfig, "train": the fields every trial shares}."""
+    """The configs: {"search": SearchConfig, "data": DataConfig, "train": the fields every trial
+    shares, "certify": CertifyConfig or None, "benchmark": whether search.run measures the export's
+    serving}; a run recorded before "certify" and "benchmark" lacks them."""
     data: DataFacts = field(default_factory=DataFacts, metadata=_meta(of=DataFacts))
     """What reading, splitting and checking the data found."""
     space: list = field(default_factory=list)
@@ -560,9 +565,10 @@ class RunFacts(Document):
         return params
 
     @staticmethod
-    def configs_of(search: dict, data: dict, train: dict) -> dict:
-        """run.json's configs from the SearchConfig's, the DataConfig's and the shared TrainConfig's fields."""
-        return {"search": search, "data": data, "train": train}
+    def configs_of(search: dict, data: dict, train: dict, certify: dict | None = None, benchmark: bool = True) -> dict:
+        """run.json's configs from the SearchConfig's, the DataConfig's, the shared TrainConfig's and
+        the CertifyConfig's fields (None: no certification), and whether the serving is benchmarked."""
+        return {"search": search, "data": data, "train": train, "certify": certify, "benchmark": benchmark}
 
     @property
     def search_config(self) -> dict:

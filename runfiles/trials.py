@@ -12,9 +12,16 @@ Standard library only, as `runfiles.io`.
 from __future__ import annotations
 
 import json
+import math
 
 from runfiles.io import append_json_line, cell_text, read_header, read_rows, write_rows
-from runfiles.layout import RunDir
+from runfiles.layout import RunDir, as_float
+
+
+def examples_used(run_dir: RunDir) -> int:
+    """Training examples of every epoch the run has reported so far (epochs.csv)."""
+    values = (as_float(row.get("examples")) for row in read_rows(run_dir.epochs_csv))
+    return int(sum(v for v in values if not math.isnan(v)))
 
 
 def record_end(run_dir: RunDir, row: dict) -> None:

@@ -53,7 +53,7 @@ from runfiles.documents import (
 )
 from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, quantity, rank_key
 from runfiles.trials import read_trials
-from search.config import CertifyConfig
+from search.config import CertifyConfig, check_folds
 from search.console import say_test_claims
 from search.export import evaluate_test, export_network
 from search.retrain import Job, JobResult, keep_predictions, network_of, run_jobs, spread
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.ensemble and facts and facts.search_config.get("max_latency_ms"):
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: not on a run with --max-latency-ms")
         candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
-        check_folds(config.cv, facts)
+        check_folds(config.cv, facts.data.class_counts if facts else None)
         if not config.cv and facts and facts.data.sizes.get("test") == 0:
             raise UsageError(f"{run_dir.root}: {NO_TEST_SPLIT}; certify it by cross-validation with --cv K (e.g. --cv 10)")
     except (UsageError, ValueError) as error:
@@ -384,21 +384,6 @@ def main(argv: list[str] | None = None) -> int:
         say_test_claims(run_dir, session.objective, session.progress)
 
     return follow_up(run_dir, work, command)
-
-
-def check_folds(k: int, facts: RunFacts | None) -> None:
-    """UsageError when --cv k asks for more folds than a class has labelled training examples
-    (train + validation, as run.json counts them)."""
-    counts = (facts.data.class_counts or {}) if facts and k else {}
-    labelled: dict[str, int] = {}
-    for split in ("train", "val"):
-        for name, count in (counts.get(split) or {}).items():
-            labelled[name] = labelled.get(name, 0) + int(count)
-    if labelled and min(labelled.values()) < k:
-        name = min(labelled, key=labelled.get)
-        raise UsageError(
-            f"--cv {k}: class {name!r} has {labelled[name]} labelled training examples; give at most --cv {labelled[name]}"
-        )
 
 
 def record(run_dir: RunDir, certification: Certification, objective: Objective) -> None:

@@ -174,6 +174,22 @@ CERTIFY_COUNT_FLAGS = {"top": "--certify-top", "seeds": "--certify-seeds"}
 """search.run's flags for CertifyConfig.top and .seeds (search.certify's --top and --seeds)."""
 
 
+def check_folds(k: int, class_counts: dict | None) -> None:
+    """UsageError when --cv k asks for more folds than a class has labelled training examples;
+    `class_counts`: reviews per split and class ({"train"|"val"|"test": {class: count}}, as
+    DataFacts.class_counts), of which train + validation are cross-validated."""
+    counts = (class_counts or {}) if k else {}
+    labelled: dict[str, int] = {}
+    for split in ("train", "val"):
+        for name, count in (counts.get(split) or {}).items():
+            labelled[name] = labelled.get(name, 0) + int(count)
+    if labelled and min(labelled.values()) < k:
+        name = min(labelled, key=labelled.get)
+        raise UsageError(
+            f"--cv {k}: class {name!r} has {labelled[name]} labelled training examples; give at most --cv {labelled[name]}"
+        )
+
+
 RESUMABLE = (
     "trials",
     "time_budget_min",
@@ -498,7 +514,12 @@ def _flag(field: str) -> str:
     return {"source": "--data", "test_limit": "--smoke", **SEARCH_FLAGS}.get(field, "--" + field.replace("_", "-"))
 
 
-def recorded_configs(search: SearchConfig, data: DataConfig, train: dict) -> dict[str, Any]:
+def recorded_configs(
+    search: SearchConfig, data: DataConfig, train: dict, certify: CertifyConfig | None = None, benchmark: bool = True
+) -> dict[str, Any]:
     """The configs as run.json records them (and resumed_configs reads them back); `train`: the
-    TrainConfig fields every trial shares (search.session.shared_train_fields)."""
-    return RunFacts.configs_of(dataclasses.asdict(search), dataclasses.asdict(data), train)
+    TrainConfig fields every trial shares (search.session.shared_train_fields); `certify`: the
+    certification search.run runs after the search (None: none); `benchmark`: whether it
+    measures the export's serving."""
+    certified = dataclasses.asdict(certify) if certify else None
+    return RunFacts.configs_of(dataclasses.asdict(search), dataclasses.asdict(data), train, certified, benchmark)

@@ -95,9 +95,11 @@ def export_and_summarize(session: Session, built: Built, outcome: Outcome, expor
     """Export the best trial (unless it is already exported, or `export` is off because
     certification will export) and write summary.json."""
     best = outcome.best
-    card, certification = _unchanged(session, best)
+    card, earlier = _unchanged(session, best)
+    session.exported_before = card is not None
+    certification, result = (earlier.certification, earlier.result) if earlier else (None, None)
     card = card or (_export(session, best) if export else None)
-    summary = summarize(session, built, _best_entry(session, best, card), card, certification)
+    summary = summarize(session, built, _best_entry(session, best, card), card, certification, result)
     _say_best(summary.best, session, card)
     return summary
 
@@ -108,8 +110,10 @@ def summarize(
     best: BestTrial | None = None,
     card: Card | None = None,
     certification: Certification | None = None,
+    result: str | None = None,
 ) -> Summary:
-    """Write summary.json: the run ended (also when no trial had a value to export: `best` None)."""
+    """Write summary.json: the run ended (also when no trial had a value to export: `best` None);
+    `result`: the cross-validated estimate an earlier session's certification stated (Summary.result)."""
     record_wall_s(session)
     metric = session.objective.metric
     summary = Summary(
@@ -125,6 +129,7 @@ def summarize(
         wall_s=_facts(session).wall_s(),
         budget=_budget(session, built),
         finished=True,
+        result=result,
     )
     summary.write(session.run_dir, session.objective)
     predictions.keep_recorded(session.run_dir)
@@ -149,16 +154,17 @@ def _say_best(entry: BestTrial, session: Session, card: Card | None) -> None:
             progress.say(f"warning   {floor}")
 
 
-def _unchanged(session: Session, best: dict) -> tuple[Card | None, Certification | None]:
-    """The export (card.json) and certification of an earlier session, when its best trial and epoch
-    are still the best (a resumed, finished run): the test split is not evaluated again."""
+def _unchanged(session: Session, best: dict) -> tuple[Card | None, Summary | None]:
+    """The export (card.json) and summary (its certification and result) of an earlier session, when
+    its best trial and epoch are still the best (a resumed, finished run): the test split is not
+    evaluated again."""
     run_dir = session.run_dir
     summary = Summary.read(run_dir, session.objective) if run_dir.summary_json.is_file() else None
     card = Card.read(run_dir.best_model, session.objective) if (run_dir.best_model / MODEL_FILE).is_file() else None
     if not summary or not card or summary.best is None:
         return None, None
     same = summary.best.trial_id == best["trial_id"] and str(summary.best.best_epoch) == str(best["best_epoch"])
-    return (card, summary.certification) if same else (None, None)
+    return (card, summary) if same else (None, None)
 
 
 def _export(session: Session, best: dict) -> Card:

@@ -24,8 +24,9 @@ from pathlib import Path
 from models.config import lstm_for
 from runfiles.cli import INTERRUPTED, UsageError, fail
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
-from runfiles.layout import NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
+from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
+from runfiles.trials import examples_used
 from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
@@ -35,6 +36,7 @@ from search.config import (
     SearchConfig,
     check_count,
     check_embeddings,
+    check_folds,
     configs_from_args,
     local_cpus,
     parse_args,
@@ -108,6 +110,47 @@ def certify_of(args) -> CertifyConfig | None:
     return CertifyConfig(ensemble=args.ensemble, ablation=not args.no_ablation, cv=vars(args).get("cv", 0), **counts)
 
 
+def resumed_certify(args, recorded: RunFacts) -> CertifyConfig | None:
+    """The certification a resumed run keeps (run.json's configs record it): a bare --resume
+    certifies as the run started; --certify adds certification to a run that had none. A run
+    recorded before certification was recorded takes the flags given now.
+
+    Raises UsageError naming each flag given now that differs from the run's value."""
+    wanted = certify_of(args)
+    if "certify" not in recorded.configs or recorded.configs["certify"] is None:
+        return wanted
+    kept = CertifyConfig(**recorded.configs["certify"])
+    if wanted is None:
+        return kept
+    counts = {name: flag for name, flag in {"cv": "--cv", **CERTIFY_COUNT_FLAGS}.items() if name in vars(args)}
+    changed = [f"{flag} {vars(args)[name]} (the run's: {getattr(kept, name)})" for name, flag in counts.items()]
+    changed = [text for name, text in zip(counts, changed) if getattr(wanted, name) != getattr(kept, name)]
+    switches = {"--ensemble": args.ensemble and not kept.ensemble, "--no-ablation": args.no_ablation and kept.ablation}
+    changed += [f"{flag} (the run started without it)" for flag, differs in switches.items() if differs]
+    if changed:
+        raise UsageError(
+            f"--resume: {', '.join(changed)} cannot change on resume (the run certifies as it started); "
+            "drop them, or certify again with python -m search.certify"
+        )
+    return kept
+
+
+def check_budget_left(args, run_dir: RunDir) -> None:
+    """UsageError for --budget-examples on --resume not above the training examples the run has
+    used already (epochs.csv): that budget is spent before the continued search starts."""
+    budget, used = vars(args).get("budget_examples"), examples_used(run_dir)
+    if budget is not None and budget <= used:
+        raise UsageError(
+            f"--resume: --budget-examples {budget:,} is spent already (the run has trained on {used:,} examples); "
+            f"give more than {used:,}, or start a new run with another --out"
+        )
+
+
+def resumed_benchmark(args, recorded: RunFacts | None) -> bool:
+    """Whether the serving benchmark runs: not with --no-benchmark, given now or when the run started."""
+    return not args.no_benchmark and (recorded is None or recorded.configs.get("benchmark", True))
+
+
 def check_no_test(data_config: DataConfig, certify: CertifyConfig | None) -> None:
     """With --test-fraction 0 on one table file (no test split) the result is the cross-validated
     estimate: UsageError unless --certify --cv K asks for it."""
@@ -121,13 +164,15 @@ def check_no_test(data_config: DataConfig, certify: CertifyConfig | None) -> Non
 def session_of(args, run_dir: RunDir, command: str) -> int:
     """Check the options against the run directory and the data, then run; the exit code."""
     try:
-        certify = certify_of(args)
         check_out(run_dir, args.resume)
-        if args.resume:
-            recorded = RunFacts.read(run_dir)
+        recorded = RunFacts.read(run_dir) if args.resume else None
+        if recorded:
             search, data_config = resumed_configs(args, recorded)
+            certify = resumed_certify(args, recorded)
+            check_budget_left(args, run_dir)
         else:
             search, data_config = configs_from_args(args)
+            certify = certify_of(args)
         check_storage(search.storage)
         search = replace(search, mlflow=check_tracking(search.mlflow))  # a local store by its absolute path
         check_local_resources(search)
@@ -157,7 +202,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
                 progress,
                 args.verbose,
                 certify,
-                not args.no_benchmark,
+                resumed_benchmark(args, recorded),
                 warm_runs=warm_runs,
                 warm_top=getattr(args, "warm_start_top", WARM_START_TOP),
             )
@@ -278,7 +323,8 @@ def run(
     started = time.time()
     try:
         prepared = prepare(data_config)  # needs no Ray: whatever is wrong with the data is said before Ray starts
-    except DataError as error:
+        check_folds(certify.cv if certify else 0, prepared.facts.class_counts)
+    except (DataError, UsageError) as error:
         return fail(error)
     with ray_session(search, verbose) as failure:
         if failure:
@@ -319,7 +365,9 @@ def phases(session: Session) -> int:
         summary = outcome.export_and_summarize(session, built, result, export=not session.certify)
         if session.certify and summary.certification is None:  # certified already when the best is unchanged
             certified(session, session.certify)
-        if session.benchmark:
+        elif summary.certification is not None:  # what the earlier certification claims, said again
+            say_test_claims(run_dir, session.objective, progress)
+        if measures_serving(session):
             served(session)
     elif result.code == 1:  # ended, with no trial to export: the run is finished all the same
         outcome.summarize(session, built)
@@ -354,6 +402,13 @@ def certified(session: Session, config: CertifyConfig) -> None:
     certify.record(session.run_dir, certify.certify(session, config), session.objective)
     session.progress.field("model", f"{session.run_dir.best_model} (model.keras takes raw text; saved_model/ for serving)")
     say_test_claims(session.run_dir, session.objective, session.progress)
+
+
+def measures_serving(session: Session) -> bool:
+    """Whether the session benchmarks the export's serving: unless --no-benchmark (given now or
+    when the run started), or the export of an earlier session stands with its benchmark.json."""
+    measured = (session.run_dir.best_model / BENCHMARK_FILE).is_file()
+    return session.benchmark and not (session.exported_before and measured)
 
 
 def served(session: Session) -> None:
@@ -444,7 +499,7 @@ def write_facts(session: Session, lstm: LstmFacts) -> RunFacts:
     facts = RunFacts(
         command=previous.command if previous else session.command,
         started_at=previous.started_at if previous else now,
-        configs=recorded_configs(search, session.data_config, train),
+        configs=recorded_configs(search, session.data_config, train, session.certify, session.benchmark),
         data=session.prepared.facts.naming(session.data_config.source),  # cached facts name the first source
         space=[p.to_json() for p in session.space],
         study=STUDY_NAME,

@@ -65,6 +65,9 @@ class Session:
     """Configurations queued from each earlier run on other data (--warm-start-top)."""
     warm_plan: warm.WarmPlan | None = None
     """What the earlier runs hand the new study (`search.warm.plan`, once the space is fitted), or None."""
+    exported_before: bool = False
+    """The export (and certification) of an earlier session stands: the best trial is unchanged
+    (search.outcome.export_and_summarize), so its serving benchmark stands too."""
     memory_mb: int | None = None
     """MiB the training of each trial may use (TrainConfig.memory_mb): a new run's from its
     resources and data (search.memory.training_memory_mb), a resumed run's as run.json records it,
@@ -239,12 +242,18 @@ def repoint_vectors(run_dir: RunDir) -> str:
 def check_same_vectors(data_config: DataConfig, recorded: RunFacts, prog: str, advice: str) -> None:
     """A run goes on only with the word vectors it started with: the same sha256 as run.json's
     (`EmbeddingFacts.sha256`), wherever the file lies now. Raises UsageError, one line naming `prog`
-    and the file (changed or gone), then `advice`: what would work in the command `prog` names."""
+    and the file (changed or gone), then `advice`: what would work in the command `prog` names; a
+    new path given for it (--resume --embeddings) that is no file is named as such, with the sha256."""
     from search.data.vectors import FLAG, file_fingerprint
 
     vectors = recorded.data.embeddings
     if not data_config.embeddings or vectors is None or not vectors.sha256:
         return
+    if not Path(data_config.embeddings).is_file() and data_config.embeddings != recorded.data_config.get("embeddings"):
+        raise UsageError(
+            f"{prog}: {FLAG} {data_config.embeddings}: no such file; give the moved vectors file (sha256 "
+            f"{vectors.sha256[:12]}...) the run trained with"
+        )
     if not Path(data_config.embeddings).is_file():
         raise UsageError(f"{prog}: {FLAG} {data_config.embeddings}, the vectors file this run trained with, is gone; {advice}")
     found = file_fingerprint(data_config.embeddings)

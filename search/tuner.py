@@ -10,7 +10,6 @@ sessions spent. The searcher is `search.searcher`; what stops trials, `search.sc
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -23,9 +22,8 @@ from ray.exceptions import OutOfMemoryError, RayActorError
 from models import kernels, lstm_for
 from runfiles.cli import UsageError
 from runfiles.documents import LstmFacts, Resources, RunFacts
-from runfiles.io import read_rows
-from runfiles.layout import ADDED, Objective, RunDir, State, as_float, trial_id
-from runfiles.trials import fold, read_trials
+from runfiles.layout import ADDED, Objective, RunDir, State, trial_id
+from runfiles.trials import examples_used, fold, read_trials
 from search import internals, warm
 from search.cluster import storage_path
 from search.config import SearchConfig
@@ -287,12 +285,6 @@ def _checkpoint(run_dir: RunDir, row: dict | None) -> tune.Checkpoint | None:
         return None
     full = path if "://" in path else str(run_dir.root.resolve() / path)  # Tune takes absolute paths only
     return tune.Checkpoint(full) if "://" in path or Path(full).is_dir() else None
-
-
-def examples_used(run_dir: RunDir) -> int:
-    """Training examples of every epoch the run has reported so far."""
-    values = (as_float(row.get("examples")) for row in read_rows(run_dir.epochs_csv))
-    return int(sum(v for v in values if not math.isnan(v)))
 
 
 def time_used(facts: RunFacts) -> float:

@@ -131,7 +131,7 @@ def _trials(path: Path, run_dir: RunDir, study: str) -> tuple:
 def _why_configurations(facts: RunFacts, fingerprint: str, objective: Objective) -> str:
     """Why an earlier run's values do not rank by this run's: other data, another objective; "" when they do."""
     if facts.fingerprint != fingerprint:
-        return f"other data (fingerprint {facts.fingerprint}, here {fingerprint})"
+        return f"other data: fingerprint {facts.fingerprint}, here {fingerprint}"
     if facts.ranking != objective:
         return f"ranked by {facts.ranking.metric}, here by {objective.metric}"
     return ""
@@ -165,14 +165,16 @@ def plan(
     from search.space import start_point
 
     fill = {p.name: p.choices[0] for p in space if p.pinned} | (start_point(space) or {})
-    result = WarmPlan()
+    result, seen = WarmPlan(), set()
     for run in runs:
         if run.takes_trials:
             kept, dropped = _added_trials(run, space, fill, max_latency_ms)
+            kept, repeated = _new(kept, seen, lambda t: (t.params, t.values, t.intermediate_values))
             result.trials += kept
             mode = "trials"
         else:
             kept, dropped = _best_configurations(run, space, fill, top)
+            kept, repeated = _new(kept, seen, lambda queued: queued[0])
             result.queued += kept
             mode = "configurations"
         filled = sorted({p.name for p in space} - {p.name for p in run.facts.params})
@@ -183,10 +185,23 @@ def plan(
                 why=run.why_configurations,
                 kept=len(kept),
                 dropped=dropped,
+                repeated=repeated,
                 filled=[name for name in filled if name in fill],
             )
         )
     return result
+
+
+def _new(items: list, seen: set, key) -> tuple[list, int]:
+    """`items` whose `key` (parameters, and a trial's values) is not in `seen` yet, each added to it;
+    and how many were left out as repeats."""
+    kept = []
+    for item in items:
+        text = json.dumps(key(item), sort_keys=True, default=str)
+        if text not in seen:
+            seen.add(text)
+            kept.append(item)
+    return kept, len(items) - len(kept)
 
 
 def moved(params: dict, space: tuple[Param, ...], fill: dict) -> dict | None:
@@ -339,6 +354,8 @@ def origins_text(sources: list[WarmSource]) -> str:
         notes = [source.why] if source.why else []
         if source.dropped:
             notes.append(f"{source.dropped} dropped outside this space")
+        if source.repeated:
+            notes.append(f"{source.repeated} left out as the same as an earlier run's")
         if source.filled:
             notes.append(f"{', '.join(source.filled)} from this start point")
         parts.append(f"{source.run}: {source.kept} {what}" + (f" ({'; '.join(notes)})" if notes else ""))

@@ -221,6 +221,24 @@ def test_the_vectors_file_is_recorded_by_its_absolute_path_and_may_move_on_resum
     assert str(refused.value).startswith(f"--resume: --embeddings {tmp_path}/moved.txt: this run trained without word vectors; ")
 
 
+def test_a_new_vectors_path_that_is_no_file_is_named_as_such_on_resume(tmp_path, capsys):
+    from runfiles.documents import DataFacts, EmbeddingFacts
+    from search import run as search_run
+
+    vectors, nowhere = tmp_path / "vectors.vec", tmp_path / "nonexist.txt"
+    recorded = RunFacts(
+        configs=RunFacts.configs_of({}, {"source": str(SAMPLE), "embeddings": str(vectors)}, {}),
+        data=DataFacts(embeddings=EmbeddingFacts(file=str(vectors), sha256="ab" * 32)),
+    )
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    recorded.write(run)
+    run.study_db.write_bytes(b"")
+    assert search_run.main(["--resume", "--out", str(run.root), "--embeddings", str(nowhere)]) == 2
+    said = f"error: --resume: --embeddings {nowhere}: no such file; give the moved vectors file (sha256 abababababab...) the run"
+    assert capsys.readouterr().err.startswith(said)
+
+
 def test_a_follow_up_command_on_a_run_whose_vectors_are_gone_or_changed_says_what_works_there(tmp_path, capsys):
     from runfiles.documents import DataFacts, EmbeddingFacts
     from search import baseline

@@ -125,6 +125,22 @@ def test_the_report_and_the_last_lines_state_the_cross_validated_result(table_ru
     assert "points [" in last[-1] and "shipped" not in "".join(last)
 
 
+def test_a_bare_resume_keeps_the_certification_and_its_result(table_run, capsys):
+    """Last of the table's tests: it adds a session to the run. The run's --certify --cv 3 is recorded
+    and kept (--test-fraction 0 needs it), another --cv is refused, and with nothing to do the
+    result stands in summary.json, the last lines and the report."""
+    from search import run as search_run
+
+    result = read_json(table_run.summary_json)["result"]
+    assert read_json(table_run.run_json)["configs"]["certify"]["cv"] == 3
+    assert search_run.main(["--resume", "--out", str(table_run.root), "--certify", "--cv", "5"]) == 2
+    assert "--cv 5 (the run's: 3) cannot change on resume" in capsys.readouterr().err
+    assert search_run.main(["--resume", "--out", str(table_run.root)]) == 0
+    assert read_json(table_run.summary_json)["result"] == result
+    assert f"result      {result}" in capsys.readouterr().out
+    assert f"Result: {result}" in (table_run.report / "index.html").read_text()
+
+
 def test_an_unknown_objective_is_refused_in_one_line_before_anything_is_written(tmp_path, capsys):
     from search import run as search_run
 

@@ -381,6 +381,29 @@ def test_the_command_refuses_in_one_line_before_ray_starts(tmp_path, capsys, mon
     assert message in _cli(tmp_path, ["--data", source, *args], capsys)
 
 
+FOLDS = {
+    "more folds than a class has labelled examples": (
+        two_classes(40) + two_classes(3, labels=("c",)),
+        "5",
+        "error: --cv 5: class 'c' has 3 labelled training examples; give at most --cv 3",
+    ),
+    "more folds than rows": (two_classes(40), "1000", "labelled training examples; give at most --cv 20"),
+}
+
+
+@pytest.mark.parametrize("case", list(FOLDS))
+def test_more_folds_than_a_class_holds_are_refused_before_ray_starts(tmp_path_factory, capsys, monkeypatch, case):
+    """The class counts are known once the data is prepared (its cache, kept for the next run, lies elsewhere)."""
+    from search import run as search_run
+
+    rows, k, message = FOLDS[case]
+    tmp_path = tmp_path_factory.mktemp("folds")
+    monkeypatch.setenv("IMDB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setattr(search_run, "ray_session", lambda *_: pytest.fail("Ray started before --cv was refused"))
+    source = write(tmp_path / "k.csv", "text,label", rows)
+    assert message in _cli(tmp_path, ["--data", source, "--test-fraction", "0", "--certify", "--cv", k], capsys)
+
+
 # ---------------------------------------------------------------- 13. archives, split names and class folders as users make them
 
 

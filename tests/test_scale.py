@@ -101,10 +101,20 @@ def test_score_peaks_at_the_best_learning_rate_and_rises_with_iterations():
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["--trials", "0"], ["--sleep", "-1"], ["--concurrency", "0"], ["--tpe-trials", "-1"], ["--json", "/no/such/dir/x.json"]],
+    "argv, message",
+    [
+        (["--trials", "0"], "error: --trials 0 is invalid"),
+        (["--sleep", "-1"], "error: --sleep -1.0 is invalid"),
+        (["--sleep", "nan"], "error: --sleep nan is invalid: expected finite seconds >= 0"),
+        (["--sleep", "inf"], "error: --sleep inf is invalid: expected finite seconds >= 0"),
+        (["--concurrency", "0"], "error: --concurrency 0 is invalid"),
+        (["--tpe-trials", "-1"], "error: --tpe-trials -1 is invalid: expected an integer >= 0"),
+        (["--json", "/no/such/dir/x.json"], "error: --json /no/such/dir/x.json: folder /no/such/dir does not exist"),
+        (["--json", "/"], "error: --json /: is a folder; give a file name for the figures"),
+        (["--trials", "many"], "error: python -m tools.scale: argument --trials: invalid int value: 'many'; see --help"),
+    ],
 )
-def test_bad_input_is_one_line_and_exit_2(argv, capsys):
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert scale.main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --")
+    assert len(lines) == 1 and lines[0].startswith(message)

@@ -377,3 +377,53 @@ def test_storage_holds_the_whole_run_and_a_copy_rebuilds_the_report(tmp_path):
     done = subprocess.run([sys.executable, "-m", "reports", str(laptop)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (laptop / "report" / "index.html").is_file()
+
+
+def test_a_resumed_run_keeps_its_certification_and_refuses_another(sample):
+    from runfiles.cli import UsageError
+    from runfiles.documents import RunFacts
+    from search.config import CertifyConfig, configs_from_args, parse_args, recorded_configs
+    from search.run import resumed_benchmark, resumed_certify
+
+    search, data = configs_from_args(parse_args(["--data", sample]))
+    certified = RunFacts(configs=recorded_configs(search, data, {}, CertifyConfig(seeds=1, cv=3), benchmark=False))
+    assert resumed_certify(parse_args(["--resume"]), certified) == CertifyConfig(seeds=1, cv=3)
+    assert resumed_certify(parse_args(["--resume", "--certify", "--cv", "3"]), certified) == CertifyConfig(seeds=1, cv=3)
+    with pytest.raises(UsageError, match=r"^--resume: --cv 5 \(the run's: 3\), --ensemble \(the run started without it\) cannot"):
+        resumed_certify(parse_args(["--resume", "--certify", "--cv", "5", "--ensemble"]), certified)
+    # a run without certification takes it on resume; one recorded before certification was recorded, the flags given
+    uncertified = RunFacts(configs=recorded_configs(search, data, {}))
+    assert resumed_certify(parse_args(["--resume", "--certify"]), uncertified) == CertifyConfig()
+    older = RunFacts(configs={"search": {}, "data": {}, "train": {}})
+    assert resumed_certify(parse_args(["--resume"]), older) is None
+    assert not resumed_benchmark(parse_args(["--resume"]), certified) and resumed_benchmark(parse_args(["--resume"]), older)
+    assert not resumed_benchmark(parse_args(["--resume", "--no-benchmark"]), uncertified)
+
+
+def test_a_budget_the_run_has_spent_is_refused_on_resume(tmp_path, capsys):
+    from runfiles.cli import UsageError
+    from search.config import parse_args
+    from search.run import check_budget_left
+
+    run_dir = RunDir(tmp_path)
+    run_dir.epochs_csv.write_text("trial_id,examples\na,240\na,240\n")
+    with pytest.raises(UsageError, match=r"^--resume: --budget-examples 480 is spent already \(the run has trained on 480 exa"):
+        check_budget_left(parse_args(["--resume", "--budget-examples", "480"]), run_dir)
+    check_budget_left(parse_args(["--resume", "--budget-examples", "481"]), run_dir)
+    check_budget_left(parse_args(["--resume", "--trials", "9"]), run_dir)
+
+
+def test_a_resume_that_exports_nothing_new_measures_the_serving_no_more(tmp_path):
+    from types import SimpleNamespace
+
+    from runfiles.layout import BENCHMARK_FILE
+    from search.run import measures_serving
+
+    run_dir = RunDir(tmp_path)
+    session = SimpleNamespace(run_dir=run_dir, benchmark=True, exported_before=True)
+    assert measures_serving(session)  # the earlier export was never measured
+    run_dir.best_model.mkdir()
+    (run_dir.best_model / BENCHMARK_FILE).write_text("{}")
+    assert not measures_serving(session)
+    assert measures_serving(SimpleNamespace(run_dir=run_dir, benchmark=True, exported_before=False))  # a new export
+    assert not measures_serving(SimpleNamespace(run_dir=run_dir, benchmark=False, exported_before=False))

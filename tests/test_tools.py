@@ -60,3 +60,5 @@ def test_the_tpe_cost_times_suggestions_on_studies_of_each_size(capsys):
 def test_the_tpe_cost_refuses_a_study_of_no_trials(capsys):
     assert tpecost.main(["--trials", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: --trials 0 is invalid: expected an integer >= 1"
+    assert tpecost.main(["--asks", "few"]) == 2
+    assert capsys.readouterr().err == "error: python -m tools.tpecost: argument --asks: invalid int value: 'few'; see --help\n"

@@ -150,7 +150,7 @@ def test_other_data_hands_on_its_certified_configurations_first_then_by_rank(run
     summary.certification = Certification(configurations=[CertifiedConfig(trial_id=ranked[3])], exported=ranked[3])
     summary.write(files)
     runs = warm.check_runs([run_copy], "0" * 16, facts.ranking)  # this run's data is other data
-    assert runs[0].why_configurations.startswith("other data (fingerprint ")
+    assert runs[0].why_configurations.startswith("other data: fingerprint ")
     queued = warm.plan(runs, tuple(facts.params), top=2).queued
     assert [origin for _, origin in queued] == [f"{run_copy.resolve()}/{ranked[3]}", f"{run_copy.resolve()}/{ranked[0]}"]
 
@@ -169,7 +169,7 @@ def test_a_run_kept_without_its_study_hands_on_its_configurations_as_its_study_h
     assert [origin for _, origin in plan.queued] == [f"{kept.resolve()}/{tid}" for tid in trial_ids]
 
 
-def test_the_recorded_reference_run_hands_on_its_certified_configurations_first():
+def test_the_recorded_reference_run_hands_on_its_certified_configurations_first(tmp_path):
     recorded = Path(__file__).parent / "data" / "recorded" / "reference"  # run.json, trials.csv, certify.csv, summary.json
     runs = warm.check_runs([recorded], "0" * 16, OBJECTIVE)
     space = tuple(p for p in SPACE if p.name not in WITH_VECTORS)  # a run without --embeddings
@@ -180,6 +180,11 @@ def test_the_recorded_reference_run_hands_on_its_certified_configurations_first(
     assert [origin.rsplit("/", 1)[1] for _, origin in plan.queued][:3] == certified
     assert plan.queued[2][0] == {**summary["configurations"][2]["params"], "ngram_buckets": start_point(space)["ngram_buckets"]}
     assert plan.sources[0].filled == ["ngram_buckets"]  # the recorded run predates the linear part
+    copy = Path(shutil.copytree(recorded, tmp_path / "copy"))  # the same run given twice queues its configurations once
+    twice = warm.plan(warm.check_runs([recorded, copy], "0" * 16, OBJECTIVE), space, top=4)
+    assert twice.queued == plan.queued and [(s.kept, s.repeated) for s in twice.sources] == [(4, 0), (0, 4)]
+    assert f"{copy.resolve()}: 0 configurations queued first (other data: fingerprint " in warm.origins_text(twice.sources)
+    assert "; 4 left out as the same as an earlier run's" in warm.origins_text(twice.sources)
 
 
 def test_a_source_with_another_objective_hands_on_configurations_only(real_run):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -31,7 +32,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from runfiles.cli import UsageError
+from runfiles.cli import ArgumentParser, UsageError, fail, flag
 from runfiles.io import write_json
 from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir
 from search.config import TPE_TRIALS
@@ -61,9 +62,9 @@ class ScaleConfig:
     def __post_init__(self) -> None:
         for name, low in (("trials", 1), ("iterations", 1), ("concurrency", 1), ("tpe_trials", 0)):
             if getattr(self, name) < low:
-                raise UsageError(f"--{name} {getattr(self, name)} is invalid: expected an integer >= {low}")
-        if self.sleep_s < 0:
-            raise UsageError(f"--sleep {self.sleep_s} is invalid: expected seconds >= 0")
+                raise UsageError(f"{flag(name)} {getattr(self, name)} is invalid: expected an integer >= {low}")
+        if not math.isfinite(self.sleep_s) or self.sleep_s < 0:
+            raise UsageError(f"--sleep {self.sleep_s} is invalid: expected finite seconds >= 0")
 
 
 # ---------------------------------------------------------------- the trial
@@ -345,7 +346,7 @@ def describe_growth(g: dict) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     defaults = ScaleConfig()
-    parser = argparse.ArgumentParser(prog="python -m tools.scale", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.scale", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--trials",
         type=int,
@@ -375,15 +376,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
         shared = (args.iterations, args.sleep, args.concurrency, args.seed, args.tpe_trials)
         configs = [ScaleConfig(n, *shared) for n in sorted(set(args.trials))]
         if args.json is not None and not args.json.parent.is_dir():
             raise UsageError(f"--json {args.json}: folder {args.json.parent} does not exist")
+        if args.json is not None and args.json.is_dir():
+            raise UsageError(f"--json {args.json}: is a folder; give a file name for the figures")
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(error)
     if len(configs) == 1:
         by_count = {str(configs[0].trials): measure(configs[0])}
         print(describe(by_count[str(configs[0].trials)]), flush=True)

@@ -13,14 +13,13 @@ then it is Optuna's RandomSampler, as `search.run --tpe-trials` switches to afte
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from runfiles.cli import UsageError
+from runfiles.cli import ArgumentParser, UsageError, fail
 
 
 def filled_study(folder: Path, trials: int, seed: int):
@@ -58,22 +57,21 @@ def ms_per_suggestion(trials: int, asks: int, seed: int = 0, tpe_trials: int | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.tpecost", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.tpecost", description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, nargs="+", default=[100, 1000], help="study sizes (default: %(default)s)")
     parser.add_argument("--asks", type=int, default=20, help="proposals timed per size (default: %(default)s)")
     parser.add_argument(
         "--tpe-trials", type=int, default=None, help="as search.run's: the study trials TPE proposes (default: all of them)"
     )
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
         for name, value in (("trials", min(args.trials)), ("asks", args.asks)):
             if value < 1:
                 raise UsageError(f"--{name} {value} is invalid: expected an integer >= 1")
         if args.tpe_trials is not None and args.tpe_trials < 0:
             raise UsageError(f"--tpe-trials {args.tpe_trials} is invalid: expected an integer >= 0")
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return fail(error)
     for trials in sorted(set(args.trials)):
         ms = ms_per_suggestion(trials, args.asks, tpe_trials=args.tpe_trials)
         sampler = "TPE" if args.tpe_trials is None or args.tpe_trials > trials else "RandomSampler"
