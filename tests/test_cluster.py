@@ -102,6 +102,11 @@ def test_a_search_uses_both_nodes_and_no_worker_reads_the_data(cluster, tmp_path
 def test_a_search_through_the_ray_client(cluster, tmp_path):
     local, archive = cluster
     out = tmp_path / "run"
+    _python(
+        local,
+        "import json, ray, sys; ray.init(address=sys.argv[2], log_to_driver=False); print(json.dumps(1))",
+        f"ray://127.0.0.1:{local.client_port}",
+    )  # the head's client server is up (its start is Ray's, not ours, to time)
     done = _search(
         local,
         "--address",

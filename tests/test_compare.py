@@ -164,7 +164,8 @@ def test_compare_two_real_runs(real_run, second_run, tmp_path, capsys):
     assert not list(tmp_path.glob(".compare-*"))  # no staging folder left
     assert re.findall(r'<section id="([^"]+)">', text) == SECTIONS
     assert re.findall(r"<h2>(\d+)\. ", text) == ["1", "2", "3", "4", "5"]
-    names = ["real_run0/run", "second_run0/run"]  # the folders are both "run": one parent more tells them apart
+    names = [f"{run.parent.name}/run" for run in run_dirs]  # the folders are both "run": one parent more tells them apart
+    assert names[0] != names[1]
     assert run_names(run_dirs) == names
     assert f"<h1>BiLSTM search comparison: {names[0]} vs {names[1]}</h1>" in text
 
@@ -365,7 +366,8 @@ def test_the_comparison_replaces_out_and_keeps_it_on_failure(real_run, second_ru
     index = reports.build_comparison([second_run, real_run], out)  # an earlier comparison may be replaced
 
     assert index == out / "index.html" and not (out / "stale.png").exists()
-    assert "BiLSTM search comparison: second_run0/run vs real_run0/run" in index.read_text()
+    names = f"{second_run.parent.name}/run vs {real_run.parent.name}/run"
+    assert f"BiLSTM search comparison: {names}" in index.read_text()
     before = snapshot(out)
 
     def boom(*args, **kwargs):
