@@ -222,17 +222,10 @@ def test_the_vectors_file_is_recorded_by_its_absolute_path_and_may_move_on_resum
 
 
 def test_a_new_vectors_path_that_is_no_file_is_named_as_such_on_resume(tmp_path, capsys):
-    from runfiles.documents import DataFacts, EmbeddingFacts
     from search import run as search_run
 
     vectors, nowhere = tmp_path / "vectors.vec", tmp_path / "nonexist.txt"
-    recorded = RunFacts(
-        configs=RunFacts.configs_of({}, {"source": str(SAMPLE), "embeddings": str(vectors)}, {}),
-        data=DataFacts(embeddings=EmbeddingFacts(file=str(vectors), sha256="ab" * 32)),
-    )
-    run = RunDir(tmp_path / "run")
-    run.root.mkdir()
-    recorded.write(run)
+    run = _recorded_with_vectors(tmp_path / "run", vectors, "ab" * 32)
     run.study_db.write_bytes(b"")
     assert search_run.main(["--resume", "--out", str(run.root), "--embeddings", str(nowhere)]) == 2
     said = f"error: --resume: --embeddings {nowhere}: no such file; give the moved vectors file (sha256 abababababab...) the run"
@@ -240,17 +233,10 @@ def test_a_new_vectors_path_that_is_no_file_is_named_as_such_on_resume(tmp_path,
 
 
 def test_a_follow_up_command_on_a_run_whose_vectors_are_gone_or_changed_says_what_works_there(tmp_path, capsys):
-    from runfiles.documents import DataFacts, EmbeddingFacts
     from search import baseline
 
     vectors = tmp_path / "vectors.vec"
-    recorded = RunFacts(
-        configs=RunFacts.configs_of({}, {"source": str(SAMPLE), "embeddings": str(vectors)}, {}),
-        data=DataFacts(embeddings=EmbeddingFacts(file=str(vectors), sha256="0" * 64)),
-    )
-    run = RunDir(tmp_path / "run")
-    run.root.mkdir()
-    recorded.write(run)
+    run = _recorded_with_vectors(tmp_path / "run", vectors, "0" * 64)
     before = run.run_json.read_bytes()
     assert baseline.main([str(run.root)]) == 2
     gone = f"error: python -m search.baseline: --embeddings {vectors}, the vectors file this run trained with, is gone; "
@@ -261,3 +247,17 @@ def test_a_follow_up_command_on_a_run_whose_vectors_are_gone_or_changed_says_wha
     err = capsys.readouterr().err
     assert err.startswith(f"error: python -m search.baseline: --embeddings {vectors} is not the vectors file this run")
     assert err.endswith(f"in run.json); {repoint}") and run.run_json.read_bytes() == before
+
+
+def _recorded_with_vectors(folder: Path, vectors: Path, sha256: str) -> RunDir:
+    """A run directory holding only run.json, of a run that trained with the vectors file `vectors`."""
+    from runfiles.documents import DataFacts, EmbeddingFacts
+
+    recorded = RunFacts(
+        configs=RunFacts.configs_of({}, {"source": str(SAMPLE), "embeddings": str(vectors)}, {}),
+        data=DataFacts(embeddings=EmbeddingFacts(file=str(vectors), sha256=sha256)),
+    )
+    run = RunDir(folder)
+    run.root.mkdir()
+    recorded.write(run)
+    return run
