@@ -150,7 +150,7 @@ def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible
     assert certify.main([str(run), "--cv", "500"]) == 2 and "give at most --cv" in capsys.readouterr().err
 
     before = {p.stem for p in files.predictions.glob("*.csv")}
-    assert certify.main([str(run), "--top", "2", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
+    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
 
     certification = Summary.read(files).certification
     # certified again: the predictions of the models it no longer records (other seeds, the refits, the
