@@ -155,5 +155,9 @@ def token_env(folder: Path) -> dict:
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": str(token),
         "RAY_USAGE_STATS_ENABLED": "0",
+        # The head's Ray client server forks a server per client from a multithreaded gRPC process;
+        # with gRPC's fork handlers on, about one fork in 20 dies before it runs (Ray issue #63202).
+        # gRPC's setting for a fork followed by exec (grpc/grpc doc/fork_support.md), as cluster.yaml's head.
+        "GRPC_ENABLE_FORK_SUPPORT": "false",
         "PATH": path,
     }

@@ -52,7 +52,8 @@ def test_every_node_installs_the_gpu_extra_then_builds_the_kernel(config):
 def test_ray_starts_with_token_auth_and_the_token_reaches_every_node(config):
     starts = [c for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"] if "ray start" in c]
     assert len(starts) == 2
-    assert all("RAY_AUTH_MODE=token ray start" in c for c in starts)
+    assert all(re.search(r"RAY_AUTH_MODE=token (\S+=\S+ )*ray start", c) for c in starts)
+    assert "GRPC_ENABLE_FORK_SUPPORT=false ray start --head" in starts[0]  # Ray client connections (docs/cluster.md)
     assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
     assert any("RAY_AUTH_MODE=token" in c for c in config["setup_commands"])  # drivers started on a node
     assert any("chmod 600 ~/.ray/auth_token" in c for c in config["setup_commands"])

@@ -10,14 +10,14 @@ import optuna
 import pytest
 
 from reports.analysis import LINEAR_MODEL
-from runfiles.documents import Benchmark, Card
+from runfiles.documents import Card
 from runfiles.io import read_json, read_rows, write_rows
 from runfiles.layout import OBJECTIVE, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, rank_key
 from search import baseline
 from search import run as search_run
 from search.linear import C_GRID
 
-from conftest import FIXES, SAMPLE
+from conftest import SAMPLE, TINY
 
 TRAIN, VAL = 192, 48
 """Training and validation reviews of the sample: TRAIN is the examples of one epoch."""
@@ -46,7 +46,7 @@ def certified_run(tmp_path_factory):
         str(SEEDS),
         "--out",
         str(out),
-        *FIXES,  # and the serving benchmark at the end
+        *TINY,  # tests/test_serving.py measures a run for serving
     ]
     assert search_run.main(args) == 0
     assert baseline.main([str(out), "--epochs", "2"]) == 0
@@ -150,7 +150,7 @@ def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible
     assert certify.main([str(run), "--cv", "500"]) == 2 and "give at most --cv" in capsys.readouterr().err
 
     before = {p.stem for p in files.predictions.glob("*.csv")}
-    assert certify.main([str(run), "--top", "2", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
+    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
 
     certification = Summary.read(files).certification
     # certified again: the predictions of the models it no longer records (other seeds, the refits, the
@@ -254,35 +254,6 @@ def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_
     assert baseline.main([str(certified_run), "--linear-only"]) == 0
     again = read_json(files.baseline_json)
     assert again["models"] == result["models"] and again["linear"]["test_confusion"] == linear["test_confusion"]
-
-
-def test_the_export_is_measured_for_serving_beside_the_tutorials_models(certified_run, tmp_path, capsys):
-    files = RunDir(certified_run)
-    bench = read_json(files.best_model / "benchmark.json")
-    assert set(bench["models"]) == {"exported", "tutorial-single", "tutorial-stacked"} and bench["threads"] >= 1
-    assert bench["requests"] == bench["texts"] == 256  # every test text of the sample, repeated to a batch of 256
-    assert bench["test_texts"] == 240 and bench["repeated"]
-    for m in bench["models"].values():
-        latency = m["latency_ms"]
-        assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] and m["load_s"] > 0
-        assert set(m["throughput_per_s"]) == {"32", "256"} and all(v > 0 for v in m["throughput_per_s"].values())
-        assert m["size_bytes"] > 0 and m["params"] > 0 and m["peak_memory_mib"] > 100
-    exported = bench["models"]["exported"]
-    assert exported["size_bytes"] == (files.best_model / "model.keras").stat().st_size
-    assert bench["models"]["tutorial-stacked"]["params"] > bench["models"]["tutorial-single"]["params"]
-    card = read_json(files.best_model / "card.json")
-    assert card["benchmark"] == exported | {"threads": bench["threads"]}
-    typed = Card.read(files.best_model), Benchmark.read(files)  # every key declared, written back unchanged
-    assert [t.to_json() for t in typed] == [card, bench] and all(not t.extra for t in (*typed, typed[0].data))
-    report = (files.report / "index.html").read_text()
-    assert "<h3>Serving</h3>" in report and f">{exported['latency_ms']['p50']:.1f}</td>" in report
-    assert "tutorial-stacked (untrained: same cost)" in report
-
-    # On something that is not a finished run: one line, exit 2, nothing written.
-    from search import serving
-
-    assert serving.main([str(tmp_path)]) == 2
-    assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())
 
 
 def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(certified_run, tmp_path):

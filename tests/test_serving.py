@@ -11,6 +11,7 @@ import pytest
 from test_terminal import NOISE
 
 from runfiles.cli import UsageError
+from runfiles.documents import Benchmark, Card
 from runfiles.io import read_json
 from runfiles.layout import RunDir
 from search import serving
@@ -61,7 +62,23 @@ def test_a_test_split_smaller_than_a_batch_is_repeated_to_fill_one_and_said(run_
     assert (result["requests"], result["texts"], result["test_texts"], result["repeated"]) == (256, 256, 240, True)
     assert f", 256 texts per batch size, the test split's 240 texts repeated ({os.cpu_count()} CPUs)" in lines[0]
     assert len(lines) == 1 + 3 + 1 and lines[-1].startswith("report ")  # the header, a line per model, the report
-    assert "the test split&#x27;s 240 texts, repeated" in (files.report / "index.html").read_text()
+    report = (files.report / "index.html").read_text()
+    assert "the test split&#x27;s 240 texts, repeated" in report
+    assert set(result["models"]) == {"exported", "tutorial-single", "tutorial-stacked"} and result["threads"] >= 1
+    for m in result["models"].values():
+        latency = m["latency_ms"]
+        assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] and m["load_s"] > 0
+        assert set(m["throughput_per_s"]) == {"32", "256"} and all(v > 0 for v in m["throughput_per_s"].values())
+        assert m["size_bytes"] > 0 and m["params"] > 0 and m["peak_memory_mib"] > 100
+    exported = result["models"]["exported"]
+    assert exported["size_bytes"] == (files.best_model / "model.keras").stat().st_size
+    assert result["models"]["tutorial-stacked"]["params"] > result["models"]["tutorial-single"]["params"]
+    card = read_json(files.best_model / "card.json")
+    assert card["benchmark"] == exported | {"threads": result["threads"]}
+    typed = Card.read(files.best_model), Benchmark.read(files)  # every key declared, written back unchanged
+    assert [t.to_json() for t in typed] == [card, result] and all(not t.extra for t in (*typed, typed[0].data))
+    assert "<h3>Serving</h3>" in report and f">{exported['latency_ms']['p50']:.1f}</td>" in report
+    assert "tutorial-stacked (untrained: same cost)" in report
 
 
 def test_serving_texts_repeat_a_small_test_split_to_a_whole_batch():

@@ -42,10 +42,11 @@ def test_a_smoke_run_prints_a_few_plain_lines(tmp_path):
     assert "\x1b" not in text and "\r" not in text  # plain lines, no control characters off a terminal
     trials = read_rows(RunDir(out).trials_csv)
     assert sum(line.startswith("trial_") for line in lines) == len(trials) == 6
-    for label in ("data", "space", "search", "resources", "run", "tools", "best", "model", "report"):
+    for label in ("data", "space", "search", "resources", "run", "tools", "best", "model", "serving", "report"):
         assert any(line.startswith(f"{label} ") for line in lines), label
     assert f"tensorboard --logdir {RunDir(out).tune}" in text and f"optuna-dashboard {RunDir(out).study_url}" in text
     assert "oneDNN" in (out / "driver.log").read_text()  # what TensorFlow printed is kept, not shown
+    assert (RunDir(out).best_model / "benchmark.json").is_file()  # the search ends with the serving benchmark
 
 
 def test_verbose_brings_back_tunes_tables(tmp_path):
