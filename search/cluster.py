@@ -63,9 +63,10 @@ def check_address(address: str | None) -> None:
             text=True,
         )
     except subprocess.TimeoutExpired:
+        client = "; through the Ray client a token the head refuses looks the same: check RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
         raise UsageError(
             f"--address {address}: no Ray cluster answered within {PROBE_TIMEOUT_S:g} s; "
-            "give the head's Ray port (6379 by default) or ray://HOST:10001"
+            "give the head's Ray port (6379 by default) or ray://HOST:10001" + (client if address.startswith("ray://") else "")
         ) from None
     if done.returncode != 0:
         raise UsageError(f"--address {address}: {_refusal(done.stderr)}")
