@@ -28,6 +28,21 @@ class UsageError(ValueError):
     """A command-line value the user can fix; printed as one line, exit 2."""
 
 
+def recorded_config(config_class: type, values: dict, where: str):
+    """`config_class(**values)` for a config dataclass a run recorded (run.json's `configs`).
+
+    Raises UsageError naming `where` and each key the class does not declare (a run recorded by
+    another version, or an edited run.json) instead of Python's TypeError.
+    """
+    unknown = sorted(set(values) - {field.name for field in dataclasses.fields(config_class)})
+    if unknown:
+        raise UsageError(
+            f"{where} holds {', '.join(unknown)}, which this version does not know; "
+            "continue the run with the version that recorded it, or start a new run with another --out"
+        )
+    return config_class(**values)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse whose errors raise UsageError (one line, no usage block) for the caller to print."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models import LstmChoice
-from runfiles.cli import ArgumentParser, UsageError, add_fields
+from runfiles.cli import ArgumentParser, UsageError, add_fields, recorded_config
 from runfiles.documents import Resources, RunFacts
 from runfiles.layout import Objective, objective_named
 from search.data import READ_FIELDS, VECTOR_FIELDS, DataConfig, absolute_source
@@ -482,7 +482,7 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
             "--embeddings, or start a new run with another --out"
         )
     data_recorded = dataclasses.replace(data_recorded, **{k: getattr(wanted_data, k) for k in REPOINTABLE if k in given})
-    return SearchConfig(**{**search_recorded, **updates}), data_recorded
+    return recorded_config(SearchConfig, {**search_recorded, **updates}, "run.json's configs.search"), data_recorded
 
 
 REPOINTABLE = ("source", "embeddings")

@@ -22,7 +22,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from models.config import lstm_for
-from runfiles.cli import INTERRUPTED, UsageError, fail
+from runfiles.cli import INTERRUPTED, UsageError, fail, recorded_config
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
 from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
@@ -119,7 +119,7 @@ def resumed_certify(args, recorded: RunFacts) -> CertifyConfig | None:
     wanted = certify_of(args)
     if "certify" not in recorded.configs or recorded.configs["certify"] is None:
         return wanted
-    kept = CertifyConfig(**recorded.configs["certify"])
+    kept = recorded_config(CertifyConfig, recorded.configs["certify"], "run.json's configs.certify")
     if wanted is None:
         return kept
     counts = {name: flag for name, flag in {"cv": "--cv", **CERTIFY_COUNT_FLAGS}.items() if name in vars(args)}

@@ -12,7 +12,7 @@ import optuna
 import pytest
 import ray
 
-from runfiles.io import read_json, read_rows
+from runfiles.io import read_json, read_rows, write_json
 from runfiles.layout import EPOCH_COLUMNS, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, best_row, names
 from search import run as search_run
 from search.config import Resources, SearchConfig
@@ -398,6 +398,21 @@ def test_a_resumed_run_keeps_its_certification_and_refuses_another(sample):
     assert resumed_certify(parse_args(["--resume"]), older) is None
     assert not resumed_benchmark(parse_args(["--resume"]), certified) and resumed_benchmark(parse_args(["--resume"]), older)
     assert not resumed_benchmark(parse_args(["--resume", "--no-benchmark"]), uncertified)
+
+
+def test_a_run_json_with_config_keys_this_version_does_not_know_is_refused_in_one_line(run_copy, capsys):
+    # An edited run.json, or one recorded by another version: one line naming the key, exit 2, the run untouched.
+    files = RunDir(run_copy)
+    facts = read_json(files.run_json)
+    for section in ("certify", "data", "search"):
+        edited = {**facts, "configs": {**facts["configs"]}}
+        edited["configs"][section] = {**(facts["configs"].get(section) or {}), "from_elsewhere": 1}
+        write_json(files.run_json, edited)
+        before = files.trials_csv.read_bytes()
+        assert search_run.main(["--resume", "--out", str(run_copy)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"run.json's configs.{section} holds from_elsewhere, which this version does not know" in err
+        assert files.trials_csv.read_bytes() == before
 
 
 def test_a_budget_the_run_has_spent_is_refused_on_resume(tmp_path, capsys):

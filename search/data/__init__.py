@@ -29,6 +29,7 @@ from typing import get_args
 import numpy as np
 
 from models.config import STANDARDIZATION_VERSION
+from runfiles.cli import recorded_config
 from runfiles.documents import DataFacts, Duplicates
 from runfiles.layout import counts_text
 from search.data.labels import integer_array
@@ -171,8 +172,9 @@ class DataConfig(ReadOptions):
     @classmethod
     def recorded(cls, values: dict) -> DataConfig:
         """The config a run recorded in run.json; runs recorded before `val_block` existed were
-        split review by review, and keep that split on resume."""
-        return cls(**{"val_block": 1, **values})
+        split review by review, and keep that split on resume. Raises UsageError for a key this
+        version does not know (`runfiles.cli.recorded_config`)."""
+        return recorded_config(cls, {"val_block": 1, **values}, "run.json's configs.data")
 
     def __post_init__(self) -> None:
         check_fraction("val_fraction", self.val_fraction)
