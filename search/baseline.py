@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = RunDir(args.run_dir)
         if RunFacts.read(run_dir) is None:
             raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
-        check_folds(run_dir, RunFacts.read(run_dir))
+        check_recorded_folds(run_dir, RunFacts.read(run_dir))
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.baseline", *argv])
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     return follow_up(run_dir, work, command)
 
 
-def check_folds(run_dir: RunDir, facts: RunFacts) -> None:
+def check_recorded_folds(run_dir: RunDir, facts: RunFacts) -> None:
     """A run without a test split compares with the linear baseline on its recorded folds: UsageError
     while it has none (it was not certified with --cv K)."""
     if facts.data.sizes.get("test") == 0 and not run_dir.cv_folds_csv.is_file():

@@ -123,8 +123,11 @@ def resumed_certify(args, recorded: RunFacts) -> CertifyConfig | None:
     if wanted is None:
         return kept
     counts = {name: flag for name, flag in {"cv": "--cv", **CERTIFY_COUNT_FLAGS}.items() if name in vars(args)}
-    changed = [f"{flag} {vars(args)[name]} (the run's: {getattr(kept, name)})" for name, flag in counts.items()]
-    changed = [text for name, text in zip(counts, changed) if getattr(wanted, name) != getattr(kept, name)]
+    changed = [
+        f"{flag} {vars(args)[name]} (the run's: {getattr(kept, name)})"
+        for name, flag in counts.items()
+        if getattr(wanted, name) != getattr(kept, name)
+    ]
     switches = {"--ensemble": args.ensemble and not kept.ensemble, "--no-ablation": args.no_ablation and kept.ablation}
     changed += [f"{flag} (the run started without it)" for flag, differs in switches.items() if differs]
     if changed:
