@@ -400,6 +400,19 @@ def test_a_resumed_run_keeps_its_certification_and_refuses_another(sample):
     assert not resumed_benchmark(parse_args(["--resume", "--no-benchmark"]), uncertified)
 
 
+def test_the_baseline_of_a_run_without_a_test_split_or_folds_is_refused_in_one_line(run_copy, capsys):
+    from search import baseline
+
+    files = RunDir(run_copy)
+    facts = read_json(files.run_json)
+    write_json(files.run_json, {**facts, "data": {**facts["data"], "sizes": {**facts["data"]["sizes"], "test": 0}}})
+    before = sorted(p.name for p in run_copy.iterdir())
+    assert baseline.main([str(run_copy)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no folds to cross-validate on (cv_folds.csv); certify it first" in err
+    assert sorted(p.name for p in run_copy.iterdir()) == before
+
+
 def test_a_run_json_with_config_keys_this_version_does_not_know_is_refused_in_one_line(run_copy, capsys):
     # An edited run.json, or one recorded by another version: one line naming the key, exit 2, the run untouched.
     files = RunDir(run_copy)
