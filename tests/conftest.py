@@ -47,7 +47,7 @@ def search_once(root: Path, *args: str, data: Path = SAMPLE) -> Path:
     previous = os.environ.get("IMDB_CACHE_DIR")
     os.environ["IMDB_CACHE_DIR"] = str(root / "cache")
     try:
-        assert search_run.main(["--data", str(data), "--cpus", "2", "--out", str(out), *TINY, *args]) == 0
+        assert search_run.main(["--data", str(data), "--cpus", "1", "--out", str(out), *TINY, *args]) == 0
     finally:
         if previous is None:
             os.environ.pop("IMDB_CACHE_DIR")

@@ -83,22 +83,6 @@ def _complete(out: Path) -> None:
         assert path.exists(), path
 
 
-def test_a_search_uses_both_nodes_and_no_worker_reads_the_data(cluster, tmp_path):
-    local, archive = cluster
-    out = tmp_path / "run"
-    done = _search(
-        local, "--address", local.address, "--data", str(archive), "--trials", "4", "--max-epochs", "2", "--out", str(out), *TINY
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    _complete(out)
-    nodes = {node["id"] for node in _python(local, NODES)}
-    assert len(nodes) == 2 and {row["node_id"] for row in read_rows(RunDir(out).trials_csv)} == nodes
-    facts = read_json(RunDir(out).run_json)
-    assert set(facts["nodes"]) == nodes and all(node["lstm"] == ["fused"] for node in facts["nodes"].values())
-    assert facts["resources"]["cpus"] == 2 and facts["resources"]["concurrency"] == 2
-    assert _python(local, HIDDEN, str(archive)) is False  # the worker node's trials got the data from the object store
-
-
 def test_a_search_through_the_ray_client(cluster, tmp_path):
     local, archive = cluster
     out = tmp_path / "run"
@@ -126,9 +110,10 @@ def test_a_search_through_the_ray_client(cluster, tmp_path):
     assert len(read_rows(RunDir(out).trials_csv)) == 2
 
 
-def test_a_search_submitted_as_a_ray_job(cluster, tmp_path):
+def test_a_search_submitted_as_a_ray_job_uses_both_nodes_and_no_worker_reads_the_data(cluster, tmp_path):
     local, archive = cluster
     out = tmp_path / "run"
+    search = ["--address", "auto", "--data", str(archive), "--trials", "4", "--max-epochs", "2", "--out", str(out), *TINY]
     done = subprocess.run(
         [
             RAY,
@@ -142,17 +127,7 @@ def test_a_search_submitted_as_a_ray_job(cluster, tmp_path):
             "python",
             "-m",
             "search.run",
-            "--address",
-            "auto",
-            "--data",
-            str(archive),
-            "--trials",
-            "2",
-            "--max-epochs",
-            "1",
-            "--out",
-            str(out),
-            *TINY,
+            *search,
         ],
         cwd=REPO,
         env=local.env,
@@ -163,7 +138,14 @@ def test_a_search_submitted_as_a_ray_job(cluster, tmp_path):
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "succeeded" in done.stdout + done.stderr
     _complete(out)
-    assert {row["state"] for row in read_rows(RunDir(out).trials_csv)} <= {State.COMPLETED, State.STOPPED_EARLY}
+    rows = read_rows(RunDir(out).trials_csv)
+    assert {row["state"] for row in rows} <= {State.COMPLETED, State.STOPPED_EARLY}
+    nodes = {node["id"] for node in _python(local, NODES)}
+    assert len(nodes) == 2 and {row["node_id"] for row in rows} == nodes
+    facts = read_json(RunDir(out).run_json)
+    assert set(facts["nodes"]) == nodes and all(node["lstm"] == ["fused"] for node in facts["nodes"].values())
+    assert facts["resources"]["cpus"] == 2 and facts["resources"]["concurrency"] == 2
+    assert _python(local, HIDDEN, str(archive)) is False  # the worker node's trials got the data from the object store
 
 
 def test_a_lost_node_does_not_end_the_search(cluster, tmp_path):

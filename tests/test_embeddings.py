@@ -28,7 +28,7 @@ from conftest import FIXES, SAMPLE, snapshot
 
 WIDTH = 16
 """The vectors' width: conftest's FIXES pin embedding_dim to it."""
-ARGS = ["--data", str(SAMPLE), "--cpus", "2", "--no-benchmark", *FIXES]
+ARGS = ["--data", str(SAMPLE), "--cpus", "1", "--no-benchmark", *FIXES]
 """A search on the sample with conftest's small pins."""
 
 

@@ -15,7 +15,7 @@ from conftest import SAMPLE
 
 # units and depth searched (TINY would pin units): the families differ in latency.
 FIXES = ["--fix", "embedding_dim=16", "--fix", "max_len=128", "--fix", "vocab_size=2000", "--no-benchmark"]
-ARGS = ["--data", str(SAMPLE), "--trials", "4", "--startup-trials", "10", "--cpus", "2", *FIXES]
+ARGS = ["--data", str(SAMPLE), "--trials", "4", "--startup-trials", "10", "--cpus", "1", *FIXES]
 
 
 def test_a_latency_limit_makes_slower_trials_infeasible_and_never_exported(tmp_path, capsys):

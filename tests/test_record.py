@@ -20,7 +20,7 @@ from search import run as search_run
 from conftest import SAMPLE, TINY, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
-SHORT = ["--trials", "1", "--max-epochs", "1", "--cpus", "2", *TINY]
+SHORT = ["--trials", "1", "--max-epochs", "1", "--cpus", "1", *TINY]
 
 
 def _extract(root: Path, swap_labels: bool = False) -> Path:
@@ -129,7 +129,7 @@ def test_a_full_disk_is_one_line_and_the_run_finishes_on_resume(tmpfs, tmp_path)
     disk = tmpfs("disk", "size=1500k")
     system_temp = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))  # short: Ray's socket paths live under it
     env = {**os.environ, "TMPDIR": str(system_temp), "IMDB_CACHE_DIR": str(tmp_path / "cache")}
-    args = ["--data", str(SAMPLE), "--out", str(disk / "run"), "--trials", "3", "--max-epochs", "2", "--cpus", "2", *TINY]
+    args = ["--data", str(SAMPLE), "--out", str(disk / "run"), "--trials", "3", "--max-epochs", "2", "--cpus", "1", *TINY]
     run = lambda *extra: subprocess.run(
         [sys.executable, "-m", "search.run", *args, *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
     )

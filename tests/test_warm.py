@@ -76,7 +76,7 @@ def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and
     facts["data"]["fingerprint"] = "0" * 16
     write_json(RunDir(other).run_json, facts)
     out = tmp_path / "run"
-    args = ["--data", str(SAMPLE), "--cpus", "2", *TINY, "--budget-examples", str(4 * 192), "--startup-trials", "2"]
+    args = ["--data", str(SAMPLE), "--cpus", "1", *TINY, "--budget-examples", str(4 * 192), "--startup-trials", "2"]
     args += ["--out", str(out)]
     warm_args = [*args, "--warm-start", str(real_run), str(other), "--warm-start-top", "2"]
     assert search_run.main(warm_args) == 0
