@@ -24,6 +24,9 @@ from search import run as search_run
 from conftest import SAMPLE, TINY
 
 SMALL = ["--data", str(SAMPLE), "--cpus", "2", *TINY]
+"""A search on the sample, two trials at a time."""
+ONE_AT_A_TIME = ["--data", str(SAMPLE), "--cpus", "1", *TINY]
+"""A search on the sample, one trial at a time (one worker: where no check needs two side by side)."""
 
 
 def study_of(out):
@@ -36,14 +39,14 @@ def faults(*planned: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def faulty_run(tmp_path_factory):
-    """6 trials: trial 2 raises on every attempt, trial 3 raises once at epoch 2, trial 4 diverges."""
+    """6 trials, one at a time: trial 2 raises on every attempt, trial 3 raises once at epoch 2, trial 4 diverges."""
     out = tmp_path_factory.mktemp("faulty") / "run"
     env = faults(
         {"trial": 2, "epoch": 1, "fault": "raise"},
         {"trial": 3, "epoch": 2, "fault": "raise", "once": True},
         {"trial": 4, "epoch": 1, "fault": "nan"},
     )
-    args = [*SMALL, "--trials", "6", "--max-epochs", "3", "--grace-period", "2", "--max-failures", "1", "--out", str(out)]
+    args = [*ONE_AT_A_TIME, "--trials", "6", "--max-epochs", "2", "--grace-period", "2", "--max-failures", "1", "--out", str(out)]
     env["BILSTM_FAULTS_STATE"] = str(out.parent)
     done = subprocess.run(
         [sys.executable, "-m", "search.run", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=900
@@ -98,7 +101,7 @@ def test_a_trial_killed_by_rays_memory_monitor_is_retried_then_errored_and_the_s
     threshold = min(0.9, (memory.total - memory.available + 6 * 2**30) / memory.total)
     out = tmp_path / "run"
     env = faults({"trial": 0, "epoch": 1, "fault": "memory"}) | {"RAY_memory_usage_threshold": f"{threshold:.3f}"}
-    args = ["--data", str(SAMPLE), "--cpus", "1", *TINY, "--trials", "2", "--max-epochs", "1", "--max-failures", "1"]
+    args = [*ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "1", "--max-failures", "1"]
     done = subprocess.run(
         [sys.executable, "-m", "search.run", *args, "--out", str(out)],
         env={**os.environ, **env},
@@ -123,7 +126,7 @@ def test_when_every_trial_diverges_nothing_is_exported(tmp_path):
     out = tmp_path / "run"
     env = faults(*({"trial": n, "epoch": 1, "fault": "nan"} for n in range(2)))
     done = subprocess.run(
-        [sys.executable, "-m", "search.run", *SMALL, "--trials", "2", "--max-epochs", "2", "--out", str(out)],
+        [sys.executable, "-m", "search.run", *ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "1", "--out", str(out)],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -258,7 +261,7 @@ def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_t
 def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp_path):
     out = tmp_path / "run"
     # more trials than any machine trains in 45 s, so the time budget, not the trial count, ends the run
-    args = [*SMALL, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.75", "--out", str(out)]
+    args = [*ONE_AT_A_TIME, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.75", "--out", str(out)]
     assert search_run.main(args) == 0
     trials = read_rows(RunDir(out).trials_csv)
     assert len(trials) < 500 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
@@ -277,7 +280,9 @@ def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp
 
 def test_a_time_budget_too_short_for_any_epoch_says_so(tmp_path, capsys):
     out = tmp_path / "run"
-    assert search_run.main([*SMALL, "--trials", "2", "--max-epochs", "2", "--time-budget", "0.001", "--out", str(out)]) == 1
+    assert (
+        search_run.main([*ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "2", "--time-budget", "0.001", "--out", str(out)]) == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: no trial finished an epoch within the time budget; raise --time-budget"
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
