@@ -6,6 +6,7 @@ Faults are injected through BILSTM_FAULTS (search/faults.py), which the trainabl
 the trials really raise, really train on NaN weights, the driver really dies by SIGKILL.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,9 @@ from search import run as search_run
 from conftest import SAMPLE, TINY
 
 SMALL = ["--data", str(SAMPLE), "--cpus", "2", *TINY]
+"""A search on the sample, two trials at a time."""
+ONE_AT_A_TIME = ["--data", str(SAMPLE), "--cpus", "1", *TINY]
+"""A search on the sample, one trial at a time (one worker: where no check needs two side by side)."""
 
 
 def study_of(out):
@@ -35,14 +39,14 @@ def faults(*planned: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def faulty_run(tmp_path_factory):
-    """6 trials: trial 2 raises on every attempt, trial 3 raises once at epoch 2, trial 4 diverges."""
+    """6 trials, one at a time: trial 2 raises on every attempt, trial 3 raises once at epoch 2, trial 4 diverges."""
     out = tmp_path_factory.mktemp("faulty") / "run"
     env = faults(
         {"trial": 2, "epoch": 1, "fault": "raise"},
         {"trial": 3, "epoch": 2, "fault": "raise", "once": True},
         {"trial": 4, "epoch": 1, "fault": "nan"},
     )
-    args = [*SMALL, "--trials", "6", "--max-epochs", "3", "--grace-period", "2", "--max-failures", "1", "--out", str(out)]
+    args = [*ONE_AT_A_TIME, "--trials", "6", "--max-epochs", "2", "--grace-period", "2", "--max-failures", "1", "--out", str(out)]
     env["BILSTM_FAULTS_STATE"] = str(out.parent)
     done = subprocess.run(
         [sys.executable, "-m", "search.run", *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=900
@@ -97,7 +101,7 @@ def test_a_trial_killed_by_rays_memory_monitor_is_retried_then_errored_and_the_s
     threshold = min(0.9, (memory.total - memory.available + 6 * 2**30) / memory.total)
     out = tmp_path / "run"
     env = faults({"trial": 0, "epoch": 1, "fault": "memory"}) | {"RAY_memory_usage_threshold": f"{threshold:.3f}"}
-    args = ["--data", str(SAMPLE), "--cpus", "1", *TINY, "--trials", "2", "--max-epochs", "1", "--max-failures", "1"]
+    args = [*ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "1", "--max-failures", "1"]
     done = subprocess.run(
         [sys.executable, "-m", "search.run", *args, "--out", str(out)],
         env={**os.environ, **env},
@@ -122,7 +126,7 @@ def test_when_every_trial_diverges_nothing_is_exported(tmp_path):
     out = tmp_path / "run"
     env = faults(*({"trial": n, "epoch": 1, "fault": "nan"} for n in range(2)))
     done = subprocess.run(
-        [sys.executable, "-m", "search.run", *SMALL, "--trials", "2", "--max-epochs", "2", "--out", str(out)],
+        [sys.executable, "-m", "search.run", *ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "1", "--out", str(out)],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -140,69 +144,115 @@ def test_when_every_trial_diverges_nothing_is_exported(tmp_path):
     assert "Finished run: 2 trials (2 diverged)" in page and "no model was exported" in page and "in progress" not in page
 
 
-# ---------------------------------------------------------------- a driver killed at any moment
+# ---------------------------------------------------------------- one run, stopped at every moment
 
 
-def _kill_when(process, ready, timeout=300):
+def _stop_when(process, ready, sig=signal.SIGKILL, timeout=300, log=None):
+    """Send `sig` to the driver once `ready()`; its exit code (`log`: its stderr, quoted when the moment never comes)."""
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
         if ready():
-            process.send_signal(signal.SIGKILL)
-            return process.wait(timeout=60)
+            process.send_signal(sig)
+            return process.wait(timeout=120)
         time.sleep(0.05)
-    raise AssertionError(f"the moment to kill never came (exit {process.poll()})")
+    said = log.read_text()[-3000:] if log else ""
+    raise AssertionError(f"the moment to stop never came (exit {process.poll()}){said and ': '}{said}")
 
 
 def _running_without_epochs(out):
     return any(r["state"] == State.RUNNING for r in read_rows(RunDir(out).trials_csv)) and not RunDir(out).epochs_csv.exists()
 
 
-def _first_epoch_reported(out):
+def _epoch_reported(out):
     return RunDir(out).epochs_csv.exists()
 
 
+def _reported_and_running(number):
+    """Trial `number` has reported an epoch (in this session: it had none) and still runs."""
+
+    def ready(out):
+        key = f"trial_{number:04d}"
+        running = any(r["trial_id"] == key and r["state"] == State.RUNNING for r in read_rows(RunDir(out).trials_csv))
+        return running and any(e["trial_id"] == key for e in read_rows(RunDir(out).epochs_csv))
+
+    return ready
+
+
 def _exporting(out):
-    return any(p.name.startswith(".best_model-") for p in out.iterdir()) if out.exists() else False
+    return any(p.name.startswith(".best_model-") for p in out.iterdir())
 
 
-@pytest.mark.parametrize(
-    "moment",
-    [_running_without_epochs, _first_epoch_reported, _exporting],
-    ids=["before-the-first-result", "mid-trial", "during-export"],
-)
-def test_a_killed_driver_resumes_to_a_finished_run_with_every_trial_once(tmp_path, moment):
-    out = tmp_path / "run"
-    # 3 trials on 2 CPUs: two run while the third waits in the queue, at each moment of the kill
-    args = [*SMALL, "--trials", "3", "--max-epochs", "2", "--seed", "1", "--out", "run"]  # relative, as users type it
-    env = {**os.environ, **faults({"point": "export", "fault": "pause", "seconds": 30})}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "search.run", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+def _pause(trial, epoch):
+    return {"trial": trial, "epoch": epoch, "fault": "pause", "seconds": 120}
+
+
+STOPS = [  # (what stops the driver, when, the faults that hold it at that moment, the exit code it gives)
+    (signal.SIGKILL, _running_without_epochs, [_pause("*", 1)], -signal.SIGKILL),  # before the first result
+    (signal.SIGINT, _epoch_reported, [_pause("*", 2)], 130),  # Ctrl-C: an epoch reported, 0 and 1 held before epoch 2
+    (signal.SIGKILL, _reported_and_running(2), [_pause(2, 2)], -signal.SIGKILL),  # mid-trial: 0 or 1 ended, 2 after epoch 1
+    (signal.SIGKILL, _exporting, [{"point": "export", "fault": "pause", "seconds": 120}], -signal.SIGKILL),  # during the export
+]
+"""The moments a driver of the chain's run is stopped at, in order; each resumed by a new driver.
+Pause faults hold the run at each moment (the driver is stopped during the pause), so each is reached
+on any machine: 3 trials on 2 CPUs, 2 epochs each (no trial stopped early), the third queued."""
+
+
+def _drive(tmp_path, args, sig, ready, planned):
+    """One driver of the chain (a process group of its own), stopped by `sig` once `ready(out)`; its exit code."""
+    log = tmp_path / "driver.err"
+    with log.open("w") as stderr:
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "search.run", *args],
+            cwd=tmp_path,
+            env={**os.environ, **faults(*planned)},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
-        assert _kill_when(driver, lambda: moment(out)) == -signal.SIGKILL
+        return _stop_when(driver, lambda: ready(tmp_path / "run"), sig, log=log)
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # Ray's processes, orphaned by the kill
-    finished_before = {r["trial_id"]: r for r in read_rows(RunDir(out).trials_csv) if State(r["state"]).ended}
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)  # Ray's processes, orphaned by a kill
 
-    resume = [sys.executable, "-m", "search.run", *args, "--resume"]
-    done = subprocess.run(resume, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_trial_once(tmp_path):
+    """One run, stopped four times and resumed by a new driver each time: SIGKILL before the first
+    result, Ctrl-C, SIGKILL mid-trial, SIGKILL during the export; then resumed to its end."""
+    out = tmp_path / "run"
+    args = [*SMALL, "--trials", "3", "--max-epochs", "2", "--grace-period", "2", "--seed", "1", "--out", "run"]  # relative
+    ended, epochs = {}, []
+    for number, (sig, ready, planned, code) in enumerate(STOPS):
+        assert _drive(tmp_path, [*args, "--resume"] if number else args, sig, ready, planned) == code, ready.__name__
+        rows = read_rows(RunDir(out).trials_csv)
+        for row in rows:
+            if row["trial_id"] in ended:
+                assert row == ended[row["trial_id"]]  # an ended trial's row is kept, identical
+        ended |= {r["trial_id"]: r for r in rows if State(r["state"]).ended}
+        assert read_rows(RunDir(out).epochs_csv)[: len(epochs)] == epochs  # the first part is kept
+        epochs = read_rows(RunDir(out).epochs_csv)
+        if sig == signal.SIGINT:  # what was recorded is kept, and the run is not summarized as finished
+            assert epochs and not RunDir(out).summary_json.exists()
+    assert ended and epochs and not (RunDir(out).best_model / "model.keras").exists()  # the export was cut short
+
+    done = subprocess.run(
+        [sys.executable, "-m", "search.run", *args, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = read_rows(RunDir(out).trials_csv)
-    assert [r["number"] for r in rows] == ["0", "1", "2"] and all(State(r["state"]).ended for r in rows)
-    for row in rows:
-        if row["trial_id"] in finished_before:
-            assert row == finished_before[row["trial_id"]]  # kept, identical
+    assert [r["number"] for r in rows] == ["0", "1", "2"]
+    assert all(r["state"] in (State.COMPLETED, State.STOPPED_EARLY) for r in rows)  # every one ended, none failed
+    assert all(row == ended[row["trial_id"]] for row in rows if row["trial_id"] in ended)
+    assert read_rows(RunDir(out).epochs_csv)[: len(epochs)] == epochs
     study = study_of(out)
     assert len(study.trials) == 3
     assert not [t for t in study.trials if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)]
     assert len({json.dumps(t.params, sort_keys=True) for t in study.trials}) == 3  # no configuration trained twice
-    summary = read_json(RunDir(out).summary_json)
+    summary, sessions = read_json(RunDir(out).summary_json), read_json(RunDir(out).run_json)["sessions"]
     assert summary["counts"]["total"] == 3 and (RunDir(out).best_model / "model.keras").is_file()
+    # a driver killed before its trials settled recorded no wall time; the others did, and the run's is their sum
+    assert [s.get("wall_s") is not None for s in sessions] == [False, True, False, True, True]
+    assert sessions[1]["wall_s"] > 0 and summary["wall_s"] == pytest.approx(sum(s.get("wall_s") or 0 for s in sessions))
 
 
 # ---------------------------------------------------------------- budgets and resumes
@@ -211,7 +261,7 @@ def test_a_killed_driver_resumes_to_a_finished_run_with_every_trial_once(tmp_pat
 def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp_path):
     out = tmp_path / "run"
     # more trials than any machine trains in 45 s, so the time budget, not the trial count, ends the run
-    args = [*SMALL, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.75", "--out", str(out)]
+    args = [*ONE_AT_A_TIME, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.75", "--out", str(out)]
     assert search_run.main(args) == 0
     trials = read_rows(RunDir(out).trials_csv)
     assert len(trials) < 500 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
@@ -230,7 +280,9 @@ def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp
 
 def test_a_time_budget_too_short_for_any_epoch_says_so(tmp_path, capsys):
     out = tmp_path / "run"
-    assert search_run.main([*SMALL, "--trials", "2", "--max-epochs", "2", "--time-budget", "0.001", "--out", str(out)]) == 1
+    assert (
+        search_run.main([*ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "2", "--time-budget", "0.001", "--out", str(out)]) == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: no trial finished an epoch within the time budget; raise --time-budget"
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]

@@ -1,10 +1,8 @@
 """The main job end to end on the small sample: real Ray Tune, Optuna and Keras training."""
 
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -243,28 +241,6 @@ def test_a_file_where_a_folder_is_needed_is_one_line_and_writes_nothing(tmp_path
         err = capsys.readouterr().err
         assert f"{a_file} is a file; choose a folder" in err and err.count("\n") == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
-
-
-def test_an_interrupted_run_resumes_and_keeps_its_first_part(tmp_path, sample):
-    out = tmp_path / "run"
-    args = ["--data", sample, "--trials", "3", "--max-epochs", "3", "--cpus", "2", "--out", str(out), *TINY]
-    driver = subprocess.Popen([sys.executable, "-m", "search.run", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and not (out / "epochs.csv").exists():
-        time.sleep(1)
-    driver.send_signal(signal.SIGINT)
-    assert driver.wait(timeout=120) == 130
-    first_part = read_rows(out / "epochs.csv")
-    assert first_part and not (out / "summary.json").exists()
-
-    assert search_run.main([*args, "--resume"]) == 0
-    trials = read_rows(out / "trials.csv")
-    assert len(trials) == 3 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
-    epochs = read_rows(out / "epochs.csv")
-    assert epochs[: len(first_part)] == first_part
-    summary, sessions = read_json(out / "summary.json"), read_json(out / "run.json")["sessions"]
-    assert summary["counts"]["total"] == 3 and len(sessions) == 2
-    assert sessions[0]["wall_s"] > 0 and summary["wall_s"] == pytest.approx(sessions[0]["wall_s"] + sessions[1]["wall_s"])
 
 
 def test_predict_without_a_model_is_one_line_and_exit_2(tmp_path, capsys):
