@@ -4,6 +4,7 @@ import os
 import random
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -68,6 +69,27 @@ def snapshot(root: Path) -> dict[str, tuple]:
     }
 
 
+def built_once(tmp_path_factory, worker_id, name: str, build: Callable[[Path], object]) -> Path:
+    """The test session's folder `name`, where `build(folder)` has run exactly once; returns the folder.
+
+    Under pytest-xdist (`-n 2`) the first worker that asks builds it, in the directory the workers'
+    temporary folders share; the others wait on its lock and find it built (pytest-xdist's
+    documented recipe for a session fixture made once). A build that failed half-way is redone."""
+    if worker_id == "master":
+        root = tmp_path_factory.mktemp(name)
+        build(root)
+        return root
+    root = tmp_path_factory.getbasetemp().parent / name
+    built = root / "built"
+    with FileLock(str(root) + ".lock"):
+        if not built.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir()
+            build(root)
+            built.touch()
+    return root
+
+
 REAL_RUN_ARGS = ("--trials", "6", "--max-epochs", "3")
 """The session's real run: enough trials for a ranked table, a pruned trial and an export."""
 
@@ -75,22 +97,43 @@ REAL_RUN_ARGS = ("--trials", "6", "--max-epochs", "3")
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory, worker_id) -> Path:
     """One real search on the sample (Ray Tune, Optuna, Keras training, export, report),
-    shared by the search's and the report's tests, which must not change it.
+    shared by the search's and the report's tests, which must not change it; built once per test session."""
+    return built_once(tmp_path_factory, worker_id, "real_run", lambda root: search_once(root, *REAL_RUN_ARGS)) / "run"
 
-    Under pytest-xdist (`-n 2`) it is built once per test session, by the first worker that asks,
-    in the directory the workers' temporary folders share; the others wait on its lock
-    (pytest-xdist's documented recipe for a session fixture made once)."""
-    if worker_id == "master":
-        return search_once(tmp_path_factory.mktemp("real_run"), *REAL_RUN_ARGS)
-    root = tmp_path_factory.getbasetemp().parent / "real_run"
-    built = root / "built"
-    with FileLock(str(root) + ".lock"):
-        if not built.exists():
-            shutil.rmtree(root, ignore_errors=True)  # a worker's build that failed half-way
-            root.mkdir()
-            search_once(root, *REAL_RUN_ARGS)
-            built.touch()
-    return root / "run"
+
+SECOND_RUN_ARGS = ("--seed", "1", "--trials", "3", "--max-epochs", "2", "--fix", "dropout=0.3")
+"""The session's second run: another seed (so another split of the sample and another fingerprint),
+a smaller budget, and dropout pinned (so that its best differs from the real run's even when both are
+the queued start point)."""
+MLFLOW_STORE = "mlruns"
+"""The second run's MLflow file store: this folder beside its run directory."""
+
+
+def second_search(root: Path) -> None:
+    """The second run into root/run, logging to MLflow's file store root/MLFLOW_STORE, named by a
+    relative path and started without MLflow's opt-in for that store (--mlflow naming a folder must
+    be enough). The process is left as found: the opt-in and MLflow's tracking URI, which Ray Tune's
+    callback sets for the whole process, are restored."""
+    import mlflow
+
+    from search.mlflow_tracking import FILE_STORE_OPT_IN
+
+    before = os.environ.pop(FILE_STORE_OPT_IN, None)
+    try:
+        search_once(root, *SECOND_RUN_ARGS, "--mlflow", os.path.relpath(root / MLFLOW_STORE))
+    finally:
+        os.environ.pop(FILE_STORE_OPT_IN, None)
+        if before is not None:
+            os.environ[FILE_STORE_OPT_IN] = before
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def second_run(tmp_path_factory, worker_id) -> Path:
+    """A second real search on the sample (SECOND_RUN_ARGS), finished and exported, its trials and
+    outcome in MLflow's file store beside it (second_search); built once per test session, shared by
+    the comparison's and MLflow's tests, which must not change it."""
+    return built_once(tmp_path_factory, worker_id, "second_run", second_search) / "run"
 
 
 @pytest.fixture

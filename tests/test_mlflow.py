@@ -2,14 +2,14 @@
 
 python -m pytest -q tests/test_mlflow.py
 
-One search on the sample logs to MLflow's file store (a folder, which MLflow 3 opens only on
-request) and is read back with mlflow's client; its outcome is logged again to a real
-`mlflow server` (SQLite backend, temporary artifact folder) and to a SQLite file. URIs that
-cannot work are refused in one line, exit 2, before Ray starts, with nothing written.
+The session's second search on the sample (tests/conftest.py: second_run) logs to MLflow's file
+store (a folder, which MLflow 3 opens only on request) and is read back with mlflow's client; its
+outcome is logged again to a real `mlflow server` (SQLite backend, temporary artifact folder) and
+to a SQLite file. URIs that cannot work are refused in one line, exit 2, before Ray starts, with
+nothing written.
 """
 
 import importlib.util
-import os
 import shutil
 import socket
 import sqlite3
@@ -27,7 +27,7 @@ from runfiles.layout import RunDir
 from search import run as search_run
 from search.mlflow_tracking import FILE_STORE_OPT_IN, OUTCOME_RUN, check_tracking, log_outcome, viewer
 
-from conftest import SAMPLE, TINY, search_once, snapshot
+from conftest import MLFLOW_STORE, SAMPLE, TINY, snapshot
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -89,21 +89,14 @@ def tracking_server(server_process) -> str:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
-def file_store_run(tmp_path_factory, server_process):  # the server starts up while the search runs
-    """(run directory, store URI): one real search on the sample logged to MLflow's file store,
-    named by a relative path (the run records file:///ABSOLUTE_PATH) and started without MLflow's
-    opt-in for that store (--mlflow naming a folder must be enough)."""
-    root = tmp_path_factory.mktemp("file_store")
-    before = os.environ.pop(FILE_STORE_OPT_IN, None)
-    try:
-        run = search_once(root, "--trials", "3", "--max-epochs", "2", "--mlflow", os.path.relpath(root / "mlruns"))
-        yield run, (root / "mlruns").as_uri()
-    finally:
-        os.environ.pop(FILE_STORE_OPT_IN, None)
-        if before is not None:
-            os.environ[FILE_STORE_OPT_IN] = before
-        mlflow.set_tracking_uri(None)  # Ray Tune's callback set it for the whole process
+@pytest.fixture
+def file_store_run(second_run, monkeypatch):
+    """(run directory, store URI): conftest's second run, logged to MLflow's file store by a relative
+    path (the run records file:///ABSOLUTE_PATH) and started without MLflow's opt-in for that store
+    (conftest.second_search). The opt-in is set here for this test's reading only: MLflow 3 opens
+    its file store only with it."""
+    monkeypatch.setenv(FILE_STORE_OPT_IN, "true")
+    return second_run, (second_run.parent / MLFLOW_STORE).as_uri()
 
 
 def test_every_trial_and_the_outcome_reach_mlflows_file_store(file_store_run):

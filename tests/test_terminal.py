@@ -1,6 +1,8 @@
 """What a user sees: a quiet terminal, and the tools people already use (TensorBoard, optuna-dashboard).
 
 python -m pytest -q tests/test_terminal.py
+
+What --verbose brings back (Tune's trial tables) is checked on the smoke search on TFDS (tests/test_tfds.py).
 """
 
 import io
@@ -19,7 +21,7 @@ from runfiles.io import read_json, read_rows
 from runfiles.layout import RunDir, State
 from search.console import Progress, trial_line
 
-from conftest import SAMPLE, TINY
+from conftest import SAMPLE
 
 NOISE = re.compile(r"absl|oneDNN|cpu_feature_guard|CUDA|cuda|Trial status|Configuration for experiment|INFO |WARNING ")
 
@@ -47,33 +49,6 @@ def test_a_smoke_run_prints_a_few_plain_lines(tmp_path):
     assert f"tensorboard --logdir {RunDir(out).tune}" in text and f"optuna-dashboard {RunDir(out).study_url}" in text
     assert "oneDNN" in (out / "driver.log").read_text()  # what TensorFlow printed is kept, not shown
     assert (RunDir(out).best_model / "benchmark.json").is_file()  # the search ends with the serving benchmark
-
-
-def test_verbose_brings_back_tunes_tables(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "search.run",
-            "--data",
-            str(SAMPLE),
-            "--trials",
-            "1",
-            "--max-epochs",
-            "1",
-            "--cpus",
-            "2",
-            "--verbose",
-            "--out",
-            str(tmp_path / "run"),
-            *TINY,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Trial status" in done.stdout + done.stderr
 
 
 def test_the_live_display_counts_trials_and_budget():

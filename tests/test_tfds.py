@@ -129,14 +129,20 @@ def test_tfds_prepares_the_same_reviews_as_the_archive(tfds_dir, official_archiv
     assert {name: split.num_examples for name, split in info.splits.items()} == {"train": 240, "test": 240, "unsupervised": UNSUP}
 
 
-def test_smoke_search_on_tfds_finishes(tfds_dir, official_archive, tmp_path):
+def test_a_verbose_smoke_search_on_tfds_finishes_and_shows_tunes_tables(tfds_dir, official_archive, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "search.run", "--data", "tfds", "--smoke", "--trials", "2", "--max-epochs", "1"]
     env = {**os.environ, TFDS_DATA_ENV: str(tfds_dir)}
     result = subprocess.run(
-        [*command, "--cpus", "2", "--out", str(out), *TINY], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [*command, "--cpus", "1", "--verbose", "--out", str(out), *TINY],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Trial status" in result.stdout + result.stderr  # --verbose brings back what Tune prints (a quiet run hides it)
     assert (tfds_dir / TFDS_NAME / "plain_text" / "1.0.0" / "dataset_info.json").is_file()  # prepared by this run
     facts = DataFacts.from_json(json.loads((out / "run.json").read_text())["data"])
     unrecorded = (*UNFINGERPRINTED, *VECTOR_FIELDS)  # the vectors' facts are their own (DataFacts.embeddings)
