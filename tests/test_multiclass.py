@@ -25,7 +25,7 @@ def ratings_run(tmp_path_factory) -> RunDir:
     root = tmp_path_factory.mktemp("ratings")
     command = [sys.executable, "-m", "tools.regimes", "ratings4", "--archive", str(SAMPLE), "--out", str(root / "ratings4")]
     subprocess.run(command, check=True, capture_output=True)
-    args = ("--trials", "3", "--max-epochs", "2", "--objective", "val_macro_f1")
+    args = ("--trials", "2", "--max-epochs", "2", "--objective", "val_macro_f1")
     return RunDir(search_once(root, *args, data=root / "ratings4"))
 
 

@@ -4,6 +4,8 @@ python -m pytest -q tests/test_quality.py
 """
 
 import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -117,66 +119,96 @@ def test_certification_retrains_the_top_configurations_and_exports_the_best_on_a
     assert certification["examples"] == sum(int(s["examples"]) for s in seeds) + refit["examples"] + ablation["examples"]
 
 
-def test_a_budget_cut_trial_with_the_best_value_is_certified(certified_run, tmp_path):
-    # A trial the budget or ASHA stopped keeps its best epoch's value: made the best here, it is the
-    # one certified, retrained for the epochs at which it peaked.
+@dataclass(frozen=True)
+class Recertified:
+    """certified_run copied and certified again (the `recertified` fixture), with what it held before."""
+
+    run: Path
+    """The copy, certified again."""
+    cut: dict
+    """The trials.csv row of the trial the budget or ASHA stopped, made the best."""
+    before: set[str]
+    """The predictions the copy held before (certified_run's)."""
+    replaced: list[str]
+    """The trial ids certified_run's certification certified."""
+
+
+@pytest.fixture(scope="module")
+def recertified(certified_run, tmp_path_factory) -> Recertified:
+    """A copy of certified_run whose trial the budget or ASHA cut is made the best, certified again
+    by python -m search.certify in one session: the best configuration alone with 2 seeds, 3-fold
+    cross-validation over train + validation, the refits' mean-logit ensemble exported, no ablation.
+    The tests below read its parts (certification of a cut trial, cross-validation, the ensemble)."""
+    from runfiles.documents import Summary
     from search import certify
 
-    run = shutil.copytree(certified_run, tmp_path / "run")
+    run = shutil.copytree(certified_run, tmp_path_factory.mktemp("recertified") / "run")
     files = RunDir(run)
     rows = read_rows(files.trials_csv)
     cut = next(r for r in rows if r["state"] == State.STOPPED_EARLY)
     best = max(float(r[OBJECTIVE.metric]) for r in rows if r[OBJECTIVE.metric])
     cut.update({OBJECTIVE.metric: str((1 + best) / 2), "best_epoch": cut["epochs"]})
     write_rows(files.trials_csv, list(rows[0]), rows)
+    before = {p.stem for p in files.predictions.glob("*.csv")}
+    replaced = [c.trial_id for c in Summary.read(files).certification.configurations]
 
-    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--no-refit", "--no-ablation"]) == 0
+    args = ["--top", "1", "--seeds", str(SEEDS), "--cv", "3", "--ensemble", "--no-ablation"]
+    assert certify.main([str(run), *args]) == 0
+    return Recertified(run, cut, before, replaced)
 
-    [seed] = read_rows(files.certify_csv)
-    assert seed["trial_id"] == cut["trial_id"] and seed["epochs"] == cut["epochs"]
+
+def test_a_budget_cut_trial_with_the_best_value_is_certified(recertified):
+    # A trial the budget or ASHA stopped keeps its best epoch's value: made the best here, it is the
+    # one certified, retrained for the epochs at which it peaked.
+    files, cut = RunDir(recertified.run), recertified.cut
+    seeds = read_rows(files.certify_csv)
+    assert [(s["trial_id"], s["epochs"]) for s in seeds] == [(cut["trial_id"], cut["epochs"])] * SEEDS
     certification = read_json(files.summary_json)["certification"]
     assert certification["exported"] == cut["trial_id"] and "ablation" not in certification
 
 
-def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible(certified_run, tmp_path, capsys):
+def test_cross_validation_over_train_and_validation_is_recorded_and_reproducible(recertified, capsys):
     from runfiles import predictions
     from runfiles.documents import Baseline, RunFacts, Summary
     from search import certify
     from search.crossval import stratified_folds
 
-    run = shutil.copytree(certified_run, tmp_path / "run")
-    files = RunDir(run)
+    run, files, before = recertified.run, RunDir(recertified.run), recertified.before
     assert certify.main([str(run), "--cv", "1"]) == 2 and "--cv 1 is invalid" in capsys.readouterr().err
     assert certify.main([str(run), "--cv", "500"]) == 2 and "give at most --cv" in capsys.readouterr().err
 
-    before = {p.stem for p in files.predictions.glob("*.csv")}
-    assert certify.main([str(run), "--top", "1", "--seeds", "1", "--cv", "3", "--no-refit", "--no-ablation"]) == 0
-
     certification = Summary.read(files).certification
-    # certified again: the predictions of the models it no longer records (other seeds, the refits, the
-    # ablation) are gone, so that a report rebuilt from the directory shows no stale figure
-    kept = {p.stem for p in files.predictions.glob("*.csv")}
-    assert kept == predictions.recorded(Summary.read(files), Baseline.read(files)) and kept & before
-    assert {"refit-seed-1", "network-alone-seed-1", f"{certification.configurations[0].trial_id}-seed-2"} <= before - kept
-    assert {"linear", "tutorial-single"} <= kept
     cv = certification.cross_validation
     assert cv.k == 3 and cv.labelled == TRAIN + VAL and cv.seed == RunFacts.read(files).search_config["seed"]
     assert [c.trial_id for c in cv.configurations] == [c.trial_id for c in certification.configurations]
     folds = np.array([int(r["fold"]) for r in read_rows(files.cv_folds_csv)])
     sizes = np.bincount(folds)
     for c in cv.configurations:
-        labels, predicted = map(
-            np.asarray, predictions.read(predictions.path_of(files, predictions.cross_validated(c.trial_id, 1)))
-        )
-        assert np.array_equal(stratified_folds(labels, 3, cv.seed), folds)  # recorded, and given again by the seed
-        assert c.accuracy == pytest.approx(np.mean(labels == predicted)) and c.accuracy_low < c.accuracy < c.accuracy_high
-        assert c.accuracy == pytest.approx(np.dot(c.fold_accuracy, sizes) / sizes.sum())  # each fold predicted once
-    assert certification.examples == sum(s.examples for c in certification.configurations for s in c.seeds) + cv.examples
+        assert c.seeds == list(range(1, SEEDS + 1))
+        by_fold = np.reshape(c.fold_accuracy, (cv.k, SEEDS))  # each fold's accuracy with each seed
+        accuracies = []
+        for column, seed in enumerate(c.seeds):
+            labels, predicted = map(
+                np.asarray, predictions.read(predictions.path_of(files, predictions.cross_validated(c.trial_id, seed)))
+            )
+            assert np.array_equal(stratified_folds(labels, 3, cv.seed), folds)  # recorded, and given again by the seed
+            accuracies.append(np.mean(labels == predicted))
+            assert accuracies[-1] == pytest.approx(np.dot(by_fold[:, column], sizes) / sizes.sum())  # each fold predicted once
+        assert c.accuracy == pytest.approx(np.mean(accuracies)) and c.accuracy_low < c.accuracy < c.accuracy_high
+    # certified again: the predictions of the models it no longer records (the configurations no
+    # longer certified, the ablation) are gone, so that a report rebuilt from the directory shows no stale figure
+    kept = {p.stem for p in files.predictions.glob("*.csv")}
+    assert kept == predictions.recorded(Summary.read(files), Baseline.read(files)) and kept & before
+    dropped = {predictions.certified(t, 1) for t in recertified.replaced if t != recertified.cut["trial_id"]}
+    assert dropped and {"network-alone-seed-1", "linear-alone-seed-2", *dropped} <= before - kept
+    assert {"linear", "tutorial-single"} <= kept
+    trained = sum(s.examples for c in certification.configurations for s in c.seeds)
+    assert certification.examples == trained + cv.examples + certification.refit.examples
     report = (files.report / "index.html").read_text()
     assert "<h3>Cross-validation</h3>" in report and f"{cv.configurations[0].accuracy:.2%} [" in report
 
 
-def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certified_run, tmp_path, capsys):
+def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(recertified, capsys):
     import keras
 
     import models.text  # noqa: F401 - registers what model.keras refers to
@@ -185,11 +217,8 @@ def test_an_ensemble_of_the_refits_is_one_model_keras_tested_as_exported(certifi
     from search.data import DataConfig, raw_splits
     from search.export import probabilities
 
-    run = shutil.copytree(certified_run, tmp_path / "run")
-    files = RunDir(run)
+    run, files = recertified.run, RunDir(recertified.run)
     assert certify.main([str(run), "--ensemble", "--no-refit"]) == 2 and "drop --no-refit" in capsys.readouterr().err
-
-    assert certify.main([str(run), "--top", "1", "--seeds", "2", "--ensemble", "--no-ablation"]) == 0
 
     certification = read_json(files.summary_json)["certification"]
     ensemble, card = certification["ensemble"], read_json(files.best_model / "card.json")
