@@ -19,7 +19,7 @@ FULL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ac
 FIXES = ["--fix", "units=16", "--fix", "embedding_dim=16", "--fix", "max_len=128", "--fix", "vocab_size=2000"]
 """Hyperparameters pinned small, so a search on the sample takes seconds per trial."""
 TINY = [*FIXES, "--no-benchmark"]
-"""FIXES, without the serving benchmark at the end (tests/test_quality.py's search runs it)."""
+"""FIXES, without the serving benchmark at the end (tests/test_terminal.py's smoke run runs it)."""
 
 
 @pytest.fixture(autouse=True)

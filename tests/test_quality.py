@@ -48,7 +48,7 @@ def certified_run(tmp_path_factory):
         str(SEEDS),
         "--out",
         str(out),
-        *TINY,  # tests/test_serving.py measures a run for serving
+        *TINY,
     ]
     assert search_run.main(args) == 0
     assert baseline.main([str(out), "--epochs", "2"]) == 0
