@@ -134,6 +134,12 @@ class SearchConfig:
         """The search space with this run's pinned values."""
         return narrowed(SPACE, self.fixed)
 
+    @classmethod
+    def recorded(cls, values: dict) -> SearchConfig:
+        """The config a run recorded in run.json's configs.search. Raises UsageError for a key this
+        version does not know (`runfiles.cli.recorded_config`)."""
+        return recorded_config(cls, values, "run.json's configs.search")
+
 
 @dataclass(frozen=True)
 class CertifyConfig:
@@ -482,7 +488,7 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
             "--embeddings, or start a new run with another --out"
         )
     data_recorded = dataclasses.replace(data_recorded, **{k: getattr(wanted_data, k) for k in REPOINTABLE if k in given})
-    return recorded_config(SearchConfig, {**search_recorded, **updates}, "run.json's configs.search"), data_recorded
+    return SearchConfig.recorded({**search_recorded, **updates}), data_recorded
 
 
 REPOINTABLE = ("source", "embeddings")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.config import logits_for
-from runfiles.cli import UsageError, fail, machine_fault, recorded_config
+from runfiles.cli import UsageError, fail, machine_fault
 from runfiles.documents import MemoryFacts, Resources, RunFacts
 from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
@@ -191,7 +191,7 @@ def follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) ->
 
 def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -> int:
     recorded = RunFacts.read(run_dir)
-    search = recorded_config(SearchConfig, recorded.search_config, "run.json's configs.search")
+    search = SearchConfig.recorded(recorded.search_config)
     data_config = DataConfig.recorded(recorded.data_config)
     prog, repoint = " ".join(shlex.split(command)[:3]), f"{run_dir.resume_command} --data PATH"
     try:
