@@ -242,9 +242,10 @@ class StoppingScheduler(ASHAScheduler):
 
 
 class TimeBudget(tune.Stopper):
-    """Stops the whole search once `budget_s` seconds have passed since `start`."""
+    """Stops the whole search once `budget_s` seconds have passed since `start` (Unix seconds)."""
 
     def __init__(self, budget_s: float | None, start: float):
+        self.start = start
         self.deadline = None if budget_s is None else start + budget_s
 
     def __call__(self, trial_id: str, result: dict) -> bool:

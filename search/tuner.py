@@ -82,9 +82,10 @@ class Built:
         return self.tuner is not None
 
     def fit(self, progress: Progress) -> None:
-        """Run the trials, showing progress; returns when Tune does (finished, stopped or interrupted)."""
-        started = time.time()
-        time_left = None if self.time_budget.deadline is None else self.time_budget.deadline - started
+        """Run the trials, showing progress; returns when Tune does (finished, stopped or interrupted).
+        `search_s` counts from the time budget's start, as its deadline does, so that a search the
+        budget ended records at least the budget (a resume then finds it spent)."""
+        time_left = None if self.time_budget.deadline is None else self.time_budget.deadline - time.time()
         progress.start(
             self.table.rows,
             self.trials,
@@ -100,7 +101,7 @@ class Built:
                 self.tuner.fit()
         finally:
             progress.stop()
-            self.search_s = time.time() - started
+            self.search_s = time.time() - self.time_budget.start
         self.table.reload()  # what Tune's own copies of the callbacks wrote (the Ray client runs them remotely)
         self.ledger.used = examples_used(self.table.run_dir)
         self.ledger.exhausted = self.ledger.exhausted or not self.ledger.can_fund_epoch()

@@ -258,7 +258,9 @@ def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_t
 # ---------------------------------------------------------------- budgets and resumes
 
 
-def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp_path):
+def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp_path, capsys):
+    from runfiles.documents import RunFacts
+
     out = tmp_path / "run"
     # more trials than any machine trains in 45 s, so the time budget, not the trial count, ends the run
     args = [*ONE_AT_A_TIME, "--trials", "500", "--max-epochs", "3", "--time-budget", "0.75", "--out", str(out)]
@@ -267,13 +269,14 @@ def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp
     assert len(trials) < 500 and all(t["state"] in (State.COMPLETED, State.STOPPED_EARLY) for t in trials)
     assert any(t["reason"].startswith("time budget ran out") for t in trials)
     assert read_json(RunDir(out).summary_json)["counts"]["total"] == len(trials)
+    assert RunFacts.read(RunDir(out)).search_s() >= 0.75 * 60  # the search time recorded is the budget's, at least
     assert (RunDir(out).best_model / "model.keras").is_file()
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
     card = (RunDir(out).best_model / "card.json").stat().st_mtime_ns  # exported, though the budget cut the search
 
-    done = subprocess.run([sys.executable, "-m", "search.run", *args, "--resume"], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0
-    assert "the run's budget is spent: nothing left to train" in done.stdout
+    capsys.readouterr()
+    assert search_run.main([*args, "--resume"]) == 0
+    assert "the run's budget is spent: nothing left to train" in capsys.readouterr().out
     assert (RunDir(out).best_model / "card.json").stat().st_mtime_ns == card  # the test split is not evaluated again
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
 
