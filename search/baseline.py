@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         predictions.keep_recorded(run_dir)
         say_test_claims(run_dir, session.objective, session.progress)
 
-    return follow_up(run_dir, work, command)
+    return follow_up(run_dir, work, command, trains=not config.linear_only)
 
 
 def check_recorded_folds(run_dir: RunDir, facts: RunFacts) -> None:

@@ -176,20 +176,22 @@ def ray_session(search: SearchConfig, verbose: bool = False) -> Iterator[str | N
             ray.shutdown()
 
 
-def follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -> int:
+def follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str, trains: bool = True) -> int:
     """A command on a finished run in its own driver session (python -m search.certify,
     python -m search.baseline), holding the run directory's lock: the run's own data (checked to
-    be what it trained on) and resources, then `work(session)`, then the report; the exit code."""
+    be what it trained on) and resources, then `work(session)`, then the report; the exit code.
+    `trains`: False for work done in this process alone (the linear baseline), which starts no Ray
+    and plans no resources (the session's are Resources())."""
     try:
         with holding(run_dir, command):
-            return _follow_up(run_dir, work, command)
+            return _follow_up(run_dir, work, command, trains)
     except UsageError as error:
         return fail(error)
     except OSError as error:
         return machine_failed(error, run_dir, again=command)
 
 
-def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -> int:
+def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str, trains: bool) -> int:
     recorded = RunFacts.read(run_dir)
     search = SearchConfig.recorded(recorded.search_config)
     data_config = DataConfig.recorded(recorded.data_config)
@@ -204,13 +206,12 @@ def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -
     except UsageError as error:
         return fail(error)
     progress = Progress()
-    with quiet_libraries(False, progress, run_dir.session_log) as log, ray_session(search) as failure:
+    on_ray = ray_session(search) if trains else contextlib.nullcontext()
+    with quiet_libraries(False, progress, run_dir.session_log) as log, on_ray as failure:
         if failure:
             return fail(ray_failure(search, failure))
-        import ray  # started by ray_session
-
         try:
-            resources = plan_resources(search, ray.cluster_resources())
+            resources = plan_resources(search, _ray_resources()) if trains else Resources()
             session = Session(run_dir, search, data_config, prepare(data_config), resources, "", True, time.time(), progress)
             work(session)
         except (UsageError, DataError) as error:
@@ -221,6 +222,12 @@ def _follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str) -
             keep_log(log, run_dir)
         build_report(run_dir, progress)
     return 0
+
+
+def _ray_resources() -> dict:
+    import ray  # started by ray_session
+
+    return ray.cluster_resources()
 
 
 def ray_failure(search: SearchConfig, failure: str) -> str:

@@ -265,7 +265,7 @@ def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_ru
     assert "the refit of the seed that validated best in certification is the model shipped" in report
 
 
-def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_split(certified_run):
+def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_split(certified_run, monkeypatch):
     files = RunDir(certified_run)
     result = read_json(files.baseline_json)
     linear = result["linear"]
@@ -279,7 +279,14 @@ def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_
     report = (files.report / "index.html").read_text()
     assert f"{LINEAR_MODEL}</td>" in report and f"chose C={linear['C']:g} from 0.1, 1, 10, 100" in report
 
-    # --linear-only fits it again, the same (scikit-learn is deterministic), and keeps the tutorial's models.
+    # --linear-only fits it again, the same (scikit-learn is deterministic), in this process alone
+    # (Ray is not started), and keeps the tutorial's models.
+    from search import session
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("--linear-only started Ray")
+
+    monkeypatch.setattr(session, "ray_session", no_ray)
     assert baseline.main([str(certified_run), "--linear-only"]) == 0
     again = read_json(files.baseline_json)
     assert again["models"] == result["models"] and again["linear"]["test_confusion"] == linear["test_confusion"]
