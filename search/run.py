@@ -164,6 +164,20 @@ def check_no_test(data_config: DataConfig, certify: CertifyConfig | None) -> Non
         )
 
 
+def check_data(args, data_config: DataConfig, recorded: RunFacts | None) -> None:
+    """The data readable, and on --resume the run's own (and its vectors file), before Ray starts:
+    DataError or UsageError naming what would work."""
+    check_run_data(data_config, args.resume and "source" not in vars(args))
+    if not args.resume:
+        source_fingerprint(data_config.source)
+        return
+    # the vectors file first: one the run trained with and that moved is named so
+    where = f"--data {data_config.source}" if "source" in vars(args) else f"the run's data, {data_config.source},"
+    advice = "give --data the path of the run's own data, or start a new run with another --out"
+    check_same_vectors(data_config, recorded, "--resume", f"{OWN_VECTORS}, or start a new run with another --out")
+    check_same_data(data_config, recorded, f"--resume: {where}", advice)
+
+
 def session_of(args, run_dir: RunDir, command: str) -> int:
     """Check the options against the run directory and the data, then run; the exit code."""
     try:
@@ -180,15 +194,8 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
         search = replace(search, mlflow=check_tracking(search.mlflow))  # a local store by its absolute path
         check_local_resources(search)
         check_address(search.address)
-        check_run_data(data_config, args.resume and "source" not in vars(args))  # before Ray starts
+        check_data(args, data_config, recorded)
         check_no_test(data_config, certify)
-        if args.resume:  # the vectors file first: one the run trained with and that moved is named so
-            where = f"--data {data_config.source}" if "source" in vars(args) else f"the run's data, {data_config.source},"
-            advice = "give --data the path of the run's own data, or start a new run with another --out"
-            check_same_vectors(data_config, recorded, "--resume", f"{OWN_VECTORS}, or start a new run with another --out")
-            check_same_data(data_config, recorded, f"--resume: {where}", advice)
-        else:
-            source_fingerprint(data_config.source)
         check_embeddings(search, data_config)
         warm_runs = warm_runs_of(args, search, data_config)
     except (UsageError, DataError, ValueError) as error:
