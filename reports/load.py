@@ -20,7 +20,7 @@ from runfiles import predictions
 from runfiles.documents import Baseline, Benchmark, RunFacts, Summary
 from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 from runfiles.study import read_only_study, study_problem
-from runfiles.trials import ended_rows
+from runfiles.trials import ledger_rows
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
 TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)
@@ -148,12 +148,12 @@ def _missing(value) -> bool:
 
 
 def read_trials(files: RunDir, space: list[Param], notes: list[str]) -> pd.DataFrame:
-    """trials.csv with the rows of the trials that ended since its last rewrite (`runfiles.trials`)
-    after it, so that a trial's newest row is kept below."""
+    """trials.csv with the rows its ledger holds (trials that ended or recorded a checkpoint since
+    its last rewrite, `runfiles.trials`) after it, so that a trial's newest row is kept below."""
     frame = _read_csv(files.trials_csv, TRIAL_TEXT, notes)
-    ended = ended_rows(files)
-    if ended:
-        frame = pd.concat([frame, pd.DataFrame(ended)], ignore_index=True)
+    newer = ledger_rows(files)
+    if newer:
+        frame = pd.concat([frame, pd.DataFrame(newer)], ignore_index=True)
     frame = _normalize(frame, TRIAL_TEXT, TRIAL_NUMBERS)
     for param in space:
         if param.name not in frame:
@@ -162,7 +162,7 @@ def read_trials(files: RunDir, space: list[Param], notes: list[str]) -> pd.DataF
             frame[param.name] = pd.to_numeric(frame[param.name], errors="coerce").astype(float)
     frame["state"] = frame["state"].str.strip().str.lower().replace("", "unknown")
     frame = frame.drop_duplicates("trial_id", keep="last") if len(frame) else frame
-    if ended:  # a ledger's row moved its trial to the end
+    if newer:  # a ledger's row moved its trial to the end
         frame = frame.sort_values("number", kind="stable")
     if frame["number"].isna().all():  # a driver that wrote no numbers: Optuna's, in order (0, 1, ...)
         frame["number"] = np.arange(len(frame), dtype=float)

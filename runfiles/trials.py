@@ -1,10 +1,11 @@
-"""trials.csv and its ledger of trial ends, read as one table.
+"""trials.csv and its ledger, read as one table.
 
 While a search runs, the driver rewrites trials.csv every few seconds at most (a rewrite costs
-O(trials)), and appends each trial's row to `RunDir.trial_ends` the moment the trial ends (a cost
-that does not grow with the search), so a driver killed outright loses no ended trial. Each
-rewrite of trials.csv holds every row the ledger held, and removes it (`fold`). Readers take the
-ledger's rows over trials.csv's (`read_trials`): the ledger's are newer.
+O(trials)), and appends a trial's row to the ledger, `RunDir.trial_ends`, the moment the trial
+ends or records a checkpoint (a cost that does not grow with the search), so a driver killed
+outright loses no ended trial and no checkpoint's name. Each rewrite of trials.csv holds every
+row the ledger held, and removes it (`fold`). Readers take the ledger's rows over trials.csv's
+(`read_trials`): the ledger's are newer.
 
 Standard library only, as `runfiles.io`.
 """
@@ -24,15 +25,16 @@ def examples_used(run_dir: RunDir) -> int:
     return int(sum(v for v in values if not math.isnan(v)))
 
 
-def record_end(run_dir: RunDir, row: dict) -> None:
-    """Append a trial's row, as it stands at its end, to the ledger (cells as trials.csv writes them).
+def record_row(run_dir: RunDir, row: dict) -> None:
+    """Append a trial's row as it stands (at its end, or naming a new checkpoint) to the ledger,
+    cells as trials.csv writes them.
 
     Costs one short line however many trials the run holds.
     """
     append_json_line(run_dir.trial_ends, {key: cell_text(value) for key, value in row.items()})
 
 
-def ended_rows(run_dir: RunDir) -> list[dict]:
+def ledger_rows(run_dir: RunDir) -> list[dict]:
     """The ledger's rows, oldest first; [] without a ledger. A line cut short (the driver killed while
     writing it) is skipped: the study holds how that trial ended, and a resume takes its word."""
     if not run_dir.trial_ends.is_file():
@@ -55,11 +57,11 @@ def read_trials(run_dir: RunDir) -> list[dict]:
     columns too (empty where it holds none); [] when neither file holds a row.
     """
     rows = {row["trial_id"]: row for row in read_rows(run_dir.trials_csv)}
-    ended = ended_rows(run_dir)
-    if not ended:
+    newer = ledger_rows(run_dir)
+    if not newer:
         return list(rows.values())
     empty = dict.fromkeys(read_header(run_dir.trials_csv), "")  # every column, as a row read from trials.csv
-    rows.update((row["trial_id"], empty | row) for row in ended)
+    rows.update((row["trial_id"], empty | row) for row in newer)
     return sorted(rows.values(), key=_number)
 
 

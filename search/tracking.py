@@ -41,7 +41,7 @@ from runfiles.layout import (
     trial_columns,
     trial_id,
 )
-from runfiles.trials import fold, read_trials, record_end
+from runfiles.trials import fold, read_trials, record_row
 from search import internals
 from search.console import Progress
 from search.mlflow_tracking import allow_file_store, experiment_name
@@ -124,7 +124,9 @@ class TrialTable(tune.Callback):
         self.progress.epoch(row, self.ledger.used)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        """Keep each trial's latest checkpoint (to resume) and its best epoch's (to export); delete the rest."""
+        """Keep each trial's latest checkpoint (to resume) and its best epoch's (to export), named in
+        the ledger at once (a driver killed before the next rewrite trains nothing reported again);
+        delete the rest."""
         row = self._row(trial)
         before = {row.get("checkpoint"), row.get("best_checkpoint")}
         path = self._relative(_uri(checkpoint))
@@ -132,6 +134,7 @@ class TrialTable(tune.Callback):
         if str(trial.last_result.get("epoch")) == str(row.get("best_epoch")):
             row["best_checkpoint"] = path
         self.stale_checkpoints |= before - {row["checkpoint"], row["best_checkpoint"], "", None}
+        record_row(self.run_dir, row)
         self.write()
 
     def on_experiment_end(self, trials, **info):
@@ -190,7 +193,7 @@ class TrialTable(tune.Callback):
             row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
         self.epochs.pop(row["trial_id"], None)  # its row holds their summary; epochs.csv keeps them
-        record_end(self.run_dir, row)  # how a trial ended is never left to a later rewrite
+        record_row(self.run_dir, row)  # how a trial ended is never left to a later rewrite
         self.write()
         self.progress.trial_ended(row, self.counts())
 

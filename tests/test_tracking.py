@@ -88,6 +88,29 @@ def test_a_driver_killed_before_a_rewrite_loses_no_ended_trial(tmp_path):
     assert list(frame["state"]) == ["completed"] * 5 and list(frame["epochs"]) == [EPOCHS] * 5
 
 
+def test_a_driver_killed_before_a_rewrite_resumes_from_the_latest_checkpoint(tmp_path):
+    # Tune calls on_checkpoint after on_trial_result: the checkpoint's name reaches the ledger at once,
+    # so a resume (which reads read_trials) continues from it and trains no reported epoch again.
+    from ray import tune
+
+    killed = table_in(tmp_path, write_every_s=3600)
+    trial = Trial("sleeper", config={**preset_point(TUTORIAL_PRESETS[0], SPACE), NUMBER: 0}, stub=True)
+    killed.on_trial_start(0, [], trial)  # the last rewrite of trials.csv before the kill
+    for epoch in (1, 2):
+        folder = tmp_path / "tune" / "trial_0000_x" / f"checkpoint_{epoch - 1:06d}"
+        folder.mkdir(parents=True)
+        result = {"epoch": epoch, "val_accuracy": 0.5 + epoch / 100, "val_loss": 1 / epoch, "examples": 10}
+        trial.update_last_result(result)
+        killed.on_trial_result(0, [], trial, result)
+        killed.on_checkpoint(0, [], trial, tune.Checkpoint(str(folder)))
+    assert read_rows(tmp_path / "trials.csv")[0]["checkpoint"] == ""
+    latest = "tune/trial_0000_x/checkpoint_000001"
+    row = read_trials(RunDir(tmp_path))[0]
+    assert (row["state"], row["epochs"], row["checkpoint"], row["best_checkpoint"]) == ("running", "2", latest, latest)
+    resumed = table_in(tmp_path, write_every_s=3600)  # as a resumed driver reads them back
+    assert resumed.rows["trial_0000"]["checkpoint"] == latest
+
+
 class SlowSave(StoppingScheduler):
     """A scheduler whose state takes `save_s` to save, as a large search's does; counts its saves."""
 
