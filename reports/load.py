@@ -75,7 +75,7 @@ class Run:
     def untested(self) -> bool:
         """Whether the run has no test split (one table file, --test-fraction 0): its result is
         then the cross-validated estimate."""
-        return self.info.data.sizes.get("test") == 0
+        return self.info.data.untested
 
 
 def load(run_dir: str | Path) -> Run:

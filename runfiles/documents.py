@@ -279,6 +279,12 @@ class DataFacts(Document):
         of a preparation since those checks (a cached preparation made before them is made again)."""
         return self.duplicates is not None and self.classes is not None and self.wordless_characters is not None
 
+    @property
+    def untested(self) -> bool:
+        """Whether the data has no test split (one table file, --test-fraction 0): a run's result
+        is then the cross-validated estimate."""
+        return self.sizes.get("test") == 0
+
     def naming(self, source: str) -> DataFacts:
         """The same facts naming `source` (a cached preparation names the source it was first made
         from), written back with the keys they were read with."""

@@ -177,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         config = BaselineConfig(epochs=args.epochs, linear_only=args.linear_only)
         run_dir = RunDir(args.run_dir)
-        if RunFacts.read(run_dir) is None:
+        facts = RunFacts.read(run_dir)
+        if facts is None:
             raise UsageError(f"{run_dir.root}: not a run directory (no {run_dir.run_json.name}); start a search first")
-        check_recorded_folds(run_dir, RunFacts.read(run_dir))
+        check_recorded_folds(run_dir, facts)
     except (UsageError, ValueError) as error:
         return fail(error)
     command = shlex.join(["python", "-m", "search.baseline", *argv])
@@ -189,13 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         predictions.keep_recorded(run_dir)
         say_test_claims(run_dir, session.objective, session.progress)
 
-    return follow_up(run_dir, work, command, trains=not config.linear_only)
+    # without a test split the tutorial's models are skipped: the linear baseline alone, in this process
+    return follow_up(run_dir, work, command, trains=not (config.linear_only or facts.data.untested))
 
 
 def check_recorded_folds(run_dir: RunDir, facts: RunFacts) -> None:
     """A run without a test split compares with the linear baseline on its recorded folds: UsageError
     while it has none (it was not certified with --cv K)."""
-    if facts.data.sizes.get("test") == 0 and not run_dir.cv_folds_csv.is_file():
+    if facts.data.untested and not run_dir.cv_folds_csv.is_file():
         raise UsageError(
             f"{run_dir.root}: {NO_TEST_SPLIT}, and no folds to cross-validate on ({run_dir.cv_folds_csv.name}); "
             f"certify it first: python -m search.certify {shlex.quote(str(run_dir.root))} --cv 10"

@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--ensemble multiplies the latency by the seeds it averages: not on a run with --max-latency-ms")
         candidates(run_dir, config.top, facts.ranking if facts else OBJECTIVE)
         check_folds(config.cv, facts.data.class_counts if facts else None)
-        if not config.cv and facts and facts.data.sizes.get("test") == 0:
+        if not config.cv and facts and facts.data.untested:
             raise UsageError(f"{run_dir.root}: {NO_TEST_SPLIT}; certify it by cross-validation with --cv K (e.g. --cv 10)")
     except (UsageError, ValueError) as error:
         return fail(error)

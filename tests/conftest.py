@@ -61,6 +61,16 @@ def search_once(root: Path, *args: str, data: Path = SAMPLE) -> Path:
     return out
 
 
+def refuse_ray(patch: pytest.MonkeyPatch) -> None:
+    """Make starting Ray in a follow-up command (search.session.ray_session) fail the test."""
+    from search import session
+
+    def started(*args, **kwargs):
+        raise AssertionError("Ray was started")
+
+    patch.setattr(session, "ray_session", started)
+
+
 def snapshot(root: Path) -> dict[str, tuple]:
     """Every path under root with its mtime and content hash: to prove nothing was written."""
     return {

@@ -14,7 +14,7 @@ from runfiles.io import read_json, read_rows
 from runfiles.layout import RunDir
 from search import predict
 
-from conftest import SAMPLE, search_once
+from conftest import SAMPLE, refuse_ray, search_once
 
 RATINGS = ["1-2", "3-4", "7-8", "9-10"]
 
@@ -73,7 +73,9 @@ def table_run(tmp_path_factory) -> RunDir:
     args = ("--trials", "1", "--max-epochs", "1", "--text-column", "review", "--label-column", "sentiment")
     certify = ("--certify", "--certify-seeds", "1", "--cv", "3")
     run = RunDir(search_once(root, *args, "--test-fraction", "0", *certify, data=root / "reviews.csv"))
-    assert baseline.main([str(run.root)]) == 0
+    with pytest.MonkeyPatch.context() as patch:  # without a test split, only the linear baseline: no Ray
+        refuse_ray(patch)
+        assert baseline.main([str(run.root)]) == 0
     return run
 
 

@@ -19,7 +19,7 @@ from search import baseline
 from search import run as search_run
 from search.linear import C_GRID
 
-from conftest import SAMPLE, TINY
+from conftest import SAMPLE, TINY, refuse_ray
 
 TRAIN, VAL = 192, 48
 """Training and validation reviews of the sample: TRAIN is the examples of one epoch."""
@@ -281,12 +281,7 @@ def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_
 
     # --linear-only fits it again, the same (scikit-learn is deterministic), in this process alone
     # (Ray is not started), and keeps the tutorial's models.
-    from search import session
-
-    def no_ray(*args, **kwargs):
-        raise AssertionError("--linear-only started Ray")
-
-    monkeypatch.setattr(session, "ray_session", no_ray)
+    refuse_ray(monkeypatch)
     assert baseline.main([str(certified_run), "--linear-only"]) == 0
     again = read_json(files.baseline_json)
     assert again["models"] == result["models"] and again["linear"]["test_confusion"] == linear["test_confusion"]
