@@ -118,20 +118,13 @@ def _not_json(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def test_when_every_trial_diverges_nothing_is_exported(tmp_path):
+def test_when_every_trial_diverges_nothing_is_exported(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
-    env = faults(*({"trial": n, "epoch": 1, "fault": "nan"} for n in range(2)))
-    done = subprocess.run(
-        [sys.executable, "-m", "search.run", *ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "1", "--out", str(out)],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == 1 and errors == [
-        "error: every trial diverged (its loss became NaN or infinite); try a lower --fix learning_rate=..."
-    ]
+    for name, value in faults(*({"trial": n, "epoch": 1, "fault": "nan"} for n in range(2))).items():
+        monkeypatch.setenv(name, value)
+    assert search_run.main([*ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "1", "--out", str(out)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: every trial diverged (its loss became NaN or infinite); try a lower --fix learning_rate=..."]
     assert not RunDir(out).best_model.exists()
     assert {r["state"] for r in read_rows(RunDir(out).trials_csv)} == {State.DIVERGED}
     summary = read_json(RunDir(out).summary_json)  # the run ended: it reads as finished, with nothing exported
@@ -212,7 +205,7 @@ def _drive(tmp_path, args, sig, ready, planned):
             os.killpg(driver.pid, signal.SIGKILL)  # Ray's processes, orphaned by a kill
 
 
-def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_trial_once(tmp_path):
+def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_trial_once(tmp_path, monkeypatch):
     """One run, stopped four times and resumed by a new driver each time: SIGKILL before the first
     result, Ctrl-C, SIGKILL mid-trial, SIGKILL during the export; then resumed to its end."""
     out = tmp_path / "run"
@@ -231,10 +224,8 @@ def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_t
             assert epochs and not RunDir(out).summary_json.exists()
     assert ended and epochs and not (RunDir(out).best_model / "model.keras").exists()  # the export was cut short
 
-    done = subprocess.run(
-        [sys.executable, "-m", "search.run", *args, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    monkeypatch.chdir(tmp_path)  # the last resume, in this process: no moment to stop it at
+    assert search_run.main([*args, "--resume"]) == 0
     rows = read_rows(RunDir(out).trials_csv)
     assert [r["number"] for r in rows] == ["0", "1", "2"]
     assert all(r["state"] in (State.COMPLETED, State.STOPPED_EARLY) for r in rows)  # every one ended, none failed
