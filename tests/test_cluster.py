@@ -210,16 +210,19 @@ def _kill_after_second_epoch(node, node_id: str, out: Path, timeout_s: float) ->
     raise AssertionError("no trial reached its second epoch on the node to lose")
 
 
-def test_a_token_the_head_refuses_through_the_ray_client_is_named_in_one_line(cluster, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("token", ["0" * 32, None])
+def test_a_token_the_head_refuses_through_the_ray_client_is_named_in_one_line(cluster, tmp_path, capsys, monkeypatch, token):
     local, archive = cluster
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 32)
-    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    if token:  # a token of another cluster; None: no token sent (RAY_AUTH_MODE unset)
+        monkeypatch.setenv("RAY_AUTH_MODE", "token")
+        monkeypatch.setenv("RAY_AUTH_TOKEN", token)
     address = f"ray://127.0.0.1:{local.client_port}"
     code = search_run.main(["--address", address, "--data", str(archive), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"error: --address {address}: ")
-    assert "RAY_AUTH_TOKEN" in err and not (tmp_path / "run").exists()
+    assert "rejected our token" in err and "RAY_AUTH_TOKEN" in err and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
