@@ -3,7 +3,9 @@
 - `check_address`: a wrong --address fails within about 30 s with one line saying what
   failed (Ray's own connection loop retries for about 14 minutes). The port is probed over
   TCP, then a throwaway driver joins in a child process with bounded connection settings
-  (not set in the driver itself: they also govern reconnecting during the run).
+  (not set in the driver itself: they also govern reconnecting during the run). Through the
+  Ray client (ray://), a token the head refuses ends that child at the head's first answer:
+  Ray's client would retry it for about 30 s as if the head were still starting.
 - `storage_path` / `upload`: with --storage (a shared folder, or a URI such as
   s3://bucket/prefix that pyarrow's filesystems handle), Ray Tune writes its experiment
   folder (checkpoints, TensorBoard events) there from every node, and the driver copies
@@ -32,7 +34,27 @@ BOUNDED_CONNECT = {
     "RAY_gcs_rpc_server_connect_timeout_s": "2",
 }
 """One connection attempt of about 10 s instead of Ray's 20 attempts of about 41 s."""
-PROBE = "import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); ray.shutdown()"
+PROBE = """
+import grpc, logging, os, ray, sys
+
+class Refused(logging.Handler):
+    def emit(self, record):
+        error = sys.exc_info()[1]
+        if isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNAUTHENTICATED:
+            print(f"Unauthenticated: {error.details()}", file=sys.stderr, flush=True)
+            os._exit(1)
+
+client_log = logging.getLogger("ray.util.client")
+client_log.setLevel(logging.DEBUG)
+client_log.propagate = False
+client_log.addHandler(Refused())
+ray.init(address=sys.argv[1], log_to_driver=False)
+ray.shutdown()
+"""
+"""A throwaway driver that joins `address` (argv[1]) and leaves. Ray's client logs (at DEBUG)
+each connection attempt the head refuses, while it handles the gRPC error before retrying: one
+refused as UNAUTHENTICATED (a token the head does not accept) ends the probe there, so that
+`_refusal` names the token at once instead of Ray retrying for about 30 s."""
 PROBE_TIMEOUT_S = 25.0
 
 
@@ -63,10 +85,9 @@ def check_address(address: str | None) -> None:
             text=True,
         )
     except subprocess.TimeoutExpired:
-        client = "; through the Ray client a token the head refuses looks the same: check RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
         raise UsageError(
             f"--address {address}: no Ray cluster answered within {PROBE_TIMEOUT_S:g} s; "
-            "give the head's Ray port (6379 by default) or ray://HOST:10001" + (client if address.startswith("ray://") else "")
+            "give the head's Ray port (6379 by default) or ray://HOST:10001"
         ) from None
     if done.returncode != 0:
         raise UsageError(f"--address {address}: {_refusal(done.stderr)}")

@@ -82,6 +82,10 @@ class LocalCluster:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def client_address(self) -> str:
+        return f"ray://127.0.0.1:{self.client_port}"
+
+    @property
     def dashboard(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 

@@ -97,6 +97,18 @@ def test_the_cache_key_covers_the_compiler(tmp_path, monkeypatch):
     assert kernels.library_path() != default
 
 
+def test_the_cache_key_covers_the_source_not_where_it_lies(tmp_path, monkeypatch):
+    monkeypatch.setenv("BILSTM_KERNEL_CACHE", str(tmp_path / "kernels"))
+    default = kernels.library_path()
+    copy = tmp_path / "working_dir" / "models" / "kernels" / "lstm.cc"  # as a Ray job unpacks the project on a node
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(kernels.SOURCE.read_bytes())
+    monkeypatch.setattr(kernels, "SOURCE", copy)
+    assert kernels.library_path() == default
+    copy.write_bytes(copy.read_bytes() + b"\n// changed\n")
+    assert kernels.library_path() != default
+
+
 def test_without_a_kernel_auto_uses_keras_and_fused_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("BILSTM_KERNEL_CACHE", str(tmp_path / "kernels"))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))

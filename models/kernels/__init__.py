@@ -5,9 +5,10 @@
 The op library is compiled with the local C++ compiler against the installed TensorFlow,
 for this machine's CPU, and cached under `$BILSTM_KERNEL_CACHE` (default
 `~/.cache/bilstm-search/kernels`). The cache key covers the source, TensorFlow's version,
-the CPU, and the compiler's command line and version, so each machine builds it once
-(about 30 s). Builds take a file lock, so concurrent processes wait for one build instead
-of compiling side by side; the compiler's whole output is kept beside the library
+the CPU, and the compiler's command line and version (not where the source lies), so each
+machine builds it once (about 30 s), also where a Ray job unpacks the project anew on each
+node. Builds take a file lock, so concurrent processes wait for one build instead of
+compiling side by side; the compiler's whole output is kept beside the library
 (`lstm-KEY.log`). Where it cannot be built, `load()` returns None and `why_unavailable()`
 says why (the compiler's first `error:` line); callers then use Keras's own LSTM.
 """
@@ -60,14 +61,22 @@ def _compiler_version(compiler: str) -> str:
     return (done.stdout.strip().splitlines() or [""])[0]
 
 
-def _command(compiler: str, output: Path) -> list[str]:
-    """The compiler's command line for the op library (TensorFlow's flags included)."""
+def _command(compiler: str, output: Path, source: Path | None = None) -> list[str]:
+    """The compiler's command line for the op library (TensorFlow's flags included); `source`: SOURCE."""
     import tensorflow as tf
 
     flags = ["-shared", "-fPIC", "-O3", "-march=native", "-w"]
     if platform.machine() in ("x86_64", "AMD64"):
         flags.append("-mno-avx512fp16")  # TensorFlow's Eigen headers do not compile with it
-    return [compiler, *flags, *tf.sysconfig.get_compile_flags(), str(SOURCE), "-o", str(output), *tf.sysconfig.get_link_flags()]
+    return [
+        compiler,
+        *flags,
+        *tf.sysconfig.get_compile_flags(),
+        str(source or SOURCE),
+        "-o",
+        str(output),
+        *tf.sysconfig.get_link_flags(),
+    ]
 
 
 def library_path(compiler: str | None = None) -> Path:
@@ -75,7 +84,9 @@ def library_path(compiler: str | None = None) -> Path:
     import tensorflow as tf
 
     compiler = compiler or _compiler()
-    command = " ".join(_command(compiler, Path("OUT")))
+    # The source by its name only (its bytes are in the key): a Ray job's workers run a copy of the
+    # project unpacked in a folder of each node's session, which would otherwise rebuild per job and node.
+    command = " ".join(_command(compiler, Path("OUT"), Path(SOURCE.name)))
     identity = [SOURCE.read_bytes(), tf.__version__, _cpu_identity(), command, _compiler_version(compiler)]
     key = hashlib.sha256(b"\0".join(part if isinstance(part, bytes) else part.encode() for part in identity)).hexdigest()
     return cache_dir() / f"lstm-{key[:16]}.so"
