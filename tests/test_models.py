@@ -186,27 +186,31 @@ def test_texts_without_words_get_the_same_finite_probability_everywhere(tmp_path
     assert all(p["label"] == ("positive" if p["probabilities"]["positive"] > 0.5 else "negative") for p in printed)
 
 
-def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path):
+def test_predict_reads_files_and_standard_input_and_replaces_bad_bytes(tmp_path, capsys):
     import json
     import subprocess
     import sys
 
+    from search import predict
+
     folder = _exported(tmp_path, 0, pooling="max_mean")  # a layer of ours: predict's process must register it
     (tmp_path / "reviews.txt").write_bytes("good film\ncaf\xe9 bad\n".encode("latin-1"))
-    run = lambda *args, **kw: subprocess.run(
-        [sys.executable, "-m", "search.predict", str(folder), *args], capture_output=True, **kw
+    argument = os.fsdecode(b"caf\xe9 bad")
+    done = subprocess.run(  # the command as a user runs it: an argument and standard input
+        [sys.executable, "-m", "search.predict", str(folder), argument, "--file", "-", "--json"],
+        input=(tmp_path / "reviews.txt").read_bytes(),
+        capture_output=True,
     )
-    from_file = run("--file", str(tmp_path / "reviews.txt"), "--json")
-    from_stdin = run("--file", "-", "--json", input=(tmp_path / "reviews.txt").read_bytes())
-    from_argv = run(os.fsdecode(b"caf\xe9 bad"), "--json")
-    for done in (from_file, from_stdin, from_argv):
-        assert done.returncode == 0 and done.stderr == b"", done.stderr[-500:]  # TensorFlow's start-up lines kept away
-    rows = [json.loads(line) for line in from_file.stdout.decode().splitlines()]
+    assert done.returncode == 0 and done.stderr == b"", done.stderr[-500:]  # TensorFlow's start-up lines kept away
+    assert predict.main([str(folder), argument, "--file", str(tmp_path / "reviews.txt"), "--json"]) == 0
+    from_file = capsys.readouterr().out
+    from_argv, *rows = [json.loads(line) for line in from_file.splitlines()]
     assert [r["text"] for r in rows] == ["good film", "caf\ufffd bad"]
-    assert from_stdin.stdout == from_file.stdout
-    assert json.loads(from_argv.stdout)["text"] == "caf\ufffd bad"
-    missing = run("--file", str(tmp_path / "none.txt"))
-    assert missing.returncode == 2 and missing.stderr.decode().count("\n") == 1 and b"--file" in missing.stderr
+    assert done.stdout.decode() == from_file  # standard input read as the file is
+    assert from_argv["text"] == "caf\ufffd bad"
+    assert predict.main([str(folder), "--file", str(tmp_path / "none.txt")]) == 2
+    missing = capsys.readouterr().err
+    assert missing.count("\n") == 1 and "--file" in missing
 
 
 def test_predict_gives_one_answer_per_input_line_whatever_the_line_holds(tmp_path, capsys):

@@ -1,10 +1,13 @@
 """What a run ships, measured for serving: each model's own process and memory, the texts measured,
-and the command that measures a finished run again (no timing assertions)."""
+and the command that measures a finished run again (no timing assertions). The end-to-end checks
+run on tests/test_terminal.py's smoke run, which ends with the benchmark and is then measured again:
+`written_for_the_sample`, `measured_again`."""
 
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,40 +31,17 @@ def raise_peak() -> float:
     return serving.peak_resident_mib()
 
 
-def test_serving_peak_memory_is_the_measuring_process_own(tmp_path):
-    # A search's driver ends with a high peak and then starts the measuring processes: a model's
-    # peak must be its own, the same as from a parent that never held that memory.
-    spec = {"preset": "tutorial-single", "vocabulary": ["", "[UNK]", "good", "bad", "film"], "num_classes": 2}
-    config = serving.ServingConfig(threads=1, requests=20, texts=256)
-    texts = serving.texts_measured(["a good film", "a bad film, long and dull"], config)
-    before = serving.in_fresh_process(spec, texts, config).peak_memory_mib
-    parent = raise_peak()
-    after = serving.in_fresh_process(spec, texts, config).peak_memory_mib
-    assert 100 < after < parent - 1024
-    assert after == pytest.approx(before, rel=0.1)
-
-
-def test_a_test_split_smaller_than_a_batch_is_repeated_to_fill_one_and_said(run_copy, tmp_path):
-    # python -m search.serving on the sample's run (240 test texts): only its own lines, TensorFlow's
-    # in driver.log as search.run keeps them; batch 256 timed on 256 texts, and that is said.
-    log = tmp_path / "terminal.txt"
-    with log.open("w") as sink:  # standard output and error both to one file, as `> log 2>&1` does
-        done = subprocess.run(
-            [sys.executable, "-m", "search.serving", str(run_copy)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            timeout=900,
-            env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},  # TensorFlow as a user has it
-        )
-    text, files = log.read_text(), RunDir(run_copy)
-    assert done.returncode == 0, text[-3000:]
-    lines = text.splitlines()
-    assert not [line for line in lines if NOISE.search(line)], text
-    assert "oneDNN" in files.driver_log.read_text()  # what TensorFlow printed is kept, not shown
+def written_for_the_sample(run_dir: Path, lines: list[str]) -> dict:
+    """Check what the serving benchmark of a run on the sample (240 test texts) wrote and said, at the
+    end of a search (tests/test_terminal.py's smoke run) or by `python -m search.serving`: batch 256
+    timed on 256 texts, the test split repeated, and that said on the terminal (`lines`) and in the
+    report; benchmark.json, card.json and the report's Serving table agree. Returns benchmark.json."""
+    files = RunDir(run_dir)
     result = read_json(files.best_model / "benchmark.json")
     assert (result["requests"], result["texts"], result["test_texts"], result["repeated"]) == (256, 256, 240, True)
-    assert f", 256 texts per batch size, the test split's 240 texts repeated ({os.cpu_count()} CPUs)" in lines[0]
-    assert len(lines) == 1 + 3 + 1 and lines[-1].startswith("report ")  # the header, a line per model, the report
+    at = next(i for i, line in enumerate(lines) if line.startswith("serving "))
+    assert f", 256 texts per batch size, the test split's 240 texts repeated ({os.cpu_count()} CPUs)" in lines[at]
+    assert [line.split()[0] for line in lines[at + 1 : at + 4]] == list(result["models"])  # a line per model
     report = (files.report / "index.html").read_text()
     assert "the test split&#x27;s 240 texts, repeated" in report
     assert set(result["models"]) == {"exported", "tutorial-single", "tutorial-stacked"} and result["threads"] >= 1
@@ -79,6 +59,31 @@ def test_a_test_split_smaller_than_a_batch_is_repeated_to_fill_one_and_said(run_
     assert [t.to_json() for t in typed] == [card, result] and all(not t.extra for t in (*typed, typed[0].data))
     assert "<h3>Serving</h3>" in report and f">{exported['latency_ms']['p50']:.1f}</td>" in report
     assert "tutorial-stacked (untrained: same cost)" in report
+    return result
+
+
+def measured_again(run_dir: Path, first: dict, capfd, monkeypatch) -> None:
+    """Check `python -m search.serving RUN_DIR`'s work on a run on the sample measured once already
+    (`first`: its benchmark.json, from the end of its search), run in this process after it filled
+    and freed BALLAST_MIB, as a search's driver has at its end: each model's peak memory is its own,
+    the exported model's the same as the first time; only the command's lines are shown, and
+    TensorFlow's, as a user has it, go to driver.log as search.run keeps them; what it writes passes
+    `written_for_the_sample`. (`capfd`, `monkeypatch`: the calling test's fixtures. The command in a
+    process of its own: test_measuring_again_refuses_..., its last case.)"""
+    files = RunDir(run_dir)
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    kept, _ = len(files.driver_log.read_text()), capfd.readouterr()
+    parent = raise_peak()
+    assert serving.main([str(run_dir)]) == 0
+    out, err = capfd.readouterr()
+    lines = (out + err).splitlines()
+    assert not [line for line in lines if NOISE.search(line)], out + err
+    assert "oneDNN" in files.driver_log.read_text()[kept:]  # what TensorFlow printed is kept, not shown
+    assert len(lines) == 1 + 3 + 1 and lines[0].startswith("serving ") and lines[-1].startswith("report ")
+    result = written_for_the_sample(run_dir, lines)
+    assert all(100 < m["peak_memory_mib"] < parent - 1024 for m in result["models"].values())
+    before = first["models"]["exported"]["peak_memory_mib"]
+    assert result["models"]["exported"]["peak_memory_mib"] == pytest.approx(before, rel=0.1)
 
 
 def test_serving_texts_repeat_a_small_test_split_to_a_whole_batch():
@@ -97,8 +102,16 @@ def test_measuring_again_refuses_a_folder_without_a_run_or_an_export_in_one_line
     shutil.rmtree(RunDir(run_copy).best_model)
     assert serving.main([str(tmp_path / "none")]) == 2
     assert serving.main([str(run_copy), "--threads", "0"]) == 2
-    assert serving.main([str(run_copy)]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    done = subprocess.run(  # the command in a process of its own, up to where it measures: its one line alone
+        [sys.executable, "-m", "search.serving", str(run_copy)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # both to one stream, as `> log 2>&1` does
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},  # TensorFlow as a user has it
+    )
+    assert done.returncode == 2
+    lines = capsys.readouterr().err.strip().splitlines() + done.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines), lines
     assert "none: not a run directory (no run.json)" in lines[0]
     assert "--threads 0 is invalid" in lines[1] and "no exported model" in lines[2]

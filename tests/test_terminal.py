@@ -26,7 +26,9 @@ from conftest import SAMPLE
 NOISE = re.compile(r"absl|oneDNN|cpu_feature_guard|CUDA|cuda|Trial status|Configuration for experiment|INFO |WARNING ")
 
 
-def test_a_smoke_run_prints_a_few_plain_lines(tmp_path):
+def test_a_smoke_run_and_measuring_it_again_print_a_few_plain_lines(tmp_path, capfd, monkeypatch):
+    from test_serving import measured_again, written_for_the_sample  # here: test_serving imports this module
+
     out, log = tmp_path / "run", tmp_path / "terminal.txt"
     with log.open("w") as sink:  # standard output and error both to one file, as `> log 2>&1` does
         done = subprocess.run(
@@ -48,7 +50,8 @@ def test_a_smoke_run_prints_a_few_plain_lines(tmp_path):
         assert any(line.startswith(f"{label} ") for line in lines), label
     assert f"tensorboard --logdir {RunDir(out).tune}" in text and f"optuna-dashboard {RunDir(out).study_url}" in text
     assert "oneDNN" in (out / "driver.log").read_text()  # what TensorFlow printed is kept, not shown
-    assert (RunDir(out).best_model / "benchmark.json").is_file()  # the search ends with the serving benchmark
+    first = written_for_the_sample(out, lines)  # the search ends with the serving benchmark, on the sample's 240 test texts
+    measured_again(out, first, capfd, monkeypatch)  # python -m search.serving's work on the finished run
 
 
 def test_the_live_display_counts_trials_and_budget():
