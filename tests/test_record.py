@@ -4,7 +4,6 @@ faults of the machine in one line (real searches on the sample; a small tmpfs fo
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -19,7 +18,6 @@ from search import run as search_run
 
 from conftest import SAMPLE, TINY, snapshot
 
-REPO = Path(__file__).resolve().parents[1]
 SHORT = ["--trials", "1", "--max-epochs", "1", "--cpus", "1", *TINY]
 
 
@@ -125,25 +123,31 @@ def test_a_read_only_out_or_storage_is_one_line_before_ray_starts(tmpfs, sample,
     assert not (read_only.parent / "run").exists()
 
 
-def test_a_full_disk_is_one_line_and_the_run_finishes_on_resume(tmpfs, tmp_path):
+@pytest.fixture
+def system_temp(monkeypatch):
+    """A fresh folder as the system's temporary folder, for Python's tempfile and for Ray (TMPDIR);
+    short, in /tmp: Ray's socket paths live under it."""
+    folder = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_full_disk_is_one_line_and_the_run_finishes_on_resume(tmpfs, system_temp, capfd):
     disk = tmpfs("disk", "size=1500k")
-    system_temp = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))  # short: Ray's socket paths live under it
-    env = {**os.environ, "TMPDIR": str(system_temp), "IMDB_CACHE_DIR": str(tmp_path / "cache")}
     args = ["--data", str(SAMPLE), "--out", str(disk / "run"), "--trials", "3", "--max-epochs", "2", "--cpus", "1", *TINY]
-    run = lambda *extra: subprocess.run(
-        [sys.executable, "-m", "search.run", *args, *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
-    full = run()
-    err = full.stderr.strip()
-    assert full.returncode == 1 and err.count("\n") == 0, err[-3000:]
+    capfd.readouterr()
+    assert search_run.main(args) == 1
+    err = capfd.readouterr().err.strip()  # Python's and the C++ libraries' (file descriptor 2) alike
+    assert err.count("\n") == 0, err[-3000:]
     assert err.startswith("error: no space left writing ") and "free space or make it writable, then continue with: " in err
     assert not list(system_temp.glob("bilstm-*"))  # no driver log left behind (Ray keeps its own session folder)
     subprocess.run(["mount", "-o", "remount,size=200m", str(disk)], check=True)
-    again = run("--resume") if (disk / "run" / "run.json").is_file() else run()
-    assert again.returncode == 0, again.stderr[-3000:]
+    again = [*args, "--resume"] if (disk / "run" / "run.json").is_file() else args
+    assert search_run.main(again) == 0, capfd.readouterr().err[-3000:]
     summary = read_json(disk / "run" / "summary.json")
     assert summary["counts"]["completed"] + summary["counts"]["stopped_early"] == 3 and summary["counts"]["errored"] == 0
-    shutil.rmtree(system_temp, ignore_errors=True)
 
 
 def test_a_run_refused_for_its_data_leaves_out_as_it_was(tmp_path, capsys):

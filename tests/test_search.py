@@ -1,8 +1,6 @@
 """The main job end to end on the small sample: real Ray Tune, Optuna and Keras training."""
 
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -10,13 +8,14 @@ import optuna
 import pytest
 import ray
 
+from reports.__main__ import main as reports_main
 from runfiles.io import read_json, read_rows, write_json
 from runfiles.layout import EPOCH_COLUMNS, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, best_row, names
 from search import run as search_run
 from search.config import Resources, SearchConfig
 from search.space import SPACE, WITH_VECTORS, preset_point
 
-from conftest import SAMPLE, TINY
+from conftest import TINY
 
 WITHOUT_VECTORS = tuple(p for p in SPACE if p.name not in WITH_VECTORS)
 """The space of a run without --embeddings."""
@@ -168,11 +167,14 @@ def test_one_rule_says_how_a_trial_ended_for_the_table_and_the_study():
     }
 
 
-def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
-    out = tmp_path / "gpu"
+def test_simulated_gpus_give_each_running_trial_its_own_and_storage_holds_the_whole_run(tmp_path, sample):
+    # One search for both: GPUs Ray believes in (one per running trial), and --storage (the whole run
+    # there, the checkpoints too), whose copy without the checkpoints rebuilds the report.
+    storage, out = tmp_path / "storage", tmp_path / "local" / "gpu"
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        code = search_run.main(["--data", sample, "--gpus", "2", "--trials", "3", "--max-epochs", "1", "--out", str(out), *TINY])
+        args = ["--data", sample, "--gpus", "2", "--trials", "3", "--max-epochs", "1", "--storage", storage.as_uri()]
+        code = search_run.main([*args, "--out", str(out), *TINY])
     finally:
         ray.shutdown()
     assert code == 0
@@ -185,6 +187,18 @@ def test_simulated_gpus_give_each_running_trial_its_own(tmp_path, sample):
     assert {gpu for _, _, gpu in spans} <= {"0", "1"}
     facts = read_json(out / "run.json")
     assert facts["resources"]["concurrency"] == 2 and facts["lstm"] == {"requested": "auto", "trials": "auto"}
+
+    stored = storage / "gpu"
+    assert {"run.json", "study.db", "trials.csv", "epochs.csv", "summary.json", "best_model", "report", "tune"} <= {
+        p.name for p in stored.iterdir()
+    }
+    assert all(t["best_checkpoint"].startswith(str(stored / "tune")) for t in trials)  # checkpoints live in the storage
+    assert not (out / "tune").exists() or not list((out / "tune").glob("trial_*"))
+    laptop = tmp_path / "laptop" / "run"
+    shutil.copytree(stored, laptop, ignore=shutil.ignore_patterns("tune"))  # copied back without the checkpoints
+    shutil.rmtree(tmp_path / "local")
+    assert reports_main([str(laptop)]) == 0
+    assert (laptop / "report" / "index.html").is_file()
 
 
 @pytest.mark.parametrize(
@@ -334,25 +348,6 @@ def test_asha_rechecks_passed_rungs_so_the_first_trials_get_no_free_run():
         "of the 3 trials that reached that rung"
     )
     assert "c" not in ledger.reasons
-
-
-def test_storage_holds_the_whole_run_and_a_copy_rebuilds_the_report(tmp_path):
-    storage, out = tmp_path / "storage", tmp_path / "local" / "run"
-    args = ["--data", str(SAMPLE), "--trials", "2", "--max-epochs", "1", "--storage", storage.as_uri(), "--out", str(out)]
-    assert search_run.main([*args, *TINY]) == 0
-    stored = storage / "run"
-    assert {"run.json", "study.db", "trials.csv", "epochs.csv", "summary.json", "best_model", "report", "tune"} <= {
-        p.name for p in stored.iterdir()
-    }
-    rows = read_rows(out / "trials.csv")
-    assert all(r["best_checkpoint"].startswith(str(stored / "tune")) for r in rows)  # checkpoints live in the storage
-    assert not (out / "tune").exists() or not list((out / "tune").glob("trial_*"))
-    laptop = tmp_path / "laptop" / "run"
-    shutil.copytree(stored, laptop, ignore=shutil.ignore_patterns("tune"))  # copied back without the checkpoints
-    shutil.rmtree(tmp_path / "local")
-    done = subprocess.run([sys.executable, "-m", "reports", str(laptop)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert (laptop / "report" / "index.html").is_file()
 
 
 def test_a_resumed_run_keeps_its_certification_and_refuses_another(sample):

@@ -76,7 +76,7 @@ def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and
     facts["data"]["fingerprint"] = "0" * 16
     write_json(RunDir(other).run_json, facts)
     out = tmp_path / "run"
-    args = ["--data", str(SAMPLE), "--cpus", "1", *TINY, "--budget-examples", str(4 * 192), "--startup-trials", "2"]
+    args = ["--data", str(SAMPLE), "--cpus", "1", *TINY, "--budget-examples", str(3 * 192), "--startup-trials", "2"]
     args += ["--out", str(out)]
     warm_args = [*args, "--warm-start", str(real_run), str(other), "--warm-start-top", "2"]
     assert search_run.main(warm_args) == 0
@@ -87,7 +87,7 @@ def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and
     recorded = RunFacts.read(RunDir(out))
     assert [(s.taken, s.kept, s.dropped) for s in recorded.warm_start] == [("trials", 6, 0), ("configurations", 2, 0)]
     rows = read_rows(RunDir(out).trials_csv)
-    assert len(rows) == 4  # the budget's 4 epochs; the added trials are neither trained nor counted
+    assert len(rows) == 3  # the budget's 3 epochs; the added trials are neither trained nor counted
     earlier = sorted(read_rows(RunDir(real_run).trials_csv), key=lambda r: rank_key(r))[:2]
     assert [r[ORIGIN] for r in rows[:2]] == [f"{other.resolve()}/{r['trial_id']}" for r in earlier]
     study = open_study(RunDir(out))
@@ -101,14 +101,14 @@ def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and
     assert "origin" in (RunDir(out).report / "index.html").read_text()
 
     before = snapshot(out)
-    assert search_run.main([*args, "--resume", "--budget-examples", str(3 * 192)]) == 2
-    assert capsys.readouterr().err.strip().startswith("error: --resume: --budget-examples 576 is smaller than the run's 768")
+    assert search_run.main([*args, "--resume", "--budget-examples", str(2 * 192)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: --resume: --budget-examples 384 is smaller than the run's 576")
     assert snapshot(out) == before
-    assert search_run.main([*args, "--resume", "--budget-examples", str(6 * 192)]) == 0
+    assert search_run.main([*args, "--resume", "--budget-examples", str(4 * 192)]) == 0
     rows = read_rows(RunDir(out).trials_csv)
-    assert len(rows) == 6 and started_trials(open_study(RunDir(out))) == 6
+    assert len(rows) == 4 and started_trials(open_study(RunDir(out))) == 4
     search = RunFacts.read(RunDir(out)).search_config
-    assert search["budget_examples"] == 6 * 192 and search["trials"] == 30  # 20 planned, x 1.5
+    assert search["budget_examples"] == 4 * 192 and search["trials"] == 27  # 20 planned, x 4/3, rounded up
     assert len(RunFacts.read(RunDir(out)).warm_start) == 2 and len(RunFacts.read(RunDir(out)).sessions) == 2
 
 
