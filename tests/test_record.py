@@ -8,13 +8,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import optuna
 import pytest
 
 from runfiles.io import read_json, read_rows
-from runfiles.layout import STUDY_NAME, RunDir
+from runfiles.layout import RunDir
 from runfiles.lock import holding
 from search import run as search_run
+from search.searcher import open_study, started_trials
 
 from conftest import SAMPLE, TINY, snapshot
 
@@ -58,7 +58,16 @@ def test_a_resume_reads_the_runs_own_data_from_anywhere_refuses_what_cannot_chan
         "drop them, or start a new run with another --out"
     )
     assert snapshot(project / "run") == before  # nothing written, run.json never with options that were not used
-    assert search_run.main(resume) == 0  # the recorded path
+    assert search_run.main(resume[:-2]) == 0  # the recorded path (no more trials: it trains nothing)
+    assert len(read_json(project / "run" / "run.json")["sessions"]) == 2
+    shutil.copytree(project / "data", elsewhere / "copy")  # a copy keeps names, sizes and times: the same data
+    assert search_run.main([*resume, "--data", "copy/aclImdb/"]) == 0
+    assert [r["number"] for r in read_rows(project / "run" / "trials.csv")] == ["0", "1"]
+    study = open_study(RunDir(project / "run"))  # the start point stays queued in it, not started
+    assert read_json(project / "run" / "summary.json")["counts"]["total"] == started_trials(study) == 2
+    facts = read_json(project / "run" / "run.json")
+    assert facts["configs"]["data"]["source"] == str(elsewhere / "copy" / "aclImdb")
+    assert facts["configs"]["search"]["trials"] == 2
     before = snapshot(project / "run")
     capsys.readouterr()
     assert search_run.main([*resume[:-1], "1"]) == 2  # fewer trials than the run has now: a run only continues
@@ -67,14 +76,6 @@ def test_a_resume_reads_the_runs_own_data_from_anywhere_refuses_what_cannot_chan
         "or start a new run with another --out"
     )
     assert snapshot(project / "run") == before
-    shutil.copytree(project / "data", elsewhere / "copy")  # a copy keeps names, sizes and times: the same data
-    assert search_run.main(["--resume", "--out", "../project/run", "--trials", "3", "--data", "copy/aclImdb/"]) == 0
-    assert [r["number"] for r in read_rows(project / "run" / "trials.csv")] == ["0", "1", "2"]
-    study = optuna.load_study(study_name=STUDY_NAME, storage=RunDir(project / "run").study_url)
-    assert read_json(project / "run" / "summary.json")["counts"]["total"] == len(study.trials) == 3
-    facts = read_json(project / "run" / "run.json")
-    assert facts["configs"]["data"]["source"] == str(elsewhere / "copy" / "aclImdb")
-    assert facts["configs"]["search"]["trials"] == 3
 
 
 def test_a_second_driver_on_one_run_directory_is_refused_in_one_line(tmp_path, sample, capsys, run_copy):
