@@ -97,15 +97,15 @@ class SearchConfig:
                 raise UsageError(f"--{name.replace('_', '-')} {value} is invalid: expected an integer >= {low}")
         if self.max_epochs is not None and self.grace_period > self.max_epochs:
             raise UsageError(f"--grace-period {self.grace_period} is invalid: expected at most --max-epochs ({self.max_epochs})")
-        if self.time_budget_min is not None and self.time_budget_min <= 0:
-            raise UsageError(f"--time-budget {self.time_budget_min} is invalid: expected minutes > 0")
+        if self.time_budget_min is not None and not (math.isfinite(self.time_budget_min) and self.time_budget_min > 0):
+            raise UsageError(f"--time-budget {self.time_budget_min} is invalid: expected a finite number of minutes > 0")
         if self.max_latency_ms is not None and not (math.isfinite(self.max_latency_ms) and self.max_latency_ms > 0):
             raise UsageError(f"--max-latency-ms {self.max_latency_ms} is invalid: expected milliseconds > 0")
         if self.budget_examples is not None and self.budget_examples < 1:
             raise UsageError(f"--budget-examples {self.budget_examples} is invalid: expected an integer >= 1")
-        if self.gpus < 0:
+        if not (math.isfinite(self.gpus) and self.gpus >= 0):
             raise UsageError(f"--gpus {self.gpus} is invalid: expected 0 or more")
-        if self.resource_wait_min < 0:
+        if not (math.isfinite(self.resource_wait_min) and self.resource_wait_min >= 0):
             raise UsageError(f"--resource-wait {self.resource_wait_min} is invalid: expected minutes >= 0")
         if not 0 < self.gpus_per_trial <= max(1.0, self.gpus):
             raise UsageError(
