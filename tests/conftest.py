@@ -2,6 +2,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import shutil
 import tarfile
 from collections.abc import Callable
@@ -20,6 +21,8 @@ FIXES = ["--fix", "units=16", "--fix", "embedding_dim=16", "--fix", "max_len=128
 """Hyperparameters pinned small, so a search on the sample takes seconds per trial."""
 TINY = [*FIXES, "--no-benchmark"]
 """FIXES, without the serving benchmark at the end (tests/test_terminal.py's smoke run runs it)."""
+NOISE = re.compile(r"absl|oneDNN|cpu_feature_guard|CUDA|cuda|Trial status|Configuration for experiment|INFO |WARNING ")
+"""Library lines a user's terminal must not show (TensorFlow's, Ray Tune's tables, log levels)."""
 
 
 @pytest.fixture(autouse=True)

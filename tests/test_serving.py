@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_terminal import NOISE
 
 from runfiles.cli import UsageError
 from runfiles.documents import Benchmark, Card
 from runfiles.io import read_json
 from runfiles.layout import RunDir
 from search import serving
+
+from conftest import NOISE
 
 BALLAST_MIB = 2560
 """Memory a test's process fills and frees before it starts measuring processes, as a search's driver

@@ -16,19 +16,16 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 from rich.console import Console
+from test_serving import measured_again, written_for_the_sample
 
 from runfiles.io import read_json, read_rows
 from runfiles.layout import RunDir, State
 from search.console import Progress, trial_line
 
-from conftest import SAMPLE
-
-NOISE = re.compile(r"absl|oneDNN|cpu_feature_guard|CUDA|cuda|Trial status|Configuration for experiment|INFO |WARNING ")
+from conftest import NOISE, SAMPLE
 
 
 def test_a_smoke_run_and_measuring_it_again_print_a_few_plain_lines(tmp_path, capfd, monkeypatch):
-    from test_serving import measured_again, written_for_the_sample  # here: test_serving imports this module
-
     out, log = tmp_path / "run", tmp_path / "terminal.txt"
     with log.open("w") as sink:  # standard output and error both to one file, as `> log 2>&1` does
         done = subprocess.run(
