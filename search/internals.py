@@ -2,10 +2,11 @@
 
 The searcher (`search.searcher.StudySearch`, a subclass of Ray's `OptunaSearch`), the scheduler
 (`search.scheduler.StoppingScheduler`, a subclass of Ray's `ASHAScheduler`), the memory-kill
-handling (`search.tuner`), the MLflow callback (`search.tracking.TrialsToMLflow`) and the --mlflow
-check (`search.mlflow_tracking`) need members these libraries do not publish. Each is reached
-here only, through one accessor below, and listed in REACHES. Where an upgrade has removed one,
-its accessor raises `MissingInternal`, which names the member and the installed versions, and
+handling (`search.tuner`), the trial table (`search.tracking.TrialTable`, which drops what Tune
+keeps of ended trials), the MLflow callback (`search.tracking.TrialsToMLflow`) and the --mlflow
+check (`search.mlflow_tracking`) need members these libraries do not publish. Each is reached here
+only, through one accessor below, and listed in REACHES. Where an upgrade has removed one, its
+accessor raises `MissingInternal`, which names the member and the installed versions, and
 tests/test_internals.py checks every member of REACHES on real instances of the installed
 libraries. Written against Ray 2.60, Optuna 5.1 and MLflow 3.17.
 """
@@ -54,6 +55,15 @@ BRACKETS = Reach("ray.tune.schedulers.ASHAScheduler", "_brackets", "its brackets
 CUTOFF = Reach(BRACKET, "cutoff", "the value a rung keeps", on_instance=False)
 TASK_FAILED = Reach(ACTOR_MANAGER, "_actor_task_failed", "a trial task that failed (memory kills)", on_instance=False)
 START_FAILED = Reach(ACTOR_MANAGER, "_actor_start_failed", "a worker that failed to start (memory kills)", on_instance=False)
+RUN_METADATA = Reach("ray.tune.experiment.Trial", "run_metadata", "a trial's running statistics, dropped when it ends")
+METRIC_ANALYSIS = Reach(
+    "ray.tune.trainable.metadata._TrainingRunMetadata",
+    "metric_analysis",
+    "each metric's max, min and means, dropped when it ends",
+)
+METRIC_N_STEPS = Reach(
+    "ray.tune.trainable.metadata._TrainingRunMetadata", "metric_n_steps", "each metric's last values, dropped when it ends"
+)
 TRIAL_RUNS = Reach("ray.air.integrations.mlflow.MLflowLoggerCallback", "_trial_runs", "the MLflow run of each Tune trial")
 STORE_REGISTRY = Reach(
     "mlflow.tracking._tracking_service.utils", "_tracking_store_registry", "MLflow's tracking-URI schemes", on_instance=False
@@ -73,6 +83,9 @@ REACHES = (
     CUTOFF,
     TASK_FAILED,
     START_FAILED,
+    RUN_METADATA,
+    METRIC_ANALYSIS,
+    METRIC_N_STEPS,
     TRIAL_RUNS,
     STORE_REGISTRY,
     SCHEMA_REVISION,
@@ -177,6 +190,22 @@ def rungs(bracket) -> list[tuple[float, dict[str, float]]]:
 def rung_cutoff(bracket, recorded: dict[str, float]) -> float | None:
     """The value a rung of `bracket` holding `recorded` keeps (its best 1/eta), as ASHA computes it; None while empty."""
     return member(bracket, CUTOFF)(recorded)
+
+
+# ---------------------------------------------------------------- Ray Tune's trials
+
+
+def forget_metric_statistics(trial) -> None:
+    """Drop the running statistics Ray Tune keeps of every number an ended trial reported, for the
+    driver's lifetime: each metric's max, min, mean, last value and last-5 and last-10 means, with
+    the last values behind them (`Trial.run_metadata`'s `metric_analysis` and `metric_n_steps`;
+    about 20 kB per trial). Tune reads them only to pick a best trial (`ResultGrid.get_best_result`,
+    `ExperimentAnalysis.get_best_trial`), which this project never calls: it ranks from its own
+    tables. The trial's last result stays."""
+    metadata = member(trial, RUN_METADATA)
+    for reach in (METRIC_ANALYSIS, METRIC_N_STEPS):
+        member(metadata, reach)
+        setattr(metadata, reach.name, {})  # its setter drops the trial's cached JSON too
 
 
 # ---------------------------------------------------------------- Ray Tune's actor manager

@@ -1,10 +1,11 @@
 """The run directory's trial tables, kept current while Tune runs (see docs/run-directory.md).
 
 `TrialTable` is a Tune callback on the driver: it appends a row to epochs.csv for every
-reported epoch and a trial's row to trials.csv's ledger (`runfiles.trials`) when the trial ends,
-and rewrites trials.csv (and saves the scheduler's state), each a cost that grows with the
-trials, only every `TABLE_WRITE_EVERY_S` seconds or more (`REWRITE_SPACING`), and once more
-when Tune stops, so its cost per result does not grow with the number of trials. A driver
+reported epoch and a trial's row to trials.csv's ledger (`runfiles.trials`) when the trial ends
+or records a checkpoint. It rewrites trials.csv (and saves the scheduler's state), each a cost
+that grows with the trials, only once the events since the last rewrite have paid for it
+(`ROWS_PER_EVENT` rows each), at most every `TABLE_WRITE_EVERY_S` seconds, and once more when
+Tune stops, so its cost per result does not grow with the number of trials. A driver
 killed outright loses no ended trial (the ledger holds it) and at most the last seconds of
 running trials' rows; epochs.csv and the study keep those, and a resume rebuilds the rows from
 them (`TrialTable.reload`, `search.tuner.reconcile`). A trial's state comes from
@@ -52,9 +53,11 @@ from search.space import preset_of
 EPOCH_NAMES = names(EPOCH_COLUMNS)
 TABLE_WRITE_EVERY_S = 2.0
 """Seconds at least between two rewrites of trials.csv while Tune runs (a rewrite costs O(trials))."""
-REWRITE_SPACING = 20
-"""A rewrite of trials.csv and the scheduler's state waits at least this many times the last one's
-own duration, so rewrites take at most about 1/20 of the driver's time however many trials there are."""
+ROWS_PER_EVENT = 10
+"""Rows of trials.csv each of Tune's events on a trial (started, reported, checkpointed, ended) pays
+for: a rewrite of every row waits until the events since the last one have paid for it, so the
+rows written per result stay at most this many (plus the appended ones) however many trials there
+are. A run of 1,000 trials rewrites trials.csv about every 100 events."""
 MEMORY_CUT = ("review_tokens", "reviews_cut")
 """What a trial reports of the reviews its memory cut (search.train.review_tokens), kept in trials.csv."""
 
@@ -75,6 +78,8 @@ class TrialTable(tune.Callback):
         write_every_s: float = TABLE_WRITE_EVERY_S,
     ):
         self.write_every_s, self.next_write_at, self.stale_checkpoints = write_every_s, -math.inf, set()
+        self.credit, self.rows_written = 0, 0
+        """Rows a rewrite may cost now (`ROWS_PER_EVENT` per event since the last); rows written in all."""
         self.run_dir, self.space, self.ledger, self.scheduler = run_dir, tuple(space), ledger, scheduler
         self.objective, self.max_latency_ms = objective, max_latency_ms
         self.param_names = [p.name for p in self.space]
@@ -115,6 +120,7 @@ class TrialTable(tune.Callback):
         row = self._row(trial)
         epoch = {name: result.get(name, "") for name in EPOCH_NAMES} | {"trial_id": row["trial_id"]}
         append_row(self.run_dir.epochs_csv, EPOCH_NAMES, epoch)
+        self.rows_written += 1
         self.epochs[row["trial_id"]].append(epoch)
         row.update({k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids", *MEMORY_CUT)})
         if "setup_s" in result:
@@ -134,7 +140,7 @@ class TrialTable(tune.Callback):
         if str(trial.last_result.get("epoch")) == str(row.get("best_epoch")):
             row["best_checkpoint"] = path
         self.stale_checkpoints |= before - {row["checkpoint"], row["best_checkpoint"], "", None}
-        record_row(self.run_dir, row)
+        self._record(row)
         self.write()
 
     def on_experiment_end(self, trials, **info):
@@ -193,9 +199,14 @@ class TrialTable(tune.Callback):
             row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
         self.epochs.pop(row["trial_id"], None)  # its row holds their summary; epochs.csv keeps them
-        record_row(self.run_dir, row)  # how a trial ended is never left to a later rewrite
+        internals.forget_metric_statistics(trial)  # so the driver's memory does not grow with ended trials
+        self._record(row)  # how a trial ended is never left to a later rewrite
         self.write()
         self.progress.trial_ended(row, self.counts())
+
+    def _record(self, row: dict) -> None:
+        record_row(self.run_dir, row)
+        self.rows_written += 1
 
     def _relative(self, path: str | None) -> str:
         """A path under the run directory relative to it (portable when the folder moves)."""
@@ -215,19 +226,19 @@ class TrialTable(tune.Callback):
 
     def write(self, now: bool = False) -> None:
         """Rewrite trials.csv (removing its ledger, `runfiles.trials.fold`) and save the scheduler's
-        state, unless `now` is False and it is too early: under `write_every_s` seconds, or under
-        `REWRITE_SPACING` times the last rewrite's own duration, since it ended. Then delete the
-        checkpoints no row names any more (only once the file no longer names them, so a resume
-        never looks for a deleted one)."""
-        if not now and time.monotonic() < self.next_write_at:
+        state, unless `now` is False and it is too early: under `write_every_s` seconds since the
+        last rewrite, or fewer than one row per trial paid for by the events since then
+        (`ROWS_PER_EVENT` each; this call is one). Then delete the checkpoints no row names any
+        more (only once the file no longer names them, so a resume never looks for a deleted one)."""
+        self.credit += ROWS_PER_EVENT
+        if not now and (time.monotonic() < self.next_write_at or self.credit < len(self.rows)):
             return
-        started = time.monotonic()
         ordered = sorted(self.rows.values(), key=lambda r: int(r["number"]))
         fold(self.run_dir, ordered, trial_columns(self.param_names))
         if self.scheduler is not None:
             self.scheduler.save(str(scheduler_path(self.run_dir)))
-        ended = time.monotonic()
-        self.next_write_at = ended + max(self.write_every_s, REWRITE_SPACING * (ended - started))
+        self.rows_written += len(ordered)
+        self.credit, self.next_write_at = 0, time.monotonic() + self.write_every_s
         for stale in self.stale_checkpoints:
             delete_checkpoint(self.run_dir, stale)
         self.stale_checkpoints.clear()

@@ -158,7 +158,7 @@ def build(session: Session) -> Built:
     """Everything a session needs to fit, from run.json as the session wrote it (`Session.facts`);
     `Built.tuner` is None when nothing is left to run."""
     run_dir, search, facts = session.run_dir, session.search, session.facts
-    unfinished = reconcile(run_dir, search.ranking) if session.resume else []
+    unfinished = reconcile(run_dir, search.ranking, set(optuna_space(session.space))) if session.resume else []
     ledger = Ledger(len(session.prepared.splits["train"]), search.budget_examples, examples_used(run_dir))
     time_left = None if search.time_budget_s is None else search.time_budget_s - time_used(facts)
     scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period, search.ranking, search.max_latency_ms)
@@ -253,31 +253,51 @@ def _dirname(trial) -> str:
 # ---------------------------------------------------------------- resuming
 
 
-def reconcile(run_dir: RunDir, objective: Objective) -> list[Unfinished]:
+UNCONFIGURED = "the driver stopped while the sampler chose its configuration; never trained"
+"""Why a resume ends a trial the study holds without every searched parameter."""
+
+
+def reconcile(run_dir: RunDir, objective: Objective, searched: set[str]) -> list[Unfinished]:
     """The study's unfinished trials, and trials.csv brought in line with the study.
 
     The ledger of trial ends (`runfiles.trials`) is folded into trials.csv. A trial the study ended
     but the table still shows running (the driver stopped between the two writes) takes the study's
     state and reason; one the table does not hold yet (trials.csv is rewritten every few seconds,
-    `search.tracking.TABLE_WRITE_EVERY_S`) gets a row from the study.
+    `search.tracking.TABLE_WRITE_EVERY_S`) gets a row from the study. A running trial that lacks
+    one of the `searched` parameters (the driver stopped inside the study's `ask`, between the
+    trial's creation and its last parameter) cannot be continued: it ends errored (UNCONFIGURED),
+    in the study and the table.
     """
     table = read_trials(run_dir)  # trials.csv with the ends its ledger holds, folded in below
     rows = {int(row["number"]): row for row in table}
     unfinished = []
-    for trial in open_study(run_dir).get_trials(deepcopy=False):
+    study = open_study(run_dir)
+    for trial in study.get_trials(deepcopy=False):
         started = trial.state != optuna.trial.TrialState.WAITING and ADDED not in trial.user_attrs  # not queued, not added
         if trial.number not in rows and table and started:
             rows[trial.number] = {"trial_id": trial_id(trial.number), "number": trial.number, **trial.params}
             rows[trial.number]["state"] = State.PENDING
             table.append(rows[trial.number])
         row = rows.get(trial.number)
-        if trial.state == optuna.trial.TrialState.RUNNING:
+        if trial.state == optuna.trial.TrialState.RUNNING and not searched <= set(trial.params):
+            _end_unconfigured(study, trial.number, row)
+        elif trial.state == optuna.trial.TrialState.RUNNING:
             unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), best_reported(trial, objective)))
         elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and "state" in trial.user_attrs:
             row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
     if table:
         fold(run_dir, table)
     return unfinished
+
+
+def _end_unconfigured(study: optuna.Study, number: int, row: dict | None) -> None:
+    """End study trial `number`, which never got its configuration, as errored (FAIL in the study)."""
+    live = internals.stored_trial(study, number)
+    live.set_user_attr("state", State.ERRORED)
+    live.set_user_attr("reason", UNCONFIGURED)
+    study.tell(number, state=optuna.trial.TrialState.FAIL)
+    if row is not None:
+        row.update(state=State.ERRORED, reason=UNCONFIGURED, ended_at=time.time())
 
 
 def _checkpoint(run_dir: RunDir, row: dict | None) -> tune.Checkpoint | None:

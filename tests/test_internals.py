@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 from ray.air.integrations.mlflow import MLflowLoggerCallback
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
@@ -49,8 +50,10 @@ def mlflow_callback(folder: Path) -> MLflowLoggerCallback:
 @pytest.fixture(scope="module")
 def instances(tmp_path_factory) -> dict[str, object]:
     """A real instance of every class whose instances hold a member of REACHES, by the class's path."""
-    searcher, scheduler = optuna_search(), asha()
+    searcher, scheduler, trial = optuna_search(), asha(), Trial("sleeper", config={}, stub=True)
     return {
+        "ray.tune.experiment.Trial": trial,
+        "ray.tune.trainable.metadata._TrainingRunMetadata": trial.run_metadata,
         internals.OPTUNA_SEARCH: searcher,
         "optuna.study.Study": internals.searcher_study(searcher),
         "ray.tune.schedulers.ASHAScheduler": scheduler,
@@ -84,6 +87,13 @@ def test_the_accessors_read_what_ray_optuna_and_mlflow_hold(instances):
     assert internals.rung_cutoff(bracket, {"a": 0.5, "b": 0.7, "c": 0.9}) == pytest.approx(0.76667, abs=1e-4)
     internals.forget_trial(scheduler, "a")
     assert internals.bracket_of(scheduler, "a") is None
+
+    trial = Trial("sleeper", config={}, stub=True)
+    trial.update_last_result({"m": 0.5, "training_iteration": 1})
+    assert trial.metric_analysis["m"]["max"] == 0.5 and '"max": 0.5' in trial.get_json_state()[1]
+    internals.forget_metric_statistics(trial)
+    assert trial.metric_analysis == {} and trial.metric_n_steps == {} and trial.last_result["m"] == 0.5
+    assert '"max"' not in trial.get_json_state()[1]  # what Tune saves of the trial is rebuilt without them
 
     assert internals.mlflow_runs(instances["ray.air.integrations.mlflow.MLflowLoggerCallback"]) == {}
     internals.check_store_scheme("sqlite:///mlflow.db")

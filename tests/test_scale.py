@@ -25,6 +25,7 @@ FIGURES = {
     "driver_maxrss_mb",
     "tables_s",
     "tables_ms_per_result",
+    "tables_rows_per_result",
     "minimum_s",
     "wall_to_minimum",
 }
@@ -54,6 +55,7 @@ def test_growth_compares_the_largest_count_with_the_smallest():
         "searcher_s": 1.0,
         "tables_s": 1.0,
         "tables_ms_per_result": 2.5,
+        "tables_rows_per_result": 10.0,
         "driver_rss_peak_mb": 900.0,
         "driver_rss_growth_mb": 10.0,
     }
@@ -75,10 +77,11 @@ def test_the_size_table_gives_each_count_its_ratio_to_the_theoretical_minimum():
         "wall_to_minimum": 4.0,
         "outside_trials_ms_per_trial": 379.0,
         "tables_ms_per_result": 1.25,
+        "tables_rows_per_result": 9.5,
         "driver_rss_growth_mb": 21.0,
     }
     lines = scale.describe_sizes({"100": one, "1000": dict(one, trials=1000, wall_to_minimum=None)}).splitlines()
-    assert lines[1] == "[scale] 100 | 12.0 | 3.0 | 4.00x | 379 | 1.25 | 21" and " | n/a | " in lines[2]
+    assert lines[1] == "[scale] 100 | 12.0 | 3.0 | 4.00x | 379 | 1.25 | 9.5 | 21" and " | n/a | " in lines[2]
 
 
 def test_the_minimum_is_the_trials_work_over_the_slots():

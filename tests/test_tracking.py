@@ -1,7 +1,7 @@
 """The trial tables' cost per reported result and per trial end stays the same as the search grows
 (a trial's end is appended to trials.csv's ledger at once, trials.csv rewritten at most every few
-seconds and at most 1/20 of the time), a resume rebuilds what the last few seconds before a kill did not
-write, and the searcher keeps nothing of ended trials."""
+seconds and only once the events since the last rewrite paid for it), a resume rebuilds what the
+last few seconds before a kill did not write, and the searcher keeps nothing of ended trials."""
 
 import io
 import time
@@ -11,13 +11,13 @@ from ray.tune.experiment import Trial
 
 from reports.load import read_trials as read_report_trials
 from runfiles.io import read_rows, write_rows
-from runfiles.layout import TUTORIAL_PRESETS, RunDir, trial_columns
+from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir, trial_columns
 from runfiles.trials import read_trials
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler
 from search.searcher import NUMBER
 from search.space import SPACE, preset_point
-from search.tracking import REWRITE_SPACING, TrialTable
+from search.tracking import ROWS_PER_EVENT, TrialTable
 
 EPOCHS = 4
 
@@ -60,20 +60,21 @@ def run_trials(table: TrialTable, count: int, folder: Path | None = None, end: b
     return reporting, ending
 
 
-def bytes_per_event(folder: Path, count: int) -> tuple[float, float]:
+def bytes_per_event(folder: Path, count: int, write_every_s: float) -> tuple[float, float]:
     """Bytes written per reported result, and per trial end, by a search of `count` trials."""
-    reporting, ending = run_trials(table_in(folder, write_every_s=3600), count, folder)
+    reporting, ending = run_trials(table_in(folder, write_every_s=write_every_s), count, folder)
     return reporting / (count * EPOCHS), ending / count
 
 
 def test_the_bytes_written_per_result_and_per_trial_end_do_not_grow_with_the_number_of_trials(tmp_path):
-    small = bytes_per_event(tmp_path / "small", 20)
-    large = bytes_per_event(tmp_path / "large", 100)
-    assert large[0] < 1.5 * small[0] and large[1] < 1.5 * small[1], (small, large)
-    rows = read_rows(tmp_path / "large" / "trials.csv")  # whole once the search ended, its ledger folded in
+    for write_every_s in (3600, 0):  # appends alone; appends and every rewrite the events pay for
+        small = bytes_per_event(tmp_path / f"small{write_every_s}", 20, write_every_s)
+        large = bytes_per_event(tmp_path / f"large{write_every_s}", 100, write_every_s)
+        assert large[0] < 1.5 * small[0] and large[1] < 1.5 * small[1], (write_every_s, small, large)
+    rows = read_rows(tmp_path / "large0" / "trials.csv")  # whole once the search ended, its ledger folded in
     assert len(rows) == 100 and {row["state"] for row in rows} == {"completed"} and rows[-1]["epochs"] == str(EPOCHS)
-    assert not RunDir(tmp_path / "large").trial_ends.exists()
-    assert len(read_rows(tmp_path / "large" / "epochs.csv")) == 100 * EPOCHS
+    assert not RunDir(tmp_path / "large0").trial_ends.exists()
+    assert len(read_rows(tmp_path / "large0" / "epochs.csv")) == 100 * EPOCHS
 
 
 def test_a_driver_killed_before_a_rewrite_loses_no_ended_trial(tmp_path):
@@ -112,7 +113,7 @@ def test_a_driver_killed_before_a_rewrite_resumes_from_the_latest_checkpoint(tmp
 
 
 class SlowSave(StoppingScheduler):
-    """A scheduler whose state takes `save_s` to save, as a large search's does; counts its saves."""
+    """A scheduler that counts its saves (each takes `save_s`, as a large search's state does)."""
 
     saves, save_s = 0, 0.05
 
@@ -122,14 +123,19 @@ class SlowSave(StoppingScheduler):
         super().save(checkpoint_path)
 
 
-def test_a_rewrite_waits_twenty_times_its_own_duration(tmp_path):
+def test_a_rewrite_waits_for_the_events_that_pay_for_its_rows(tmp_path):
     table = table_in(tmp_path, write_every_s=0)
     table.scheduler = SlowSave(table.ledger, max_epochs=EPOCHS, grace_period=1)
-    for _ in range(10):  # microseconds apart, all within the first rewrite's wait of at least 20 x 0.05 s
+    for number in range(5 * ROWS_PER_EVENT):
+        table.add(number, preset_point(TUTORIAL_PRESETS[0], SPACE))
+    saves = []
+    for _ in range(15):
         table.write()
-    assert table.scheduler.saves == 1 and table.next_write_at - time.monotonic() > 0.5 * REWRITE_SPACING * SlowSave.save_s
+        saves.append(table.scheduler.saves)
+    assert saves == [0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3]  # every fifth event pays for 5 x ROWS_PER_EVENT rows
+    assert table.rows_written == 3 * 5 * ROWS_PER_EVENT
     table.write(now=True)
-    assert table.scheduler.saves == 2
+    assert table.scheduler.saves == 4
 
 
 def test_a_resume_rebuilds_rows_the_driver_had_not_rewritten_from_epochs_csv(tmp_path):
@@ -161,3 +167,32 @@ def test_the_searcher_keeps_nothing_of_the_trials_the_study_was_told_of(tmp_path
     assert searcher.asked == {} and searcher._best == {} and searcher._reported == {} and searcher._latency._values == {}
     assert searcher.study_size() == 30 and len(searcher.told) == 30
     assert [t.value for t in searcher.study.trials] == [0.7] * 30
+
+
+def test_a_resume_ends_a_trial_the_driver_left_without_its_configuration(tmp_path):
+    # A driver stopped inside the study's ask (between the trial's creation and its last parameter)
+    # leaves a RUNNING trial without every parameter: it cannot be trained, so it ends errored.
+    import optuna
+
+    from runfiles.layout import STUDY_NAME
+    from search.tuner import UNCONFIGURED, reconcile
+
+    run_dir = RunDir(tmp_path)
+    study = optuna.create_study(storage=run_dir.study_url, study_name=STUDY_NAME, direction="maximize")
+    x, depth = optuna.distributions.FloatDistribution(0, 1), optuna.distributions.IntDistribution(1, 3)
+    whole = study.ask({"x": x, "depth": depth})
+    cut_short = study.ask({"x": x})  # as if stopped before "depth"
+    write_rows(
+        run_dir.trials_csv,
+        ["trial_id", "number", "state", "reason"],
+        [
+            {"trial_id": "trial_0000", "number": 0, "state": "running", "reason": ""},
+            {"trial_id": "trial_0001", "number": 1, "state": "running", "reason": ""},
+        ],
+    )
+    unfinished = reconcile(run_dir, OBJECTIVE, {"x", "depth"})
+    assert [(u.number, u.params) for u in unfinished] == [(whole.number, whole.params)]
+    stored = optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url).trials[cut_short.number]
+    assert stored.state == optuna.trial.TrialState.FAIL and stored.user_attrs == {"state": "errored", "reason": UNCONFIGURED}
+    rows = read_trials(run_dir)
+    assert [(r["state"], r["reason"]) for r in rows] == [("running", ""), ("errored", UNCONFIGURED)]

@@ -216,9 +216,14 @@ def measure(config: ScaleConfig) -> dict:
 
 
 def with_tables(one: dict, table) -> dict:
-    """`one` with the trial tables' time: in all (`tables_s`) and per reported result (`tables_ms_per_result`)."""
-    tables_s = getattr(table, "seconds", 0.0)
-    return one | {"tables_s": tables_s, "tables_ms_per_result": 1000 * tables_s / max(one["reports"], 1)}
+    """`one` with the trial tables' time, in all (`tables_s`) and per reported result (`tables_ms_per_result`),
+    and the rows they wrote per reported result, appended and rewritten (`tables_rows_per_result`)."""
+    tables_s, reports = getattr(table, "seconds", 0.0), max(one["reports"], 1)
+    return one | {
+        "tables_s": tables_s,
+        "tables_ms_per_result": 1000 * tables_s / reports,
+        "tables_rows_per_result": table.rows_written / reports,
+    }
 
 
 def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, searcher_s: float) -> dict:
@@ -261,6 +266,7 @@ def growth(small: dict, large: dict) -> dict:
         "searcher_s",
         "tables_s",
         "tables_ms_per_result",
+        "tables_rows_per_result",
         "driver_rss_peak_mb",
         "driver_rss_growth_mb",
     )
@@ -272,11 +278,21 @@ def growth(small: dict, large: dict) -> dict:
 def describe_sizes(by_count: dict[str, dict]) -> str:
     """Ray's scalability table for the counts measured: per count, wall time, the theoretical minimum
     (the trials' work divided by the slots), their ratio, and the time per trial outside the trials' work."""
-    lines = ["[scale] trials | wall s | minimum s | wall/minimum | outside ms/trial | tables ms/result | RSS growth MB"]
+    columns = (
+        "wall s",
+        "minimum s",
+        "wall/minimum",
+        "outside ms/trial",
+        "tables ms/result",
+        "tables rows/result",
+        "RSS growth MB",
+    )
+    lines = [" | ".join(("[scale] trials", *columns))]
     for one in by_count.values():
         lines.append(
             f"[scale] {one['trials']} | {one['wall_s']:.1f} | {one['minimum_s']:.1f} | {ratio_text(one['wall_to_minimum'])}"
-            f" | {one['outside_trials_ms_per_trial']:.0f} | {one['tables_ms_per_result']:.2f} | {one['driver_rss_growth_mb']:.0f}"
+            f" | {one['outside_trials_ms_per_trial']:.0f} | {one['tables_ms_per_result']:.2f}"
+            f" | {one['tables_rows_per_result']:.1f} | {one['driver_rss_growth_mb']:.0f}"
         )
     return "\n".join(lines)
 
@@ -324,7 +340,8 @@ def describe(one: dict) -> str:
         f"{100 * one['outside_trials_share']:.1f}% of the slots' time ({one['outside_trials_ms_per_trial']:.0f} ms/trial), "
         f"trials waiting in tune.report {one['report_wait_s']:.1f} s; "
         f"searcher {one['searcher_s']:.1f} s ({100 * one['searcher_share']:.1f}% of wall); trial tables "
-        f"{one['tables_s']:.1f} s ({one['tables_ms_per_result']:.2f} ms per result); driver RSS peak "
+        f"{one['tables_s']:.1f} s ({one['tables_ms_per_result']:.2f} ms, {one['tables_rows_per_result']:.1f} rows per result); "
+        f"driver RSS peak "
         f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search)"
     )
 
