@@ -13,6 +13,7 @@ import dataclasses
 import errno
 import functools
 import os
+import signal
 import sys
 import types
 import typing
@@ -21,7 +22,15 @@ from typing import Any, Literal
 import docstring_parser
 
 INTERRUPTED = 130
-"""The exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
+"""The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report Ctrl-C)."""
+
+
+def stop_on_sigterm() -> None:
+    """Handle SIGTERM (`kill PID`, a job scheduler's or a container's stop) as Ctrl-C: it raises
+    SIGINT in this process, so Ray Tune, which handles SIGINT, ends its step and saves its state,
+    and outside Tune a KeyboardInterrupt unwinds as Ctrl-C's does (the run's lock released, the
+    command to resume printed, exit INTERRUPTED). Without it Python ends at once, mid-write."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
 
 
 class UsageError(ValueError):

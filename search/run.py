@@ -22,7 +22,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from models.config import lstm_for
-from runfiles.cli import INTERRUPTED, UsageError, fail, recorded_config
+from runfiles.cli import INTERRUPTED, UsageError, fail, recorded_config, stop_on_sigterm
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
 from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
@@ -68,6 +68,7 @@ from search.space import preset_point, start_point
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    stop_on_sigterm()
     try:
         args = parse_args(argv)
         run_dir = RunDir(run_dir_of(args))
@@ -216,7 +217,7 @@ def session_of(args, run_dir: RunDir, command: str) -> int:
                 warm_runs=warm_runs,
                 warm_top=getattr(args, "warm_start_top", WARM_START_TOP),
             )
-        except KeyboardInterrupt:  # Ctrl-C before Tune took over its handling (Ray or TensorFlow starting)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM before Tune took over its handling (Ray or TensorFlow starting)
             code = interrupted(run_dir, progress)
         except Exception as error:  # a full or read-only disk, perhaps wrapped by Ray or Tune
             code = machine_failed(error, run_dir)
@@ -266,7 +267,7 @@ def tidy(run_dir: RunDir, made: bool) -> None:
 
 
 def interrupted(run_dir: RunDir, progress: Progress) -> int:
-    """Ctrl-C outside Tune's loop: say how to go on (or that nothing started), exit 130."""
+    """Ctrl-C (or SIGTERM) outside Tune's loop: say how to go on (or that nothing started), exit 130."""
     if run_dir.run_json.is_file():
         progress.say(f"interrupted; continue with: {run_dir.resume_command}")
     else:

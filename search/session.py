@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.config import logits_for
-from runfiles.cli import UsageError, fail, machine_fault
+from runfiles.cli import UsageError, fail, machine_fault, stop_on_sigterm
 from runfiles.documents import MemoryFacts, Resources, RunFacts
 from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
@@ -163,6 +163,7 @@ def ray_session(search: SearchConfig, verbose: bool = False) -> Iterator[str | N
                 # "local": a Ray of our own even where `ray start` or RAY_ADDRESS points at another
                 ray.init(address="local", num_cpus=search.cpus or local_cpus(), include_dashboard=False, **options)
             started_here = True
+            stop_on_sigterm()  # again: Ray's failure-signal handler (an abort on SIGTERM) took its place
     except KeyboardInterrupt:  # Ctrl-C while Ray starts: stop what it started so far
         ray.shutdown()
         raise

@@ -177,7 +177,7 @@ def _pause(trial, epoch):
 
 STOPS = [  # (what stops the driver, when, the faults that hold it at that moment, the exit code it gives)
     (signal.SIGKILL, _running_without_epochs, [_pause("*", 1)], -signal.SIGKILL),  # before the first result
-    (signal.SIGINT, _epoch_reported, [_pause("*", 2)], 130),  # Ctrl-C: an epoch reported, 0 and 1 held before epoch 2
+    (signal.SIGTERM, _epoch_reported, [_pause("*", 2)], 130),  # as Ctrl-C: an epoch reported, 0 and 1 held before epoch 2
     (signal.SIGKILL, _reported_and_running(2), [_pause(2, 2)], -signal.SIGKILL),  # mid-trial: 0 or 1 ended, 2 after epoch 1
     (signal.SIGKILL, _exporting, [{"point": "export", "fault": "pause", "seconds": 120}], -signal.SIGKILL),  # during the export
 ]
@@ -207,7 +207,7 @@ def _drive(tmp_path, args, sig, ready, planned):
 
 def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_trial_once(tmp_path, monkeypatch):
     """One run, stopped four times and resumed by a new driver each time: SIGKILL before the first
-    result, Ctrl-C, SIGKILL mid-trial, SIGKILL during the export; then resumed to its end."""
+    result, SIGTERM (handled as Ctrl-C), SIGKILL mid-trial, SIGKILL during the export; then resumed to its end."""
     out = tmp_path / "run"
     args = [*SMALL, "--trials", "3", "--max-epochs", "2", "--grace-period", "2", "--seed", "1", "--out", "run"]  # relative
     ended, epochs = {}, []
@@ -220,8 +220,8 @@ def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_t
         ended |= {r["trial_id"]: r for r in rows if State(r["state"]).ended}
         assert read_rows(RunDir(out).epochs_csv)[: len(epochs)] == epochs  # the first part is kept
         epochs = read_rows(RunDir(out).epochs_csv)
-        if sig == signal.SIGINT:  # what was recorded is kept, and the run is not summarized as finished
-            assert epochs and not RunDir(out).summary_json.exists()
+        if sig == signal.SIGTERM:  # what was recorded is kept, the run is not summarized as finished, the lock is freed
+            assert epochs and not RunDir(out).summary_json.exists() and not RunDir(out).holder.exists()
     assert ended and epochs and not (RunDir(out).best_model / "model.keras").exists()  # the export was cut short
 
     monkeypatch.chdir(tmp_path)  # the last resume, in this process: no moment to stop it at
