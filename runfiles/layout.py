@@ -232,6 +232,10 @@ TRIAL_TAIL = (
 )
 
 
+NUMBER = "trial_number"
+"""The key of a Tune trial's config that holds its study trial number."""
+
+
 def trial_id(number: int) -> str:
     """The trial id of study trial `number` (trial_0003 for 3)."""
     return f"trial_{number:04d}"

@@ -16,12 +16,13 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from runfiles.layout import OBJECTIVE, Objective, RunDir, as_float
+from runfiles.layout import NUMBER, OBJECTIVE, Objective, RunDir, as_float, trial_id
 from search import internals
 from search.config import REDUCTION_FACTOR
 from search.train import DIVERGED
@@ -110,6 +111,18 @@ class MedianLatency:
         self._values.pop(trial_id, None)
 
 
+def rung_key(trial) -> str:
+    """A Tune trial's key in ASHA's brackets and rungs: its study trial's id (trial_0003), which a
+    trial a resumed driver continues keeps, where Tune gives it a new id."""
+    return trial_id(int(trial.config[NUMBER]))
+
+
+def in_rungs(trial) -> SimpleNamespace:
+    """What Ray's ASHAScheduler is handed for a Tune trial: the trial as its rungs know it (`rung_key`);
+    Ray's ASHA reads nothing of a trial but its id (Ray 2.60)."""
+    return SimpleNamespace(trial_id=rung_key(trial))
+
+
 class StoppingScheduler(ASHAScheduler):
     """ASHA on the objective, after the examples budget; records why it stops a trial.
 
@@ -124,6 +137,10 @@ class StoppingScheduler(ASHAScheduler):
     (the median of its epochs' `latency_ms` so far; its weights do not change it) is stopped
     there rather than trained on for nothing it could ship, and leaves the rungs, so it sets no
     cut-off for the feasible ones. ASHA's brackets and rungs are read through `search.internals`.
+
+    The rungs hold a trial's values under its study trial's id (`rung_key`), not Tune's: a trial a
+    resumed driver continues has a new Tune id, and under it ASHA would judge it again at once,
+    at an epoch that is no rung, and count its configuration twice.
     """
 
     def __init__(
@@ -146,7 +163,7 @@ class StoppingScheduler(ASHAScheduler):
         self.latency = MedianLatency()
         """Each Tune trial's latency_ms so far."""
         self.infeasible: set[str] = set()
-        """Tune trial ids whose median latency so far is over the limit."""
+        """The trials (`rung_key`) whose median latency so far is over the limit."""
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         self.ledger.used += int(result.get("examples", 0))
@@ -155,7 +172,7 @@ class StoppingScheduler(ASHAScheduler):
             return TrialScheduler.CONTINUE
         latency = self.latency.add(trial.trial_id, result.get(LATENCY))
         if self.limit is not None and latency is not None and not self.limit.feasible(latency):
-            self._leave_rungs(trial.trial_id)
+            self._leave_rungs(rung_key(trial))
             if epoch >= self.max_epochs:  # it ends by itself
                 return TrialScheduler.CONTINUE
             self.ledger.reasons[trial.trial_id] = (
@@ -163,18 +180,18 @@ class StoppingScheduler(ASHAScheduler):
             )
             return TrialScheduler.STOP
         if epoch >= self.max_epochs:
-            return super().on_trial_result(tune_controller, trial, result)
+            return super().on_trial_result(tune_controller, in_rungs(trial), result)
         if not self.ledger.can_fund_epoch(excluding=trial.trial_id):
             self.ledger.reasons[trial.trial_id] = f"examples budget spent after epoch {epoch}"
             return TrialScheduler.STOP
-        decision = super().on_trial_result(tune_controller, trial, result)
+        decision = super().on_trial_result(tune_controller, in_rungs(trial), result)
         metric = self.objective.metric
         if decision == TrialScheduler.STOP:
             self.ledger.reasons[trial.trial_id] = (
                 f"ASHA stopped it after epoch {epoch}: {metric} {result[metric]:.4f} worse than its rung's cut-off"
             )
             return decision
-        overtaken = self._overtaken_at(trial.trial_id, epoch)
+        overtaken = self._overtaken_at(rung_key(trial), epoch)
         if overtaken is not None:
             milestone, reached = overtaken
             self.ledger.reasons[trial.trial_id] = (
@@ -184,40 +201,44 @@ class StoppingScheduler(ASHAScheduler):
             return TrialScheduler.STOP
         return decision
 
-    def _overtaken_at(self, trial_id: str, epoch: int) -> tuple[int, int] | None:
-        """(milestone, trials recorded there) of an earlier rung whose cut-off the trial's value
-        there no longer meets, once eta trials reached it; None while it meets them all."""
-        bracket = internals.bracket_of(self, trial_id)
+    def _overtaken_at(self, key: str, epoch: int) -> tuple[int, int] | None:
+        """(milestone, trials recorded there) of an earlier rung whose cut-off the value of the trial
+        `key` (`rung_key`) there no longer meets, once eta trials reached it; None while it meets them all."""
+        bracket = internals.bracket_of(self, key)
         for milestone, recorded in internals.rungs(bracket):
-            value = recorded.get(trial_id)
+            value = recorded.get(key)
             if milestone >= epoch or value is None or len(recorded) < REDUCTION_FACTOR:
                 continue
             if value < internals.rung_cutoff(bracket, recorded):
                 return int(milestone), len(recorded)
         return None
 
-    def _leave_rungs(self, trial_id: str) -> None:
-        """Mark the trial infeasible and take back the values it recorded in its bracket's rungs."""
-        self.infeasible.add(trial_id)
-        for _, recorded in internals.rungs(internals.bracket_of(self, trial_id)):
-            recorded.pop(trial_id, None)
+    def _leave_rungs(self, key: str) -> None:
+        """Mark the trial `key` (`rung_key`) infeasible and take back the values it recorded in its bracket's rungs."""
+        self.infeasible.add(key)
+        for _, recorded in internals.rungs(internals.bracket_of(self, key)):
+            recorded.pop(key, None)
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        super().on_trial_add(tune_controller, in_rungs(trial))
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self._ended(trial.trial_id)
         diverged = result is not None and result.get(self.objective.metric) is None  # null, never in a rung
-        if diverged or trial.trial_id in self.infeasible:
-            self.infeasible.discard(trial.trial_id)
-            internals.forget_trial(self, trial.trial_id)
+        key = rung_key(trial)
+        if diverged or key in self.infeasible:
+            self.infeasible.discard(key)
+            internals.forget_trial(self, key)
             return
-        super().on_trial_complete(tune_controller, trial, result)
+        super().on_trial_complete(tune_controller, in_rungs(trial), result)
 
     def on_trial_error(self, tune_controller, trial) -> None:
         self._ended(trial.trial_id)
-        super().on_trial_error(tune_controller, trial)
+        super().on_trial_error(tune_controller, in_rungs(trial))
 
     def on_trial_remove(self, tune_controller, trial) -> None:
         self._ended(trial.trial_id)
-        super().on_trial_remove(tune_controller, trial)
+        super().on_trial_remove(tune_controller, in_rungs(trial))
 
     def _ended(self, trial_id: str) -> None:
         """Drop what the scheduler kept of a trial only while it ran (its epoch in progress, its

@@ -24,14 +24,12 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from runfiles.layout import ADDED, OBJECTIVE, ORIGIN, STUDY_NAME, Objective, RunDir, State, as_float
+from runfiles.layout import ADDED, NUMBER, OBJECTIVE, ORIGIN, STUDY_NAME, Objective, RunDir, State, as_float
 from search import internals
 from search.config import TPE_TRIALS
 from search.scheduler import LATENCY, LatencyLimit, Ledger, MedianLatency
 from search.train import DIVERGED
 
-NUMBER = "trial_number"
-"""The key of a trial's config that holds its study trial number."""
 SAMPLER_FILE = "sampler.pkl"
 
 STUDY_STATES = {

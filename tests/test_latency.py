@@ -7,7 +7,7 @@ import numpy as np
 import optuna
 
 from runfiles.io import read_json, read_rows
-from runfiles.layout import STUDY_NAME, RunDir, State
+from runfiles.layout import NUMBER, STUDY_NAME, RunDir, State
 from search import run as search_run
 from search.scheduler import LatencyLimit
 
@@ -74,7 +74,7 @@ def test_a_trial_measured_over_the_limit_stops_there_and_sets_no_cut_off():
 
     ledger = Ledger(examples_per_epoch=100)
     scheduler = StoppingScheduler(ledger, max_epochs=3, grace_period=1, max_latency_ms=2.0)
-    trials = {name: SimpleNamespace(trial_id=name) for name in "abcd"}
+    trials = {name: SimpleNamespace(trial_id=name, config={NUMBER: number}) for number, name in enumerate("abcd")}
     for trial in trials.values():
         scheduler.on_trial_add(None, trial)
 
@@ -103,9 +103,9 @@ def test_a_trial_measured_over_the_limit_stops_there_and_sets_no_cut_off():
     assert report("b", 1, 0.5, 1.0) == "CONTINUE"  # a's 0.9 would have made the cut-off 0.77
     # Over by median only at its last epoch: nothing left to save, it ends by itself.
     assert [report("c", epoch, 0.95, latency) for epoch, latency in ((1, 1.0), (2, 2.9), (3, 2.5))] == ["CONTINUE"] * 3
-    assert "c" not in ledger.reasons and "c" in scheduler.infeasible
+    assert "c" not in ledger.reasons and scheduler.infeasible == {"trial_0002"}  # c, by its study trial's id
     scheduler.on_trial_complete(None, trials["c"], {"epoch": 3, "val_accuracy": 0.95, "latency_ms": 2.5})
-    assert "c" not in scheduler.infeasible and set(scheduler.latency._values) == {"b"}  # ended trials' records dropped
+    assert not scheduler.infeasible and set(scheduler.latency._values) == {"b"}  # ended trials' records dropped
 
 
 def test_a_scheduler_saved_before_median_latency_restores_its_record(tmp_path):
@@ -133,7 +133,7 @@ def test_a_network_at_the_limit_is_feasible_for_the_scheduler_the_study_and_the_
 
     limit = 2.0
     scheduler = StoppingScheduler(Ledger(examples_per_epoch=100), max_epochs=3, grace_period=1, max_latency_ms=limit)
-    trial = SimpleNamespace(trial_id="a")
+    trial = SimpleNamespace(trial_id="a", config={NUMBER: 0})
     scheduler.on_trial_add(None, trial)
     epoch = {"epoch": 1, "val_accuracy": 0.8, "examples": 100, "latency_ms": limit}
     assert scheduler.on_trial_result(None, trial, epoch) == "CONTINUE" and not scheduler.infeasible

@@ -10,7 +10,7 @@ import ray
 
 from reports.__main__ import main as reports_main
 from runfiles.io import read_json, read_rows, write_json
-from runfiles.layout import EPOCH_COLUMNS, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, best_row, names
+from runfiles.layout import EPOCH_COLUMNS, NUMBER, PREDICTIONS_FILE, STUDY_NAME, RunDir, State, best_row, names
 from search import run as search_run
 from search.config import Resources, SearchConfig
 from search.space import SPACE, WITH_VECTORS, preset_point
@@ -336,7 +336,7 @@ def test_asha_rechecks_passed_rungs_so_the_first_trials_get_no_free_run():
 
     ledger = Ledger(examples_per_epoch=100)
     scheduler = StoppingScheduler(ledger, max_epochs=9, grace_period=1)
-    trials = {name: SimpleNamespace(trial_id=name) for name in "abc"}
+    trials = {name: SimpleNamespace(trial_id=name, config={NUMBER: number}) for number, name in enumerate("abc")}
     for trial in trials.values():
         scheduler.on_trial_add(None, trial)
 
@@ -352,6 +352,31 @@ def test_asha_rechecks_passed_rungs_so_the_first_trials_get_no_free_run():
         "of the 3 trials that reached that rung"
     )
     assert "c" not in ledger.reasons
+
+
+def test_a_trial_a_resumed_driver_continues_keeps_its_place_in_the_rungs(tmp_path):
+    from types import SimpleNamespace
+
+    from search import internals
+    from search.scheduler import Ledger, StoppingScheduler
+
+    def report(scheduler, trial, epoch: int, value: float) -> str:
+        return scheduler.on_trial_result(None, trial, {"epoch": epoch, "val_accuracy": value, "examples": 100})
+
+    scheduler = StoppingScheduler(Ledger(examples_per_epoch=100), max_epochs=9, grace_period=1)  # rungs at 1, 3, 9
+    first, second = (SimpleNamespace(trial_id=name, config={NUMBER: n}) for n, name in enumerate("ab"))
+    for trial in (first, second):
+        scheduler.on_trial_add(None, trial)
+    assert [report(scheduler, first, 1, 0.6), report(scheduler, second, 1, 0.8)] == ["CONTINUE", "CONTINUE"]
+    scheduler.save(str(tmp_path / "scheduler.pkl"))  # the driver stops; a resumed one continues study trial 0 under a new Tune id
+    resumed = StoppingScheduler(Ledger(examples_per_epoch=100), max_epochs=9, grace_period=1)
+    resumed.restore(str(tmp_path / "scheduler.pkl"))
+    again = SimpleNamespace(trial_id="a2", config={NUMBER: 0})
+    resumed.on_trial_add(None, again)
+    # Epoch 2 is no rung: it goes on (judged afresh under its new id, 0.65 fell below rung 1's cut-off of 0.73)
+    assert report(resumed, again, 2, 0.65) == "CONTINUE" and "a2" not in resumed.ledger.reasons
+    rung_1 = internals.rungs(internals.bracket_of(resumed, "trial_0000"))[-1][1]
+    assert rung_1 == {"trial_0000": 0.6, "trial_0001": 0.8}  # its configuration counted once
 
 
 def test_a_resumed_run_keeps_its_certification_and_refuses_another(sample):
