@@ -22,6 +22,7 @@ FIGURES = {
     "driver_rss_before_mb",
     "driver_rss_peak_mb",
     "driver_rss_growth_mb",
+    "driver_rss_search_growth_mb",
     "driver_maxrss_mb",
     "tables_s",
     "tables_ms_per_result",
@@ -58,10 +59,14 @@ def test_growth_compares_the_largest_count_with_the_smallest():
         "tables_rows_per_result": 10.0,
         "driver_rss_peak_mb": 900.0,
         "driver_rss_growth_mb": 10.0,
+        "driver_rss_search_growth_mb": 8.0,
     }
     large = dict(
         small, trials=1000, wall_s=120.0, searcher_s=30.0, tables_s=40.0, driver_rss_peak_mb=990.0, driver_rss_growth_mb=0.0
     )
+    assert scale.growth(small, dict(large, driver_rss_growth_mb=55.0, driver_rss_search_growth_mb=44.0))[
+        "rss_mb_per_1000_trials"
+    ] == {"peak": pytest.approx(50), "search": pytest.approx(40)}
     ratios = scale.growth(small, dict(large))["ratios"]
     assert ratios["trials"] == 10 and ratios["wall_s"] == 12 and ratios["searcher_s_per_trial"] == pytest.approx(3)
     assert ratios["driver_rss_peak_mb"] == pytest.approx(1.1) and ratios["driver_rss_growth_mb"] == 0
@@ -79,9 +84,10 @@ def test_the_size_table_gives_each_count_its_ratio_to_the_theoretical_minimum():
         "tables_ms_per_result": 1.25,
         "tables_rows_per_result": 9.5,
         "driver_rss_growth_mb": 21.0,
+        "driver_rss_search_growth_mb": 15.0,
     }
     lines = scale.describe_sizes({"100": one, "1000": dict(one, trials=1000, wall_to_minimum=None)}).splitlines()
-    assert lines[1] == "[scale] 100 | 12.0 | 3.0 | 4.00x | 379 | 1.25 | 9.5 | 21" and " | n/a | " in lines[2]
+    assert lines[1] == "[scale] 100 | 12.0 | 3.0 | 4.00x | 379 | 1.25 | 9.5 | 21 | 15" and " | n/a | " in lines[2]
 
 
 def test_the_minimum_is_the_trials_work_over_the_slots():

@@ -144,6 +144,10 @@ def driver_pieces(seed: int, iterations: int, scratch: Path, tpe_trials: int = T
             timed(TrialTable.on_trial_complete),
         )
 
+        def on_experiment_end(self, trials, **info):
+            super().on_experiment_end(trials, **info)
+            self.rss_at_end_mb = rss_mb()  # before Tune reads every trial's results for its ResultGrid
+
     run_dir, ledger = RunDir(scratch), Ledger(examples_per_epoch=1)
     presets = [preset_point(name, SPACE) for name in TUTORIAL_PRESETS]
     sampler = new_sampler(seed, startup_trials=10, tpe_trials=tpe_trials)
@@ -153,20 +157,24 @@ def driver_pieces(seed: int, iterations: int, scratch: Path, tpe_trials: int = T
     return searcher, scheduler, table
 
 
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
 class RssSampler:
     """The peak resident memory of this process, sampled every `period_s` seconds in a thread."""
 
     def __init__(self, period_s: float = 0.1):
-        import psutil
-
-        self._process = psutil.Process()
         self._period_s = period_s
         self._stop = threading.Event()
         self.start_mb = self.peak_mb = self._rss_mb()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _rss_mb(self) -> float:
-        return self._process.memory_info().rss / 2**20
+        return rss_mb()
 
     def _run(self) -> None:
         while not self._stop.wait(self._period_s):
@@ -217,9 +225,12 @@ def measure(config: ScaleConfig) -> dict:
 
 def with_tables(one: dict, table) -> dict:
     """`one` with the trial tables' time, in all (`tables_s`) and per reported result (`tables_ms_per_result`),
-    and the rows they wrote per reported result, appended and rewritten (`tables_rows_per_result`)."""
+    the rows they wrote per reported result, appended and rewritten (`tables_rows_per_result`), and the
+    driver's RSS growth up to the search's end, before Tune's ResultGrid reads every trial's results
+    (`driver_rss_search_growth_mb`)."""
     tables_s, reports = getattr(table, "seconds", 0.0), max(one["reports"], 1)
     return one | {
+        "driver_rss_search_growth_mb": table.rss_at_end_mb - one["driver_rss_before_mb"],
         "tables_s": tables_s,
         "tables_ms_per_result": 1000 * tables_s / reports,
         "tables_rows_per_result": table.rows_written / reports,
@@ -258,7 +269,8 @@ def figures(config: ScaleConfig, results, wall_s: float, rss: RssSampler, search
 
 
 def growth(small: dict, large: dict) -> dict:
-    """How the figures of the largest count compare with the smallest's (ratios, large / small)."""
+    """How the figures of the largest count compare with the smallest's (ratios, large / small), and
+    the driver's RSS growth per 1,000 more trials, at its peak and at the search's end (MB)."""
     names = (
         "trials",
         "wall_s",
@@ -272,7 +284,14 @@ def growth(small: dict, large: dict) -> dict:
     )
     ratios = {name: large[name] / small[name] if small[name] else None for name in names}
     ratios["searcher_s_per_trial"] = ratios["searcher_s"] / ratios["trials"] if ratios["searcher_s"] else None
-    return {"from_trials": small["trials"], "to_trials": large["trials"], "ratios": ratios}
+    more = (large["trials"] - small["trials"]) / 1000
+    per_1000 = lambda name: (large[name] - small[name]) / more if more else None
+    return {
+        "from_trials": small["trials"],
+        "to_trials": large["trials"],
+        "ratios": ratios,
+        "rss_mb_per_1000_trials": {"peak": per_1000("driver_rss_growth_mb"), "search": per_1000("driver_rss_search_growth_mb")},
+    }
 
 
 def describe_sizes(by_count: dict[str, dict]) -> str:
@@ -293,6 +312,7 @@ def describe_sizes(by_count: dict[str, dict]) -> str:
             f"[scale] {one['trials']} | {one['wall_s']:.1f} | {one['minimum_s']:.1f} | {ratio_text(one['wall_to_minimum'])}"
             f" | {one['outside_trials_ms_per_trial']:.0f} | {one['tables_ms_per_result']:.2f}"
             f" | {one['tables_rows_per_result']:.1f} | {one['driver_rss_growth_mb']:.0f}"
+            f" | {one['driver_rss_search_growth_mb']:.0f}"
         )
     return "\n".join(lines)
 
@@ -342,7 +362,8 @@ def describe(one: dict) -> str:
         f"searcher {one['searcher_s']:.1f} s ({100 * one['searcher_share']:.1f}% of wall); trial tables "
         f"{one['tables_s']:.1f} s ({one['tables_ms_per_result']:.2f} ms, {one['tables_rows_per_result']:.1f} rows per result); "
         f"driver RSS peak "
-        f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search)"
+        f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search; "
+        f"+{one['driver_rss_search_growth_mb']:.0f} MB at its end, before Tune's ResultGrid)"
     )
 
 
@@ -354,8 +375,14 @@ def describe_growth(g: dict) -> str:
         f"[scale] {g['from_trials']} -> {g['to_trials']} trials ({ratio('trials')}): wall {ratio('wall_s')}, "
         f"outside-trials time per trial {ratio('outside_trials_ms_per_trial')}, searcher time {ratio('searcher_s')} "
         f"({ratio('searcher_s_per_trial')} per trial), driver RSS peak {ratio('driver_rss_peak_mb')}, "
-        f"RSS growth {ratio('driver_rss_growth_mb')}"
+        f"RSS growth {ratio('driver_rss_growth_mb')}; {mb(g['rss_mb_per_1000_trials']['peak'])} MB per 1,000 more trials "
+        f"at the peak, {mb(g['rss_mb_per_1000_trials']['search'])} MB at the search's end"
     )
+
+
+def mb(value: float | None) -> str:
+    """Megabytes as "+12.3", or "n/a" without a value."""
+    return "n/a" if value is None else f"{value:+.1f}"
 
 
 # ---------------------------------------------------------------- command line
