@@ -186,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "search.baseline", *argv])
 
     def work(session: Session) -> None:
+        if not run_dir.summary_json.is_file():  # written when a search ends; absent while it is in progress
+            session.progress.warn(
+                f"the search in {run_dir.root} has not finished; the baselines train on its split all the same "
+                f"(continue the search with: {run_dir.resume_command})"
+            )
         run_baselines(session, config).write(run_dir, session.objective)
         predictions.keep_recorded(run_dir)
         say_test_claims(run_dir, session.objective, session.progress)

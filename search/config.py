@@ -211,7 +211,7 @@ RESUMABLE = (
     "mlflow",
 )
 """Options a resumed run may change; every other one keeps the value the run started with."""
-GROWING = ("trials", "budget_examples")
+GROWING = ("trials", "budget_examples", "time_budget_min")
 """Resumable options that continue a run only with more: a smaller value than the run's is refused."""
 
 

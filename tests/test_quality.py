@@ -265,7 +265,9 @@ def test_the_baseline_trains_the_tutorials_models_on_the_same_split(certified_ru
     assert "the refit of the seed that validated best in certification is the model shipped" in report
 
 
-def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_split(certified_run, monkeypatch):
+def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_split(
+    certified_run, monkeypatch, tmp_path, capsys
+):
     files = RunDir(certified_run)
     result = read_json(files.baseline_json)
     linear = result["linear"]
@@ -285,6 +287,15 @@ def test_the_linear_baseline_chooses_c_on_validation_and_tests_once_on_the_same_
     assert baseline.main([str(certified_run), "--linear-only"]) == 0
     again = read_json(files.baseline_json)
     assert again["models"] == result["models"] and again["linear"]["test_confusion"] == linear["test_confusion"]
+    assert "has not finished" not in capsys.readouterr().out
+
+    # On a search still in progress (no summary.json yet) it trains all the same, and says so.
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(certified_run, unfinished, ignore=shutil.ignore_patterns("tune", "summary.json"))
+    assert baseline.main([str(unfinished), "--linear-only"]) == 0
+    assert f"warning: the search in {unfinished} has not finished; the baselines train on its split all the same" in (
+        capsys.readouterr().out
+    )
 
 
 def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(certified_run, tmp_path):

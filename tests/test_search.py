@@ -301,6 +301,11 @@ def test_a_continued_run_takes_more_and_refuses_less():
     with pytest.raises(UsageError, match=r"^--resume: --budget-examples 999 is smaller than the run's 1000; "):
         continued(recorded, {"budget_examples": 999})
     assert continued({"trials": 20, "budget_examples": None}, {"budget_examples": 5}) == {"budget_examples": 5}
+    timed = {"trials": 20, "time_budget_min": 2.0}  # a time budget too: more continues, less is refused, as for the others
+    assert continued(timed, {"time_budget_min": 3.0}) == {"time_budget_min": 3.0}
+    with pytest.raises(UsageError, match=r"^--resume: --time-budget 1.0 is smaller than the run's 2.0; "):
+        continued(timed, {"time_budget_min": 1.0})
+    assert continued({"trials": 20, "time_budget_min": None}, {"time_budget_min": 1.0}) == {"time_budget_min": 1.0}
 
 
 def test_the_fidelity_plan_follows_the_budget_in_epochs():
