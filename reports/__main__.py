@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from reports import ReportError, build, build_comparison
-from runfiles.cli import ArgumentParser, UsageError, fail
+from runfiles.cli import ArgumentParser, UsageError, fail, given_path
 from runfiles.layout import RunDir
 from runfiles.lock import holding
 
@@ -65,7 +65,9 @@ def _report_parser() -> ArgumentParser:
         description=__doc__.splitlines()[0],
         epilog=f"Compare runs: python -m reports {COMPARE} RUN_A RUN_B [...] --out DIR",
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out folder of a search run (holds run.json, trials.csv)")
+    parser.add_argument(
+        "run_dir", type=given_path, metavar="RUN_DIR", help="the --out folder of a search run (holds run.json, trials.csv)"
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -81,7 +83,9 @@ def _compare_parser() -> ArgumentParser:
         description="Compare search runs on one page: data, budgets, best models, progress "
         "against examples and wall time, accuracy-throughput fronts, configurations.",
     )
-    parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="*", help="two or more --out folders of search runs")
+    parser.add_argument(
+        "run_dirs", type=given_path, metavar="RUN_DIR", nargs="*", help="two or more --out folders of search runs"
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",

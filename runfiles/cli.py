@@ -17,6 +17,7 @@ import signal
 import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal
 
 import docstring_parser
@@ -67,6 +68,14 @@ def field_help(config_class: type) -> dict[str, str]:
     for cls in reversed(config_class.__mro__[:-1]):  # object has none
         helps |= {p.arg_name: " ".join((p.description or "").split()) for p in docstring_parser.parse_from_object(cls).params}
     return helps
+
+
+def given_path(text: str) -> Path:
+    """argparse's type for a path argument: the path, where an empty one (which `Path` reads as
+    the working folder, ".") is refused (argparse.ArgumentTypeError: one line, exit 2)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder or file")
+    return Path(text)
 
 
 def flag(name: str) -> str:

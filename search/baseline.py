@@ -31,7 +31,7 @@ import numpy as np
 from models import TUTORIAL_BATCH_SIZE, TUTORIAL_EPOCHS, TUTORIAL_LEARNING_RATE
 from reports import claims
 from runfiles import predictions
-from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.cli import ArgumentParser, UsageError, add_fields, fail, given_path
 from runfiles.documents import Baseline, BaselineModel, LinearBaseline, RunFacts, cross_validated_text
 from runfiles.io import read_rows
 from runfiles.layout import NO_TEST_SPLIT, TUTORIAL_PRESETS, RunDir, quantity
@@ -170,7 +170,9 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.baseline", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a search's run directory (its data and split are used)")
+    parser.add_argument(
+        "run_dir", type=given_path, metavar="RUN_DIR", help="a search's run directory (its data and split are used)"
+    )
     add_fields(parser, BaselineConfig, ["epochs", "linear_only"])
     try:
         argv = sys.argv[1:] if argv is None else argv

@@ -35,7 +35,7 @@ import sys
 import time
 
 from runfiles import predictions
-from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.cli import ArgumentParser, UsageError, add_fields, fail, given_path
 from runfiles.documents import (
     Ablation,
     Card,
@@ -357,7 +357,7 @@ def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory")
+    parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR", help="a finished search's run directory")
     add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble", "cv", "ablation"])
     try:
         argv = sys.argv[1:] if argv is None else argv

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models import LstmChoice
-from runfiles.cli import ArgumentParser, UsageError, add_fields, recorded_config
+from runfiles.cli import ArgumentParser, UsageError, add_fields, given_path, recorded_config
 from runfiles.documents import Resources, RunFacts
 from runfiles.layout import Objective, objective_named
 from search.data import READ_FIELDS, VECTOR_FIELDS, DataConfig, absolute_source
@@ -368,7 +368,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=argparse.SUPPRESS,
         help="pin a searched hyperparameter to one value, e.g. --fix max_len=256 (repeatable)",
     )
-    parser.add_argument("--out", type=Path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
+    parser.add_argument("--out", type=given_path, default=argparse.SUPPRESS, help="run directory (default: runs/<date-time>)")
     for flag, help in RUN_SWITCHES.items():
         parser.add_argument(flag, action="store_true", help=help)
     add_fields(parser, CertifyConfig, ["cv", *CERTIFY_COUNT_FLAGS], flags=CERTIFY_COUNT_FLAGS, suppress=True)

@@ -24,7 +24,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from runfiles.cli import ArgumentParser, UsageError, fail
+from runfiles.cli import ArgumentParser, UsageError, fail, given_path
 from runfiles.documents import Card
 from search.console import Progress, quiet_libraries
 from search.export import find_model, probabilities
@@ -46,7 +46,7 @@ def class_names(model_file: Path, outputs: int) -> list[str]:
 
 def parse_args(argv: list[str]):
     parser = ArgumentParser(prog="python -m search.predict", description=__doc__.split("\n")[0])
-    parser.add_argument("path", type=Path, help="a run directory, its best_model/ folder, or a model.keras file")
+    parser.add_argument("path", type=given_path, help="a run directory, its best_model/ folder, or a model.keras file")
     parser.add_argument("texts", nargs="*", help="review texts to classify")
     parser.add_argument("--file", metavar="FILE", help="read reviews from FILE, one per line ('-': standard input)")
     parser.add_argument(

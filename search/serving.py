@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.cli import ArgumentParser, UsageError, add_fields, fail, given_path
 from runfiles.documents import Benchmark, Card, Latency, Machine, RunFacts, ServedModel
 from runfiles.layout import CARD_FILE, MODEL_FILE, NO_TEST_SPLIT, TUTORIAL_PRESETS, RunDir
 
@@ -240,7 +240,9 @@ def _preset_file(spec: dict, folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m search.serving", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished search's run directory (its best_model/ is measured)")
+    parser.add_argument(
+        "run_dir", type=given_path, metavar="RUN_DIR", help="a finished search's run directory (its best_model/ is measured)"
+    )
     parser.add_argument(
         "--threads",
         type=int,

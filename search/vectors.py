@@ -41,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from runfiles.cli import ArgumentParser, UsageError, add_fields, fail
+from runfiles.cli import ArgumentParser, UsageError, add_fields, fail, given_path
 from runfiles.vectorcard import TextSource, VectorsCard, card_path
 from search.console import Progress, quiet_libraries
 from search.data import READ_FIELDS, DataConfig
@@ -138,7 +138,7 @@ def parse_args(argv: list[str]) -> tuple[Inputs, LearnConfig]:
         "of one text per line, a folder of .txt files, or a table's --text-column (.csv, .tsv, .jsonl, .parquet)",
     )
     parser.add_argument(TRAINING_FLAG, metavar="DATA", help="add the training texts of a labelled --data source (never its test)")
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE.vec", help="the vectors file to write")
+    parser.add_argument("--out", required=True, type=given_path, metavar="FILE.vec", help="the vectors file to write")
     add_fields(parser, LearnConfig, [f.name for f in dataclasses.fields(LearnConfig)])
     add_fields(parser, DataConfig, list(READ_FIELDS), metavars={"text_column": "COLUMN", "label_column": "COLUMN"})
     for action in parser._actions:

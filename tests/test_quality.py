@@ -380,3 +380,8 @@ def test_certify_and_baseline_refuse_what_is_not_a_finished_run(tmp_path, capsys
     assert certify.main([str(tmp_path), "--seeds", "0"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert certify.main([""]) == 2 and baseline.main([""]) == 2  # an empty path is not the working folder
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: python -m search.{name}: argument RUN_DIR: an empty path; give a folder or file; see --help"
+        for name in ("certify", "baseline")
+    ]
