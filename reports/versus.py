@@ -165,7 +165,7 @@ def terminal_lines(
         seeds = quantity(len(told.certified_seeds), "seed")
         lines.append(f"certified   mean {what} over its {seeds} {claims.percent(told.certified)}")
     for other in told.others:
-        line = f"vs {other.name:<8}  {claims.percent(other.score)}; shipped {claims.points(other.shipped)}"
+        line = f"vs          {other.name}: {claims.percent(other.score)}; shipped {claims.points(other.shipped)}"
         if other.certified is not None:
             line += f"; certified mean {claims.points(other.certified)}"
         lines.append(line)
@@ -196,5 +196,7 @@ def cross_validated_lines(found: Found, summary: Summary | None) -> list[str]:
     versus = cross_validated_versus_linear(found, summary)
     if versus is not None:
         linear, difference = versus
-        lines.append(f"vs linear   {claims.percent(linear)} cross-validated on the same folds; {claims.points(difference)}")
+        lines.append(
+            f"vs          linear: {claims.percent(linear)} cross-validated on the same folds; {claims.points(difference)}"
+        )
     return lines

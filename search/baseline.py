@@ -137,8 +137,8 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
         session.prepared,
         resources.cpus_per_trial,
         resources.gpus_per_trial,
-        on_done=lambda job, r: session.progress.say(
-            f"baseline  {job.preset}: {metric} {r.value:.4f} after {quantity(config.epochs, 'epoch')}"
+        on_done=lambda job, r: session.progress.field(
+            "baseline", f"{job.preset}: {metric} {r.value:.4f} after {quantity(config.epochs, 'epoch')}"
         ),
     )
     keep_predictions(session.run_dir, session.prepared, {job.preset: r.test for job, r in zip(jobs, results, strict=True)})
@@ -158,7 +158,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
                 for m in result.history
             ],
         )
-        session.progress.field(job.preset, f"test_accuracy {models[job.preset].test_accuracy:.4f}")
+        session.progress.field("baseline", f"{job.preset}: test_accuracy {models[job.preset].test_accuracy:.4f}")
     return Baseline(
         models=models,
         examples=sum(m.examples for m in models.values()),

@@ -172,7 +172,7 @@ def trial_line(row: dict, objective: Objective = OBJECTIVE) -> str:
     value = as_float(row.get(objective.metric))
     text = f"{row['trial_id']}  {state.label:<13}"
     if value == value:
-        text += f"  {objective.metric} {value:.4f} at epoch {row.get('best_epoch')} of {row.get('epochs')}"
+        text += f"  {objective.metric} {value:.4f} at epoch {row.get('best_epoch')} of {row.get('epochs')} trained"
     if row.get("reason"):
         text += f"  ({row['reason']})"
     return text

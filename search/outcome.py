@@ -41,7 +41,11 @@ def settle(session: Session, built: Built) -> Outcome:
         for number, params in built.searcher.prune_unfinished("time budget ran out"):
             table.add(number, params)
         unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
-        table.mark(unfinished, State.STOPPED_EARLY, "time budget ran out after epoch {epochs}")
+        table.mark(unfinished, State.STOPPED_EARLY, _out_of_time)
+        progress.say(
+            f"the time budget ({session.search.time_budget_min:g} min) ended the search: "
+            f"{table.counts()['total']} of {session.search.trials} trials started"
+        )
     unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
     _record_session(session, built.search_s, built.ledger.used, session_wall_s(session))
     if unfinished or (not built.searcher_done() and not built.time_budget.spent):
@@ -54,6 +58,11 @@ def settle(session: Session, built: Built) -> Outcome:
         fail(_why_no_best(table.counts(), built.time_budget.spent, table.rows.values(), session.search.max_latency_ms))
         return Outcome(1)
     return Outcome(0, best)
+
+
+def _out_of_time(epochs: int) -> str:
+    """Why the time budget stopped a trial that had trained `epochs` epochs."""
+    return f"time budget ran out after epoch {epochs}" if epochs else "time budget ran out before its first epoch ended"
 
 
 def _why_no_best(counts: dict, time_spent: bool, rows=(), max_latency_ms: float | None = None) -> str:

@@ -21,6 +21,7 @@ import math
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -217,12 +218,15 @@ class TrialTable(tune.Callback):
         except ValueError:
             return str(path)
 
-    def mark(self, rows: list[dict], state: State, reason: str) -> None:
-        """Set the state of trials the driver ended itself (the time budget ran out)."""
+    def mark(self, rows: list[dict], state: State, reason: Callable[[int], str]) -> None:
+        """Set the state of trials the driver ended itself (the time budget ran out), each with
+        `reason(epochs it trained)`, and print each one's line."""
         for row in rows:
-            self._set_state(row, state, reason.format(epochs=row.get("epochs") or 0))
+            self._set_state(row, state, reason(int(row.get("epochs") or 0)))
             row["ended_at"] = row.get("ended_at") or time.time()
         self.write(now=True)
+        for row in rows:
+            self.progress.trial_ended(row, self.counts())
 
     def write(self, now: bool = False) -> None:
         """Rewrite trials.csv (removing its ledger, `runfiles.trials.fold`) and save the scheduler's

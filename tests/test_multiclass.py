@@ -123,7 +123,7 @@ def test_the_report_and_the_last_lines_state_the_cross_validated_result(table_ru
     assert "The linear baseline, cross-validated on the same folds" in page
     say_test_claims(table_run, OBJECTIVE, Progress())
     last = capsys.readouterr().out.strip().splitlines()
-    assert last[-2].startswith(f"result      {result}") and last[-1].startswith("vs linear")
+    assert last[-2].startswith(f"result      {result}") and last[-1].startswith("vs          linear: ")
     assert "points [" in last[-1] and "shipped" not in "".join(last)
 
 

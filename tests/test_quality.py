@@ -345,7 +345,7 @@ def test_every_model_tested_keeps_its_predictions_and_the_claims_rebuild_alike(c
     lines = printed.getvalue().splitlines()
     assert lines[0].startswith(f"shipped     test accuracy {claims.percent(told.shipped)} on 240 test examples")
     linear = told.others[-1]
-    assert lines[-1].startswith(f"vs linear    {claims.percent(linear.score)}; shipped {claims.points(linear.shipped)}")
+    assert lines[-1].startswith(f"vs          linear: {claims.percent(linear.score)}; shipped {claims.points(linear.shipped)}")
 
     # The exported configuration has the linear part (the sample's start point): each part alone, over the same seeds.
     chosen, ablation = summary.certification.chosen, summary.certification.ablation

@@ -260,8 +260,9 @@ def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp
     assert (RunDir(out).best_model / "model.keras").is_file()
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
     card = (RunDir(out).best_model / "card.json").stat().st_mtime_ns  # exported, though the budget cut the search
-
-    capsys.readouterr()
+    said = capsys.readouterr().out  # every trial the budget ended has its line, and the search's end is told
+    assert f"the time budget (0.5 min) ended the search: {len(trials)} of 500 trials started" in said
+    assert all(f"{t['trial_id']}  " in said for t in trials if t["reason"].startswith("time budget ran out"))
     assert search_run.main([*args, "--resume"]) == 0
     assert "the run's budget is spent: nothing left to train" in capsys.readouterr().out
     assert (RunDir(out).best_model / "card.json").stat().st_mtime_ns == card  # the test split is not evaluated again
@@ -273,6 +274,7 @@ def test_a_time_budget_too_short_for_any_epoch_says_so(tmp_path, capsys):
     assert (
         search_run.main([*ONE_AT_A_TIME, "--trials", "2", "--max-epochs", "2", "--time-budget", "0.001", "--out", str(out)]) == 1
     )
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == "error: no trial finished an epoch within the time budget; raise --time-budget"
+    said = capsys.readouterr()
+    assert said.err.strip().splitlines()[-1] == "error: no trial finished an epoch within the time budget; raise --time-budget"
+    assert "(time budget ran out before its first epoch ended)" in said.out  # not "after epoch 0"
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
