@@ -39,7 +39,7 @@ def _report(args, argv: list[str]) -> Path:
     run_dir = RunDir(args.run_dir)
     if not run_dir.root.is_dir():
         raise ReportError(f"run directory {run_dir.root} does not exist or is not a directory")
-    hint = f"write its report elsewhere with: python -m reports {shlex.quote(args.run_dir)} --out FOLDER"
+    hint = f"write its report elsewhere with: python -m reports {shlex.quote(str(args.run_dir))} --out FOLDER"
     with holding(run_dir, shlex.join(["python", "-m", "reports", *argv]), hint):
         return build(args.run_dir)
 

@@ -9,6 +9,7 @@ flags. User mistakes end in one line, `error: ...`, exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -17,6 +18,7 @@ import signal
 import sys
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +34,17 @@ def stop_on_sigterm() -> None:
     and outside Tune a KeyboardInterrupt unwinds as Ctrl-C's does (the run's lock released, the
     command to resume printed, exit INTERRUPTED). Without it Python ends at once, mid-write."""
     signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """`stop_on_sigterm` while the block runs (a command's main), the handler before it restored after."""
+    before = signal.getsignal(signal.SIGTERM)
+    stop_on_sigterm()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 class UsageError(ValueError):

@@ -22,7 +22,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from models.config import lstm_for
-from runfiles.cli import INTERRUPTED, UsageError, fail, recorded_config, stop_on_sigterm
+from runfiles.cli import INTERRUPTED, UsageError, fail, recorded_config, sigterm_as_ctrl_c
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
 from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
@@ -68,7 +68,11 @@ from search.space import preset_point, start_point
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    stop_on_sigterm()
+    with sigterm_as_ctrl_c():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = parse_args(argv)
         run_dir = RunDir(run_dir_of(args))

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -167,6 +168,11 @@ def ray_session(search: SearchConfig, verbose: bool = False) -> Iterator[str | N
     except KeyboardInterrupt:  # Ctrl-C while Ray starts: stop what it started so far
         ray.shutdown()
         raise
+    except SystemExit as stop:  # SIGTERM while Ray starts: Ray's own handler, set in ray.init, exits with its number
+        if stop.code != signal.SIGTERM:
+            raise
+        ray.shutdown()
+        raise KeyboardInterrupt from None  # stopped as Ctrl-C stops it (runfiles.cli.stop_on_sigterm)
     except Exception as error:  # a wrong --address, or a cluster that refuses us
         yield (str(error).strip().splitlines() or [type(error).__name__])[0]
         return

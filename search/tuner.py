@@ -11,6 +11,7 @@ sessions spent. The searcher is `search.searcher`; what stops trials, `search.sc
 from __future__ import annotations
 
 import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,10 +97,14 @@ class Built:
             self.table.param_names,
             self.table.objective,
         )
+        ctrl_c = signal.getsignal(signal.SIGINT)
         try:
             with memory_kills_fail_trials():
                 self.tuner.fit()
         finally:
+            # Tune leaves its SIGINT handler in place when no signal came (Ray 2.60), so the next Ctrl-C
+            # (or SIGTERM, runfiles.cli.stop_on_sigterm), during the export, would only set its flag
+            signal.signal(signal.SIGINT, ctrl_c)
             progress.stop()
             self.search_s = time.time() - self.time_budget.start
         self.table.reload()  # what Tune's own copies of the callbacks wrote (the Ray client runs them remotely)

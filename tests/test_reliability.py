@@ -225,7 +225,11 @@ def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_t
     assert ended and epochs and not (RunDir(out).best_model / "model.keras").exists()  # the export was cut short
 
     monkeypatch.chdir(tmp_path)  # the last resume, in this process: no moment to stop it at
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     assert search_run.main([*args, "--resume"]) == 0
+    # Ctrl-C and SIGTERM are handled after it as before it (Tune had left its own SIGINT handler, which
+    # swallowed the next Ctrl-C or SIGTERM, during the export)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     rows = read_rows(RunDir(out).trials_csv)
     assert [r["number"] for r in rows] == ["0", "1", "2"]
     assert all(r["state"] in (State.COMPLETED, State.STOPPED_EARLY) for r in rows)  # every one ended, none failed
@@ -240,6 +244,26 @@ def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_t
     # a driver killed before its trials settled recorded no wall time; the others did, and the run's is their sum
     assert [s.get("wall_s") is not None for s in sessions] == [False, True, False, True, True]
     assert sessions[1]["wall_s"] > 0 and summary["wall_s"] == pytest.approx(sum(s.get("wall_s") or 0 for s in sessions))
+
+
+def test_a_sigterm_while_ray_starts_stops_the_driver_as_ctrl_c():
+    # ray.init sets a SIGTERM handler of its own (exit 15, no word said, until its end); the driver
+    # takes SIGTERM there as Ctrl-C too, and stops the Ray it had started
+    import threading
+
+    import ray
+
+    from runfiles.cli import sigterm_as_ctrl_c
+    from search.config import SearchConfig
+    from search.session import ray_session
+
+    sigterm = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))  # Ray takes several seconds to start
+    with sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt):
+        sigterm.start()
+        with ray_session(SearchConfig(cpus=1)):
+            time.sleep(60)  # Ray started within a second: the SIGTERM lands here, as Ctrl-C all the same
+    sigterm.join()
+    assert not ray.is_initialized()
 
 
 # ---------------------------------------------------------------- budgets and resumes
