@@ -29,11 +29,19 @@ INTERRUPTED = 130
 
 
 def stop_on_sigterm() -> None:
-    """Handle SIGTERM (`kill PID`, a job scheduler's or a container's stop) as Ctrl-C: it raises
-    SIGINT in this process, so Ray Tune, which handles SIGINT, ends its step and saves its state,
-    and outside Tune a KeyboardInterrupt unwinds as Ctrl-C's does (the run's lock released, the
-    command to resume printed, exit INTERRUPTED). Without it Python ends at once, mid-write."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    """Handle SIGTERM (`kill PID`, a job scheduler's or a container's stop) as Ctrl-C: SIGINT's
+    handler runs, so Ray Tune, which handles SIGINT, ends its step and saves its state, and
+    outside Tune a KeyboardInterrupt unwinds as Ctrl-C's does (the run's lock released, the command
+    to resume printed, exit INTERRUPTED); also where SIGINT is ignored, as in a job a script started
+    in the background or under nohup. Without it Python ends at once, mid-write."""
+    signal.signal(signal.SIGTERM, _as_ctrl_c)
+
+
+def _as_ctrl_c(signum: int, frame) -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):  # ignored (SIG_IGN), or the system's default
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
 
 
 @contextlib.contextmanager

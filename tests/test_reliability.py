@@ -266,6 +266,19 @@ def test_a_sigterm_while_ray_starts_stops_the_driver_as_ctrl_c():
     assert not ray.is_initialized()
 
 
+def test_a_sigterm_is_ctrl_c_also_where_sigint_is_ignored():
+    # as in a driver a script started in the background, or nohup: SIGINT ignored
+    from runfiles.cli import sigterm_as_ctrl_c
+
+    ctrl_c = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c)
+
+
 # ---------------------------------------------------------------- budgets and resumes
 
 
