@@ -57,8 +57,9 @@ TABLE_WRITE_EVERY_S = 2.0
 ROWS_PER_EVENT = 10
 """Rows of trials.csv each of Tune's events on a trial (started, reported, checkpointed, ended) pays
 for: a rewrite of every row waits until the events since the last one have paid for it, so the
-rows written per result stay at most this many (plus the appended ones) however many trials there
-are. A run of 1,000 trials rewrites trials.csv about every 100 events."""
+rows rewritten per event stay at most this many however many trials there are (the appended rows
+come on top: one per result in epochs.csv, one per checkpoint or end in the ledger). A run of
+1,000 trials rewrites trials.csv about every 100 events."""
 MEMORY_CUT = ("review_tokens", "reviews_cut")
 """What a trial reports of the reviews its memory cut (search.train.review_tokens), kept in trials.csv."""
 

@@ -304,7 +304,8 @@ def describe_sizes(by_count: dict[str, dict]) -> str:
         "outside ms/trial",
         "tables ms/result",
         "tables rows/result",
-        "RSS growth MB",
+        "RSS growth MB (peak)",
+        "(at the search's end)",
     )
     lines = [" | ".join(("[scale] trials", *columns))]
     for one in by_count.values():
