@@ -608,6 +608,13 @@ class RunFacts(Document):
         """The run's wall time in seconds: the sessions' as recorded (a session killed outright recorded none)."""
         return sum(float(s.wall_s or 0.0) for s in self.sessions)
 
+    def resumed_text(self) -> str:
+        """What the header says of a resumed run, e.g. "resumed: session 2; the run began
+        2026-12-07T12:42:00+00:00, searched 14 min"; "" for a run's first session."""
+        if len(self.sessions) < 2:
+            return ""
+        return f"resumed: session {len(self.sessions)}; the run began {self.started_at}, searched {self.search_s() / 60:.0f} min"
+
     @classmethod
     def read(cls, run_dir: RunDir) -> RunFacts | None:
         """run.json of `run_dir`, or None when absent; ValueError when it is not a JSON object."""

@@ -487,7 +487,8 @@ def header(session: Session, lstm: LstmFacts) -> None:
     memory = session.facts.memory if session.facts else None
     if memory and memory.text():
         progress.field("memory", memory.text())
-    progress.field("run", f"{session.run_dir.root}")
+    resumed = session.facts.resumed_text() if session.resume and session.facts else ""
+    progress.field("run", f"{session.run_dir.root}" + (f" ({resumed})" if resumed else ""))
     tune_dir = storage_path(session.run_dir, search.storage) + "/" + session.run_dir.tune.name
     tools = f"tensorboard --logdir {shlex.quote(tune_dir)}  ·  optuna-dashboard {shlex.quote(session.run_dir.study_url)}"
     progress.field("tools", tools)

@@ -301,7 +301,9 @@ def test_a_time_budget_ends_the_search_exports_and_a_resume_keeps_the_export(tmp
     assert f"the time budget (0.5 min) ended the search: {len(trials)} of 500 trials started" in said
     assert all(f"{t['trial_id']}  " in said for t in trials if t["reason"].startswith("time budget ran out"))
     assert search_run.main([*args, "--resume"]) == 0
-    assert "the run's budget is spent: nothing left to train" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "the run's budget is spent: nothing left to train" in said
+    assert f"run         {out} (resumed: session 2; the run began " in said  # the header says it continues a run
     assert (RunDir(out).best_model / "card.json").stat().st_mtime_ns == card  # the test split is not evaluated again
     assert not [t for t in study_of(out).trials if t.state == optuna.trial.TrialState.RUNNING]
 
