@@ -18,13 +18,19 @@ from typing import Any
 
 
 def read_json(path: Path) -> dict | None:
-    """A JSON object from a file, or None when the file is absent; ValueError when it is not one."""
+    """A JSON object from a file, or None when the file is absent; ValueError naming the file
+    when it is not one (not UTF-8, not JSON, or JSON of another kind)."""
     path = Path(path)
     if not path.is_file():
         return None
-    value = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON ({error})") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+        raise ValueError(f"{path} is not a JSON object")
     return value
 
 

@@ -31,6 +31,9 @@ def study_problem(path: Path, name: str) -> str:
                 return f"holds no Optuna study (no studies table; {len(tables)} tables)"
             if db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is None:
                 return f"holds no study {name!r}"
+            checked = db.execute("PRAGMA quick_check(1)").fetchone()[0]  # reads every page: a cut file shows here
+            if checked != "ok":
+                return f"is damaged (SQLite's quick_check: {checked})"
     except sqlite3.DatabaseError as error:  # not a database, or a damaged one
         return f"is not a SQLite database ({error})"
     return ""

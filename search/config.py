@@ -410,6 +410,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[SearchConfig, DataConfi
     data_values = {"limit": smoke.get("limit"), "test_limit": smoke.get("test_limit")}
     data_values |= {k: given[k] for k in DATA_FIELDS if k in given}
     data = DataConfig(**data_values, max_vocab=max_vocab(search), seed=search.seed)
+    if not data.source.strip():  # Path("") is the working folder, which would be read as data
+        raise UsageError("--data '': names no data; give a file, a folder or tfds:NAME, or leave --data out")
     if data.embeddings == "":
         raise UsageError("--embeddings '': names no file; give a vectors file, or leave --embeddings out")
     vectors = data.embeddings and str(Path(data.embeddings).expanduser().resolve())

@@ -103,10 +103,8 @@ def _facts(path: Path, run_dir: RunDir) -> RunFacts:
     where = f"{FLAG} {path}: {run_dir.run_json}"
     try:
         facts = RunFacts.read(run_dir)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{where} is not JSON ({error}); {WHAT_WORKS}") from None
-    except (OSError, ValueError) as error:  # not UTF-8, not an object, unreadable
-        raise UsageError(f"{where} cannot be read as run.json ({error}); {WHAT_WORKS}") from None
+    except (OSError, ValueError) as error:  # not UTF-8, not JSON, not an object (read_json names the file), unreadable
+        raise UsageError(f"{FLAG} {path}: {error}; {WHAT_WORKS}") from None
     needed = (("an objective", facts.objective), ("the data's fingerprint", facts.fingerprint), ("a space", facts.params))
     lacking = [what for what, found in needed if not found]
     if lacking:

@@ -206,6 +206,7 @@ def test_simulated_gpus_give_each_running_trial_its_own_and_storage_holds_the_wh
     [
         (["--gpus", "4"], "--gpus 4: this machine has 0 GPUs"),
         (["--data", "/nowhere/imdb.tar.gz"], "no such file"),
+        (["--data", ""], "--data '': names no data; give a file, a folder or tfds:NAME"),
         (["--trials", "0"], "--trials 0 is invalid"),
         (["--trials", "many"], "argument --trials: invalid int value: 'many'"),
         (["--fix", "dropout=1.5"], "--fix dropout=1.5: dropout must lie in [0, 0.6]"),
@@ -431,6 +432,35 @@ def test_a_run_json_with_config_keys_this_version_does_not_know_is_refused_in_on
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and f"run.json's configs.{section} holds from_elsewhere, which this version does not know" in err
         assert files.trials_csv.read_bytes() == before
+
+
+def test_a_damaged_run_json_or_study_db_is_refused_naming_the_file(run_copy, capsys):
+    # one line naming the file, exit 2, nothing written (a resume once gained a session in run.json, then a traceback)
+    from search import baseline
+
+    files = RunDir(run_copy)
+    study, facts = files.study_db.read_bytes(), files.run_json.read_bytes()
+
+    def contents():
+        return {p.name: p.read_bytes() for p in run_copy.iterdir() if p.is_file()}
+
+    files.study_db.write_bytes(study[: len(study) // 2])
+    before = contents()
+    assert search_run.main(["--resume", "--out", str(run_copy)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --resume --out {run_copy}: {files.study_db} is not a SQLite database (database disk image is malformed); "
+        "put back a copy of it, or start a new run with another --out"
+    )
+    assert contents() == before
+
+    files.study_db.write_bytes(study)
+    files.run_json.write_bytes(facts[:40])
+    before = contents()
+    resume, linear = ["--resume", "--out", str(run_copy)], [str(run_copy), "--linear-only"]
+    for command, args in ((search_run.main, resume), (baseline.main, linear)):
+        code, err = command(args), capsys.readouterr().err.strip()
+        assert code == 2 and "\n" not in err and err.startswith(f"error: {files.run_json} is not JSON ("), err
+    assert contents() == before
 
 
 def test_a_budget_the_run_has_spent_is_refused_on_resume(tmp_path, capsys):

@@ -218,7 +218,8 @@ UNREADABLE_RUNS = {
         "{run_json} lacks an objective, the data's fingerprint, a space",
     ),
     "run.json not JSON": (b"not json{", b"", "{run_json} is not JSON (Expecting value: line 1 column 1 (char 0))"),
-    "run.json a list": (b"[]", b"", "{run_json} cannot be read as run.json ("),
+    "run.json a list": (b"[]", b"", "{run_json} is not a JSON object"),
+    "run.json not UTF-8": (b"\xff{}", b"", "{run_json} is not UTF-8 text (invalid start byte at byte 0)"),
     "empty study.db": (None, b"", "{study_db} holds no Optuna study (no studies table; 0 tables)"),
     "random bytes as study.db": (None, bytes(range(256)) * 32, "{study_db} is not a SQLite database (file is not a database)"),
 }
