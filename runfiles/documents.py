@@ -610,10 +610,13 @@ class RunFacts(Document):
 
     def resumed_text(self) -> str:
         """What the header says of a resumed run, e.g. "resumed: session 2; the run began
-        2026-12-07T12:42:00+00:00, searched 14 min"; "" for a run's first session."""
+        2026-12-07T12:42:00+00:00, searched 14.2 min" (seconds under a minute); "" for a run's
+        first session."""
         if len(self.sessions) < 2:
             return ""
-        return f"resumed: session {len(self.sessions)}; the run began {self.started_at}, searched {self.search_s() / 60:.0f} min"
+        searched = self.search_s()
+        took = f"{searched:.0f} s" if searched < 60 else f"{searched / 60:.1f} min"
+        return f"resumed: session {len(self.sessions)}; the run began {self.started_at}, searched {took}"
 
     @classmethod
     def read(cls, run_dir: RunDir) -> RunFacts | None:

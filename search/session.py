@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.config import logits_for
-from runfiles.cli import UsageError, fail, machine_fault, stop_on_sigterm
+from runfiles.cli import INTERRUPTED, UsageError, fail, machine_fault, sigterm_as_ctrl_c, stop_on_sigterm
 from runfiles.documents import MemoryFacts, Resources, RunFacts
 from runfiles.layout import Objective, Param, RunDir
 from runfiles.lock import holding
@@ -188,10 +188,15 @@ def follow_up(run_dir: RunDir, work: Callable[[Session], None], command: str, tr
     python -m search.baseline), holding the run directory's lock: the run's own data (checked to
     be what it trained on) and resources, then `work(session)`, then the report; the exit code.
     `trains`: False for work done in this process alone (the linear baseline), which starts no Ray
-    and plans no resources (the session's are Resources())."""
+    and plans no resources (the session's are Resources()). Ctrl-C or SIGTERM stops it with exit
+    INTERRUPTED, the lock released, and says to run it again (each document is replaced whole,
+    so the run keeps every one as it was or as this command finished it)."""
     try:
-        with holding(run_dir, command):
+        with sigterm_as_ctrl_c(), holding(run_dir, command):
             return _follow_up(run_dir, work, command, trains)
+    except KeyboardInterrupt:
+        print(f"interrupted; run it again with: {command}", file=sys.stderr)
+        return INTERRUPTED
     except UsageError as error:
         return fail(error)
     except OSError as error:

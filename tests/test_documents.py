@@ -175,3 +175,15 @@ def test_document_keys_are_spelled_only_in_runfiles_documents():
     sources = sorted((ROOT / "search").rglob("*.py")) + sorted((ROOT / "reports").rglob("*.py"))
     found = [hit for path in sources for hit in _document_keys_in(path)]
     assert not found, "read or write run.json and summary.json through runfiles.documents:\n" + "\n".join(found)
+
+
+def test_a_resumed_run_says_which_session_it_is_and_what_it_searched():
+    from runfiles.documents import SessionRecord
+
+    first = SessionRecord(started_at="2026-12-07T12:42:00+00:00", command="python -m search.run", search_s=25.4)
+    facts = RunFacts(started_at=first.started_at, sessions=[first])
+    assert facts.resumed_text() == ""  # a run's first session resumes nothing
+    facts.sessions.append(SessionRecord(started_at="2026-12-07T13:00:00+00:00", command="python -m search.run --resume"))
+    assert facts.resumed_text() == "resumed: session 2; the run began 2026-12-07T12:42:00+00:00, searched 25 s"
+    facts.sessions[1].search_s = 830.0
+    assert facts.resumed_text().endswith("session 2; the run began 2026-12-07T12:42:00+00:00, searched 14.3 min")

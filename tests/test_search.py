@@ -463,6 +463,28 @@ def test_a_damaged_run_json_or_study_db_is_refused_naming_the_file(run_copy, cap
     assert contents() == before
 
 
+def test_a_sigterm_stops_a_follow_up_command_as_ctrl_c(run_copy, capsys, monkeypatch):
+    # search.baseline (and search.certify, through the same follow_up) once ended in a traceback
+    import os
+    import signal
+    import time
+
+    from search import baseline
+
+    def stopped(*_):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    monkeypatch.setattr(baseline, "run_baselines", stopped)
+    files = RunDir(run_copy)
+    before, handlers = files.summary_json.read_bytes(), (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    assert baseline.main([str(run_copy), "--linear-only"]) == 130
+    said = capsys.readouterr()
+    assert said.err.strip() == f"interrupted; run it again with: python -m search.baseline {run_copy} --linear-only"
+    assert not files.holder.exists() and not files.baseline_json.exists() and files.summary_json.read_bytes() == before
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
 def test_a_budget_the_run_has_spent_is_refused_on_resume(tmp_path, capsys):
     from runfiles.cli import UsageError
     from search.config import parse_args
