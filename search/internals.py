@@ -64,6 +64,9 @@ METRIC_ANALYSIS = Reach(
 METRIC_N_STEPS = Reach(
     "ray.tune.trainable.metadata._TrainingRunMetadata", "metric_n_steps", "each metric's last values, dropped when it ends"
 )
+STORAGE_FILESYSTEM = Reach(
+    "ray.train._internal.storage.StorageContext", "storage_filesystem", "the filesystem a trial's checkpoints are stored on"
+)
 TRIAL_RUNS = Reach("ray.air.integrations.mlflow.MLflowLoggerCallback", "_trial_runs", "the MLflow run of each Tune trial")
 STORE_REGISTRY = Reach(
     "mlflow.tracking._tracking_service.utils", "_tracking_store_registry", "MLflow's tracking-URI schemes", on_instance=False
@@ -86,6 +89,7 @@ REACHES = (
     RUN_METADATA,
     METRIC_ANALYSIS,
     METRIC_N_STEPS,
+    STORAGE_FILESYSTEM,
     TRIAL_RUNS,
     STORE_REGISTRY,
     SCHEMA_REVISION,
@@ -206,6 +210,17 @@ def forget_metric_statistics(trial) -> None:
     for reach in (METRIC_ANALYSIS, METRIC_N_STEPS):
         member(metadata, reach)
         setattr(metadata, reach.name, {})  # its setter drops the trial's cached JSON too
+
+
+def reported_checkpoint(trial, name: str):
+    """The `tune.Checkpoint` named `name` (a result's `checkpoint_dir_name`) in `trial`'s folder on
+    the run's storage. Ray's `session.report` stores it before the result leaves the trial; Tune
+    registers it (`Callback.on_checkpoint`) only a step later, from a separate task that a stop in
+    between drops. Tune publishes the folder (`Trial.path`) but not its filesystem."""
+    from ray import tune
+
+    filesystem = member(trial.storage, STORAGE_FILESYSTEM)  # Trial.storage: a private class's instance
+    return tune.Checkpoint(f"{trial.path}/{name}", filesystem=filesystem)
 
 
 # ---------------------------------------------------------------- Ray Tune's actor manager

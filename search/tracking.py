@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from ray import tune
 from ray.air.integrations.mlflow import MLflowLoggerCallback
+from ray.train.constants import CHECKPOINT_DIR_NAME
 
 from runfiles.cli import machine_fault
 from runfiles.io import append_row, read_rows, write_rows
@@ -80,6 +81,8 @@ class TrialTable(tune.Callback):
         write_every_s: float = TABLE_WRITE_EVERY_S,
     ):
         self.write_every_s, self.next_write_at, self.stale_checkpoints = write_every_s, -math.inf, set()
+        self.displaced: dict[str, set[str]] = defaultdict(set)
+        """Per trial, the checkpoints its latest result's displaced, until Tune registers that one."""
         self.credit, self.rows_written = 0, 0
         """Rows a rewrite may cost now (`ROWS_PER_EVENT` per event since the last); rows written in all."""
         self.run_dir, self.space, self.ledger, self.scheduler = run_dir, tuple(space), ledger, scheduler
@@ -128,22 +131,34 @@ class TrialTable(tune.Callback):
         if "setup_s" in result:
             row["setup_s"] = result["setup_s"]
         row.update(summarize(self.epochs[row["trial_id"]], self.objective, self.max_latency_ms))
+        if result.get(CHECKPOINT_DIR_NAME):  # the trial stored it before it reported (ray.train's session.report)
+            checkpoint = internals.reported_checkpoint(trial, result[CHECKPOINT_DIR_NAME])
+            self.displaced[row["trial_id"]] |= self._keep(row, _uri(checkpoint), result["epoch"])
         self.write()
         self.progress.epoch(row, self.ledger.used)
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        """Keep each trial's latest checkpoint (to resume) and its best epoch's (to export), named in
-        the ledger at once (a driver killed before the next rewrite trains nothing reported again);
-        delete the rest."""
+        """The checkpoint Tune registers, a step after its result, which kept it already (Tune asks
+        the trial for it in a separate task, which a stop in between drops). Only now are the
+        checkpoints it displaced deleted: until then a retry would restore Tune's previous one."""
         row = self._row(trial)
-        before = {row.get("checkpoint"), row.get("best_checkpoint")}
-        path = self._relative(_uri(checkpoint))
-        row["checkpoint"] = path
-        if str(trial.last_result.get("epoch")) == str(row.get("best_epoch")):
-            row["best_checkpoint"] = path
-        self.stale_checkpoints |= before - {row["checkpoint"], row["best_checkpoint"], "", None}
-        self._record(row)
+        displaced = self.displaced.pop(row["trial_id"], set())
+        if row.get("checkpoint") != self._relative(_uri(checkpoint)):
+            displaced |= self._keep(row, _uri(checkpoint), trial.last_result.get("epoch"))
+        self.stale_checkpoints |= displaced - {row["checkpoint"], row["best_checkpoint"]}
         self.write()
+
+    def _keep(self, row: dict, uri: str, epoch) -> set[str]:
+        """Keep a trial's latest checkpoint (to resume) and its best epoch's (to export), named in
+        the ledger at once (a driver stopped or killed before the next rewrite trains nothing
+        reported again); the checkpoints this displaces, to delete once Tune has the new one."""
+        before = {row.get("checkpoint"), row.get("best_checkpoint")}
+        path = self._relative(uri)
+        row["checkpoint"] = path
+        if str(epoch) == str(row.get("best_epoch")):
+            row["best_checkpoint"] = path
+        self._record(row)
+        return before - {row["checkpoint"], row["best_checkpoint"], "", None}
 
     def on_experiment_end(self, trials, **info):
         self.write(now=True)

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 from ray.air.integrations.mlflow import MLflowLoggerCallback
+from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
@@ -51,8 +52,10 @@ def mlflow_callback(folder: Path) -> MLflowLoggerCallback:
 def instances(tmp_path_factory) -> dict[str, object]:
     """A real instance of every class whose instances hold a member of REACHES, by the class's path."""
     searcher, scheduler, trial = optuna_search(), asha(), Trial("sleeper", config={}, stub=True)
+    trial.set_storage(StorageContext(str(tmp_path_factory.mktemp("storage")), "experiment", trial_dir_name="trial"))
     return {
         "ray.tune.experiment.Trial": trial,
+        "ray.train._internal.storage.StorageContext": trial.storage,
         "ray.tune.trainable.metadata._TrainingRunMetadata": trial.run_metadata,
         internals.OPTUNA_SEARCH: searcher,
         "optuna.study.Study": internals.searcher_study(searcher),
@@ -94,6 +97,10 @@ def test_the_accessors_read_what_ray_optuna_and_mlflow_hold(instances):
     internals.forget_metric_statistics(trial)
     assert trial.metric_analysis == {} and trial.metric_n_steps == {} and trial.last_result["m"] == 0.5
     assert '"max"' not in trial.get_json_state()[1]  # what Tune saves of the trial is rebuilt without them
+
+    trial = instances["ray.tune.experiment.Trial"]  # a reported checkpoint, named where Tune stores it
+    checkpoint = internals.reported_checkpoint(trial, "checkpoint_000002")
+    assert checkpoint.path == f"{trial.path}/checkpoint_000002" and checkpoint.filesystem.type_name == "local"
 
     assert internals.mlflow_runs(instances["ray.air.integrations.mlflow.MLflowLoggerCallback"]) == {}
     internals.check_store_scheme("sqlite:///mlflow.db")

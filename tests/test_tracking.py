@@ -13,6 +13,7 @@ from reports.load import read_trials as read_report_trials
 from runfiles.io import read_rows, write_rows
 from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir, trial_columns
 from runfiles.trials import read_trials
+from search import internals
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler
 from search.searcher import NUMBER
@@ -110,6 +111,35 @@ def test_a_driver_killed_before_a_rewrite_resumes_from_the_latest_checkpoint(tmp
     assert (row["state"], row["epochs"], row["checkpoint"], row["best_checkpoint"]) == ("running", "2", latest, latest)
     resumed = table_in(tmp_path, write_every_s=3600)  # as a resumed driver reads them back
     assert resumed.rows["trial_0000"]["checkpoint"] == latest
+
+
+def test_a_checkpoint_is_kept_from_its_result_when_a_stop_drops_tunes_save(tmp_path):
+    # Ray stores a reported checkpoint before the result leaves the trial, and Tune registers it
+    # (on_checkpoint) a step later, from a save task that a Ctrl-C in between drops: the resume then
+    # trained the reported epoch again. The result's checkpoint_dir_name names it at once.
+    from ray.train._internal.storage import StorageContext
+    from ray.train.constants import CHECKPOINT_DIR_NAME
+
+    stopped = table_in(tmp_path, write_every_s=3600)
+    trial = Trial("sleeper", config={**preset_point(TUTORIAL_PRESETS[0], SPACE), NUMBER: 0}, stub=True)
+    trial.set_storage(StorageContext(str(tmp_path), "tune", trial_dir_name="trial_0000_x"))
+    stopped.on_trial_start(0, [], trial)
+    folders = [tmp_path / "tune" / "trial_0000_x" / f"checkpoint_{n:06d}" for n in range(3)]
+    for epoch, (accuracy, folder) in enumerate(zip((0.5, 0.7, 0.6), folders, strict=True), start=1):  # the 2nd is best
+        folder.mkdir(parents=True)
+        result = {"epoch": epoch, "val_accuracy": accuracy, "val_loss": 1.0, "examples": 10, CHECKPOINT_DIR_NAME: folder.name}
+        stopped.on_trial_result(0, [], trial, result)
+    stopped.write(now=True)
+    row, kept = read_trials(RunDir(tmp_path))[0], [f"tune/trial_0000_x/{f.name}" for f in folders]
+    assert (row["checkpoint"], row["best_checkpoint"]) == (kept[2], kept[1])
+    assert all(f.is_dir() for f in folders)  # Tune still knows only the first: none is deleted yet
+
+    written = stopped.rows_written  # Tune's registration, when it comes, records nothing again
+    trial.update_last_result(result)
+    stopped.on_checkpoint(0, [], trial, internals.reported_checkpoint(trial, folders[2].name))
+    assert stopped.rows_written == written
+    stopped.write(now=True)
+    assert [f.is_dir() for f in folders] == [False, True, True]  # now what was displaced goes
 
 
 class SlowSave(StoppingScheduler):
