@@ -21,9 +21,24 @@ def read_only_connection(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
 
+def damage(path: Path) -> str:
+    """Why the file at `path` is not a whole SQLite database, in a few words; "" when it is one (an
+    empty file is: SQLite reads it as a database without tables). Reads every page (SQLite's
+    quick_check), so a file cut short shows here; reads the file only."""
+    try:
+        with closing(read_only_connection(path)) as db:
+            checked = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as error:  # not a database, or a damaged one
+        return f"is not a SQLite database ({error})"
+    return "" if checked == "ok" else f"is damaged (SQLite's quick_check: {checked})"
+
+
 def study_problem(path: Path, name: str) -> str:
     """Why the file at `path` is not a study database holding the Optuna study `name`, in a few
-    words; "" when it is one. Reads the file only."""
+    words (`damage` first); "" when it is one. Reads the file only."""
+    damaged = damage(path)
+    if damaged:
+        return damaged
     try:
         with closing(read_only_connection(path)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -31,10 +46,7 @@ def study_problem(path: Path, name: str) -> str:
                 return f"holds no Optuna study (no studies table; {len(tables)} tables)"
             if db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is None:
                 return f"holds no study {name!r}"
-            checked = db.execute("PRAGMA quick_check(1)").fetchone()[0]  # reads every page: a cut file shows here
-            if checked != "ok":
-                return f"is damaged (SQLite's quick_check: {checked})"
-    except sqlite3.DatabaseError as error:  # not a database, or a damaged one
+    except sqlite3.DatabaseError as error:
         return f"is not a SQLite database ({error})"
     return ""
 

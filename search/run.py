@@ -26,7 +26,7 @@ from runfiles.cli import INTERRUPTED, UsageError, fail, recorded_config, sigterm
 from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
 from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
-from runfiles.study import study_problem
+from runfiles.study import damage
 from runfiles.trials import examples_used
 from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
@@ -285,7 +285,7 @@ def check_out(run_dir: RunDir, resume: bool) -> None:
     out = run_dir.root
     if resume and not (run_dir.run_json.is_file() and run_dir.study_db.is_file()):
         raise UsageError(f"--resume --out {out}: no run there (no run.json and study.db); start one without --resume")
-    problem = study_problem(run_dir.study_db, STUDY_NAME) if resume else ""
+    problem = damage(run_dir.study_db) if resume else ""  # a driver stopped early may leave it empty: Optuna fills it
     if problem:  # the run's record of its trials: a resume cannot go on without it
         raise UsageError(
             f"--resume --out {out}: {run_dir.study_db} {problem}; put back a copy of it, or start a new run with another --out"
