@@ -89,6 +89,8 @@ def _check_out(out: Path, runs: list[Run], what: str) -> None:
     for run in runs:
         if out.resolve() in (run.run_dir.resolve(), RunDir(run.run_dir).report.resolve()):
             raise ReportError(f"--out {out} is {run.run_dir} or its report; choose a folder of its own")
+    if out.resolve() == RunDir(out.parent).report.resolve() and RunDir(out.parent).run_json.is_file():
+        raise ReportError(f"--out {out} is the report of another run, {out.parent}; choose a folder of its own")
     if out.is_dir():
         others = sorted(p.name for p in out.iterdir() if p.name != "index.html" and p.suffix != ".png")
         if others:

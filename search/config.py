@@ -101,6 +101,8 @@ class SearchConfig:
             raise UsageError(f"--time-budget {self.time_budget_min} is invalid: expected a finite number of minutes > 0")
         if self.max_latency_ms is not None and not (math.isfinite(self.max_latency_ms) and self.max_latency_ms > 0):
             raise UsageError(f"--max-latency-ms {self.max_latency_ms} is invalid: expected milliseconds > 0")
+        if self.storage is not None and not self.storage.strip():
+            raise UsageError("--storage '': names no place; give a folder all nodes share or a URI, or leave --storage out")
         if self.budget_examples is not None and self.budget_examples < 1:
             raise UsageError(f"--budget-examples {self.budget_examples} is invalid: expected an integer >= 1")
         if not (math.isfinite(self.gpus) and self.gpus >= 0):
@@ -375,7 +377,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         WARM_FLAG,
         nargs="+",
-        type=Path,
+        type=given_path,
         metavar="RUN",
         default=argparse.SUPPRESS,
         help="learn from earlier runs (docs/search.md#warm-start): on the same data their trials enter the study, "

@@ -53,6 +53,11 @@ def settle(session: Session, built: Built) -> Outcome:
         return Outcome(INTERRUPTED)
     if built.tuner is None and built.ledger.exhausted:
         progress.say("the run's budget is spent: nothing left to train (raise --time-budget or --budget-examples to go on)")
+    elif built.ledger.exhausted and table.counts()["total"] < session.search.trials:
+        progress.say(
+            f"the examples budget ({session.search.budget_examples:,}) ended the search: "
+            f"{table.counts()['total']} of {session.search.trials} trials started"
+        )
     best = best_row(table.rows.values(), session.objective)
     if best is None:
         fail(_why_no_best(table.counts(), built.time_budget.spent, table.rows.values(), session.search.max_latency_ms))

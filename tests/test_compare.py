@@ -280,6 +280,9 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, run_copy, tmp_
     not_a_run.mkdir()
     a_file = tmp_path / "file"
     a_file.write_text("x")
+    third = RunDir(tmp_path / "third")  # a run neither compared nor reported: its report is not --out's to take
+    third.root.mkdir()
+    third.run_json.write_text("{}")
     before = snapshot(tmp_path), snapshot(real_run)
     other = str(run_copy)
     files = RunDir(real_run)
@@ -295,6 +298,7 @@ def test_bad_input_fails_in_one_line_and_writes_nothing(real_run, run_copy, tmp_
         ([str(real_run), other, "--out", str(a_file)], f"--out {a_file} is a file"),
         ([str(real_run), other, "--out", str(real_run)], f"--out {real_run} is {real_run} or its report"),
         ([str(real_run), other, "--out", str(files.report)], "or its report"),
+        ([str(real_run), other, "--out", str(third.report)], f"--out {third.report} is the report of another run, {third.root}"),
         ([str(real_run), other, "--out", str(real_run.parent)], f"--out {real_run.parent} holds other files ("),
         ([str(real_run), other, "--out", str(real_run.parent)], "); choose an empty folder or an earlier comparison's\n"),
     ]

@@ -207,6 +207,8 @@ def test_simulated_gpus_give_each_running_trial_its_own_and_storage_holds_the_wh
         (["--gpus", "4"], "--gpus 4: this machine has 0 GPUs"),
         (["--data", "/nowhere/imdb.tar.gz"], "no such file"),
         (["--data", ""], "--data '': names no data; give a file, a folder or tfds:NAME"),
+        (["--storage", ""], "--storage '': names no place; give a folder all nodes share or a URI"),
+        (["--warm-start", ""], "argument --warm-start: an empty path; give a folder or file"),
         (["--trials", "0"], "--trials 0 is invalid"),
         (["--trials", "many"], "argument --trials: invalid int value: 'many'"),
         (["--fix", "dropout=1.5"], "--fix dropout=1.5: dropout must lie in [0, 0.6]"),

@@ -83,6 +83,7 @@ def test_a_warm_start_adds_same_data_trials_queues_other_data_configurations_and
     printed = capsys.readouterr().out
     assert f"{real_run.resolve()}: 6 trials added to the study" in printed
     assert f"{other.resolve()}: 2 configurations queued first (other data" in printed
+    assert "the examples budget (576) ended the search: 3 of 20 trials started" in printed  # as the time budget's end is told
 
     recorded = RunFacts.read(RunDir(out))
     assert [(s.taken, s.kept, s.dropped) for s in recorded.warm_start] == [("trials", 6, 0), ("configurations", 2, 0)]
