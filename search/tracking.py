@@ -145,7 +145,7 @@ class TrialTable(tune.Callback):
         displaced = self.displaced.pop(row["trial_id"], set())
         if row.get("checkpoint") != self._relative(_uri(checkpoint)):
             displaced |= self._keep(row, _uri(checkpoint), trial.last_result.get("epoch"))
-        self.stale_checkpoints |= displaced - {row["checkpoint"], row["best_checkpoint"]}
+        self.stale_checkpoints |= displaced - {row.get("checkpoint"), row.get("best_checkpoint")}
         self.write()
 
     def _keep(self, row: dict, uri: str, epoch) -> set[str]:
