@@ -132,7 +132,7 @@ def test_a_checkpoint_is_kept_from_its_result_when_a_stop_drops_tunes_save(tmp_p
     stopped.write(now=True)
     row, kept = read_trials(RunDir(tmp_path))[0], [f"tune/trial_0000_x/{f.name}" for f in folders]
     assert (row["checkpoint"], row["best_checkpoint"]) == (kept[2], kept[1])
-    assert all(f.is_dir() for f in folders)  # Tune still knows only the first: none is deleted yet
+    assert all(f.is_dir() for f in folders)  # Tune has registered none of them: none is deleted yet
 
     written = stopped.rows_written  # Tune's registration, when it comes, records nothing again
     trial.update_last_result(result)
