@@ -10,6 +10,7 @@ Optuna is imported by `read_only_study` only, when it is called.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -25,30 +26,32 @@ def damage(path: Path) -> str:
     """Why the file at `path` is not a whole SQLite database, in a few words; "" when it is one (an
     empty file is: SQLite reads it as a database without tables). Reads every page (SQLite's
     quick_check), so a file cut short shows here; reads the file only."""
-    try:
-        with closing(read_only_connection(path)) as db:
-            checked = db.execute("PRAGMA quick_check(1)").fetchone()[0]
-    except sqlite3.DatabaseError as error:  # not a database, or a damaged one
-        return f"is not a SQLite database ({error})"
-    return "" if checked == "ok" else f"is damaged (SQLite's quick_check: {checked})"
+    return _problem(path, lambda db: "")
 
 
 def study_problem(path: Path, name: str) -> str:
     """Why the file at `path` is not a study database holding the Optuna study `name`, in a few
     words (`damage` first); "" when it is one. Reads the file only."""
-    damaged = damage(path)
-    if damaged:
-        return damaged
+
+    def no_study(db: sqlite3.Connection) -> str:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "studies" not in tables:
+            return f"holds no Optuna study (no studies table; {len(tables)} tables)"
+        if db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is None:
+            return f"holds no study {name!r}"
+        return ""
+
+    return _problem(path, no_study)
+
+
+def _problem(path: Path, more: Callable[[sqlite3.Connection], str]) -> str:
+    """SQLite's quick_check of the file at `path`, then `more` on the same read-only connection."""
     try:
         with closing(read_only_connection(path)) as db:
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "studies" not in tables:
-                return f"holds no Optuna study (no studies table; {len(tables)} tables)"
-            if db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is None:
-                return f"holds no study {name!r}"
-    except sqlite3.DatabaseError as error:
+            checked = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            return more(db) if checked == "ok" else f"is damaged (SQLite's quick_check: {checked})"
+    except sqlite3.DatabaseError as error:  # not a database, or a damaged one
         return f"is not a SQLite database ({error})"
-    return ""
 
 
 def read_only_study(path: Path, name: str) -> Any:

@@ -43,8 +43,7 @@ def settle(session: Session, built: Built) -> Outcome:
         unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
         table.mark(unfinished, State.STOPPED_EARLY, _out_of_time)
         progress.say(
-            f"the time budget ({session.search.time_budget_min:g} min) ended the search: "
-            f"{table.counts()['total']} of {session.search.trials} trials started"
+            _ended_by(f"the time budget ({session.search.time_budget_min:g} min)", table.counts()["total"], session.search.trials)
         )
     unfinished = [row for row in table.rows.values() if row["state"] in (State.PENDING, State.RUNNING)]
     _record_session(session, built.search_s, built.ledger.used, session_wall_s(session))
@@ -55,14 +54,18 @@ def settle(session: Session, built: Built) -> Outcome:
         progress.say("the run's budget is spent: nothing left to train (raise --time-budget or --budget-examples to go on)")
     elif built.ledger.exhausted and table.counts()["total"] < session.search.trials:
         progress.say(
-            f"the examples budget ({session.search.budget_examples:,}) ended the search: "
-            f"{table.counts()['total']} of {session.search.trials} trials started"
+            _ended_by(f"the examples budget ({session.search.budget_examples:,})", table.counts()["total"], session.search.trials)
         )
     best = best_row(table.rows.values(), session.objective)
     if best is None:
         fail(_why_no_best(table.counts(), built.time_budget.spent, table.rows.values(), session.search.max_latency_ms))
         return Outcome(1)
     return Outcome(0, best)
+
+
+def _ended_by(budget: str, started: int, trials: int) -> str:
+    """The line that says a budget ended the search when `started` of its `trials` had started."""
+    return f"{budget} ended the search: {started} of {trials} trials started"
 
 
 def _out_of_time(epochs: int) -> str:

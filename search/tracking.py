@@ -142,9 +142,9 @@ class TrialTable(tune.Callback):
         the trial for it in a separate task, which a stop in between drops). Only now are the
         checkpoints it displaced deleted: until then a retry would restore Tune's previous one."""
         row = self._row(trial)
-        displaced = self.displaced.pop(row["trial_id"], set())
-        if row.get("checkpoint") != self._relative(_uri(checkpoint)):
-            displaced |= self._keep(row, _uri(checkpoint), trial.last_result.get("epoch"))
+        displaced, uri = self.displaced.pop(row["trial_id"], set()), _uri(checkpoint)
+        if row.get("checkpoint") != self._relative(uri):
+            displaced |= self._keep(row, uri, trial.last_result.get("epoch"))
         self.stale_checkpoints |= displaced - {row.get("checkpoint"), row.get("best_checkpoint")}
         self.write()
 
