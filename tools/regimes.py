@@ -4,7 +4,7 @@ regime, one entry in REGIMES.
     python -m tools.regimes ratings4 --archive ../shared/datasets/aclImdb_v1_labelled.tar.gz --out data/ratings4
     python -m search.run --data data/ratings4 --objective val_macro_f1 ...
 
-Each writes DIR/{train,test}/<class>/<id>_<rating>.txt (the file names of the archive kept, so that
+Each but sentences writes DIR/{train,test}/<class>/<id>_<rating>.txt (the file names of the archive kept, so that
 validation still takes blocks of ids) and DIR/regime.json (the regime, the archive and its SHA-256,
 the seed, the texts per split and class). The regimes:
 
@@ -12,6 +12,9 @@ the seed, the texts per split and class). The regimes:
 - ratings4: four classes by the rating in the file name: 1-2, 3-4, 7-8, 9-10 (aclImdb holds no 5 or 6).
 - small: SMALL_TRAIN training reviews (an equal share of each class, seeded); the test split whole.
 - short: each review cut to its first sentence (neg, pos): a short-text task.
+- sentences: MR's shape (Pang & Lee 2005's sentence polarity data: 5,331 sentences per class, no
+  test split): SENTENCES_PER_CLASS first sentences of each class drawn from both splits, as one
+  table DIR/TABLE (text, label), for `--test-fraction 0 --certify --cv 10`.
 
 The archive is only read; --out must be a new or empty folder, written whole or not at all (to a
 temporary folder beside it, then renamed).
@@ -19,6 +22,7 @@ temporary folder beside it, then renamed).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -42,6 +46,12 @@ MANIFEST = "regime.json"
 """What a regime's folder says about how it was written (not a .txt file: no reader takes it for a text)."""
 SMALL_TRAIN = 2000
 """Training reviews the small-data regime keeps."""
+SENTENCES_PER_CLASS = 5331
+"""Sentences of each class the sentences regime keeps: as many as MR holds (Pang & Lee 2005)."""
+TABLE = "sentences.csv"
+"""The one table a table regime (split TABLE_SPLIT) is written to, in its folder."""
+TABLE_SPLIT = "table"
+"""The split of the reviews written to TABLE rather than to class folders."""
 RATING_CLASSES = {1: "1-2", 2: "1-2", 3: "3-4", 4: "3-4", 7: "7-8", 8: "7-8", 9: "9-10", 10: "9-10"}
 """ratings4's class of each rating an aclImdb review can have."""
 _MEMBER = re.compile(r"(?:^|/)(train|test)/(neg|pos)/(\d+_(\d+)\.txt)$")
@@ -145,11 +155,22 @@ def first_sentence(text: str) -> str:
     return text[: match.end()] if match else text
 
 
+def sentences(reviews: list[Review], seed: int) -> list[Review]:
+    """SENTENCES_PER_CLASS first sentences of each class, drawn with `seed` from both splits, as one table."""
+    rng, kept = np.random.default_rng(seed), []
+    for label in sorted({r.label for r in reviews}):
+        members = [r for r in reviews if r.label == label]
+        take = min(len(members), SENTENCES_PER_CLASS)
+        kept += [members[i] for i in sorted(rng.choice(len(members), take, replace=False))]
+    return [r._replace(split=TABLE_SPLIT) for r in short(kept, seed)]
+
+
 REGIMES: dict[str, Callable[[list[Review], int], list[Review]]] = {
     "full": full,
     "ratings4": ratings4,
     "small": small,
     "short": short,
+    "sentences": sentences,
 }
 """Each regime's name (the CLI's choice) and the function that makes its reviews from the archive's."""
 
@@ -158,8 +179,8 @@ REGIMES: dict[str, Callable[[list[Review], int], list[Review]]] = {
 
 
 def write(reviews: list[Review], out: Path, manifest: dict) -> dict[str, dict[str, int]]:
-    """Write `reviews` to out/<split>/<label>/<name> and `manifest` (with the counts added) to
-    out/regime.json, at once: into a temporary folder beside `out`, renamed to it when whole.
+    """Write `reviews` to out/<split>/<label>/<name> (those of split TABLE_SPLIT to out/TABLE, a row
+    each: text, label) and `manifest` (with the counts added) to out/regime.json, at once: into a temporary folder beside `out`, renamed to it when whole.
     Returns the texts per split and class.
 
     Raises:
@@ -171,11 +192,18 @@ def write(reviews: list[Review], out: Path, manifest: dict) -> dict[str, dict[st
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         counts: dict[str, Counter] = {}
+        rows = []
         for review in reviews:
+            counts.setdefault(review.split, Counter())[review.label] += 1
+            if review.split == TABLE_SPLIT:
+                rows.append((review.text.decode("utf-8", errors="replace"), review.label))
+                continue
             folder = tmp / review.split / review.label
             folder.mkdir(parents=True, exist_ok=True)
             (folder / review.name).write_bytes(review.text)
-            counts.setdefault(review.split, Counter())[review.label] += 1
+        if rows:
+            with (tmp / TABLE).open("w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows([("text", "label"), *rows])
         counted = {split: dict(sorted(c.items())) for split, c in sorted(counts.items())}
         write_json(tmp / MANIFEST, manifest | {"counts": counted})
         umask = os.umask(0)
@@ -232,7 +260,7 @@ def parse_args(argv: list[str]) -> object:
     parser.add_argument("regime", choices=list(REGIMES), help="; ".join(f"{k}: {_summary(f)}" for k, f in REGIMES.items()))
     parser.add_argument("--archive", required=True, type=Path, help="aclImdb_v1.tar.gz (or its folder) to read")
     parser.add_argument("--out", required=True, type=Path, help="a new (or empty) folder to write the task into")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the regimes that draw (small)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the regimes that draw (small, sentences)")
     return parser.parse_args(argv)
 
 
@@ -245,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(error)
     for split, classes in counts.items():
         print(f"{split}: " + ", ".join(f"{label} {n:,}" for label, n in classes.items()))
-    print(f"wrote {args.regime} to {args.out}")
+    print(f"wrote {args.regime} to {args.out / TABLE if TABLE_SPLIT in counts else args.out}")
     return 0
 
 
