@@ -180,8 +180,8 @@ REGIMES: dict[str, Callable[[list[Review], int], list[Review]]] = {
 
 def write(reviews: list[Review], out: Path, manifest: dict) -> dict[str, dict[str, int]]:
     """Write `reviews` to out/<split>/<label>/<name> (those of split TABLE_SPLIT to out/TABLE, a row
-    each: text, label) and `manifest` (with the counts added) to out/regime.json, at once: into a temporary folder beside `out`, renamed to it when whole.
-    Returns the texts per split and class.
+    each: text, label) and `manifest` (with the counts added) to out/regime.json, at once: into a
+    temporary folder beside `out`, renamed to it when whole. Returns the texts per split and class.
 
     Raises:
         UsageError: when `out` exists and is a file or a folder that is not empty.
