@@ -1,6 +1,7 @@
 """A folder per class (`search.data.aclimdb`): any class names, any number of classes, aclImdb as one
 case of it; and the tasks `tools.regimes` writes from the aclImdb archive in that layout."""
 
+import csv
 import hashlib
 import re
 import tarfile
@@ -182,6 +183,22 @@ def test_small_keeps_a_seeded_equal_share_of_training_reviews(monkeypatch):
     train = [r for r in kept if r.split == "train"]
     assert [r.label for r in train].count("neg") == [r.label for r in train].count("pos") == 20
     assert len(kept) - len(train) == 240 and kept == regimes.small(reviews, seed=0) != regimes.small(reviews, seed=1)
+
+
+def test_sentences_writes_a_seeded_table_of_first_sentences(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(regimes, "SENTENCES_PER_CLASS", 30)
+    out = tmp_path / "sentences"
+    assert regimes.main(["sentences", "--archive", str(SAMPLE), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"table: neg 30, pos 30\nwrote sentences to {out / regimes.TABLE}\n"
+    assert sorted(p.name for p in out.iterdir()) == [regimes.MANIFEST, regimes.TABLE]  # no class folders
+    with (out / regimes.TABLE).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    firsts = {(regimes.first_sentence(r.text.decode()), r.label) for r in regimes.read_archive(SAMPLE)}
+    assert len(rows) == 60 and {(row["text"], row["label"]) for row in rows} <= firsts
+    reviews = regimes.read_archive(SAMPLE)
+    drawn = regimes.sentences(reviews, seed=0)
+    assert {r.split for r in drawn} == {regimes.TABLE_SPLIT}
+    assert drawn == regimes.sentences(reviews, seed=0) != regimes.sentences(reviews, seed=1)
 
 
 @pytest.mark.parametrize(
