@@ -65,6 +65,27 @@ def read_trials(run_dir: RunDir) -> list[dict]:
     return sorted(rows.values(), key=_number)
 
 
+def lost_rows(run_dir: RunDir) -> str | None:
+    """What is wrong when epochs.csv holds trials that neither trials.csv nor its ledger holds (a
+    trials.csv cut short or edited), with the command that rebuilds it; None when they agree.
+
+    Only for a finished run (summary.json written), whose last rewrite held every trial: while a
+    search runs, or after its driver was killed, trials.csv may lag epochs.csv by a few seconds,
+    and a resume adds those rows (`search.tuner.reconcile`).
+    """
+    if not run_dir.summary_json.is_file():
+        return None
+    held = {row["trial_id"] for row in read_trials(run_dir)}
+    lost = sorted({row["trial_id"] for row in read_rows(run_dir.epochs_csv)} - held)
+    if not lost:
+        return None
+    named = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+    return (
+        f"{run_dir.trials_csv}: lacks {named}, which {run_dir.epochs_csv.name} holds (cut short or edited, or a "
+        f"resumed driver was killed); rebuild it from the study and {run_dir.epochs_csv.name} with: {run_dir.resume_command}"
+    )
+
+
 def fold(run_dir: RunDir, rows: list[dict], columns: list[str] | None = None) -> None:
     """Replace trials.csv by `rows` (every trial's, the ledger's included), then remove the ledger.
 

@@ -52,7 +52,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, quantity, rank_key
-from runfiles.trials import read_trials
+from runfiles.trials import lost_rows, read_trials
 from search.config import CertifyConfig, check_folds
 from search.console import say_test_claims
 from search.export import evaluate_test, export_network
@@ -64,7 +64,10 @@ from search.train import review_tokens
 
 def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
     """The top `top` trials by `objective` (rank_key: completed or stopped early, not diverged or
-    errored), best first; UsageError when no trial has a value."""
+    errored), best first; UsageError when no trial has a value, or trials.csv lacks trials
+    (`runfiles.trials.lost_rows`)."""
+    if lost := lost_rows(run_dir):
+        raise UsageError(lost)
     ranked = sorted(read_trials(run_dir), key=lambda row: rank_key(row, objective))
     rows = [r for r in ranked if rank_key(r, objective)[0] == 0]
     if not rows:

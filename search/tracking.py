@@ -108,7 +108,7 @@ class TrialTable(tune.Callback):
         if epochs and list(epochs[0]) != EPOCH_NAMES:  # written with other columns: appended rows must line up
             write_rows(self.run_dir.epochs_csv, EPOCH_NAMES, epochs)
         for key, row in self.rows.items():  # rows the driver had not written yet when it stopped
-            if self.epochs.get(key) and _lags(row, self.epochs[key]):
+            if self.epochs.get(key) and lags(row, self.epochs[key]):
                 row.update(summarize(self.epochs[key], self.objective, self.max_latency_ms))
 
     # ------------------------------------------------------------ Tune's hooks
@@ -268,7 +268,7 @@ class TrialTable(tune.Callback):
         return {s.value: self._counts[s.value] for s in State} | {"total": len(self.rows)}
 
 
-def _lags(row: dict, epochs: list[dict]) -> bool:
+def lags(row: dict, epochs: list[dict]) -> bool:
     """Whether a trials.csv row misses epochs that epochs.csv holds (written after the row's last rewrite);
     a diverged or errored trial's emptied values stay empty."""
     if str(row.get("state")) in (State.DIVERGED, State.ERRORED):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import signal
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from ray.exceptions import OutOfMemoryError, RayActorError
 from models import kernels, lstm_for
 from runfiles.cli import UsageError
 from runfiles.documents import LstmFacts, Resources, RunFacts
-from runfiles.layout import ADDED, Objective, RunDir, State, trial_id
+from runfiles.io import read_rows
+from runfiles.layout import ADDED, RunDir, State, trial_columns, trial_id
 from runfiles.trials import examples_used, fold, read_trials
 from search import internals, warm
 from search.cluster import storage_path
@@ -42,7 +44,7 @@ from search.searcher import (
 )
 from search.session import Session
 from search.space import optuna_space
-from search.tracking import TrialsToMLflow, TrialTable
+from search.tracking import TrialsToMLflow, TrialTable, lags, summarize
 from search.trainable import bilstm
 
 
@@ -163,7 +165,8 @@ def build(session: Session) -> Built:
     """Everything a session needs to fit, from run.json as the session wrote it (`Session.facts`);
     `Built.tuner` is None when nothing is left to run."""
     run_dir, search, facts = session.run_dir, session.search, session.facts
-    unfinished = reconcile(run_dir, search.ranking, set(optuna_space(session.space))) if session.resume else []
+    params = [p.name for p in session.space]
+    unfinished = reconcile(run_dir, search, params, set(optuna_space(session.space))) if session.resume else []
     ledger = Ledger(len(session.prepared.splits["train"]), search.budget_examples, examples_used(run_dir))
     time_left = None if search.time_budget_s is None else search.time_budget_s - time_used(facts)
     scheduler = StoppingScheduler(ledger, search.max_epochs, search.grace_period, search.ranking, search.max_latency_ms)
@@ -262,37 +265,53 @@ UNCONFIGURED = "the driver stopped while the sampler chose its configuration; ne
 """Why a resume ends a trial the study holds without every searched parameter."""
 
 
-def reconcile(run_dir: RunDir, objective: Objective, searched: set[str]) -> list[Unfinished]:
-    """The study's unfinished trials, and trials.csv brought in line with the study.
+def reconcile(run_dir: RunDir, search: SearchConfig, params: list[str], searched: set[str]) -> list[Unfinished]:
+    """The study's unfinished trials, and trials.csv (columns for the space's `params`) brought in
+    line with the study.
 
     The ledger of trial ends (`runfiles.trials`) is folded into trials.csv. A trial the study ended
     but the table still shows running (the driver stopped between the two writes) takes the study's
-    state and reason; one the table does not hold yet (trials.csv is rewritten every few seconds,
-    `search.tracking.TABLE_WRITE_EVERY_S`) gets a row from the study. A running trial that lacks
+    state and reason; one the table does not hold (trials.csv is rewritten every few seconds,
+    `search.tracking.TABLE_WRITE_EVERY_S`; or it was cut short or edited, `runfiles.trials.lost_rows`)
+    gets a row from the study, with its values from epochs.csv (`search.tracking.summarize`; the
+    checkpoints it named are not known again). A running trial that lacks
     one of the `searched` parameters (the driver stopped inside the study's `ask`, between the
     trial's creation and its last parameter) cannot be continued: it ends errored (UNCONFIGURED),
     in the study and the table.
     """
     table = read_trials(run_dir)  # trials.csv with the ends its ledger holds, folded in below
     rows = {int(row["number"]): row for row in table}
+    epochs = defaultdict(list)
+    for epoch in read_rows(run_dir.epochs_csv):
+        epochs[epoch["trial_id"]].append(epoch)
     unfinished = []
     study = open_study(run_dir)
     for trial in study.get_trials(deepcopy=False):
         started = trial.state != optuna.trial.TrialState.WAITING and ADDED not in trial.user_attrs  # not queued, not added
-        if trial.number not in rows and table and started:
+        if trial.number not in rows and started:
             rows[trial.number] = {"trial_id": trial_id(trial.number), "number": trial.number, **trial.params}
-            rows[trial.number]["state"] = State.PENDING
+            rows[trial.number].update(state=State.PENDING, reason="", **_times(trial))
             table.append(rows[trial.number])
         row = rows.get(trial.number)
         if trial.state == optuna.trial.TrialState.RUNNING and not searched <= set(trial.params):
             _end_unconfigured(study, trial.number, row)
         elif trial.state == optuna.trial.TrialState.RUNNING:
-            unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), best_reported(trial, objective)))
+            reported = best_reported(trial, search.ranking)
+            unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), reported))
         elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and "state" in trial.user_attrs:
             row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
+        mine = epochs.get(trial_id(trial.number))
+        if row is not None and mine and lags(row, mine):  # values from epochs.csv; a diverged trial's stay empty
+            row.update(summarize(mine, search.ranking, search.max_latency_ms))
     if table:
-        fold(run_dir, table)
+        fold(run_dir, table, trial_columns(params))
     return unfinished
+
+
+def _times(trial: optuna.trial.FrozenTrial) -> dict:
+    """started_at and ended_at (Unix seconds) of a trial's row, from the study's datetimes."""
+    ends = {"started_at": trial.datetime_start, "ended_at": trial.datetime_complete}
+    return {key: when.timestamp() for key, when in ends.items() if when is not None}
 
 
 def _end_unconfigured(study: optuna.Study, number: int, row: dict | None) -> None:

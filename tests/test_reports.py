@@ -55,6 +55,7 @@ from runfiles.layout import (
     rank_key,
     trial_columns,
 )
+from runfiles.trials import lost_rows
 from search.baseline import keeping_models
 
 import browser
@@ -732,6 +733,19 @@ def test_cli_missing_or_invalid_run_dir_exits_2(tmp_path, capsys):
     assert result.returncode == 2 and "Traceback" not in result.stderr and result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "/missing/dir" in result.stderr
+
+
+def test_a_finished_runs_trials_csv_cut_short_is_refused_and_its_report_kept(reference_copy, capsys):
+    files = RunDir(reference_copy)
+    assert main([str(reference_copy)]) == 0
+    capsys.readouterr()
+    before = (files.report / "index.html").read_bytes()
+    header = files.trials_csv.read_text().splitlines(keepends=True)[0]
+    files.trials_csv.write_text(header)  # what a cut or an editor left: no trial, while epochs.csv holds 15
+    assert main([str(reference_copy)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {lost_rows(files)}\n" and "lacks trial_0000, trial_0001, trial_0002 and 12 more" in err
+    assert (files.report / "index.html").read_bytes() == before
 
 
 # --- tolerance and pure helpers ------------------------------------------------------------------

@@ -11,9 +11,10 @@ from ray.tune.experiment import Trial
 
 from reports.load import read_trials as read_report_trials
 from runfiles.io import read_rows, write_rows
-from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir, trial_columns
-from runfiles.trials import read_trials
+from runfiles.layout import TUTORIAL_PRESETS, RunDir, trial_columns
+from runfiles.trials import lost_rows, read_trials
 from search import internals
+from search.config import SearchConfig
 from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler
 from search.searcher import NUMBER
@@ -220,9 +221,53 @@ def test_a_resume_ends_a_trial_the_driver_left_without_its_configuration(tmp_pat
             {"trial_id": "trial_0001", "number": 1, "state": "running", "reason": ""},
         ],
     )
-    unfinished = reconcile(run_dir, OBJECTIVE, {"x", "depth"})
+    unfinished = reconcile(run_dir, SearchConfig(), ["x", "depth"], {"x", "depth"})
     assert [(u.number, u.params) for u in unfinished] == [(whole.number, whole.params)]
     stored = optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url).trials[cut_short.number]
     assert stored.state == optuna.trial.TrialState.FAIL and stored.user_attrs == {"state": "errored", "reason": UNCONFIGURED}
     rows = read_trials(run_dir)
     assert [(r["state"], r["reason"]) for r in rows] == [("running", ""), ("errored", UNCONFIGURED)]
+
+
+def test_a_trials_csv_cut_short_is_refused_on_a_finished_run_and_rebuilt_by_a_resume(tmp_path):
+    # trials.csv cut to its header (a full disk, an editor): the study and epochs.csv still hold the trials
+    import optuna
+
+    from runfiles.layout import STUDY_NAME
+    from search.tracking import EPOCH_NAMES
+    from search.tuner import reconcile
+
+    run_dir = RunDir(tmp_path)
+    study = optuna.create_study(storage=run_dir.study_url, study_name=STUDY_NAME, direction="maximize")
+    x = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    completed, diverged = study.ask(x), study.ask(x)
+    completed.set_user_attr("state", "completed")
+    study.tell(completed, 0.8)
+    diverged.set_user_attr("state", "diverged")
+    study.tell(diverged, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial({"x": 0.5})  # queued, never started: no row
+    epoch = dict.fromkeys(EPOCH_NAMES, "") | {"examples": 100, "examples_per_s": 10, "tokens_per_s": 1, "epoch_s": 10}
+    epochs = [
+        epoch | {"trial_id": "trial_0000", "epoch": 1, "val_accuracy": 0.7, "train_accuracy": 0.6},
+        epoch | {"trial_id": "trial_0000", "epoch": 2, "val_accuracy": 0.8, "train_accuracy": 0.9},
+        epoch | {"trial_id": "trial_0001", "epoch": 1, "val_accuracy": "nan", "train_accuracy": 0.5},
+    ]
+    write_rows(run_dir.epochs_csv, EPOCH_NAMES, epochs)
+    write_rows(run_dir.trials_csv, trial_columns(["x"]), [])
+    assert lost_rows(run_dir) is None  # a run still searching (no summary.json) may lag epochs.csv
+    run_dir.summary_json.write_text("{}")
+    assert lost_rows(run_dir) == (
+        f"{run_dir.trials_csv}: lacks trial_0000, trial_0001, which epochs.csv holds (cut short or edited, or a resumed "
+        f"driver was killed); rebuild it from the study and epochs.csv with: {run_dir.resume_command}"
+    )
+
+    assert reconcile(run_dir, SearchConfig(), ["x"], {"x"}) == []
+    rows = read_trials(run_dir)
+    assert list(rows[0]) == trial_columns(["x"]) and lost_rows(run_dir) is None
+    assert [(r["trial_id"], r["state"], r["val_accuracy"], r["best_epoch"], r["epochs"]) for r in rows] == [
+        ("trial_0000", "completed", "0.8", "2", "2"),
+        ("trial_0001", "diverged", "", "", ""),  # no value worth ranking, as when it ended
+    ]
+    assert rows[0]["examples"] == "200" and float(rows[0]["x"]) == completed.params["x"]
+    stored = optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url).trials[0]
+    assert float(rows[0]["ended_at"]) == stored.datetime_complete.timestamp() > float(rows[0]["started_at"])
