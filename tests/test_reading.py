@@ -381,6 +381,21 @@ def test_the_command_refuses_in_one_line_before_ray_starts(tmp_path, capsys, mon
     assert message in _cli(tmp_path, ["--data", source, *args], capsys)
 
 
+def test_a_test_fraction_of_0_is_refused_where_the_source_has_a_test_split_cached_or_not(tmp_path_factory, capsys, monkeypatch):
+    """The cache of a class folder is shared by every --test-fraction (its reader takes none): a warm one
+    refuses as a cold one does."""
+    from search import run as search_run
+
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("IMDB_CACHE_DIR", str(cache))
+    monkeypatch.setattr(search_run, "ray_session", lambda *_: pytest.fail("Ray started before the data was refused"))
+    args = ["--data", str(SAMPLE), "--test-fraction", "0", "--certify", "--cv", "3"]
+    cold = _cli(tmp_path_factory.mktemp("cold"), args, capsys)
+    prepare(DataConfig(source=str(SAMPLE)), cache)  # the sample prepared as a run with its test split does
+    assert _cli(tmp_path_factory.mktemp("warm"), args, capsys) == cold
+    assert cold.startswith("error: --test-fraction 0: --data ") and "gives its own test split" in cold
+
+
 FOLDS = {
     "more folds than a class has labelled examples": (
         two_classes(40) + two_classes(3, labels=("c",)),

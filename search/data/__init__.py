@@ -33,14 +33,16 @@ from runfiles.cli import recorded_config
 from runfiles.documents import DataFacts, Duplicates
 from runfiles.layout import counts_text
 from search.data.labels import integer_array
-from search.data.reviews import DATA_ENV, OOV_ID, PAD_ID, DataError, Reviews, check_fraction
+from search.data.reviews import DATA_ENV, NO_TEST, OOV_ID, PAD_ID, DataError, Reviews, check_fraction
 from search.data.sources import (
+    NO_TEST_MADE,
     READ_FIELDS,
     SPLITS_SHARED,
     ReadOptions,
     absolute_source,
     carves_test,
     check_source,
+    given_test_split,
     read_reviews,
     source_fingerprint,
     source_for,
@@ -346,6 +348,8 @@ def prepare(config: DataConfig, cache_dir: Path | None = None) -> Prepared:
     if prepared is None or not prepared.facts.checked:  # new, or cached before the text checks
         prepared = _prepare(plain, fingerprint)
         _save(prepared, cache)
+    if config.test_fraction == NO_TEST and prepared.facts.test_split != NO_TEST_MADE:
+        raise given_test_split(config.source)  # a cache of a source with its own split, shared by every test fraction
     prepared.facts = _named(config, prepared.facts)
     check_overlap(prepared.facts, config)
     return with_vectors(prepared, config) if config.embeddings else prepared

@@ -149,14 +149,19 @@ def read_reviews(source: str, options: ReadOptions | None = None) -> tuple[dict[
     reviews, facts = source_for(source).read(source, options)
     reviews, cleaned = as_classes(source, reviews, options)
     if "test" in reviews and options.test_fraction == NO_TEST:
-        raise DataError(
-            f"--test-fraction 0: --data {source} gives its own test split, which is the run's; drop --test-fraction "
-            "(it takes 0 for one table file, whose result is then cross-validated)"
-        )
+        raise given_test_split(source)
     if "test" not in reviews:
         reviews, facts.test_split = carved_test(source, reviews, options)
     labelled = {name: getattr(cleaned, name) for name in LABEL_FACTS}
     return reviews, replace(facts, read=counted(reviews), **labelled)
+
+
+def given_test_split(source: str) -> DataError:
+    """The one line refusing --test-fraction 0 on `source`, which gives its own test split."""
+    return DataError(
+        f"--test-fraction 0: --data {source} gives its own test split, which is the run's; drop --test-fraction "
+        "(it takes 0 for one table file, whose result is then cross-validated)"
+    )
 
 
 def carved_test(source: str, reviews: dict[str, Reviews], options: ReadOptions) -> tuple[dict[str, Reviews], str]:
