@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reports import analysis, figures, headline, page, sections
 from reports.compare import assemble_comparison
-from reports.load import ReportError, Run, load
+from reports.load import ReportError, Run, check_whole, load
 from reports.sections import Report
 from runfiles.io import replace_dir, staging_dir
 from runfiles.layout import RunDir, State
@@ -30,11 +30,13 @@ __all__ = ["build", "assemble", "build_comparison", "assemble_comparison", "load
 def build(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write RUN_DIR/report/index.html (or OUT/index.html) and its PNGs; return the path of index.html.
 
-    Raises ReportError when RUN_DIR is not a run directory, or OUT is not a folder a report may
+    Raises ReportError when RUN_DIR is not a run directory, or a finished one whose tables lack
+    trials (`reports.load.check_whole`), or OUT is not a folder a report may
     replace (absent, empty, or an earlier report); the folder is replaced at once, and left as it
     was when anything fails.
     """
     run = load(run_dir)
+    check_whole(run)
     if out is not None:
         _check_out(Path(out), [run], "report")
     html, pictures = assemble(run)
@@ -45,7 +47,8 @@ def build_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
     """Write OUT/index.html comparing the runs, with its PNGs; return the path of index.html.
 
     Raises ReportError, before anything is written, when fewer than two runs are given, a run is
-    named twice, one is not a run directory or has no trial that ended yet, or OUT is not a folder
+    named twice, one is not a run directory, a finished one whose tables lack trials, or one that
+    has no trial that ended yet, or OUT is not a folder
     a comparison may replace (absent, empty, or an earlier comparison: index.html and PNGs only).
     OUT is replaced at once, and left as it was when anything fails.
     """
@@ -56,6 +59,7 @@ def build_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
     _refuse_a_run_named_twice(run_dirs)
     runs = [load(run_dir) for run_dir in run_dirs]
     for run in runs:
+        check_whole(run)
         if not any(state in ENDED for state in run.trials.get("state", [])):
             raise ReportError(
                 f"{run.run_dir}: no trial has ended there ({RunDir(run.run_dir).trials_csv.name} holds none); "

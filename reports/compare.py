@@ -92,7 +92,7 @@ def _runs_table(runs: list[Run], names: list[str]) -> page.Section:
         "budget",
         "trials",
         "best validation accuracy",
-        "test accuracy (without a test split: the result)",
+        "shipped model's test accuracy (without a test split: the result)",
         "best configuration",
         "wall time",
         "examples processed",
@@ -118,9 +118,9 @@ def _runs_table(runs: list[Run], names: list[str]) -> page.Section:
         "The runs",
         page.table(headers, rows, numeric={4, 5, 7, 8}, raw=set(range(len(headers))), column_classes={0: "run"}),
         page.note(
-            "Best: a finished run's best trial (summary.json; test accuracy where its own "
-            "model was exported and tested, once, at the end), else the best completed trial "
-            "so far. Wall time is summary.json's; examples processed are training examples "
+            "Best: a finished run's best trial (summary.json), else the best completed trial so far. "
+            "Test accuracy: the model the run shipped, tested once at its end (the best trial's own, or "
+            "certification's refit). Wall time is summary.json's; examples processed are training examples "
             "summed over every trial."
         ),
     )
@@ -136,9 +136,15 @@ def _data_lines(run: Run) -> list[str]:
 
 
 def _tested_text(run: Run, best: dict | None) -> str:
-    """The best model's test accuracy; a run without a test split's result, its cross-validated estimate."""
+    """The shipped model's test accuracy (summary.json's exported: the best trial's own model, or
+    certification's refit), else the best trial's; a run without a test split's result, its
+    cross-validated estimate."""
     if run.summary is not None and run.summary.result:
         return f"{run.summary.result} ({NO_TEST_SPLIT})"
+    exported = run.summary.exported if run.summary is not None else None
+    if exported is not None and exported.test_accuracy is not None:
+        refit = f" (certified, refit seed {exported.seed})" if exported.refit else ""
+        return page.fmt_accuracy(exported.test_accuracy) + refit
     return page.fmt_accuracy(best["test_accuracy"]) if best else ""
 
 

@@ -439,6 +439,6 @@ def _certified_text(run: Run, top: int) -> str:
             else "its best seed is the model shipped"
         )
     return (
-        f"The top {top} configurations re-trained with fresh seeds on the training split; "
+        f"The top {quantity(top, 'configuration')} re-trained with fresh seeds on the training split; "
         f"{certified.exported}, the best mean {metric_name(run.metric)}, is exported: {shipped}."
     )

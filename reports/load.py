@@ -20,7 +20,7 @@ from runfiles import predictions
 from runfiles.documents import Baseline, Benchmark, RunFacts, Summary
 from runfiles.layout import BENCHMARK_FILE, EPOCH_COLUMNS, STUDY_NAME, TRIAL_HEAD, TRIAL_TAIL, Objective, Param, RunDir, names
 from runfiles.study import read_only_study, study_problem
-from runfiles.trials import ledger_rows, lost_rows
+from runfiles.trials import ledger_rows, lost_trials
 
 TRIAL_TEXT = names(TRIAL_HEAD + TRIAL_TAIL, str)
 TRIAL_NUMBERS = names(TRIAL_HEAD + TRIAL_TAIL, int) + names(TRIAL_HEAD + TRIAL_TAIL, float)
@@ -79,8 +79,7 @@ class Run:
 
 
 def load(run_dir: str | Path) -> Run:
-    """Read RUN_DIR; raise ReportError when it is not a run directory at all, or a finished run's
-    trials.csv lacks trials (`runfiles.trials.lost_rows`)."""
+    """Read RUN_DIR; raise ReportError when it is not a run directory at all."""
     files = RunDir(run_dir)
     if not files.root.is_dir():
         raise ReportError(f"run directory {files.root} does not exist or is not a directory")
@@ -88,8 +87,6 @@ def load(run_dir: str | Path) -> Run:
         raise ReportError(
             f"{files.root} is not a run directory: it holds neither {files.run_json.name} nor {files.trials_csv.name}"
         )
-    if lost := lost_rows(files):
-        raise ReportError(lost)
     notes: list[str] = []
     info = RunFacts.from_json(_read_json(files.run_json, required=files.run_json.is_file()))
     summary = _read_json(files.summary_json, required=False, notes=notes)
@@ -104,6 +101,14 @@ def load(run_dir: str | Path) -> Run:
     serving = None if serving is None else Benchmark.from_json(serving)
     found = predictions.read_all(files)
     return Run(files.root, info, trials, epochs, summary, space, study, study_note, notes, baseline, serving, found)
+
+
+def check_whole(run: Run) -> None:
+    """ReportError when a finished run's (summary.json read) trials.csv or epochs.csv lacks trials
+    (`runfiles.trials.lost_trials`): its page would show fewer trials than it ran. A run read as
+    unfinished is shown as it stands (its tables may lag by seconds)."""
+    if run.summary is not None and (lost := lost_trials(RunDir(run.run_dir))):
+        raise ReportError(lost)
 
 
 def _read_json(path: Path, required: bool, notes: list[str] | None = None) -> dict | None:

@@ -44,6 +44,22 @@ def study_problem(path: Path, name: str) -> str:
     return _problem(path, no_study)
 
 
+def told_numbers(path: Path, name: str, added: str) -> list[int]:
+    """The numbers of study `name`'s trials told a value (Optuna's COMPLETE), less those holding the
+    user attribute `added` (trials a warm start added, never trained in this run), in order; []
+    when the file is absent or holds no such study. Reads the file only."""
+    query = (
+        "SELECT t.number FROM trials t JOIN studies s ON t.study_id = s.study_id "
+        "WHERE s.study_name = ? AND t.state = 'COMPLETE' AND NOT EXISTS "
+        "(SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = t.trial_id AND a.key = ?) ORDER BY t.number"
+    )
+    try:
+        with closing(read_only_connection(path)) as db:
+            return [row[0] for row in db.execute(query, (name, added))]
+    except sqlite3.DatabaseError:  # absent, empty (no tables) or not a database: `damage` says which
+        return []
+
+
 def _problem(path: Path, more: Callable[[sqlite3.Connection], str]) -> str:
     """SQLite's quick_check of the file at `path`, then `more` on the same read-only connection."""
     try:

@@ -16,7 +16,8 @@ import json
 import math
 
 from runfiles.io import append_json_line, cell_text, read_header, read_rows, write_rows
-from runfiles.layout import RunDir, as_float
+from runfiles.layout import ADDED, STUDY_NAME, RunDir, as_float, trial_id
+from runfiles.study import told_numbers
 
 
 def examples_used(run_dir: RunDir) -> int:
@@ -65,6 +66,29 @@ def read_trials(run_dir: RunDir) -> list[dict]:
     return sorted(rows.values(), key=_number)
 
 
+def lost_epochs(run_dir: RunDir) -> str | None:
+    """What is wrong when a finished run's epochs.csv lacks trials its study was told a value for
+    (deleted, cut short or edited): it cannot be rebuilt; None when it holds them all.
+
+    Only for a finished run (summary.json written), as `lost_rows`.
+    """
+    if not run_dir.summary_json.is_file():
+        return None
+    held = {row["trial_id"] for row in read_rows(run_dir.epochs_csv)}
+    lost = [key for key in map(trial_id, told_numbers(run_dir.study_db, STUDY_NAME, ADDED)) if key not in held]
+    if not lost:
+        return None
+    return (
+        f"{run_dir.epochs_csv}: lacks {_named(lost)}, which the study was told a value for (deleted, cut short or "
+        "edited); it cannot be rebuilt: put back a copy of it"
+    )
+
+
+def lost_trials(run_dir: RunDir) -> str | None:
+    """`lost_epochs`, else `lost_rows`: what a finished run's tables lack; None when they are whole."""
+    return lost_epochs(run_dir) or lost_rows(run_dir)
+
+
 def lost_rows(run_dir: RunDir) -> str | None:
     """What is wrong when epochs.csv holds trials that neither trials.csv nor its ledger holds (a
     trials.csv cut short or edited), with the command that rebuilds it; None when they agree.
@@ -79,11 +103,15 @@ def lost_rows(run_dir: RunDir) -> str | None:
     lost = sorted({row["trial_id"] for row in read_rows(run_dir.epochs_csv)} - held)
     if not lost:
         return None
-    named = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
     return (
-        f"{run_dir.trials_csv}: lacks {named}, which {run_dir.epochs_csv.name} holds (cut short or edited, or a "
+        f"{run_dir.trials_csv}: lacks {_named(lost)}, which {run_dir.epochs_csv.name} holds (cut short or edited, or a "
         f"resumed driver was killed); rebuild it from the study and {run_dir.epochs_csv.name} with: {run_dir.resume_command}"
     )
+
+
+def _named(trial_ids: list[str]) -> str:
+    """The first three trial ids, and how many more."""
+    return ", ".join(trial_ids[:3]) + (f" and {len(trial_ids) - 3} more" if len(trial_ids) > 3 else "")
 
 
 def fold(run_dir: RunDir, rows: list[dict], columns: list[str] | None = None) -> None:

@@ -52,7 +52,7 @@ from runfiles.documents import (
     Summary,
 )
 from runfiles.layout import NO_TEST_SPLIT, OBJECTIVE, Objective, RunDir, quantity, rank_key
-from runfiles.trials import lost_rows, read_trials
+from runfiles.trials import lost_trials, read_trials
 from search.config import CertifyConfig, check_folds
 from search.console import say_test_claims
 from search.export import evaluate_test, export_network
@@ -65,8 +65,8 @@ from search.train import review_tokens
 def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
     """The top `top` trials by `objective` (rank_key: completed or stopped early, not diverged or
     errored), best first; UsageError when no trial has a value, or trials.csv lacks trials
-    (`runfiles.trials.lost_rows`)."""
-    if lost := lost_rows(run_dir):
+    (`runfiles.trials.lost_trials`)."""
+    if lost := lost_trials(run_dir):
         raise UsageError(lost)
     ranked = sorted(read_trials(run_dir), key=lambda row: rank_key(row, objective))
     rows = [r for r in ranked if rank_key(r, objective)[0] == 0]
@@ -224,7 +224,7 @@ def _ablation(session: Session, mine: list[tuple[Job, JobResult]]) -> Ablation:
     for part, found in (("network", network), ("linear", linear)):
         progress.field(
             part + " alone",
-            f"test_accuracy {found.test_accuracy_mean:.4f} ± {found.test_accuracy_std:.4f} "
+            f"test_accuracy {_spread(found.test_accuracy_mean, found.test_accuracy_std, len(found.seeds))} "
             f"over {quantity(len(found.seeds), 'seed')}",
         )
     progress.field("ablation", f"{ablation.examples:,} training examples in {ablation.wall_s:.0f} s (counted in certification's)")
@@ -337,11 +337,16 @@ def _say_certified(session: Session, summary: Certification, seeds: str) -> None
         stated = f"{summary.cross_validated.text(summary.cross_validation.k)} over {seeds}; exported{fitted}"
     else:
         stated = (
-            f"test_accuracy {headline.test_accuracy_mean:.4f} ± {headline.test_accuracy_std:.4f} over {seeds}"
+            f"test_accuracy {_spread(headline.test_accuracy_mean, headline.test_accuracy_std, len(headline.seeds))} over {seeds}"
             f"{fitted}{session.prepared.facts.copies_note()}"
         )
-    validated = f"{objective.metric} {chosen.value_mean:.4f} ± {chosen.value_std:.4f} in certification"
+    validated = f"{objective.metric} {_spread(chosen.value_mean, chosen.value_std, len(chosen.seeds))} in certification"
     session.progress.field("certified", f"{summary.exported}: {stated}; {validated}")
+
+
+def _spread(mean: float, std: float, seeds: int) -> str:
+    """ "0.9012 ± 0.0031": a mean over seeds and its standard deviation; one seed has none to give."""
+    return f"{mean:.4f} ± {std:.4f}" if seeds > 1 else f"{mean:.4f} (one seed: no spread)"
 
 
 def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):

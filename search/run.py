@@ -27,7 +27,7 @@ from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
 from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
 from runfiles.study import damage
-from runfiles.trials import examples_used
+from runfiles.trials import examples_used, lost_epochs
 from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
@@ -281,7 +281,8 @@ def interrupted(run_dir: RunDir, progress: Progress) -> int:
 
 
 def check_out(run_dir: RunDir, resume: bool) -> None:
-    """--out must be empty for a new run and hold a run for --resume; UsageError otherwise."""
+    """--out must be empty for a new run and hold a run for --resume (whose study.db and, once it
+    finished, epochs.csv are whole); UsageError otherwise."""
     out = run_dir.root
     if resume and not (run_dir.run_json.is_file() and run_dir.study_db.is_file()):
         raise UsageError(f"--resume --out {out}: no run there (no run.json and study.db); start one without --resume")
@@ -290,6 +291,9 @@ def check_out(run_dir: RunDir, resume: bool) -> None:
         raise UsageError(
             f"--resume --out {out}: {run_dir.study_db} {problem}; put back a copy of it, or start a new run with another --out"
         )
+    lost = lost_epochs(run_dir) if resume else None  # a resume rebuilds trials.csv from it, not it
+    if lost:
+        raise UsageError(f"--resume --out {out}: {lost}")
     if not resume and run_dir.run_json.is_file():
         raise UsageError(f"--out {out}: holds an earlier run; pass --resume to continue it, or choose an empty folder")
     others = sorted(p.name for p in out.iterdir() if not run_dir.bookkeeping(p)) if out.exists() else []

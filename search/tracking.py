@@ -61,6 +61,8 @@ for: a rewrite of every row waits until the events since the last one have paid 
 rows rewritten per event stay at most this many however many trials there are (the appended rows
 come on top: one per result in epochs.csv, one per checkpoint or end in the ledger). A run of
 1,000 trials rewrites trials.csv about every 100 events."""
+PLACE = ("node_id", "hostname", "device", "lstm", "gpu_ids")
+"""Where a trial trained, in each result, epochs.csv and trials.csv (its last epoch's)."""
 MEMORY_CUT = ("review_tokens", "reviews_cut")
 """What a trial reports of the reviews its memory cut (search.train.review_tokens), kept in trials.csv."""
 
@@ -127,7 +129,7 @@ class TrialTable(tune.Callback):
         append_row(self.run_dir.epochs_csv, EPOCH_NAMES, epoch)
         self.rows_written += 1
         self.epochs[row["trial_id"]].append(epoch)
-        row.update({k: result.get(k, "") for k in ("node_id", "hostname", "device", "lstm", "gpu_ids", *MEMORY_CUT)})
+        row.update({k: result.get(k, "") for k in MEMORY_CUT})
         if "setup_s" in result:
             row["setup_s"] = result["setup_s"]
         row.update(summarize(self.epochs[row["trial_id"]], self.objective, self.max_latency_ms))
@@ -312,8 +314,8 @@ def delete_checkpoint(run_dir: RunDir, path: str) -> None:
 
 def summarize(epochs: list[dict], objective: Objective = OBJECTIVE, max_latency_ms: float | None = None) -> dict:
     """A trial's row from its epoch rows: best epoch by `objective`, means, examples processed,
-    the median latency_ms, and whether it meets `max_latency_ms` (feasible yes/no by `LatencyLimit`;
-    empty without one)."""
+    where its last epoch trained (PLACE), the median latency_ms, and whether it meets
+    `max_latency_ms` (feasible yes/no by `LatencyLimit`; empty without one)."""
     by_epoch = {int(as_float(e["epoch"])): e for e in epochs}  # an epoch reported twice: the last row wins
     ordered = [by_epoch[k] for k in sorted(by_epoch)]
     scored = [e for e in ordered if not math.isnan(as_float(e.get(objective.metric)))]
@@ -325,6 +327,7 @@ def summarize(epochs: list[dict], objective: Objective = OBJECTIVE, max_latency_
         "examples_per_s": mean("examples_per_s"),
         "tokens_per_s": mean("tokens_per_s"),
         "epoch_s": mean("epoch_s"),
+        **{key: ordered[-1].get(key, "") for key in PLACE},
     }
     latencies = [v for v in (as_float(e.get(LATENCY)) for e in ordered) if not math.isnan(v)]
     if latencies:

@@ -274,7 +274,8 @@ def reconcile(run_dir: RunDir, search: SearchConfig, params: list[str], searched
     state and reason; one the table does not hold (trials.csv is rewritten every few seconds,
     `search.tracking.TABLE_WRITE_EVERY_S`; or it was cut short or edited, `runfiles.trials.lost_rows`)
     gets a row from the study, with its values from epochs.csv (`search.tracking.summarize`; the
-    checkpoints it named are not known again). A running trial that lacks
+    checkpoints it named and the reviews its memory cut are not known again), and a row cut short
+    its parameters from the study. A running trial that lacks
     one of the `searched` parameters (the driver stopped inside the study's `ask`, between the
     trial's creation and its last parameter) cannot be continued: it ends errored (UNCONFIGURED),
     in the study and the table.
@@ -293,6 +294,8 @@ def reconcile(run_dir: RunDir, search: SearchConfig, params: list[str], searched
             rows[trial.number].update(state=State.PENDING, reason="", **_times(trial))
             table.append(rows[trial.number])
         row = rows.get(trial.number)
+        if row is not None:  # a cell a cut row lost, from the study
+            row.update({name: value for name, value in trial.params.items() if row.get(name) in (None, "")})
         if trial.state == optuna.trial.TrialState.RUNNING and not searched <= set(trial.params):
             _end_unconfigured(study, trial.number, row)
         elif trial.state == optuna.trial.TrialState.RUNNING:

@@ -38,7 +38,7 @@ from runfiles.documents import RunFacts, Summary, WarmSource
 from runfiles.layout import ADDED, ORIGIN, STUDY_NAME, Objective, Param, RunDir, rank_key
 from runfiles.lock import refuse_if_held
 from runfiles.study import read_only_study, study_problem
-from runfiles.trials import lost_rows, read_trials
+from runfiles.trials import lost_trials, read_trials
 from search.config import WARM_FLAG as FLAG
 from search.config import WARM_START_TOP
 from search.config import WARM_TOP_FLAG as TOP_FLAG
@@ -70,7 +70,7 @@ def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: i
     Raises UsageError, one line naming the flag and the path: not a run (no run.json beside a
     study.db or trials.csv), a run a live driver holds, a run named twice, a run.json that is not JSON or
     lacks what a warm start reads, a study.db that does not hold the run's study, a finished run's
-    trials.csv that lacks trials (`runfiles.trials.lost_rows`), or
+    tables that lack trials (`runfiles.trials.lost_trials`), or
     --warm-start-top below 1.
     """
     if top < 1:
@@ -87,7 +87,7 @@ def check_runs(paths: list[Path], fingerprint: str, objective: Objective, top: i
             refuse_if_held(run_dir, "let it finish (or stop it) first, then warm-start from it")
         except UsageError as error:
             raise UsageError(f"{FLAG} {error}") from None
-        if lost := lost_rows(run_dir):
+        if lost := lost_trials(run_dir):
             raise UsageError(f"{FLAG} {lost}")
         facts = _facts(path, run_dir)
         trials = _trials(path, run_dir, facts.study) if run_dir.study_db.is_file() else ()

@@ -329,6 +329,15 @@ def _compare_refused(argv: list[str], capsys) -> str:
     return captured.err
 
 
+def test_a_certified_run_is_compared_by_the_model_it_shipped(real_run, tmp_path):
+    # the recorded reference run was certified: its best trial's own model was never tested, its refit was
+    certified = Path(shutil.copytree(Path(__file__).parent / "data" / "recorded" / "reference", tmp_path / "reference"))
+    reports.build_comparison([certified, real_run], tmp_path / "out")
+    text = re.sub(r"<[^>]+>", " ", (tmp_path / "out" / "index.html").read_text())
+    exported = read_json(RunDir(certified).summary_json)["exported"]
+    assert f"{exported['test_accuracy'] * 100:.2f}% (certified, refit seed {exported['seed']})" in text
+
+
 def test_a_run_named_twice_is_refused_before_it_is_read(tmp_path, capsys):
     run = tmp_path / "run"  # refused before anything is read: it need not even be a run
     run.mkdir()

@@ -4,15 +4,17 @@ seconds and only once the events since the last rewrite paid for it), a resume r
 last few seconds before a kill did not write, and the searcher keeps nothing of ended trials."""
 
 import io
+import re
 import time
 from pathlib import Path
 
+import pytest
 from ray.tune.experiment import Trial
 
 from reports.load import read_trials as read_report_trials
 from runfiles.io import read_rows, write_rows
 from runfiles.layout import TUTORIAL_PRESETS, RunDir, trial_columns
-from runfiles.trials import lost_rows, read_trials
+from runfiles.trials import lost_rows, lost_trials, read_trials
 from search import internals
 from search.config import SearchConfig
 from search.console import Progress
@@ -233,7 +235,9 @@ def test_a_trials_csv_cut_short_is_refused_on_a_finished_run_and_rebuilt_by_a_re
     # trials.csv cut to its header (a full disk, an editor): the study and epochs.csv still hold the trials
     import optuna
 
+    from runfiles.cli import UsageError
     from runfiles.layout import STUDY_NAME
+    from search.run import check_out
     from search.tracking import EPOCH_NAMES
     from search.tuner import reconcile
 
@@ -247,6 +251,7 @@ def test_a_trials_csv_cut_short_is_refused_on_a_finished_run_and_rebuilt_by_a_re
     study.tell(diverged, state=optuna.trial.TrialState.FAIL)
     study.enqueue_trial({"x": 0.5})  # queued, never started: no row
     epoch = dict.fromkeys(EPOCH_NAMES, "") | {"examples": 100, "examples_per_s": 10, "tokens_per_s": 1, "epoch_s": 10}
+    epoch |= {"hostname": "node-a", "device": "CPU", "lstm": "fused"}
     epochs = [
         epoch | {"trial_id": "trial_0000", "epoch": 1, "val_accuracy": 0.7, "train_accuracy": 0.6},
         epoch | {"trial_id": "trial_0000", "epoch": 2, "val_accuracy": 0.8, "train_accuracy": 0.9},
@@ -271,3 +276,17 @@ def test_a_trials_csv_cut_short_is_refused_on_a_finished_run_and_rebuilt_by_a_re
     assert rows[0]["examples"] == "200" and float(rows[0]["x"]) == completed.params["x"]
     stored = optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url).trials[0]
     assert float(rows[0]["ended_at"]) == stored.datetime_complete.timestamp() > float(rows[0]["started_at"])
+    assert (rows[0]["hostname"], rows[0]["device"], rows[0]["lstm"]) == ("node-a", "CPU", "fused")
+
+    # a row cut in half takes its parameters from the study again
+    write_rows(run_dir.trials_csv, trial_columns(["x"]), [rows[0] | {"x": ""}, rows[1]])
+    reconcile(run_dir, SearchConfig(), ["x"], {"x"})
+    assert float(read_trials(run_dir)[0]["x"]) == completed.params["x"]
+
+    # epochs.csv gone: nothing can rebuild it, and a resume refuses before writing anything
+    run_dir.epochs_csv.unlink()
+    lost = f"{run_dir.epochs_csv}: lacks trial_0000, which the study was told a value for (deleted, cut short or edited)"
+    assert lost_trials(run_dir) == f"{lost}; it cannot be rebuilt: put back a copy of it"
+    run_dir.run_json.write_text("{}")
+    with pytest.raises(UsageError, match=re.escape(f"--resume --out {run_dir.root}: {lost}")):
+        check_out(run_dir, resume=True)
