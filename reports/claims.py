@@ -36,6 +36,8 @@ SEED = 0
 METRICS = ("accuracy", "macro_f1")
 """The test scores an interval is computed for."""
 AHEAD, BEHIND, UNDECIDED = "ahead", "behind", "not distinguishable at this test size"
+CV_UNDECIDED = "not distinguishable on these labelled examples"
+"""UNDECIDED for a difference paired over cross-validation's out-of-fold predictions (no test split)."""
 """The verdicts on a difference."""
 _CHUNK = 500
 """Resamples drawn at once (memory: _CHUNK x distinct rows counts)."""
@@ -194,11 +196,13 @@ def signed(difference: float) -> str:
     return "0.0" if float(text) == 0 else text
 
 
-def points(interval: Interval) -> str:
-    """A difference as the page and the terminal show it: "+1.2 points [−0.3, +2.7], ahead"."""
+def points(interval: Interval, undecided: str = UNDECIDED) -> str:
+    """A difference as the page and the terminal show it: "+1.2 points [−0.3, +2.7], ahead";
+    `undecided` says an interval holding 0 (UNDECIDED, of a test split; CV_UNDECIDED, of folds)."""
     if math.isnan(interval.value):
         return ""
-    return f"{signed(interval.value)} points [{signed(interval.low)}, {signed(interval.high)}], {interval.verdict}" + (
+    verdict = undecided if interval.verdict == UNDECIDED else interval.verdict
+    return f"{signed(interval.value)} points [{signed(interval.low)}, {signed(interval.high)}], {verdict}" + (
         "" if interval.p_value is None else f" (McNemar p = {interval.p_value:.2g})"
     )
 

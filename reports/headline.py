@@ -133,7 +133,7 @@ def _cv_linear(run: Run) -> str:
     return page.paragraph(
         "The linear baseline, cross-validated on the same folds at the C it chose on validation: "
         f"out-of-fold accuracy {claims.percent(linear)}. {run.summary.certification.exported} minus it: "
-        f"{claims.points(difference)} (the paired bootstrap over the labelled examples, Dror et al. 2018)."
+        f"{claims.points(difference, claims.CV_UNDECIDED)} (the paired bootstrap over the labelled examples, Dror et al. 2018)."
     )
 
 

@@ -196,7 +196,6 @@ def cross_validated_lines(found: Found, summary: Summary | None) -> list[str]:
     versus = cross_validated_versus_linear(found, summary)
     if versus is not None:
         linear, difference = versus
-        lines.append(
-            f"vs          linear: {claims.percent(linear)} cross-validated on the same folds; {claims.points(difference)}"
-        )
+        paired = claims.points(difference, claims.CV_UNDECIDED)
+        lines.append(f"vs          linear: {claims.percent(linear)} cross-validated on the same folds; {paired}")
     return lines

@@ -112,6 +112,10 @@ def test_a_difference_that_rounds_to_zero_reads_0_0_points_never_signed():
     interval = claims.Interval(-0.0004, -0.0123, 0.00049, method="paired bootstrap")
     assert claims.points(interval) == f"0.0 points [-1.2, 0.0], {claims.UNDECIDED}"
     assert claims.points(claims.Interval(0.012, 0.0, 0.025, method="paired bootstrap")).startswith("+1.2 points [0.0, +2.5]")
+    # paired over cross-validation's out-of-fold predictions there is no test split to name
+    assert claims.points(interval, claims.CV_UNDECIDED) == f"0.0 points [-1.2, 0.0], {claims.CV_UNDECIDED}"
+    assert claims.CV_UNDECIDED == "not distinguishable on these labelled examples"
+    assert claims.points(claims.Interval(0.02, 0.01, 0.03, method="paired bootstrap"), claims.CV_UNDECIDED).endswith(claims.AHEAD)
 
 
 def test_counts_are_said_with_their_noun_singular_or_plural():
