@@ -36,9 +36,9 @@ SEED = 0
 METRICS = ("accuracy", "macro_f1")
 """The test scores an interval is computed for."""
 AHEAD, BEHIND, UNDECIDED = "ahead", "behind", "not distinguishable at this test size"
+"""The verdicts on a difference."""
 CV_UNDECIDED = "not distinguishable on these labelled examples"
 """UNDECIDED for a difference paired over cross-validation's out-of-fold predictions (no test split)."""
-"""The verdicts on a difference."""
 _CHUNK = 500
 """Resamples drawn at once (memory: _CHUNK x distinct rows counts)."""
 

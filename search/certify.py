@@ -64,7 +64,7 @@ from search.train import review_tokens
 
 def candidates(run_dir: RunDir, top: int, objective: Objective) -> list[dict]:
     """The top `top` trials by `objective` (rank_key: completed or stopped early, not diverged or
-    errored), best first; UsageError when no trial has a value, or trials.csv lacks trials
+    errored), best first; UsageError when no trial has a value, or the run's tables lack trials
     (`runfiles.trials.lost_trials`)."""
     if lost := lost_trials(run_dir):
         raise UsageError(lost)
