@@ -90,8 +90,9 @@ def lost_trials(run_dir: RunDir) -> str | None:
 
 
 def lost_rows(run_dir: RunDir) -> str | None:
-    """What is wrong when epochs.csv holds trials that neither trials.csv nor its ledger holds (a
-    trials.csv cut short or edited), with the command that rebuilds it; None when they agree.
+    """What is wrong when epochs.csv holds trials that neither trials.csv nor its ledger holds, or a
+    row of trials.csv has fewer cells than its header (a trials.csv cut short or edited), with the
+    command that rebuilds it; None when they agree.
 
     Only for a finished run (summary.json written), whose last rewrite held every trial: while a
     search runs, or after its driver was killed, trials.csv may lag epochs.csv by a few seconds,
@@ -99,13 +100,17 @@ def lost_rows(run_dir: RunDir) -> str | None:
     """
     if not run_dir.summary_json.is_file():
         return None
+    rebuild = f"rebuild it from the study and {run_dir.epochs_csv.name} with: {run_dir.resume_command}"
+    cut = [str(row["trial_id"]) for row in read_rows(run_dir.trials_csv) if None in row.values()]
+    if cut:  # csv.DictReader's value of the cells a short row lacks
+        return f"{run_dir.trials_csv}: the row of {_named(cut)} is cut short (fewer cells than the header); {rebuild}"
     held = {row["trial_id"] for row in read_trials(run_dir)}
     lost = sorted({row["trial_id"] for row in read_rows(run_dir.epochs_csv)} - held)
     if not lost:
         return None
     return (
         f"{run_dir.trials_csv}: lacks {_named(lost)}, which {run_dir.epochs_csv.name} holds (cut short or edited, or a "
-        f"resumed driver was killed); rebuild it from the study and {run_dir.epochs_csv.name} with: {run_dir.resume_command}"
+        f"resumed driver was killed); {rebuild}"
     )
 
 

@@ -294,21 +294,32 @@ def reconcile(run_dir: RunDir, search: SearchConfig, params: list[str], searched
             rows[trial.number].update(state=State.PENDING, reason="", **_times(trial))
             table.append(rows[trial.number])
         row = rows.get(trial.number)
-        if row is not None:  # a cell a cut row lost, from the study
-            row.update({name: value for name, value in trial.params.items() if row.get(name) in (None, "")})
         if trial.state == optuna.trial.TrialState.RUNNING and not searched <= set(trial.params):
             _end_unconfigured(study, trial.number, row)
         elif trial.state == optuna.trial.TrialState.RUNNING:
             reported = best_reported(trial, search.ranking)
             unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), reported))
-        elif row is not None and row["state"] in (State.PENDING, State.RUNNING) and "state" in trial.user_attrs:
-            row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
-        mine = epochs.get(trial_id(trial.number))
-        if row is not None and mine and lags(row, mine):  # values from epochs.csv; a diverged trial's stay empty
-            row.update(summarize(mine, search.ranking, search.max_latency_ms))
+        if row is not None:
+            _repair(row, trial, epochs.get(trial_id(trial.number), []), search)
     if table:
         fold(run_dir, table, trial_columns(params))
     return unfinished
+
+
+def _repair(row: dict, trial: optuna.trial.FrozenTrial, epochs: list[dict], search: SearchConfig) -> None:
+    """Bring trials.csv's `row` in line with its study `trial` and its `epochs`. A row cut short has
+    None for the cells it lacks (csv.DictReader). From the study: the parameters a row lacks, a cut
+    row's times, and an ended trial's state and reason where the row shows it pending or running,
+    or is cut. From epochs.csv: its values where the row lags them or is cut (a diverged or
+    errored trial's stay empty)."""
+    cut = None in row.values()
+    known = trial.params | (_times(trial) if cut else {})
+    row.update({name: value for name, value in known.items() if row.get(name) in (None, "")})
+    ended = trial.state != optuna.trial.TrialState.RUNNING and "state" in trial.user_attrs
+    if ended and (cut or row["state"] in (State.PENDING, State.RUNNING)):
+        row.update(state=trial.user_attrs["state"], reason=trial.user_attrs.get("reason", ""))
+    if epochs and (cut or lags(row, epochs)) and str(row["state"]) not in (State.DIVERGED, State.ERRORED):
+        row.update(summarize(epochs, search.ranking, search.max_latency_ms))
 
 
 def _times(trial: optuna.trial.FrozenTrial) -> dict:

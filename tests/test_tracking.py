@@ -282,6 +282,15 @@ def test_a_trials_csv_cut_short_is_refused_on_a_finished_run_and_rebuilt_by_a_re
     write_rows(run_dir.trials_csv, trial_columns(["x"]), [rows[0] | {"x": ""}, rows[1]])
     reconcile(run_dir, SearchConfig(), ["x"], {"x"})
     assert float(read_trials(run_dir)[0]["x"]) == completed.params["x"]
+    # the file cut inside its last row: refused, then rebuilt whole by a resume
+    whole = run_dir.trials_csv.read_text()
+    run_dir.trials_csv.write_text(whole[: whole.rindex("trial_0001") + 20])
+    assert lost_rows(run_dir) == (
+        f"{run_dir.trials_csv}: the row of trial_0001 is cut short (fewer cells than the header); "
+        f"rebuild it from the study and epochs.csv with: {run_dir.resume_command}"
+    )
+    reconcile(run_dir, SearchConfig(), ["x"], {"x"})
+    assert run_dir.trials_csv.read_text() == whole and lost_rows(run_dir) is None
 
     # epochs.csv gone: nothing can rebuild it, and a resume refuses before writing anything
     run_dir.epochs_csv.unlink()
