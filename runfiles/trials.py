@@ -101,10 +101,11 @@ def lost_rows(run_dir: RunDir) -> str | None:
     if not run_dir.summary_json.is_file():
         return None
     rebuild = f"rebuild it from the study and {run_dir.epochs_csv.name} with: {run_dir.resume_command}"
-    cut = [str(row["trial_id"]) for row in read_rows(run_dir.trials_csv) if None in row.values()]
+    rows = read_trials(run_dir)
+    cut = [str(row["trial_id"]) for row in rows if None in row.values()]
     if cut:  # csv.DictReader's value of the cells a short row lacks
         return f"{run_dir.trials_csv}: the row of {_named(cut)} is cut short (fewer cells than the header); {rebuild}"
-    held = {row["trial_id"] for row in read_trials(run_dir)}
+    held = {row["trial_id"] for row in rows}
     lost = sorted({row["trial_id"] for row in read_rows(run_dir.epochs_csv)} - held)
     if not lost:
         return None

@@ -133,12 +133,7 @@ def ratings4(reviews: list[Review], seed: int) -> list[Review]:
 def small(reviews: list[Review], seed: int) -> list[Review]:
     """SMALL_TRAIN training reviews, an equal share of each class drawn with `seed`; the test split whole."""
     train = [r for r in reviews if r.split == "train"]
-    labels = sorted({r.label for r in train})
-    rng, kept = np.random.default_rng(seed), []
-    for label in labels:
-        members = [r for r in train if r.label == label]
-        take = min(len(members), SMALL_TRAIN // len(labels))
-        kept += [members[i] for i in sorted(rng.choice(len(members), take, replace=False))]
+    kept = _equal_share(train, SMALL_TRAIN // len({r.label for r in train}), seed)
     return kept + [r for r in reviews if r.split == "test"]
 
 
@@ -157,12 +152,19 @@ def first_sentence(text: str) -> str:
 
 def sentences(reviews: list[Review], seed: int) -> list[Review]:
     """SENTENCES_PER_CLASS first sentences of each class, drawn with `seed` from both splits, as one table."""
+    kept = _equal_share(reviews, SENTENCES_PER_CLASS, seed)
+    return [r._replace(split=TABLE_SPLIT) for r in short(kept, seed)]
+
+
+def _equal_share(reviews: list[Review], per_class: int, seed: int) -> list[Review]:
+    """Up to `per_class` reviews of each class (classes sorted), drawn with `seed`, each class's in
+    their order in `reviews`."""
     rng, kept = np.random.default_rng(seed), []
     for label in sorted({r.label for r in reviews}):
         members = [r for r in reviews if r.label == label]
-        take = min(len(members), SENTENCES_PER_CLASS)
+        take = min(len(members), per_class)
         kept += [members[i] for i in sorted(rng.choice(len(members), take, replace=False))]
-    return [r._replace(split=TABLE_SPLIT) for r in short(kept, seed)]
+    return kept
 
 
 REGIMES: dict[str, Callable[[list[Review], int], list[Review]]] = {
