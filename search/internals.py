@@ -2,10 +2,11 @@
 
 The searcher (`search.searcher.StudySearch`, a subclass of Ray's `OptunaSearch`), the scheduler
 (`search.scheduler.StoppingScheduler`, a subclass of Ray's `ASHAScheduler`), the memory-kill
-handling (`search.tuner`), the trial table (`search.tracking.TrialTable`, which drops what Tune
-keeps of ended trials), the MLflow callback (`search.tracking.TrialsToMLflow`) and the --mlflow
-check (`search.mlflow_tracking`) need members these libraries do not publish. Each is reached here
-only, through one accessor below, and listed in REACHES. Where an upgrade has removed one, its
+handling and the trials' results left unread as a search ends (`search.tuner`), the trial table
+(`search.tracking.TrialTable`, which drops what Tune keeps of ended trials), the MLflow callback
+(`search.tracking.TrialsToMLflow`) and the --mlflow check (`search.mlflow_tracking`) need members
+these libraries do not publish. Each is reached here only, through one accessor below, and listed
+in REACHES. Where an upgrade has removed one, its
 accessor raises `MissingInternal`, which names the member and the installed versions, and
 tests/test_internals.py checks every member of REACHES on real instances of the installed
 libraries. Written against Ray 2.60, Optuna 5.1 and MLflow 3.17.
@@ -71,6 +72,12 @@ TRIAL_RUNS = Reach("ray.air.integrations.mlflow.MLflowLoggerCallback", "_trial_r
 STORE_REGISTRY = Reach(
     "mlflow.tracking._tracking_service.utils", "_tracking_store_registry", "MLflow's tracking-URI schemes", on_instance=False
 )
+TRIAL_DATAFRAMES = Reach(
+    "ray.tune.analysis.experiment_analysis.ExperimentAnalysis",
+    "_fetch_trial_dataframes",
+    "every trial's result.json read back into a DataFrame as Tuner.fit ends, left unread",
+    on_instance=False,
+)
 SCHEMA_REVISION = Reach(
     "mlflow.store.db.utils", "_get_latest_schema_revision", "the schema revision of an MLflow database", on_instance=False
 )
@@ -90,6 +97,7 @@ REACHES = (
     METRIC_ANALYSIS,
     METRIC_N_STEPS,
     STORAGE_FILESYSTEM,
+    TRIAL_DATAFRAMES,
     TRIAL_RUNS,
     STORE_REGISTRY,
     SCHEMA_REVISION,
@@ -221,6 +229,28 @@ def reported_checkpoint(trial, name: str):
 
     filesystem = member(trial.storage, STORAGE_FILESYSTEM)  # Trial.storage: a private class's instance
     return tune.Checkpoint(f"{trial.path}/{name}", filesystem=filesystem)
+
+
+@contextlib.contextmanager
+def trial_results_unread() -> Iterator[None]:
+    """While inside, the `ExperimentAnalysis` that `Tuner.fit` builds for its `ResultGrid` as a search
+    ends (Ray 2.60) does not read every trial's `result.json` back into a pandas DataFrame
+    (`_fetch_trial_dataframes`): about 22 kB per trial, whether or not the caller looks, and the
+    driver's peak memory at the end of a search of thousands of short trials. This project ranks
+    and reports from its own tables; each `Result` keeps its `metrics` (the trial's last result) and
+    its `metrics_dataframe` is None. Restored on leaving; a Ray without the member is left as it is."""
+    owner = defined(TRIAL_DATAFRAMES)
+    try:
+        original = member(owner, TRIAL_DATAFRAMES)
+    except MissingInternal:
+        original = None
+    if original is not None:
+        setattr(owner, TRIAL_DATAFRAMES.name, lambda self: {})
+    try:
+        yield
+    finally:
+        if original is not None:
+            setattr(owner, TRIAL_DATAFRAMES.name, original)
 
 
 # ---------------------------------------------------------------- Ray Tune's actor manager

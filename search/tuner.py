@@ -101,8 +101,8 @@ class Built:
         )
         ctrl_c = signal.getsignal(signal.SIGINT)
         try:
-            with memory_kills_fail_trials():
-                self.tuner.fit()
+            with memory_kills_fail_trials(), internals.trial_results_unread():
+                self.tuner.fit()  # its ResultGrid goes unused: the tables hold the trials
         finally:
             # Tune leaves its SIGINT handler in place when no signal came (Ray 2.60), so the next Ctrl-C
             # (or SIGTERM, runfiles.cli.stop_on_sigterm), during the export, would only set its flag

@@ -111,6 +111,23 @@ def test_the_accessors_read_what_ray_optuna_and_mlflow_hold(instances):
     assert internals.latest_schema_revision()
 
 
+def test_while_inside_the_analysis_tuner_fit_ends_with_leaves_each_trials_results_unread(tmp_path):
+    from ray.tune import ExperimentAnalysis
+
+    trial = Trial("sleeper", config={"x": 1}, stub=True)
+    trial.set_storage(StorageContext(str(tmp_path), "experiment", trial_dir_name="trial"))
+    Path(trial.storage.trial_fs_path).mkdir(parents=True)
+    Path(trial.storage.trial_fs_path, "result.json").write_text('{"m": 0.5}\n{"m": 0.7}\n')
+    trial.update_last_result({"m": 0.7, "training_iteration": 2})
+    state = str(tmp_path / "experiment" / "experiment_state.json")  # not read: the trials are given, as Tune gives them
+    assert list(ExperimentAnalysis(state, trials=[trial]).trial_dataframes[trial.trial_id]["m"]) == [0.5, 0.7]
+    fetch = ExperimentAnalysis._fetch_trial_dataframes
+    with internals.trial_results_unread():
+        unread = ExperimentAnalysis(state, trials=[trial])
+    assert unread.trial_dataframes == {} and unread.trials[0].last_result["m"] == 0.7
+    assert ExperimentAnalysis._fetch_trial_dataframes is fetch
+
+
 def test_a_member_an_upgrade_removed_is_named_with_the_installed_versions(monkeypatch):
     searcher = optuna_search()
     del searcher._ot_trials  # as a Ray without it would build the searcher

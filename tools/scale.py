@@ -35,6 +35,7 @@ from pathlib import Path
 from runfiles.cli import ArgumentParser, UsageError, fail, flag
 from runfiles.io import write_json
 from runfiles.layout import OBJECTIVE, TUTORIAL_PRESETS, RunDir
+from search import internals
 from search.config import TPE_TRIALS
 from search.space import SPACE, optuna_space, preset_point
 
@@ -146,7 +147,7 @@ def driver_pieces(seed: int, iterations: int, scratch: Path, tpe_trials: int = T
 
         def on_experiment_end(self, trials, **info):
             super().on_experiment_end(trials, **info)
-            self.rss_at_end_mb = rss_mb()  # before Tune reads every trial's results for its ResultGrid
+            self.rss_at_end_mb = rss_mb()  # before Tune builds its ResultGrid (a Result per trial)
 
     run_dir, ledger = RunDir(scratch), Ledger(examples_per_epoch=1)
     presets = [preset_point(name, SPACE) for name in TUTORIAL_PRESETS]
@@ -214,7 +215,7 @@ def measure(config: ScaleConfig) -> dict:
                 ),
                 run_config=tune.RunConfig(name="tune", storage_path=scratch, callbacks=[table], verbose=0),
             )
-            with RssSampler() as rss:
+            with RssSampler() as rss, internals.trial_results_unread():  # as search.run's driver
                 started = time.perf_counter()
                 results = tuner.fit()
                 wall_s = time.perf_counter() - started
@@ -226,7 +227,7 @@ def measure(config: ScaleConfig) -> dict:
 def with_tables(one: dict, table) -> dict:
     """`one` with the trial tables' time, in all (`tables_s`) and per reported result (`tables_ms_per_result`),
     the rows they wrote per reported result, appended and rewritten (`tables_rows_per_result`), and the
-    driver's RSS growth up to the search's end, before Tune's ResultGrid reads every trial's results
+    driver's RSS growth up to the search's end, before Tune builds its ResultGrid (a Result per trial)
     (`driver_rss_search_growth_mb`)."""
     tables_s, reports = getattr(table, "seconds", 0.0), max(one["reports"], 1)
     return one | {
@@ -364,7 +365,7 @@ def describe(one: dict) -> str:
         f"{one['tables_s']:.1f} s ({one['tables_ms_per_result']:.2f} ms, {one['tables_rows_per_result']:.1f} rows per result); "
         f"driver RSS peak "
         f"{one['driver_rss_peak_mb']:.0f} MB (+{one['driver_rss_growth_mb']:.0f} MB during the search; "
-        f"+{one['driver_rss_search_growth_mb']:.0f} MB at its end, before Tune's ResultGrid)"
+        f"+{one['driver_rss_search_growth_mb']:.0f} MB at its end, before Tune builds its ResultGrid)"
     )
 
 
