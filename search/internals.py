@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -207,17 +207,20 @@ def rung_cutoff(bracket, recorded: dict[str, float]) -> float | None:
 # ---------------------------------------------------------------- Ray Tune's trials
 
 
-def forget_metric_statistics(trial) -> None:
+def forget_metric_statistics(trial, keep: Iterable[str] = ()) -> None:
     """Drop the running statistics Ray Tune keeps of every number an ended trial reported, for the
-    driver's lifetime: each metric's max, min, mean, last value and last-5 and last-10 means, with
-    the last values behind them (`Trial.run_metadata`'s `metric_analysis` and `metric_n_steps`;
-    about 20 kB per trial). Tune reads them only to pick a best trial (`ResultGrid.get_best_result`,
-    `ExperimentAnalysis.get_best_trial`), which this project never calls: it ranks from its own
-    tables. The trial's last result stays."""
+    driver's lifetime and in its saved experiment state: each metric's max, min, mean, last value
+    and last-5 and last-10 means, with the last values behind them (`Trial.run_metadata`'s
+    `metric_analysis` and `metric_n_steps`; about 20 kB per trial), except the statistics of the
+    metrics named in `keep`, which Tune's `ExperimentAnalysis.get_best_trial` and
+    `ResultGrid.get_best_result` read (the last values behind them go too). The trial's last
+    result stays."""
     metadata = member(trial, RUN_METADATA)
+    kept = set(keep)
     for reach in (METRIC_ANALYSIS, METRIC_N_STEPS):
-        member(metadata, reach)
-        setattr(metadata, reach.name, {})  # its setter drops the trial's cached JSON too
+        statistics = member(metadata, reach)
+        left = {name: value for name, value in statistics.items() if name in kept} if reach is METRIC_ANALYSIS else {}
+        setattr(metadata, reach.name, left)  # its setter drops the trial's cached JSON too
 
 
 def reported_checkpoint(trial, name: str):

@@ -34,6 +34,7 @@ from runfiles.io import append_row, read_rows, write_rows
 from runfiles.layout import (
     EPOCH_COLUMNS,
     OBJECTIVE,
+    OBJECTIVES,
     ORIGIN,
     Objective,
     Param,
@@ -218,7 +219,7 @@ class TrialTable(tune.Callback):
             row.update(val_accuracy="", val_loss="", val_macro_f1="")
         row["ended_at"] = time.time()
         self.epochs.pop(row["trial_id"], None)  # its row holds their summary; epochs.csv keeps them
-        internals.forget_metric_statistics(trial)  # so the driver's memory does not grow with ended trials
+        internals.forget_metric_statistics(trial, keep=OBJECTIVES)  # the driver's memory stays flat in ended trials
         self._record(row)  # how a trial ended is never left to a later rewrite
         self.write()
         self.progress.trial_ended(row, self.counts())

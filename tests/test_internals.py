@@ -6,6 +6,7 @@ python -m pytest -q tests/test_internals.py
 """
 
 import ast
+import json
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,9 +95,15 @@ def test_the_accessors_read_what_ray_optuna_and_mlflow_hold(instances):
     trial = Trial("sleeper", config={}, stub=True)
     trial.update_last_result({"m": 0.5, "training_iteration": 1})
     assert trial.metric_analysis["m"]["max"] == 0.5 and '"max": 0.5' in trial.get_json_state()[1]
+    trial.update_last_result({"m": 0.7, "loss": 0.9, "training_iteration": 2})
+    internals.forget_metric_statistics(trial, keep=["m"])
+    kept = trial.metric_analysis
+    assert set(kept) == {"m"} and (kept["m"]["max"], kept["m"]["min"]) == (0.7, 0.5)
+    assert trial.metric_n_steps == {} and trial.last_result["loss"] == 0.9
+    saved = json.loads(trial.get_json_state()[1])  # what Tune saves of the trial is rebuilt without the others
+    assert set(saved["metric_analysis"]) == {"m"} and saved["metric_n_steps"] == {}
     internals.forget_metric_statistics(trial)
-    assert trial.metric_analysis == {} and trial.metric_n_steps == {} and trial.last_result["m"] == 0.5
-    assert '"max"' not in trial.get_json_state()[1]  # what Tune saves of the trial is rebuilt without them
+    assert trial.metric_analysis == {} and json.loads(trial.get_json_state()[1])["metric_analysis"] == {}
 
     trial = instances["ray.tune.experiment.Trial"]  # a reported checkpoint, named where Tune stores it
     checkpoint = internals.reported_checkpoint(trial, "checkpoint_000002")

@@ -101,6 +101,24 @@ def test_the_study_ranks_as_the_report_does(real_run):
     assert summary["best"]["number"] == int(best_row(trials.values())["number"])
 
 
+def test_ray_tunes_own_analysis_reads_the_run_and_picks_its_best(real_run):
+    """A Ray Tune user's tools on the run's experiment: each trial's results (result.json) and the
+    statistics Tune picks a best trial from, kept for the objectives when a trial ends."""
+    from ray.tune import ExperimentAnalysis
+
+    files = RunDir(real_run)
+    rows = {int(r["number"]): r for r in read_rows(files.trials_csv)}
+    analysis = ExperimentAnalysis(str(files.tune.resolve()))
+    assert sorted(t.config[NUMBER] for t in analysis.trials) == sorted(rows)
+    for trial in analysis.trials:
+        assert len(analysis.trial_dataframes[trial.trial_id]) == int(rows[trial.config[NUMBER]]["epochs"])
+    best = analysis.get_best_trial("val_accuracy", "max", scope="all")
+    assert best is not None and best.metric_analysis["val_accuracy"]["max"] == pytest.approx(
+        max(float(r["val_accuracy"]) for r in rows.values())
+    )
+    assert analysis.get_best_trial("val_loss", "min", scope="last") is not None
+
+
 def test_exported_model_takes_raw_text(real_run, capsys):
     from search import predict
 
