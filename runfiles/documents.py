@@ -462,7 +462,9 @@ class SessionRecord(Document):
     command: str = ""
     """Its command line."""
     search_s: float | None = field(default=None, metadata=_meta(optional=True))
-    """Seconds it spent searching (Tune's fit); absent until the session settles."""
+    """Seconds it spent searching (Tune's fit); absent until the session settles. A session killed
+    outright gets it from the next resume: from its first trial's start to its last reported epoch,
+    as epochs.csv records them (`runfiles.trials.searched_s`), so at least what it spent."""
     examples_used: int | None = field(default=None, metadata=_meta(optional=True))
     """Training examples the whole run had used when the session settled."""
     wall_s: float | None = field(default=None, metadata=_meta(optional=True))

@@ -26,6 +26,19 @@ def examples_used(run_dir: RunDir) -> int:
     return int(sum(v for v in values if not math.isnan(v)))
 
 
+def searched_s(run_dir: RunDir, start: float, end: float) -> float:
+    """Seconds a session that recorded none (a driver killed outright) searched, as epochs.csv shows
+    it: from the earliest start of a trial's part that reported in [start, end) (Unix seconds; a
+    row's `time` less its `trial_time_s`) to the last such report; 0.0 where none reported. A lower
+    bound: the epochs in progress when the driver died are not in it."""
+    reports = [(as_float(row.get("time")), as_float(row.get("trial_time_s"))) for row in read_rows(run_dir.epochs_csv)]
+    reports = [(at, took) for at, took in reports if start <= at < end]
+    if not reports:
+        return 0.0
+    first = min((at - took for at, took in reports if math.isfinite(took)), default=min(at for at, _ in reports))
+    return max(at for at, _ in reports) - first
+
+
 def record_row(run_dir: RunDir, row: dict) -> None:
     """Append a trial's row as it stands (at its end, or naming a new checkpoint) to the ledger,
     cells as trials.csv writes them.

@@ -27,7 +27,7 @@ from runfiles.documents import DataFacts, LstmFacts, RunFacts, SessionRecord
 from runfiles.layout import BENCHMARK_FILE, NO_TEST_SPLIT, SHOWN_IN_TERMINAL, STUDY_NAME, TUTORIAL_PRESETS, RunDir
 from runfiles.lock import holding, refuse_if_held
 from runfiles.study import damage
-from runfiles.trials import examples_used, lost_epochs
+from runfiles.trials import examples_used, lost_epochs, searched_s
 from search import warm
 from search.cluster import check_address, storage_path, upload, wait_for_gpus
 from search.config import (
@@ -537,11 +537,26 @@ def write_facts(session: Session, lstm: LstmFacts) -> RunFacts:
         memory=previous.memory if previous else session.memory_facts(lstm.trials),
         lstm=lstm,
         versions=library_versions(),
-        sessions=(previous.sessions if previous else []) + [SessionRecord(started_at=now, command=session.command)],
+        sessions=[
+            *timed(previous.sessions if previous else [], run_dir, now),
+            SessionRecord(started_at=now, command=session.command),
+        ],
         warm_start=previous.warm_start if previous else (session.warm_plan.sources if session.warm_plan else None),
     )
     facts.write(run_dir)
     return facts
+
+
+def timed(sessions: list[SessionRecord], run_dir: RunDir, now: str) -> list[SessionRecord]:
+    """The earlier sessions, each killed outright (it recorded no `search_s`) given the seconds
+    epochs.csv shows it searched (`runfiles.trials.searched_s`), so that --time-budget and the
+    header count them; each session ends where the next began."""
+    ends = [s.started_at for s in sessions[1:]] + [now]
+    unix = lambda text: datetime.datetime.fromisoformat(text).timestamp()
+    return [
+        s if s.search_s is not None else replace(s, search_s=searched_s(run_dir, unix(s.started_at), unix(end)))
+        for s, end in zip(sessions, ends)
+    ]
 
 
 if __name__ == "__main__":

@@ -244,6 +244,8 @@ def test_a_driver_stopped_at_every_moment_resumes_to_a_finished_run_with_every_t
     # a driver killed before its trials settled recorded no wall time; the others did, and the run's is their sum
     assert [s.get("wall_s") is not None for s in sessions] == [False, True, False, True, True]
     assert sessions[1]["wall_s"] > 0 and summary["wall_s"] == pytest.approx(sum(s.get("wall_s") or 0 for s in sessions))
+    # a killed session's search time is taken from epochs.csv by the next resume: none before the first result
+    assert sessions[0]["search_s"] == 0 and sessions[2]["search_s"] > 0 and all(s["search_s"] >= 0 for s in sessions)
 
 
 def test_a_sigterm_while_ray_starts_stops_the_driver_as_ctrl_c():

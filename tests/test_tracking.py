@@ -14,7 +14,7 @@ from ray.tune.experiment import Trial
 from reports.load import read_trials as read_report_trials
 from runfiles.io import read_rows, write_rows
 from runfiles.layout import TUTORIAL_PRESETS, RunDir, trial_columns
-from runfiles.trials import lost_rows, lost_trials, read_trials
+from runfiles.trials import lost_rows, lost_trials, read_trials, searched_s
 from search import internals
 from search.config import SearchConfig
 from search.console import Progress
@@ -299,3 +299,17 @@ def test_a_trials_csv_cut_short_is_refused_on_a_finished_run_and_rebuilt_by_a_re
     run_dir.run_json.write_text("{}")
     with pytest.raises(UsageError, match=re.escape(f"--resume --out {run_dir.root}: {lost}")):
         check_out(run_dir, resume=True)
+
+
+def test_a_killed_sessions_search_time_runs_from_its_first_trials_start_to_its_last_report(tmp_path):
+    files = RunDir(tmp_path)
+    rows = [  # (time of the report, seconds since the trial's part started): two sessions, one report unreadable
+        {"trial_id": "trial_0000", "epoch": 1, "time": 1000.0, "trial_time_s": 30.0},
+        {"trial_id": "trial_0001", "epoch": 1, "time": 1010.0, "trial_time_s": 25.0},
+        {"trial_id": "trial_0000", "epoch": 2, "time": 1040.0, "trial_time_s": 70.0},
+        {"trial_id": "trial_0001", "epoch": 2, "time": 1050.0, "trial_time_s": ""},
+        {"trial_id": "trial_0002", "epoch": 1, "time": 2000.0, "trial_time_s": 20.0},
+    ]
+    write_rows(files.epochs_csv, ["trial_id", "epoch", "time", "trial_time_s"], rows)
+    assert searched_s(files, 900.0, 1500.0) == 1050.0 - 970.0
+    assert searched_s(files, 1500.0, 3000.0) == 20.0 and searched_s(files, 3000.0, 4000.0) == 0.0
