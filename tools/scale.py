@@ -219,6 +219,7 @@ def measure(config: ScaleConfig) -> dict:
                 started = time.perf_counter()
                 results = tuner.fit()
                 wall_s = time.perf_counter() - started
+            rss.peak_mb = max(rss.peak_mb, table.rss_at_end_mb)  # a moment between two samples
             return with_tables(figures(config, results, wall_s, rss, getattr(searcher, "seconds", 0.0)), table)
     finally:
         ray.shutdown()
