@@ -481,9 +481,10 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
         if k in given and k not in REPOINTABLE and getattr(wanted_data, k) != getattr(data_recorded, k)
     ]
     if changed:
+        named = list(dict.fromkeys(changed))
         raise UsageError(
-            f"--resume: {', '.join(dict.fromkeys(changed))} cannot change on resume (the run started "
-            "with other values); drop them, or start a new run with another --out"
+            f"--resume: {', '.join(named)} cannot change on resume (the run started with other values); "
+            f"drop {'it' if len(named) == 1 else 'them'}, or start a new run with another --out"
         )
     updates = continued(search_recorded, {k: getattr(wanted_search, k) for k in RESUMABLE if k in given})
     if "embeddings" in given and not data_recorded.embeddings:

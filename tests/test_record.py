@@ -57,6 +57,11 @@ def test_a_resume_reads_the_runs_own_data_from_anywhere_refuses_what_cannot_chan
         "error: --resume: --seed, --fix, --val-block cannot change on resume (the run started with other values); "
         "drop them, or start a new run with another --out"
     )
+    assert search_run.main([*resume, "--tpe-trials", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --resume: --tpe-trials cannot change on resume") and err.endswith(
+        "; drop it, or start a new run with another --out"
+    )
     assert snapshot(project / "run") == before  # nothing written, run.json never with options that were not used
     assert search_run.main(resume[:-2]) == 0  # the recorded path (no more trials: it trains nothing)
     assert len(read_json(project / "run" / "run.json")["sessions"]) == 2
