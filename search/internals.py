@@ -6,10 +6,9 @@ handling and the trials' results left unread as a search ends (`search.tuner`), 
 (`search.tracking.TrialTable`, which drops what Tune keeps of ended trials), the MLflow callback
 (`search.tracking.TrialsToMLflow`) and the --mlflow check (`search.mlflow_tracking`) need members
 these libraries do not publish. Each is reached here only, through one accessor below, and listed
-in REACHES. Where an upgrade has removed one, its
-accessor raises `MissingInternal`, which names the member and the installed versions, and
-tests/test_internals.py checks every member of REACHES on real instances of the installed
-libraries. Written against Ray 2.60, Optuna 5.1 and MLflow 3.17.
+in REACHES. Where an upgrade has removed one, its accessor raises `MissingInternal`, which names
+the member and the installed versions, and tests/test_internals.py checks every member of REACHES
+on real instances of the installed libraries. Written against Ray 2.60, Optuna 5.1 and MLflow 3.17.
 """
 
 from __future__ import annotations
