@@ -3,12 +3,15 @@
 Optuna creates its tables in a database that lacks them, so opening a file that is empty (or holds
 no study) through Optuna's ordinary storage writes into it. The report and a warm start read other
 runs' studies: they open the file read-only (SQLite's `mode=ro`), by a `file:` URI that
-`Path.as_uri` escapes, so a folder named with `?`, `#` or `%` is read where it lies.
+`Path.as_uri` escapes, so a folder named with `?`, `#` or `%` is read where it lies. The one
+write is SQLite's own recovery: a driver killed inside a write leaves a hot journal that a
+read-only connection cannot roll back (`recover`).
 Optuna is imported by `read_only_study` only, when it is called.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -18,8 +21,26 @@ from typing import Any
 
 def read_only_connection(path: Path) -> sqlite3.Connection:
     """A SQLite connection to the file at `path` that can neither write it nor create it
-    (sqlite3.OperationalError when it is absent)."""
+    (sqlite3.OperationalError when it is absent), once SQLite has rolled back a write a killed
+    process left half-done (`recover`)."""
+    recover(path)
     return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+
+
+def recover(path: Path) -> None:
+    """Let SQLite roll back a write that a process killed inside it left half-done in the file at
+    `path`, as its journal beside it (`study.db-journal`) holds: a driver killed by SIGKILL while
+    Optuna committed. A read-only connection cannot roll it back and reads the file as unwritable
+    ("attempt to write a readonly database"); a connection that may write does so on its first
+    read, restoring the last committed state (SQLite's hot journals,
+    https://www.sqlite.org/lockingv3.html#hot_journals). A journal a live writer holds is not hot
+    and is left alone; where the file cannot be opened for writing, nothing happens."""
+    journal = Path(f"{path}-journal")
+    if not journal.is_file() or journal.stat().st_size == 0:
+        return
+    uri = f"{Path(path).resolve().as_uri()}?mode=rw"
+    with contextlib.suppress(sqlite3.Error), closing(sqlite3.connect(uri, uri=True)) as db:
+        db.execute("PRAGMA schema_version").fetchone()
 
 
 def damage(path: Path) -> str:

@@ -285,3 +285,36 @@ def test_the_command_refuses_an_unreadable_earlier_run_before_preparing_data(tmp
     expected = f"error: --warm-start {files.root}: " + message.format(run_json=files.run_json, study_db=files.study_db)
     assert err.startswith(expected) and err.count("\n") == 1, err
     assert snapshot(tmp_path) == before
+
+
+HALF_WRITTEN = """
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA cache_size=2")  # pages spill into the file before the commit, the old ones kept in the journal
+db.execute("BEGIN IMMEDIATE")
+db.execute("UPDATE trials SET state = 'FAIL'")
+db.executemany("INSERT INTO trials (number, state) VALUES (?, 'COMPLETE')", [(n,) for n in range(100, 400)])
+db.execute("CREATE TABLE filler (x)")
+db.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 4000,) for _ in range(200)])
+os.kill(os.getpid(), 9)  # killed inside the write, as a driver by SIGKILL while Optuna commits
+"""
+
+
+def test_a_study_a_killed_driver_left_inside_a_write_reads_as_its_last_commit(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    from runfiles.study import damage, study_problem, told_numbers
+
+    path = tmp_path / "study.db"
+    with sqlite3.connect(path) as db:  # the tables told_numbers reads, as Optuna's storage has them
+        db.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
+        db.execute("CREATE TABLE trials (trial_id INTEGER PRIMARY KEY, number INTEGER, study_id INTEGER DEFAULT 1, state TEXT)")
+        db.execute("CREATE TABLE trial_user_attributes (trial_id INTEGER, key TEXT)")
+        db.execute("INSERT INTO studies VALUES (1, ?)", (STUDY_NAME,))
+        db.executemany("INSERT INTO trials (number, state) VALUES (?, 'COMPLETE')", [(n,) for n in range(3)])
+    assert subprocess.run([sys.executable, "-c", HALF_WRITTEN, str(path)]).returncode == -9
+    assert Path(f"{path}-journal").stat().st_size > 0  # a hot journal: the read-only check alone read "readonly database"
+    assert damage(path) == "" and study_problem(path, STUDY_NAME) == ""
+    assert told_numbers(path, STUDY_NAME, ADDED) == [0, 1, 2]  # the last commit, not the half-done write
