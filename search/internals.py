@@ -214,12 +214,12 @@ def forget_metric_statistics(trial, keep: Iterable[str] = ()) -> None:
     metrics named in `keep`, which Tune's `ExperimentAnalysis.get_best_trial` and
     `ResultGrid.get_best_result` read (the last values behind them go too). The trial's last
     result stays."""
-    metadata = member(trial, RUN_METADATA)
-    kept = set(keep)
-    for reach in (METRIC_ANALYSIS, METRIC_N_STEPS):
-        statistics = member(metadata, reach)
-        left = {name: value for name, value in statistics.items() if name in kept} if reach is METRIC_ANALYSIS else {}
-        setattr(metadata, reach.name, left)  # its setter drops the trial's cached JSON too
+    metadata, kept = member(trial, RUN_METADATA), set(keep)
+    analysis = member(metadata, METRIC_ANALYSIS)
+    member(metadata, METRIC_N_STEPS)  # there, or MissingInternal names it
+    # each setter drops the trial's cached JSON too
+    setattr(metadata, METRIC_ANALYSIS.name, {name: value for name, value in analysis.items() if name in kept})
+    setattr(metadata, METRIC_N_STEPS.name, {})
 
 
 def reported_checkpoint(trial, name: str):
