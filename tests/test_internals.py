@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import optuna
 import pytest
 from ray.air.integrations.mlflow import MLflowLoggerCallback
@@ -133,6 +134,16 @@ def test_while_inside_the_analysis_tuner_fit_ends_with_leaves_each_trials_result
         unread = ExperimentAnalysis(state, trials=[trial])
     assert unread.trial_dataframes == {} and unread.trials[0].last_result["m"] == 0.7
     assert ExperimentAnalysis._fetch_trial_dataframes is fetch
+
+
+def test_while_inside_tpe_takes_the_log_normal_cdf_from_scipy_with_the_same_values():
+    from optuna.samplers._tpe import _truncnorm
+
+    own, x = _truncnorm._log_ndtr, np.concatenate([np.linspace(-40, 40, 16001), [-1e3, 1e3]])
+    with internals.tpe_log_ndtr_vectorised():
+        assert _truncnorm._log_ndtr is not own
+        np.testing.assert_allclose(_truncnorm._log_ndtr(x), own(x), rtol=1e-7, atol=1e-12)
+    assert _truncnorm._log_ndtr is own
 
 
 def test_a_member_an_upgrade_removed_is_named_with_the_installed_versions(monkeypatch):

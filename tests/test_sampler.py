@@ -1,4 +1,6 @@
-"""The study's sampler: TPE proposes its first --tpe-trials trials, Optuna's RandomSampler the rest."""
+"""The study's sampler: TPE proposes its first --tpe-trials trials, Optuna's RandomSampler the rest.
+TPE computes with SciPy's log of the normal CDF (search.internals.tpe_log_ndtr_vectorised), so its
+proposals match Optuna's TPESampler's to 12 significant digits."""
 
 import math
 
@@ -11,14 +13,14 @@ from search.space import SPACE, optuna_space
 
 def proposals(sampler, count: int) -> list[dict]:
     """The configurations `sampler` proposes in a study of `count` trials of the project's space, each
-    told a value that peaks at a learning rate of 1e-3."""
+    told a value that peaks at a learning rate of 1e-3; float values to 12 significant digits."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study, space = optuna.create_study(direction="maximize", sampler=sampler), optuna_space(SPACE)
     found = []
     for _ in range(count):
         trial = study.ask(space)
         study.tell(trial, 1 / (1 + abs(math.log10(trial.params["learning_rate"] / 1e-3))))
-        found.append(trial.params)
+        found.append({name: float(f"{value:.12g}") if isinstance(value, float) else value for name, value in trial.params.items()})
     return found
 
 
