@@ -20,7 +20,7 @@ def proposals(sampler, count: int) -> list[dict]:
     for _ in range(count):
         trial = study.ask(space)
         study.tell(trial, 1 / (1 + abs(math.log10(trial.params["learning_rate"] / 1e-3))))
-        found.append({name: float(f"{value:.12g}") if isinstance(value, float) else value for name, value in trial.params.items()})
+        found.append({name: float(f"{v:.12g}") if isinstance(v, float) else v for name, v in trial.params.items()})
     return found
 
 
