@@ -1,9 +1,9 @@
 """Every reach into a private part of Ray Tune, Optuna or MLflow, in one place.
 
-The searcher (`search.searcher.StudySearch`, a subclass of Ray's `OptunaSearch`), the scheduler
-(`search.scheduler.StoppingScheduler`, a subclass of Ray's `ASHAScheduler`), the memory-kill
-handling and the trials' results left unread as a search ends (`search.tuner`), TPE's proposals
-(`search.searcher.TpeThenRandom`), the trial table
+The searcher (`search.searcher.StudySearch`, a subclass of Ray's `OptunaSearch`), its sampler's
+TPE proposals (`search.searcher.TpeThenRandom`), the scheduler (`search.scheduler.StoppingScheduler`,
+a subclass of Ray's `ASHAScheduler`), the memory-kill handling and the trials' results left
+unread as a search ends (`search.tuner`), the trial table
 (`search.tracking.TrialTable`, which drops what Tune keeps of ended trials), the MLflow callback
 (`search.tracking.TrialsToMLflow`) and the --mlflow check (`search.mlflow_tracking`) need members
 these libraries do not publish. Each is reached here only, through one accessor below, and listed
@@ -271,9 +271,10 @@ def tpe_log_ndtr_vectorised() -> contextlib.AbstractContextManager[None]:
 @contextlib.contextmanager
 def replaced(reach: Reach, replacement: Any) -> Iterator[None]:
     """While inside, the member `reach` of the class or module that defines it is `replacement`;
-    the original is restored on leaving. Where an upgrade has removed the member, nothing changes."""
-    owner = defined(reach)
+    the original is restored on leaving. Where an upgrade has removed the member or its owner,
+    nothing changes."""
     try:
+        owner = defined(reach)
         original = member(owner, reach)
     except MissingInternal:
         yield

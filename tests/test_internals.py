@@ -136,7 +136,7 @@ def test_while_inside_the_analysis_tuner_fit_ends_with_leaves_each_trials_result
     assert ExperimentAnalysis._fetch_trial_dataframes is fetch
 
 
-def test_while_inside_tpe_takes_the_log_normal_cdf_from_scipy_with_the_same_values():
+def test_while_inside_tpe_takes_the_log_normal_cdf_from_scipy_with_the_same_values(monkeypatch):
     from optuna.samplers._tpe import _truncnorm
 
     own, x = _truncnorm._log_ndtr, np.concatenate([np.linspace(-40, 40, 16001), [-1e3, 1e3]])
@@ -144,6 +144,14 @@ def test_while_inside_tpe_takes_the_log_normal_cdf_from_scipy_with_the_same_valu
         assert _truncnorm._log_ndtr is not own
         np.testing.assert_allclose(_truncnorm._log_ndtr(x), own(x), rtol=1e-7, atol=1e-12)
     assert _truncnorm._log_ndtr is own
+
+    monkeypatch.delattr(_truncnorm, "_log_ndtr")  # an Optuna without it: TPE proposes as that Optuna does
+    with internals.tpe_log_ndtr_vectorised():
+        assert not hasattr(_truncnorm, "_log_ndtr")
+    gone = internals.Reach("optuna.samplers._tpe.gone", "_log_ndtr", "a module an upgrade removed", on_instance=False)
+    monkeypatch.setattr(internals, "LOG_NDTR", gone)  # nor its module
+    with internals.tpe_log_ndtr_vectorised():
+        pass
 
 
 def test_a_member_an_upgrade_removed_is_named_with_the_installed_versions(monkeypatch):
