@@ -169,7 +169,7 @@ def train_baseline(session: Session, config: BaselineConfig) -> Baseline:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m search.baseline", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m search.baseline", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "run_dir", type=given_path, metavar="RUN_DIR", help="a search's run directory (its data and split are used)"
     )

@@ -364,7 +364,7 @@ def _ensemble(session: Session, mine: list[tuple[Job, JobResult]]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m search.certify", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=given_path, metavar="RUN_DIR", help="a finished search's run directory")
     add_fields(parser, CertifyConfig, ["top", "seeds", "refit", "ensemble", "cv", "ablation"])
     try:

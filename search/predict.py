@@ -45,7 +45,7 @@ def class_names(model_file: Path, outputs: int) -> list[str]:
 
 
 def parse_args(argv: list[str]):
-    parser = ArgumentParser(prog="python -m search.predict", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m search.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("path", type=given_path, help="a run directory, its best_model/ folder, or a model.keras file")
     parser.add_argument("texts", nargs="*", help="review texts to classify")
     parser.add_argument("--file", metavar="FILE", help="read reviews from FILE, one per line ('-': standard input)")

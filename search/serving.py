@@ -239,7 +239,7 @@ def _preset_file(spec: dict, folder: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m search.serving", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m search.serving", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "run_dir", type=given_path, metavar="RUN_DIR", help="a finished search's run directory (its best_model/ is measured)"
     )

@@ -406,7 +406,7 @@ def _token_counts(split: Split, rows: list[np.ndarray], max_len: int) -> tuple[i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m search.train", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m search.train", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default=next(iter(PRESETS)), help="model to train (default: %(default)s)"
     )

@@ -128,7 +128,7 @@ def parse_args(argv: list[str]) -> tuple[Inputs, LearnConfig]:
         UsageError: one line, for a flag missing or a value out of range.
         DataError: one line, for a reading option that cannot work (`DataConfig`).
     """
-    parser = ArgumentParser(prog="python -m search.vectors", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m search.vectors", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         UNLABELED_FLAG,
         nargs="+",

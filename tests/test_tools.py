@@ -25,7 +25,9 @@ def test_each_tool_runs_as_the_command_its_docstring_names(name, capsys):
     with pytest.raises(SystemExit) as done:
         module.main(["--help"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.startswith(f"usage: python -m tools.{name} ")
+    usage, description = capsys.readouterr().out.split("\n\n")[:2]
+    assert usage.startswith(f"usage: python -m tools.{name} ")
+    assert description.endswith("."), f"--help's description is the docstring's whole first paragraph: {description!r}"
     assert f"\n    python -m tools.{name} " in module.__doc__
 
 

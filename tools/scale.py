@@ -393,7 +393,7 @@ def mb(value: float | None) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     defaults = ScaleConfig()
-    parser = ArgumentParser(prog="python -m tools.scale", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--trials",
         type=int,

@@ -69,7 +69,7 @@ def tied_names(splits: dict) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m tools.splitcheck", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.splitcheck", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=default_source(), help="an aclImdb folder or .tar.gz (default: %(default)s)")
     parser.add_argument("--val-block", type=int, default=DataConfig.val_block, help="ids per block (default: %(default)s)")
     try:

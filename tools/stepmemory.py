@@ -76,7 +76,7 @@ def _status_bytes(key: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     from runfiles.cli import ArgumentParser
 
-    parser = ArgumentParser(prog="python -m tools.stepmemory", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.stepmemory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", default="64", help="LSTM units per layer, comma-separated (default: %(default)s)")
     parser.add_argument("--embedding-dim", type=int, default=128, help="(default: %(default)s)")
     parser.add_argument("--pooling", default="max", help="(default: %(default)s)")

@@ -57,7 +57,7 @@ def ms_per_suggestion(trials: int, asks: int, seed: int = 0, tpe_trials: int | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m tools.tpecost", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m tools.tpecost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, nargs="+", default=[100, 1000], help="study sizes (default: %(default)s)")
     parser.add_argument("--asks", type=int, default=20, help="proposals timed per size (default: %(default)s)")
     parser.add_argument(

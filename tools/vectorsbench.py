@@ -131,7 +131,7 @@ def report(results: dict[str, dict], size_mib: float, words: int, dim: int) -> s
 
 def main(argv: list[str] | None = None) -> int:
     """Write the file, read it each way in a fresh process, print the lines."""
-    parser = argparse.ArgumentParser(prog="python -m tools.vectorsbench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.vectorsbench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--words", type=int, default=1_000_000, help="words in the file (default: %(default)s)")
     parser.add_argument("--dim", type=int, default=300, help="numbers per word (default: %(default)s)")
     parser.add_argument("--vocabulary", type=int, default=20_000, help="the run's vocabulary size (default: %(default)s)")
