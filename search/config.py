@@ -462,28 +462,28 @@ def resumed_configs(args: argparse.Namespace, recorded: RunFacts) -> tuple[Searc
     `search.run.check_same_data` and `check_same_vectors` (run.json then records the new path).
 
     Raises UsageError naming every option given now (or implied by --smoke) that cannot
-    change on resume and differs from the value the run started with, and for --embeddings on a
-    run that trained without vectors.
+    change on resume and differs from the value the run started with, each with both values, and
+    for --embeddings on a run that trained without vectors.
     """
     wanted_search, wanted_data = configs_from_args(args)
     given = set(vars(args)) | (set(SMOKE) | {"fix", "test_limit"} if args.smoke else set())
     search_recorded, data_recorded = recorded.search_config, DataConfig.recorded(recorded.data_config)
     changed = [
-        _flag(k)
+        (_flag(k), getattr(wanted_search, k), search_recorded.get(k))
         for k in SEARCH_FIELDS
         if k in given and k not in RESUMABLE and getattr(wanted_search, k) != search_recorded.get(k)
     ]
     if "fix" in given and wanted_search.fixed != search_recorded.get("fixed"):
-        changed.append("--fix")
+        changed.append(("--fix", wanted_search.fixed, search_recorded.get("fixed")))
     changed += [
-        _flag(k)
+        (_flag(k), getattr(wanted_data, k), getattr(data_recorded, k))
         for k in [*DATA_FIELDS, "test_limit"]
         if k in given and k not in REPOINTABLE and getattr(wanted_data, k) != getattr(data_recorded, k)
     ]
     if changed:
-        named = list(dict.fromkeys(changed))
+        named = list(dict.fromkeys(_changed_text(*change) for change in changed))
         raise UsageError(
-            f"--resume: {', '.join(named)} cannot change on resume (the run started with other values); "
+            f"--resume: {', '.join(named)} cannot change on resume; "
             f"drop {'it' if len(named) == 1 else 'them'}, or start a new run with another --out"
         )
     updates = continued(search_recorded, {k: getattr(wanted_search, k) for k in RESUMABLE if k in given})
@@ -519,6 +519,24 @@ def continued(recorded: dict, updates: dict) -> dict:
     if old_budget and new_budget and new_budget > old_budget and "trials" not in updates and recorded.get("trials"):
         updates = {**updates, "trials": math.ceil(recorded["trials"] * new_budget / old_budget)}
     return updates
+
+
+def _changed_text(flag: str, given: Any, recorded: Any) -> str:
+    """A flag given on resume that differs from the run's, with both values: "--seed 4 (the run's: 0)"."""
+    if flag == "--smoke":  # its test split's limit, the one value --smoke sets that no flag names
+        return "--smoke (the run started without it)"
+    return f"{flag} {_shown(given)} (the run's: {_shown(recorded)})"
+
+
+def _shown(value: Any) -> str:
+    """A config value as a user types it: "depth=3,units=64" for --fix, "on"/"off", "none"."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, dict):
+        return ",".join(f"{name}={v}" for name, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
 
 
 def _flag(field: str) -> str:

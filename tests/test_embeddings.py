@@ -213,7 +213,7 @@ def test_the_vectors_file_is_recorded_by_its_absolute_path_and_may_move_on_resum
     assert resumed_configs(parse_args(["--resume"]), recorded)[1] == data
     moved = resumed_configs(parse_args(["--resume", "--embeddings", "moved.txt"]), recorded)[1]  # its content checked later
     assert moved == dataclasses.replace(data, embeddings=str(tmp_path / "moved.txt"))
-    with pytest.raises(UsageError, match=r"^--resume: --embeddings-format cannot change on resume"):
+    with pytest.raises(UsageError, match=r"^--resume: --embeddings-format glove \(the run's: auto\) cannot change on resume"):
         resumed_configs(parse_args(["--resume", "--embeddings", "other.txt", "--embeddings-format", "glove"]), recorded)
     without = RunFacts(configs=recorded_configs(search, dataclasses.replace(data, embeddings=None), {}))
     with pytest.raises(UsageError) as refused:

@@ -54,12 +54,13 @@ def test_a_resume_reads_the_runs_own_data_from_anywhere_refuses_what_cannot_chan
     assert search_run.main([*resume, "--fix", "depth=3", "--seed", "4", "--val-block", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (
-        "error: --resume: --seed, --fix, --val-block cannot change on resume (the run started with other values); "
-        "drop them, or start a new run with another --out"
+        "error: --resume: --seed 4 (the run's: 0), --fix depth=3 (the run's: units=16,embedding_dim=16,max_len=128,"
+        "vocab_size=2000), --val-block 1 (the run's: 250) cannot change on resume; drop them, or start a new run with "
+        "another --out"
     )
     assert search_run.main([*resume, "--tpe-trials", "5"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --resume: --tpe-trials cannot change on resume") and err.endswith(
+    assert err.startswith("error: --resume: --tpe-trials 5 (the run's: 1000) cannot change on resume") and err.endswith(
         "; drop it, or start a new run with another --out"
     )
     assert snapshot(project / "run") == before  # nothing written, run.json never with options that were not used

@@ -5,6 +5,7 @@ import ast
 import csv
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -316,7 +317,8 @@ def test_the_column_flags_reach_the_config_and_stay_on_resume():
     assert (data.text_column, data.label_column, data.test_fraction, data.drop_missing) == ("body", "topic", 0.3, True)
     recorded = RunFacts(configs=recorded_configs(search, data, {}))
     assert resumed_configs(parse_args(["--resume", "--label-column", "topic"]), recorded)[1] == data
-    with pytest.raises(UsageError, match="--text-column, --drop-missing cannot change on resume"):
+    changed = "--text-column text (the run's: body), --drop-missing off (the run's: on) cannot change on resume;"
+    with pytest.raises(UsageError, match=re.escape(changed)):
         resumed_configs(parse_args(["--resume", "--text-column", "text", "--no-drop-missing"]), recorded)
 
 
