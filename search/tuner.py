@@ -10,6 +10,7 @@ sessions spent. The searcher is `search.searcher`; what stops trials, `search.sc
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 import time
@@ -25,7 +26,7 @@ from models import kernels, lstm_for
 from runfiles.cli import UsageError
 from runfiles.documents import LstmFacts, Resources, RunFacts
 from runfiles.io import read_rows
-from runfiles.layout import ADDED, RunDir, State, trial_columns, trial_id
+from runfiles.layout import ADDED, RunDir, State, as_float, trial_columns, trial_id
 from runfiles.trials import examples_used, fold, read_trials
 from search import internals, warm
 from search.cluster import storage_path
@@ -34,6 +35,7 @@ from search.console import Progress
 from search.scheduler import Ledger, StoppingScheduler, TimeBudget, scheduler_path
 from search.searcher import (
     NUMBER,
+    STUDY_STATES,
     StudySearch,
     Unfinished,
     best_reported,
@@ -278,7 +280,9 @@ def reconcile(run_dir: RunDir, search: SearchConfig, params: list[str], searched
     its parameters from the study. A running trial that lacks
     one of the `searched` parameters (the driver stopped inside the study's `ask`, between the
     trial's creation and its last parameter) cannot be continued: it ends errored (UNCONFIGURED),
-    in the study and the table.
+    in the study and the table. A running trial whose epochs.csv holds its last epoch
+    (`search.max_epochs`) with a value (the driver stopped between its last report and its end)
+    has nothing left to train: it ends completed (`_end_trained`) instead of being continued.
     """
     table = read_trials(run_dir)  # trials.csv with the ends its ledger holds, folded in below
     rows = {int(row["number"]): row for row in table}
@@ -294,13 +298,16 @@ def reconcile(run_dir: RunDir, search: SearchConfig, params: list[str], searched
             rows[trial.number].update(state=State.PENDING, reason="", **_times(trial))
             table.append(rows[trial.number])
         row = rows.get(trial.number)
+        reports = epochs.get(trial_id(trial.number), [])
         if trial.state == optuna.trial.TrialState.RUNNING and not searched <= set(trial.params):
             _end_unconfigured(study, trial.number, row)
+        elif trial.state == optuna.trial.TrialState.RUNNING and _trained_through(reports, search):
+            _end_trained(study, trial, row, search)
         elif trial.state == optuna.trial.TrialState.RUNNING:
             reported = best_reported(trial, search.ranking)
             unfinished.append(Unfinished(trial.number, trial.params, _checkpoint(run_dir, row), reported))
         if row is not None:
-            _repair(row, trial, epochs.get(trial_id(trial.number), []), search)
+            _repair(row, trial, reports, search)
     if table:
         fold(run_dir, table, trial_columns(params))
     return unfinished
@@ -336,6 +343,23 @@ def _end_unconfigured(study: optuna.Study, number: int, row: dict | None) -> Non
     study.tell(number, state=optuna.trial.TrialState.FAIL)
     if row is not None:
         row.update(state=State.ERRORED, reason=UNCONFIGURED, ended_at=time.time())
+
+
+def _trained_through(epochs: list[dict], search: SearchConfig) -> bool:
+    """Whether a trial's epoch rows hold its last epoch (`search.max_epochs`) with a finite objective value."""
+    last = {int(as_float(e["epoch"])): e for e in epochs}.get(search.max_epochs)  # an epoch reported twice: the last row
+    return last is not None and math.isfinite(as_float(last.get(search.ranking.metric)))
+
+
+def _end_trained(study: optuna.Study, trial: optuna.trial.FrozenTrial, row: dict | None, search: SearchConfig) -> None:
+    """End a study trial that trained its last epoch but was not told of its end: COMPLETE with its
+    best reported value in the study, completed in the table (as `search.searcher.StudySearch.tell`
+    and the trial table end a trial that stopped by itself)."""
+    live = internals.stored_trial(study, trial.number)
+    live.set_user_attr("state", State.COMPLETED)
+    study.tell(trial.number, best_reported(trial, search.ranking), state=STUDY_STATES[State.COMPLETED])
+    if row is not None:
+        row.update(state=State.COMPLETED, reason="", ended_at=time.time())
 
 
 def _checkpoint(run_dir: RunDir, row: dict | None) -> tune.Checkpoint | None:

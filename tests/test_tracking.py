@@ -231,6 +231,48 @@ def test_a_resume_ends_a_trial_the_driver_left_without_its_configuration(tmp_pat
     assert [(r["state"], r["reason"]) for r in rows] == [("running", ""), ("errored", UNCONFIGURED)]
 
 
+def test_a_resume_ends_a_trial_that_reported_its_last_epoch_before_the_driver_stopped(tmp_path):
+    # The driver stopped between a trial's last report (with its checkpoint) and its end: continued,
+    # it would train no epoch and report nothing, which Tune refuses. It ends completed instead;
+    # one that has epochs left, or whose last epoch diverged, is continued.
+    import optuna
+
+    from runfiles.layout import STUDY_NAME
+    from search.tracking import EPOCH_NAMES
+    from search.tuner import reconcile
+
+    run_dir = RunDir(tmp_path)
+    study = optuna.create_study(storage=run_dir.study_url, study_name=STUDY_NAME, direction="maximize")
+    x = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    trained, halfway, diverged = study.ask(x), study.ask(x), study.ask(x)
+    for trial, values in ((trained, (0.7, 0.8)), (halfway, (0.6,)), (diverged, (0.65, float("nan")))):
+        for epoch, value in enumerate(values, start=1):
+            trial.report(value, epoch)
+    epoch = dict.fromkeys(EPOCH_NAMES, "") | {"examples": 100, "examples_per_s": 10, "tokens_per_s": 1, "epoch_s": 10}
+    epochs = [
+        epoch | {"trial_id": "trial_0000", "epoch": 1, "val_accuracy": 0.7, "train_accuracy": 0.6},
+        epoch | {"trial_id": "trial_0000", "epoch": 2, "val_accuracy": 0.8, "train_accuracy": 0.9},
+        epoch | {"trial_id": "trial_0001", "epoch": 1, "val_accuracy": 0.6, "train_accuracy": 0.5},
+        epoch | {"trial_id": "trial_0002", "epoch": 1, "val_accuracy": 0.65, "train_accuracy": 0.5},
+        epoch | {"trial_id": "trial_0002", "epoch": 2, "val_accuracy": "", "train_accuracy": 0.5},
+    ]
+    write_rows(run_dir.epochs_csv, EPOCH_NAMES, epochs)
+    running = [{"trial_id": f"trial_000{n}", "number": n, "state": "running", "reason": ""} for n in range(3)]
+    write_rows(run_dir.trials_csv, trial_columns(["x"]), running)
+
+    unfinished = reconcile(run_dir, SearchConfig(max_epochs=2), ["x"], {"x"})
+    assert [u.number for u in unfinished] == [halfway.number, diverged.number]
+    stored = optuna.load_study(study_name=STUDY_NAME, storage=run_dir.study_url).trials[trained.number]
+    assert (stored.state, stored.value, stored.user_attrs) == (optuna.trial.TrialState.COMPLETE, 0.8, {"state": "completed"})
+    rows = read_trials(run_dir)
+    assert [(r["state"], r["val_accuracy"], r["epochs"]) for r in rows] == [
+        ("completed", "0.8", "2"),
+        ("running", "0.6", "1"),
+        ("running", "0.65", "2"),
+    ]
+    assert float(rows[0]["ended_at"]) > 0
+
+
 def test_a_trials_csv_cut_short_is_refused_on_a_finished_run_and_rebuilt_by_a_resume(tmp_path):
     # trials.csv cut to its header (a full disk, an editor): the study and epochs.csv still hold the trials
     import optuna
