@@ -104,6 +104,25 @@ def test_the_minimum_is_the_trials_work_over_the_slots():
     assert one["minimum_s"] == 2.0 and one["wall_to_minimum"] == 2.5 and one["outside_trials_ms_per_trial"] == 1500
 
 
+def test_repeated_runs_give_each_figure_its_median():
+    config = {"trials": 100, "seed": 0}
+    runs = [
+        {"config": config, "trials": 100, "wall_s": 20.0, "outside_trials_ms_per_trial": 826.0, "wall_to_minimum": None},
+        {"config": config, "trials": 100, "wall_s": 14.0, "outside_trials_ms_per_trial": 469.0, "wall_to_minimum": 4.5},
+        {"config": config, "trials": 100, "wall_s": 15.0, "outside_trials_ms_per_trial": 554.0, "wall_to_minimum": 5.5},
+    ]
+    median = scale.median_figures(runs)
+    assert median == {
+        "config": config,
+        "trials": 100,
+        "wall_s": 15.0,
+        "outside_trials_ms_per_trial": 554.0,
+        "wall_to_minimum": 5.0,  # of the runs that have one
+        "runs": runs,
+    }
+    assert scale.median_figures(runs[:1]) == runs[0]
+
+
 def test_score_peaks_at_the_best_learning_rate_and_rises_with_iterations():
     best = scale.score({"learning_rate": scale.BEST_LEARNING_RATE}, 3)
     assert best > scale.score({"learning_rate": 1e-2}, 3) and best > scale.score({"learning_rate": 1e-4}, 3)
@@ -122,6 +141,7 @@ def test_score_peaks_at_the_best_learning_rate_and_rises_with_iterations():
         (["--json", "/no/such/dir/x.json"], "error: --json /no/such/dir/x.json: folder /no/such/dir does not exist"),
         (["--json", "/"], "error: --json /: is a folder; give a file name for the figures"),
         (["--trials", "many"], "error: python -m tools.scale: argument --trials: invalid int value: 'many'; see --help"),
+        (["--repeats", "0"], "error: --repeats 0 is invalid: expected an integer >= 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):

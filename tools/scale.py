@@ -3,6 +3,7 @@ schedules real ones (Ray Tune, Optuna's TPE on a SQLite study for the first --tp
 its RandomSampler after them, ASHA) on a local Ray.
 
     python -m tools.scale --trials 100 1000 5000 --json scale.json
+    python -m tools.scale --trials 100 1000 --repeats 3
 
 Each trial runs `sleeper`: --iterations iterations of --sleep seconds, each reporting a
 validation accuracy that depends on the trial's learning rate and grows with the iteration,
@@ -14,7 +15,9 @@ trials' own work (their sleeps), the time trials waited inside `tune.report` for
 the searcher's own time and the trial tables' (in all and per reported result), and, as Ray
 Tune's scalability table does, the theoretical minimum (the trials' own work divided by the
 slots) with the ratio of the wall time to it. Given two or more counts, it then prints one row
-per count and how each figure grew from the smallest count to the largest.
+per count and how each figure grew from the smallest count to the largest. With --repeats N, each
+count runs N times, the counts taking turns (so that the machine's load falls on each alike), and
+each figure is the median of its N runs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -349,6 +353,18 @@ def measure_in_child(config: ScaleConfig) -> dict:
         return json.loads(out.read_text())[str(config.trials)]
 
 
+def median_figures(runs: list[dict]) -> dict:
+    """One count's figures over repeated runs: each number the median of the runs' (None where none
+    has one), the rest the first run's; the runs' own figures under "runs" where there are several."""
+    one = dict(runs[0])
+    for name, value in one.items():
+        if isinstance(value, int | float) or value is None:
+            values = [run[name] for run in runs if run[name] is not None]
+            same = values and all(v == values[0] for v in values)  # a count of trials stays a whole number
+            one[name] = values[0] if same else statistics.median(values) if values else None
+    return one | ({"runs": runs} if len(runs) > 1 else {})
+
+
 def ratio_text(value: float | None) -> str:
     """A ratio as "12.34x", or "n/a" where it has no denominator."""
     return "n/a" if value is None else f"{value:.2f}x"
@@ -418,6 +434,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=defaults.tpe_trials,
         help="study trials TPE proposes, Optuna's RandomSampler the rest, as search.run's flag (default: %(default)s)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs per count, in fresh processes, the counts taking turns; each figure the median (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here, by trial count, with 'growth'")
     return parser.parse_args(argv)
 
@@ -427,18 +449,27 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         shared = (args.iterations, args.sleep, args.concurrency, args.seed, args.tpe_trials)
         configs = [ScaleConfig(n, *shared) for n in sorted(set(args.trials))]
+        if args.repeats < 1:
+            raise UsageError(f"--repeats {args.repeats} is invalid: expected an integer >= 1")
         if args.json is not None and not args.json.parent.is_dir():
             raise UsageError(f"--json {args.json}: folder {args.json.parent} does not exist")
         if args.json is not None and args.json.is_dir():
             raise UsageError(f"--json {args.json}: is a folder; give a file name for the figures")
     except UsageError as error:
         return fail(error)
-    if len(configs) == 1:
+    if len(configs) == 1 and args.repeats == 1:
         by_count = {str(configs[0].trials): measure(configs[0])}
         print(describe(by_count[str(configs[0].trials)]), flush=True)
     else:
-        by_count = {str(c.trials): measure_in_child(c) for c in configs}
+        runs = {str(c.trials): [] for c in configs}
+        for _ in range(args.repeats):
+            for config in configs:
+                runs[str(config.trials)].append(measure_in_child(config))
+        by_count = {count: median_figures(figures) for count, figures in runs.items()}
+        if args.repeats > 1:
+            print(f"[scale] each figure below is the median of {args.repeats} runs per count", flush=True)
         print(describe_sizes(by_count), flush=True)
+    if len(configs) > 1:
         by_count["growth"] = growth(by_count[str(configs[0].trials)], by_count[str(configs[-1].trials)])
         print(describe_growth(by_count["growth"]), flush=True)
     if args.json is not None:
